@@ -1,0 +1,307 @@
+package config
+
+// Kafka's "never" and "no limit" values, spelled as Kafka prints them.
+const (
+	longMax = "9223372036854775807"
+	intMax  = "2147483647"
+)
+
+// broker starts a broker-scoped key; the chained helpers below finish it.
+func broker(name string, t Type, def string, imp Importance, doc string) Key {
+	return Key{Name: name, Type: t, Default: def, Doc: doc, Scope: ScopeBroker, Importance: imp}
+}
+
+// feeds marks a broker key as supplying the default of a topic key.
+func (k Key) feeds(topicKey string) Key { k.TopicKey = topicKey; return k }
+
+// alsoTopic makes a key valid in both scopes under one name (Kafka has a few:
+// min.insync.replicas, compression.type, unclean.leader.election.enable).
+func (k Key) alsoTopic() Key {
+	k.Scope |= ScopeTopic
+	k.TopicKey = k.Name
+	k.Dynamic = true
+	return k
+}
+
+// valid attaches a validator.
+func (k Key) valid(v Validator) Key { k.Validator = v; return k }
+
+// fjord records how Fjord departs from Kafka for this key.
+func (k Key) fjord(note string) Key { k.Note = note; return k }
+
+// brokerKeys lists the broker keys. Order matters where several keys supply
+// one topic key: the first one set wins (ms before minutes before hours).
+func brokerKeys() []Key {
+	return []Key{
+		// Node identity and roles.
+		broker("node.id", TypeInt, "1", High,
+			"Identifier of this node, unique in the cluster; brokers and controllers share the ID space.").
+			valid(atLeast{0}).fjord("Kafka has no default (-1) and requires it; Fjord defaults to 1 for a standalone node."),
+		broker("process.roles", TypeList, "broker,controller", High,
+			"Roles this node plays: broker, controller, or both (a combined node).").
+			valid(listOf{values: []string{"broker", "controller"}, nonEmpty: true, unique: true}).
+			fjord("Kafka requires it; Fjord defaults to a combined broker and controller."),
+		broker("cluster.id", TypeString, "", High,
+			"Cluster ID of a standalone node: 22 characters of URL-safe base64 (16 bytes), as kafka-storage random-uuid prints. When unset, one is generated and kept with the data.").
+			valid(stringCheck("Kafka UUID", checkClusterID)).
+			fjord("Not a Kafka key: Kafka takes the ID from kafka-storage format."),
+		broker("broker.rack", TypeString, "", Medium,
+			"Rack (or zone) of this broker, reported to clients in Metadata and used to spread replicas."),
+
+		// Controller quorum.
+		broker("controller.quorum.voters", TypeList, "", High,
+			"Static controller quorum as id@host:port entries. Empty means a standalone node is its own quorum.").
+			valid(listCheck("id@host:port list", func(items []string) error { _, err := ParseVoters(items); return err })),
+		broker("controller.quorum.bootstrap.servers", TypeList, "", High,
+			"host:port entries used to find the controller quorum when it is not given statically.").
+			valid(listCheck("host:port list", checkHostPorts)),
+		broker("controller.listener.names", TypeString, "", High,
+			"Names of the listeners that carry controller traffic; each must appear in listeners on controller nodes."),
+
+		// Listeners.
+		broker("listeners", TypeList, "PLAINTEXT://localhost:9092", High,
+			"Comma-separated NAME://host:port addresses to listen on. An empty host binds every interface; port 0 picks a free port.").
+			valid(listCheck("NAME://host:port list", checkListeners(false))).
+			fjord("Kafka binds PLAINTEXT://:9092 (every interface); Fjord binds localhost only by default."),
+		broker("advertised.listeners", TypeList, "", High,
+			"Addresses published to clients and other brokers, as NAME://host:port. When unset, the non-controller entries of listeners are used.").
+			valid(listCheck("NAME://host:port list", checkListeners(true))),
+		broker("listener.security.protocol.map", TypeString, "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT", Low,
+			"Maps each listener name to its security protocol, as NAME:PROTOCOL pairs. Controller listeners not in the map default to PLAINTEXT.").
+			valid(stringCheck("NAME:PROTOCOL list", func(s string) error { _, err := ParseSecurityProtocolMap(s); return err })),
+		broker("inter.broker.listener.name", TypeString, "", Medium,
+			"Listener that brokers use to reach each other. When unset, PLAINTEXT if such a listener exists, else the first non-controller listener.").
+			fjord("Kafka falls back to security.inter.broker.protocol and fails if no such listener exists."),
+
+		// Storage.
+		broker("log.dirs", TypeList, "", High,
+			"Directories holding partition data, comma separated. When unset, log.dir is used.").
+			valid(nonEmptyList{allowEmpty: true}),
+		broker("log.dir", TypeList, "./fjord-data", High,
+			"Data directory used when log.dirs is unset.").
+			valid(nonEmptyList{}).fjord("Kafka's default is /tmp/kafka-logs."),
+		broker("num.recovery.threads.per.data.dir", TypeInt, "1", High,
+			"Parallelism per data directory when recovering logs at startup and flushing them at shutdown.").
+			valid(atLeast{1}),
+
+		// Topic creation.
+		broker("num.partitions", TypeInt, "1", Medium,
+			"Partition count for topics created without one (auto-created topics, CreateTopics with -1).").
+			valid(atLeast{1}),
+		broker("default.replication.factor", TypeInt, "1", Medium,
+			"Replication factor for topics created without one.").
+			valid(between{1, 32767}),
+		broker("auto.create.topics.enable", TypeBoolean, "true", High,
+			"Create a topic when a client asks for metadata about, or produces to, a topic that does not exist."),
+		broker("delete.topic.enable", TypeBoolean, "true", High,
+			"Allow DeleteTopics; when false, deletion requests are refused."),
+
+		// Log segments and retention (topic defaults).
+		broker("log.segment.bytes", TypeInt, "1073741824", High,
+			"Largest size of one log segment file before a new segment is rolled.").
+			feeds("segment.bytes").valid(atLeast{14}).fjord("Kafka 3.x's minimum; Kafka 4.0 raised it to 1048576."),
+		broker("log.roll.ms", TypeLong, "", High,
+			"Longest time before a new segment is rolled, in milliseconds. When unset, log.roll.hours is used.").
+			feeds("segment.ms").valid(atLeast{1}),
+		broker("log.roll.hours", TypeInt, "168", High,
+			"Longest time before a new segment is rolled, in hours; log.roll.ms takes precedence.").
+			feeds("segment.ms").valid(atLeast{1}),
+		broker("log.roll.jitter.ms", TypeLong, "", High,
+			"Largest random amount subtracted from the roll time so segments do not all roll at once, in milliseconds. When unset, log.roll.jitter.hours is used.").
+			feeds("segment.jitter.ms").valid(atLeast{0}),
+		broker("log.roll.jitter.hours", TypeInt, "0", High,
+			"Roll jitter in hours; log.roll.jitter.ms takes precedence.").
+			feeds("segment.jitter.ms").valid(atLeast{0}),
+		broker("log.retention.ms", TypeLong, "", High,
+			"How long to keep a segment before deleting it, in milliseconds; -1 keeps data forever. Takes precedence over log.retention.minutes and log.retention.hours.").
+			feeds("retention.ms"),
+		broker("log.retention.minutes", TypeInt, "", High,
+			"Retention in minutes, used when log.retention.ms is unset.").
+			feeds("retention.ms"),
+		broker("log.retention.hours", TypeInt, "168", High,
+			"Retention in hours, used when neither log.retention.ms nor log.retention.minutes is set.").
+			feeds("retention.ms"),
+		broker("log.retention.bytes", TypeLong, "-1", High,
+			"Largest size a partition may reach before its oldest segments are deleted; -1 means no size limit.").
+			feeds("retention.bytes"),
+		broker("log.retention.check.interval.ms", TypeLong, "300000", Medium,
+			"How often the retention task looks for segments to delete.").
+			valid(atLeast{1}),
+		broker("log.cleanup.policy", TypeList, "delete", Medium,
+			"Default cleanup policy: delete (drop old segments), compact (keep the latest record per key), or both.").
+			feeds("cleanup.policy").valid(listOf{values: []string{"compact", "delete"}}),
+		broker("log.index.size.max.bytes", TypeInt, "10485760", Medium,
+			"Largest size of a segment's offset index file.").
+			feeds("segment.index.bytes").valid(atLeast{4}),
+		broker("log.index.interval.bytes", TypeInt, "4096", Medium,
+			"Bytes of records between two offset index entries.").
+			feeds("index.interval.bytes").valid(atLeast{0}),
+		broker("log.segment.delete.delay.ms", TypeLong, "60000", High,
+			"Time a deleted segment's files are kept before removal from disk, so in-flight reads can finish.").
+			feeds("file.delete.delay.ms").valid(atLeast{0}),
+		broker("log.preallocate", TypeBoolean, "false", Medium,
+			"Preallocate a segment's full size when creating it.").
+			feeds("preallocate"),
+
+		// Flushing.
+		broker("log.flush.interval.messages", TypeLong, "1", High,
+			"Records appended to a partition before its log is fsynced. Fjord's default 1 fsyncs before acknowledging every write (concurrent writes share one fsync: group commit). Set 9223372036854775807 (Kafka's default) for Kafka's behaviour: rely on the page cache and replication, fsync only on roll and shutdown.").
+			feeds("flush.messages").valid(atLeast{1}).fjord("Kafka's default is 9223372036854775807."),
+		broker("log.flush.interval.ms", TypeLong, "", High,
+			"Longest time a record may wait unflushed, in milliseconds. When unset, log.flush.scheduler.interval.ms is used.").
+			feeds("flush.ms").valid(atLeast{0}),
+		broker("log.flush.scheduler.interval.ms", TypeLong, longMax, High,
+			"How often the flusher checks whether a log needs flushing by time; used for flush.ms when log.flush.interval.ms is unset.").
+			feeds("flush.ms"),
+		broker("log.flush.offset.checkpoint.interval.ms", TypeInt, "60000", High,
+			"How often the recovery point (last flushed offset) of each log is checkpointed.").
+			valid(atLeast{0}),
+
+		// Record validation.
+		broker("message.max.bytes", TypeInt, "1048588", High,
+			"Largest record batch the broker accepts, after compression.").
+			feeds("max.message.bytes").valid(atLeast{0}),
+		broker("log.message.timestamp.type", TypeString, "CreateTime", Medium,
+			"Timestamp stored with records: the producer's CreateTime or the broker's LogAppendTime.").
+			feeds("message.timestamp.type").valid(oneOf{[]string{"CreateTime", "LogAppendTime"}}),
+		broker("log.message.timestamp.before.max.ms", TypeLong, longMax, Medium,
+			"With CreateTime, reject batches whose timestamp is further in the past than this.").
+			feeds("message.timestamp.before.max.ms").valid(atLeast{0}),
+		broker("log.message.timestamp.after.max.ms", TypeLong, longMax, Medium,
+			"With CreateTime, reject batches whose timestamp is further in the future than this.").
+			feeds("message.timestamp.after.max.ms").valid(atLeast{0}),
+		broker("compression.type", TypeString, "producer", High,
+			"Compression of stored batches: producer keeps what the producer sent; uncompressed, gzip, snappy, lz4 or zstd recompress.").
+			alsoTopic().valid(compressionTypes()),
+		broker("min.insync.replicas", TypeInt, "1", High,
+			"With acks=all, the fewest in-sync replicas that must have a write before it is acknowledged; fewer fails the produce with NOT_ENOUGH_REPLICAS.").
+			alsoTopic().valid(atLeast{1}),
+		broker("unclean.leader.election.enable", TypeBoolean, "false", High,
+			"Allow a replica outside the ISR to become leader when no in-sync replica is left, trading lost data for availability.").
+			alsoTopic(),
+
+		// Log cleaner (compaction).
+		broker("log.cleaner.enable", TypeBoolean, "true", Medium,
+			"Run the log cleaner, which compacts topics with the compact policy."),
+		broker("log.cleaner.threads", TypeInt, "1", Medium,
+			"Cleaner workers compacting logs in parallel.").
+			valid(atLeast{0}),
+		broker("log.cleaner.backoff.ms", TypeLong, "15000", Medium,
+			"Pause of the cleaner when there is no log to clean.").
+			valid(atLeast{0}),
+		broker("log.cleaner.delete.retention.ms", TypeLong, "86400000", Medium,
+			"How long delete markers (tombstones) are kept in compacted topics.").
+			feeds("delete.retention.ms").valid(atLeast{0}),
+		broker("log.cleaner.min.cleanable.ratio", TypeDouble, "0.5", Medium,
+			"Share of a log that must be uncompacted before the cleaner compacts it.").
+			feeds("min.cleanable.dirty.ratio").valid(betweenFloat{0, 1}),
+		broker("log.cleaner.min.compaction.lag.ms", TypeLong, "0", Medium,
+			"Shortest time a record stays uncompacted.").
+			feeds("min.compaction.lag.ms").valid(atLeast{0}),
+		broker("log.cleaner.max.compaction.lag.ms", TypeLong, longMax, Medium,
+			"Longest time a record may stay uncompacted.").
+			feeds("max.compaction.lag.ms").valid(atLeast{1}),
+
+		// Network.
+		broker("socket.request.max.bytes", TypeInt, "104857600", High,
+			"Largest request frame accepted; larger frames close the connection.").
+			valid(atLeast{1}),
+		broker("socket.send.buffer.bytes", TypeInt, "102400", High,
+			"SO_SNDBUF of accepted sockets; -1 keeps the OS default."),
+		broker("socket.receive.buffer.bytes", TypeInt, "102400", High,
+			"SO_RCVBUF of accepted sockets; -1 keeps the OS default."),
+		broker("num.network.threads", TypeInt, "3", High,
+			"Accepted for compatibility; informational only (Fjord serves each connection on its own goroutine).").
+			valid(atLeast{1}),
+		broker("num.io.threads", TypeInt, "8", High,
+			"Accepted for compatibility; informational only (Fjord has no request handler pool).").
+			valid(atLeast{1}),
+		broker("queued.max.requests", TypeInt, "500", High,
+			"Requests that may wait for processing before the broker stops reading from connections.").
+			valid(atLeast{1}),
+		broker("connections.max.idle.ms", TypeLong, "600000", Medium,
+			"Idle connections are closed after this long."),
+		broker("max.connections", TypeInt, intMax, Medium,
+			"Most client connections the broker accepts at once.").
+			valid(atLeast{0}),
+		broker("max.connections.per.ip", TypeInt, intMax, Medium,
+			"Most connections accepted from one IP address.").
+			valid(atLeast{0}),
+		broker("fetch.max.bytes", TypeInt, "57671680", Medium,
+			"Most bytes returned by one fetch request.").
+			valid(atLeast{1024}),
+
+		// Replication.
+		broker("replica.lag.time.max.ms", TypeLong, "30000", High,
+			"A follower that has not caught up to the leader for this long is removed from the ISR."),
+		broker("replica.fetch.max.bytes", TypeInt, "1048576", Medium,
+			"Bytes a follower asks for per partition in one fetch.").
+			valid(atLeast{0}),
+
+		// Group coordinator.
+		broker("offsets.topic.num.partitions", TypeInt, "50", High,
+			"Partitions of __consumer_offsets; fixed once the topic exists.").
+			valid(atLeast{1}),
+		broker("offsets.topic.replication.factor", TypeShort, "3", High,
+			"Replication factor of __consumer_offsets, created on first use. Kafka cannot create it with fewer live brokers; set 1 on a single node.").
+			valid(atLeast{1}),
+		broker("offsets.topic.segment.bytes", TypeInt, "104857600", High,
+			"Segment size of __consumer_offsets, kept small for fast compaction and loading.").
+			valid(atLeast{1}),
+		broker("offsets.retention.minutes", TypeInt, "10080", High,
+			"Committed offsets of a group with no members are kept this long.").
+			valid(atLeast{1}),
+		broker("offsets.retention.check.interval.ms", TypeLong, "600000", High,
+			"How often expired offsets are looked for.").
+			valid(atLeast{1}),
+		broker("group.initial.rebalance.delay.ms", TypeInt, "3000", Medium,
+			"Time a new classic group waits for more members before its first rebalance."),
+		broker("group.min.session.timeout.ms", TypeInt, "6000", Medium,
+			"Smallest session timeout a consumer may ask for."),
+		broker("group.max.session.timeout.ms", TypeInt, "1800000", Medium,
+			"Largest session timeout a consumer may ask for."),
+		broker("group.max.size", TypeInt, intMax, Medium,
+			"Most members a consumer group may have.").
+			valid(atLeast{1}),
+
+		// Transaction coordinator.
+		broker("transaction.state.log.replication.factor", TypeShort, "3", High,
+			"Replication factor of __transaction_state, created on first use. Kafka cannot create it with fewer live brokers; set 1 on a single node.").
+			valid(atLeast{1}),
+		broker("transaction.state.log.min.isr", TypeInt, "2", High,
+			"min.insync.replicas of __transaction_state.").
+			valid(atLeast{1}),
+		broker("transaction.state.log.num.partitions", TypeInt, "50", High,
+			"Partitions of __transaction_state; fixed once the topic exists.").
+			valid(atLeast{1}),
+		broker("transaction.max.timeout.ms", TypeInt, "900000", High,
+			"Largest transaction timeout a producer may ask for.").
+			valid(atLeast{1}),
+		broker("transactional.id.expiration.ms", TypeInt, "604800000", High,
+			"A transactional ID with no transaction status update for this long is expired.").
+			valid(atLeast{1}),
+		broker("producer.id.expiration.ms", TypeInt, "86400000", Low,
+			"Idempotent producer state is dropped after this long without a write from the producer.").
+			valid(atLeast{1}),
+
+		// TLS (used by SSL and SASL_SSL listeners).
+		broker("ssl.keystore.location", TypeString, "", High,
+			"Path of the key store holding this broker's certificate and key."),
+		broker("ssl.keystore.password", TypePassword, "", High,
+			"Password of the key store."),
+		broker("ssl.key.password", TypePassword, "", High,
+			"Password of the private key in the key store."),
+		broker("ssl.truststore.location", TypeString, "", High,
+			"Path of the trust store used to verify clients."),
+		broker("ssl.truststore.password", TypePassword, "", High,
+			"Password of the trust store."),
+		broker("ssl.client.auth", TypeString, "none", Medium,
+			"Client certificate policy on TLS listeners: required, requested or none.").
+			valid(oneOf{[]string{"required", "requested", "none"}}),
+	}
+}
+
+// compressionTypes is Kafka's BrokerCompressionType list.
+func compressionTypes() Validator {
+	return oneOf{[]string{"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"}}
+}

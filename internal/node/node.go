@@ -1,0 +1,269 @@
+// Package node assembles one Fjord process from its configuration: the data
+// folder, the metadata store, the hosted partitions, the Kafka listener and
+// the background maintenance loop, started and stopped in a fixed order.
+//
+// Invariant: Close undoes Start completely (listener closed, goroutines
+// stopped, logs flushed and checkpointed), so a node can be restarted on the
+// same folder in the same process, as tests do.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fjordstream/fjord/internal/config"
+	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/fjordstream/fjord/internal/partition"
+	"github.com/fjordstream/fjord/internal/server"
+)
+
+// Config is what a node is built from.
+type Config struct {
+	// Broker is the parsed configuration.
+	Broker *config.Broker
+	// Props are the raw properties it was parsed from (for DescribeConfigs).
+	Props map[string]string
+	// Logger receives every log line; nil discards them.
+	Logger *slog.Logger
+	// Listener, when set, is used instead of opening listeners[0].
+	Listener net.Listener
+}
+
+// Node is one running Fjord process (broker and controller roles).
+type Node struct {
+	cfg    Config
+	logger *slog.Logger
+
+	dataDir string
+	meta    *metadata.Store
+	parts   *partition.Manager
+	srv     *server.Server
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // maintenance loop
+	once   sync.Once
+}
+
+// New validates the configuration; Start does the work.
+func New(cfg Config) (*Node, error) {
+	if cfg.Broker == nil {
+		return nil, errors.New("node: no configuration")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Broker.LogDirs) == 0 {
+		return nil, errors.New("node: log.dirs is empty")
+	}
+	dir, err := filepath.Abs(cfg.Broker.LogDirs[0])
+	if err != nil {
+		return nil, fmt.Errorf("node: log.dirs: %w", err)
+	}
+	return &Node{cfg: cfg, logger: cfg.Logger, dataDir: dir}, nil
+}
+
+// DataDir is the folder holding the node's data.
+func (n *Node) DataDir() string { return n.dataDir }
+
+// Addr is the advertised bootstrap address (host:port).
+func (n *Node) Addr() string {
+	if n.srv == nil {
+		return ""
+	}
+	c := n.advertised()
+	return net.JoinHostPort(c.host, strconv.Itoa(int(c.port)))
+}
+
+type endpoint struct {
+	host string
+	port int32
+}
+
+func (n *Node) advertised() endpoint { return n.advertisedFor(nil) }
+
+func (n *Node) advertisedFor(ln net.Listener) endpoint {
+	var bound *net.TCPAddr
+	if ln != nil {
+		bound = ln.Addr().(*net.TCPAddr)
+	} else {
+		bound = n.srv.Addr().(*net.TCPAddr)
+	}
+	b := n.cfg.Broker
+	if len(b.AdvertisedListeners) > 0 {
+		l := b.AdvertisedListeners[0]
+		port := int32(l.Port)
+		if port == 0 {
+			port = int32(bound.Port)
+		}
+		return endpoint{l.Host, port}
+	}
+	host := ""
+	if len(b.Listeners) > 0 {
+		host = b.Listeners[0].Host
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return endpoint{host, int32(bound.Port)}
+}
+
+// Start opens the data folder (recovering every partition), binds the
+// listener and starts serving.
+func (n *Node) Start(ctx context.Context) (err error) {
+	b := n.cfg.Broker
+	if len(b.LogDirs) > 1 {
+		n.logger.Warn("several log.dirs are not supported yet; using the first", "log_dir", n.dataDir)
+	}
+	if err := os.MkdirAll(n.dataDir, 0o755); err != nil {
+		return fmt.Errorf("data folder %s: %w", n.dataDir, err)
+	}
+	defer func() {
+		if err != nil {
+			n.closeParts()
+		}
+	}()
+	n.meta, err = metadata.Open(filepath.Join(n.dataDir, "__cluster_metadata-0"), b.ClusterID)
+	if err != nil {
+		return err
+	}
+	if err := n.checkMetaProperties(); err != nil {
+		return err
+	}
+	n.parts = partition.NewManager(n.dataDir, n.logger)
+	img := n.meta.Image()
+	if err := n.parts.RemoveOrphans(img); err != nil {
+		n.logger.Warn("could not remove every orphaned partition folder", "err", err)
+	}
+	started := time.Now()
+	count := 0
+	for _, name := range img.TopicNames() {
+		t := img.Topic(name)
+		cfg, err := b.TopicConfig(t.Configs)
+		if err != nil {
+			return fmt.Errorf("topic %s: %w", name, err)
+		}
+		for _, p := range t.Partitions {
+			if _, err := n.parts.Create(partition.ID{Topic: name, Partition: p.Index}, t.ID, cfg, p.LeaderEpoch); err != nil {
+				return err
+			}
+			count++
+		}
+	}
+	n.logger.Info("loaded partitions", "partitions", count, "took", time.Since(started).Round(time.Millisecond))
+
+	ln := n.cfg.Listener
+	if ln == nil {
+		if len(b.Listeners) == 0 {
+			return errors.New("listeners is empty")
+		}
+		ln, err = server.Listen(b.Listeners[0].Address())
+		if err != nil {
+			return err
+		}
+	}
+	adv := n.advertisedFor(ln)
+	broker := server.NewBroker(server.Config{
+		NodeID:                b.NodeID,
+		AdvertisedHost:        adv.host,
+		AdvertisedPort:        adv.port,
+		SocketRequestMaxBytes: b.SocketRequestMaxBytes,
+		ConnectionsMaxIdle:    b.ConnectionsMaxIdle,
+		Broker:                b,
+		BrokerProps:           n.cfg.Props,
+	}, n.meta, n.parts, n.logger)
+	n.srv = server.New(ln, broker, n.logger)
+	n.srv.Start()
+
+	loopCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.maintain(loopCtx)
+	}()
+	return nil
+}
+
+// maintain rolls, flushes and applies retention on a timer. Rolling and
+// flush.ms are checked every second; retention every
+// log.retention.check.interval.ms.
+func (n *Node) maintain(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	interval := n.cfg.Broker.LogRetentionCheckInterval
+	lastRetention := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			due := interval > 0 && now.Sub(lastRetention) >= interval
+			if due {
+				lastRetention = now
+			}
+			n.parts.Maintain(now, due)
+		}
+	}
+}
+
+// checkMetaProperties writes meta.properties on first start and refuses a
+// folder that belongs to another node or cluster, as Kafka does.
+func (n *Node) checkMetaProperties() error {
+	path := filepath.Join(n.dataDir, "meta.properties")
+	want := map[string]string{
+		"version":    "1",
+		"node.id":    strconv.Itoa(int(n.cfg.Broker.NodeID)),
+		"cluster.id": n.meta.Image().ClusterID,
+	}
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		text := "#Written by Fjord. Do not edit.\nversion=1\nnode.id=" + want["node.id"] + "\ncluster.id=" + want["cluster.id"] + "\n"
+		return metadata.WriteFileAtomic(path, []byte(text))
+	}
+	if err != nil {
+		return fmt.Errorf("meta.properties: %w", err)
+	}
+	props, err := config.ParseProperties(strings.NewReader(string(b)))
+	if err != nil {
+		return fmt.Errorf("meta.properties: %w", err)
+	}
+	for _, k := range []string{"node.id", "cluster.id"} {
+		if props[k] != want[k] {
+			return fmt.Errorf("%s: %s is %q but this node has %q; the folder belongs to another node or cluster", path, k, props[k], want[k])
+		}
+	}
+	return nil
+}
+
+// Close stops serving and closes every partition (flushing and writing
+// clean-shutdown checkpoints). It is safe to call more than once.
+func (n *Node) Close() error {
+	var err error
+	n.once.Do(func() {
+		if n.srv != nil {
+			err = n.srv.Close()
+		}
+		if n.cancel != nil {
+			n.cancel()
+		}
+		n.wg.Wait()
+		err = errors.Join(err, n.closeParts())
+	})
+	return err
+}
+
+func (n *Node) closeParts() error {
+	if n.parts == nil {
+		return nil
+	}
+	return n.parts.Close()
+}

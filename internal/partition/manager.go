@@ -1,0 +1,162 @@
+package partition
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fjordstream/fjord/internal/config"
+	"github.com/fjordstream/fjord/internal/log"
+	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/fjordstream/fjord/internal/record"
+)
+
+// Manager owns the replicas hosted by one node, keyed by topic partition,
+// and their folders under one log directory.
+type Manager struct {
+	dir     string
+	logger  *slog.Logger
+	logOpts log.Options
+	decomp  *record.Decompressor
+
+	mu    sync.RWMutex // guards parts
+	parts map[ID]*Partition
+}
+
+// NewManager returns a manager for the log directory dir.
+func NewManager(dir string, logger *slog.Logger) *Manager {
+	return &Manager{dir: dir, logger: logger, logOpts: log.Options{Logger: logger}, decomp: record.NewDecompressor(0), parts: map[ID]*Partition{}}
+}
+
+// Dir returns the log directory.
+func (m *Manager) Dir() string { return m.dir }
+
+// FolderFor returns the folder of a partition, named as Kafka names it.
+func (m *Manager) FolderFor(id ID) string {
+	return filepath.Join(m.dir, id.Topic+"-"+strconv.Itoa(int(id.Partition)))
+}
+
+// Get returns a hosted partition or nil.
+func (m *Manager) Get(id ID) *Partition {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.parts[id]
+}
+
+// All returns every hosted partition, sorted by topic and index.
+func (m *Manager) All() []*Partition {
+	m.mu.RLock()
+	out := make([]*Partition, 0, len(m.parts))
+	for _, p := range m.parts {
+		out = append(out, p)
+	}
+	m.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ID.Topic != out[j].ID.Topic {
+			return out[i].ID.Topic < out[j].ID.Topic
+		}
+		return out[i].ID.Partition < out[j].ID.Partition
+	})
+	return out
+}
+
+// Create opens (creating if missing) the replica of a partition and writes
+// its partition.metadata file so the folder names its topic ID, as Kafka's do.
+func (m *Manager) Create(id ID, topicID metadata.TopicID, cfg config.Topic, leaderEpoch int32) (*Partition, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.parts[id]; p != nil {
+		return p, nil
+	}
+	dir := m.FolderFor(id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("partition %s: %w", id, err)
+	}
+	pm := fmt.Sprintf("version: 0\ntopic_id: %s\n", topicID)
+	if err := metadata.WriteFileAtomic(filepath.Join(dir, "partition.metadata"), []byte(pm)); err != nil {
+		return nil, fmt.Errorf("partition %s: %w", id, err)
+	}
+	p, err := Open(id, topicID, dir, cfg, leaderEpoch, m.logOpts, m.decomp)
+	if err != nil {
+		return nil, err
+	}
+	m.parts[id] = p
+	return p, nil
+}
+
+// Remove deletes a hosted partition and its folder.
+func (m *Manager) Remove(id ID) error {
+	m.mu.Lock()
+	p := m.parts[id]
+	delete(m.parts, id)
+	m.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	return p.Delete()
+}
+
+// RemoveOrphans deletes partition folders whose topic ID is not in img:
+// leftovers of a topic deletion interrupted by a crash (the metadata change
+// is made durable first, the folders are removed after).
+func (m *Manager) RemoveOrphans(img *metadata.Image) error {
+	entries, err := os.ReadDir(m.dir)
+	if err != nil {
+		return fmt.Errorf("log dir %s: %w", m.dir, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(m.dir, e.Name(), "partition.metadata"))
+		if err != nil {
+			continue // not a partition folder of ours
+		}
+		var idText string
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "topic_id:"); ok {
+				idText = strings.TrimSpace(v)
+			}
+		}
+		id, err := metadata.ParseTopicID(idText)
+		if err == nil && img.TopicByID(id) != nil {
+			continue
+		}
+		m.logger.Warn("removing partition folder of a deleted topic", "folder", e.Name(), "topic_id", idText)
+		if err := os.RemoveAll(filepath.Join(m.dir, e.Name())); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Maintain runs Partition.Maintain on every replica, logging failures.
+func (m *Manager) Maintain(now time.Time, enforceRetention bool) {
+	for _, p := range m.All() {
+		if err := p.Maintain(now, enforceRetention); err != nil {
+			m.logger.Error("partition maintenance failed", "topic", p.ID.Topic, "partition", p.ID.Partition, "err", err)
+		}
+	}
+}
+
+// Close closes every replica.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	for id, p := range m.parts {
+		if err := p.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("partition %s: %w", id, err))
+		}
+	}
+	m.parts = map[ID]*Partition{}
+	return errors.Join(errs...)
+}

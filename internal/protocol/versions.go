@@ -1,0 +1,67 @@
+package protocol
+
+import "github.com/twmb/franz-go/pkg/kmsg"
+
+// VersionRange is the inclusive range of versions Fjord serves for one API.
+type VersionRange struct {
+	Key        int16
+	Min, Max   int16
+	introduced string // why the minimum is what it is; shown nowhere, kept for readers
+}
+
+// implemented lists every API Fjord answers. Minimums reach below Kafka 4's
+// where a client in client-api-versions.md still sends the old version
+// (kafka-python 2.0.2: Metadata v0/v1, ApiVersions v0, Fetch v4, ListOffsets
+// v1); maximums stop at what the handlers implement and kmsg can encode.
+var implemented = [...]VersionRange{
+	{0, 3, 13, "v3 is the first Produce carrying magic v2 batches; v13 addresses topics by ID"},
+	{1, 4, 18, "v4 is the first Fetch returning magic v2 batches; v13+ topic IDs"},
+	{2, 0, 11, "v0 answers OldStyleOffsets"},
+	{3, 0, 13, "v0-v3 auto-create topics as Kafka does"},
+	{18, 0, 4, "v3+ flexible; an unknown version is answered in v0"},
+	{19, 0, 7, ""},
+	{20, 0, 6, "v6 deletes by topic ID"},
+	{21, 0, 2, ""},
+	{22, 0, 5, "producer IDs only; sequence checks come with the idempotence issue"},
+	{23, 0, 4, ""},
+	{32, 0, 4, ""},
+	{33, 0, 2, ""},
+	{35, 0, 4, ""},
+	{37, 0, 3, ""},
+	{44, 0, 1, ""},
+	{60, 0, 1, ""},
+}
+
+// Supported reports whether Fjord serves version v of API key.
+func Supported(key, v int16) bool {
+	r, ok := Lookup(key)
+	return ok && v >= r.Min && v <= r.Max
+}
+
+// Lookup returns the served range of an API key.
+func Lookup(key int16) (VersionRange, bool) {
+	for _, r := range implemented {
+		if r.Key == key {
+			return r, true
+		}
+	}
+	return VersionRange{}, false
+}
+
+// Implemented returns the served APIs in key order, for ApiVersions.
+func Implemented() []VersionRange {
+	out := make([]VersionRange, len(implemented))
+	copy(out, implemented[:])
+	return out
+}
+
+// ApiVersionsKeys returns the table in ApiVersions response form.
+func ApiVersionsKeys() []kmsg.ApiVersionsResponseApiKey {
+	out := make([]kmsg.ApiVersionsResponseApiKey, 0, len(implemented))
+	for _, r := range implemented {
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey, k.MinVersion, k.MaxVersion = r.Key, r.Min, r.Max
+		out = append(out, k)
+	}
+	return out
+}

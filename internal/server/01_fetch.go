@@ -1,0 +1,164 @@
+package server
+
+// Fetch (key 1), v4-v18. Long poll: the response is sent when MinBytes are
+// available, on MaxWaitMillis, or at once on an error. Batches are copied
+// from the segment files as stored, never re-encoded; the first batch of the
+// first non-empty partition is returned whole even above the limits (KIP-74).
+// Consumers read up to the high watermark; the last stable offset equals it
+// (no transactions yet). v13+ names topics by ID.
+//
+// Fetch sessions (KIP-227): Fjord answers every fetch in full with session
+// ID 0, which the protocol defines as "no session"; clients then keep sending
+// full fetches. Follower fetches (ReplicaID >= 0) are refused until
+// replication exists.
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/fjordstream/fjord/internal/log"
+	"github.com/fjordstream/fjord/internal/partition"
+	"github.com/fjordstream/fjord/internal/protocol"
+)
+
+// maxFetchWait bounds MaxWaitMillis so a hostile client cannot park a
+// connection forever.
+const maxFetchWait = 5 * time.Minute
+
+func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Response {
+	wait := min(time.Duration(req.MaxWaitMillis)*time.Millisecond, maxFetchWait)
+	deadline := time.Now().Add(wait)
+	for {
+		resp, size, ready, watch := b.fetchOnce(req)
+		if ready || size >= int(req.MinBytes) || !time.Now().Before(deadline) || len(watch) == 0 {
+			return resp
+		}
+		if !waitForAny(ctx, watch, time.Until(deadline)) {
+			resp, _, _, _ = b.fetchOnce(req)
+			return resp
+		}
+	}
+}
+
+// waitForAny blocks until one channel closes (true), the timeout passes or
+// ctx ends (false).
+func waitForAny(ctx context.Context, chans []<-chan struct{}, timeout time.Duration) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	if len(chans) == 1 {
+		select {
+		case <-chans[0]:
+			return true
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		return false
+	}
+	cases := make([]reflect.SelectCase, 0, len(chans)+2)
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
+	for _, c := range chans {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
+	}
+	chosen, _, _ := reflect.Select(cases)
+	return chosen >= 2
+}
+
+// fetchOnce builds a response from what is available now. ready reports an
+// error partition (answered at once, as Kafka does); watch holds the
+// high-watermark channels to wait on when there is not enough data yet.
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, size int, ready bool, watch []<-chan struct{}) {
+	resp = req.ResponseKind().(*kmsg.FetchResponse)
+	resp.SessionID = 0
+	remaining := int32(req.MaxBytes)
+	if req.Version < 3 || remaining <= 0 {
+		remaining = 1<<31 - 1
+	}
+	replica := req.ReplicaID
+	if req.Version >= 15 {
+		replica = req.ReplicaState.ID
+	}
+	if replica >= 0 {
+		resp.ErrorCode = kerr.NotLeaderForPartition.Code // no followers in standalone mode
+		return resp, 0, true, nil
+	}
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		name, known := b.topicName(rt.Topic, rt.TopicID)
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			var part *partition.Partition
+			switch {
+			case !known && rt.TopicID != ([16]byte{}):
+				sp.ErrorCode = kerr.UnknownTopicID.Code
+			case !known:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				part = b.partitionFor(name, rp.Partition)
+				if part == nil {
+					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				}
+			}
+			if part != nil {
+				sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch, part.LeaderEpoch())
+			}
+			if sp.ErrorCode != 0 {
+				ready = true
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			hwChanged := part.HighWatermarkChanged() // before reading: no lost wake-up
+			hw := part.HighWatermark()
+			l := part.Log()
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, l.LogStartOffset()
+			switch {
+			case rp.FetchOffset < l.LogStartOffset() || rp.FetchOffset > l.LogEndOffset():
+				sp.ErrorCode = kerr.OffsetOutOfRange.Code
+				ready = true
+			case rp.FetchOffset >= hw:
+				watch = append(watch, hwChanged)
+			case remaining > 0 || size == 0:
+				limit := min(rp.PartitionMaxBytes, remaining)
+				data, err := part.Read(rp.FetchOffset, limit, size == 0, nil)
+				if err != nil {
+					sp.ErrorCode = protocol.ErrorCode(err)
+					if !errors.Is(err, log.ErrOffsetOutOfRange) {
+						b.logger.Error("fetch read failed", "topic", name, "partition", rp.Partition, "offset", rp.FetchOffset, "err", err)
+					}
+					ready = true
+				}
+				sp.RecordBatches = data
+				size += len(data)
+				remaining -= int32(min(len(data), int(remaining)))
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, size, ready, watch
+}
+
+// checkLeaderEpoch applies KIP-320 fencing: a client that knows a newer epoch
+// than ours is ahead of our metadata (UNKNOWN_LEADER_EPOCH, retriable); one
+// with an older epoch must refresh (FENCED_LEADER_EPOCH). -1 skips the check.
+func checkLeaderEpoch(clientEpoch, ours int32) int16 {
+	switch {
+	case clientEpoch < 0 || clientEpoch == ours:
+		return 0
+	case clientEpoch > ours:
+		return kerr.UnknownLeaderEpoch.Code
+	default:
+		return kerr.FencedLeaderEpoch.Code
+	}
+}
