@@ -1,0 +1,160 @@
+// Package lint holds lint-as-test checks of the source tree: the import
+// layering of docs/architecture.md, the file-length limit, package doc
+// comments, and banned calls. They run with `go test ./...`, so the rules
+// cannot drift from the code.
+package lint
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/fjordstream/fjord"
+
+// maxFileLines is the house limit for a source file.
+const maxFileLines = 800
+
+// layer ranks internal packages: a package may import only packages of a
+// strictly lower rank (same-rank imports are refused too, keeping concerns
+// apart). Packages not listed are test or tool packages, checked elsewhere.
+var layer = map[string]int{
+	"internal/config":    0,
+	"internal/record":    0,
+	"internal/log":       1,
+	"internal/metadata":  1,
+	"internal/protocol":  2,
+	"internal/partition": 2,
+	"internal/server":    3,
+	"internal/node":      4,
+	"internal/bench":     1,
+	"internal/cli":       2,
+}
+
+// clientOnly packages reach brokers only through kgo/kadm.
+var clientOnly = map[string]bool{"internal/cli": true, "internal/bench": true}
+
+type goFile struct {
+	path string // relative to the module root
+	pkg  string // package folder relative to the module root
+	ast  *ast.File
+	test bool
+}
+
+func moduleRoot(t *testing.T) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found")
+		}
+		dir = parent
+	}
+}
+
+func parseTree(t *testing.T) []goFile {
+	root := moduleRoot(t)
+	var files []goFile
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments|parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		files = append(files, goFile{path: rel, pkg: filepath.Dir(rel), ast: f, test: strings.HasSuffix(path, "_test.go")})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func TestLint_ImportLayering(t *testing.T) {
+	for _, f := range parseTree(t) {
+		if f.test {
+			continue
+		}
+		from, ranked := layer[f.pkg]
+		for _, imp := range f.ast.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if p == "log" {
+				t.Errorf("%s imports the standard log package; use log/slog", f.path)
+			}
+			if !strings.HasPrefix(p, module+"/") {
+				continue
+			}
+			to := strings.TrimPrefix(p, module+"/")
+			if clientOnly[f.pkg] && to != "internal/bench" && to != "internal/config" {
+				t.Errorf("%s (a client package) imports %s; clients reach brokers only through kgo/kadm", f.path, to)
+			}
+			if to == "internal/node" && f.pkg != "." && f.pkg != "cmd/fjord" {
+				t.Errorf("%s imports internal/node; only the fjord package and cmd/fjord may", f.path)
+			}
+			if to == "internal/server" && f.pkg != "internal/node" {
+				t.Errorf("%s imports internal/server; only internal/node may", f.path)
+			}
+			if to == "internal/cli" && f.pkg != "cmd/fjord" {
+				t.Errorf("%s imports internal/cli; only cmd/fjord may", f.path)
+			}
+			if rank, ok := layer[to]; ranked && ok && rank >= from {
+				t.Errorf("%s (layer %d) imports %s (layer %d): imports must point down", f.path, from, to, rank)
+			}
+		}
+	}
+}
+
+func TestLint_FileLength(t *testing.T) {
+	root := moduleRoot(t)
+	for _, f := range parseTree(t) {
+		b, err := os.ReadFile(filepath.Join(root, f.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(b), "\n"); n > maxFileLines {
+			t.Errorf("%s has %d lines; the limit is %d: split it by concern", f.path, n, maxFileLines)
+		}
+	}
+}
+
+func TestLint_PackageDocs(t *testing.T) {
+	documented := map[string]bool{}
+	seen := map[string]bool{}
+	for _, f := range parseTree(t) {
+		if strings.HasSuffix(f.ast.Name.Name, "_test") {
+			continue
+		}
+		seen[f.pkg] = true
+		if f.ast.Doc != nil && strings.HasPrefix(strings.TrimSpace(f.ast.Doc.Text()), "Package "+f.ast.Name.Name) ||
+			f.ast.Name.Name == "main" && f.ast.Doc != nil {
+			documented[f.pkg] = true
+		}
+	}
+	for pkg := range seen {
+		if !documented[pkg] {
+			t.Errorf("package %s has no package doc comment (\"// Package x ...\" saying what it is for and the invariant it keeps)", pkg)
+		}
+	}
+}
