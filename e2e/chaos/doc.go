@@ -7,6 +7,14 @@
 // keep the order they were produced in. Three kills in a row check that
 // recovery itself leaves a log that survives the next crash.
 //
+// A second test puts a fault proxy (fjordtest.Proxy, advertised to clients
+// through advertised.listeners) between franz-go's default idempotent
+// producer and the broker: it cuts every connection, swallows the responses
+// to Produce requests the broker applied, and the broker is paused with
+// SIGSTOP. Acknowledged records must survive in order; duplicates from the
+// retries are an error once Fjord deduplicates idempotent batches (see
+// idempotenceImplemented in faults_test.go) and are reported until then.
+//
 // What this does not prove: SIGKILL loses no data the kernel already has, so
 // this tests the broker's own buffering and recovery, not fsync (a machine
 // crash); that belongs to the vfs crash tests. Records whose produce failed

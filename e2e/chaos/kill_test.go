@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -21,7 +22,8 @@ const (
 	partitions = 3
 	kills      = 3
 	// ackedPerRound is how many new acknowledgements each round waits for
-	// before the kill: a few seconds of producing on a slow machine.
+	// before the kill. Counted rather than timed, so the ledger (which keeps
+	// every acknowledged record in memory) stays small on fast machines.
 	ackedPerRound = 20_000
 	// roundCap bounds each round's wait for acknowledgements; it bounds the
 	// test's run time, it is not an assertion.
@@ -241,7 +243,7 @@ func checkProductionOrder(t *testing.T, acked []fjordtest.Record) {
 		byPart[r.Partition] = append(byPart[r.Partition], r)
 	}
 	for part, rs := range byPart {
-		slices.SortFunc(rs, func(a, b fjordtest.Record) int { return int(a.Offset - b.Offset) })
+		slices.SortFunc(rs, func(a, b fjordtest.Record) int { return cmp.Compare(a.Offset, b.Offset) })
 		prev := -1
 		for _, r := range rs {
 			s := seqOf(t, r.Value)

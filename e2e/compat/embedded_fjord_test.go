@@ -1,5 +1,3 @@
-//go:build !fjordtest_wip
-
 package compat
 
 import (

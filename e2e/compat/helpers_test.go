@@ -3,6 +3,7 @@ package compat
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -75,7 +76,7 @@ func run(t *testing.T, stdin string, name string, args ...string) cmdResult {
 	err := cmd.Run()
 	res := cmdResult{stdout: out.String(), stderr: errb.String()}
 	if c.Err() != nil {
-		t.Fatalf("%s %s: no exit within %v\nstdout:\n%s\nstderr:\n%s", name, strings.Join(args, " "), cmdTimeout, res.stdout, res.stderr)
+		t.Fatalf("%s %s: no exit within %v\nstdout:\n%s\nstderr:\n%s", name, strings.Join(args, " "), cmdTimeout, tail(res.stdout), tail(res.stderr))
 	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		res.code = ee.ExitCode()
@@ -90,7 +91,16 @@ func mustRun(t *testing.T, stdin string, name string, args ...string) cmdResult 
 	t.Helper()
 	res := run(t, stdin, name, args...)
 	if res.code != 0 {
-		t.Fatalf("%s %s: exit %d\nstdout:\n%s\nstderr:\n%s", name, strings.Join(args, " "), res.code, res.stdout, res.stderr)
+		t.Fatalf("%s %s: exit %d\nstdout:\n%s\nstderr:\n%s", name, strings.Join(args, " "), res.code, tail(res.stdout), tail(res.stderr))
 	}
 	return res
+}
+
+// tail keeps failure messages readable: the last 4 KiB of s.
+func tail(s string) string {
+	const n = 4 << 10
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("[... %d bytes ...]\n%s", len(s)-n, s[len(s)-n:])
 }

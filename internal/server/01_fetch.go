@@ -98,6 +98,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, si
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			// Empty, not null: librdkafka and kafka-python reject a null
+			// record set (size -1), and Kafka always sends an empty one.
+			sp.RecordBatches = []byte{}
 			var part *partition.Partition
 			switch {
 			case !known && rt.TopicID != ([16]byte{}):
@@ -138,7 +141,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, si
 					}
 					ready = true
 				}
-				sp.RecordBatches = data
+				if data != nil {
+					sp.RecordBatches = data
+				}
 				size += len(data)
 				remaining -= int32(min(len(data), int(remaining)))
 			}

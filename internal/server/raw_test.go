@@ -195,3 +195,55 @@ func TestRaw_MetadataV0AutoCreates(t *testing.T) {
 		t.Fatalf("error %d", resp.Topics[0].ErrorCode)
 	}
 }
+
+// librdkafka and kafka-python fail on a null record set; an empty partition
+// must be answered with an empty (size 0) one, as Kafka does.
+func TestRaw_FetchEmptyPartitionHasEmptyNotNullRecords(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	c := dialRaw(t, n.Addr())
+	md := kmsg.NewPtrMetadataRequest()
+	md.Version = 4
+	md.AllowAutoTopicCreation = true
+	rt := kmsg.NewMetadataRequestTopic()
+	name := "empty"
+	rt.Topic = &name
+	md.Topics = append(md.Topics, rt)
+	c.send(md, 1)
+	mresp := kmsg.NewPtrMetadataResponse()
+	mresp.Version = 4
+	c.recv(mresp)
+
+	for _, v := range []int16{4, 11} {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version = v
+		req.MaxWaitMillis = 1
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = "empty"
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.PartitionMaxBytes = 1 << 20
+		ft.Partitions = append(ft.Partitions, fp)
+		req.Topics = append(req.Topics, ft)
+		c.send(req, 2)
+		// Read the raw frame to see the wire size of the record set.
+		var size [4]byte
+		if _, err := io.ReadFull(c.br, size[:]); err != nil {
+			t.Fatal(err)
+		}
+		body := make([]byte, binary.BigEndian.Uint32(size[:]))
+		if _, err := io.ReadFull(c.br, body); err != nil {
+			t.Fatal(err)
+		}
+		// The record set is the last field: int32 size 0 means empty, -1 null.
+		if got := int32(binary.BigEndian.Uint32(body[len(body)-4:])); got != 0 {
+			t.Fatalf("v%d: record set size %d, want 0", v, got)
+		}
+		resp := kmsg.NewPtrFetchResponse()
+		resp.Version = v
+		if err := resp.ReadFrom(body[4:]); err != nil {
+			t.Fatal(err)
+		}
+		if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.HighWatermark != 0 {
+			t.Fatalf("v%d: partition %+v", v, p)
+		}
+	}
+}
