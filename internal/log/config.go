@@ -136,4 +136,6 @@ type Stats struct {
 	Fsyncs int64
 	// Appends counts successful Append/AppendAsFollower calls.
 	Appends int64
+	// RecoveryPoint is the recovery point last written to log-checkpoint.
+	RecoveryPoint int64
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -46,21 +47,31 @@ func rawBatches(t *testing.T, dir string) []rawBatch {
 	return out
 }
 
+// firstSession builds the 30 batches of damagedLog's first session, a mix
+// of codecs so that recovery decompresses too. Built once per test: zstd
+// encoders are costly under the race detector.
+func firstSession() [][]byte {
+	var out [][]byte
+	for i := range 30 {
+		recs := []record.Record{{Key: []byte("k"), Value: bytes.Repeat([]byte{byte(i)}, 40)}, {OffsetDelta: 1, TimestampDelta: 3, Value: []byte("v")}}
+		out = append(out, record.Build(recs, record.BuildOptions{Codec: record.Codec(i % 5), BaseTimestamp: int64(1000 + 10*i)}))
+	}
+	return out
+}
+
 // damagedLog writes a log in two sessions: 30 batches closed cleanly (the
 // checkpoint's recovery point is then that log end offset), then 15 more
 // and a crash. It returns the env, the batches on disk and the recovery
 // point.
-func damagedLog(t *testing.T) (*testEnv, []rawBatch, int64) {
+func damagedLog(t *testing.T, first [][]byte, d *record.Decompressor) (*testEnv, []rawBatch, int64) {
 	cfg := testConfig()
 	cfg.SegmentBytes = 2048
 	cfg.IndexIntervalBytes = 128
 	e := newEnv(t, cfg)
+	e.decomp = d
 	l := e.open()
-	for i := range 30 {
-		// A mix of codecs so recovery decompresses too.
-		recs := []record.Record{{Key: []byte("k"), Value: bytes.Repeat([]byte{byte(i)}, 40)}, {OffsetDelta: 1, TimestampDelta: 3, Value: []byte("v")}}
-		b := record.Build(recs, record.BuildOptions{Codec: record.Codec(i % 5), BaseTimestamp: int64(1000 + 10*i)})
-		if _, err := l.Append(b, int32(i/10), -1); err != nil {
+	for i, b := range first {
+		if _, err := l.Append(bytes.Clone(b), int32(i/10), -1); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -210,6 +221,7 @@ func checkRecovered(t *testing.T, e *testEnv, batches []rawBatch, c corruption, 
 		t.Fatalf("data was cut but no repair was reported:\n%s", e.logs.String())
 	}
 	leo := l.LogEndOffset()
+	recs := flattenRecords(got, e.decomp)
 	for _, g := range got {
 		h, _ := record.ParseHeader(g)
 		b, err := l.Read(h.BaseOffset, 1, leo, true, nil)
@@ -220,7 +232,7 @@ func checkRecovered(t *testing.T, e *testEnv, batches []rawBatch, c corruption, 
 			continue
 		}
 		for _, target := range []int64{h.BaseTimestamp, h.MaxTimestamp, h.MaxTimestamp + 1} {
-			wantOff, wantTS, wantOK := bruteForceTimestamp(got, target)
+			wantOff, wantTS, wantOK := recs.firstAtOrAfter(target, 0)
 			off, ts, ok, err := l.OffsetForTimestamp(target)
 			if err != nil || ok != wantOK || off != wantOff || ts != wantTS {
 				t.Fatalf("OffsetForTimestamp(%d) = %d %d %v %v, want %d %d %v\nlog output:\n%s",
@@ -238,21 +250,41 @@ func checkRecovered(t *testing.T, e *testEnv, batches []rawBatch, c corruption, 
 	}
 }
 
-// bruteForceTimestamp is the model of OffsetForTimestamp.
-func bruteForceTimestamp(batches [][]byte, target int64) (int64, int64, bool) {
+// stamped is one record's offset and timestamp.
+type stamped struct{ off, ts int64 }
+
+type stampedRecords []stamped
+
+// flattenRecords lists the offset and timestamp of every record, as
+// ListOffsets sees them (LogAppendTime batches stamp every record).
+func flattenRecords(batches [][]byte, d *record.Decompressor) stampedRecords {
+	var out stampedRecords
 	for _, b := range batches {
-		h, recs, err := record.Records(b)
+		h, err := record.ParseHeader(b)
 		if err != nil {
 			panic(err)
 		}
-		for _, r := range recs {
+		err = record.Walk(b, d, func(r *record.Record) bool {
 			ts := h.BaseTimestamp + r.TimestampDelta
 			if h.TimestampType() == record.LogAppendTime {
 				ts = h.MaxTimestamp
 			}
-			if ts >= target {
-				return h.BaseOffset + int64(r.OffsetDelta), ts, true
-			}
+			out = append(out, stamped{off: h.BaseOffset + int64(r.OffsetDelta), ts: ts})
+			return true
+		})
+		if err != nil {
+			panic(err)
+		}
+	}
+	return out
+}
+
+// firstAtOrAfter is the model of OffsetForTimestamp: the first record at
+// or after lso with timestamp >= target.
+func (rs stampedRecords) firstAtOrAfter(target, lso int64) (int64, int64, bool) {
+	for _, r := range rs {
+		if r.off >= lso && r.ts >= target {
+			return r.off, r.ts, true
 		}
 	}
 	return 0, 0, false
@@ -278,9 +310,10 @@ func TestRecovery_Corruption(t *testing.T) {
 		{"checkpoint empty", corruption{file: "checkpoint", trunc: true}, "checkpoint unreadable"},
 		{"epochs flip", corruption{file: "epochs", frac: 0.1}, "leader epoch checkpoint unreadable"},
 	}
+	first, d := firstSession(), record.NewDecompressor(0)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, batches, rp := damagedLog(t)
+			e, batches, rp := damagedLog(t, first, d)
 			if tt.c.seg < 0 {
 				names, _ := filepath.Glob(filepath.Join(e.dir, "*.log"))
 				tt.c.seg = len(names) - 1
@@ -295,11 +328,21 @@ func TestRecovery_Corruption(t *testing.T) {
 }
 
 // TestRecovery_CorruptionRandom damages random files at random positions,
-// from a fixed seed so failures reproduce.
+// from a fixed seed so failures reproduce. FJORD_CORRUPTION_SEED and
+// FJORD_CORRUPTION_RUNS change the seed and the number of runs (soak).
 func TestRecovery_CorruptionRandom(t *testing.T) {
-	rng := rand.New(rand.NewPCG(42, 7))
+	seed, runs := uint64(42), 60
+	if v, err := strconv.ParseUint(os.Getenv("FJORD_CORRUPTION_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("FJORD_CORRUPTION_RUNS")); err == nil {
+		runs = v
+	}
+	t.Logf("seed %d (FJORD_CORRUPTION_SEED), %d runs", seed, runs)
+	rng := rand.New(rand.NewPCG(seed, 7))
 	files := []string{"log", "log", "index", "timeindex", "checkpoint", "epochs"}
-	for i := range 60 {
+	first, d := firstSession(), record.NewDecompressor(0)
+	for i := range runs {
 		c := corruption{
 			file:     files[rng.IntN(len(files))],
 			trunc:    rng.IntN(2) == 0,
@@ -308,7 +351,7 @@ func TestRecovery_CorruptionRandom(t *testing.T) {
 			anywhere: rng.IntN(4) == 0,
 		}
 		t.Run(fmt.Sprintf("%d-%s-trunc=%v", i, c.file, c.trunc), func(t *testing.T) {
-			e, batches, rp := damagedLog(t)
+			e, batches, rp := damagedLog(t, first, d)
 			seg, pos := c.apply(t, e, batches, rp)
 			// A time index cut at an entry boundary looks like a
 			// shorter, valid one (as in Kafka): the largest timestamp

@@ -13,16 +13,21 @@
 // network, replicas or topics.
 //
 // Invariants:
-//   - Offsets inside a segment are contiguous: each batch starts at the
-//     previous batch's last offset + 1, the first at the segment's base.
-//     Segments are ordered; a later segment's base is >= the earlier one's
-//     next offset.
+//   - Offsets are contiguous: each batch starts at the previous batch's
+//     last offset + 1, the first batch of a segment at the segment's base,
+//     and each segment at the previous segment's next offset. Only the last
+//     (active) segment may be empty. Leader epochs never decrease.
 //   - Readers never see a partially written batch: a segment's visible size
 //     is advanced under Log.mu only after the bytes are written.
-//   - Every offset below FlushedOffset has been fsynced; every offset below
-//     the recovery point in log-checkpoint had been fsynced when it was
-//     written. Recovery CRC-checks every batch from the segment holding the
-//     recovery point to the end and cuts the log at the first bad batch.
+//   - Every offset below FlushedOffset has been fsynced. Below the recovery
+//     point in log-checkpoint, data and index files were written and
+//     consistent when it was written (so it never passes a segment whose
+//     index files lag: the active segment's are written only at roll and
+//     close, and fsynced by the next flush). Open trusts that prefix after cheap checks (index
+//     sanity, a header walk from the last index entry, the last time index
+//     entry) and CRC-checks every batch after it, cutting the log at the
+//     first bad batch and deleting the segments after it. As in Kafka, bit
+//     rot below the recovery point is not detected.
 //   - Index entries point at batch starts: an offset index entry (rel, pos)
 //     means the batch at pos has base offset base+rel; a time index entry
 //     (ts, rel) means the batch at base+rel has maxTimestamp ts and no
@@ -31,8 +36,10 @@
 //     segment are written when it is rolled or the log is closed.
 //
 // Locking: Log.mu guards the segment list, offsets and indexes; it is held
-// for appends (a write(2) into the page cache) and for locating reads, never
-// for fsync or for the bulk pread of Read. Log.syncMu guards the group
+// for appends (a write(2) into the page cache), for locating reads and for
+// timestamp lookups, never for the fsync of a group commit or for the bulk
+// pread of Read (a truncation during that pread is detected by a
+// generation counter and the read retried). Log.syncMu guards the group
 // commit state. Order: syncMu is never held while taking mu. The package
 // starts no goroutines.
 package log

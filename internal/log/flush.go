@@ -72,8 +72,12 @@ func (l *Log) flushNow() (int64, error) {
 	}
 	target, gen := l.leo, l.truncGen
 	files := l.syncFiles[:0]
+	var indexFiles []string // of segments rolled since the last flush
 	for _, s := range l.dirtySegs {
 		files = append(files, s.f)
+		if s != l.active() {
+			indexFiles = append(indexFiles, s.path(indexSuffix), s.path(timeIndexSuffix))
+		}
 	}
 	rolled := len(l.dirtySegs) > 1
 	dirDirty := l.dirDirty
@@ -94,6 +98,12 @@ func (l *Log) flushNow() (int64, error) {
 			err = ferr
 			break
 		}
+	}
+	for _, p := range indexFiles {
+		if err != nil {
+			break
+		}
+		err = syncFile(p)
 	}
 	if err == nil && dirDirty {
 		err = syncDir(l.dir)
@@ -167,4 +177,21 @@ func (l *Log) FlushIfDue(now time.Time) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return l.Sync(ctx, leo)
+}
+
+// syncFile fsyncs the file at path; a missing file (deleted meanwhile, or
+// never written because writing it failed) needs no durability.
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -65,10 +65,13 @@ type testEnv struct {
 	cfg   Config
 	clock *fakeClock
 	logs  *syncBuffer
+	// decomp is shared by every open of the env; tests running many envs
+	// share one to spare the decoders' large buffers.
+	decomp *record.Decompressor
 }
 
 func newEnv(t testing.TB, cfg Config) *testEnv {
-	return &testEnv{t: t, dir: t.TempDir(), cfg: cfg, clock: newClock(), logs: &syncBuffer{}}
+	return &testEnv{t: t, dir: t.TempDir(), cfg: cfg, clock: newClock(), logs: &syncBuffer{}, decomp: record.NewDecompressor(0)}
 }
 
 func (e *testEnv) open() *Log {
@@ -82,7 +85,7 @@ func (e *testEnv) open() *Log {
 
 func (e *testEnv) openErr() (*Log, error) {
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	return Open(e.dir, e.cfg, Options{Logger: logger, Now: e.clock.Now})
+	return Open(e.dir, e.cfg, Options{Logger: logger, Now: e.clock.Now, Decompressor: e.decomp})
 }
 
 // crash closes l's files without the clean-shutdown work (no fsync, no
@@ -126,6 +129,7 @@ func mustAppend(t testing.TB, l *Log, b []byte, epoch int32) AppendInfo {
 func readAll(t testing.TB, l *Log) [][]byte {
 	t.Helper()
 	var out [][]byte
+	d := l.decomp
 	off, leo := l.LogStartOffset(), l.LogEndOffset()
 	for off < leo {
 		b, err := l.Read(off, 1<<20, leo, true, nil)
@@ -140,7 +144,7 @@ func readAll(t testing.TB, l *Log) [][]byte {
 			if err != nil {
 				t.Fatalf("Read(%d): %v", off, err)
 			}
-			if _, err := record.Validate(b[:h.Size()], record.ValidateOptions{AllowControl: true}); err != nil {
+			if _, err := record.Validate(b[:h.Size()], record.ValidateOptions{AllowControl: true, Decompressor: d}); err != nil {
 				t.Fatalf("batch at offset %d invalid: %v", h.BaseOffset, err)
 			}
 			if h.LastOffset() < off || (len(out) > 0 && h.BaseOffset != off) {

@@ -29,12 +29,12 @@ type Log struct {
 	leo         int64      // log end offset
 	recovery    int64      // recovery point last written to log-checkpoint
 	epochs      epochCache
-	truncGen    uint64    // bumped by Truncate: invalidates reads in flight
+	truncGen    uint64     // bumped by Truncate: invalidates reads in flight
 	dirtySegs   []*segment // segments with writes not yet fsynced (active last)
 	dirDirty    bool       // segment files created since the last folder fsync
 	unflushedAt time.Time  // time of the first append after the last flush
 	closed      bool
-	failed      error   // sticky I/O failure: writes are refused
+	failed      error // sticky I/O failure: writes are refused
 	hdrBuf      [record.HeaderSize]byte
 	scratch     []byte // batch-sized scratch for timestamp lookups
 
@@ -315,17 +315,17 @@ func (l *Log) readOnce(offset int64, maxBytes int32, maxOffset int64, minOneBatc
 	}
 	base := len(dst)
 	dst = grow(dst, int(want))
-	if err := readFull(f, dst[base:base+int(want)], pos); err != nil {
-		if errors.Is(err, os.ErrClosed) {
-			return dst[:base], true, err
-		}
-		return dst[:base], false, fmt.Errorf("segment %d: read at %d: %w", s.base, pos, err)
-	}
+	rerr := readFull(f, dst[base:base+int(want)], pos)
 	l.mu.Lock()
 	changed := l.truncGen != gen
 	l.mu.Unlock()
 	if changed {
 		return dst[:base], true, errors.New("truncated during read")
+	}
+	if rerr != nil {
+		// A segment deleted by retention meanwhile is closed: retry,
+		// which finds the offset below the log start.
+		return dst[:base], errors.Is(rerr, os.ErrClosed), fmt.Errorf("%w: segment %d: read at %d: %w", ErrStorage, s.base, pos, rerr)
 	}
 	// Keep whole batches below maxOffset; the bytes are ours, written
 	// after validation, so their headers frame correctly.
@@ -442,7 +442,9 @@ func (l *Log) Segments() []SegmentInfo {
 
 // Stats returns counters for metrics and tests.
 func (l *Log) Stats() Stats {
-	return Stats{Fsyncs: l.fsyncs.Load(), Appends: l.appends.Load()}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Stats{Fsyncs: l.fsyncs.Load(), Appends: l.appends.Load(), RecoveryPoint: l.recovery}
 }
 
 // EndOffsetForEpoch answers OffsetForLeaderEpoch from the leader epoch
@@ -470,9 +472,18 @@ func (l *Log) persistEpochs() {
 }
 
 // writeCheckpoint persists the recovery point and log start offset. The
-// recovery point never exceeds the flushed offset. Caller holds mu.
+// recovery point promises that data and index files below it are on disk
+// and consistent, so it stops at the flushed offset and at the first
+// segment whose index files lag its in-memory indexes (usually the active
+// one, which recovery then scans). Caller holds mu.
 func (l *Log) writeCheckpoint() error {
 	rp := min(l.flushed.Load(), l.leo)
+	for _, s := range l.segs {
+		if s.indexDirty {
+			rp = min(rp, s.base)
+			break
+		}
+	}
 	if err := writeAtomic(l.dir, checkpointFile, checkpoint{recoveryPoint: rp, logStartOffset: l.lso}.encode()); err != nil {
 		return fmt.Errorf("log %s: checkpoint: %w", l.dir, err)
 	}

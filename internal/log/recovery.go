@@ -3,8 +3,8 @@ package log
 import (
 	"bytes"
 	"errors"
-	"math"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,6 +81,15 @@ func (l *Log) recover() error {
 		l.lso = min(max(ck.logStartOffset, l.lso), l.leo)
 	}
 	l.finishEpochs(epochsOK)
+	clean := haveCk && rp == l.leo && ck.logStartOffset == l.lso &&
+		len(l.segs) == len(bases) && !slices.ContainsFunc(l.segs, func(s *segment) bool { return s.indexDirty })
+	if clean {
+		// A clean shutdown left nothing to repair or make durable:
+		// skip the fsyncs and the checkpoint rewrite.
+		l.flushed.Store(l.leo)
+		l.recovery = rp
+		return nil
+	}
 	return l.finishRecovery()
 }
 
@@ -220,7 +229,9 @@ func (l *Log) loadTrusted(s *segment, rp int64) (pos int64, idxFile, tidxFile []
 	}
 	tidxFile, err = os.ReadFile(s.path(timeIndexSuffix))
 	if err == nil {
-		s.tindex, err = decodeTimeIndex(tidxFile, relRP)
+		// Entries past rp are legitimate (written at a roll after rp)
+		// and are dropped below; only the format is checked here.
+		s.tindex, err = decodeTimeIndex(tidxFile, math.MaxUint32)
 	}
 	if err != nil {
 		l.reportIndex(s, timeIndexSuffix, err)
@@ -375,7 +386,7 @@ func (l *Log) finishEpochs(ok bool) {
 // folder, and records recovery point = log end offset.
 func (l *Log) finishRecovery() error {
 	for _, s := range l.segs {
-		if s.indexDirty && s != l.active() {
+		if s.indexDirty {
 			if err := s.writeIndexes(false); err != nil {
 				return err
 			}

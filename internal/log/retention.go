@@ -2,7 +2,6 @@ package log
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"time"
 )
@@ -351,12 +350,4 @@ func (l *Log) truncateFully(start int64) error {
 	l.epochs = epochCache{}
 	l.persistEpochs()
 	return l.writeCheckpoint()
-}
-
-// removeIfExists deletes path, ignoring its absence.
-func removeIfExists(path string) error {
-	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	return nil
 }

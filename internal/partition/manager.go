@@ -32,7 +32,8 @@ type Manager struct {
 
 // NewManager returns a manager for the log directory dir.
 func NewManager(dir string, logger *slog.Logger) *Manager {
-	return &Manager{dir: dir, logger: logger, logOpts: log.Options{Logger: logger}, decomp: record.NewDecompressor(0), parts: map[ID]*Partition{}}
+	decomp := record.NewDecompressor(0)
+	return &Manager{logOpts: log.Options{Logger: logger, Decompressor: decomp}, decomp: decomp, dir: dir, logger: logger, parts: map[ID]*Partition{}}
 }
 
 // Dir returns the log directory.

@@ -129,8 +129,16 @@ func (p *Partition) Append(batches []byte, now time.Time) (Pending, error) {
 	if cfg.MessageTimestampType == "LogAppendTime" {
 		opts.TimestampType = record.LogAppendTime
 	}
-	if _, err := record.Validate(batches, opts); err != nil {
+	sum, err := record.Validate(batches, opts)
+	if err != nil {
 		return Pending{}, fmt.Errorf("partition %s: %w", p.ID, err)
+	}
+	if sum.HeaderMaxTimestampMismatch && opts.TimestampType == record.CreateTime {
+		// The time index trusts batch headers; correct a client's wrong
+		// maxTimestamp from the records, as Kafka does.
+		if err := fixMaxTimestamps(batches, p.decomp); err != nil {
+			return Pending{}, fmt.Errorf("partition %s: %w", p.ID, err)
+		}
 	}
 	appendTime := int64(-1)
 	if cfg.MessageTimestampType == "LogAppendTime" {
@@ -147,6 +155,31 @@ func (p *Partition) Append(batches []byte, now time.Time) (Pending, error) {
 		pend.done = true
 	}
 	return pend, nil
+}
+
+// fixMaxTimestamps rewrites each batch's header maxTimestamp to the largest
+// record timestamp (recomputing the CRC).
+func fixMaxTimestamps(batches []byte, d *record.Decompressor) error {
+	for len(batches) > 0 {
+		n := record.BatchSize(batches)
+		h, err := record.ParseHeader(batches)
+		if err != nil {
+			return err
+		}
+		maxTS := int64(record.NoTimestamp)
+		err = record.Walk(batches[:n], d, func(r *record.Record) bool {
+			maxTS = max(maxTS, h.BaseTimestamp+r.TimestampDelta)
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		if maxTS != h.MaxTimestamp {
+			record.SetMaxTimestamp(batches[:n], maxTS)
+		}
+		batches = batches[n:]
+	}
+	return nil
 }
 
 // timestampWindow turns Kafka's "unlimited" (Long.MAX_VALUE ms, about 292

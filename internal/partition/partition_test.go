@@ -146,3 +146,24 @@ func TestPartition_DeleteRecordsBounds(t *testing.T) {
 		t.Fatalf("delete to HW: low %d err %v", low, err)
 	}
 }
+
+func TestPartition_FixesWrongHeaderMaxTimestamp(t *testing.T) {
+	p := openTest(t, nil)
+	now := time.Now()
+	b := record.Build([]record.Record{{Key: []byte("k"), Value: []byte("v"), TimestampDelta: 0}, {OffsetDelta: 1, Key: []byte("k"), Value: []byte("w"), TimestampDelta: 50}},
+		record.BuildOptions{BaseTimestamp: now.UnixMilli()})
+	record.SetMaxTimestamp(b, 1) // a client bug: header disagrees with records
+	pend, err := p.Append(b, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = pend.Wait(context.Background())
+	data, _ := p.Read(0, 1<<20, true, nil)
+	h, _ := record.ParseHeader(data)
+	if h.MaxTimestamp != now.UnixMilli()+50 {
+		t.Fatalf("header max timestamp %d, want %d", h.MaxTimestamp, now.UnixMilli()+50)
+	}
+	if ts, off := p.Log().MaxTimestamp(); ts != now.UnixMilli()+50 || off != 1 {
+		t.Fatalf("log max timestamp %d at %d", ts, off)
+	}
+}

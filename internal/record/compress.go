@@ -257,7 +257,12 @@ func compress(codec Codec, src []byte, xerial bool) ([]byte, error) {
 		}
 		return out, nil
 	case CodecLZ4:
+		// 64 KiB blocks as the Java producer writes (the library's
+		// default of 4 MiB makes every reader allocate 4 MiB).
 		w := lz4.NewWriter(&buf)
+		if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb)); err != nil {
+			return nil, err
+		}
 		if _, err := w.Write(src); err != nil {
 			return nil, err
 		}

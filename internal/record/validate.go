@@ -21,6 +21,10 @@ type ValidateOptions struct {
 	// MaxTimestampAfter is log.message.timestamp.after.max.ms: how far in
 	// the future of Now a CreateTime timestamp may be; 0 means unchecked.
 	MaxTimestampAfter time.Duration
+	// MaxTimestampDiff is message.timestamp.difference.max.ms (the key
+	// KIP-937 split in two): it bounds both directions where
+	// MaxTimestampBefore / MaxTimestampAfter are unset; 0 means unchecked.
+	MaxTimestampDiff time.Duration
 	// Now is the broker time the timestamp window is centred on.
 	Now time.Time
 	// RequireKeys refuses records with a null key (compacted topics).
@@ -81,11 +85,18 @@ func Validate(batches []byte, opts ValidateOptions) (Summary, error) {
 	v.minTS, v.maxTS = int64(math.MinInt64), int64(math.MaxInt64)
 	if opts.TimestampType == CreateTime {
 		now := opts.Now.UnixMilli()
-		if opts.MaxTimestampBefore > 0 {
-			v.minTS = now - opts.MaxTimestampBefore.Milliseconds()
+		before, after := opts.MaxTimestampBefore, opts.MaxTimestampAfter
+		if before <= 0 {
+			before = opts.MaxTimestampDiff
 		}
-		if opts.MaxTimestampAfter > 0 {
-			v.maxTS = now + opts.MaxTimestampAfter.Milliseconds()
+		if after <= 0 {
+			after = opts.MaxTimestampDiff
+		}
+		if before > 0 {
+			v.minTS = now - before.Milliseconds()
+		}
+		if after > 0 {
+			v.maxTS = now + after.Milliseconds()
 		}
 	}
 	for pos := 0; pos < len(batches); {

@@ -75,6 +75,8 @@ func TestValidate_Errors(t *testing.T) {
 		{"no key", Build([]Record{{Value: []byte("v")}}, BuildOptions{}), ValidateOptions{RequireKeys: true}, ErrNoKey},
 		{"too old", good, ValidateOptions{Now: time.UnixMilli(1_000_000), MaxTimestampBefore: time.Second}, ErrInvalidTimestamp},
 		{"too new", good, ValidateOptions{Now: time.UnixMilli(0), MaxTimestampAfter: time.Second}, ErrInvalidTimestamp},
+		{"diff too old", good, ValidateOptions{Now: time.UnixMilli(1_000_000), MaxTimestampDiff: time.Second}, ErrInvalidTimestamp},
+		{"diff too new", good, ValidateOptions{Now: time.UnixMilli(0), MaxTimestampDiff: time.Second}, ErrInvalidTimestamp},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
