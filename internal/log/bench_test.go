@@ -80,3 +80,41 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadSlices locates 1 MiB reads without copying them, over
+// 16 KiB batches and over 100-byte ones (the worst case for the header
+// walk, which is bounded by index.interval.bytes, not by the read size).
+func BenchmarkReadSlices(b *testing.B) {
+	small := record.Build([]record.Record{{Value: make([]byte, 30)}}, record.BuildOptions{BaseTimestamp: 1})
+	for _, c := range []struct {
+		name  string
+		batch []byte
+	}{{"batch=16KiB", benchBatch()}, {"batch=100B", small}} {
+		b.Run(c.name, func(b *testing.B) {
+			e := newEnv(b, DefaultConfig())
+			l := e.open()
+			defer l.Close()
+			for range 4 << 20 / len(c.batch) {
+				if _, err := l.Append(c.batch, 0, -1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			leo := l.LogEndOffset()
+			h, _ := record.PeekHeader(c.batch)
+			perBatch, recsPerBatch := int64(len(c.batch)), int64(h.LastOffsetDelta)+1
+			off := int64(0)
+			b.ReportAllocs()
+			for b.Loop() {
+				fs, err := l.ReadSlices(off, 1<<20, leo, true)
+				if err != nil || fs.Size() == 0 {
+					b.Fatalf("ReadSlices(%d): %d bytes, %v", off, fs.Size(), err)
+				}
+				off += fs.Size() / perBatch * recsPerBatch
+				fs.Release()
+				if off >= leo {
+					off = 0
+				}
+			}
+		})
+	}
+}

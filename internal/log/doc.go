@@ -34,11 +34,21 @@
 //     earlier batch of the segment has a larger one. The in-memory indexes
 //     are the truth while the log is open; the index files of the active
 //     segment are written when it is rolled or the log is closed.
+//   - A segment file is closed only when nothing uses it: the log holds one
+//     reference while the segment is in its list, and every read pins it
+//     (Read for its pread, ReadSlices until FileSlices.Release). Deleting
+//     a segment (retention, DeleteRecordsBefore, Truncate, Delete, Close)
+//     drops the log's reference and unlinks the file; a pinned read goes
+//     on reading the unlinked file, and a new segment of the same name is
+//     a different file. The counts are atomic: pinning takes no lock of
+//     its own.
 //
 // Locking: Log.mu guards the segment list, offsets and indexes; it is held
-// for appends (a write(2) into the page cache), for locating reads and for
-// timestamp lookups, never for the fsync of a group commit or for the bulk
-// pread of Read (a truncation during that pread is detected by a
+// for appends (a write(2) into the page cache), for locating reads (and,
+// for ReadSlices, for the header walk that finds where the read stops,
+// bounded by index.interval.bytes and done with one pread per 4 KiB) and
+// for timestamp lookups, never for the fsync of a group commit or for the
+// bulk pread of Read (a truncation during that pread is detected by a
 // generation counter and the read retried). Log.syncMu guards the group
 // commit state. Order: syncMu is never held while taking mu. The package
 // starts no goroutines.

@@ -95,7 +95,7 @@ func crash(l *Log) {
 	defer l.mu.Unlock()
 	l.closed = true
 	for _, s := range l.segs {
-		s.f.Close()
+		s.close()
 	}
 }
 

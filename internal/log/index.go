@@ -36,6 +36,17 @@ func (x *offsetIndex) lookup(rel uint32) offsetEntry {
 	return x.entries[i-1]
 }
 
+// atOrBeforePos returns the entry with the largest position <= pos, or the
+// zero entry (the segment start) when there is none. Positions increase
+// with offsets, so the entries are sorted by both.
+func (x *offsetIndex) atOrBeforePos(pos uint32) offsetEntry {
+	i := sort.Search(len(x.entries), func(i int) bool { return x.entries[i].pos > pos })
+	if i == 0 {
+		return offsetEntry{}
+	}
+	return x.entries[i-1]
+}
+
 // truncateFrom drops entries whose position is >= pos.
 func (x *offsetIndex) truncateFrom(pos uint32) {
 	i := sort.Search(len(x.entries), func(i int) bool { return x.entries[i].pos >= pos })

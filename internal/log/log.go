@@ -37,6 +37,7 @@ type Log struct {
 	failed      error // sticky I/O failure: writes are refused
 	hdrBuf      [record.HeaderSize]byte
 	scratch     []byte // batch-sized scratch for timestamp lookups
+	walkBuf     []byte // header window of reads (walkBuffer)
 
 	// flushed is the flushed offset: every offset below it is fsynced.
 	// Written under mu, read without it.
@@ -77,7 +78,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	}
 	if err := l.recover(); err != nil {
 		for _, s := range l.segs {
-			s.f.Close()
+			s.close()
 		}
 		return nil, fmt.Errorf("log %s: recovery: %w", dir, err)
 	}
@@ -281,38 +282,18 @@ func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOneBatch bo
 // that no truncation overlapped the read (retry=true if one did).
 func (l *Log) readOnce(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool, dst []byte) ([]byte, bool, error) {
 	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return dst, false, ErrClosed
-	}
-	if offset < l.lso || offset > l.leo {
-		lso, leo := l.lso, l.leo
-		l.mu.Unlock()
-		return dst, false, fmt.Errorf("%w: offset %d, log start %d, log end %d", ErrOffsetOutOfRange, offset, lso, leo)
-	}
-	if offset == l.leo || offset >= maxOffset {
-		l.mu.Unlock()
-		return dst, false, nil
-	}
-	s, pos, h, err := l.locate(offset)
+	s, pos, want, err := l.startRead(offset, maxBytes, maxOffset, minOneBatch)
 	if err != nil || s == nil {
 		l.mu.Unlock()
 		return dst, false, err
 	}
-	end, gen, f := s.size, l.truncGen, s.f
+	gen, f := l.truncGen, s.f
+	// Pinned, so retention deleting the segment meanwhile cannot close
+	// the file under the pread.
+	s.ref.acquire()
 	l.mu.Unlock()
+	defer s.ref.release()
 
-	if h.LastOffset() >= maxOffset {
-		return dst, false, nil
-	}
-	want := int64(max(maxBytes, 0))
-	if minOneBatch {
-		want = max(want, h.Size())
-	}
-	want = min(want, end-pos)
-	if want < h.Size() {
-		return dst, false, nil
-	}
 	base := len(dst)
 	dst = grow(dst, int(want))
 	rerr := readFull(f, dst[base:base+int(want)], pos)
@@ -323,9 +304,7 @@ func (l *Log) readOnce(offset int64, maxBytes int32, maxOffset int64, minOneBatc
 		return dst[:base], true, errors.New("truncated during read")
 	}
 	if rerr != nil {
-		// A segment deleted by retention meanwhile is closed: retry,
-		// which finds the offset below the log start.
-		return dst[:base], errors.Is(rerr, os.ErrClosed), fmt.Errorf("%w: segment %d: read at %d: %w", ErrStorage, s.base, pos, rerr)
+		return dst[:base], false, fmt.Errorf("%w: segment %d: read at %d: %w", ErrStorage, s.base, pos, rerr)
 	}
 	// Keep whole batches below maxOffset; the bytes are ours, written
 	// after validation, so their headers frame correctly.
@@ -339,6 +318,36 @@ func (l *Log) readOnce(offset int64, maxBytes int32, maxOffset int64, minOneBatc
 		keep += bh.Size()
 	}
 	return dst[:base+int(keep)], false, nil
+}
+
+// startRead applies the bounds shared by Read and ReadSlices: it checks
+// offset against the log, finds the batch holding it and returns its
+// segment, its position and how many bytes from there the read may cover
+// (at least that batch whole, at most to the segment's visible end). A
+// nil segment means nothing is to be read. Caller holds mu.
+func (l *Log) startRead(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool) (*segment, int64, int64, error) {
+	if l.closed {
+		return nil, 0, 0, ErrClosed
+	}
+	if offset < l.lso || offset > l.leo {
+		return nil, 0, 0, fmt.Errorf("%w: offset %d, log start %d, log end %d", ErrOffsetOutOfRange, offset, l.lso, l.leo)
+	}
+	if offset == l.leo || offset >= maxOffset {
+		return nil, 0, 0, nil
+	}
+	s, pos, h, err := l.locate(offset)
+	if err != nil || s == nil || h.LastOffset() >= maxOffset {
+		return nil, 0, 0, err
+	}
+	want := int64(max(maxBytes, 0))
+	if minOneBatch {
+		want = max(want, h.Size())
+	}
+	want = min(want, s.size-pos)
+	if want < h.Size() {
+		return nil, 0, 0, nil
+	}
+	return s, pos, want, nil
 }
 
 // grow extends dst by n bytes of capacity and length.
@@ -358,14 +367,14 @@ func (l *Log) locate(offset int64) (*segment, int64, record.Header, error) {
 	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
 	for i = max(i, 0); i < len(l.segs); i++ {
 		s := l.segs[i]
-		pos, h, found, err := s.locate(offset, l.hdrBuf[:])
+		pos, h, found, err := s.locate(offset, l.walkBuffer())
 		if errors.Is(err, errBadIndex) {
 			l.logger.Warn("log: rebuilt index that pointed at the wrong batch", "segment", s.path(logSuffix), "error", err)
 			if err = s.rebuildIndexes(l.cfg.IndexIntervalBytes, l.hdrBuf[:]); err == nil {
 				if werr := s.writeIndexes(false); werr != nil {
 					l.logger.Warn("log: rewriting index files failed", "segment", s.path(logSuffix), "error", werr)
 				}
-				pos, h, found, err = s.locate(offset, l.hdrBuf[:])
+				pos, h, found, err = s.locate(offset, l.walkBuffer())
 			}
 		}
 		if err != nil {
@@ -521,9 +530,7 @@ func (l *Log) Close() error {
 		}
 	}
 	for _, s := range l.segs {
-		if err := s.f.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("segment %d: close: %w", s.base, err))
-		}
+		errs = append(errs, s.close())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("log %s: close: %w", l.dir, err)
@@ -538,7 +545,7 @@ func (l *Log) Delete() error {
 	if !l.closed {
 		l.closed = true
 		for _, s := range l.segs {
-			s.f.Close()
+			s.close()
 		}
 	}
 	if err := os.RemoveAll(l.dir); err != nil {

@@ -68,8 +68,29 @@ func TestLog_Model(t *testing.T) {
 			}
 			return l
 		}
+		fdsBefore := openFDs(rt)
 		l := open()
-		defer func() { l.Close() }()
+		// Pinned reads: each must keep yielding the bytes it pinned,
+		// whatever happens to the log, until released. A truncation may
+		// rewrite a pinned region in place (documented), so it voids them.
+		type pin struct {
+			fs   *FileSlices
+			want []byte
+		}
+		var pins []pin
+		releasePins := func() {
+			for _, p := range pins {
+				p.fs.Release()
+			}
+			pins = nil
+		}
+		defer func() {
+			releasePins()
+			l.Close()
+			if n := openFDs(rt); n != fdsBefore {
+				rt.Fatalf("%d open files after the log closed, %d before it opened", n, fdsBefore)
+			}
+		}()
 		m := &logModel{}
 		epoch := int32(0)
 		now := clock.Now().UnixMilli()
@@ -127,6 +148,12 @@ func TestLog_Model(t *testing.T) {
 				hw := rapid.Int64Range(max(off, m.lso), max(off, m.leo)).Draw(rt, "hw")
 				minOne := rapid.Bool().Draw(rt, "minOneBatch")
 				got, err := l.Read(off, maxBytes, hw, minOne, nil)
+				fs, serr := l.ReadSlices(off, maxBytes, hw, minOne)
+				sliced, aerr := fs.AppendTo(nil)
+				fs.Release()
+				if (err == nil) != (serr == nil) || aerr != nil || !bytes.Equal(got, sliced) {
+					rt.Fatalf("ReadSlices(%d, %d, %d, %v) = %d bytes, %v, %v; Read = %d bytes, %v", off, maxBytes, hw, minOne, len(sliced), serr, aerr, len(got), err)
+				}
 				if off < m.lso || off > m.leo {
 					if !errors.Is(err, ErrOffsetOutOfRange) {
 						rt.Fatalf("Read(%d) outside [%d, %d]: %v", off, m.lso, m.leo, err)
@@ -161,6 +188,27 @@ func TestLog_Model(t *testing.T) {
 				if firstVisible && int(maxBytes) >= len(m.batches[i].data) && n == 0 {
 					rt.Fatalf("Read(%d) returned nothing though the first batch fits", off)
 				}
+			},
+			"pin": func(rt *rapid.T) {
+				off := rapid.Int64Range(m.lso, m.leo).Draw(rt, "offset")
+				fs, err := l.ReadSlices(off, int32(rapid.IntRange(0, 3000).Draw(rt, "maxBytes")), m.leo, true)
+				if err != nil {
+					rt.Fatalf("ReadSlices(%d): %v", off, err)
+				}
+				want, err := l.Read(off, int32(fs.Size()), m.leo, true, nil)
+				if err != nil || int64(len(want)) != fs.Size() {
+					rt.Fatalf("Read(%d) after ReadSlices: %d bytes, %v; pinned %d", off, len(want), err, fs.Size())
+				}
+				pins = append(pins, pin{fs, want})
+			},
+			"checkPins": func(rt *rapid.T) {
+				for _, p := range pins {
+					got, err := p.fs.AppendTo(nil)
+					if err != nil || !bytes.Equal(got, p.want) {
+						rt.Fatalf("pinned read changed: %d bytes, %v; want %d bytes", len(got), err, len(p.want))
+					}
+				}
+				releasePins()
 			},
 			"roll": func(rt *rapid.T) {
 				if err := l.Roll(); err != nil {
@@ -207,6 +255,9 @@ func TestLog_Model(t *testing.T) {
 			},
 			"truncate": func(rt *rapid.T) {
 				to := rapid.Int64Range(max(m.lso-3, 0), m.leo+1).Draw(rt, "to")
+				if to < m.leo {
+					releasePins()
+				}
 				if err := l.Truncate(to); err != nil {
 					rt.Fatalf("Truncate(%d): %v", to, err)
 				}

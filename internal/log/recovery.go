@@ -45,7 +45,7 @@ func (l *Log) recover() error {
 		if n := len(l.segs); n > 0 {
 			// Segments are contiguous, and only the last may be empty.
 			if prev := l.segs[n-1]; prev.size == 0 || base != prev.next {
-				s.f.Close()
+				s.close()
 				l.dropSegmentsFrom(bases[i:], fmt.Sprintf("segment %d (%d bytes) ends at offset %d, next segment starts at %d", prev.base, prev.size, prev.next, base))
 				break
 			}

@@ -24,11 +24,14 @@ const (
 var errBadIndex = errors.New("index entry does not match the log")
 
 // segment is one <base>.log file with its in-memory indexes. All fields are
-// guarded by Log.mu; f itself is safe for concurrent ReadAt.
+// guarded by Log.mu; f itself is safe for concurrent ReadAt. f is closed
+// through ref only (close), never directly: reads pinned by ReadSlices may
+// still be using it after the segment left the log.
 type segment struct {
 	dir  string
 	base int64
 	f    *os.File
+	ref  *fileRef // counts the log's hold on f and every pinned read
 
 	size int64 // bytes visible to readers (whole batches only)
 	next int64 // offset after the last batch (base when empty)
@@ -58,10 +61,10 @@ func createSegment(dir string, base int64) (*segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("segment %d: create: %w", base, err)
 	}
-	s.f = f
+	s.f, s.ref = f, newFileRef(f)
 	for _, suf := range []string{indexSuffix, timeIndexSuffix} {
 		if err := os.Remove(s.path(suf)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			f.Close()
+			s.close()
 			return nil, fmt.Errorf("segment %d: remove stale %s: %w", base, suf, err)
 		}
 	}
@@ -81,7 +84,7 @@ func openSegment(dir string, base int64) (*segment, error) {
 		f.Close()
 		return nil, fmt.Errorf("segment %d: stat: %w", base, err)
 	}
-	s.f, s.size = f, st.Size()
+	s.f, s.ref, s.size = f, newFileRef(f), st.Size()
 	return s, nil
 }
 
@@ -143,16 +146,49 @@ func (s *segment) readHeader(pos int64, buf []byte) (record.Header, error) {
 	return h, nil
 }
 
+// headerWindow holds a span of a segment file read at once, so walking
+// small batches costs one pread per window rather than one per header.
+// A window serves one walk of one segment, under Log.mu.
+type headerWindow struct {
+	buf        []byte // at least record.HeaderSize bytes
+	start, len int64  // buf[:len] holds the file from start
+}
+
+// headerAt returns the header of the batch at pos, reading a new window
+// when pos is not inside the current one. It fails as readHeader does.
+func (s *segment) headerAt(pos int64, w *headerWindow) (record.Header, error) {
+	if pos < w.start || pos+record.HeaderSize > w.start+w.len {
+		w.start, w.len = pos, 0
+		n := min(int64(len(w.buf)), s.size-pos)
+		if n < record.HeaderSize {
+			return record.Header{}, fmt.Errorf("%w: header at %d past segment end %d", record.ErrCorrupt, pos, s.size)
+		}
+		if err := readFull(s.f, w.buf[:n], pos); err != nil {
+			return record.Header{}, err
+		}
+		w.len = n
+	}
+	h, err := record.PeekHeader(w.buf[pos-w.start : w.len])
+	if err != nil {
+		return h, err
+	}
+	if pos+h.Size() > s.size {
+		return h, fmt.Errorf("%w: batch at %d of %d bytes past segment end %d", record.ErrCorrupt, pos, h.Size(), s.size)
+	}
+	return h, nil
+}
+
 // locate finds the first batch whose last offset is >= offset, starting
 // from the index entry at or below offset. found is false when no batch of
 // the segment reaches offset. A header that does not match its index entry
-// yields errBadIndex.
+// yields errBadIndex. buf is the read window (HeaderSize bytes at least).
 func (s *segment) locate(offset int64, buf []byte) (pos int64, h record.Header, found bool, err error) {
 	rel := max(offset-s.base, 0)
 	e := s.index.lookup(uint32(min(rel, math.MaxUint32)))
 	pos = int64(e.pos)
+	w := headerWindow{buf: buf}
 	for first := true; pos < s.size; first = false {
-		h, err = s.readHeader(pos, buf)
+		h, err = s.headerAt(pos, &w)
 		if err != nil && first && pos > 0 {
 			return pos, h, false, fmt.Errorf("segment %d entry (%d, %d) finds no batch: %w: %w", s.base, e.rel, e.pos, errBadIndex, err)
 		}
@@ -236,9 +272,21 @@ func writeFile(path string, data []byte, sync bool) error {
 	return f.Close()
 }
 
-// remove closes the segment and deletes its files.
+// close drops the log's hold on the segment file; the file is closed now,
+// or when the last read pinned by ReadSlices is released. Called once per
+// segment, when it leaves the log (removal, Close, Delete).
+func (s *segment) close() error {
+	if err := s.ref.release(); err != nil {
+		return fmt.Errorf("segment %d: close: %w", s.base, err)
+	}
+	return nil
+}
+
+// remove closes the segment and deletes its files. A read that pinned the
+// file keeps reading the unlinked file until it is released; a segment
+// later created with the same name is a new file.
 func (s *segment) remove() error {
-	s.f.Close()
+	s.close()
 	var first error
 	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 		if err := os.Remove(s.path(suf)); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {

@@ -218,6 +218,12 @@ func (p *Partition) Read(offset int64, maxBytes int32, minOneBatch bool, dst []b
 	return p.log.Read(offset, maxBytes, p.HighWatermark(), minOneBatch, dst)
 }
 
+// ReadSlices is Read without the copy: the file regions of the batches,
+// pinned until the caller releases them (log.Log.ReadSlices).
+func (p *Partition) ReadSlices(offset int64, maxBytes int32, minOneBatch bool) (*log.FileSlices, error) {
+	return p.log.ReadSlices(offset, maxBytes, p.HighWatermark(), minOneBatch)
+}
+
 // DeleteRecordsBefore advances the log start offset; offsets above the high
 // watermark are refused as Kafka refuses them.
 func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {

@@ -83,15 +83,32 @@ func ParseRequest(frame []byte) (Request, error) {
 	req := kmsg.RequestForKey(h.Key)
 	req.SetVersion(h.Version)
 	if req.IsFlexible() {
-		kmsg.SkipTags(&r)
-		if !r.Ok() {
-			return Request{Header: h}, fmt.Errorf("%w: truncated header tags", ErrMalformedRequest)
+		if err := skipHeaderTags(&r); err != nil {
+			return Request{Header: h}, err
 		}
 	}
 	if err := decodeBody(req, r.Src); err != nil {
 		return Request{Header: h}, fmt.Errorf("%w: %s v%d body: %v", ErrMalformedRequest, kmsg.NameForKey(h.Key), h.Version, err)
 	}
 	return Request{Header: h, Body: req}, nil
+}
+
+// skipHeaderTags skips the header's tagged fields. It bounds the tag count
+// by the bytes left (each tag takes at least two), where kmsg.SkipTags
+// would loop over a hostile count of four billion on an exhausted reader.
+func skipHeaderTags(r *kbin.Reader) error {
+	n := r.Uvarint()
+	if !r.Ok() || int(n) > len(r.Src)/2 {
+		return fmt.Errorf("%w: header claims %d tagged fields in %d bytes", ErrMalformedRequest, n, len(r.Src))
+	}
+	for ; n > 0; n-- {
+		_, size := r.Uvarint(), r.Uvarint()
+		if !r.Ok() || int(size) > len(r.Src) {
+			return fmt.Errorf("%w: truncated header tags", ErrMalformedRequest)
+		}
+		r.Span(int(size))
+	}
+	return nil
 }
 
 // decodeBody shields the server from a decoder panic on hostile input: kmsg

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -118,5 +119,21 @@ func TestAppendResponse_HeaderVersions(t *testing.T) {
 	}
 	if binary.BigEndian.Uint32(out) != uint32(len(out)-4) {
 		t.Fatal("size prefix wrong")
+	}
+}
+
+// A flexible header claiming four billion tagged fields in a 15-byte frame
+// must be refused at once, not looped over.
+func TestParseRequest_HostileHeaderTagCount(t *testing.T) {
+	frame := []byte{0x00, 0x03, 0x00, 0x0c, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x0f}
+	done := make(chan error, 1)
+	go func() { _, err := ParseRequest(frame); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrMalformedRequest) {
+			t.Fatalf("got %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ParseRequest spun on a hostile tag count")
 	}
 }

@@ -1,9 +1,12 @@
 package server
 
 // Fetch (key 1), v4-v18. Long poll: the response is sent when MinBytes are
-// available, on MaxWaitMillis, or at once on an error. Batches are copied
-// from the segment files as stored, never re-encoded; the first batch of the
-// first non-empty partition is returned whole even above the limits (KIP-74).
+// available, on MaxWaitMillis, or at once on an error. Batches go out from
+// the segment files as stored, never decoded or re-encoded: the handler
+// pins file regions (log.ReadSlices) and the connection's writer sends them
+// with sendfile(2) between the encoded parts of the response (see
+// writeFetch). The first batch of the first non-empty partition is returned
+// whole even above the limits (KIP-74).
 // Consumers read up to the high watermark; the last stable offset equals it
 // (no transactions yet). v13+ names topics by ID.
 //
@@ -30,17 +33,48 @@ import (
 // connection forever.
 const maxFetchWait = 5 * time.Minute
 
-func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Response {
+// fetchResult is a Fetch response whose record sets are pinned file
+// regions: sets[t][p] belongs to resp.Topics[t].Partitions[p], whose
+// RecordBatches stay empty. Whoever holds it last calls release: the
+// writer after sending, or whoever drops it unsent.
+type fetchResult struct {
+	resp *kmsg.FetchResponse
+	sets [][]*log.FileSlices
+}
+
+// recordSetLen is the protocol.AppendFetchResponse callback: the pinned
+// length of a partition's record set, or -1 (inline, the empty set) when
+// nothing was read.
+func (r *fetchResult) recordSetLen(t, p int) int64 {
+	if fs := r.sets[t][p]; fs != nil {
+		return fs.Size()
+	}
+	return -1
+}
+
+// release unpins every record set; safe to call more than once.
+func (r *fetchResult) release() {
+	for _, ps := range r.sets {
+		for _, fs := range ps {
+			fs.Release()
+		}
+	}
+}
+
+func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *fetchResult {
 	wait := min(time.Duration(req.MaxWaitMillis)*time.Millisecond, maxFetchWait)
 	deadline := time.Now().Add(wait)
 	for {
-		resp, size, ready, watch := b.fetchOnce(req)
-		if ready || size >= int(req.MinBytes) || !time.Now().Before(deadline) || len(watch) == 0 {
-			return resp
+		res, size, ready, watch := b.fetchOnce(req)
+		if ready || size >= int64(req.MinBytes) || !time.Now().Before(deadline) || len(watch) == 0 {
+			return res
 		}
+		// Not enough yet: unpin while waiting, so a parked long poll
+		// never keeps deleted segments open.
+		res.release()
 		if !waitForAny(ctx, watch, time.Until(deadline)) {
-			resp, _, _, _ = b.fetchOnce(req)
-			return resp
+			res, _, _, _ = b.fetchOnce(req)
+			return res
 		}
 	}
 }
@@ -70,11 +104,13 @@ func waitForAny(ctx context.Context, chans []<-chan struct{}, timeout time.Durat
 	return chosen >= 2
 }
 
-// fetchOnce builds a response from what is available now. ready reports an
-// error partition (answered at once, as Kafka does); watch holds the
-// high-watermark channels to wait on when there is not enough data yet.
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, size int, ready bool, watch []<-chan struct{}) {
-	resp = req.ResponseKind().(*kmsg.FetchResponse)
+// fetchOnce builds a response from what is available now; size counts the
+// pinned record set bytes. ready reports an error partition (answered at
+// once, as Kafka does); watch holds the high-watermark channels to wait on
+// when there is not enough data yet.
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64, ready bool, watch []<-chan struct{}) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	res = &fetchResult{resp: resp, sets: make([][]*log.FileSlices, len(req.Topics))}
 	resp.SessionID = 0
 	remaining := int32(req.MaxBytes)
 	if req.Version < 3 || remaining <= 0 {
@@ -86,10 +122,11 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, si
 	}
 	if replica >= 0 {
 		resp.ErrorCode = kerr.NotLeaderForPartition.Code // no followers in standalone mode
-		return resp, 0, true, nil
+		return res, 0, true, nil
 	}
 	for i := range req.Topics {
 		rt := &req.Topics[i]
+		res.sets[i] = make([]*log.FileSlices, len(rt.Partitions))
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		name, known := b.topicName(rt.Topic, rt.TopicID)
@@ -100,6 +137,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, si
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			// Empty, not null: librdkafka and kafka-python reject a null
 			// record set (size -1), and Kafka always sends an empty one.
+			// The pinned regions take its place in the frame.
 			sp.RecordBatches = []byte{}
 			var part *partition.Partition
 			switch {
@@ -133,7 +171,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, si
 				watch = append(watch, hwChanged)
 			case remaining > 0 || size == 0:
 				limit := min(rp.PartitionMaxBytes, remaining)
-				data, err := part.Read(rp.FetchOffset, limit, size == 0, nil)
+				fs, err := part.ReadSlices(rp.FetchOffset, limit, size == 0)
 				if err != nil {
 					sp.ErrorCode = protocol.ErrorCode(err)
 					if !errors.Is(err, log.ErrOffsetOutOfRange) {
@@ -141,17 +179,15 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, si
 					}
 					ready = true
 				}
-				if data != nil {
-					sp.RecordBatches = data
-				}
-				size += len(data)
-				remaining -= int32(min(len(data), int(remaining)))
+				res.sets[i][j] = fs
+				size += fs.Size()
+				remaining -= int32(min(fs.Size(), int64(remaining)))
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return resp, size, ready, watch
+	return res, size, ready, watch
 }
 
 // checkLeaderEpoch applies KIP-320 fencing: a client that knows a newer epoch

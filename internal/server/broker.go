@@ -54,7 +54,7 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request) *inflight {
 	case *kmsg.ProduceRequest:
 		return b.handleProduce(ctx, r)
 	case *kmsg.FetchRequest:
-		resp = b.handleFetch(ctx, r)
+		return &inflight{fetch: b.handleFetch(ctx, r)}
 	case *kmsg.ListOffsetsRequest:
 		resp = b.handleListOffsets(r)
 	case *kmsg.MetadataRequest:

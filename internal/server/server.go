@@ -106,10 +106,21 @@ func (s *Server) Close() error {
 // inflight is a request whose response is waiting to be written. finish, if
 // set, runs in the writer before the response is encoded: a produce uses it
 // to wait for durability, so a connection's pipelined produces share fsyncs.
+// A fetch carries fetch instead of resp: its record sets are pinned file
+// regions, released by release once written or dropped.
 type inflight struct {
 	corr   int32
 	resp   kmsg.Response
 	finish func(ctx context.Context)
+	fetch  *fetchResult
+}
+
+// release unpins a fetch response's files; a no-op for other responses
+// and on later calls.
+func (fl *inflight) release() {
+	if fl.fetch != nil {
+		fl.fetch.release()
+	}
 }
 
 func (s *Server) serveConn(nc net.Conn) {
@@ -130,6 +141,11 @@ func (s *Server) serveConn(nc net.Conn) {
 	s.readLoop(ctx, nc, queue)
 	close(queue)
 	<-writerDone
+	// A writer that stopped on an error left responses queued: unpin
+	// their files.
+	for fl := range queue {
+		fl.release()
+	}
 }
 
 func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflight) {
@@ -182,34 +198,71 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 		select {
 		case queue <- fl:
 		case <-ctx.Done():
+			fl.release()
 			return
 		}
 	}
 }
 
 func (s *Server) writeLoop(ctx context.Context, nc net.Conn, queue <-chan *inflight) {
-	bw := bufio.NewWriterSize(nc, 64<<10)
+	w := newConnWriter(nc)
 	var out []byte
+	var cuts []protocol.FetchCut
 	for fl := range queue {
 		if fl.finish != nil {
 			fl.finish(ctx)
 		}
-		out = protocol.AppendResponse(out[:0], fl.corr, fl.resp)
 		_ = nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
-		if _, err := bw.Write(out); err != nil {
-			s.logger.Debug("write failed", "remote", nc.RemoteAddr().String(), "err", err)
+		var err error
+		if fl.fetch != nil {
+			out, cuts, err = s.writeFetch(w, out[:0], cuts[:0], fl)
+		} else {
+			out = protocol.AppendResponse(out[:0], fl.corr, fl.resp)
+			_, err = w.bw.Write(out)
+		}
+		fl.release()
+		if err == nil && len(queue) == 0 {
+			err = w.bw.Flush()
+		}
+		if err != nil {
+			level := slog.LevelDebug // the peer went away, mostly
+			if errors.Is(err, errFileShort) {
+				level = slog.LevelWarn
+			}
+			s.logger.Log(ctx, level, "write failed, closing connection", "remote", nc.RemoteAddr().String(), "err", err)
 			return
 		}
-		if len(queue) == 0 {
-			if err := bw.Flush(); err != nil {
-				s.logger.Debug("write failed", "remote", nc.RemoteAddr().String(), "err", err)
-				return
-			}
-		}
 		if cap(out) > 8<<20 {
-			out = nil // do not pin a huge fetch buffer on an idle connection
+			out = nil // do not pin a huge response buffer on an idle connection
 		}
 	}
+}
+
+// writeFetch writes a fetch response: the encoded parts through the
+// buffered writer and each partition's pinned record set in between,
+// from the segment files (sendRegion). A failure part-way leaves a torn
+// frame, so the caller closes the connection.
+func (s *Server) writeFetch(w *connWriter, out []byte, cuts []protocol.FetchCut, fl *inflight) ([]byte, []protocol.FetchCut, error) {
+	fr := fl.fetch
+	out, cuts, err := protocol.AppendFetchResponse(out, cuts, fl.corr, fr.resp, fr.recordSetLen)
+	if err != nil {
+		s.logger.Warn("fetch response cannot be framed", "err", err)
+		return out, cuts, err
+	}
+	prev := 0
+	for _, c := range cuts {
+		if _, err := w.bw.Write(out[prev:c.At]); err != nil {
+			return out, cuts, err
+		}
+		for _, sl := range fr.sets[c.Topic][c.Partition].Slices() {
+			if err := w.sendRegion(sl); err != nil {
+				return out, cuts, err
+			}
+		}
+		prev = c.At
+	}
+	_, err = w.bw.Write(out[prev:])
+	return out, cuts, err
 }
 
 // Listen opens a TCP listener on addr.
