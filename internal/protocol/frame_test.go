@@ -137,3 +137,23 @@ func TestParseRequest_HostileHeaderTagCount(t *testing.T) {
 		t.Fatal("ParseRequest spun on a hostile tag count")
 	}
 }
+
+// The same hostile count inside a request body is kmsg's to decode; Fjord's
+// patched copy (third_party/kmsg/FJORD_PATCH.md) stops at the end of input.
+func TestParseRequest_HostileBodyTagCount(t *testing.T) {
+	// Metadata v12: header (key, version, corr, client id "", no header
+	// tags), then a null topic array, two booleans, and a body tag count of
+	// 2^32-1 with nothing after it.
+	frame := []byte{0x00, 0x03, 0x00, 0x0c, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+		0x00, 0x01, 0x00, 0xff, 0xff, 0xff, 0xff, 0x0f}
+	done := make(chan error, 1)
+	go func() { _, err := ParseRequest(frame); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrMalformedRequest) {
+			t.Fatalf("got %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ParseRequest spun on a hostile body tag count")
+	}
+}
