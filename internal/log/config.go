@@ -52,6 +52,23 @@ type Config struct {
 	// FlushMs is flush.ms: the longest unflushed data may wait; <= 0 is
 	// unset. Enforced by the caller calling FlushIfDue.
 	FlushMs time.Duration
+	// CleanupPolicy is cleanup.policy; the zero value is delete. Time and
+	// size retention apply only when it includes delete; Clean works only
+	// when it includes compact.
+	CleanupPolicy CleanupPolicy
+	// DeleteRetention is delete.retention.ms: how long a tombstone (null
+	// value) survives compaction; see Clean for the rule.
+	DeleteRetention time.Duration
+	// MinCleanableDirtyRatio is min.cleanable.dirty.ratio: the dirty share
+	// of the cleanable bytes a log needs before Clean compacts it.
+	MinCleanableDirtyRatio float64
+	// MinCompactionLag is min.compaction.lag.ms: a segment holding a batch
+	// younger than this is not compacted.
+	MinCompactionLag time.Duration
+	// MaxCompactionLag is max.compaction.lag.ms: a log whose oldest dirty
+	// batch is older than this is cleanable whatever its dirty ratio;
+	// <= 0 means unlimited (Kafka's Long.MAX_VALUE default).
+	MaxCompactionLag time.Duration
 }
 
 // DefaultConfig returns Kafka's topic defaults, except flush.messages=1
@@ -65,6 +82,10 @@ func DefaultConfig() Config {
 		IndexIntervalBytes: 4096,
 		SegmentIndexBytes:  10 << 20,
 		FlushMessages:      1,
+
+		CleanupPolicy:          PolicyDelete,
+		DeleteRetention:        24 * time.Hour,
+		MinCleanableDirtyRatio: 0.5,
 	}
 }
 
@@ -76,6 +97,10 @@ func (c Config) normalized() Config {
 		c.SegmentBytes = d.SegmentBytes
 	}
 	c.SegmentBytes = min(c.SegmentBytes, math.MaxInt32)
+	if c.CleanupPolicy&(PolicyDelete|PolicyCompact) == 0 {
+		c.CleanupPolicy = PolicyDelete
+	}
+	c.CleanupPolicy &= PolicyDelete | PolicyCompact
 	if c.IndexIntervalBytes <= 0 {
 		c.IndexIntervalBytes = d.IndexIntervalBytes
 	}

@@ -9,14 +9,23 @@
 // (int64 timestamp -> uint32 relative offset, appended when the segment's
 // largest timestamp grows at an index point). log-checkpoint holds the
 // recovery point and log start offset; leader-epoch-checkpoint holds the
-// leader epoch cache in Kafka's format. The package knows nothing of the
-// network, replicas or topics.
+// leader epoch cache in Kafka's format. Compacted logs (cleaner.go) also
+// have cleaner-checkpoint (first dirty offset, and the offset below which
+// offset gaps are legitimate) and, during a swap, cleaner-swap (the
+// manifest that commits it) with <base>.*.cleaned files. The package
+// knows nothing of the network, replicas or topics.
 //
 // Invariants:
-//   - Offsets are contiguous: each batch starts at the previous batch's
-//     last offset + 1, the first batch of a segment at the segment's base,
-//     and each segment at the previous segment's next offset. Only the last
-//     (active) segment may be empty. Leader epochs never decrease.
+//   - Offsets increase: as appended, each batch starts at the previous
+//     batch's last offset + 1, the first batch of a segment at the
+//     segment's base, and each segment at the previous segment's next
+//     offset. Compaction (cleaner.go) removes records and so leaves gaps
+//     between batches and segments, but never reassigns an offset, and
+//     every batch it writes is a valid batch of contiguous records. Gaps
+//     exist only below the cleaner checkpoint (cleaner-checkpoint, written
+//     before a swap is complete), and recovery accepts them only there
+//     (anywhere if that file is damaged). Only the last (active) segment
+//     may be empty. Leader epochs never decrease.
 //   - Readers never see a partially written batch: a segment's visible size
 //     is advanced under Log.mu only after the bytes are written.
 //   - Every offset below FlushedOffset has been fsynced. Below the recovery
@@ -40,8 +49,11 @@
 //     a segment (retention, DeleteRecordsBefore, Truncate, Delete, Close)
 //     drops the log's reference and unlinks the file; a pinned read goes
 //     on reading the unlinked file, and a new segment of the same name is
-//     a different file. The counts are atomic: pinning takes no lock of
-//     its own.
+//     a different file. Compaction replaces segments the same way: the
+//     cleaned file is renamed over the old name (or the old file
+//     unlinked) and the log's reference dropped, so a pinned read keeps
+//     the old bytes. The counts are atomic: pinning takes no lock of its
+//     own.
 //
 // Locking: Log.mu guards the segment list, offsets and indexes; it is held
 // for appends (a write(2) into the page cache), for locating reads (and,
@@ -50,6 +62,9 @@
 // for timestamp lookups, never for the fsync of a group commit or for the
 // bulk pread of Read (a truncation during that pread is detected by a
 // generation counter and the read retried). Log.syncMu guards the group
-// commit state. Order: syncMu is never held while taking mu. The package
+// commit state. Order: syncMu is never held while taking mu. Log.cleanMu
+// lets one Clean run at a time and is taken before mu; Clean reads and
+// writes segment files without mu and holds it only to pick and pin the
+// segments and for the swap (renames and a few fsyncs). The package
 // starts no goroutines.
 package log

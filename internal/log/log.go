@@ -55,6 +55,19 @@ type Log struct {
 	// beforeFsync, if set (tests only, before the log is shared), runs in
 	// flushNow before the fsyncs of a group commit round.
 	beforeFsync func()
+
+	// cleanMu lets one Clean run at a time (taken before mu).
+	cleanMu sync.Mutex
+	// firstDirty is the cleaner checkpoint: offsets below it were
+	// compacted by the last Clean. Guarded by mu.
+	firstDirty int64
+	// gapsBelow: offset gaps below it come from compaction (ours or the
+	// leader's), not damage; recovery refuses others. Persisted with
+	// firstDirty in cleaner-checkpoint (see readCleanerCheckpoint).
+	gapsBelow int64
+	// cleanHook, if set (tests only), runs at each step of a clean's swap;
+	// an error stops the clean there as a crash would.
+	cleanHook func(step string) error
 }
 
 // Open opens the log in dir, creating the folder if missing, and recovers
@@ -156,13 +169,18 @@ func (l *Log) Append(batches []byte, leaderEpoch int32, logAppendTime int64) (Ap
 // contiguously; their CRCs are checked. A follower whose log end offset is
 // below the leader's log start offset first calls TruncateFullyAndStartAt,
 // as Kafka does. Leader epochs are taken from the batches and may not
-// decrease.
+// decrease. When cleanup.policy includes compact, offsets may skip ahead
+// (the leader's cleaned segments have gaps) but never go back; the gap is
+// recorded in the cleaner checkpoint before the batches are written, so
+// that recovery accepts it.
 func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
 		return AppendInfo{}, err
 	}
+	gaps := l.cfg.CleanupPolicy&PolicyCompact != 0
+	gapTop := int64(-1) // base offset of the last batch after a gap
 	var first, next int64 = -1, -1
 	for pos := 0; pos < len(batches); {
 		h, err := record.ParseHeader(batches[pos:])
@@ -172,13 +190,14 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 		if err != nil {
 			return AppendInfo{}, fmt.Errorf("%w: batch at byte %d: %w", ErrInvalidAppend, pos, err)
 		}
+		want := next
 		if first < 0 {
-			first = h.BaseOffset
-			if first != l.leo {
-				return AppendInfo{}, fmt.Errorf("%w: base offset %d, log end offset %d", ErrInvalidAppend, first, l.leo)
-			}
-		} else if h.BaseOffset != next {
-			return AppendInfo{}, fmt.Errorf("%w: batch at byte %d has offset %d, expected %d", ErrInvalidAppend, pos, h.BaseOffset, next)
+			first, want = h.BaseOffset, l.leo
+		}
+		if h.BaseOffset > want && gaps {
+			gapTop = h.BaseOffset
+		} else if h.BaseOffset != want {
+			return AppendInfo{}, fmt.Errorf("%w: batch at byte %d has offset %d, expected %d", ErrInvalidAppend, pos, h.BaseOffset, want)
 		}
 		if h.LastOffsetDelta < 0 {
 			return AppendInfo{}, fmt.Errorf("%w: batch at byte %d has last offset delta %d", ErrInvalidAppend, pos, h.LastOffsetDelta)
@@ -192,10 +211,17 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 	if first < 0 {
 		return AppendInfo{}, fmt.Errorf("%w: no batches", ErrInvalidAppend)
 	}
+	if gapTop >= l.gapsBelow {
+		l.gapsBelow = gapTop + 1
+		if err := l.writeCleanerCheckpoint(); err != nil {
+			return AppendInfo{}, fmt.Errorf("%w: %w", ErrStorage, err)
+		}
+	}
 	info, err := l.write(batches, next-1)
 	if err != nil {
 		return info, err
 	}
+	info.BaseOffset = first
 	info.LogAppendTime = -1
 	changed := false
 	for pos := 0; pos < len(batches); {

@@ -19,7 +19,9 @@ import (
 var leftoverSuffixes = []string{tmpSuffix, ".deleted", ".cleaned", ".swap"}
 
 // recover loads the folder into l (Open's work). The steps are:
-//  1. delete leftovers and orphan index files;
+//  0. complete a committed compaction swap (finishSwap);
+//  1. delete leftovers (including uncommitted .cleaned files) and orphan
+//     index files;
 //  2. read log-checkpoint (recovery point, log start offset);
 //  3. per segment, trust the prefix below the recovery point after cheap
 //     checks (index sanity, header walk from the last index entry) and
@@ -27,6 +29,10 @@ var leftoverSuffixes = []string{tmpSuffix, ".deleted", ".cleaned", ".swap"}
 //  4. load or rebuild the leader epoch cache;
 //  5. fsync what was recovered and write a fresh checkpoint.
 func (l *Log) recover() error {
+	l.firstDirty, l.gapsBelow = l.readCleanerCheckpoint()
+	if err := l.finishSwap(); err != nil {
+		return err
+	}
 	bases, err := l.listSegments()
 	if err != nil {
 		return err
@@ -43,8 +49,10 @@ func (l *Log) recover() error {
 			return err
 		}
 		if n := len(l.segs); n > 0 {
-			// Segments are contiguous, and only the last may be empty.
-			if prev := l.segs[n-1]; prev.size == 0 || base != prev.next {
+			// Segments follow each other, with gaps only below the
+			// cleaner checkpoint (compaction), and only the last may be
+			// empty.
+			if prev := l.segs[n-1]; prev.size == 0 || base < prev.next || (base > prev.next && base > l.gapsBelow) {
 				s.close()
 				l.dropSegmentsFrom(bases[i:], fmt.Sprintf("segment %d (%d bytes) ends at offset %d, next segment starts at %d", prev.base, prev.size, prev.next, base))
 				break
@@ -256,7 +264,10 @@ func (l *Log) loadTrusted(s *segment, rp int64) (pos int64, idxFile, tidxFile []
 		if err != nil {
 			return 0, nil, nil, fmt.Errorf("position %d: %w", pos, err)
 		}
-		if h.BaseOffset != s.next {
+		// The batch at an index entry must be the one it names; the
+		// next batch follows without a gap, except below the cleaner
+		// checkpoint (compaction), and never goes back.
+		if (first && pos > 0 || h.BaseOffset >= l.gapsBelow) && h.BaseOffset != s.next || h.BaseOffset < s.next {
 			return 0, nil, nil, fmt.Errorf("position %d: offset %d, expected %d", pos, h.BaseOffset, s.next)
 		}
 		if h.BaseOffset >= rp {
@@ -314,7 +325,7 @@ func (l *Log) scanValidate(s *segment, from, end int64) (int64, error) {
 		if err != nil {
 			return pos, err
 		}
-		if h.BaseOffset != s.next {
+		if h.BaseOffset < s.next || (h.BaseOffset > s.next && h.BaseOffset >= l.gapsBelow) {
 			return pos, fmt.Errorf("offset %d, expected %d", h.BaseOffset, s.next)
 		}
 		if h.PartitionLeaderEpoch >= 0 && h.PartitionLeaderEpoch < epoch {

@@ -85,7 +85,8 @@ func (l *Log) rollAt(base int64) error {
 // EnforceRetention deletes the oldest segments as Kafka does, in this
 // order: those whose largest timestamp is older than retention.ms, those
 // that take the log over retention.bytes, and those wholly below the log
-// start offset. The active segment is deleted too when it qualifies and is
+// start offset; the first two only when cleanup.policy includes delete.
+// The active segment is deleted too when it qualifies and is
 // not empty (a new one is rolled first). The log start offset moves to the
 // first remaining segment and is persisted. It returns how many segments
 // were deleted.
@@ -96,7 +97,8 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 		return 0, err
 	}
 	deleted := 0
-	if l.cfg.RetentionMs >= 0 {
+	timeAndSize := l.cfg.CleanupPolicy&PolicyDelete != 0
+	if timeAndSize && l.cfg.RetentionMs >= 0 {
 		limit := now.Add(-l.cfg.RetentionMs).UnixMilli()
 		n := l.countOldest(func(s *segment) bool { return l.largestTimestamp(s) < limit })
 		if err := l.deleteOldest(n); err != nil {
@@ -104,7 +106,7 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 		}
 		deleted += n
 	}
-	if l.cfg.RetentionBytes >= 0 {
+	if timeAndSize && l.cfg.RetentionBytes >= 0 {
 		var total int64
 		for _, s := range l.segs {
 			total += s.size
@@ -273,6 +275,7 @@ func (l *Log) Truncate(to int64) error {
 		}
 	}
 	l.leo = s.next
+	l.firstDirty = min(l.firstDirty, l.leo)
 	if l.flushed.Load() > l.leo {
 		l.flushed.Store(l.leo)
 	}
@@ -346,6 +349,7 @@ func (l *Log) truncateFully(start int64) error {
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	l.lso, l.leo = start, start
+	l.firstDirty = start
 	l.flushed.Store(start)
 	l.epochs = epochCache{}
 	l.persistEpochs()

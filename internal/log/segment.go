@@ -195,7 +195,9 @@ func (s *segment) locate(offset int64, buf []byte) (pos int64, h record.Header, 
 		if err != nil {
 			return pos, h, false, fmt.Errorf("segment %d position %d: %w", s.base, pos, err)
 		}
-		if first && h.BaseOffset != s.base+int64(e.rel) {
+		// An index entry names its batch; the segment start may be
+		// followed by a gap (compaction).
+		if first && (e.pos > 0 && h.BaseOffset != s.base+int64(e.rel) || h.BaseOffset < s.base) {
 			return pos, h, false, fmt.Errorf("segment %d entry (%d, %d) finds offset %d: %w", s.base, e.rel, e.pos, h.BaseOffset, errBadIndex)
 		}
 		if h.LastOffset() >= offset {
@@ -215,8 +217,8 @@ func (s *segment) rebuildIndexes(interval int32, buf []byte) error {
 		if err != nil {
 			return fmt.Errorf("segment %d position %d: %w", s.base, pos, err)
 		}
-		if h.BaseOffset != s.next {
-			return fmt.Errorf("segment %d position %d: %w: offset %d, expected %d", s.base, pos, record.ErrCorrupt, h.BaseOffset, s.next)
+		if h.BaseOffset < s.next {
+			return fmt.Errorf("segment %d position %d: %w: offset %d, expected %d or more", s.base, pos, record.ErrCorrupt, h.BaseOffset, s.next)
 		}
 		s.onBatch(pos, h, interval)
 		pos += h.Size()

@@ -1,0 +1,491 @@
+package log
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/fjordstream/fjord/internal/record"
+)
+
+// Files of the cleaner (see cleaner.go).
+const (
+	// cleanedSuffix marks a cleaned segment file not yet swapped in; one
+	// without a swap manifest is deleted by recovery.
+	cleanedSuffix = ".cleaned"
+	// swapManifestFile commits a swap: while it exists, Open completes it.
+	swapManifestFile = "cleaner-swap"
+	// cleanerCheckpointFile holds the first dirty offset and the offset
+	// below which gaps are legitimate.
+	cleanerCheckpointFile = "cleaner-checkpoint"
+
+	defaultDedupeBytes = 128 << 20
+	keyEntryOverhead   = 48 // map entry + string header, roughly
+)
+
+// Byte positions in a v2 batch header that a rebuilt batch patches
+// (Kafka's DefaultRecordBatch layout).
+const (
+	hdrCRC           = 17
+	hdrAttributes    = 21
+	hdrMaxTimestamp  = 35
+	hdrProducerID    = 43
+	hdrProducerEpoch = 51
+	hdrBaseSequence  = 53
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// cleaner is the state of one Clean outside Log.mu.
+type cleaner struct {
+	l        *Log
+	ctx      context.Context
+	throttle *Throttle
+	st       *CleanStats
+	cfg      Config
+	sizes    map[*segment]int64 // sizes when pinned (immutable segments)
+	keys     map[string]int64   // key -> newest offset in the dirty segments
+	horizon  int64              // tombstones of segments older than this go
+	buf      []byte
+	kept     []bool
+}
+
+// eachBatch calls fn for every batch of s (the bytes are valid during the
+// call only), throttling the reads.
+func (c *cleaner) eachBatch(s *segment, fn func(h record.Header, b []byte) error) error {
+	var hdr [record.HeaderSize]byte
+	size := c.sizes[s]
+	for pos := int64(0); pos < size; {
+		if err := c.ctx.Err(); err != nil {
+			return err
+		}
+		if err := readFull(s.f, hdr[:], pos); err != nil {
+			return fmt.Errorf("clean: segment %d position %d: %w", s.base, pos, err)
+		}
+		h, err := record.PeekHeader(hdr[:])
+		if err == nil && pos+h.Size() > size {
+			err = fmt.Errorf("%w: batch of %d bytes past the end %d", record.ErrCorrupt, h.Size(), size)
+		}
+		if err != nil {
+			return fmt.Errorf("clean: segment %d position %d: %w", s.base, pos, err)
+		}
+		if err := c.throttle.Wait(c.ctx, h.Size()); err != nil {
+			return err
+		}
+		c.buf = grow(c.buf[:0], int(h.Size()))
+		if err := readFull(s.f, c.buf, pos); err != nil {
+			return fmt.Errorf("clean: segment %d position %d: %w", s.base, pos, err)
+		}
+		c.st.BytesRead += h.Size()
+		if err := fn(h, c.buf); err != nil {
+			return fmt.Errorf("clean: segment %d position %d: %w", s.base, pos, err)
+		}
+		pos += h.Size()
+	}
+	return nil
+}
+
+// buildMap maps every key of the dirty segments to its newest offset. It
+// stops at the first segment boundary past limit bytes and returns how
+// many segments it mapped (at least one).
+func (c *cleaner) buildMap(segs []*segment, limit int64) (map[string]int64, int, error) {
+	if limit <= 0 {
+		limit = defaultDedupeBytes
+	}
+	keys := map[string]int64{}
+	var used int64
+	for i, s := range segs {
+		if i > 0 && used >= limit {
+			return keys, i, nil
+		}
+		err := c.eachBatch(s, func(h record.Header, b []byte) error {
+			if h.IsControl() {
+				return nil
+			}
+			return record.Walk(b, c.l.decomp, func(r *record.Record) bool {
+				if r.Key == nil {
+					return true
+				}
+				if _, ok := keys[string(r.Key)]; !ok {
+					used += int64(len(r.Key)) + keyEntryOverhead
+				}
+				keys[string(r.Key)] = h.BaseOffset + int64(r.OffsetDelta)
+				return true
+			})
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	return keys, len(segs), nil
+}
+
+// writeGroup writes the kept batches of g's segments into a new
+// <base>.log.cleaned with its index files, all fsynced (base is the
+// group's first base, or an earlier one when the groups before it came out
+// empty). segTS holds the
+// largest timestamp of each old segment (the tombstone rule). A group
+// left empty gets no files and a nil g.neu.
+func (c *cleaner) writeGroup(g *cleanGroup, base int64, segTS []int64) error {
+	s := &segment{dir: c.l.dir, base: base, next: base, maxTS: record.NoTimestamp, maxTSOffset: -1}
+	path := s.path(logSuffix) + cleanedSuffix
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("clean: segment %d: %w", base, err)
+	}
+	s.f, s.ref = f, newFileRef(f)
+	g.neu = s
+	w := bufio.NewWriterSize(f, 64<<10)
+	emit := func(b []byte) error {
+		if err := c.throttle.Wait(c.ctx, int64(len(b))); err != nil {
+			return err
+		}
+		h, err := record.PeekHeader(b)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		s.onBatch(s.size, h, c.cfg.IndexIntervalBytes)
+		s.size += int64(len(b))
+		c.st.BytesWritten += int64(len(b))
+		return nil
+	}
+	for i, old := range g.old {
+		err := c.eachBatch(old, func(h record.Header, b []byte) error { return c.filter(h, b, segTS[i], emit) })
+		if err != nil {
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("clean: segment %d: write: %w", base, err)
+	}
+	if s.size == 0 {
+		g.neu = nil
+		s.close()
+		return os.Remove(path)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("clean: segment %d: fsync: %w", base, err)
+	}
+	idx, tidx := s.encodeIndexes()
+	if err := writeFile(s.path(indexSuffix)+cleanedSuffix, idx, true); err != nil {
+		return fmt.Errorf("clean: segment %d: %w", base, err)
+	}
+	if err := writeFile(s.path(timeIndexSuffix)+cleanedSuffix, tidx, true); err != nil {
+		return fmt.Errorf("clean: segment %d: %w", base, err)
+	}
+	s.indexDirty = false
+	return nil
+}
+
+// filter emits what is kept of batch b (see cleaner.go for the rules).
+func (c *cleaner) filter(h record.Header, b []byte, segTS int64, emit func([]byte) error) error {
+	if h.IsControl() || h.IsTransactional() {
+		return emit(b)
+	}
+	kept, all, none := c.kept[:0], true, true
+	err := record.Walk(b, c.l.decomp, func(r *record.Record) bool {
+		off := h.BaseOffset + int64(r.OffsetDelta)
+		keep := r.Key != nil
+		if keep {
+			if newest, ok := c.keys[string(r.Key)]; ok && newest > off {
+				keep = false
+			}
+		}
+		if keep && r.Value == nil && segTS < c.horizon {
+			keep = false
+			c.st.TombstonesRemoved++
+		}
+		c.st.RecordsRead++
+		if keep {
+			c.st.RecordsKept++
+		}
+		kept = append(kept, keep)
+		all, none = all && keep, none && !keep
+		return true
+	})
+	c.kept = kept
+	if err != nil {
+		return err
+	}
+	switch {
+	case all:
+		return emit(b)
+	case none:
+		return nil
+	}
+	_, recs, err := record.Records(b)
+	if err != nil {
+		return err
+	}
+	if len(recs) != len(kept) {
+		return fmt.Errorf("%w: %d records, walked %d", record.ErrCorrupt, len(recs), len(kept))
+	}
+	for i := 0; i < len(recs); {
+		if !kept[i] {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(recs) && kept[j] && recs[j].OffsetDelta == recs[j-1].OffsetDelta+1 {
+			j++
+		}
+		if err := emit(rebuildRun(h, recs[i:j])); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// rebuildRun encodes records of consecutive offsets taken from the batch
+// with header h as one batch based at the first one's offset, keeping h's
+// codec, leader epoch, timestamps and producer fields.
+func rebuildRun(h record.Header, run []record.Record) []byte {
+	runBase := h.BaseOffset + int64(run[0].OffsetDelta)
+	rs := make([]record.Record, len(run))
+	for j, r := range run {
+		r.OffsetDelta = int32(j)
+		rs[j] = r
+	}
+	codec := h.Compression()
+	b := record.Build(rs, record.BuildOptions{
+		BaseOffset:           runBase,
+		PartitionLeaderEpoch: h.PartitionLeaderEpoch,
+		BaseTimestamp:        h.BaseTimestamp,
+		Codec:                codec,
+		XerialSnappy:         codec == record.CodecSnappy,
+		TimestampType:        h.TimestampType(),
+	})
+	// Build writes -1s for an all-zero producer triple; write the real
+	// fields, with the sequence following the offset shift (wrapping as
+	// Kafka's sequences do).
+	be := binary.BigEndian
+	seq := h.BaseSequence
+	if seq >= 0 {
+		seq = int32((int64(seq) + int64(run[0].OffsetDelta)) % (1 << 31))
+	}
+	be.PutUint64(b[hdrProducerID:], uint64(h.ProducerID))
+	be.PutUint16(b[hdrProducerEpoch:], uint16(h.ProducerEpoch))
+	be.PutUint32(b[hdrBaseSequence:], uint32(seq))
+	if h.TimestampType() == record.LogAppendTime {
+		be.PutUint64(b[hdrMaxTimestamp:], uint64(h.MaxTimestamp))
+	}
+	be.PutUint32(b[hdrCRC:], crc32.Checksum(b[hdrAttributes:], castagnoli))
+	return b
+}
+
+// swapGroup is one group of a swap manifest: the old segment bases and
+// the base of the cleaned segment replacing them (-1 when none does).
+type swapGroup struct {
+	newBase int64
+	old     []int64
+}
+
+// swapManifest lists the groups of one committed swap and the first
+// dirty offset after it (the cleaner checkpoint to write with it).
+type swapManifest struct {
+	firstDirty int64
+	groups     []swapGroup
+}
+
+const swapMagic = "fjord-cleaner-swap v1"
+
+func (m swapManifest) encode() []byte {
+	var b strings.Builder
+	b.WriteString(swapMagic + "\n")
+	fmt.Fprintf(&b, "first-dirty-offset %d\n", m.firstDirty)
+	for _, g := range m.groups {
+		fmt.Fprintf(&b, "group %d", g.newBase)
+		for _, o := range g.old {
+			fmt.Fprintf(&b, " %d", o)
+		}
+		b.WriteString("\n")
+	}
+	return withCRC(b.String())
+}
+
+func decodeSwapManifest(data []byte) (swapManifest, error) {
+	body, err := checkCRCLine(data)
+	if err != nil {
+		return swapManifest{}, err
+	}
+	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+	if len(lines) < 3 || lines[0] != swapMagic {
+		return swapManifest{}, errors.New("bad header")
+	}
+	var m swapManifest
+	if _, err := fmt.Sscanf(lines[1], "first-dirty-offset %d", &m.firstDirty); err != nil || m.firstDirty < 0 {
+		return swapManifest{}, fmt.Errorf("bad line %q", lines[1])
+	}
+	for _, line := range lines[2:] {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[0] != "group" {
+			return swapManifest{}, fmt.Errorf("bad line %q", line)
+		}
+		var nums []int64
+		for _, s := range f[1:] {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n < -1 {
+				return swapManifest{}, fmt.Errorf("bad line %q", line)
+			}
+			nums = append(nums, n)
+		}
+		m.groups = append(m.groups, swapGroup{newBase: nums[0], old: nums[1:]})
+	}
+	return m, nil
+}
+
+// withCRC appends a crc32c line to body, as log-checkpoint does.
+func withCRC(body string) []byte {
+	return fmt.Appendf([]byte(body), "crc32c %08x\n", crc32.Checksum([]byte(body), castagnoli))
+}
+
+// checkCRCLine verifies and strips the crc32c line of withCRC.
+func checkCRCLine(b []byte) (string, error) {
+	i := bytes.LastIndex(b, []byte("crc32c "))
+	if i < 0 {
+		return "", errors.New("no crc line")
+	}
+	want, err := strconv.ParseUint(strings.TrimSuffix(string(b[i+len("crc32c "):]), "\n"), 16, 32)
+	if err != nil {
+		return "", fmt.Errorf("crc line: %w", err)
+	}
+	if got := crc32.Checksum(b[:i], castagnoli); got != uint32(want) {
+		return "", fmt.Errorf("crc %08x, computed %08x", want, got)
+	}
+	return string(b[:i]), nil
+}
+
+// applySwap moves the manifest's cleaned files over their final names and
+// deletes the replaced segments' files, then fsyncs the folder. Every
+// step is idempotent, so recovery repeats it whatever was done before a
+// crash. hook (tests) may stop it after each step.
+func applySwap(dir string, m swapManifest, hook func(string) error) error {
+	name := func(base int64, suf string) string { return filepath.Join(dir, segmentName(base)+suf) }
+	// A new segment may carry the base of an old one of an earlier group
+	// (emptied groups at the start): such names are replaced by rename,
+	// never deleted, or a repeated swap would delete the new files.
+	fresh := map[int64]bool{}
+	for _, g := range m.groups {
+		fresh[g.newBase] = g.newBase >= 0
+	}
+	for _, g := range m.groups {
+		if g.newBase >= 0 {
+			// The .log last: a .log.cleaned left over means the group's
+			// renames are not all done.
+			for _, suf := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
+				err := os.Rename(name(g.newBase, suf+cleanedSuffix), name(g.newBase, suf))
+				if err != nil && !errors.Is(err, os.ErrNotExist) {
+					return fmt.Errorf("swap segment %d: %w", g.newBase, err)
+				}
+				if hook != nil {
+					if err := hook("rename " + suf); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		for _, ob := range g.old {
+			if fresh[ob] {
+				continue
+			}
+			for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+				if err := os.Remove(name(ob, suf)); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return fmt.Errorf("swap: delete segment %d: %w", ob, err)
+				}
+			}
+			if hook != nil {
+				if err := hook("delete"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return syncDir(dir)
+}
+
+// finishSwap completes a swap whose manifest survived a crash (Open's
+// first step, before leftover .cleaned files are deleted).
+func (l *Log) finishSwap() error {
+	path := filepath.Join(l.dir, swapManifestFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cleaner swap manifest: %w", err)
+	}
+	m, err := decodeSwapManifest(data)
+	if err != nil {
+		// Written atomically, so this is damage, not a torn write: the
+		// segments may be half swapped and no choice is safe.
+		return fmt.Errorf("cleaner swap manifest %s: %w", path, err)
+	}
+	l.logger.Warn("log recovery: completing an interrupted compaction swap", "groups", len(m.groups))
+	if err := applySwap(l.dir, m, nil); err != nil {
+		return err
+	}
+	l.firstDirty, l.gapsBelow = m.firstDirty, max(l.gapsBelow, m.firstDirty)
+	if err := l.writeCleanerCheckpoint(); err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("cleaner swap manifest: %w", err)
+	}
+	return syncDir(l.dir)
+}
+
+const cleanerCheckpointMagic = "fjord-cleaner-checkpoint v1"
+
+func encodeCleanerCheckpoint(firstDirty, gapsBelow int64) []byte {
+	return withCRC(fmt.Sprintf("%s\nfirst-dirty-offset %d\ngaps-below %d\n", cleanerCheckpointMagic, firstDirty, gapsBelow))
+}
+
+// writeCleanerCheckpoint persists firstDirty and gapsBelow. Caller holds
+// mu (or is recovering).
+func (l *Log) writeCleanerCheckpoint() error {
+	if err := writeAtomic(l.dir, cleanerCheckpointFile, encodeCleanerCheckpoint(l.firstDirty, l.gapsBelow)); err != nil {
+		return fmt.Errorf("log %s: cleaner checkpoint: %w", l.dir, err)
+	}
+	return nil
+}
+
+// readCleanerCheckpoint returns the persisted first dirty offset, 0 (all
+// dirty: a full clean, never a wrong one) when missing or damaged, and the
+// offset below which recovery accepts offset gaps: as persisted (the end
+// of the last clean, or past the last gap a follower append took from a
+// compacted leader), 0 when the log never had gaps (no file), and every
+// offset when the file is damaged (a compacted log must not be cut at its
+// first gap).
+func (l *Log) readCleanerCheckpoint() (firstDirty, gapsBelow int64) {
+	data, err := os.ReadFile(filepath.Join(l.dir, cleanerCheckpointFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, 0
+	}
+	if err != nil {
+		l.logger.Warn("log: cleaner checkpoint unreadable, the next clean maps every segment", "error", err)
+		return 0, math.MaxInt64
+	}
+	body, err := checkCRCLine(data)
+	var off, gaps int64
+	if err == nil {
+		_, err = fmt.Sscanf(body, cleanerCheckpointMagic+"\nfirst-dirty-offset %d\ngaps-below %d\n", &off, &gaps)
+	}
+	if err != nil || off < 0 || gaps < 0 {
+		l.logger.Warn("log: cleaner checkpoint unreadable, the next clean maps every segment", "error", err)
+		return 0, math.MaxInt64
+	}
+	return off, gaps
+}
