@@ -11,11 +11,10 @@ import (
 )
 
 // idempotenceImplemented says whether Fjord deduplicates retried idempotent
-// batches. Until the idempotence issue lands it does not (a documented
-// departure, see internal/server/22_init_producer_id.go), so duplicates are
-// reported but do not fail the test against Fjord; they always fail against
-// kfake, which deduplicates. Flip this when Fjord checks sequences.
-const idempotenceImplemented = false
+// batches (it does: partition producer state, see
+// internal/server/00_produce.go), so duplicates fail the test against Fjord
+// as they always do against kfake.
+const idempotenceImplemented = true
 
 // faultHold is how long each fault lasts: long enough for the client to see
 // it (requests fail or time out and are retried), short enough to keep the

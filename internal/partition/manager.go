@@ -26,14 +26,31 @@ type Manager struct {
 	logOpts log.Options
 	decomp  *record.Decompressor
 
-	mu    sync.RWMutex // guards parts
+	mu    sync.RWMutex // guards parts and producerIDExpiration
 	parts map[ID]*Partition
+	// producerIDExpiration is producer.id.expiration.ms for every replica.
+	producerIDExpiration time.Duration
 }
 
 // NewManager returns a manager for the log directory dir.
 func NewManager(dir string, logger *slog.Logger) *Manager {
 	decomp := record.NewDecompressor(0)
-	return &Manager{logOpts: log.Options{Logger: logger, Decompressor: decomp}, decomp: decomp, dir: dir, logger: logger, parts: map[ID]*Partition{}}
+	return &Manager{logOpts: log.Options{Logger: logger, Decompressor: decomp}, decomp: decomp, dir: dir, logger: logger, parts: map[ID]*Partition{},
+		producerIDExpiration: DefaultProducerIDExpiration}
+}
+
+// SetProducerIDExpiration sets producer.id.expiration.ms for the hosted
+// replicas and those created later (Kafka's default until called).
+func (m *Manager) SetProducerIDExpiration(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.producerIDExpiration = d
+	for _, p := range m.parts {
+		p.SetProducerIDExpiration(d)
+	}
 }
 
 // Dir returns the log directory.
@@ -88,6 +105,7 @@ func (m *Manager) Create(id ID, topicID metadata.TopicID, cfg config.Topic, lead
 	if err != nil {
 		return nil, err
 	}
+	p.SetProducerIDExpiration(m.producerIDExpiration)
 	m.parts[id] = p
 	return p, nil
 }

@@ -3,6 +3,7 @@ package partition
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -25,6 +26,21 @@ type Partition struct {
 	TopicID [16]byte
 	log     *log.Log
 	decomp  *record.Decompressor // shared by the node's partitions
+	logger  *slog.Logger
+
+	// produceMu makes the sequence check of an idempotent batch, its log
+	// append and the producer state update one step, so two retries of
+	// one batch cannot both pass the check. It is held across log.Append
+	// (and snapshot writes); mu may be taken under it, never the reverse.
+	// It guards the fields below up to mu.
+	produceMu  sync.Mutex
+	producers  producerStates
+	snapOffset int64 // offset of the newest snapshot written or loaded, -1 if none
+	dirty      bool  // producers changed since that snapshot
+	closed     bool  // Close ran: no more snapshots
+	// producerIDExpiration is producer.id.expiration.ms.
+	producerIDExpiration time.Duration
+	lastExpiryCheck      time.Time
 
 	mu          sync.Mutex // guards the fields below
 	cfg         config.Topic
@@ -33,19 +49,58 @@ type Partition struct {
 	hwChanged   chan struct{} // closed and replaced whenever hw advances
 }
 
-// Open opens (recovering if needed) the replica's log in dir.
+// DefaultProducerIDExpiration is Kafka's producer.id.expiration.ms default
+// (one day).
+const DefaultProducerIDExpiration = 24 * time.Hour
+
+// producerExpiryCheckInterval is how often idle producers are looked for:
+// Kafka's producer.id.expiration.check.interval.ms default.
+const producerExpiryCheckInterval = 10 * time.Minute
+
+// Open opens (recovering if needed) the replica's log in dir and rebuilds
+// the idempotent producers' state: the newest usable snapshot, then the
+// batch headers after it (see loadProducers).
 func Open(id ID, topicID [16]byte, dir string, cfg config.Topic, leaderEpoch int32, opts log.Options, decomp *record.Decompressor) (*Partition, error) {
 	l, err := log.Open(dir, LogConfig(cfg), opts)
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: %w", id, err)
 	}
-	p := &Partition{ID: id, TopicID: topicID, log: l, decomp: decomp, cfg: cfg, leaderEpoch: leaderEpoch, hwChanged: make(chan struct{})}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Partition{ID: id, TopicID: topicID, log: l, decomp: decomp, cfg: cfg, leaderEpoch: leaderEpoch, hwChanged: make(chan struct{}),
+		logger: logger.With("topic", id.Topic, "partition", id.Partition), producerIDExpiration: DefaultProducerIDExpiration}
+	if err := p.loadProducers(); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("partition %s: %w", id, err)
+	}
 	// A single replica's durable prefix is its committed prefix.
 	p.hw = l.FlushedOffset()
 	if !l.DurableOnAppend() {
 		p.hw = l.LogEndOffset()
 	}
 	return p, nil
+}
+
+// SetProducerIDExpiration sets producer.id.expiration.ms: producers that
+// have not written for d are forgotten by Maintain. Non-positive values
+// are ignored.
+func (p *Partition) SetProducerIDExpiration(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	p.produceMu.Lock()
+	p.producerIDExpiration = d
+	p.produceMu.Unlock()
+}
+
+// ProducerCount returns how many idempotent producers the partition
+// remembers.
+func (p *Partition) ProducerCount() int {
+	p.produceMu.Lock()
+	defer p.produceMu.Unlock()
+	return p.producers.len()
 }
 
 // LogConfig translates topic configuration into the storage engine's.
@@ -116,6 +171,13 @@ func (p *Partition) advanceHighWatermark(to int64) {
 // Append validates batches (the Records of one produce partition) against
 // the topic configuration, stamps broker offsets and writes them. The
 // returned Pending must be awaited before acknowledging with acks != 0.
+//
+// A batch from an idempotent producer (producer ID >= 0) must come alone.
+// Its sequence is checked against the producer's state: a retry of one of
+// the producer's last five batches is not written again but answered with
+// the original's offsets (Pending.Duplicate; Wait still waits for the
+// original to be durable); other violations return errors wrapping
+// ErrOutOfOrderSequence or ErrInvalidProducerEpoch.
 func (p *Partition) Append(batches []byte, now time.Time) (Pending, error) {
 	cfg := p.Config()
 	opts := record.ValidateOptions{
@@ -144,17 +206,91 @@ func (p *Partition) Append(batches []byte, now time.Time) (Pending, error) {
 	if cfg.MessageTimestampType == "LogAppendTime" {
 		appendTime = now.UnixMilli()
 	}
-	info, err := p.log.Append(batches, p.LeaderEpoch(), appendTime)
-	if err != nil {
-		return Pending{}, fmt.Errorf("partition %s: %w", p.ID, err)
+	var info log.AppendInfo
+	if sum.First.HasProducerID() || sum.Batches > 1 && anyProducerID(batches) {
+		if sum.Batches != 1 {
+			return Pending{}, fmt.Errorf("partition %s: %w: %d batches in one append, one from an idempotent producer: such batches come one per partition",
+				p.ID, record.ErrInvalidRecord, sum.Batches)
+		}
+		var dup bool
+		info, dup, err = p.appendIdempotent(batches, sum.First, appendTime, now)
+		if err != nil {
+			return Pending{}, err
+		}
+		if dup {
+			return p.pending(info, true), nil
+		}
+	} else {
+		info, err = p.log.Append(batches, p.LeaderEpoch(), appendTime)
+		if err != nil {
+			return Pending{}, fmt.Errorf("partition %s: %w", p.ID, err)
+		}
 	}
-	pend := Pending{p: p, Info: info}
+	if info.Rolled {
+		// A new segment: snapshot the producer state, so that recovery
+		// after a crash replays at most about one segment of headers.
+		p.produceMu.Lock()
+		if err := p.snapshotLocked(); err != nil {
+			p.logger.Warn("writing producer state snapshot failed; recovery will replay more of the log", "err", err)
+		}
+		p.produceMu.Unlock()
+	}
+	return p.pending(info, false), nil
+}
+
+// anyProducerID reports whether any of the (validated) batches carries a
+// producer ID.
+func anyProducerID(batches []byte) bool {
+	for len(batches) >= record.HeaderSize {
+		h, err := record.PeekHeader(batches)
+		if err != nil || h.HasProducerID() {
+			return err == nil
+		}
+		batches = batches[min(h.Size(), int64(len(batches))):]
+	}
+	return false
+}
+
+// appendIdempotent checks the batch of an idempotent producer against its
+// state, appends it unless it is a duplicate, and records it, all under
+// produceMu. A duplicate returns the original's offsets and dup=true.
+func (p *Partition) appendIdempotent(batch []byte, h record.Header, appendTime int64, now time.Time) (log.AppendInfo, bool, error) {
+	pb := producerBatchOf(h)
+	p.produceMu.Lock()
+	defer p.produceMu.Unlock()
+	orig, dup, err := p.producers.check(pb)
+	if err != nil {
+		return log.AppendInfo{}, false, fmt.Errorf("partition %s: %w", p.ID, err)
+	}
+	if dup {
+		return log.AppendInfo{
+			BaseOffset:           orig.firstOffset,
+			LastOffset:           orig.lastOffset(),
+			LogAppendTime:        orig.appendTime,
+			MaxTimestamp:         record.NoTimestamp,
+			OffsetOfMaxTimestamp: -1,
+			LogStartOffset:       p.log.LogStartOffset(),
+		}, true, nil
+	}
+	info, err := p.log.Append(batch, p.LeaderEpoch(), appendTime)
+	if err != nil {
+		return info, false, fmt.Errorf("partition %s: %w", p.ID, err)
+	}
+	p.producers.apply(pb, info.BaseOffset, info.LastOffset, info.LogAppendTime, now.UnixMilli())
+	p.dirty = true
+	return info, false, nil
+}
+
+// pending wraps the result of an append (or the original of a duplicate)
+// for the caller to await.
+func (p *Partition) pending(info log.AppendInfo, dup bool) Pending {
+	pend := Pending{p: p, Info: info, Duplicate: dup}
 	if !p.log.DurableOnAppend() {
 		// Page-cache mode: visible at once, as Kafka's single replica is.
 		p.advanceHighWatermark(info.LastOffset + 1)
 		pend.done = true
 	}
-	return pend, nil
+	return pend
 }
 
 // fixMaxTimestamps rewrites each batch's header maxTimestamp to the largest
@@ -195,12 +331,17 @@ func timestampWindow(d time.Duration) time.Duration {
 type Pending struct {
 	p    *Partition
 	done bool
-	// Info describes where the batches landed.
+	// Info describes where the batches landed. For a duplicate it holds
+	// the original batch's offsets and log append time only.
 	Info log.AppendInfo
+	// Duplicate reports a retried idempotent batch that was already in
+	// the log: nothing was written, Info names the original.
+	Duplicate bool
 }
 
-// Wait blocks until the append is durable as configured (group commit:
-// concurrent waiters share one fsync) and then advances the high watermark.
+// Wait blocks until the append (for a duplicate, the original) is durable
+// as configured (group commit: concurrent waiters share one fsync) and then
+// advances the high watermark.
 func (w Pending) Wait(ctx context.Context) error {
 	if w.done || w.p == nil {
 		return nil
@@ -257,11 +398,62 @@ func (p *Partition) Maintain(now time.Time, enforceRetention bool) error {
 	if p.log.DurableOnAppend() {
 		p.advanceHighWatermark(p.log.FlushedOffset())
 	}
+	return p.maintainProducers(now)
+}
+
+// maintainProducers forgets producers idle for producer.id.expiration.ms
+// (checked every producerExpiryCheckInterval at most) and snapshots the
+// producer state when it changed and a segment was rolled since the last
+// snapshot (segment.ms rolls happen here, not in Append).
+func (p *Partition) maintainProducers(now time.Time) error {
+	p.produceMu.Lock()
+	defer p.produceMu.Unlock()
+	if p.closed {
+		return nil
+	}
+	if now.Sub(p.lastExpiryCheck) >= min(producerExpiryCheckInterval, p.producerIDExpiration) {
+		p.lastExpiryCheck = now
+		if n := p.producers.expire(now.UnixMilli(), p.producerIDExpiration.Milliseconds()); n > 0 {
+			p.dirty = true
+			p.logger.Debug("expired idle producers", "producers", n)
+		}
+	}
+	if !p.dirty {
+		return nil
+	}
+	if segs := p.log.Segments(); len(segs) > 0 && segs[len(segs)-1].BaseOffset > p.snapOffset {
+		if err := p.snapshotLocked(); err != nil {
+			return fmt.Errorf("partition %s: %w", p.ID, err)
+		}
+	}
 	return nil
 }
 
-// Close closes the log.
-func (p *Partition) Close() error { return p.log.Close() }
+// Close closes the log and then writes a producer state snapshot at the
+// log end offset, so the next open replays nothing.
+func (p *Partition) Close() error {
+	p.produceMu.Lock()
+	defer p.produceMu.Unlock()
+	if p.closed {
+		return p.log.Close() // ErrClosed, as before
+	}
+	p.closed = true
+	if err := p.log.Close(); err != nil {
+		return err
+	}
+	// A closed log takes no appends: its end offset is final and fsynced.
+	if leo := p.log.LogEndOffset(); leo != p.snapOffset || p.dirty {
+		if err := p.writeSnapshotLocked(leo); err != nil {
+			return fmt.Errorf("partition %s: %w", p.ID, err)
+		}
+	}
+	return nil
+}
 
 // Delete closes the log and removes its folder.
-func (p *Partition) Delete() error { return p.log.Delete() }
+func (p *Partition) Delete() error {
+	p.produceMu.Lock()
+	defer p.produceMu.Unlock()
+	p.closed = true
+	return p.log.Delete()
+}

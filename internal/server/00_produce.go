@@ -7,8 +7,17 @@ package server
 // settings (Fjord default: fsynced, group commit). With one replica, acks=1
 // and acks=all are the same promise. v13 names topics by ID.
 //
-// Departures from Kafka: idempotent and transactional sequence checks come
-// with the idempotence issue; transactional batches are refused for now.
+// As in Kafka (v3+), each partition's records must be exactly one batch
+// (INVALID_RECORD otherwise). Batches of idempotent producers are checked
+// against the partition's producer state (partition.Append): a retry of
+// one of the producer's last five batches is answered with the original's
+// offsets, once the original is durable, and not written again;
+// OUT_OF_ORDER_SEQUENCE_NUMBER and INVALID_PRODUCER_EPOCH follow Kafka's
+// leader (2.5+). A producer the partition has no state for is accepted at
+// any sequence, as Kafka does, so UNKNOWN_PRODUCER_ID is never sent.
+//
+// Departure from Kafka: transactional batches are refused
+// (INVALID_TXN_STATE) until transactions exist.
 
 import (
 	"context"
@@ -67,6 +76,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 			var pend partition.Pending
 			if err == nil {
 				pend, err = part.Append(rp.Records, now)
+				err = idempotenceError(err)
 			}
 			if err != nil {
 				sp.ErrorCode = protocol.ErrorCode(err)
@@ -109,10 +119,28 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 	}}
 }
 
-// checkProducible refuses what clients may not write: control batches, and
+// idempotenceError gives partition's idempotence errors their Kafka codes
+// (internal/protocol, on partition's layer, cannot import them).
+func idempotenceError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, partition.ErrOutOfOrderSequence):
+		return fmt.Errorf("%w: %w", kerr.OutOfOrderSequenceNumber, err)
+	case errors.Is(err, partition.ErrInvalidProducerEpoch):
+		return fmt.Errorf("%w: %w", kerr.InvalidProducerEpoch, err)
+	}
+	return err
+}
+
+// checkProducible refuses what clients may not write: more than one batch
+// per partition (Kafka's rule for Produce v3+), control batches, and
 // transactional batches until transactions exist.
 func checkProducible(records []byte) error {
-	for len(records) > 0 {
+	for n := 0; len(records) > 0; n++ {
+		if n == 1 {
+			return fmt.Errorf("%w: a produce request may hold one record batch per partition", record.ErrInvalidRecord)
+		}
 		h, err := record.ParseHeader(records)
 		if err != nil {
 			return err

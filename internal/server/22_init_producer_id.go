@@ -1,12 +1,14 @@
 package server
 
 // InitProducerID (key 22), v0-v5, for idempotent producers: allocates a new
-// producer ID with epoch 0 from the persisted counter in the metadata image.
-// Transactional IDs are refused until the transaction coordinator exists.
+// producer ID with epoch 0 from the persisted counter in the metadata image,
+// as Kafka does for a request without a transactional ID (also when a v3+
+// request names its current ID and epoch, KIP-360: a fresh ID serves the
+// same purpose as a bumped epoch). Sequences are then checked and retries
+// de-duplicated per partition (see 00_produce.go).
 //
-// Departure from Kafka (for now): per-partition sequence checks and
-// duplicate detection come with the idempotence issue, so a retried batch
-// may be appended twice.
+// Departure from Kafka: transactional IDs get COORDINATOR_NOT_AVAILABLE
+// until the transaction coordinator exists.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"

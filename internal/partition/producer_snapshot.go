@@ -1,0 +1,349 @@
+package partition
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/fjordstream/fjord/internal/record"
+)
+
+// Producer state snapshots sit beside the segments, named as Kafka names
+// them: <20-digit offset>.snapshot, holding the idempotence state of every
+// producer as of that offset (every batch below it applied, none at or
+// above it). The format is Fjord's own, big endian:
+//
+//	 0: magic "FJPS"
+//	 4: version uint8 (1)
+//	 5: crc uint32: CRC-32C of bytes 9..end
+//	 9: offset int64 (must match the file name)
+//	17: producer count uint32
+//	21: producers, by ascending ID:
+//	    producerId int64, epoch int16, lastTimestamp int64, batch count uint8 (0-5),
+//	    then per batch, oldest first:
+//	    firstSeq int32, lastSeq int32, firstOffset int64, offsetDelta int32, appendTime int64
+//
+// Files are written atomically (temp file, fsync, rename, folder fsync).
+// Unlike Kafka, which keeps only each producer's last batch, all five are
+// kept, so a retry of any in-flight batch is still recognised after a
+// restart.
+const (
+	snapshotSuffix  = ".snapshot"
+	snapshotMagic   = "FJPS"
+	snapshotVersion = 1
+	snapshotHeader  = 21
+	snapshotEntry   = 8 + 2 + 8 + 1
+	snapshotBatch   = 4 + 4 + 8 + 4 + 8
+	// snapshotsKept is how many snapshot files are kept: the newest, and
+	// one older in case the newest turns out unreadable.
+	snapshotsKept = 2
+	// scanWindow is the read size of the header walk that rebuilds state
+	// from the log: one pread covers every header inside it.
+	scanWindow = 8 << 10
+)
+
+// errBadSnapshot marks a snapshot file that cannot be trusted.
+var errBadSnapshot = errors.New("bad producer state snapshot")
+
+func snapshotName(offset int64) string { return fmt.Sprintf("%020d%s", offset, snapshotSuffix) }
+
+// encodeProducerSnapshot serialises s as of offset.
+func encodeProducerSnapshot(offset int64, s *producerStates) []byte {
+	size := snapshotHeader
+	for _, e := range s.m {
+		size += snapshotEntry + len(e.batches)*snapshotBatch
+	}
+	b := make([]byte, 0, size)
+	b = append(b, snapshotMagic...)
+	b = append(b, snapshotVersion, 0, 0, 0, 0)
+	b = binary.BigEndian.AppendUint64(b, uint64(offset))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s.m)))
+	for _, id := range s.sortedIDs() {
+		e := s.m[id]
+		b = binary.BigEndian.AppendUint64(b, uint64(id))
+		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.lastTimestamp))
+		b = append(b, byte(len(e.batches)))
+		for _, m := range e.batches {
+			b = binary.BigEndian.AppendUint32(b, uint32(m.firstSeq))
+			b = binary.BigEndian.AppendUint32(b, uint32(m.lastSeq))
+			b = binary.BigEndian.AppendUint64(b, uint64(m.firstOffset))
+			b = binary.BigEndian.AppendUint32(b, uint32(m.offsetDelta))
+			b = binary.BigEndian.AppendUint64(b, uint64(m.appendTime))
+		}
+	}
+	binary.BigEndian.PutUint32(b[5:], crc32.Checksum(b[9:], crc32.MakeTable(crc32.Castagnoli)))
+	return b
+}
+
+// decodeProducerSnapshot parses a snapshot. It never panics; any damage
+// (wrong magic or version, CRC mismatch, counts that do not fit the bytes,
+// a repeated producer ID, negative offsets, trailing bytes) is an error
+// wrapping errBadSnapshot.
+func decodeProducerSnapshot(b []byte) (int64, producerStates, error) {
+	bad := func(format string, args ...any) (int64, producerStates, error) {
+		return 0, producerStates{}, fmt.Errorf("%w: "+format, append([]any{errBadSnapshot}, args...)...)
+	}
+	if len(b) < snapshotHeader {
+		return bad("%d bytes, shorter than the header", len(b))
+	}
+	if string(b[:4]) != snapshotMagic || b[4] != snapshotVersion {
+		return bad("magic %q version %d", b[:4], b[4])
+	}
+	if want, got := binary.BigEndian.Uint32(b[5:]), crc32.Checksum(b[9:], crc32.MakeTable(crc32.Castagnoli)); want != got {
+		return bad("CRC %08x, computed %08x", want, got)
+	}
+	offset := int64(binary.BigEndian.Uint64(b[9:]))
+	count := int64(binary.BigEndian.Uint32(b[17:]))
+	if offset < 0 {
+		return bad("offset %d", offset)
+	}
+	rest := b[snapshotHeader:]
+	if count > int64(len(rest))/snapshotEntry {
+		return bad("%d producers in %d bytes", count, len(rest))
+	}
+	s := producerStates{m: make(map[int64]*producerEntry, count)}
+	for i := int64(0); i < count; i++ {
+		if len(rest) < snapshotEntry {
+			return bad("producer %d truncated", i)
+		}
+		id := int64(binary.BigEndian.Uint64(rest))
+		e := &producerEntry{
+			epoch:         int16(binary.BigEndian.Uint16(rest[8:])),
+			lastTimestamp: int64(binary.BigEndian.Uint64(rest[10:])),
+		}
+		n := int(rest[18])
+		rest = rest[snapshotEntry:]
+		if n > producerBatchesKept || len(rest) < n*snapshotBatch {
+			return bad("producer %d has %d batches in %d bytes", id, n, len(rest))
+		}
+		if _, dup := s.m[id]; dup || id < 0 {
+			return bad("producer id %d repeated or negative", id)
+		}
+		e.batches = make([]batchMetadata, n, producerBatchesKept)
+		for j := range e.batches {
+			m := batchMetadata{
+				firstSeq:    int32(binary.BigEndian.Uint32(rest)),
+				lastSeq:     int32(binary.BigEndian.Uint32(rest[4:])),
+				firstOffset: int64(binary.BigEndian.Uint64(rest[8:])),
+				offsetDelta: int32(binary.BigEndian.Uint32(rest[16:])),
+				appendTime:  int64(binary.BigEndian.Uint64(rest[20:])),
+			}
+			if m.firstOffset < 0 || m.offsetDelta < 0 || m.firstOffset > math.MaxInt64-int64(m.offsetDelta) {
+				return bad("producer %d batch %d at offset %d+%d", id, j, m.firstOffset, m.offsetDelta)
+			}
+			e.batches[j] = m
+			rest = rest[snapshotBatch:]
+		}
+		s.m[id] = e
+	}
+	if len(rest) != 0 {
+		return bad("%d trailing bytes", len(rest))
+	}
+	return offset, s, nil
+}
+
+// listSnapshots returns the offsets of the snapshot files in dir, ascending.
+func listSnapshots(dir string) ([]int64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []int64
+	for _, e := range entries {
+		stem, ok := strings.CutSuffix(e.Name(), snapshotSuffix)
+		if !ok || e.IsDir() || len(stem) != 20 {
+			continue
+		}
+		if off, err := strconv.ParseInt(stem, 10, 64); err == nil && off >= 0 {
+			out = append(out, off)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// loadProducers rebuilds the producer state when the partition opens: it
+// deletes snapshots above the log end offset (written before a crash took
+// the tail they describe; a later tail could differ) or below the log start
+// offset (the batches between them and the log start are gone, so their
+// state could not be brought forward), loads the newest snapshot that
+// decodes, and replays the batch headers from its offset (or, with none,
+// from the log start offset) to the log end offset. Only headers are read.
+func (p *Partition) loadProducers() error {
+	dir := p.log.Dir()
+	lso, leo := p.log.LogStartOffset(), p.log.LogEndOffset()
+	offsets, err := listSnapshots(dir)
+	if err != nil {
+		return fmt.Errorf("producer snapshots: %w", err)
+	}
+	removed := false
+	var usable []int64
+	for _, off := range offsets {
+		if off >= lso && off <= leo {
+			usable = append(usable, off)
+			continue
+		}
+		p.logger.Warn("deleting producer snapshot outside the log", "snapshot", snapshotName(off), "log_start_offset", lso, "log_end_offset", leo)
+		if err := os.Remove(filepath.Join(dir, snapshotName(off))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("producer snapshot %d: %w", off, err)
+		}
+		removed = true
+	}
+	if removed {
+		// The deletion must be durable before new appends can carry the
+		// log end offset past a deleted snapshot again.
+		if err := syncFolder(dir); err != nil {
+			return err
+		}
+	}
+	p.producers, p.snapOffset = newProducerStates(), -1
+	from := lso
+	for i := len(usable) - 1; i >= 0; i-- {
+		off := usable[i]
+		data, err := os.ReadFile(filepath.Join(dir, snapshotName(off)))
+		if err == nil {
+			var got int64
+			var s producerStates
+			got, s, err = decodeProducerSnapshot(data)
+			if err == nil && got != off {
+				err = fmt.Errorf("%w: holds offset %d", errBadSnapshot, got)
+			}
+			if err == nil {
+				p.producers, p.snapOffset, from = s, off, off
+				break
+			}
+		}
+		p.logger.Warn("ignoring unreadable producer snapshot", "snapshot", snapshotName(off), "err", err)
+	}
+	if err := p.replayProducers(from, leo); err != nil {
+		return err
+	}
+	p.dirty = from != leo
+	return nil
+}
+
+// replayProducers applies the producer fields of the batch headers in
+// [from, to) to p.producers, reading headers only.
+func (p *Partition) replayProducers(from, to int64) error {
+	buf := make([]byte, scanWindow)
+	for off := from; off < to; {
+		fs, err := p.log.ReadSlices(off, math.MaxInt32, to, true)
+		if err != nil {
+			return fmt.Errorf("producer state: reading from offset %d: %w", off, err)
+		}
+		next := off
+		for _, sl := range fs.Slices() {
+			if next, err = p.replayRegion(sl.File, sl.Pos, sl.Len, buf); err != nil {
+				break
+			}
+		}
+		fs.Release()
+		if err != nil {
+			return fmt.Errorf("producer state: replay from offset %d: %w", off, err)
+		}
+		if next <= off {
+			// Nothing at off although it is below the log end: the state
+			// stays partial (producers missing from it are accepted as
+			// unknown, as after expiry).
+			p.logger.Warn("producer state replay found no batch", "offset", off, "log_end_offset", to)
+			break
+		}
+		off = next
+	}
+	return nil
+}
+
+// replayRegion walks the batch headers of a file region holding whole
+// batches and returns the offset after the last one.
+func (p *Partition) replayRegion(f interface {
+	ReadAt([]byte, int64) (int, error)
+}, pos, n int64, buf []byte) (int64, error) {
+	end := pos + n
+	winStart, winLen := int64(0), int64(0)
+	next := int64(-1)
+	for pos < end {
+		if pos+record.HeaderSize > end {
+			return next, fmt.Errorf("%d stray bytes at position %d", end-pos, pos)
+		}
+		if pos < winStart || pos+record.HeaderSize > winStart+winLen {
+			want := min(int64(len(buf)), end-pos)
+			if _, err := f.ReadAt(buf[:want], pos); err != nil {
+				return next, fmt.Errorf("read at %d: %w", pos, err)
+			}
+			winStart, winLen = pos, want
+		}
+		h, err := record.PeekHeader(buf[pos-winStart : winLen])
+		if err != nil {
+			return next, fmt.Errorf("batch at position %d: %w", pos, err)
+		}
+		if h.HasProducerID() && h.BaseSequence >= 0 && !h.IsControl() {
+			appendTime := int64(-1)
+			if h.TimestampType() == record.LogAppendTime {
+				appendTime = h.MaxTimestamp
+			}
+			p.producers.apply(producerBatchOf(h), h.BaseOffset, h.LastOffset(), appendTime, h.MaxTimestamp)
+		}
+		next = h.NextOffset()
+		pos += h.Size()
+	}
+	return next, nil
+}
+
+// snapshotLocked writes the producer state as of the log end offset, which
+// under produceMu it matches: idempotent appends update the state under
+// produceMu, and other batches do not change it. Older snapshots beyond
+// snapshotsKept are deleted. Caller holds produceMu.
+func (p *Partition) snapshotLocked() error {
+	if p.closed {
+		return nil
+	}
+	return p.writeSnapshotLocked(p.log.LogEndOffset())
+}
+
+// writeSnapshotLocked writes the state as of offset. Caller holds
+// produceMu.
+func (p *Partition) writeSnapshotLocked(offset int64) error {
+	dir := p.log.Dir()
+	if err := metadata.WriteFileAtomic(filepath.Join(dir, snapshotName(offset)), encodeProducerSnapshot(offset, &p.producers)); err != nil {
+		return fmt.Errorf("producer snapshot %d: %w", offset, err)
+	}
+	p.snapOffset, p.dirty = offset, false
+	offsets, err := listSnapshots(dir)
+	if err != nil {
+		return fmt.Errorf("producer snapshots: %w", err)
+	}
+	var errs []error
+	for _, off := range offsets[:max(len(offsets)-snapshotsKept, 0)] {
+		// An old snapshot surviving a crash is harmless: only the newest
+		// usable one is loaded.
+		if err := os.Remove(filepath.Join(dir, snapshotName(off))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// syncFolder fsyncs a folder so that removed entries stay removed.
+func syncFolder(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("fsync folder %s: %w", dir, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fsync folder %s: %w", dir, err)
+	}
+	return nil
+}
