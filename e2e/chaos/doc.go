@@ -11,9 +11,8 @@
 // through advertised.listeners) between franz-go's default idempotent
 // producer and the broker: it cuts every connection, swallows the responses
 // to Produce requests the broker applied, and the broker is paused with
-// SIGSTOP. Acknowledged records must survive in order; duplicates from the
-// retries are an error once Fjord deduplicates idempotent batches (see
-// idempotenceImplemented in faults_test.go) and are reported until then.
+// SIGSTOP. Acknowledged records must survive in order, and the producer's
+// retries must not be written twice (Fjord deduplicates idempotent batches).
 //
 // What this does not prove: SIGKILL loses no data the kernel already has, so
 // this tests the broker's own buffering and recovery, not fsync (a machine

@@ -10,12 +10,6 @@ import (
 	"github.com/fjordstream/fjord/internal/fjordtest"
 )
 
-// idempotenceImplemented says whether Fjord deduplicates retried idempotent
-// batches (it does: partition producer state, see
-// internal/server/00_produce.go), so duplicates fail the test against Fjord
-// as they always do against kfake.
-const idempotenceImplemented = true
-
 // faultHold is how long each fault lasts: long enough for the client to see
 // it (requests fail or time out and are retried), short enough to keep the
 // suite quick.
@@ -85,11 +79,7 @@ func TestChaos_IdempotentProducerThroughFaults(t *testing.T) {
 	ledger.Verify(t, got)
 	checkProductionOrder(t, ledger.Acked())
 	if dups := duplicates(t, got); dups > 0 {
-		if idempotenceImplemented || fjordtest.CurrentTarget(t) == fjordtest.TargetKfake {
-			t.Errorf("%d duplicate records: the idempotent producer's retries were written again", dups)
-		} else {
-			t.Logf("KNOWN GAP (idempotenceImplemented=false): %d duplicate records; retried idempotent batches were appended again", dups)
-		}
+		t.Errorf("%d duplicate records: the idempotent producer's retries were written again", dups)
 	}
 }
 
