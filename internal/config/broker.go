@@ -45,6 +45,7 @@ type Broker struct {
 	LogCleanerEnable                 bool          // log.cleaner.enable
 	LogCleanerThreads                int           // log.cleaner.threads
 	LogCleanerBackoff                time.Duration // log.cleaner.backoff.ms
+	LogCleanerIOMaxBytesPerSecond    float64       // log.cleaner.io.max.bytes.per.second
 
 	SocketRequestMaxBytes    int32         // socket.request.max.bytes
 	SocketSendBufferBytes    int           // socket.send.buffer.bytes; -1 = OS default
@@ -218,6 +219,7 @@ func (b *Broker) fill(values map[string]any) {
 	b.LogCleanerEnable = flag("log.cleaner.enable")
 	b.LogCleanerThreads = int(i("log.cleaner.threads"))
 	b.LogCleanerBackoff = ms("log.cleaner.backoff.ms")
+	b.LogCleanerIOMaxBytesPerSecond, _ = values["log.cleaner.io.max.bytes.per.second"].(float64)
 
 	b.SocketRequestMaxBytes = int32(i("socket.request.max.bytes"))
 	b.SocketSendBufferBytes = int(i("socket.send.buffer.bytes"))

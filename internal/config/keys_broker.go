@@ -1,5 +1,7 @@
 package config
 
+import "fmt"
+
 // Kafka's "never" and "no limit" values, spelled as Kafka prints them.
 const (
 	longMax = "9223372036854775807"
@@ -189,6 +191,14 @@ func brokerKeys() []Key {
 		broker("log.cleaner.backoff.ms", TypeLong, "15000", Medium,
 			"Pause of the cleaner when there is no log to clean.").
 			valid(atLeast{0}),
+		broker("log.cleaner.io.max.bytes.per.second", TypeDouble, "1.7976931348623157E308", Medium,
+			"Bound on the bytes per second the cleaner reads and writes, so compaction does not starve produce and fetch.").
+			valid(check{desc: "[1,...]", fn: func(v any) error {
+				if f, _ := v.(float64); f < 1 {
+					return fmt.Errorf("value must be at least 1")
+				}
+				return nil
+			}}),
 		broker("log.cleaner.delete.retention.ms", TypeLong, "86400000", Medium,
 			"How long delete markers (tombstones) are kept in compacted topics.").
 			feeds("delete.retention.ms").valid(atLeast{0}),

@@ -297,7 +297,7 @@ func (r *Runtime[C]) load(ctx context.Context) error {
 		return fmt.Errorf("load %s-%d: %w", r.cfg.Topic, r.cfg.Partition, err)
 	}
 	r.status.Store(int32(StatusActive))
-	r.log.Info("coordinator loaded", "records", n, "skipped", bad, "took", r.cfg.Now().Sub(start))
+	r.log.Debug("coordinator loaded", "records", n, "skipped", bad, "took", r.cfg.Now().Sub(start))
 	return nil
 }
 

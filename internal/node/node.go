@@ -1,10 +1,13 @@
 // Package node assembles one Fjord process from its configuration: the data
-// folder, the metadata store, the hosted partitions, the Kafka listener and
-// the background maintenance loop, started and stopped in a fixed order.
+// folder, the metadata store, the hosted partitions, the group coordinator
+// (over __consumer_offsets), the Kafka listener and the background
+// maintenance loop, started and stopped in a fixed order.
 //
 // Invariant: Close undoes Start completely (listener closed, goroutines
 // stopped, logs flushed and checkpointed), so a node can be restarted on the
-// same folder in the same process, as tests do.
+// same folder in the same process, as tests do. The group coordinator stops
+// after the listener (no request can reach it any more) and before the
+// partitions it appends to.
 package node
 
 import (
@@ -21,6 +24,9 @@ import (
 	"time"
 
 	"github.com/fjordstream/fjord/internal/config"
+	"github.com/fjordstream/fjord/internal/coordinator"
+	"github.com/fjordstream/fjord/internal/group"
+	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/server"
@@ -46,6 +52,7 @@ type Node struct {
 	dataDir string
 	meta    *metadata.Store
 	parts   *partition.Manager
+	groups  *group.Service
 	srv     *server.Server
 
 	cancel context.CancelFunc
@@ -126,8 +133,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := os.MkdirAll(n.dataDir, 0o755); err != nil {
 		return fmt.Errorf("data folder %s: %w", n.dataDir, err)
 	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
 	defer func() {
 		if err != nil {
+			cancel()
+			n.closeGroups()
 			n.closeParts()
 		}
 	}()
@@ -139,6 +150,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.parts = partition.NewManager(n.dataDir, n.logger)
+	n.parts.SetProducerIDExpiration(b.ProducerIDExpiration)
 	img := n.meta.Image()
 	if err := n.parts.RemoveOrphans(img); err != nil {
 		n.logger.Warn("could not remove every orphaned partition folder", "err", err)
@@ -171,6 +183,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}
 	adv := n.advertisedFor(ln)
+	n.groups = group.NewService(groupConfig(b), n.logger)
 	broker := server.NewBroker(server.Config{
 		NodeID:                b.NodeID,
 		AdvertisedHost:        adv.host,
@@ -179,18 +192,55 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		ConnectionsMaxIdle:    b.ConnectionsMaxIdle,
 		Broker:                b,
 		BrokerProps:           n.cfg.Props,
-	}, n.meta, n.parts, n.logger)
+	}, n.meta, n.parts, n.groups, n.logger)
+	if err := broker.StartGroups(loopCtx); err != nil {
+		if n.cfg.Listener == nil {
+			_ = ln.Close()
+		}
+		return fmt.Errorf("group coordinator: %w", err)
+	}
 	n.srv = server.New(ln, broker, n.logger)
 	n.srv.Start()
 
-	loopCtx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		n.maintain(loopCtx)
 	}()
+	if b.LogCleanerEnable && b.LogCleanerThreads > 0 {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.clean(loopCtx)
+		}()
+	}
 	return nil
+}
+
+// clean is the log cleaner: it compacts the dirtiest compacted log, one at
+// a time, its I/O bounded by log.cleaner.io.max.bytes.per.second, and sleeps
+// log.cleaner.backoff.ms when there is nothing to clean or a clean failed.
+func (n *Node) clean(ctx context.Context) {
+	b := n.cfg.Broker
+	throttle := log.NewThrottle(b.LogCleanerIOMaxBytesPerSecond)
+	backoff := max(b.LogCleanerBackoff, 100*time.Millisecond)
+	for ctx.Err() == nil {
+		p, stats, err := n.parts.CleanDirtiest(ctx, time.Now(), throttle)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			n.logger.Error("log cleaner failed", "err", err)
+		case stats.Cleaned:
+			n.logger.Info("cleaned log", "topic", p.ID.Topic, "partition", p.ID.Partition,
+				"segments_before", stats.SegmentsBefore, "segments_after", stats.SegmentsAfter,
+				"records_read", stats.RecordsRead, "records_kept", stats.RecordsKept,
+				"tombstones_removed", stats.TombstonesRemoved, "bytes_read", stats.BytesRead)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+	}
 }
 
 // maintain rolls, flushes and applies retention on a timer. Rolling and
@@ -256,9 +306,34 @@ func (n *Node) Close() error {
 			n.cancel()
 		}
 		n.wg.Wait()
-		err = errors.Join(err, n.closeParts())
+		err = errors.Join(err, n.closeGroups(), n.closeParts())
 	})
 	return err
+}
+
+func (n *Node) closeGroups() error {
+	if n.groups == nil {
+		return nil
+	}
+	return n.groups.Close()
+}
+
+// groupConfig maps the broker's group and offsets keys to the coordinator's
+// settings.
+func groupConfig(b *config.Broker) group.ServiceConfig {
+	return group.ServiceConfig{
+		Group: group.Config{
+			NumPartitions:                 b.OffsetsTopicNumPartitions,
+			MinSessionTimeout:             b.GroupMinSessionTimeout,
+			MaxSessionTimeout:             b.GroupMaxSessionTimeout,
+			InitialRebalanceDelay:         b.GroupInitialRebalanceDelay,
+			NoInitialRebalanceDelay:       b.GroupInitialRebalanceDelay <= 0,
+			MaxSize:                       int(b.GroupMaxSize),
+			OffsetsRetention:              b.OffsetsRetention,
+			OffsetsRetentionCheckInterval: b.OffsetsRetentionCheckInterval,
+		},
+		Runtime: coordinator.Config{},
+	}
 }
 
 func (n *Node) closeParts() error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -105,15 +106,24 @@ func (p *Partition) ProducerCount() int {
 
 // LogConfig translates topic configuration into the storage engine's.
 func LogConfig(c config.Topic) log.Config {
+	policy, err := log.ParseCleanupPolicy(strings.Join(c.CleanupPolicy, ","))
+	if err != nil {
+		policy = log.PolicyDelete // config validated the list; unreachable
+	}
 	return log.Config{
-		SegmentBytes:       int64(c.SegmentBytes),
-		SegmentMs:          c.SegmentMs,
-		RetentionMs:        c.RetentionMs,
-		RetentionBytes:     c.RetentionBytes,
-		IndexIntervalBytes: c.IndexIntervalBytes,
-		SegmentIndexBytes:  c.SegmentIndexBytes,
-		FlushMessages:      c.FlushMessages,
-		FlushMs:            c.FlushMs,
+		SegmentBytes:           int64(c.SegmentBytes),
+		SegmentMs:              c.SegmentMs,
+		RetentionMs:            c.RetentionMs,
+		RetentionBytes:         c.RetentionBytes,
+		IndexIntervalBytes:     c.IndexIntervalBytes,
+		SegmentIndexBytes:      c.SegmentIndexBytes,
+		FlushMessages:          c.FlushMessages,
+		FlushMs:                c.FlushMs,
+		CleanupPolicy:          policy,
+		DeleteRetention:        c.DeleteRetention,
+		MinCleanableDirtyRatio: c.MinCleanableDirtyRatio,
+		MinCompactionLag:       c.MinCompactionLag,
+		MaxCompactionLag:       c.MaxCompactionLag,
 	}
 }
 

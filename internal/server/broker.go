@@ -3,12 +3,14 @@ package server
 import (
 	"context"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/fjordstream/fjord/internal/config"
+	"github.com/fjordstream/fjord/internal/group"
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/protocol"
@@ -35,20 +37,24 @@ type Broker struct {
 	cfg    Config
 	meta   *metadata.Store
 	parts  *partition.Manager
+	groups *group.Service // the group coordinator; not owned (closed by the node)
 	logger *slog.Logger
 	now    func() time.Time
 
 	topicMu sync.Mutex // serialises topic creation, deletion and partition changes
 }
 
-// NewBroker returns request handlers over meta and parts.
-func NewBroker(cfg Config, meta *metadata.Store, parts *partition.Manager, logger *slog.Logger) *Broker {
-	return &Broker{cfg: cfg, meta: meta, parts: parts, logger: logger, now: time.Now}
+// NewBroker returns request handlers over meta, parts and the group
+// coordinator groups (required). The Broker does not own groups: the
+// caller closes it after the server and before the partitions.
+func NewBroker(cfg Config, meta *metadata.Store, parts *partition.Manager, groups *group.Service, logger *slog.Logger) *Broker {
+	return &Broker{cfg: cfg, meta: meta, parts: parts, groups: groups, logger: logger, now: time.Now}
 }
 
-// Handle serves one request. It returns nil when no response is due
-// (acks=0 produce).
-func (b *Broker) Handle(ctx context.Context, req protocol.Request) *inflight {
+// Handle serves one request from the client at remote. It returns nil when
+// no response is due (acks=0 produce). ctx is the connection reader's: it
+// ends when the client closes the connection or the server closes.
+func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Addr) *inflight {
 	var resp kmsg.Response
 	switch r := req.Body.(type) {
 	case *kmsg.ProduceRequest:
@@ -83,6 +89,28 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request) *inflight {
 		resp = b.handleCreatePartitions(r)
 	case *kmsg.DescribeClusterRequest:
 		resp = b.handleDescribeCluster(r)
+	case *kmsg.FindCoordinatorRequest:
+		resp = b.handleFindCoordinator(r)
+	case *kmsg.OffsetCommitRequest:
+		return b.handleOffsetCommit(ctx, r)
+	case *kmsg.OffsetFetchRequest:
+		return b.handleOffsetFetch(ctx, r)
+	case *kmsg.JoinGroupRequest:
+		return b.handleJoinGroup(ctx, r, group.Client{ID: req.ClientID, Host: clientHost(remote)})
+	case *kmsg.HeartbeatRequest:
+		return b.handleHeartbeat(ctx, r)
+	case *kmsg.LeaveGroupRequest:
+		return b.handleLeaveGroup(ctx, r)
+	case *kmsg.SyncGroupRequest:
+		return b.handleSyncGroup(ctx, r)
+	case *kmsg.DescribeGroupsRequest:
+		return b.handleDescribeGroups(ctx, r)
+	case *kmsg.ListGroupsRequest:
+		return b.handleListGroups(ctx, r)
+	case *kmsg.DeleteGroupsRequest:
+		return b.handleDeleteGroups(ctx, r)
+	case *kmsg.OffsetDeleteRequest:
+		return b.handleOffsetDelete(ctx, r)
 	default:
 		// protocol.ParseRequest only decodes keys in the implemented table,
 		// and every key there has a case above; reaching this is a bug.
@@ -108,4 +136,22 @@ func (b *Broker) topicName(name string, id [16]byte) (string, bool) {
 		return t.Name, true
 	}
 	return name, img.Topic(name) != nil
+}
+
+// groupCall answers a group request from the connection's writer: call
+// runs there (after the responses queued before it, as Kafka answers a
+// connection's requests in order) and may block until the group's records
+// are durable or a rebalance completes; the connection's context, which
+// ends when the client or the server closes, unblocks it. Meanwhile the
+// reader goes on decoding the connection's next requests.
+func (b *Broker) groupCall(ctx context.Context, call func(ctx context.Context) kmsg.Response) *inflight {
+	fl := &inflight{}
+	fl.finish = func(wctx context.Context) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(wctx, cancel) // the writer stopped: give up too
+		defer stop()
+		fl.resp = call(ctx)
+	}
+	return fl
 }

@@ -7,7 +7,10 @@
 //
 // Invariants: responses on a connection are written in the order requests
 // arrived; a request's effects (appends, topic changes) happen in arrival
-// order; an acks!=0 produce is answered only after its data is as durable as
+// order, except that group coordinator requests (JoinGroup, OffsetCommit,
+// ...) run from the connection's writer, so they take effect after every
+// earlier request and in order among themselves, but possibly after later
+// produce or topic requests of the same connection; an acks!=0 produce is answered only after its data is as durable as
 // the topic's flush settings promise; every connection has a bounded number
 // of requests in flight and an idle timeout; a bad request closes only its
 // own connection; the segment files a fetch response pinned are released

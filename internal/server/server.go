@@ -138,7 +138,13 @@ func (s *Server) serveConn(nc net.Conn) {
 		cancel()
 		nc.Close() // unblock the reader
 	}()
-	s.readLoop(ctx, nc, queue)
+	// Requests are handled under readCtx, which ends with the reader: a
+	// client gone (or a server closing) stops waits made on its behalf,
+	// such as a JoinGroup parked for a rebalance, while produce responses
+	// already queued are still written.
+	readCtx, readDone := context.WithCancel(ctx)
+	s.readLoop(readCtx, nc, queue)
+	readDone()
 	close(queue)
 	<-writerDone
 	// A writer that stopped on an error left responses queued: unpin
@@ -182,7 +188,7 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 				"client_id", req.ClientID, "api_key", req.Key, "api_version", req.Version, "err", err)
 			return
 		}
-		fl := s.broker.Handle(ctx, req)
+		fl := s.broker.Handle(ctx, req, nc.RemoteAddr())
 		// Only a produce request's records alias the frame, and the append
 		// has copied them by now; anything else may keep references, so its
 		// frame buffer is not reused.

@@ -1,0 +1,199 @@
+package server
+
+// The group coordinator's partitions: __consumer_offsets is created on first
+// start and each of its partitions is handed to the group Service with an
+// Appender and a Loader over the hosted partition (coordinatorLog).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/fjordstream/fjord/internal/group"
+	"github.com/fjordstream/fjord/internal/log"
+	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/fjordstream/fjord/internal/partition"
+	"github.com/fjordstream/fjord/internal/record"
+)
+
+// loadReadBytes bounds one read of a coordinator partition during loading.
+const loadReadBytes = 1 << 20
+
+// StartGroups creates __consumer_offsets if it does not exist and loads
+// each of its partitions into the group Service, which replays them in the
+// background (requests meanwhile get COORDINATOR_LOAD_IN_PROGRESS). The
+// Service's runtimes stop when ctx ends or the Service is closed.
+func (b *Broker) StartGroups(ctx context.Context) error {
+	t, err := b.ensureOffsetsTopic()
+	if err != nil {
+		return err
+	}
+	// Groups are routed by offsets.topic.num.partitions, as in Kafka. A
+	// topic with fewer partitions cannot serve them all; extra partitions
+	// (added by CreatePartitions) are left unused.
+	n := b.groups.NumPartitions()
+	if int32(len(t.Partitions)) < n {
+		return fmt.Errorf("%s has %d partitions but offsets.topic.num.partitions is %d; set it back to %d",
+			group.OffsetsTopic, len(t.Partitions), n, len(t.Partitions))
+	}
+	if int32(len(t.Partitions)) > n {
+		b.logger.Warn("__consumer_offsets has more partitions than offsets.topic.num.partitions; the extra ones are not used",
+			"partitions", len(t.Partitions), "offsets.topic.num.partitions", n)
+	}
+	for _, p := range t.Partitions[:n] {
+		part := b.partitionFor(group.OffsetsTopic, p.Index)
+		if part == nil {
+			return fmt.Errorf("%s-%d is not hosted here", group.OffsetsTopic, p.Index)
+		}
+		cl := &coordinatorLog{part: part, now: b.now}
+		if err := b.groups.Load(ctx, p.Index, cl, cl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureOffsetsTopic returns __consumer_offsets, creating it as Kafka does:
+// offsets.topic.num.partitions partitions, replication factor
+// min(offsets.topic.replication.factor, brokers), compacted, with
+// offsets.topic.segment.bytes segments. Compaction only (no time or size
+// retention) keeps the latest group metadata and offsets of every group.
+func (b *Broker) ensureOffsetsTopic() (*metadata.Topic, error) {
+	if t := b.meta.Image().Topic(group.OffsetsTopic); t != nil {
+		return t, nil
+	}
+	rf := min(b.cfg.Broker.OffsetsTopicReplicationFactor, int16(b.brokerCount()))
+	spec := topicSpec{
+		name:              group.OffsetsTopic,
+		partitions:        b.groups.NumPartitions(),
+		replicationFactor: max(rf, 1),
+		configs: map[string]string{
+			"cleanup.policy":   "compact",
+			"compression.type": "producer",
+			"segment.bytes":    strconv.Itoa(int(b.cfg.Broker.OffsetsTopicSegmentBytes)),
+		},
+	}
+	t, err := b.createTopic(spec, false)
+	if errors.Is(err, metadata.ErrTopicExists) {
+		if t := b.meta.Image().Topic(group.OffsetsTopic); t != nil {
+			return t, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", group.OffsetsTopic, err)
+	}
+	return t, nil
+}
+
+// coordinatorLog is a __consumer_offsets partition as the coordinator
+// runtime sees it: the coordinator.Appender and coordinator.Loader of one
+// Runtime, called from its event loop only.
+type coordinatorLog struct {
+	part *partition.Partition
+	now  func() time.Time
+}
+
+// Append writes records as one batch (split in halves while it is larger
+// than the topic's max.message.bytes) and waits until they are durable. It
+// returns the offset of the last record.
+func (c *coordinatorLog) Append(ctx context.Context, records [][2][]byte) (int64, error) {
+	if len(records) == 0 {
+		return -1, nil
+	}
+	now := c.now()
+	recs := make([]record.Record, len(records))
+	for i, kv := range records {
+		recs[i] = record.Record{OffsetDelta: int32(i), Key: kv[0], Value: kv[1]}
+	}
+	return c.append(ctx, recs, now)
+}
+
+func (c *coordinatorLog) append(ctx context.Context, recs []record.Record, now time.Time) (int64, error) {
+	batch := record.Build(recs, record.BuildOptions{BaseTimestamp: now.UnixMilli()})
+	if len(batch) > int(c.part.Config().MaxMessageBytes) && len(recs) > 1 {
+		half := len(recs) / 2
+		first := renumber(recs[:half])
+		if _, err := c.append(ctx, first, now); err != nil {
+			return -1, err
+		}
+		return c.append(ctx, renumber(recs[half:]), now)
+	}
+	pend, err := c.part.Append(batch, now)
+	if err != nil {
+		return -1, fmt.Errorf("append to %s: %w", c.part.ID, err)
+	}
+	if err := pend.Wait(ctx); err != nil {
+		return -1, fmt.Errorf("append to %s: %w", c.part.ID, err)
+	}
+	return pend.Info.LastOffset, nil
+}
+
+// renumber returns a copy of recs with offset deltas 0..n-1.
+func renumber(recs []record.Record) []record.Record {
+	out := make([]record.Record, len(recs))
+	for i, r := range recs {
+		r.OffsetDelta = int32(i)
+		out[i] = r
+	}
+	return out
+}
+
+// Load replays the partition from its log start offset to its high
+// watermark (what is durable), skipping control batches.
+func (c *coordinatorLog) Load(ctx context.Context, replay func(key, value []byte) error) error {
+	offset := c.part.Log().LogStartOffset()
+	end := c.part.HighWatermark()
+	for offset < end {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// A fresh buffer per read: replay may keep the slices it is given.
+		buf, err := c.part.Read(offset, loadReadBytes, true, nil)
+		if errors.Is(err, log.ErrOffsetOutOfRange) && offset < c.part.Log().LogStartOffset() {
+			offset = c.part.Log().LogStartOffset() // records deleted under us
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read %s at %d: %w", c.part.ID, offset, err)
+		}
+		if len(buf) == 0 {
+			return nil
+		}
+		for len(buf) > 0 {
+			n := record.BatchSize(buf)
+			if n <= 0 || n > int64(len(buf)) {
+				return fmt.Errorf("read %s at %d: %w: truncated batch", c.part.ID, offset, record.ErrCorrupt)
+			}
+			h, recs, err := record.Records(buf[:n])
+			if err != nil {
+				return fmt.Errorf("read %s at %d: %w", c.part.ID, offset, err)
+			}
+			buf = buf[n:]
+			if !h.IsControl() {
+				for _, r := range recs {
+					if h.BaseOffset+int64(r.OffsetDelta) >= offset {
+						_ = replay(r.Key, r.Value) // the runtime counts and logs bad records
+					}
+				}
+			}
+			offset = max(offset, h.NextOffset())
+		}
+	}
+	return nil
+}
+
+// clientHost is the client address as Kafka shows it in DescribeGroups:
+// "/" and the IP.
+func clientHost(remote net.Addr) string {
+	if remote == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(remote.String())
+	if err != nil {
+		host = remote.String()
+	}
+	return "/" + host
+}
