@@ -1,4 +1,4 @@
-// Package cli is the `fjord` command-line client: topic administration,
+// Package cli is the `fjord` command-line client: topic and consumer-group administration,
 // produce, consume, cluster inspection and benchmarks, in Kafka's tool
 // vocabulary (kafka-topics.sh, kafka-console-producer/consumer.sh,
 // kafka-broker-api-versions.sh, the perf-test scripts).
@@ -90,6 +90,7 @@ else ` + defaultBootstrap + `.`,
 		newTopicCmd(g),
 		newProduceCmd(g),
 		newConsumeCmd(g),
+		newConsumerGroupCmd(g),
 		newClusterCmd(g),
 		newBenchCmd(g),
 	)
