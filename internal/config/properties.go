@@ -242,6 +242,12 @@ func hex4(b []byte) (rune, bool) {
 func FormatProperties(m map[string]string) []byte {
 	var buf bytes.Buffer
 	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if buf.Len() == 0 && strings.HasPrefix(k, "\ufeff") {
+			// A byte-order mark opening the file is skipped by the
+			// parser; a key that starts with one must be escaped.
+			buf.WriteString(`\uFEFF`)
+			k = strings.TrimPrefix(k, "\ufeff")
+		}
 		buf.WriteString(escapeProperty(k, true))
 		buf.WriteByte('=')
 		buf.WriteString(escapeProperty(m[k], false))
