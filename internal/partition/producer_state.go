@@ -1,7 +1,6 @@
 package partition
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -16,11 +15,11 @@ var (
 	// the producer's last one (a gap, a duplicate older than the batches
 	// kept, or a new epoch not starting at 0).
 	// Kafka: OUT_OF_ORDER_SEQUENCE_NUMBER.
-	ErrOutOfOrderSequence = errors.New("partition: out of order sequence number")
+	ErrOutOfOrderSequence = record.ErrOutOfOrderSequence
 	// ErrInvalidProducerEpoch: the batch's producer epoch is older than
 	// the newest epoch seen from its producer ID (a fenced zombie).
 	// Kafka: INVALID_PRODUCER_EPOCH.
-	ErrInvalidProducerEpoch = errors.New("partition: invalid producer epoch")
+	ErrInvalidProducerEpoch = record.ErrInvalidProducerEpoch
 )
 
 const (

@@ -25,6 +25,8 @@ var codeFor = [...]struct {
 	{record.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
 	{record.ErrInvalidTimestamp, kerr.InvalidTimestamp},
 	{record.ErrNoKey, kerr.InvalidRecord},
+	{record.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
+	{record.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{metadata.ErrInvalidTopic, kerr.InvalidTopicException},
 	{metadata.ErrTopicExists, kerr.TopicAlreadyExists},

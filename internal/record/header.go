@@ -29,6 +29,12 @@ var (
 	// ErrNoKey: a record without a key was sent to a topic that requires
 	// keys (cleanup.policy=compact). Kafka: INVALID_RECORD.
 	ErrNoKey = errors.New("record: record has no key")
+	// ErrOutOfOrderSequence: an idempotent batch's first sequence does not
+	// follow the producer's last one (the broker's producer state decides).
+	ErrOutOfOrderSequence = errors.New("record: out of order sequence number")
+	// ErrInvalidProducerEpoch: an idempotent batch's producer epoch is
+	// older than the producer's current one.
+	ErrInvalidProducerEpoch = errors.New("record: invalid producer epoch")
 )
 
 // Offsets of the v2 header fields.

@@ -76,7 +76,6 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 			var pend partition.Pending
 			if err == nil {
 				pend, err = part.Append(rp.Records, now)
-				err = idempotenceError(err)
 			}
 			if err != nil {
 				sp.ErrorCode = protocol.ErrorCode(err)
@@ -117,20 +116,6 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 			sp.LogStartOffset = p.part.Log().LogStartOffset()
 		}
 	}}
-}
-
-// idempotenceError gives partition's idempotence errors their Kafka codes
-// (internal/protocol, on partition's layer, cannot import them).
-func idempotenceError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, partition.ErrOutOfOrderSequence):
-		return fmt.Errorf("%w: %w", kerr.OutOfOrderSequenceNumber, err)
-	case errors.Is(err, partition.ErrInvalidProducerEpoch):
-		return fmt.Errorf("%w: %w", kerr.InvalidProducerEpoch, err)
-	}
-	return err
 }
 
 // checkProducible refuses what clients may not write: more than one batch
