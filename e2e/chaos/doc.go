@@ -14,6 +14,12 @@
 // SIGSTOP. Acknowledged records must survive in order, and the producer's
 // retries must not be written twice (Fjord deduplicates idempotent batches).
 //
+// Two more kill tests: an idempotent producer (acks=all) keeps writing
+// while the broker is SIGKILLed twice, and every acknowledged record must be
+// there exactly once; and a compacted topic is killed while the cleaner
+// runs, after which offsets still increase, every record present is one that
+// was sent at that offset, and every key's newest acknowledged value is kept.
+//
 // What this does not prove: SIGKILL loses no data the kernel already has, so
 // this tests the broker's own buffering and recovery, not fsync (a machine
 // crash); that belongs to the vfs crash tests. Records whose produce failed
