@@ -39,21 +39,8 @@ func TestChaos_KillNineDuringIdempotentProduce(t *testing.T) {
 			p.stop(t)
 		}
 	}()
-	for round := 1; round <= idempotentKills; round++ {
-		before := ledger.Len()
-		got := waitAcked(ledger, before+ackedPerRound/2)
-		if got-before < minAckedPerRound {
-			t.Fatalf("round %d: only %d records acknowledged in %v; the producer is stuck", round, got-before, roundCap)
-		}
-		b.Kill()
-		t.Logf("round %d: SIGKILL after %d acknowledged records (%d this round)", round, got, got-before)
-		b.Restart(t)
-	}
 	// The producer's retries must go through on the recovered broker.
-	before := ledger.Len()
-	if got := waitAcked(ledger, before+ackedPerRound/4); got-before < minAckedPerRound {
-		t.Fatalf("after the last restart only %d records acknowledged", got-before)
-	}
+	killRounds(t, b, ledger, idempotentKills, ackedPerRound/2)
 	p.stop(t)
 	stopped = true
 

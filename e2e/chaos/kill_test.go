@@ -148,21 +148,7 @@ func TestChaos_KillNineDuringAcks1Produce(t *testing.T) {
 			p.stop(t)
 		}
 	}()
-	for round := 1; round <= kills; round++ {
-		before := ledger.Len()
-		got := waitAcked(ledger, before+ackedPerRound)
-		if got-before < minAckedPerRound {
-			t.Fatalf("round %d: only %d records acknowledged in %v; the producer is stuck", round, got-before, roundCap)
-		}
-		b.Kill()
-		t.Logf("round %d: SIGKILL after %d acknowledged records (%d this round)", round, got, got-before)
-		b.Restart(t)
-	}
-	// The producer must make progress on the recovered broker too.
-	before := ledger.Len()
-	if got := waitAcked(ledger, before+ackedPerRound/4); got-before < minAckedPerRound {
-		t.Fatalf("after the last restart only %d records acknowledged", got-before)
-	}
+	killRounds(t, b, ledger, kills, ackedPerRound)
 	p.stop(t)
 	stopped = true
 
@@ -170,6 +156,27 @@ func TestChaos_KillNineDuringAcks1Produce(t *testing.T) {
 	t.Logf("%d records acknowledged, %d read back", ledger.Len(), len(got))
 	ledger.Verify(t, got)
 	checkProductionOrder(t, ledger.Acked())
+}
+
+// killRounds lets the producer feeding ledger get about perRound records
+// acknowledged, SIGKILLs and restarts the broker, rounds times, and then
+// checks that the producer makes progress on the recovered broker too.
+func killRounds(t *testing.T, b *fjordtest.Process, ledger *fjordtest.Ledger, rounds, perRound int) {
+	t.Helper()
+	for round := 1; round <= rounds; round++ {
+		before := ledger.Len()
+		got := waitAcked(ledger, before+perRound)
+		if got-before < minAckedPerRound {
+			t.Fatalf("round %d: only %d records acknowledged in %v; the producer is stuck", round, got-before, roundCap)
+		}
+		b.Kill()
+		t.Logf("round %d: SIGKILL after %d acknowledged records (%d this round)", round, got, got-before)
+		b.Restart(t)
+	}
+	before := ledger.Len()
+	if got := waitAcked(ledger, before+ackedPerRound/4); got-before < minAckedPerRound {
+		t.Fatalf("after the last restart only %d records acknowledged", got-before)
+	}
 }
 
 func createTopic(t *testing.T, addr string) {

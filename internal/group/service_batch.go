@@ -124,24 +124,18 @@ func offsetFetchError(req *kmsg.OffsetFetchRequest, code int16) *kmsg.OffsetFetc
 func (s *Service) DescribeGroups(ctx context.Context, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
 	resp := kmsg.NewPtrDescribeGroupsResponse()
 	resp.Version = req.Version
-	resp.Groups = make([]kmsg.DescribeGroupsResponseGroup, len(req.Groups))
-	batches := s.fanOut(req.Groups, func(_ []int, groups []string) coordinator.Op[*Coordinator] {
-		sub := *req
-		sub.Groups = groups
-		return func(c *Coordinator, now time.Time) coordinator.Result { return c.DescribeGroups(&sub, now) }
-	})
-	for _, b := range batches {
-		r, code := b.wait(ctx)
-		for j, i := range b.indices {
-			if code != errNone {
-				g := kmsg.NewDescribeGroupsResponseGroup()
-				g.Group, g.ErrorCode = req.Groups[i], code
-				resp.Groups[i] = g
-				continue
-			}
-			resp.Groups[i] = r.(*kmsg.DescribeGroupsResponse).Groups[j]
-		}
-	}
+	resp.Groups = perGroup(ctx, s, req.Groups,
+		func(groups []string) coordinator.Op[*Coordinator] {
+			sub := *req
+			sub.Groups = groups
+			return func(c *Coordinator, now time.Time) coordinator.Result { return c.DescribeGroups(&sub, now) }
+		},
+		func(r any, j int) kmsg.DescribeGroupsResponseGroup { return r.(*kmsg.DescribeGroupsResponse).Groups[j] },
+		func(group string, code int16) kmsg.DescribeGroupsResponseGroup {
+			g := kmsg.NewDescribeGroupsResponseGroup()
+			g.Group, g.ErrorCode = group, code
+			return g
+		})
 	return resp
 }
 
@@ -149,25 +143,42 @@ func (s *Service) DescribeGroups(ctx context.Context, req *kmsg.DescribeGroupsRe
 func (s *Service) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
 	resp := kmsg.NewPtrDeleteGroupsResponse()
 	resp.Version = req.Version
-	resp.Groups = make([]kmsg.DeleteGroupsResponseGroup, len(req.Groups))
-	batches := s.fanOut(req.Groups, func(_ []int, groups []string) coordinator.Op[*Coordinator] {
-		sub := *req
-		sub.Groups = groups
-		return func(c *Coordinator, now time.Time) coordinator.Result { return c.DeleteGroups(&sub, now) }
-	})
+	resp.Groups = perGroup(ctx, s, req.Groups,
+		func(groups []string) coordinator.Op[*Coordinator] {
+			sub := *req
+			sub.Groups = groups
+			return func(c *Coordinator, now time.Time) coordinator.Result { return c.DeleteGroups(&sub, now) }
+		},
+		func(r any, j int) kmsg.DeleteGroupsResponseGroup { return r.(*kmsg.DeleteGroupsResponse).Groups[j] },
+		func(group string, code int16) kmsg.DeleteGroupsResponseGroup {
+			g := kmsg.NewDeleteGroupsResponseGroup()
+			g.Group, g.ErrorCode = group, code
+			return g
+		})
+	return resp
+}
+
+// perGroup runs a request that names groups on each group's partition and
+// assembles one entry per group in request order: pick takes entry j of a
+// partition's response, failed builds the entry of a group whose partition
+// could not answer.
+func perGroup[E any](ctx context.Context, s *Service, groups []string,
+	op func(groups []string) coordinator.Op[*Coordinator],
+	pick func(resp any, j int) E, failed func(group string, code int16) E,
+) []E {
+	out := make([]E, len(groups))
+	batches := s.fanOut(groups, func(_ []int, gs []string) coordinator.Op[*Coordinator] { return op(gs) })
 	for _, b := range batches {
 		r, code := b.wait(ctx)
 		for j, i := range b.indices {
 			if code != errNone {
-				g := kmsg.NewDeleteGroupsResponseGroup()
-				g.Group, g.ErrorCode = req.Groups[i], code
-				resp.Groups[i] = g
+				out[i] = failed(groups[i], code)
 				continue
 			}
-			resp.Groups[i] = r.(*kmsg.DeleteGroupsResponse).Groups[j]
+			out[i] = pick(r, j)
 		}
 	}
-	return resp
+	return out
 }
 
 // ListGroups (key 16): the groups of every partition served here. A
