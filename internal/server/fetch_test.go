@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -257,6 +259,16 @@ func TestFetch_PinsOutliveDeletionAndConnection(t *testing.T) {
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	c.send(req, 1)
+	// The fetch runs on its own connection, so wait until its response has
+	// started (and so pinned the segment) before deleting: otherwise
+	// DeleteRecords may win and the fetch answers OFFSET_OUT_OF_RANGE.
+	var size [4]byte
+	if _, err := io.ReadFull(c.nc, size[:]); err != nil {
+		t.Fatalf("reading the fetch response size: %v", err)
+	}
+	if n := binary.BigEndian.Uint32(size[:]); n < 16<<20 {
+		t.Fatalf("fetch response is %d bytes, want the whole ~19 MB segment", n)
+	}
 
 	end, err := adm.ListEndOffsets(ctx, "pin")
 	if err != nil {
