@@ -70,6 +70,11 @@ type Broker struct {
 	GroupMinSessionTimeout        time.Duration // group.min.session.timeout.ms
 	GroupMaxSessionTimeout        time.Duration // group.max.session.timeout.ms
 	GroupMaxSize                  int32         // group.max.size
+	GroupRebalanceProtocols       []string      // group.coordinator.rebalance.protocols
+	GroupConsumerSessionTimeout   time.Duration // group.consumer.session.timeout.ms
+	GroupConsumerHeartbeat        time.Duration // group.consumer.heartbeat.interval.ms
+	GroupConsumerMaxSize          int32         // group.consumer.max.size
+	GroupConsumerAssignors        []string      // group.consumer.assignors
 
 	TransactionStateLogReplicationFactor int16         // transaction.state.log.replication.factor
 	TransactionStateLogMinISR            int32         // transaction.state.log.min.isr
@@ -244,6 +249,11 @@ func (b *Broker) fill(values map[string]any) {
 	b.GroupMinSessionTimeout = ms("group.min.session.timeout.ms")
 	b.GroupMaxSessionTimeout = ms("group.max.session.timeout.ms")
 	b.GroupMaxSize = int32(i("group.max.size"))
+	b.GroupRebalanceProtocols = list("group.coordinator.rebalance.protocols")
+	b.GroupConsumerSessionTimeout = ms("group.consumer.session.timeout.ms")
+	b.GroupConsumerHeartbeat = ms("group.consumer.heartbeat.interval.ms")
+	b.GroupConsumerMaxSize = int32(i("group.consumer.max.size"))
+	b.GroupConsumerAssignors = list("group.consumer.assignors")
 
 	b.TransactionStateLogReplicationFactor = int16(i("transaction.state.log.replication.factor"))
 	b.TransactionStateLogMinISR = int32(i("transaction.state.log.min.isr"))

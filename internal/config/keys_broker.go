@@ -273,6 +273,21 @@ func brokerKeys() []Key {
 		broker("group.max.size", TypeInt, intMax, Medium,
 			"Most members a consumer group may have.").
 			valid(atLeast{1}),
+		broker("group.coordinator.rebalance.protocols", TypeList, "classic,consumer", Medium,
+			"Group protocols served: classic (JoinGroup/SyncGroup) and consumer (KIP-848 ConsumerGroupHeartbeat). Without consumer, ConsumerGroupHeartbeat answers UNSUPPORTED_VERSION and clients fall back to classic.").
+			valid(listOf{values: []string{"classic", "consumer"}, nonEmpty: true, unique: true}),
+		broker("group.consumer.session.timeout.ms", TypeInt, "45000", Medium,
+			"Session timeout of consumer protocol (KIP-848) members: one without a heartbeat for this long is removed.").
+			valid(atLeast{1}),
+		broker("group.consumer.heartbeat.interval.ms", TypeInt, "5000", Medium,
+			"Heartbeat interval the coordinator gives consumer protocol members; it bounds how fast a rebalance propagates.").
+			valid(atLeast{1}),
+		broker("group.consumer.max.size", TypeInt, intMax, Medium,
+			"Most members a consumer protocol group may have.").
+			valid(atLeast{1}),
+		broker("group.consumer.assignors", TypeList, "uniform,range", Medium,
+			"Server-side assignors consumer protocol members may choose; the first is the default.").
+			valid(listOf{values: []string{"uniform", "range"}, nonEmpty: true, unique: true}),
 
 		// Transaction coordinator.
 		broker("transaction.state.log.replication.factor", TypeShort, "3", High,

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"time"
+
+	"github.com/fjordstream/fjord/internal/consumergroup"
 )
 
 // Config holds the group coordinator settings, each mirroring a Kafka broker
@@ -38,6 +40,12 @@ type Config struct {
 	OffsetsRetentionCheckInterval time.Duration
 	// OffsetMetadataMaxBytes is offset.metadata.max.bytes (4096).
 	OffsetMetadataMaxBytes int
+
+	// Consumer configures the consumer groups (KIP-848) of the partition.
+	Consumer consumergroup.Config
+	// Topics is the live metadata view consumer groups resolve
+	// subscriptions against (nil: no topics).
+	Topics consumergroup.Topics
 
 	// NewMemberID returns a new member ID made of prefix (the client ID, or
 	// the group instance ID of a static member), "-" and a unique suffix.
@@ -86,6 +94,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OffsetMetadataMaxBytes <= 0 {
 		c.OffsetMetadataMaxBytes = DefaultOffsetMetadataMaxBytes
+	}
+	if c.Topics == nil {
+		c.Topics = noTopics{}
 	}
 	if c.NewMemberID == nil {
 		c.NewMemberID = randomMemberID

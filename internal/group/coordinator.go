@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fjordstream/fjord/internal/consumergroup"
 	"github.com/fjordstream/fjord/internal/coordinator"
 )
 
@@ -19,6 +20,8 @@ type Coordinator struct {
 	offsets map[string]map[topicPartition]offsetValue
 	timers  timers
 	handle  coordinator.Handle // last Handle given out
+	// consumer holds the groups of the consumer protocol (KIP-848).
+	consumer *consumergroup.Groups
 }
 
 var _ coordinator.Core = (*Coordinator)(nil)
@@ -41,10 +44,12 @@ type offsetValue struct {
 // New returns an empty Coordinator; Replay fills it from the partition and
 // Loaded arms its timers.
 func New(cfg Config) *Coordinator {
+	cfg = cfg.withDefaults()
 	return &Coordinator{
-		cfg:     cfg.withDefaults(),
-		groups:  make(map[string]*group),
-		offsets: make(map[string]map[topicPartition]offsetValue),
+		cfg:      cfg,
+		groups:   make(map[string]*group),
+		offsets:  make(map[string]map[topicPartition]offsetValue),
+		consumer: consumergroup.NewGroups(cfg.Consumer),
 	}
 }
 
@@ -78,6 +83,13 @@ func (c *Coordinator) NextDeadline() time.Time { return c.timers.next() }
 // that extra members are dropped.
 func (c *Coordinator) Loaded(now time.Time) coordinator.Result {
 	var out coordinator.Result
+	for _, id := range c.consumer.IDs() {
+		// Replayed commits of a consumer group made an offsets-only
+		// classic group for it; the consumer group owns the ID.
+		if g := c.groups[id]; g != nil && g.isSimple() && len(g.members) == 0 {
+			c.deleteGroup(id)
+		}
+	}
 	for _, id := range c.sortedGroupIDs() {
 		g := c.groups[id]
 		for _, m := range g.allMembers() {
@@ -86,6 +98,10 @@ func (c *Coordinator) Loaded(now time.Time) coordinator.Result {
 		if len(g.members) > c.cfg.MaxSize {
 			c.prepareRebalance(g, now, &out)
 		}
+	}
+	c.consumer.Loaded()
+	for _, gm := range c.consumer.Members() {
+		c.timers.schedule(timerKey{kind: timerConsumerSession, group: gm[0], member: gm[1]}, now.Add(c.consumer.Config().SessionTimeout), 0)
 	}
 	c.timers.schedule(timerKey{kind: timerRetention}, now.Add(c.cfg.OffsetsRetentionCheckInterval), 0)
 	return out
@@ -114,8 +130,11 @@ func (c *Coordinator) Tick(now time.Time) coordinator.Result {
 			if g := c.groups[e.key.group]; g != nil {
 				c.expirePendingSync(g, e.generation, now, &out)
 			}
+		case timerConsumerSession, timerConsumerRevocation:
+			c.expireConsumerMember(e.key, &out)
 		case timerRetention:
 			c.expireOffsets(now, &out)
+			c.expireConsumerOffsets(now, &out)
 			c.timers.schedule(timerKey{kind: timerRetention}, now.Add(c.cfg.OffsetsRetentionCheckInterval), 0)
 		}
 	}

@@ -40,6 +40,14 @@ func (c *Coordinator) describe(id string, version int16) kmsg.DescribeGroupsResp
 		return d
 	}
 	g := c.groups[id]
+	if g == nil && c.consumer.Get(id) != nil {
+		// Kafka answers the classic API this way for a consumer protocol
+		// group; ConsumerGroupDescribe describes it.
+		d.State = Dead.String()
+		d.ErrorCode = errGroupIDNotFound
+		d.ErrorMessage = strPtr("Group " + id + " is not a classic group.")
+		return d
+	}
 	if g == nil {
 		d.State = Dead.String()
 		if version >= 6 {
@@ -78,32 +86,45 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest, _ time.Time) coord
 }
 
 func (c *Coordinator) listGroups(statesFilter, typesFilter []string) []kmsg.ListGroupsResponseGroup {
-	states := map[State]bool{}
-	for _, s := range statesFilter {
-		if st, ok := parseState(s); ok {
-			states[st] = true
-		} else {
-			// An unknown state matches no group.
-			states[State(-1)] = true
-		}
+	wantState := func(state string) bool {
+		return len(statesFilter) == 0 || slices.ContainsFunc(statesFilter, func(s string) bool {
+			return strings.EqualFold(strings.TrimSpace(s), state)
+		})
 	}
-	if len(typesFilter) > 0 && !slices.ContainsFunc(typesFilter, func(t string) bool {
-		return strings.EqualFold(strings.TrimSpace(t), "classic")
-	}) {
-		return []kmsg.ListGroupsResponseGroup{}
+	wantType := func(typ string) bool {
+		return len(typesFilter) == 0 || slices.ContainsFunc(typesFilter, func(t string) bool {
+			return strings.EqualFold(strings.TrimSpace(t), typ)
+		})
 	}
 	out := []kmsg.ListGroupsResponseGroup{}
-	for _, id := range c.sortedGroupIDs() {
-		g := c.groups[id]
-		if len(states) > 0 && !states[g.state] {
-			continue
+	if wantType("classic") {
+		for _, id := range c.sortedGroupIDs() {
+			g := c.groups[id]
+			if !wantState(g.state.String()) {
+				continue
+			}
+			lg := kmsg.NewListGroupsResponseGroup()
+			lg.Group = id
+			lg.ProtocolType = g.protocolType
+			lg.GroupState = g.state.String()
+			lg.GroupType = "classic"
+			out = append(out, lg)
 		}
-		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group = id
-		lg.ProtocolType = g.protocolType
-		lg.GroupState = g.state.String()
-		lg.GroupType = "classic"
-		out = append(out, lg)
+	}
+	if wantType("consumer") {
+		for _, id := range c.consumer.IDs() {
+			state := string(c.consumer.Get(id).State())
+			if !wantState(state) {
+				continue
+			}
+			lg := kmsg.NewListGroupsResponseGroup()
+			lg.Group = id
+			lg.ProtocolType = consumerProtocolType
+			lg.GroupState = state
+			lg.GroupType = "consumer"
+			out = append(out, lg)
+		}
+		slices.SortFunc(out, func(a, b kmsg.ListGroupsResponseGroup) int { return strings.Compare(a.Group, b.Group) })
 	}
 	return out
 }
@@ -118,9 +139,15 @@ func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest, _ time.Time) c
 		rg := kmsg.NewDeleteGroupsResponseGroup()
 		rg.Group = id
 		g := c.groups[id]
+		cg := c.consumer.Get(id)
 		switch {
 		case !c.owns(id):
 			rg.ErrorCode = errNotCoordinator
+		case cg != nil && !cg.Empty():
+			rg.ErrorCode = errNonEmptyGroup
+		case cg != nil:
+			c.deleteAllOffsets(id, &out)
+			consumerRecords(c.consumer.Delete(id), &out)
 		case g == nil:
 			rg.ErrorCode = errGroupIDNotFound
 		case g.state != Empty:

@@ -53,6 +53,14 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, client Client, now t
 	if session < c.cfg.MinSessionTimeout || session > c.cfg.MaxSessionTimeout {
 		return fail(errInvalidSessionTimeout, req.MemberID)
 	}
+	if cg := c.consumer.Get(req.Group); cg != nil {
+		if !cg.Empty() {
+			out.Response = joinError(req.Version, errGroupIDNotFound, req.MemberID)
+			return out
+		}
+		// An empty consumer group becomes a classic group; offsets stay.
+		consumerRecords(c.consumer.Delete(req.Group), &out)
+	}
 	unknown := req.MemberID == ""
 	g := c.groups[req.Group]
 	created := false

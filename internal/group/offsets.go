@@ -26,6 +26,14 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, now time.Time)
 	var out coordinator.Result
 	resp := commitResponse(req, errNone)
 	out.Response = resp
+	if code, isConsumer := c.consumerCommitCode(req); isConsumer && c.owns(req.Group) {
+		if code != errNone {
+			setCommitErrors(resp, code)
+			return out
+		}
+		c.commitOffsets(req, resp, now, &out)
+		return out
+	}
 	g, created, code := c.validateCommit(req)
 	if code != errNone {
 		setCommitErrors(resp, code)
@@ -37,6 +45,15 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, now time.Time)
 	if m := g.members[req.MemberID]; m != nil && g.is(Stable, PreparingRebalance) {
 		c.scheduleHeartbeat(g, m, now, m.sessionTimeout)
 	}
+	c.commitOffsets(req, resp, now, &out)
+	if created {
+		c.dropIfPhantom(g)
+	}
+	return out
+}
+
+// commitOffsets stores a validated commit and returns its records.
+func (c *Coordinator) commitOffsets(req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, now time.Time, out *coordinator.Result) {
 	var expire time.Time
 	if req.Version >= 2 && req.Version <= 4 && req.RetentionTimeMillis >= 0 {
 		expire = now.Add(time.Duration(req.RetentionTimeMillis) * time.Millisecond)
@@ -55,14 +72,10 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, now time.Time)
 				o.metadata = *p.Metadata
 			}
 			tp := topicPartition{t.Topic, p.Partition}
-			c.putOffset(g.id, tp, o)
-			out.Records = append(out.Records, offsetRecord(g.id, tp, o))
+			c.putOffset(req.Group, tp, o)
+			out.Records = append(out.Records, offsetRecord(req.Group, tp, o))
 		}
 	}
-	if created {
-		c.dropIfPhantom(g)
-	}
-	return out
 }
 
 func commitResponse(req *kmsg.OffsetCommitRequest, code int16) *kmsg.OffsetCommitResponse {
@@ -179,6 +192,9 @@ func (c *Coordinator) fetchGroup(rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFet
 	fg.Group = rg.Group
 	if !c.owns(rg.Group) {
 		fg.ErrorCode = errNotCoordinator
+	} else {
+		// v9+: a member of a consumer group fetches with its epoch.
+		fg.ErrorCode = c.consumer.ValidateFetch(rg.Group, rg.MemberID, rg.MemberEpoch)
 	}
 	offs := c.offsets[rg.Group]
 	if fg.ErrorCode != errNone {
@@ -238,6 +254,9 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest, _ time.Time) c
 		resp.ErrorCode = errInvalidGroupID
 	case !c.owns(req.Group):
 		resp.ErrorCode = errNotCoordinator
+	case c.consumer.Get(req.Group) != nil:
+		c.deleteConsumerOffsets(req, resp, &out)
+		return out
 	case g == nil:
 		resp.ErrorCode = errGroupIDNotFound
 	case g.state != Empty && g.protocolType != consumerProtocolType:

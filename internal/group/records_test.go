@@ -163,7 +163,8 @@ func TestReplay_SkipsWhatItCannotUse(t *testing.T) {
 	}{
 		{[]byte{0}, nil, ErrBadRecord},
 		{[]byte{0, 1, 0, 9}, nil, ErrBadRecord},
-		{[]byte{0, 3, 0, 0}, []byte{1}, ErrUnknownRecord},
+		{[]byte{0, 3, 0, 0}, []byte{1}, ErrBadRecord},
+		{[]byte{0, 9, 0, 0}, []byte{1}, ErrUnknownRecord},
 		{offsetKey("g", "t", 0), []byte{0, 3, 1}, ErrBadRecord},
 		{groupKey("g"), []byte{0, 3}, ErrBadRecord},
 	} {
@@ -171,7 +172,7 @@ func TestReplay_SkipsWhatItCannotUse(t *testing.T) {
 			t.Errorf("Replay(%x, %x) = %v, want %v", tc.key, tc.value, err, tc.want)
 		}
 	}
-	if len(c.groups) != 0 || len(c.offsets) != 0 {
+	if len(c.groups) != 0 || len(c.offsets) != 0 || len(c.consumer.IDs()) != 0 {
 		t.Errorf("state changed: %v %v", c.groups, c.offsets)
 	}
 }

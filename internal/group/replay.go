@@ -29,6 +29,11 @@ func (c *Coordinator) Replay(key, value []byte) error {
 		return c.replayOffset(key, value)
 	case 2:
 		return c.replayGroup(key, value)
+	case 3, 4, 5, 6, 7, 8:
+		if err := c.consumer.Replay(key, value); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadRecord, err)
+		}
+		return nil
 	default:
 		return fmt.Errorf("%w: key version %d", ErrUnknownRecord, v)
 	}

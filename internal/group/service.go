@@ -222,6 +222,19 @@ func (s *Service) LeaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequest) *
 	return resp.(*kmsg.LeaveGroupResponse)
 }
 
+// ConsumerGroupHeartbeat (key 68).
+func (s *Service) ConsumerGroupHeartbeat(ctx context.Context, req *kmsg.ConsumerGroupHeartbeatRequest, client Client) *kmsg.ConsumerGroupHeartbeatResponse {
+	resp, err := s.do(ctx, req.Group, func(c *Coordinator, now time.Time) coordinator.Result {
+		return c.ConsumerGroupHeartbeat(req, client, now)
+	})
+	if err != nil {
+		r := kmsg.NewPtrConsumerGroupHeartbeatResponse()
+		r.Version, r.ErrorCode = req.Version, CodeFor(err)
+		return r
+	}
+	return resp.(*kmsg.ConsumerGroupHeartbeatResponse)
+}
+
 // OffsetCommit (key 8), v0-v9 (topics by name).
 func (s *Service) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
 	resp, err := s.do(ctx, req.Group, func(c *Coordinator, now time.Time) coordinator.Result {

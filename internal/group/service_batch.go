@@ -208,3 +208,24 @@ func (s *Service) ListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) *
 	}
 	return resp
 }
+
+// ConsumerGroupDescribe (key 69).
+func (s *Service) ConsumerGroupDescribe(ctx context.Context, req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
+	resp := kmsg.NewPtrConsumerGroupDescribeResponse()
+	resp.Version = req.Version
+	resp.Groups = perGroup(ctx, s, req.Groups,
+		func(groups []string) coordinator.Op[*Coordinator] {
+			sub := *req
+			sub.Groups = groups
+			return func(c *Coordinator, now time.Time) coordinator.Result { return c.ConsumerGroupDescribe(&sub, now) }
+		},
+		func(r any, j int) kmsg.ConsumerGroupDescribeResponseGroup {
+			return r.(*kmsg.ConsumerGroupDescribeResponse).Groups[j]
+		},
+		func(group string, code int16) kmsg.ConsumerGroupDescribeResponseGroup {
+			g := kmsg.NewConsumerGroupDescribeResponseGroup()
+			g.Group, g.ErrorCode = group, code
+			return g
+		})
+	return resp
+}

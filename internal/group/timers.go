@@ -18,6 +18,11 @@ const (
 	timerSync
 	// timerRetention runs offset expiration for the whole partition.
 	timerRetention
+	// timerConsumerSession expires a consumer group member's session.
+	timerConsumerSession
+	// timerConsumerRevocation fences a consumer group member that kept
+	// partitions it had to revoke past its rebalance timeout.
+	timerConsumerRevocation
 )
 
 // timerKey names a timer; scheduling a key again moves it, as Kafka's

@@ -25,18 +25,20 @@ const maxFileLines = 800
 // strictly lower rank (same-rank imports are refused too, keeping concerns
 // apart). Packages not listed are test or tool packages, checked elsewhere.
 var layer = map[string]int{
-	"internal/config":      0,
-	"internal/record":      0,
-	"internal/log":         1,
-	"internal/metadata":    1,
-	"internal/coordinator": 1,
-	"internal/group":       2,
-	"internal/protocol":    2,
-	"internal/partition":   2,
-	"internal/server":      3,
-	"internal/node":        4,
-	"internal/bench":       1,
-	"internal/cli":         2,
+	"internal/config":        0,
+	"internal/record":        0,
+	"internal/log":           1,
+	"internal/metadata":      1,
+	"internal/coordinator":   1,
+	"internal/group":         2,
+	"internal/protocol":      2,
+	"internal/partition":     2,
+	"internal/server":        3,
+	"internal/node":          4,
+	"internal/bench":         1,
+	"internal/assignor":      0,
+	"internal/consumergroup": 1,
+	"internal/cli":           2,
 }
 
 // clientOnly packages reach brokers only through kgo/kadm.

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/fjordstream/fjord/internal/config"
+	"github.com/fjordstream/fjord/internal/consumergroup"
 	"github.com/fjordstream/fjord/internal/coordinator"
 	"github.com/fjordstream/fjord/internal/group"
 	"github.com/fjordstream/fjord/internal/log"
@@ -183,7 +184,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}
 	adv := n.advertisedFor(ln)
-	n.groups = group.NewService(groupConfig(b), n.logger)
+	n.groups = group.NewService(groupConfig(b, topicsView{n.meta}), n.logger)
 	broker := server.NewBroker(server.Config{
 		NodeID:                b.NodeID,
 		AdvertisedHost:        adv.host,
@@ -320,7 +321,7 @@ func (n *Node) closeGroups() error {
 
 // groupConfig maps the broker's group and offsets keys to the coordinator's
 // settings.
-func groupConfig(b *config.Broker) group.ServiceConfig {
+func groupConfig(b *config.Broker, topics consumergroup.Topics) group.ServiceConfig {
 	return group.ServiceConfig{
 		Group: group.Config{
 			NumPartitions:                 b.OffsetsTopicNumPartitions,
@@ -331,6 +332,13 @@ func groupConfig(b *config.Broker) group.ServiceConfig {
 			MaxSize:                       int(b.GroupMaxSize),
 			OffsetsRetention:              b.OffsetsRetention,
 			OffsetsRetentionCheckInterval: b.OffsetsRetentionCheckInterval,
+			Consumer: consumergroup.Config{
+				SessionTimeout:    b.GroupConsumerSessionTimeout,
+				HeartbeatInterval: b.GroupConsumerHeartbeat,
+				MaxSize:           int(b.GroupConsumerMaxSize),
+				Assignors:         b.GroupConsumerAssignors,
+			},
+			Topics: topics,
 		},
 		Runtime: coordinator.Config{},
 	}

@@ -41,6 +41,9 @@ var implemented = [...]VersionRange{
 	{44, 0, 1, ""},
 	{47, 0, 0, ""},
 	{60, 0, 1, ""},
+	{61, 0, 0, "KIP-664; idempotent producers only until transactions are served"},
+	{68, 0, 1, "KIP-848; v1 has client-generated member IDs and regular expressions"},
+	{69, 0, 1, "KIP-848"},
 }
 
 // Supported reports whether Fjord serves version v of API key.

@@ -89,6 +89,8 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Ad
 		resp = b.handleCreatePartitions(r)
 	case *kmsg.DescribeClusterRequest:
 		resp = b.handleDescribeCluster(r)
+	case *kmsg.DescribeProducersRequest:
+		resp = b.handleDescribeProducers(r)
 	case *kmsg.FindCoordinatorRequest:
 		resp = b.handleFindCoordinator(r)
 	case *kmsg.OffsetCommitRequest:
@@ -105,6 +107,10 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Ad
 		return b.handleSyncGroup(ctx, r)
 	case *kmsg.DescribeGroupsRequest:
 		return b.handleDescribeGroups(ctx, r)
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		return b.handleConsumerGroupHeartbeat(ctx, r, group.Client{ID: req.ClientID, Host: clientHost(remote)})
+	case *kmsg.ConsumerGroupDescribeRequest:
+		return b.handleConsumerGroupDescribe(ctx, r)
 	case *kmsg.ListGroupsRequest:
 		return b.handleListGroups(ctx, r)
 	case *kmsg.DeleteGroupsRequest:

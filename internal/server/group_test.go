@@ -28,10 +28,10 @@ type member struct {
 	owned map[int32]bool
 }
 
-func newMember(t *testing.T, addr, group, topic, clientID string) *member {
+func newMember(t *testing.T, addr, group, topic, clientID string, extra ...kgo.Opt) *member {
 	t.Helper()
 	m := &member{owned: map[int32]bool{}}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.ClientID(clientID),
 		kgo.ConsumerGroup(group),
@@ -62,7 +62,7 @@ func newMember(t *testing.T, addr, group, topic, clientID string) *member {
 				delete(m.owned, p)
 			}
 		}),
-	)
+	}, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
