@@ -143,6 +143,20 @@ func checkValid(t *rapid.T, a Assignment, members []Member, topics map[TopicID]T
 	}
 }
 
+func deepCopy(members []Member) []Member {
+	out := slices.Clone(members)
+	for i, m := range out {
+		out[i].Topics = slices.Clone(m.Topics)
+		if m.Current != nil {
+			out[i].Current = map[TopicID][]int32{}
+			for id, parts := range m.Current {
+				out[i].Current[id] = slices.Clone(parts)
+			}
+		}
+	}
+	return out
+}
+
 // feedBack returns members with Current set to their part of a.
 func feedBack(members []Member, a Assignment) []Member {
 	out := slices.Clone(members)
@@ -186,8 +200,12 @@ func TestAssign_ValidDeterministicSticky(t *testing.T) {
 			rapid.Check(t, func(t *rapid.T) {
 				topics := genTopics(t)
 				members := genMembers(t, topics, rapid.Bool().Draw(t, "homogeneous"), true)
+				input := deepCopy(members)
 				got := a.Assign(members, topics)
 				checkValid(t, got, members, topics)
+				if !reflect.DeepEqual(members, input) {
+					t.Fatalf("Assign changed its input")
+				}
 
 				perm := rapid.Permutation(members).Draw(t, "order")
 				if again := a.Assign(perm, topics); !reflect.DeepEqual(again, got) {
@@ -372,6 +390,115 @@ func TestRange_QuotasAndCoPartitioning(t *testing.T) {
 					if topics[x].Partitions == topics[y].Partitions && !slices.Equal(px, mine[y]) {
 						t.Fatalf("co-partitioned topics %x and %x differ: %s", x[0], y[0], format(got))
 					}
+				}
+			}
+		}
+	})
+}
+
+// TestUniform_HomogeneousKeepsMost: with non-conflicting current
+// assignments, a homogeneous group keeps as many partitions in place as any
+// balanced assignment can: sum(min(held, quota)) plus one for each of the
+// total%members extra slots a member holding more than the quota can use.
+func TestUniform_HomogeneousKeepsMost(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		topics := genTopics(t)
+		members := genMembers(t, topics, true, false)
+		if len(members) == 0 {
+			return
+		}
+		held := make([]int, len(members))
+		total := 0
+		for _, id := range sortedTopicIDs(topics) {
+			if !slices.Contains(members[0].Topics, id) {
+				continue
+			}
+			n := topics[id].Partitions
+			for p := int32(0); p < n; p++ {
+				total++
+				m := rapid.IntRange(-1, len(members)-1).Draw(t, "owner")
+				if m < 0 {
+					continue
+				}
+				if members[m].Current == nil {
+					members[m].Current = map[TopicID][]int32{}
+				}
+				members[m].Current[id] = append(members[m].Current[id], p)
+				held[m]++
+			}
+		}
+		q, extra := total/len(members), total%len(members)
+		best, over := 0, 0
+		for _, h := range held {
+			best += min(h, q)
+			if h > q {
+				over++
+			}
+		}
+		best += min(extra, over)
+
+		got := Uniform().Assign(members, topics)
+		kept := 0
+		for _, m := range members {
+			for id, parts := range m.Current {
+				for _, p := range parts {
+					if slices.Contains(got[m.ID][id], p) {
+						kept++
+					}
+				}
+			}
+		}
+		if kept != best {
+			t.Fatalf("kept %d partitions in place, could keep %d", kept, best)
+		}
+	})
+}
+
+// TestMemberHeap_Model checks the heap against a sorted model while counts
+// change one at a time.
+func TestMemberHeap_Model(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(1, 12).Draw(t, "members")
+		desc := rapid.Bool().Draw(t, "desc")
+		cnt := make([]int32, n)
+		for i := range cnt {
+			cnt[i] = int32(rapid.IntRange(0, 5).Draw(t, "count"))
+		}
+		h := newMemberHeap(n, cnt, desc)
+		in := map[int32]bool{}
+		var start []int32
+		for m := int32(0); m < int32(n); m++ {
+			if rapid.Bool().Draw(t, "in") {
+				start = append(start, m)
+				in[m] = true
+			}
+		}
+		h.reset(start)
+		for step := 0; step < 30; step++ {
+			m := int32(rapid.IntRange(0, n-1).Draw(t, "member"))
+			switch {
+			case !in[m]:
+				h.push(m)
+				in[m] = true
+			case rapid.Bool().Draw(t, "remove"):
+				h.remove(m)
+				in[m] = false
+			default:
+				cnt[m] += int32(rapid.IntRange(-2, 2).Draw(t, "delta"))
+				h.fix(m)
+			}
+			var want int32 = -1
+			for x := range in {
+				if in[x] && (want < 0 || h.less(x, want)) {
+					want = x
+				}
+			}
+			if want >= 0 && h.top() != want {
+				t.Fatalf("top %d, want %d (counts %v)", h.top(), want, cnt)
+			}
+			for x := int32(0); x < int32(n); x++ {
+				if h.contains(x) != in[x] {
+					t.Fatalf("contains(%d) = %v", x, h.contains(x))
 				}
 			}
 		}

@@ -88,6 +88,12 @@ has committed nothing.`,
 					l = kadm.DescribedGroupLag{Group: name, DescribeErr: errors.New("broker's response did not mention the group")}
 				}
 				d, err := groupDescription(l)
+				if isNotFound(err) {
+					// Perhaps a consumer protocol (KIP-848) group.
+					if cd, found, cerr := describeConsumerGroup(ctx, adm, name); found {
+						d, err = cd, cerr
+					}
+				}
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
@@ -99,6 +105,12 @@ has committed nothing.`,
 			return firstErr
 		}),
 	}
+}
+
+// isNotFound reports a group the broker does not know.
+func isNotFound(err error) bool {
+	var ce *cmdError
+	return errors.As(err, &ce) && errors.Is(ce.err, kerr.GroupIDNotFound)
 }
 
 // groupDescription turns kadm's view of one group into the result, or the

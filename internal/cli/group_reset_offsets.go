@@ -256,7 +256,11 @@ func groupState(ctx context.Context, adm *kadm.Client, group string) (string, er
 		return "", groupErr(fmt.Sprintf("describe consumer group %q", group), err, "")
 	}
 	switch {
-	case errors.Is(d.Err, kerr.GroupIDNotFound):
+	case errors.Is(d.Err, kerr.GroupIDNotFound) || (d.Err == nil && d.State == "Dead"):
+		// Not a classic group: perhaps a consumer protocol one.
+		if cd, found, err := describeConsumerGroup(ctx, adm, group); found {
+			return cd.State, err
+		}
 		return "Dead", nil
 	case d.Err != nil:
 		return "", groupErr(fmt.Sprintf("describe consumer group %q", group), d.Err, d.ErrMessage)

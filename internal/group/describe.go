@@ -42,10 +42,13 @@ func (c *Coordinator) describe(id string, version int16) kmsg.DescribeGroupsResp
 	g := c.groups[id]
 	if g == nil && c.consumer.Get(id) != nil {
 		// Kafka answers the classic API this way for a consumer protocol
-		// group; ConsumerGroupDescribe describes it.
+		// group: Dead before v6, GROUP_ID_NOT_FOUND from v6 (KIP-1043);
+		// ConsumerGroupDescribe describes it.
 		d.State = Dead.String()
-		d.ErrorCode = errGroupIDNotFound
-		d.ErrorMessage = strPtr("Group " + id + " is not a classic group.")
+		if version >= 6 {
+			d.ErrorCode = errGroupIDNotFound
+			d.ErrorMessage = strPtr("Group " + id + " is not a classic group.")
+		}
 		return d
 	}
 	if g == nil {

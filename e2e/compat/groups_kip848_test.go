@@ -1,0 +1,174 @@
+package compat
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// kip848Overrides make the consumer group protocol quick enough to test:
+// members hear of a new target within 300 ms and a vanished one is evicted
+// after 3 s.
+var kip848Overrides = append(append([]string{}, groupOverrides...),
+	"group.consumer.heartbeat.interval.ms=300", "group.consumer.session.timeout.ms=3000")
+
+// serverSide opts a franz-go member into KIP-848.
+var serverSide = []kgo.Opt{kgo.ServerSideBalancer()}
+
+// waitStableConsumerGroup waits until the KIP-848 group is Stable with n
+// members, each holding a partition, and returns the partitions held per
+// client ID.
+func waitStableConsumerGroup(t *testing.T, adm *kadm.Client, group string, n int) map[string]int {
+	t.Helper()
+	deadline := time.Now().Add(cmdTimeout)
+	var last string
+	for time.Now().Before(deadline) {
+		dg, err := adm.DescribeConsumerGroups(ctx(t), group)
+		d := dg[group]
+		if err == nil && d.Err == nil && d.State == "Stable" && len(d.Members) == n {
+			held := map[string]int{}
+			for _, m := range d.Members {
+				m.Assignment.Each(func(string, int32) { held[m.ClientID]++ })
+			}
+			if len(held) == n {
+				return held
+			}
+			last = fmt.Sprint(held)
+		} else {
+			last = fmt.Sprintf("state %s, %d members, err %v/%v", d.State, len(d.Members), err, d.Err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not an assertion
+	}
+	t.Fatalf("consumer group %s never stable with %d members all assigned; last: %s", group, n, last)
+	return nil
+}
+
+// TestFranzGo_KIP848GroupRebalanceAndRestart: three franz-go members using
+// the consumer group protocol (ServerSideBalancer, the broker's uniform
+// assignor) join one by one while records arrive on six partitions. Every
+// record is consumed exactly once across the revoke-then-assign steps, the
+// CLI describes the group (members, lag) from ConsumerGroupDescribe, the
+// commits are the log end after all leave, and after a broker restart new
+// members resume from them.
+func TestFranzGo_KIP848GroupRebalanceAndRestart(t *testing.T) {
+	b := startBroker(t, kip848Overrides...)
+	const topic, group, perBatch = "kip848", "kip848-g", 120
+	createTopic(t, b.Addr(), topic, 6)
+	adm := admin(t, b.Addr())
+	seen := newSeenSet()
+	var want []string
+	var ms []*groupMember
+	for i := range 3 {
+		ms = append(ms, startMember(t, b.Addr(), group, topic, fmt.Sprintf("m%d", i), seen, serverSide...))
+		prefix := fmt.Sprintf("join%d-", i)
+		produceValues(t, b.Addr(), topic, prefix, perBatch, 6)
+		want = append(want, values(prefix, perBatch)...)
+		seen.waitAll(t, want)
+	}
+	held := waitStableConsumerGroup(t, adm, group, 3)
+	for name, n := range held {
+		if n != 2 {
+			t.Errorf("member %s holds %d partitions, want 2 of 6 (held: %v)", name, n, held)
+		}
+	}
+	produceValues(t, b.Addr(), topic, "stable-", perBatch, 6)
+	want = append(want, values("stable-", perBatch)...)
+	seen.waitAll(t, want)
+	if got := seen.members("stable-"); len(got) != 3 {
+		t.Errorf("records after the last rebalance consumed by %v, want all 3 members", got)
+	}
+
+	// The CLI finds the group through ConsumerGroupDescribe.
+	var described []struct {
+		State        string `json:"state"`
+		ProtocolType string `json:"protocol_type"`
+		Protocol     string `json:"protocol"`
+		Members      []struct {
+			ClientID string             `json:"client_id"`
+			Assigned map[string][]int32 `json:"assigned"`
+		} `json:"members"`
+		Partitions []struct {
+			MemberID string `json:"member_id"`
+		} `json:"partitions"`
+	}
+	out := fjordCLI(t, b.Addr(), "group", "describe", group, "-o", "json")
+	if out.code != 0 {
+		t.Fatalf("fjord group describe: exit %d\n%s", out.code, out.stderr)
+	}
+	if err := json.Unmarshal([]byte(out.stdout), &described); err != nil || len(described) != 1 {
+		t.Fatalf("describe output %q: %v", out.stdout, err)
+	}
+	if d := described[0]; d.State != "Stable" || d.ProtocolType != "consumer" || d.Protocol != "uniform" || len(d.Members) != 3 || len(d.Partitions) != 6 {
+		t.Errorf("described %+v", d)
+	}
+
+	for _, m := range ms {
+		m.stopPolling()
+	}
+	for _, m := range ms {
+		if err := m.cl.CommitUncommittedOffsets(ctx(t)); err != nil {
+			t.Fatalf("%s: commit: %v", m.name, err)
+		}
+	}
+	for _, m := range ms {
+		m.close()
+	}
+	seen.checkOnce(t, want)
+	checkCommittedAtEnd(t, adm, group, topic)
+
+	b.Restart(t)
+	adm = admin(t, b.Addr())
+	checkCommittedAtEnd(t, adm, group, topic)
+	after := newSeenSet()
+	produceValues(t, b.Addr(), topic, "after-", perBatch, 6)
+	for i := range 2 {
+		startMember(t, b.Addr(), group, topic, fmt.Sprintf("r%d", i), after, serverSide...)
+	}
+	wantAfter := values("after-", perBatch)
+	after.waitAll(t, wantAfter)
+	after.checkOnce(t, wantAfter)
+}
+
+// TestFranzGo_KIP848MemberKilledLosesPartitions: a KIP-848 member that
+// vanishes without leaving is removed after group.consumer.session.timeout.ms
+// and the survivor is given all partitions.
+func TestFranzGo_KIP848MemberKilledLosesPartitions(t *testing.T) {
+	b := startBroker(t, kip848Overrides...)
+	const topic, group, perBatch = "kip848-kill", "kip848-kill-g", 60
+	createTopic(t, b.Addr(), topic, 6)
+	adm := admin(t, b.Addr())
+	seen := newSeenSet()
+
+	startMember(t, b.Addr(), group, topic, "survivor", seen, serverSide...)
+	d := &killableDialer{}
+	victim := startMember(t, b.Addr(), group, topic, "victim", seen, append([]kgo.Opt{kgo.Dialer(d.dial)}, serverSide...)...)
+	held := waitStableConsumerGroup(t, adm, group, 2)
+	if held["survivor"] != 3 || held["victim"] != 3 {
+		t.Fatalf("partitions held %v, want 3 each", held)
+	}
+	produceValues(t, b.Addr(), topic, "before-", perBatch, 6)
+	want := values("before-", perBatch)
+	seen.waitAll(t, want)
+
+	victim.stopPolling()
+	if err := victim.cl.CommitUncommittedOffsets(ctx(t)); err != nil {
+		t.Fatalf("victim commit: %v", err)
+	}
+	d.kill()
+	held = waitStableConsumerGroup(t, adm, group, 1)
+	if held["survivor"] != 6 {
+		t.Fatalf("after the victim's session timed out the survivor holds %v, want all 6 partitions", held)
+	}
+	produceValues(t, b.Addr(), topic, "after-", perBatch, 6)
+	want = append(want, values("after-", perBatch)...)
+	seen.waitAll(t, want)
+	if got := seen.members("after-"); !slices.Equal(got, []string{"survivor"}) {
+		t.Errorf("records after the eviction consumed by %v, want only the survivor", got)
+	}
+	seen.checkOnce(t, want)
+}
