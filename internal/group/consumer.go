@@ -25,7 +25,7 @@ func (noTopics) ByName(string) (consumergroup.TopicID, int32, bool) {
 	return consumergroup.TopicID{}, 0, false
 }
 func (noTopics) ByID(consumergroup.TopicID) (string, int32, bool) { return "", 0, false }
-func (noTopics) Names() []string                                { return nil }
+func (noTopics) Names() []string                                  { return nil }
 
 func consumerRecords(recs []consumergroup.Record, out *coordinator.Result) {
 	for _, r := range recs {

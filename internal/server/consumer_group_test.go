@@ -187,8 +187,12 @@ func TestConsumerGroupHeartbeat_Errors(t *testing.T) {
 		{"epoch from the future", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberEpoch = 7 }, kerr.FencedMemberEpoch},
 		{"unknown member", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID, r.MemberEpoch = "nobody", 1 }, kerr.UnknownMemberID},
 		{"unknown group", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.Group, r.MemberEpoch = "nogroup", 3 }, kerr.GroupIDNotFound},
-		{"unknown assignor", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID, r.ServerAssignor = "b", kmsg.StringPtr("sticky") }, kerr.UnsupportedAssignor},
-		{"bad regex", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID, r.SubscribedTopicRegex = "b", kmsg.StringPtr("(") }, kerr.InvalidRegularExpression},
+		{"unknown assignor", func(r *kmsg.ConsumerGroupHeartbeatRequest) {
+			r.MemberID, r.ServerAssignor = "b", kmsg.StringPtr("sticky")
+		}, kerr.UnsupportedAssignor},
+		{"bad regex", func(r *kmsg.ConsumerGroupHeartbeatRequest) {
+			r.MemberID, r.SubscribedTopicRegex = "b", kmsg.StringPtr("(")
+		}, kerr.InvalidRegularExpression},
 		{"static leave without instance", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberEpoch = -2 }, kerr.InvalidRequest},
 	} {
 		if got := code(hb(tc.mut)); got != tc.want {

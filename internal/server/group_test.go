@@ -39,8 +39,8 @@ func newMember(t *testing.T, addr, group, topic, clientID string, extra ...kgo.O
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
-		kgo.HeartbeatInterval(100*time.Millisecond),
-		kgo.RetryTimeout(10*time.Second),
+		kgo.HeartbeatInterval(100 * time.Millisecond),
+		kgo.RetryTimeout(10 * time.Second),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
