@@ -28,7 +28,8 @@ type target struct {
 func targets() []target {
 	return []target{
 		{"fjord", func(b *testing.B) string {
-			n, err := fjord.NewNode(fjord.WithDataDir(b.TempDir()))
+			n, err := fjord.NewNode(fjord.WithDataDir(b.TempDir()),
+				fjord.WithConfig("group.consumer.heartbeat.interval.ms", "100"))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -39,7 +40,8 @@ func targets() []target {
 			return n.Addr()
 		}},
 		{"kfake-sync", func(b *testing.B) string {
-			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(b.TempDir()), kfake.SyncWrites())
+			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(b.TempDir()), kfake.SyncWrites(),
+				kfake.BrokerConfigs(map[string]string{"group.consumer.heartbeat.interval.ms": "100"}))
 			if err != nil {
 				b.Fatal(err)
 			}
