@@ -39,26 +39,46 @@ import (
 //
 // Which records are kept: a record whose key has a newer offset in the
 // map is dropped; a record without a key is dropped (Kafka counts it as
-// invalid; produce refuses them for compacted topics); a tombstone (null
-// value) is dropped once delete.retention.ms has passed since the largest
-// timestamp of the segment it was read from (Kafka's rule before KIP-534,
-// with the segment's largest timestamp in place of its file time).
-// Control and transactional batches are copied unchanged (no
-// transactions yet); the records of transactional data batches are mapped
-// like any other (no transaction can abort yet), control records are not.
+// invalid; produce refuses them for compacted topics). Tombstones (null
+// values) follow Kafka's rule since KIP-534 (Kafka 3.1): the first clean
+// that keeps a tombstone rewrites its batch with the delete horizon flag
+// (attributes bit 0x40) and base timestamp = the delete horizon = the
+// clean's time + delete.retention.ms, rebasing the record timestamp
+// deltas so that base + delta is still each record's timestamp (readers,
+// franz-go and the Java client alike, need nothing new); a later clean
+// whose time is at or past a batch's horizon drops its tombstones. So a
+// deleted key stays readable for at least delete.retention.ms after the
+// first clean that saw its tombstone, whatever the segment's age. A batch
+// keeps its horizon through later rewrites. Control and transactional
+// batches are copied unchanged (no transactions yet); the records of
+// transactional data batches are mapped like any other (no transaction
+// can abort yet), control records are not.
 //
-// How batches are rewritten: a batch losing no record is copied byte for
-// byte; one losing every record is dropped; otherwise its kept records are
-// cut into runs of consecutive offsets and each run becomes one batch with
-// base offset = the run's first offset (record.Validate requires offset
-// deltas 0..n-1, so a batch cannot carry a gap inside). Each rebuilt batch
-// keeps the codec (snappy written in the Java framing), the leader epoch,
-// the timestamp type, base timestamp and record timestamps (a
-// LogAppendTime batch keeps its maxTimestamp), the producer id and epoch,
-// and base sequence shifted by the run's offset from the original base.
-// Kafka instead keeps one batch with its original base offset and a gap
-// inside, and keeps an empty batch for a producer's last batch; Fjord has
-// no producer state to rebuild from the log yet, so it does neither.
+// Producer batches: the batch holding the last sequence of each active
+// producer (CleanOptions.ActiveProducers) is never dropped. When all its
+// records go it becomes an empty batch (record count 0, header only:
+// producer ID, epoch, base sequence, last offset delta, leader epoch,
+// maxTimestamp), as Kafka's RETAIN_EMPTY does; when its last records go an
+// empty batch after the kept ones covers them. Producer state rebuilt
+// from the log (partition) then still finds the producer's epoch and last
+// sequence, so its next batch is in sequence. Every other empty batch is
+// dropped. Recovery, reads and the cleaner accept empty batches.
+//
+// How batches are rewritten: a batch losing no record and needing no
+// delete horizon is copied byte for byte; one losing every record is
+// dropped (or emptied, above); otherwise its kept records are cut into
+// runs of consecutive offsets and each run becomes one batch with base
+// offset = the run's first offset (record.Validate requires offset deltas
+// 0..n-1, so a batch cannot carry a gap inside). Each rebuilt batch keeps
+// the codec (snappy written in the Java framing), the leader epoch, the
+// timestamp type and record timestamps (a LogAppendTime batch keeps its
+// maxTimestamp), the producer id and epoch, and base sequence shifted by
+// the run's offset from the original base. Kafka instead keeps one batch
+// with its original base offset and last offset delta and a gap inside.
+// One consequence: a retry of a producer's last batch that was split by a
+// clean is no longer recognised as a duplicate after producer state is
+// rebuilt from the log (the producer gets OUT_OF_ORDER_SEQUENCE); its
+// next batch is accepted as before.
 
 // CleanupPolicy is cleanup.policy: a set of PolicyDelete and
 // PolicyCompact. The zero value means delete.
@@ -184,6 +204,15 @@ type CleanOptions struct {
 	// growing at the first segment boundary past it, and the clean covers
 	// only the segments mapped.
 	DedupeBufferBytes int64
+	// ActiveProducers maps each producer ID the partition's producer
+	// state remembers to the last offset of that producer's latest batch
+	// (Kafka's lastRecordsOfActiveProducers). The clean keeps that batch,
+	// emptied of its records if compaction removes them all, so that
+	// producer state rebuilt from the log still has the producer's epoch
+	// and last sequence; batches of producers not in the map (expired)
+	// go as any other. Nil means the state is unknown: the clean then
+	// keeps the last batch of every producer in the segments it cleans.
+	ActiveProducers map[int64]int64
 }
 
 // CleanStats reports what one Clean did.
@@ -203,7 +232,8 @@ type CleanStats struct {
 	BytesRead, BytesWritten int64
 	// RecordsRead and RecordsKept count data records.
 	RecordsRead, RecordsKept int64
-	// TombstonesRemoved counts tombstones dropped for delete.retention.ms.
+	// TombstonesRemoved counts tombstones dropped because their batch's
+	// delete horizon had passed.
 	TombstonesRemoved int64
 }
 
@@ -321,13 +351,11 @@ func (l *Log) Clean(ctx context.Context, opts CleanOptions) (CleanStats, error) 
 	segs := make([]*segment, end)
 	copy(segs, l.segs[:end])
 	nextBase := make([]int64, end) // base of the segment after each
-	tsOf := make([]int64, end)     // largest timestamp of each (tombstones)
 	sizes := make(map[*segment]int64, end)
 	for i, s := range segs {
 		s.ref.acquire()
 		sizes[s] = s.size
 		nextBase[i] = l.segs[i+1].base
-		tsOf[i] = l.largestTimestamp(s)
 	}
 	l.mu.Unlock()
 	pinned := segs
@@ -337,7 +365,8 @@ func (l *Log) Clean(ctx context.Context, opts CleanOptions) (CleanStats, error) 
 		}
 	}()
 
-	cl := &cleaner{l: l, ctx: ctx, throttle: opts.Throttle, st: &st, cfg: cfg, sizes: sizes}
+	cl := &cleaner{l: l, ctx: ctx, throttle: opts.Throttle, st: &st, cfg: cfg, sizes: sizes,
+		now: opts.Now.UnixMilli(), newHorizon: deleteHorizon(opts.Now, cfg.DeleteRetention), producerLast: opts.ActiveProducers}
 	keys, mapped, err := cl.buildMap(segs[dirty:], opts.DedupeBufferBytes)
 	if err != nil {
 		return st, err
@@ -345,7 +374,11 @@ func (l *Log) Clean(ctx context.Context, opts CleanOptions) (CleanStats, error) 
 	n := dirty + mapped
 	segs = segs[:n]
 	cl.keys = keys
-	cl.horizon = opts.Now.Add(-cfg.DeleteRetention).UnixMilli()
+	if cl.producerLast == nil {
+		if cl.producerLast, err = cl.scanProducers(segs); err != nil {
+			return st, err
+		}
+	}
 	groups := groupSegments(segs, sizes, nextBase[:n], cfg.SegmentBytes)
 	st.EndOffset = nextBase[n-1]
 	st.SegmentsBefore = n
@@ -370,7 +403,7 @@ func (l *Log) Clean(ctx context.Context, opts CleanOptions) (CleanStats, error) 
 		if allEmpty && nextBase[last]-1-segs[0].base <= math.MaxUint32 {
 			base = segs[0].base
 		}
-		if err := cl.writeGroup(g, base, tsOf[first:last+1]); err != nil {
+		if err := cl.writeGroup(g, base); err != nil {
 			discard()
 			return st, err
 		}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -32,17 +31,6 @@ const (
 	keyEntryOverhead   = 48 // map entry + string header, roughly
 )
 
-// Byte positions in a v2 batch header that a rebuilt batch patches
-// (Kafka's DefaultRecordBatch layout).
-const (
-	hdrCRC           = 17
-	hdrAttributes    = 21
-	hdrMaxTimestamp  = 35
-	hdrProducerID    = 43
-	hdrProducerEpoch = 51
-	hdrBaseSequence  = 53
-)
-
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // cleaner is the state of one Clean outside Log.mu.
@@ -54,9 +42,17 @@ type cleaner struct {
 	cfg      Config
 	sizes    map[*segment]int64 // sizes when pinned (immutable segments)
 	keys     map[string]int64   // key -> newest offset in the dirty segments
-	horizon  int64              // tombstones of segments older than this go
-	buf      []byte
-	kept     []bool
+	// now is the clean's time (Unix ms): batches whose delete horizon is
+	// at or before it lose their tombstones.
+	now int64
+	// newHorizon is the delete horizon (now + delete.retention.ms) given
+	// to batches that keep tombstones and have none yet.
+	newHorizon int64
+	// producerLast maps a producer ID to the last offset of the batch
+	// of that producer the clean must not drop (see CleanOptions).
+	producerLast map[int64]int64
+	buf          []byte
+	kept         []bool
 }
 
 // eachBatch calls fn for every batch of s (the bytes are valid during the
@@ -132,10 +128,8 @@ func (c *cleaner) buildMap(segs []*segment, limit int64) (map[string]int64, int,
 // writeGroup writes the kept batches of g's segments into a new
 // <base>.log.cleaned with its index files, all fsynced (base is the
 // group's first base, or an earlier one when the groups before it came out
-// empty). segTS holds the
-// largest timestamp of each old segment (the tombstone rule). A group
-// left empty gets no files and a nil g.neu.
-func (c *cleaner) writeGroup(g *cleanGroup, base int64, segTS []int64) error {
+// empty). A group left empty gets no files and a nil g.neu.
+func (c *cleaner) writeGroup(g *cleanGroup, base int64) error {
 	s := &segment{dir: c.l.dir, base: base, next: base, maxTS: record.NoTimestamp, maxTSOffset: -1}
 	path := s.path(logSuffix) + cleanedSuffix
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -161,8 +155,8 @@ func (c *cleaner) writeGroup(g *cleanGroup, base int64, segTS []int64) error {
 		c.st.BytesWritten += int64(len(b))
 		return nil
 	}
-	for i, old := range g.old {
-		err := c.eachBatch(old, func(h record.Header, b []byte) error { return c.filter(h, b, segTS[i], emit) })
+	for _, old := range g.old {
+		err := c.eachBatch(old, func(h record.Header, b []byte) error { return c.filter(h, b, emit) })
 		if err != nil {
 			return err
 		}
@@ -187,103 +181,6 @@ func (c *cleaner) writeGroup(g *cleanGroup, base int64, segTS []int64) error {
 	}
 	s.indexDirty = false
 	return nil
-}
-
-// filter emits what is kept of batch b (see cleaner.go for the rules).
-func (c *cleaner) filter(h record.Header, b []byte, segTS int64, emit func([]byte) error) error {
-	if h.IsControl() || h.IsTransactional() {
-		return emit(b)
-	}
-	kept, all, none := c.kept[:0], true, true
-	err := record.Walk(b, c.l.decomp, func(r *record.Record) bool {
-		off := h.BaseOffset + int64(r.OffsetDelta)
-		keep := r.Key != nil
-		if keep {
-			if newest, ok := c.keys[string(r.Key)]; ok && newest > off {
-				keep = false
-			}
-		}
-		if keep && r.Value == nil && segTS < c.horizon {
-			keep = false
-			c.st.TombstonesRemoved++
-		}
-		c.st.RecordsRead++
-		if keep {
-			c.st.RecordsKept++
-		}
-		kept = append(kept, keep)
-		all, none = all && keep, none && !keep
-		return true
-	})
-	c.kept = kept
-	if err != nil {
-		return err
-	}
-	switch {
-	case all:
-		return emit(b)
-	case none:
-		return nil
-	}
-	_, recs, err := record.Records(b)
-	if err != nil {
-		return err
-	}
-	if len(recs) != len(kept) {
-		return fmt.Errorf("%w: %d records, walked %d", record.ErrCorrupt, len(recs), len(kept))
-	}
-	for i := 0; i < len(recs); {
-		if !kept[i] {
-			i++
-			continue
-		}
-		j := i + 1
-		for j < len(recs) && kept[j] && recs[j].OffsetDelta == recs[j-1].OffsetDelta+1 {
-			j++
-		}
-		if err := emit(rebuildRun(h, recs[i:j])); err != nil {
-			return err
-		}
-		i = j
-	}
-	return nil
-}
-
-// rebuildRun encodes records of consecutive offsets taken from the batch
-// with header h as one batch based at the first one's offset, keeping h's
-// codec, leader epoch, timestamps and producer fields.
-func rebuildRun(h record.Header, run []record.Record) []byte {
-	runBase := h.BaseOffset + int64(run[0].OffsetDelta)
-	rs := make([]record.Record, len(run))
-	for j, r := range run {
-		r.OffsetDelta = int32(j)
-		rs[j] = r
-	}
-	codec := h.Compression()
-	b := record.Build(rs, record.BuildOptions{
-		BaseOffset:           runBase,
-		PartitionLeaderEpoch: h.PartitionLeaderEpoch,
-		BaseTimestamp:        h.BaseTimestamp,
-		Codec:                codec,
-		XerialSnappy:         codec == record.CodecSnappy,
-		TimestampType:        h.TimestampType(),
-	})
-	// Build writes -1s for an all-zero producer triple; write the real
-	// fields, with the sequence following the offset shift (wrapping as
-	// Kafka's sequences do).
-	be := binary.BigEndian
-	seq := h.BaseSequence
-	if seq >= 0 {
-		seq = int32((int64(seq) + int64(run[0].OffsetDelta)) % (1 << 31))
-	}
-	be.PutUint64(b[hdrProducerID:], uint64(h.ProducerID))
-	be.PutUint16(b[hdrProducerEpoch:], uint16(h.ProducerEpoch))
-	be.PutUint32(b[hdrBaseSequence:], uint32(seq))
-	if h.TimestampType() == record.LogAppendTime {
-		be.PutUint64(b[hdrMaxTimestamp:], uint64(h.MaxTimestamp))
-	}
-	be.PutUint32(b[hdrCRC:], crc32.Checksum(b[hdrAttributes:], castagnoli))
-	return b
 }
 
 // swapGroup is one group of a swap manifest: the old segment bases and

@@ -56,7 +56,7 @@ func decodeBatches(t testing.TB, b []byte, out []seenRec) ([]seenRec, int64) {
 		if err != nil {
 			t.Fatalf("batch: %v", err)
 		}
-		if _, err := record.Validate(b[:h.Size()], record.ValidateOptions{AllowControl: true}); err != nil {
+		if err := validateStored(b[:h.Size()], h, nil); err != nil {
 			t.Fatalf("batch at %d invalid: %v", h.BaseOffset, err)
 		}
 		for _, r := range recs {
@@ -142,35 +142,6 @@ func workload(t testing.TB, e *testEnv, l *Log, seed uint64, n int) map[int64]se
 	return model
 }
 
-// expectClean is the model of a clean of [0, end): per key the newest
-// record below end, minus tombstones that expired; everything at or after
-// end unchanged. present is the set of offsets in the log before.
-func expectClean(model map[int64]seenRec, present []int64, end int64, expired func(seenRec) bool) []seenRec {
-	newest := map[string]int64{}
-	for _, off := range present {
-		if off < end {
-			newest[string(model[off].key)] = off
-		}
-	}
-	var out []seenRec
-	for _, off := range present {
-		r := model[off]
-		if off < end && (newest[string(r.key)] != off || (r.value == nil && expired(r))) {
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-func offsetsOf(rs []seenRec) []int64 {
-	out := make([]int64, len(rs))
-	for i, r := range rs {
-		out[i] = r.off
-	}
-	return out
-}
-
 func checkRecords(t testing.TB, got, want []seenRec) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -227,86 +198,6 @@ func TestParseCleanupPolicy(t *testing.T) {
 	}
 	if (Config{}).normalized().CleanupPolicy != PolicyDelete {
 		t.Error("zero policy is not delete")
-	}
-}
-
-// TestCleanModel checks random keyed workloads against the model: newest
-// value per key below the cleaned point, offsets preserved, tombstones
-// kept until delete.retention.ms and gone after, the active segment
-// untouched, and the result surviving reopen (trusted and full recovery).
-func TestCleanModel(t *testing.T) {
-	for seed := range uint64(4) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			e := newEnv(t, compactConfig())
-			l := e.open()
-			defer func() { l.Close() }()
-			model := workload(t, e, l, seed, 120)
-			before := readRecords(t, l)
-			active := activeBytes(t, l)
-			thr := NewThrottle(0)
-
-			st := mustClean(t, l, e.clock.Now(), thr)
-			if !st.Cleaned || st.SegmentsBefore < 2 {
-				t.Fatalf("first clean: %+v", st)
-			}
-			if thr.Consumed() != st.BytesRead+st.BytesWritten {
-				t.Fatalf("throttle counted %d, clean moved %d", thr.Consumed(), st.BytesRead+st.BytesWritten)
-			}
-			// Nothing is older than delete.retention.ms yet.
-			want := expectClean(model, offsetsOf(before), st.EndOffset, func(seenRec) bool { return false })
-			got := readRecords(t, l)
-			checkRecords(t, got, want)
-			if !bytes.Equal(activeBytes(t, l), active) {
-				t.Fatal("active segment changed")
-			}
-			if st.TombstonesRemoved != 0 {
-				t.Fatalf("tombstones removed early: %d", st.TombstonesRemoved)
-			}
-			if st2 := mustClean(t, l, e.clock.Now(), nil); st2.Cleaned {
-				t.Fatalf("clean with nothing dirty did work: %+v", st2)
-			}
-
-			// Two hours on, new dirty data; old tombstones expire.
-			e.clock.Advance(2 * time.Hour)
-			for k, v := range workload(t, e, l, seed+100, 40) {
-				model[k] = v
-			}
-			if err := l.Roll(); err != nil {
-				t.Fatal(err)
-			}
-			mustAppend(t, l, keyedBatch([]kv{{[]byte("k00"), []byte("last")}}, e.clock.Now().UnixMilli(), record.BuildOptions{}), 0)
-			model[l.LogEndOffset()-1] = seenRec{off: l.LogEndOffset() - 1, key: []byte("k00"), value: []byte("last"), ts: e.clock.Now().UnixMilli()}
-			before = readRecords(t, l)
-			now := e.clock.Now()
-			st = mustClean(t, l, now, nil)
-			if !st.Cleaned {
-				t.Fatalf("second clean: %+v", st)
-			}
-			horizon := now.Add(-time.Hour).UnixMilli()
-			want = expectClean(model, offsetsOf(before), st.EndOffset, func(r seenRec) bool { return r.ts < horizon })
-			got = readRecords(t, l)
-			checkRecords(t, got, want)
-			for _, r := range got {
-				if r.off < st.EndOffset && r.value == nil && r.ts < horizon {
-					t.Fatalf("expired tombstone %v kept", r)
-				}
-			}
-
-			// Reopen: trusted prefix, then with no checkpoint (full scan).
-			if err := l.Close(); err != nil {
-				t.Fatal(err)
-			}
-			l = e.open()
-			checkRecords(t, readRecords(t, l), want)
-			crash(l)
-			os.Remove(filepath.Join(e.dir, checkpointFile))
-			l = e.open()
-			checkRecords(t, readRecords(t, l), want)
-			if strings.Contains(e.logs.String(), "truncated segment") {
-				t.Fatalf("recovery cut a cleaned log:\n%s", e.logs.String())
-			}
-			mustAppend(t, l, batch(2, "after", e.clock.Now().UnixMilli()), 0)
-		})
 	}
 }
 

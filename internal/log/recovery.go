@@ -310,7 +310,8 @@ func (l *Log) reportIndex(s *segment, suffix string, err error) {
 }
 
 // scanValidate checks every batch of s from position from to end: framing,
-// CRC, record framing (record.Validate), contiguous offsets, leader epochs
+// CRC, record framing (validateStored: record.Validate, or the empty batch
+// a clean keeps for a producer), contiguous offsets, leader epochs
 // never decreasing. It indexes the good batches and returns the end of the
 // last good one, with the reason it stopped early (nil if it reached end).
 func (l *Log) scanValidate(s *segment, from, end int64) (int64, error) {
@@ -341,7 +342,7 @@ func (l *Log) scanValidate(s *segment, from, end int64) (int64, error) {
 		if err := readFull(s.f, b, pos); err != nil {
 			return pos, err
 		}
-		if _, err := record.Validate(b, record.ValidateOptions{AllowControl: true, Decompressor: l.decomp}); err != nil {
+		if err := validateStored(b, h, l.decomp); err != nil {
 			return pos, err
 		}
 		epoch = max(epoch, h.PartitionLeaderEpoch)

@@ -31,9 +31,29 @@ func (m *Manager) CleanDirtiest(ctx context.Context, now time.Time, throttle *lo
 	if best == nil {
 		return nil, log.CleanStats{}, nil
 	}
-	stats, err := best.Log().Clean(ctx, log.CleanOptions{Now: now, HighWatermark: best.HighWatermark(), Throttle: throttle})
+	stats, err := best.Log().Clean(ctx, log.CleanOptions{Now: now, HighWatermark: best.HighWatermark(), Throttle: throttle,
+		ActiveProducers: best.producerLastOffsets()})
 	if err != nil {
 		return best, stats, fmt.Errorf("partition %s: clean: %w", best.ID, err)
 	}
 	return best, stats, nil
+}
+
+// producerLastOffsets maps each producer the partition remembers to the
+// last offset of its newest batch: the batches a clean must keep (emptied
+// if need be) so that producer state rebuilt from the log still knows the
+// producer's epoch and last sequence (log.CleanOptions.ActiveProducers,
+// Kafka's lastRecordsOfActiveProducers). A batch appended after this
+// snapshot lands past the cleaned segments, so a stale entry only keeps
+// a batch one clean longer.
+func (p *Partition) producerLastOffsets() map[int64]int64 {
+	p.produceMu.Lock()
+	defer p.produceMu.Unlock()
+	out := make(map[int64]int64, p.producers.len())
+	for id, e := range p.producers.m {
+		if n := len(e.batches); n > 0 {
+			out[id] = e.batches[n-1].lastOffset()
+		}
+	}
+	return out
 }
