@@ -21,7 +21,17 @@ func segmentSeeds() [][]byte {
 	}
 	flipped := bytes.Clone(valid)
 	flipped[len(flipped)/3] ^= 0x10
-	return [][]byte{valid, valid[:len(valid)-9], flipped, valid[:40], nil}
+	// A header-only batch, as the cleaner leaves for a producer whose
+	// records were all compacted away, between two record batches.
+	h, err := record.PeekHeader(valid)
+	if err != nil {
+		panic(err)
+	}
+	h.BaseOffset, h.LastOffsetDelta, h.PartitionLeaderEpoch = 12, 0, 2
+	h.ProducerID, h.ProducerEpoch, h.BaseSequence = 7, 1, 3
+	withEmpty := append(append(bytes.Clone(valid), emptyBatch(h, 12)...),
+		record.Build([]record.Record{{Key: []byte("k")}}, record.BuildOptions{BaseOffset: 13, PartitionLeaderEpoch: 2})...)
+	return [][]byte{valid, valid[:len(valid)-9], flipped, valid[:40], nil, withEmpty}
 }
 
 // FuzzRecoverSegment writes arbitrary bytes as the only segment of a log

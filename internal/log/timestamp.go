@@ -69,7 +69,9 @@ func (l *Log) findInSegment(s *segment, ts int64) (int64, int64, bool, error) {
 		if err != nil {
 			return 0, 0, false, err
 		}
-		if h.MaxTimestamp >= ts {
+		// An empty batch (a producer's last batch kept by the cleaner)
+		// holds no record to answer with, as Kafka skips it.
+		if h.MaxTimestamp >= ts && h.NumRecords > 0 {
 			if h.TimestampType() == record.LogAppendTime {
 				return max(h.BaseOffset, l.lso), h.MaxTimestamp, true, nil
 			}
