@@ -55,11 +55,14 @@ func describeAssignment(p Partitions, topics Topics) kmsg.Assignment {
 	a := kmsg.NewAssignment()
 	a.TopicPartitions = []kmsg.AssignmentTopicPartition{}
 	for _, t := range p.sortedTopics() {
-		tp := kmsg.NewAssignmentTopicPartition()
-		tp.TopicID = t
-		if name, _, ok := topics.ByID(t); ok {
-			tp.Topic = name
+		name, _, ok := topics.ByID(t)
+		if !ok {
+			// A deleted topic is left out, as Kafka does: a client
+			// cannot name it.
+			continue
 		}
+		tp := kmsg.NewAssignmentTopicPartition()
+		tp.TopicID, tp.Topic = t, name
 		tp.Partitions = slices.Clone(p[t])
 		a.TopicPartitions = append(a.TopicPartitions, tp)
 	}
@@ -75,18 +78,18 @@ type NamedPartition struct {
 // ValidateCommit checks an OffsetCommit of group id by memberID at epoch
 // (the request's generation field), as Kafka 4.3 does with KIP-1251: a
 // commit from an older epoch still counts for partitions the member was
-// given at or before that epoch. A commit with no member (admin tools,
-// simple consumers) is allowed only while the group is empty. It returns
-// a Kafka error code (0 when valid).
+// given at or before that epoch (assigned or pending revocation); a newer
+// epoch is STALE_MEMBER_EPOCH too, never FENCED_MEMBER_EPOCH (that code
+// belongs to the heartbeat). A commit with a negative epoch (admin tools,
+// simple consumers, a consumer that left the group and keeps its member
+// ID) is allowed while the group is empty. It returns a Kafka error code (0
+// when valid).
 func (gs *Groups) ValidateCommit(id, memberID string, epoch int32, version int16, topics Topics, committed []NamedPartition) int16 {
 	g := gs.groups[id]
 	if g == nil {
 		return errNone
 	}
-	if memberID == "" && epoch < 0 {
-		if len(g.Members) > 0 {
-			return errUnknownMemberID
-		}
+	if epoch < 0 && len(g.Members) == 0 {
 		return errNone
 	}
 	m := g.Members[memberID]
@@ -99,7 +102,7 @@ func (gs *Groups) ValidateCommit(id, memberID string, epoch int32, version int16
 	}
 	switch {
 	case epoch > m.Epoch:
-		return errFencedMemberEpoch
+		return errStaleMemberEpoch
 	case epoch == m.Epoch:
 		return errNone
 	}
@@ -116,14 +119,19 @@ func (gs *Groups) ValidateCommit(id, memberID string, epoch int32, version int16
 	return errNone
 }
 
-// ValidateFetch checks an OffsetFetch v9+ carrying a member ID and epoch:
-// the epoch must be the member's current one.
+// ValidateFetch checks an OffsetFetch v9+ of group id, as Kafka does: a
+// request without member ID and with a negative epoch (admin tools, older
+// versions) is accepted; otherwise the member must exist and the epoch be
+// its current one (STALE_MEMBER_EPOCH either way it differs).
 func (gs *Groups) ValidateFetch(id string, memberID *string, epoch int32) int16 {
 	g := gs.groups[id]
-	if g == nil || memberID == nil || epoch < 0 {
+	if g == nil || (memberID == nil && epoch < 0) {
 		return errNone
 	}
-	m := g.Members[*memberID]
+	var m *Member
+	if memberID != nil {
+		m = g.Members[*memberID]
+	}
 	switch {
 	case m == nil:
 		return errUnknownMemberID

@@ -249,4 +249,3 @@ func (g *Group) setOwnership(m *Member, oldAssigned, oldPending Partitions) {
 		}
 	}
 }
-

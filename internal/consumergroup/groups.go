@@ -106,7 +106,7 @@ func (gs *Groups) Replay(key, value []byte) error {
 
 // Loaded finishes a replay: derived state (ownership, compiled regular
 // expressions) is rebuilt. A member whose metadata record was compacted
-// away while its assignment record stayed is dropped.
+// away while its assignment record stayed is dropped, with its target.
 func (gs *Groups) Loaded() {
 	for _, g := range gs.groups {
 		for id, m := range g.Members {
@@ -125,6 +125,13 @@ func (gs *Groups) Loaded() {
 			}
 			if m.SubscribedTopicRegex != nil {
 				m.regex, _ = compileRegex(*m.SubscribedTopicRegex)
+			}
+		}
+		for id := range g.Target {
+			// A target left by a dropped member names partitions no one
+			// is meant to get (and topics no one subscribes to).
+			if g.Members[id] == nil {
+				delete(g.Target, id)
 			}
 		}
 		g.rebuildOwners()

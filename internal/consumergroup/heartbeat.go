@@ -18,6 +18,7 @@ const (
 	errGroupIDNotFound          int16 = 69
 	errUnknownMemberID          int16 = 25
 	errGroupMaxSizeReached      int16 = 81
+	errFencedInstanceID         int16 = 82
 	errFencedMemberEpoch        int16 = 110
 	errUnreleasedInstanceID     int16 = 111
 	errUnsupportedAssignor      int16 = 112
@@ -135,6 +136,10 @@ func (gs *Groups) Heartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, client Clie
 		return out
 	}
 	isNew := g.Members[m.ID] == nil
+	// A static member taking over from its departed predecessor (removed)
+	// inherits its subscription and target: like Kafka, that is no reason to
+	// rebalance; only a changed subscription is.
+	replaced := len(removed) > 0
 	if isNew && len(g.Members) >= gs.cfg.MaxSize {
 		return gs.fail(req, errGroupMaxSizeReached, "The consumer group has reached its maximum capacity of "+strconv.Itoa(gs.cfg.MaxSize)+" members.")
 	}
@@ -152,7 +157,7 @@ func (gs *Groups) Heartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, client Clie
 	if isNew || metaChanged {
 		recs = append(recs, memberMetadataRecord(g.ID, m))
 	}
-	bump := isNew || subChanged
+	bump := (isNew && !replaced) || subChanged
 	perMember, union := g.resolve(topics)
 	if h := metadataHash(union); h != g.MetadataHash {
 		g.MetadataHash = h
@@ -211,8 +216,12 @@ func (gs *Groups) memberFor(g *Group, req *kmsg.ConsumerGroupHeartbeatRequest) (
 			return nil, nil, gs.fail(req, errUnknownMemberID, "Member "+req.MemberID+" is not a member of group "+g.ID+"."), false
 		}
 		if req.MemberEpoch != m.Epoch {
+			// Only an older epoch may be the previous one whose response
+			// was lost (Kafka checks "greater" first): a static member that
+			// left (epoch -2) must not be revived by a delayed heartbeat
+			// carrying its old epoch.
 			owned := ownedPartitions(req.Topics)
-			if req.MemberEpoch != m.PreviousEpoch || req.Topics == nil || !subset(owned, m.Assigned) {
+			if req.MemberEpoch > m.Epoch || req.MemberEpoch != m.PreviousEpoch || req.Topics == nil || !subset(owned, m.Assigned) {
 				return nil, nil, gs.fail(req, errFencedMemberEpoch, "The member epoch "+strconv.Itoa(int(req.MemberEpoch))+" is fenced; the current epoch is "+strconv.Itoa(int(m.Epoch))+"."), false
 			}
 		}
@@ -223,8 +232,14 @@ func (gs *Groups) memberFor(g *Group, req *kmsg.ConsumerGroupHeartbeatRequest) (
 			if prev.Epoch != staticLeaveEpoch {
 				return nil, nil, gs.fail(req, errUnreleasedInstanceID, "Static member "+*req.InstanceID+" is still held by member "+prev.ID+"."), false
 			}
+			// The successor starts from its predecessor's metadata, so that
+			// the request's fields count as changes only where they differ.
 			next := &Member{
-				ID: req.MemberID, InstanceID: prev.InstanceID,
+				ID: req.MemberID, InstanceID: prev.InstanceID, RackID: prev.RackID,
+				ClientID: prev.ClientID, ClientHost: prev.ClientHost,
+				SubscribedTopicNames: slices.Clone(prev.SubscribedTopicNames),
+				SubscribedTopicRegex: prev.SubscribedTopicRegex, regex: prev.regex,
+				RebalanceTimeout: prev.RebalanceTimeout, ServerAssignor: prev.ServerAssignor,
 				Assigned: prev.Assigned.clone(), PendingRevocation: prev.PendingRevocation.clone(),
 				State: prev.State, assignmentEpochs: maps.Clone(prev.assignmentEpochs),
 			}
@@ -298,18 +313,24 @@ func (m *Member) update(req *kmsg.ConsumerGroupHeartbeatRequest, client Client, 
 
 // leave handles epochs -1 (leave) and -2 (a static member leaving for a
 // while: it keeps its partitions until its session expires or it rejoins).
+// A static member is found by its instance ID, and a leave carrying another
+// member ID is refused with FENCED_INSTANCE_ID, as Kafka does: the delayed
+// leave of a process's previous incarnation must not remove the member that
+// replaced it.
 func (gs *Groups) leave(g *Group, req *kmsg.ConsumerGroupHeartbeatRequest) Outcome {
-	var m *Member
-	if g != nil {
-		m = g.Members[req.MemberID]
-		if m == nil && req.InstanceID != nil {
-			m = g.staticMember(*req.InstanceID)
-		}
+	if g == nil {
+		return gs.fail(req, errGroupIDNotFound, "Group "+req.Group+" not found.")
 	}
-	if m == nil {
-		if g == nil {
-			return gs.fail(req, errGroupIDNotFound, "Group "+req.Group+" not found.")
+	var m *Member
+	if req.InstanceID != nil {
+		m = g.staticMember(*req.InstanceID)
+		if m == nil {
+			return gs.fail(req, errUnknownMemberID, "Instance "+*req.InstanceID+" is not a member of group "+req.Group+".")
 		}
+		if m.ID != req.MemberID {
+			return gs.fail(req, errFencedInstanceID, "Static member "+*req.InstanceID+" is now member "+m.ID+", not "+req.MemberID+".")
+		}
+	} else if m = g.Members[req.MemberID]; m == nil {
 		return gs.fail(req, errUnknownMemberID, "Member "+req.MemberID+" is not a member of group "+req.Group+".")
 	}
 	resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
@@ -318,6 +339,17 @@ func (gs *Groups) leave(g *Group, req *kmsg.ConsumerGroupHeartbeatRequest) Outco
 	resp.MemberEpoch = req.MemberEpoch
 	resp.HeartbeatIntervalMillis = int32(gs.cfg.HeartbeatInterval.Milliseconds())
 	if req.MemberEpoch == staticLeaveEpoch {
+		// As Kafka does: the partitions it was revoking are released (a
+		// closing client gives up everything it owns; members waiting for
+		// them must not wait for its session to expire), and the ones it
+		// keeps count as assigned at epoch 0 for its successor.
+		oldAssigned, oldPending := m.Assigned, m.PendingRevocation
+		m.PendingRevocation = Partitions{}
+		m.assignmentEpochs = make(map[TopicPartition]int32, m.Assigned.count())
+		for tp := range m.Assigned.each() {
+			m.assignmentEpochs[tp] = 0
+		}
+		g.setOwnership(m, oldAssigned, oldPending)
 		m.PreviousEpoch, m.Epoch = m.Epoch, staticLeaveEpoch
 		// The session timer keeps running: the member is removed if it
 		// does not come back in time.
@@ -381,4 +413,3 @@ func responseAssignment(p Partitions) *kmsg.ConsumerGroupHeartbeatResponseAssign
 	}
 	return &a
 }
-

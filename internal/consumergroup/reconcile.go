@@ -6,7 +6,8 @@ package consumergroup
 //   - partitions the member must give up are revoked first: the member stays
 //     at its epoch with Assigned = current ∩ target and the rest pending
 //     revocation (UNREVOKED_PARTITIONS) until a heartbeat shows it no longer
-//     owns them;
+//     owns them; a member whose heartbeat already shows it does not own them
+//     (one rejoining at epoch 0 owns nothing) releases them at once;
 //   - then it moves to the target epoch and receives the target partitions
 //     no other member holds; the others come as their owners release them
 //     (UNRELEASED_PARTITIONS), and the member is STABLE once it has all.
@@ -29,7 +30,7 @@ func (g *Group) reconcile(m *Member, owned Partitions, ownedReported bool) bool 
 			return false
 		}
 	}
-	return g.nextAssignment(m, target)
+	return g.nextAssignment(m, target, owned, ownedReported)
 }
 
 func ownsAny(owned, revoking Partitions) bool {
@@ -43,7 +44,7 @@ func ownsAny(owned, revoking Partitions) bool {
 
 // nextAssignment computes m's next step towards target (see the file
 // comment) and applies it, with ownership.
-func (g *Group) nextAssignment(m *Member, target Partitions) bool {
+func (g *Group) nextAssignment(m *Member, target, owned Partitions, ownedReported bool) bool {
 	kept, revoking, assignable := Partitions{}, Partitions{}, Partitions{}
 	unreleased := false
 	for tp := range m.Assigned.each() {
@@ -66,8 +67,12 @@ func (g *Group) nextAssignment(m *Member, target Partitions) bool {
 	oldAssigned, oldPending := m.Assigned, m.PendingRevocation
 	prevEpoch, prevState := m.Epoch, m.State
 	switch {
-	case revoking.count() > 0:
+	case revoking.count() > 0 && (!ownedReported || ownsAny(owned, revoking)):
 		// Revoke first; nothing new is given until the member has let go.
+		// (As Kafka's CurrentAssignmentBuilder: only while the member may
+		// still own them. Otherwise a member rejoining at epoch 0, or a
+		// static member back from epoch -2, would be told to stay at that
+		// epoch, which the client takes for a join or a leave.)
 		m.Assigned, m.PendingRevocation = kept, revoking
 		m.State = StateUnrevokedPartitions
 	default:

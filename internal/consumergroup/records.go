@@ -97,14 +97,17 @@ func targetMemberRecord(groupID, memberID string, p Partitions) Record {
 }
 
 // currentAssignmentRecord: ConsumerGroupCurrentMemberAssignmentValue v0,
-// with the KIP-1251 assignment epochs as tagged field 0 of each topic.
+// with the KIP-1251 assignment epochs as tagged field 0 of each topic. The
+// partitions pending revocation carry theirs too (the field belongs to the
+// shared TopicPartitions struct): a commit at an older epoch is judged by
+// them, and a replayed member must judge it as the live one did.
 func currentAssignmentRecord(groupID string, m *Member) Record {
 	v := kbin.AppendInt16(nil, 0)
 	v = kbin.AppendInt32(v, m.Epoch)
 	v = kbin.AppendInt32(v, m.PreviousEpoch)
 	v = kbin.AppendInt8(v, int8(m.State))
 	v = appendTopicPartitions(v, m.Assigned, m.assignmentEpochs)
-	v = appendTopicPartitions(v, m.PendingRevocation, nil)
+	v = appendTopicPartitions(v, m.PendingRevocation, m.assignmentEpochs)
 	v = appendNoTags(v)
 	return Record{Key: memberKey(TypeCurrentMemberAssignment, groupID, m.ID), Value: v}
 }
@@ -161,7 +164,11 @@ func (r *reader) skipTags(fn func(tag uint32, data []byte)) {
 	}
 }
 
-func (r *reader) topicPartitions(epochs map[TopicPartition]int32) Partitions {
+// topicPartitions reads a []TopicPartitions. With epochs non-nil, each
+// topic's AssignmentEpochs (tagged field 0) are stored there; a topic whose
+// epoch array is missing, null or not aligned with its partitions is given
+// def for all of them, as Kafka does.
+func (r *reader) topicPartitions(epochs map[TopicPartition]int32, def int32) Partitions {
 	out := Partitions{}
 	for range r.count() {
 		if !r.Ok() {
@@ -173,24 +180,40 @@ func (r *reader) topicPartitions(epochs map[TopicPartition]int32) Partitions {
 		for range n {
 			ps = append(ps, r.Int32())
 		}
+		var aligned []int32
 		r.skipTags(func(tag uint32, data []byte) {
 			if tag != 0 || epochs == nil {
 				return
 			}
 			tr := reader{kbin.Reader{Src: data}}
-			k := tr.count()
-			for i := 0; i < k && i < len(ps) && tr.Ok(); i++ {
-				epochs[TopicPartition{t, ps[i]}] = tr.Int32()
+			k := int(tr.CompactArrayLen())
+			es := make([]int32, 0, min(max(k, 0), 1024))
+			for i := 0; i < k && tr.Ok(); i++ {
+				es = append(es, tr.Int32())
+			}
+			if tr.Ok() && len(es) == len(ps) {
+				aligned = es
 			}
 		})
+		if epochs != nil {
+			for i, q := range ps {
+				e := def
+				if aligned != nil {
+					e = aligned[i]
+				}
+				epochs[TopicPartition{t, q}] = e
+			}
+		}
 		out.add(t, ps...)
 	}
 	return out
 }
 
 // replayRecord applies one record to gs. The key's type has been checked
-// to be one of this package's.
-func (gs *Groups) replayRecord(typ int16, key, value []byte) (err error) {
+// to be one of this package's. A record is decoded whole before anything
+// is changed: one that does not decode changes nothing (and so creates no
+// group).
+func (gs *Groups) replayRecord(typ int16, key, value []byte) error {
 	kr := reader{kbin.Reader{Src: key[2:]}}
 	groupID := kr.String()
 	var memberID string
@@ -201,123 +224,145 @@ func (gs *Groups) replayRecord(typ int16, key, value []byte) (err error) {
 	if err := kr.Complete(); err != nil {
 		return fmt.Errorf("%w: key of type %d: %w", ErrBadRecord, typ, err)
 	}
-	var vr reader
-	if value != nil {
-		vr = reader{kbin.Reader{Src: value}}
-		if ver := vr.Int16(); ver != 0 {
-			return fmt.Errorf("%w: type %d value version %d", ErrBadRecord, typ, ver)
-		}
+	if typ == TypePartitionMetadata {
+		// Replaced by the metadata hash: read and ignored. It must not
+		// create a group either, or a group whose other records were
+		// deleted would come back empty.
+		return nil
 	}
-	g := gs.groups[groupID]
-	if g == nil {
-		if value == nil {
-			return nil
-		}
-		g = newGroup(groupID, time.Time{})
-		gs.groups[groupID] = g
-		defer func() {
-			if err != nil {
-				delete(gs.groups, groupID) // a bad record leaves no trace
-			}
-		}()
+	if value == nil {
+		gs.replayTombstone(typ, groupID, memberID)
+		return nil
 	}
+	vr := reader{kbin.Reader{Src: value}}
+	if ver := vr.Int16(); !vr.Ok() || ver != 0 {
+		return fmt.Errorf("%w: %s type %d value version %d", ErrBadRecord, groupID, typ, ver)
+	}
+	var apply func(g *Group)
+	badTag := false
 	switch typ {
 	case TypeGroupMetadata:
-		if value == nil {
-			delete(gs.groups, groupID)
-			return nil
-		}
-		g.Epoch = vr.Int32()
+		epoch := vr.Int32()
+		var hash int64
+		var created *time.Time
 		vr.skipTags(func(tag uint32, data []byte) {
 			tr := reader{kbin.Reader{Src: data}}
 			switch tag {
 			case 0:
-				g.MetadataHash = tr.Int64()
+				hash = tr.Int64()
 			case 1:
 				if ms := tr.Int64(); ms >= 0 && tr.Ok() {
-					g.CreationTime = time.UnixMilli(ms)
+					t := time.UnixMilli(ms)
+					created = &t
 				}
+			default:
+				return
 			}
+			badTag = badTag || !tr.Ok()
 		})
-	case TypePartitionMetadata:
-		return nil
+		apply = func(g *Group) {
+			g.Epoch, g.MetadataHash = epoch, hash
+			if created != nil {
+				g.CreationTime = *created
+			}
+		}
 	case TypeMemberMetadata:
-		if value == nil {
-			delete(g.Members, memberID)
-			return nil
-		}
-		m := g.Members[memberID]
-		if m == nil {
-			m = &Member{ID: memberID, Assigned: Partitions{}, PendingRevocation: Partitions{}, assignmentEpochs: map[TopicPartition]int32{}}
-		}
-		m.InstanceID = vr.CompactNullableString()
-		m.RackID = vr.CompactNullableString()
-		m.ClientID = vr.CompactString()
-		m.ClientHost = vr.CompactString()
+		var meta Member
+		meta.InstanceID = vr.CompactNullableString()
+		meta.RackID = vr.CompactNullableString()
+		meta.ClientID = vr.CompactString()
+		meta.ClientHost = vr.CompactString()
 		n := vr.count()
-		m.SubscribedTopicNames = make([]string, 0, min(n, 1024))
+		meta.SubscribedTopicNames = make([]string, 0, min(n, 1024))
 		for range n {
-			m.SubscribedTopicNames = append(m.SubscribedTopicNames, vr.CompactString())
+			meta.SubscribedTopicNames = append(meta.SubscribedTopicNames, vr.CompactString())
 		}
-		m.SubscribedTopicRegex = vr.CompactNullableString()
-		m.RebalanceTimeout = time.Duration(vr.Int32()) * time.Millisecond
-		m.ServerAssignor = vr.CompactNullableString()
+		meta.SubscribedTopicRegex = vr.CompactNullableString()
+		meta.RebalanceTimeout = time.Duration(vr.Int32()) * time.Millisecond
+		meta.ServerAssignor = vr.CompactNullableString()
 		vr.skipTags(nil)
-		if vr.Ok() {
-			g.Members[memberID] = m
+		apply = func(g *Group) {
+			m := g.Members[memberID]
+			if m == nil {
+				m = &Member{ID: memberID, Assigned: Partitions{}, PendingRevocation: Partitions{}, assignmentEpochs: map[TopicPartition]int32{}}
+				g.Members[memberID] = m
+			}
+			m.InstanceID, m.RackID = meta.InstanceID, meta.RackID
+			m.ClientID, m.ClientHost = meta.ClientID, meta.ClientHost
+			m.SubscribedTopicNames, m.SubscribedTopicRegex = meta.SubscribedTopicNames, meta.SubscribedTopicRegex
+			m.RebalanceTimeout, m.ServerAssignor = meta.RebalanceTimeout, meta.ServerAssignor
 		}
 	case TypeTargetAssignmentMetadata:
-		if value == nil {
-			g.AssignmentEpoch = 0
-			return nil
-		}
-		g.AssignmentEpoch = vr.Int32()
+		epoch := vr.Int32()
 		vr.skipTags(nil)
+		apply = func(g *Group) { g.AssignmentEpoch = epoch }
 	case TypeTargetAssignmentMember:
-		if value == nil {
-			delete(g.Target, memberID)
-			return nil
-		}
-		p := vr.topicPartitions(nil)
+		p := vr.topicPartitions(nil, 0)
 		vr.skipTags(nil)
-		if vr.Ok() {
-			g.Target[memberID] = p
-		}
+		apply = func(g *Group) { g.Target[memberID] = p }
 	case TypeCurrentMemberAssignment:
-		m := g.Members[memberID]
-		if value == nil {
-			if m != nil {
-				m.Epoch, m.PreviousEpoch, m.State = 0, 0, StateStable
-				m.Assigned, m.PendingRevocation = Partitions{}, Partitions{}
-				m.assignmentEpochs = map[TopicPartition]int32{}
-			}
-			return nil
-		}
-		if m == nil {
-			// The metadata record comes first in what Fjord writes; a
-			// compacted log may order them either way.
-			m = &Member{ID: memberID}
-			g.Members[memberID] = m
-		}
-		m.Epoch = vr.Int32()
-		m.PreviousEpoch = vr.Int32()
-		m.State = MemberState(vr.Int8())
-		m.assignmentEpochs = map[TopicPartition]int32{}
-		m.Assigned = vr.topicPartitions(m.assignmentEpochs)
-		m.PendingRevocation = vr.topicPartitions(nil)
+		epoch := vr.Int32()
+		prevEpoch := vr.Int32()
+		state := MemberState(vr.Int8())
+		// Kafka's default for records without epochs: the member epoch,
+		// never below 0 (a static member that left has -2).
+		def := max(0, epoch)
+		epochs := map[TopicPartition]int32{}
+		assigned := vr.topicPartitions(epochs, def)
+		pending := vr.topicPartitions(epochs, def)
 		vr.skipTags(nil)
-		for tp := range m.Assigned.each() {
-			if _, ok := m.assignmentEpochs[tp]; !ok {
-				m.assignmentEpochs[tp] = m.Epoch
+		apply = func(g *Group) {
+			m := g.Members[memberID]
+			if m == nil {
+				// The metadata record comes first in what Fjord writes; a
+				// compacted log may order them either way.
+				m = &Member{ID: memberID}
+				g.Members[memberID] = m
 			}
+			m.Epoch, m.PreviousEpoch, m.State = epoch, prevEpoch, state
+			m.Assigned, m.PendingRevocation, m.assignmentEpochs = assigned, pending, epochs
 		}
 	}
 	// Trailing bytes (a newer Kafka's fields) are ignored; running short is
 	// an error.
-	if err = vr.Complete(); value != nil && err != nil {
+	if err := vr.Complete(); err != nil || badTag {
+		if err == nil {
+			err = kbin.ErrNotEnoughData
+		}
 		return fmt.Errorf("%w: %s type %d: %w", ErrBadRecord, groupID, typ, err)
 	}
+	g := gs.groups[groupID]
+	if g == nil {
+		g = newGroup(groupID, time.Time{})
+		gs.groups[groupID] = g
+	}
+	apply(g)
 	return nil
+}
+
+// replayTombstone applies the tombstone of a key; one for a group or
+// member not there changes nothing.
+func (gs *Groups) replayTombstone(typ int16, groupID, memberID string) {
+	g := gs.groups[groupID]
+	if g == nil {
+		return
+	}
+	switch typ {
+	case TypeGroupMetadata:
+		delete(gs.groups, groupID)
+	case TypeMemberMetadata:
+		delete(g.Members, memberID)
+	case TypeTargetAssignmentMetadata:
+		g.AssignmentEpoch = 0
+	case TypeTargetAssignmentMember:
+		delete(g.Target, memberID)
+	case TypeCurrentMemberAssignment:
+		if m := g.Members[memberID]; m != nil {
+			m.Epoch, m.PreviousEpoch, m.State = 0, 0, StateStable
+			m.Assigned, m.PendingRevocation = Partitions{}, Partitions{}
+			m.assignmentEpochs = map[TopicPartition]int32{}
+		}
+	}
 }
 
 // sortedTopics returns the topics of p in byte order.

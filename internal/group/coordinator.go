@@ -102,6 +102,12 @@ func (c *Coordinator) Loaded(now time.Time) coordinator.Result {
 	c.consumer.Loaded()
 	for _, gm := range c.consumer.Members() {
 		c.timers.schedule(timerKey{kind: timerConsumerSession, group: gm[0], member: gm[1]}, now.Add(c.consumer.Config().SessionTimeout), 0)
+		// A member that was revoking when the partition moved gets its
+		// rebalance timeout again, as Kafka arms it on load: otherwise
+		// one that keeps heartbeating could hold the partitions forever.
+		if m := c.consumer.Get(gm[0]).Members[gm[1]]; m.State == consumergroup.StateUnrevokedPartitions {
+			c.timers.schedule(timerKey{kind: timerConsumerRevocation, group: gm[0], member: gm[1]}, now.Add(m.RebalanceTimeout), 0)
+		}
 	}
 	c.timers.schedule(timerKey{kind: timerRetention}, now.Add(c.cfg.OffsetsRetentionCheckInterval), 0)
 	return out
