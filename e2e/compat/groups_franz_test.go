@@ -336,16 +336,25 @@ func (d *killableDialer) kill() {
 // coordinator must evict it and hand all partitions to the survivor, which
 // then consumes records on every partition.
 func TestFranzGo_GroupMemberKilledLosesPartitions(t *testing.T) {
-	b := startBroker(t, groupOverrides...)
-	const topic, group, perBatch = "franz-kill", "franz-kill-g", 60
+	memberKilledLosesPartitions(t, groupOverrides, "franz-kill", nil, waitStableGroup)
+}
+
+// memberKilledLosesPartitions is the killed-member scenario for either
+// group protocol: extra are the members' client options, waitStable the
+// protocol's way to see a stable group and who holds how many partitions.
+func memberKilledLosesPartitions(t *testing.T, overrides []string, topic string, extra []kgo.Opt,
+	waitStable func(t *testing.T, adm *kadm.Client, group string, n int) map[string]int,
+) {
+	b := startBroker(t, overrides...)
+	group, perBatch := topic+"-g", 60
 	createTopic(t, b.Addr(), topic, 6)
 	adm := admin(t, b.Addr())
 	seen := newSeenSet()
 
-	startMember(t, b.Addr(), group, topic, "survivor", seen)
+	startMember(t, b.Addr(), group, topic, "survivor", seen, extra...)
 	d := &killableDialer{}
-	victim := startMember(t, b.Addr(), group, topic, "victim", seen, kgo.Dialer(d.dial))
-	held := waitStableGroup(t, adm, group, 2)
+	victim := startMember(t, b.Addr(), group, topic, "victim", seen, append([]kgo.Opt{kgo.Dialer(d.dial)}, extra...)...)
+	held := waitStable(t, adm, group, 2)
 	if held["survivor"] != 3 || held["victim"] != 3 {
 		t.Fatalf("partitions held %v, want 3 each", held)
 	}
@@ -359,7 +368,7 @@ func TestFranzGo_GroupMemberKilledLosesPartitions(t *testing.T) {
 		t.Fatalf("victim commit: %v", err)
 	}
 	d.kill()
-	held = waitStableGroup(t, adm, group, 1)
+	held = waitStable(t, adm, group, 1)
 	if held["survivor"] != 6 {
 		t.Fatalf("after the victim's session timed out the survivor holds %v, want all 6 partitions", held)
 	}

@@ -3,7 +3,6 @@ package compat
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -138,37 +137,5 @@ func TestFranzGo_KIP848GroupRebalanceAndRestart(t *testing.T) {
 // vanishes without leaving is removed after group.consumer.session.timeout.ms
 // and the survivor is given all partitions.
 func TestFranzGo_KIP848MemberKilledLosesPartitions(t *testing.T) {
-	b := startBroker(t, kip848Overrides...)
-	const topic, group, perBatch = "kip848-kill", "kip848-kill-g", 60
-	createTopic(t, b.Addr(), topic, 6)
-	adm := admin(t, b.Addr())
-	seen := newSeenSet()
-
-	startMember(t, b.Addr(), group, topic, "survivor", seen, serverSide...)
-	d := &killableDialer{}
-	victim := startMember(t, b.Addr(), group, topic, "victim", seen, append([]kgo.Opt{kgo.Dialer(d.dial)}, serverSide...)...)
-	held := waitStableConsumerGroup(t, adm, group, 2)
-	if held["survivor"] != 3 || held["victim"] != 3 {
-		t.Fatalf("partitions held %v, want 3 each", held)
-	}
-	produceValues(t, b.Addr(), topic, "before-", perBatch, 6)
-	want := values("before-", perBatch)
-	seen.waitAll(t, want)
-
-	victim.stopPolling()
-	if err := victim.cl.CommitUncommittedOffsets(ctx(t)); err != nil {
-		t.Fatalf("victim commit: %v", err)
-	}
-	d.kill()
-	held = waitStableConsumerGroup(t, adm, group, 1)
-	if held["survivor"] != 6 {
-		t.Fatalf("after the victim's session timed out the survivor holds %v, want all 6 partitions", held)
-	}
-	produceValues(t, b.Addr(), topic, "after-", perBatch, 6)
-	want = append(want, values("after-", perBatch)...)
-	seen.waitAll(t, want)
-	if got := seen.members("after-"); !slices.Equal(got, []string{"survivor"}) {
-		t.Errorf("records after the eviction consumed by %v, want only the survivor", got)
-	}
-	seen.checkOnce(t, want)
+	memberKilledLosesPartitions(t, kip848Overrides, "kip848-kill", serverSide, waitStableConsumerGroup)
 }

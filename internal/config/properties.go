@@ -242,13 +242,14 @@ func hex4(b []byte) (rune, bool) {
 func FormatProperties(m map[string]string) []byte {
 	var buf bytes.Buffer
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		if buf.Len() == 0 && strings.HasPrefix(k, "\ufeff") {
+		key := k
+		if buf.Len() == 0 && strings.HasPrefix(key, "\ufeff") {
 			// A byte-order mark opening the file is skipped by the
 			// parser; a key that starts with one must be escaped.
 			buf.WriteString(`\uFEFF`)
-			k = strings.TrimPrefix(k, "\ufeff")
+			key = strings.TrimPrefix(key, "\ufeff")
 		}
-		buf.WriteString(escapeProperty(k, true))
+		buf.WriteString(escapeProperty(key, true))
 		buf.WriteByte('=')
 		buf.WriteString(escapeProperty(m[k], false))
 		buf.WriteByte('\n')
