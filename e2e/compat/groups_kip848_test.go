@@ -139,3 +139,38 @@ func TestFranzGo_KIP848GroupRebalanceAndRestart(t *testing.T) {
 func TestFranzGo_KIP848MemberKilledLosesPartitions(t *testing.T) {
 	memberKilledLosesPartitions(t, kip848Overrides, "kip848-kill", serverSide, waitStableConsumerGroup)
 }
+
+// TestFranzGo_KIP848Churn: members of a KIP-848 group come and go (each
+// leaving member commits and leaves; a new one joins) while records keep
+// arriving. The coordinator's revoke-before-assign keeps every partition
+// with one member at a time, so every record is consumed exactly once.
+func TestFranzGo_KIP848Churn(t *testing.T) {
+	b := startBroker(t, kip848Overrides...)
+	const topic, group, perStep, steps = "kip848-churn", "kip848-churn-g", 60, 6
+	createTopic(t, b.Addr(), topic, 6)
+	adm := admin(t, b.Addr())
+	seen := newSeenSet()
+	var ms []*groupMember
+	for i := range 3 {
+		ms = append(ms, startMember(t, b.Addr(), group, topic, fmt.Sprintf("m%d", i), seen, serverSide...))
+	}
+	waitStableConsumerGroup(t, adm, group, 3)
+	var want []string
+	for step := range steps {
+		prefix := fmt.Sprintf("step%d-", step)
+		produceValues(t, b.Addr(), topic, prefix, perStep, 6)
+		want = append(want, values(prefix, perStep)...)
+		// The oldest member leaves while the records are being consumed;
+		// a new one joins.
+		old := ms[0]
+		old.stopPolling()
+		if err := old.cl.CommitUncommittedOffsets(ctx(t)); err != nil {
+			t.Fatalf("%s: commit: %v", old.name, err)
+		}
+		old.close()
+		ms = append(ms[1:], startMember(t, b.Addr(), group, topic, fmt.Sprintf("m%d", step+3), seen, serverSide...))
+		waitStableConsumerGroup(t, adm, group, 3)
+		seen.waitAll(t, want)
+	}
+	seen.checkOnce(t, want)
+}
