@@ -113,6 +113,14 @@ func TestListOffsets_And_DeleteRecords(t *testing.T) {
 	if got[0].Offset != 40 {
 		t.Fatalf("first consumed offset %d", got[0].Offset)
 	}
+	// The coordinators' state is not the user's to truncate.
+	dr, err = adm.DeleteRecords(ctx, kadm.Offsets{"__consumer_offsets": {0: {At: -1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := dr.Lookup("__consumer_offsets", 0); !errors.Is(r.Err, kerr.InvalidTopicException) {
+		t.Fatalf("delete records of __consumer_offsets: %v, want INVALID_TOPIC_EXCEPTION", r.Err)
+	}
 }
 
 func TestAlterConfigs_TakeEffectLive(t *testing.T) {
