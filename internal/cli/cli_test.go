@@ -144,6 +144,7 @@ func TestExecute_UsageErrors(t *testing.T) {
 		{"unknown verb", []string{"topic", "frobnicate"}, `unknown command "frobnicate" for "fjord topic"`},
 		{"bad output", []string{"-o", "yaml", "topic", "list"}, "--output"},
 		{"missing arg", []string{"topic", "delete"}, "requires at least 1 arg"},
+		{"delete internal topic", []string{"topic", "delete", "t", "__consumer_offsets"}, "internal topic and is not allowed"},
 		{"create without name", []string{"topic", "create"}, "no topic"},
 		{"create two names", []string{"topic", "create", "a", "--topic", "b"}, "topic given twice"},
 		{"bad config", []string{"topic", "create", "a", "--config", "novalue"}, "want key=value"},

@@ -25,6 +25,13 @@ func newTopicDeleteCmd(g *globals) *cobra.Command {
 		Short:   "Delete topics (kafka-topics.sh --delete)",
 		Args:    checkArgs(cobra.MinimumNArgs(1)),
 		RunE: g.run(func(cmd *cobra.Command, args []string) error {
+			for _, name := range args {
+				if isInternalTopic(name) {
+					// kafka-topics.sh refuses this too: the group and
+					// transaction coordinators keep their state there.
+					return usageErr(fmt.Errorf("topic %s is a Kafka internal topic and is not allowed to be marked for deletion", name))
+				}
+			}
 			adm, err := g.admin()
 			if err != nil {
 				return err
@@ -86,4 +93,10 @@ func printTopicDelete(w io.Writer, g *globals, out []topicDeleteJSON) error {
 		}
 	}
 	return nil
+}
+
+// isInternalTopic reports Kafka's internal topics, which the tools refuse
+// to delete.
+func isInternalTopic(name string) bool {
+	return name == "__consumer_offsets" || name == "__transaction_state"
 }
