@@ -24,13 +24,15 @@ type resetOffsetsOpts struct {
 	toDatetime string
 	toOffset   int64
 	shiftBy    int64
+	byDuration string
+	toCurrent  bool
 	dryRun     bool
 	execute    bool
 }
 
 // resetSpec is a parsed --to-*/--shift-by choice.
 type resetSpec struct {
-	kind   string // "earliest", "latest", "datetime", "offset", "shift"
+	kind   string // "earliest", "latest", "datetime", "offset", "shift", "current"
 	millis int64  // for datetime
 	n      int64  // for offset and shift
 }
@@ -60,7 +62,7 @@ type resetOffsetsJSON struct {
 func newGroupResetOffsetsCmd(g *globals) *cobra.Command {
 	var o resetOffsetsOpts
 	cmd := &cobra.Command{
-		Use:   "reset-offsets GROUP (--topic T[:P,...]... | --all-topics) (--to-earliest | --to-latest | --to-datetime T | --to-offset N | --shift-by N) [--dry-run | --execute]",
+		Use:   "reset-offsets GROUP (--topic T[:P,...]... | --all-topics) (--to-earliest | --to-latest | --to-current | --to-datetime T | --by-duration D | --to-offset N | --shift-by N) [--dry-run | --execute]",
 		Short: "Reset a consumer group's committed offsets (kafka-consumer-groups.sh --reset-offsets)",
 		Long: `Plan, and with --execute commit, new offsets for a group, as
 kafka-consumer-groups.sh --reset-offsets does. Without --execute this is a dry
@@ -71,7 +73,10 @@ partitions; repeatable), or --all-topics (every partition the group has
 committed). --to-offset and --shift-by are clamped into [log start offset,
 log end offset]; --to-datetime takes the first offset at or after the time
 (unix ms, RFC3339, or Kafka's 2006-01-02T15:04:05.000 in local time), else
-the log end offset. --shift-by needs a committed offset.
+the log end offset; --by-duration PnDTnHnMnS (Kafka's ISO-8601 form) is
+--to-datetime that long ago. --to-current keeps the committed offset (clamped
+into the log; the log end offset where nothing is committed). --shift-by
+needs a committed offset.
 
 --execute is refused unless the group is inactive (Empty, or Dead: unknown),
 with Kafka's message; stop the group's consumers first.`,
@@ -92,6 +97,8 @@ with Kafka's message; stop the group's consumers first.`,
 	f.StringVar(&o.toDatetime, "to-datetime", "", "reset to the first offset at or after this time")
 	f.Int64Var(&o.toOffset, "to-offset", 0, "reset to this offset (clamped into the log)")
 	f.Int64Var(&o.shiftBy, "shift-by", 0, "move the committed offset by N (negative: back), clamped into the log")
+	f.StringVar(&o.byDuration, "by-duration", "", "reset to the first offset at or after now minus this ISO-8601 duration (PnDTnHnMnS)")
+	f.BoolVar(&o.toCurrent, "to-current", false, "reset to the committed offset (log end offset where none)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "only print the plan (the default)")
 	f.BoolVar(&o.execute, "execute", false, "commit the new offsets")
 	return cmd
@@ -129,8 +136,18 @@ func (o resetOffsetsOpts) parse(cmd *cobra.Command) (resetSpec, []topicScope, er
 	if changed("shift-by") {
 		specs = append(specs, resetSpec{kind: "shift", n: o.shiftBy})
 	}
+	if changed("by-duration") {
+		d, err := parseISODuration(o.byDuration)
+		if err != nil {
+			return resetSpec{}, nil, usageErr(err)
+		}
+		specs = append(specs, resetSpec{kind: "datetime", millis: time.Now().Add(-d).UnixMilli()})
+	}
+	if o.toCurrent {
+		specs = append(specs, resetSpec{kind: "current"})
+	}
 	if len(specs) != 1 {
-		return resetSpec{}, nil, usagef("give exactly one of --to-earliest, --to-latest, --to-datetime, --to-offset, --shift-by")
+		return resetSpec{}, nil, usagef("give exactly one of --to-earliest, --to-latest, --to-current, --to-datetime, --by-duration, --to-offset, --shift-by")
 	}
 	var scopes []topicScope
 	for _, t := range o.topics {
@@ -360,6 +377,11 @@ func planReset(ctx context.Context, adm *kadm.Client, spec resetSpec, targets ka
 				row.NewOffset = clampOffset(at, start, end)
 			case "offset":
 				row.NewOffset = clampOffset(spec.n, start, end)
+			case "current":
+				row.NewOffset = end
+				if row.CurrentOffset != nil {
+					row.NewOffset = clampOffset(*row.CurrentOffset, start, end)
+				}
 			case "shift":
 				if row.CurrentOffset == nil {
 					return nil, &cmdError{
@@ -440,4 +462,69 @@ func printResetOffsets(w io.Writer, g *globals, out resetOffsetsJSON) error {
 		t.add(out.Group, p.Topic, p.Partition, optInt64(p.CurrentOffset), p.NewOffset)
 	}
 	return t.write(w, "")
+}
+
+// parseISODuration reads the ISO-8601 durations kafka-consumer-groups.sh
+// takes for --by-duration (Java's Duration.parse): PnDTnHnMn.nS, each part
+// optional but at least one, with an optional leading sign.
+func parseISODuration(s string) (time.Duration, error) {
+	bad := fmt.Errorf("--by-duration %q: want an ISO-8601 duration such as PT1H30M or P1DT12H", s)
+	rest := strings.ToUpper(strings.TrimSpace(s))
+	neg := false
+	if strings.HasPrefix(rest, "-") || strings.HasPrefix(rest, "+") {
+		neg, rest = rest[0] == '-', rest[1:]
+	}
+	if !strings.HasPrefix(rest, "P") {
+		return 0, bad
+	}
+	rest = rest[1:]
+	var total time.Duration
+	parts := 0
+	inTime := false
+	for rest != "" {
+		if rest[0] == 'T' {
+			if inTime {
+				return 0, bad
+			}
+			inTime, rest = true, rest[1:]
+			continue
+		}
+		i := 0
+		for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9' || rest[i] == '.') {
+			i++
+		}
+		if i == 0 || i == len(rest) {
+			return 0, bad
+		}
+		n, err := strconv.ParseFloat(rest[:i], 64)
+		if err != nil {
+			return 0, bad
+		}
+		var unit time.Duration
+		switch u := rest[i]; {
+		case u == 'D' && !inTime:
+			unit = 24 * time.Hour
+		case u == 'H' && inTime:
+			unit = time.Hour
+		case u == 'M' && inTime:
+			unit = time.Minute
+		case u == 'S' && inTime:
+			unit = time.Second
+		default:
+			return 0, bad
+		}
+		if strings.Contains(rest[:i], ".") && unit != time.Second {
+			return 0, bad
+		}
+		total += time.Duration(n * float64(unit))
+		parts++
+		rest = rest[i+1:]
+	}
+	if parts == 0 {
+		return 0, bad
+	}
+	if neg {
+		total = -total
+	}
+	return total, nil
 }

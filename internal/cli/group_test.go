@@ -160,6 +160,10 @@ func TestGroup_Lifecycle(t *testing.T) {
 		{[]string{"--topic", topic + ":0-1", "--to-datetime", "0"}, 0, 0},
 		{[]string{"--topic", topic, "--to-datetime", future}, 10, 5},
 		{[]string{"--topic", topic + ":1", "--to-offset", "2"}, 10, 2},
+		{[]string{"--all-topics", "--to-current"}, 10, 2},
+		{[]string{"--topic", topic, "--by-duration", "PT1H"}, 0, 0},
+		{[]string{"--topic", topic, "--by-duration", "-PT1H"}, 10, 5},
+		{[]string{"--topic", topic + ":0", "--to-offset", "4"}, 4, 5},
 		{[]string{"--topic", topic, "--to-latest"}, 10, 5},
 	} {
 		var res resetOffsetsJSON
@@ -283,5 +287,35 @@ func TestGroupDescription_IdleMember(t *testing.T) {
 	// A Dead, empty group is an unknown one on brokers before DescribeGroups v6.
 	if _, err := groupDescription(kadm.DescribedGroupLag{Group: "gone", State: "Dead"}); err == nil || !strings.Contains(err.Error(), "GROUP_ID_NOT_FOUND") {
 		t.Errorf("dead group: err %v, want GROUP_ID_NOT_FOUND", err)
+	}
+}
+
+func TestParseISODuration(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"PT1H", time.Hour, true},
+		{"PT1H30M", 90 * time.Minute, true},
+		{"P1DT12H", 36 * time.Hour, true},
+		{"P2D", 48 * time.Hour, true},
+		{"PT0.5S", 500 * time.Millisecond, true},
+		{"pt15m", 15 * time.Minute, true},
+		{"-PT10S", -10 * time.Second, true},
+		{"P", 0, false},
+		{"PT", 0, false},
+		{"1H", 0, false},
+		{"PT1D", 0, false},
+		{"P1H", 0, false},
+		{"PT1.5H", 0, false},
+		{"PT1HT2M", 0, false},
+		{"PTH", 0, false},
+		{"", 0, false},
+	} {
+		got, err := parseISODuration(tt.in)
+		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
+			t.Errorf("parseISODuration(%q) = %v, %v; want %v, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
 	}
 }
