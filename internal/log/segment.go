@@ -101,7 +101,10 @@ func (s *segment) resetIndexes() {
 // onBatch folds a batch written at pos into the indexes (Kafka's
 // LogSegment.append bookkeeping).
 func (s *segment) onBatch(pos int64, h record.Header, interval int32) {
-	if h.MaxTimestamp > s.maxTS {
+	// An empty batch (a producer's last batch kept by the cleaner) keeps
+	// its original maxTimestamp but holds no record with it: time lookups
+	// must not land on it.
+	if h.MaxTimestamp > s.maxTS && h.NumRecords > 0 {
 		s.maxTS, s.maxTSOffset = h.MaxTimestamp, h.BaseOffset
 	}
 	if s.bytesSinceIndex > int64(interval) {
