@@ -12,7 +12,7 @@ func topic(name string, t Type, def string, doc string) Key {
 func topicKeys() []Key {
 	return []Key{
 		topic("cleanup.policy", TypeList, "delete",
-			"delete drops segments past retention; compact keeps the latest record per key; both may be listed.").
+			"delete drops segments past retention; compact keeps the latest record per key; both may be listed; an empty list (Kafka 4.2) keeps the log whole, with neither.").
 			valid(listOf{values: []string{"compact", "delete"}}),
 		topic("delete.retention.ms", TypeLong, "86400000",
 			"How long tombstones stay in a compacted topic, so consumers can see deletions.").

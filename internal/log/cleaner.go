@@ -81,7 +81,7 @@ import (
 // next batch is accepted as before.
 
 // CleanupPolicy is cleanup.policy: a set of PolicyDelete and
-// PolicyCompact. The zero value means delete.
+// PolicyCompact, or PolicyNone. The zero value means delete.
 type CleanupPolicy uint8
 
 // The cleanup.policy values.
@@ -90,7 +90,14 @@ const (
 	PolicyDelete CleanupPolicy = 1 << iota
 	// PolicyCompact: Clean keeps the newest record per key.
 	PolicyCompact
+	// PolicyNone is the empty list (Kafka 4.2, KAFKA-19112): neither
+	// retention nor compaction, the log is kept whole.
+	PolicyNone
 )
+
+// ErrPolicyViolation: an operation the topic's cleanup.policy does not
+// allow (DeleteRecords without delete). Kafka: POLICY_VIOLATION.
+var ErrPolicyViolation = errors.New("not allowed by the cleanup policy")
 
 // ErrInvalidPolicy: a cleanup.policy string Kafka would refuse.
 var ErrInvalidPolicy = errors.New("log: invalid cleanup.policy")
@@ -98,6 +105,9 @@ var ErrInvalidPolicy = errors.New("log: invalid cleanup.policy")
 // ParseCleanupPolicy parses Kafka's list syntax: "delete", "compact",
 // "compact,delete" (any order, spaces allowed).
 func ParseCleanupPolicy(s string) (CleanupPolicy, error) {
+	if strings.TrimSpace(s) == "" {
+		return PolicyNone, nil
+	}
 	var p CleanupPolicy
 	for part := range strings.SplitSeq(s, ",") {
 		switch strings.TrimSpace(part) {
@@ -115,6 +125,11 @@ func ParseCleanupPolicy(s string) (CleanupPolicy, error) {
 // String returns the policy in Kafka's syntax.
 func (p CleanupPolicy) String() string {
 	switch p & (PolicyDelete | PolicyCompact) {
+	case 0:
+		if p&PolicyNone != 0 {
+			return ""
+		}
+		return "delete"
 	case PolicyCompact:
 		return "compact"
 	case PolicyCompact | PolicyDelete:

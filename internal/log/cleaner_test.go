@@ -183,7 +183,9 @@ func TestParseCleanupPolicy(t *testing.T) {
 		{"compact", PolicyCompact, true},
 		{"compact,delete", PolicyCompact | PolicyDelete, true},
 		{"delete, compact", PolicyCompact | PolicyDelete, true},
-		{"", 0, false},
+		{"", PolicyNone, true},
+		{" ", PolicyNone, true},
+		{"compact,", 0, false},
 		{"compact,bogus", 0, false},
 	} {
 		got, err := ParseCleanupPolicy(tc.in)
@@ -195,6 +197,9 @@ func TestParseCleanupPolicy(t *testing.T) {
 				t.Errorf("%v does not round-trip", got)
 			}
 		}
+	}
+	if (Config{CleanupPolicy: PolicyNone}).normalized().CleanupPolicy != PolicyNone {
+		t.Error("an empty cleanup.policy does not stay empty")
 	}
 	if (Config{}).normalized().CleanupPolicy != PolicyDelete {
 		t.Error("zero policy is not delete")
@@ -472,6 +477,16 @@ func TestRetentionOnlyWithDelete(t *testing.T) {
 	now := e.clock.Now().Add(time.Hour)
 	if n, err := l.EnforceRetention(now); err != nil || n != 0 {
 		t.Fatalf("compact-only retention deleted %d (%v)", n, err)
+	}
+	// An empty cleanup.policy (Kafka 4.2) keeps everything: no retention,
+	// no compaction.
+	cfg.CleanupPolicy = PolicyNone
+	l.SetConfig(cfg)
+	if n, err := l.EnforceRetention(now); err != nil || n != 0 {
+		t.Fatalf("empty-policy retention deleted %d (%v)", n, err)
+	}
+	if c := l.Cleanability(now, l.LogEndOffset()); c.Cleanable {
+		t.Fatal("empty-policy log offered for cleaning")
 	}
 	cfg.CleanupPolicy = PolicyCompact | PolicyDelete
 	l.SetConfig(cfg)

@@ -97,10 +97,14 @@ func (c Config) normalized() Config {
 		c.SegmentBytes = d.SegmentBytes
 	}
 	c.SegmentBytes = min(c.SegmentBytes, math.MaxInt32)
-	if c.CleanupPolicy&(PolicyDelete|PolicyCompact) == 0 {
+	switch {
+	case c.CleanupPolicy&(PolicyDelete|PolicyCompact) != 0:
+		c.CleanupPolicy &= PolicyDelete | PolicyCompact
+	case c.CleanupPolicy&PolicyNone != 0:
+		c.CleanupPolicy = PolicyNone
+	default:
 		c.CleanupPolicy = PolicyDelete
 	}
-	c.CleanupPolicy &= PolicyDelete | PolicyCompact
 	if c.IndexIntervalBytes <= 0 {
 		c.IndexIntervalBytes = d.IndexIntervalBytes
 	}

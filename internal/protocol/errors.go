@@ -28,6 +28,7 @@ var codeFor = [...]struct {
 	{record.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{record.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+	{log.ErrPolicyViolation, kerr.PolicyViolation},
 	{metadata.ErrInvalidTopic, kerr.InvalidTopicException},
 	{metadata.ErrTopicExists, kerr.TopicAlreadyExists},
 	{metadata.ErrUnknownTopic, kerr.UnknownTopicOrPartition},

@@ -113,6 +113,23 @@ func TestListOffsets_And_DeleteRecords(t *testing.T) {
 	if got[0].Offset != 40 {
 		t.Fatalf("first consumed offset %d", got[0].Offset)
 	}
+	// Only a topic whose cleanup.policy includes delete lets records be
+	// deleted (Kafka's POLICY_VIOLATION); an empty policy (Kafka 4.2)
+	// keeps everything too.
+	for _, policy := range []string{"compact", ""} {
+		name := "lo-policy-" + policy
+		if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr(policy)}, name); err != nil {
+			t.Fatalf("create with cleanup.policy=%q: %v", policy, err)
+		}
+		produceN(t, cl, name, 3, 0)
+		dr, err = adm.DeleteRecords(ctx, kadm.Offsets{name: {0: {At: 1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := dr.Lookup(name, 0); !errors.Is(r.Err, kerr.PolicyViolation) {
+			t.Fatalf("delete records with cleanup.policy=%q: %v, want POLICY_VIOLATION", policy, r.Err)
+		}
+	}
 	// The coordinators' state is not the user's to truncate.
 	dr, err = adm.DeleteRecords(ctx, kadm.Offsets{"__consumer_offsets": {0: {At: -1}}})
 	if err != nil {
