@@ -61,8 +61,11 @@ func describeConsumerGroup(ctx context.Context, adm *kadm.Client, group string) 
 		return d, true, groupErr(fmt.Sprintf("fetch committed offsets of %q", group), err, "")
 	}
 	commits.Each(func(o kadm.OffsetResponse) { topics.Add(o.Topic, o.Partition) })
+	if len(topics) == 0 {
+		return d, true, nil // no topics: kadm would list every topic's end offsets
+	}
 	ends, err := adm.ListEndOffsets(ctx, topics.Topics()...)
-	if err != nil && len(topics) > 0 {
+	if err != nil {
 		return d, true, groupErr("list end offsets", err, "")
 	}
 	for _, tp := range topics.Sorted() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -465,8 +466,9 @@ func printResetOffsets(w io.Writer, g *globals, out resetOffsetsJSON) error {
 }
 
 // parseISODuration reads the ISO-8601 durations kafka-consumer-groups.sh
-// takes for --by-duration (Java's Duration.parse): PnDTnHnMn.nS, each part
-// optional but at least one, with an optional leading sign.
+// takes for --by-duration (Java's Duration.parse): PnDTnHnMn.nS, the parts
+// in that order, each at most once, at least one, a T only before time
+// parts, an optional leading sign.
 func parseISODuration(s string) (time.Duration, error) {
 	bad := fmt.Errorf("--by-duration %q: want an ISO-8601 duration such as PT1H30M or P1DT12H", s)
 	rest := strings.ToUpper(strings.TrimSpace(s))
@@ -478,9 +480,14 @@ func parseISODuration(s string) (time.Duration, error) {
 		return 0, bad
 	}
 	rest = rest[1:]
+	units := []struct {
+		letter byte
+		time   bool // after the T
+		d      time.Duration
+	}{{'D', false, 24 * time.Hour}, {'H', true, time.Hour}, {'M', true, time.Minute}, {'S', true, time.Second}}
 	var total time.Duration
-	parts := 0
-	inTime := false
+	next, parts := 0, 0 // next: the first unit still allowed
+	inTime, timeParts := false, 0
 	for rest != "" {
 		if rest[0] == 'T' {
 			if inTime {
@@ -496,31 +503,25 @@ func parseISODuration(s string) (time.Duration, error) {
 		if i == 0 || i == len(rest) {
 			return 0, bad
 		}
+		u := next
+		for u < len(units) && units[u].letter != rest[i] {
+			u++
+		}
+		if u == len(units) || units[u].time != inTime || (strings.Contains(rest[:i], ".") && units[u].letter != 'S') {
+			return 0, bad
+		}
 		n, err := strconv.ParseFloat(rest[:i], 64)
-		if err != nil {
+		if err != nil || n*float64(units[u].d) > float64(math.MaxInt64)-float64(total) {
 			return 0, bad
 		}
-		var unit time.Duration
-		switch u := rest[i]; {
-		case u == 'D' && !inTime:
-			unit = 24 * time.Hour
-		case u == 'H' && inTime:
-			unit = time.Hour
-		case u == 'M' && inTime:
-			unit = time.Minute
-		case u == 'S' && inTime:
-			unit = time.Second
-		default:
-			return 0, bad
+		total += time.Duration(n * float64(units[u].d))
+		next, parts = u+1, parts+1
+		if inTime {
+			timeParts++
 		}
-		if strings.Contains(rest[:i], ".") && unit != time.Second {
-			return 0, bad
-		}
-		total += time.Duration(n * float64(unit))
-		parts++
 		rest = rest[i+1:]
 	}
-	if parts == 0 {
+	if parts == 0 || (inTime && timeParts == 0) {
 		return 0, bad
 	}
 	if neg {

@@ -311,6 +311,12 @@ func TestParseISODuration(t *testing.T) {
 		{"PT1.5H", 0, false},
 		{"PT1HT2M", 0, false},
 		{"PTH", 0, false},
+		{"PT1M1H", 0, false},
+		{"PT1H1H", 0, false},
+		{"P1DT", 0, false},
+		{"PT1D", 0, false},
+		{"P99999999999999999999D", 0, false},
+		{"P1DT1H1M1.5S", 24*time.Hour + time.Hour + time.Minute + 1500*time.Millisecond, true},
 		{"", 0, false},
 	} {
 		got, err := parseISODuration(tt.in)

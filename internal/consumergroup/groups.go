@@ -1,6 +1,8 @@
 package consumergroup
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -36,6 +38,10 @@ type Config struct {
 	// Assignors is group.consumer.assignors: the assignors members may
 	// name; the first is used when none does ("uniform", "range").
 	Assignors []string
+	// NewMemberID names a member that joins with ConsumerGroupHeartbeat v0
+	// (v1 clients choose their own). Default: a random UUID in Kafka's
+	// base64 form. Tests inject a counter.
+	NewMemberID func() string
 }
 
 // Kafka's defaults.
@@ -56,6 +62,9 @@ func (c Config) withDefaults() Config {
 	}
 	if len(c.Assignors) == 0 {
 		c.Assignors = assignor.Names()
+	}
+	if c.NewMemberID == nil {
+		c.NewMemberID = randomMemberID
 	}
 	return c
 }
@@ -312,4 +321,14 @@ func (gs *Groups) computeTarget(g *Group, perMember map[string][]TopicID, union 
 	g.Assignor = a.Name()
 	g.AssignmentEpoch = g.Epoch
 	return append(recs, targetMetadataRecord(g))
+}
+
+// randomMemberID is a random UUID written as Kafka writes Uuid: URL-safe
+// base64 without padding.
+func randomMemberID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails (Go 1.24+)
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return base64.RawURLEncoding.EncodeToString(u[:])
 }

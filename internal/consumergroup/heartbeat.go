@@ -82,7 +82,8 @@ func validate(req *kmsg.ConsumerGroupHeartbeatRequest) string {
 	switch {
 	case req.Group == "":
 		return "GroupId can't be empty."
-	case req.MemberID == "":
+	case req.MemberID == "" && (req.Version >= 1 || req.MemberEpoch != joinEpoch):
+		// v0 joins leave it to the coordinator (Heartbeat fills it in).
 		return "MemberId can't be empty."
 	case req.InstanceID != nil && *req.InstanceID == "":
 		return "InstanceId can't be empty."
@@ -119,6 +120,12 @@ func (gs *Groups) Heartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, client Clie
 			return gs.fail(req, errInvalidRegularExpression, "SubscribedTopicRegex "+*regex+" is not a valid regular expression: "+err.Error())
 		}
 	}
+	if req.MemberID == "" {
+		// A v0 join: the coordinator names the member (v1 clients do).
+		r := *req
+		r.MemberID = gs.cfg.NewMemberID()
+		req = &r
+	}
 	g := gs.groups[req.Group]
 	if req.MemberEpoch == leaveEpoch || req.MemberEpoch == staticLeaveEpoch {
 		return gs.leave(g, req)
@@ -140,9 +147,6 @@ func (gs *Groups) Heartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, client Clie
 	// inherits its subscription and target: like Kafka, that is no reason to
 	// rebalance; only a changed subscription is.
 	replaced := len(removed) > 0
-	if isNew && len(g.Members) >= gs.cfg.MaxSize {
-		return gs.fail(req, errGroupMaxSizeReached, "The consumer group has reached its maximum capacity of "+strconv.Itoa(gs.cfg.MaxSize)+" members.")
-	}
 	if created {
 		gs.groups[g.ID] = g
 	}
@@ -193,7 +197,10 @@ func (gs *Groups) Heartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, client Clie
 		o.Removed = append(o.Removed, r.id)
 	}
 	switch unrevoked := m.State == StateUnrevokedPartitions; {
-	case unrevoked && !wasUnrevoked:
+	case unrevoked && (!wasUnrevoked || changed):
+		// Every new revocation request gets a fresh rebalance timeout, as
+		// Kafka reschedules it: a member that revoked once and is asked
+		// again must not be fenced on the first deadline.
 		o.Revocation, o.RevocationTimeout = RevocationArm, m.RebalanceTimeout
 	case !unrevoked && wasUnrevoked:
 		o.Revocation = RevocationCancel
@@ -212,6 +219,13 @@ type removal struct {
 func (gs *Groups) memberFor(g *Group, req *kmsg.ConsumerGroupHeartbeatRequest) (*Member, []removal, Outcome, bool) {
 	m := g.Members[req.MemberID]
 	if req.MemberEpoch != joinEpoch {
+		if req.InstanceID != nil {
+			// As Kafka: an old incarnation of a static member whose
+			// instance ID another member ID has taken is fenced for good.
+			if sm := g.staticMember(*req.InstanceID); sm != nil && sm.ID != req.MemberID {
+				return nil, nil, gs.fail(req, errFencedInstanceID, "Static member "+*req.InstanceID+" is now member "+sm.ID+"; member "+req.MemberID+" is fenced."), false
+			}
+		}
 		if m == nil {
 			return nil, nil, gs.fail(req, errUnknownMemberID, "Member "+req.MemberID+" is not a member of group "+g.ID+"."), false
 		}
@@ -256,6 +270,11 @@ func (gs *Groups) memberFor(g *Group, req *kmsg.ConsumerGroupHeartbeatRequest) (
 		}
 	}
 	if m == nil {
+		// Checked before anything changes (a static replacement above does
+		// not grow the group).
+		if len(g.Members) >= gs.cfg.MaxSize {
+			return nil, nil, gs.fail(req, errGroupMaxSizeReached, "The consumer group has reached its maximum capacity of "+strconv.Itoa(gs.cfg.MaxSize)+" members."), false
+		}
 		m = &Member{ID: req.MemberID, Assigned: Partitions{}, PendingRevocation: Partitions{}, assignmentEpochs: map[TopicPartition]int32{}}
 	}
 	return m, nil, Outcome{}, true

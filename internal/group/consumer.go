@@ -48,18 +48,18 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	if !c.owns(req.Group) {
 		return fail(errNotCoordinator, "")
 	}
-	if g := c.groups[req.Group]; g != nil {
-		if g.state != Empty || len(g.pending) > 0 {
-			return fail(errGroupIDNotFound, "Group "+req.Group+" is not a consumer group.")
-		}
-		if req.MemberEpoch == 0 {
-			// An empty classic (or offsets-only) group becomes a consumer
-			// group; its offsets stay.
-			out.Records = append(out.Records, groupTombstone(req.Group))
-			c.deleteGroup(req.Group)
-		}
+	classic := c.groups[req.Group]
+	if classic != nil && (classic.state != Empty || len(classic.pending) > 0) {
+		return fail(errGroupIDNotFound, "Group "+req.Group+" is not a consumer group.")
 	}
 	o := c.consumer.Heartbeat(req, consumergroup.Client{ID: client.ID, Host: client.Host}, c.cfg.Topics, now)
+	if classic != nil && o.Response.ErrorCode == errNone && c.consumer.Get(req.Group) != nil {
+		// An empty classic (or offsets-only) group became a consumer
+		// group with this join; its offsets stay. Only a join that
+		// succeeded converts, as in Kafka.
+		out.Records = append(out.Records, groupTombstone(req.Group))
+		c.deleteGroup(req.Group)
+	}
 	consumerRecords(o.Records, &out)
 	for _, id := range o.Removed {
 		c.cancelConsumerTimers(req.Group, id)
@@ -179,7 +179,12 @@ func (c *Coordinator) expireConsumerOffsets(now time.Time, out *coordinator.Resu
 		for _, tp := range sortedPartitions(c.offsets[id]) {
 			o := c.offsets[id][tp]
 			live := !g.Empty() && c.consumerSubscribedTo(id, tp.topic)
-			if !live && now.Sub(o.commitTime) >= c.cfg.OffsetsRetention {
+			expired := now.Sub(o.commitTime) >= c.cfg.OffsetsRetention
+			if !o.expireTime.IsZero() {
+				// A commit with its own retention (OffsetCommit v2-v4).
+				expired = !now.Before(o.expireTime)
+			}
+			if !live && expired {
 				c.deleteOffset(id, tp, out)
 			} else {
 				all = false

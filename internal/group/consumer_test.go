@@ -82,3 +82,50 @@ func TestConsumerGroup_RevocationTimeoutAfterLoad(t *testing.T) {
 		t.Fatalf("member a still in the group after its rebalance timeout on the new coordinator")
 	}
 }
+
+// TestConsumerGroup_ConversionOnlyOnSuccess: a failed consumer join leaves
+// an offsets-only classic group (and its offsets) as it was; a classic
+// JoinGroup that names a member does not turn an empty consumer group into
+// a classic one.
+func TestConsumerGroup_ConversionOnlyOnSuccess(t *testing.T) {
+	topics := oneTopic{"t", consumergroup.TopicID{1}, 2}
+	c := New(Config{NumPartitions: 1, Topics: topics})
+	now := time.Unix(1000, 0)
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version, commit.Group, commit.Generation = 9, "cg", -1
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 5, LeaderEpoch: -1}}}}
+	if r := c.OffsetCommit(commit, now); r.Response.(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatal("simple commit failed")
+	}
+	bad := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	bad.Version, bad.Group, bad.MemberID = 1, "cg", "m"
+	bad.RebalanceTimeoutMillis, bad.SubscribedTopicNames = 1000, []string{"t"}
+	bad.ServerAssignor = kmsg.StringPtr("no-such-assignor")
+	res := c.ConsumerGroupHeartbeat(bad, Client{}, now)
+	if code := res.Response.(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode; code != 112 || len(res.Records) != 0 {
+		t.Fatalf("bad join: code %d, %d records", code, len(res.Records))
+	}
+	if c.groups["cg"] == nil || c.offsets["cg"][topicPartition{"t", 0}].offset != 5 {
+		t.Fatal("a failed join converted the offsets-only group")
+	}
+
+	var log []coordinator.Record
+	consumerHeartbeat(t, c, &log, "m", 0, nil, now)
+	if c.groups["cg"] != nil || c.consumer.Get("cg") == nil {
+		t.Fatal("a successful join did not convert the group")
+	}
+	leave := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	leave.Version, leave.Group, leave.MemberID, leave.MemberEpoch = 1, "cg", "m", -1
+	c.ConsumerGroupHeartbeat(leave, Client{}, now)
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Version, join.Group, join.MemberID = 5, "cg", "someone"
+	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis, join.ProtocolType = 10000, 10000, "consumer"
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 0}}}
+	res = c.JoinGroup(join, Client{}, now)
+	if code := res.Response.(*kmsg.JoinGroupResponse).ErrorCode; code != errGroupIDNotFound || len(res.Records) != 0 {
+		t.Fatalf("classic join naming a member: code %d, %d records", code, len(res.Records))
+	}
+	if c.consumer.Get("cg") == nil {
+		t.Fatal("the empty consumer group was converted by a join that named a member")
+	}
+}

@@ -54,11 +54,13 @@ func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, client Client, now t
 		return fail(errInvalidSessionTimeout, req.MemberID)
 	}
 	if cg := c.consumer.Get(req.Group); cg != nil {
-		if !cg.Empty() {
+		// Only a new member (no member ID) may turn an empty consumer
+		// group into a classic one, as Kafka creates a classic group only
+		// then; the group's offsets stay.
+		if !cg.Empty() || req.MemberID != "" {
 			out.Response = joinError(req.Version, errGroupIDNotFound, req.MemberID)
 			return out
 		}
-		// An empty consumer group becomes a classic group; offsets stay.
 		consumerRecords(c.consumer.Delete(req.Group), &out)
 	}
 	unknown := req.MemberID == ""

@@ -274,8 +274,9 @@ func (l *Log) loadTrusted(s *segment, rp int64) (pos int64, idxFile, tidxFile []
 			break // rp is at this batch: checked by the CRC scan
 		}
 		if first && pos > 0 {
-			// The batch at an index entry is not indexed again.
-			if h.MaxTimestamp > s.maxTS {
+			// The batch at an index entry is not indexed again. An empty
+			// batch (the cleaner's) claims no timestamp, as in onBatch.
+			if h.MaxTimestamp > s.maxTS && h.NumRecords > 0 {
 				s.maxTS, s.maxTSOffset = h.MaxTimestamp, h.BaseOffset
 			}
 			s.bytesSinceIndex, s.next = h.Size(), h.NextOffset()

@@ -378,18 +378,18 @@ func (p *Partition) ReadSlices(offset int64, maxBytes int32, minOneBatch bool) (
 // DeleteRecordsBefore advances the log start offset; offsets above the high
 // watermark are refused as Kafka refuses them.
 func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
+	if !p.Config().Delete() {
+		// As Kafka, and checked first as Kafka does: only a topic whose
+		// cleanup.policy includes delete lets clients delete records.
+		return 0, fmt.Errorf("records of partition %s can not be deleted due to the configured policy (cleanup.policy=%s): %w",
+			p.ID, strings.Join(p.Config().CleanupPolicy, ","), log.ErrPolicyViolation)
+	}
 	hw := p.HighWatermark()
 	if offset == -1 {
 		offset = hw
 	}
 	if offset > hw || offset < 0 {
 		return 0, fmt.Errorf("partition %s: offset %d beyond high watermark %d: %w", p.ID, offset, hw, log.ErrOffsetOutOfRange)
-	}
-	if !p.Config().Delete() {
-		// As Kafka: only a topic whose cleanup.policy includes delete
-		// lets clients delete records.
-		return 0, fmt.Errorf("records of partition %s can not be deleted due to the configured policy (cleanup.policy=%s): %w",
-			p.ID, strings.Join(p.Config().CleanupPolicy, ","), log.ErrPolicyViolation)
 	}
 	if err := p.log.DeleteRecordsBefore(offset); err != nil {
 		return 0, fmt.Errorf("partition %s: %w", p.ID, err)
