@@ -11,6 +11,10 @@ import (
 	"github.com/fjordstream/fjord/internal/assignor"
 )
 
+// invalidateSubscriptions drops the cached resolution after a change of
+// membership or subscription.
+func (g *Group) invalidateSubscriptions() { g.subs.valid = false }
+
 // TopicID is a Kafka topic UUID.
 type TopicID = assignor.TopicID
 
@@ -167,6 +171,22 @@ type Group struct {
 	// pending revocation): a partition goes to its next owner only once
 	// released. Derived; rebuilt after replay.
 	owners map[TopicPartition]string
+
+	// subs caches the resolved subscriptions (derived, soft state).
+	subs subscriptionCache
+}
+
+// subscriptionCache keeps the members' resolved subscriptions between
+// heartbeats: resolving all members costs O(members) and each steady
+// heartbeat only needs to know whether the subscribed topics changed,
+// which the union's hash tells in O(subscribed topics).
+type subscriptionCache struct {
+	valid     bool
+	names     []string         // every topic name a member lists
+	regexes   []*regexp.Regexp // every distinct regular expression
+	perMember map[string][]TopicID
+	union     map[TopicID]assignor.Topic
+	hash      int64
 }
 
 func newGroup(id string, now time.Time) *Group {
@@ -215,14 +235,17 @@ func (g *Group) sortedMembers() []*Member {
 	return ms
 }
 
-// staticMember returns the member holding instance ID id.
+// staticMember returns the member holding instance ID id (the lowest
+// member ID should a damaged log hold two). It runs on every static
+// member's heartbeat, so it does not sort.
 func (g *Group) staticMember(id string) *Member {
-	for _, m := range g.sortedMembers() {
-		if m.InstanceID != nil && *m.InstanceID == id {
-			return m
+	var best *Member
+	for _, m := range g.Members {
+		if m.InstanceID != nil && *m.InstanceID == id && (best == nil || m.ID < best.ID) {
+			best = m
 		}
 	}
-	return nil
+	return best
 }
 
 // rebuildOwners recomputes the derived ownership map (after replay).

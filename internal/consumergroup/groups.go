@@ -144,6 +144,7 @@ func (gs *Groups) Loaded() {
 			}
 		}
 		g.rebuildOwners()
+		g.invalidateSubscriptions()
 	}
 }
 
@@ -186,6 +187,7 @@ func (g *Group) removeMember(m *Member) []Record {
 	}
 	delete(g.Members, m.ID)
 	delete(g.Target, m.ID)
+	g.invalidateSubscriptions()
 	recs := removalTombstones(g.ID, m.ID)
 	g.Epoch++
 	return append(recs, groupMetadataRecord(g))
@@ -240,6 +242,52 @@ func metadataHash(subscribed map[TopicID]assignor.Topic) int64 {
 		mix(binary.BigEndian.AppendUint32(nil, uint32(t.Partitions)))
 	}
 	return int64(h)
+}
+
+// subscriptions returns each member's subscribed topic IDs and their union
+// with partition counts, from the cache while the union is unchanged.
+func (g *Group) subscriptions(topics Topics) (map[string][]TopicID, map[TopicID]assignor.Topic) {
+	if g.subs.valid {
+		union := make(map[TopicID]assignor.Topic, len(g.subs.union))
+		add := func(name string) {
+			if id, n, ok := topics.ByName(name); ok {
+				union[id] = assignor.Topic{ID: id, Name: name, Partitions: n}
+			}
+		}
+		for _, n := range g.subs.names {
+			add(n)
+		}
+		if len(g.subs.regexes) > 0 {
+			for _, n := range topics.Names() {
+				for _, re := range g.subs.regexes {
+					if re.MatchString(n) {
+						add(n)
+						break
+					}
+				}
+			}
+		}
+		if len(union) == len(g.subs.union) && metadataHash(union) == g.subs.hash {
+			return g.subs.perMember, g.subs.union
+		}
+	}
+	perMember, union := g.resolve(topics)
+	seenName, seenRegex := map[string]bool{}, map[string]bool{}
+	c := subscriptionCache{valid: true, perMember: perMember, union: union, hash: metadataHash(union)}
+	for _, m := range g.sortedMembers() {
+		for _, n := range m.SubscribedTopicNames {
+			if !seenName[n] {
+				seenName[n] = true
+				c.names = append(c.names, n)
+			}
+		}
+		if m.regex != nil && !seenRegex[m.regex.String()] {
+			seenRegex[m.regex.String()] = true
+			c.regexes = append(c.regexes, m.regex)
+		}
+	}
+	g.subs = c
+	return perMember, union
 }
 
 // resolve computes each member's subscribed topic IDs and the union with

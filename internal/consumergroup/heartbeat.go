@@ -162,7 +162,10 @@ func (gs *Groups) Heartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, client Clie
 		recs = append(recs, memberMetadataRecord(g.ID, m))
 	}
 	bump := (isNew && !replaced) || subChanged
-	perMember, union := g.resolve(topics)
+	if isNew || subChanged {
+		g.invalidateSubscriptions()
+	}
+	perMember, union := g.subscriptions(topics)
 	if h := metadataHash(union); h != g.MetadataHash {
 		g.MetadataHash = h
 		bump = true
