@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -297,4 +298,36 @@ func listGroupsOfType(ctx context.Context, t *testing.T, cl *kgo.Client, typ str
 		out[g.Group] = g.GroupState
 	}
 	return out
+}
+
+// TestConsumerGroup_OfflineProtocolSwitch: a group's consumers are stopped
+// and restarted with the other protocol (classic -> KIP-848 -> classic):
+// the empty group converts each time and its committed offsets carry over,
+// so each generation of consumers reads only what the previous one left.
+func TestConsumerGroup_OfflineProtocolSwitch(t *testing.T) {
+	n := startNode(t, t.TempDir(), kip848Config...)
+	ctx := testCtx(t)
+	cl, adm := newClient(t, n.Addr(), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if _, err := adm.CreateTopic(ctx, 3, 1, nil, "switch"); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for round, opts := range [][]kgo.Opt{nil, {kgo.ServerSideBalancer()}, nil} {
+		produceSpread(ctx, t, cl, "switch", round*30, 30)
+		m := newMember(t, n.Addr(), "gswitch", "switch", fmt.Sprintf("c%d", round), opts...)
+		for _, r := range pollAndCommit(ctx, t, 30, m) {
+			if seen[string(r.Key)] {
+				t.Fatalf("round %d: record %s consumed again after the switch", round, r.Key)
+			}
+			seen[string(r.Key)] = true
+		}
+		m.close()
+		want := "classic"
+		if opts != nil {
+			want = "consumer"
+		}
+		if got := listGroupsOfType(ctx, t, cl, want); got["gswitch"] != "Empty" {
+			t.Fatalf("round %d: %s groups %v, want gswitch Empty", round, want, got)
+		}
+	}
 }
