@@ -171,33 +171,40 @@ func values(prefix string, n int) []string {
 	return vs
 }
 
-// waitStableGroup waits until group is Stable with exactly n members, each
-// assigned at least one partition, and returns how many partitions each
-// member (by client ID) holds.
+// waitStableGroup waits until the classic group is Stable with exactly n
+// members, each assigned at least one partition, and returns how many
+// partitions each member (by client ID) holds.
 func waitStableGroup(t *testing.T, adm *kadm.Client, group string, n int) map[string]int {
+	t.Helper()
+	return waitStable(t, group, n, func() (string, int, map[string]int, error) {
+		dg, err := adm.DescribeGroups(ctx(t), group)
+		if err != nil {
+			return "", 0, nil, err
+		}
+		held := map[string]int{}
+		for _, m := range dg[group].Members {
+			if ca, ok := m.Assigned.AsConsumer(); ok {
+				for _, tp := range ca.Topics {
+					held[m.ClientID] += len(tp.Partitions)
+				}
+			}
+		}
+		return dg[group].State, len(dg[group].Members), held, dg[group].Err
+	})
+}
+
+// waitStable polls describe until the group is Stable with n members that
+// all hold partitions, and returns the partitions held per client ID.
+func waitStable(t *testing.T, group string, n int, describe func() (state string, members int, held map[string]int, err error)) map[string]int {
 	t.Helper()
 	deadline := time.Now().Add(cmdTimeout)
 	var last string
 	for time.Now().Before(deadline) {
-		dg, err := adm.DescribeGroups(ctx(t), group)
-		if err == nil && dg[group].State == "Stable" && len(dg[group].Members) == n {
-			held := map[string]int{}
-			for _, m := range dg[group].Members {
-				if ca, ok := m.Assigned.AsConsumer(); ok {
-					for _, tp := range ca.Topics {
-						held[m.ClientID] += len(tp.Partitions)
-					}
-				}
-			}
-			if len(held) == n {
-				return held
-			}
-			last = fmt.Sprint(held)
-		} else if err == nil {
-			last = fmt.Sprintf("state %s, %d members", dg[group].State, len(dg[group].Members))
-		} else {
-			last = err.Error()
+		state, members, held, err := describe()
+		if err == nil && state == "Stable" && members == n && len(held) == n {
+			return held
 		}
+		last = fmt.Sprintf("state %s, %d members, held %v, err %v", state, members, held, err)
 		time.Sleep(50 * time.Millisecond) // polling interval, not an assertion
 	}
 	t.Fatalf("group %s never stable with %d members all assigned; last: %s", group, n, last)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,27 +23,18 @@ var serverSide = []kgo.Opt{kgo.ServerSideBalancer()}
 // client ID.
 func waitStableConsumerGroup(t *testing.T, adm *kadm.Client, group string, n int) map[string]int {
 	t.Helper()
-	deadline := time.Now().Add(cmdTimeout)
-	var last string
-	for time.Now().Before(deadline) {
+	return waitStable(t, group, n, func() (string, int, map[string]int, error) {
 		dg, err := adm.DescribeConsumerGroups(ctx(t), group)
-		d := dg[group]
-		if err == nil && d.Err == nil && d.State == "Stable" && len(d.Members) == n {
-			held := map[string]int{}
-			for _, m := range d.Members {
-				m.Assignment.Each(func(string, int32) { held[m.ClientID]++ })
-			}
-			if len(held) == n {
-				return held
-			}
-			last = fmt.Sprint(held)
-		} else {
-			last = fmt.Sprintf("state %s, %d members, err %v/%v", d.State, len(d.Members), err, d.Err)
+		if err != nil {
+			return "", 0, nil, err
 		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not an assertion
-	}
-	t.Fatalf("consumer group %s never stable with %d members all assigned; last: %s", group, n, last)
-	return nil
+		d := dg[group]
+		held := map[string]int{}
+		for _, m := range d.Members {
+			m.Assignment.Each(func(string, int32) { held[m.ClientID]++ })
+		}
+		return d.State, len(d.Members), held, d.Err
+	})
 }
 
 // TestFranzGo_KIP848GroupRebalanceAndRestart: three franz-go members using

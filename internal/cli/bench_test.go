@@ -35,8 +35,10 @@ func TestBench_ProduceConsumeE2E(t *testing.T) {
 	}
 
 	// 2000 + 500 records are in the topic. Reading more than that ends, after --timeout idle, with
-	// the partial summary and an error.
-	r = e.run("", "bench", "consume", "--topic", perf, "--records", "5000", "--timeout", "300ms")
+	// the partial summary and an error. The idle timeout is generous: on a loaded machine (CI runs
+	// packages in parallel) a pause of a few hundred milliseconds between fetches happens, and
+	// ended an earlier 300 ms version of this test after 1,112 records.
+	r = e.run("", "bench", "consume", "--topic", perf, "--records", "5000", "--timeout", "2s")
 	if r.code != ExitError {
 		t.Fatalf("consume past the end: exit %d, want %d\nstderr: %s", r.code, ExitError, r.stderr)
 	}
