@@ -13,6 +13,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord/internal/fjordtest"
 )
 
 // groupOverrides make group tests quick: no initial rebalance delay, and
@@ -218,8 +220,24 @@ func waitStable(t *testing.T, group string, n int, describe func() (state string
 // committed offsets must be the log end. After a broker restart new members
 // of the group must resume from those offsets, seeing only newer records.
 func TestFranzGo_CooperativeGroupRebalanceAndRestart(t *testing.T) {
-	b := startBroker(t, groupOverrides...)
-	const topic, group, perBatch = "franz-coop", "franz-coop-g", 120
+	joinRebalanceRestart(t, groupOverrides, "franz-coop", nil, waitStableGroup,
+		func(t *testing.T, b *fjordtest.Process, adm *kadm.Client, group string) {
+			if dg, err := adm.DescribeGroups(ctx(t), group); err != nil || dg[group].Protocol != "cooperative-sticky" {
+				t.Errorf("group protocol %q (err %v), want cooperative-sticky", dg[group].Protocol, err)
+			}
+		})
+}
+
+// joinRebalanceRestart is the join-one-by-one, commit, restart and resume
+// scenario for either group protocol: extra are the members' client
+// options, waitStable the protocol's view of a stable group, onStable the
+// protocol's own checks once the three members are stable.
+func joinRebalanceRestart(t *testing.T, overrides []string, topic string, extra []kgo.Opt,
+	waitStable func(t *testing.T, adm *kadm.Client, group string, n int) map[string]int,
+	onStable func(t *testing.T, b *fjordtest.Process, adm *kadm.Client, group string),
+) {
+	b := startBroker(t, overrides...)
+	group, perBatch := topic+"-g", 120
 	createTopic(t, b.Addr(), topic, 6)
 	adm := admin(t, b.Addr())
 	seen := newSeenSet()
@@ -229,16 +247,14 @@ func TestFranzGo_CooperativeGroupRebalanceAndRestart(t *testing.T) {
 	// runs while records are being fetched and committed.
 	var ms []*groupMember
 	for i := range 3 {
-		ms = append(ms, startMember(t, b.Addr(), group, topic, fmt.Sprintf("m%d", i), seen))
+		ms = append(ms, startMember(t, b.Addr(), group, topic, fmt.Sprintf("m%d", i), seen, extra...))
 		prefix := fmt.Sprintf("join%d-", i)
 		produceValues(t, b.Addr(), topic, prefix, perBatch, 6)
 		want = append(want, values(prefix, perBatch)...)
 		seen.waitAll(t, want)
 	}
-	held := waitStableGroup(t, adm, group, 3)
-	if dg, err := adm.DescribeGroups(ctx(t), group); err != nil || dg[group].Protocol != "cooperative-sticky" {
-		t.Errorf("group protocol %q (err %v), want cooperative-sticky", dg[group].Protocol, err)
-	}
+	held := waitStable(t, adm, group, 3)
+	onStable(t, b, adm, group)
 	for name, n := range held {
 		if n != 2 {
 			t.Errorf("member %s holds %d partitions, want 2 of 6 (held: %v)", name, n, held)
@@ -272,7 +288,7 @@ func TestFranzGo_CooperativeGroupRebalanceAndRestart(t *testing.T) {
 	after := newSeenSet()
 	produceValues(t, b.Addr(), topic, "after-", perBatch, 6)
 	for i := range 2 {
-		startMember(t, b.Addr(), group, topic, fmt.Sprintf("r%d", i), after)
+		startMember(t, b.Addr(), group, topic, fmt.Sprintf("r%d", i), after, extra...)
 	}
 	wantAfter := values("after-", perBatch)
 	after.waitAll(t, wantAfter)

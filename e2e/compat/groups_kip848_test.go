@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord/internal/fjordtest"
 )
 
 // kip848Overrides make the consumer group protocol quick enough to test:
@@ -45,34 +47,13 @@ func waitStableConsumerGroup(t *testing.T, adm *kadm.Client, group string, n int
 // commits are the log end after all leave, and after a broker restart new
 // members resume from them.
 func TestFranzGo_KIP848GroupRebalanceAndRestart(t *testing.T) {
-	b := startBroker(t, kip848Overrides...)
-	const topic, group, perBatch = "kip848", "kip848-g", 120
-	createTopic(t, b.Addr(), topic, 6)
-	adm := admin(t, b.Addr())
-	seen := newSeenSet()
-	var want []string
-	var ms []*groupMember
-	for i := range 3 {
-		ms = append(ms, startMember(t, b.Addr(), group, topic, fmt.Sprintf("m%d", i), seen, serverSide...))
-		prefix := fmt.Sprintf("join%d-", i)
-		produceValues(t, b.Addr(), topic, prefix, perBatch, 6)
-		want = append(want, values(prefix, perBatch)...)
-		seen.waitAll(t, want)
-	}
-	held := waitStableConsumerGroup(t, adm, group, 3)
-	for name, n := range held {
-		if n != 2 {
-			t.Errorf("member %s holds %d partitions, want 2 of 6 (held: %v)", name, n, held)
-		}
-	}
-	produceValues(t, b.Addr(), topic, "stable-", perBatch, 6)
-	want = append(want, values("stable-", perBatch)...)
-	seen.waitAll(t, want)
-	if got := seen.members("stable-"); len(got) != 3 {
-		t.Errorf("records after the last rebalance consumed by %v, want all 3 members", got)
-	}
+	joinRebalanceRestart(t, kip848Overrides, "kip848", serverSide, waitStableConsumerGroup, checkCLIDescribesConsumerGroup)
+}
 
-	// The CLI finds the group through ConsumerGroupDescribe.
+// checkCLIDescribesConsumerGroup: `fjord group describe` finds the stable
+// three-member KIP-848 group through ConsumerGroupDescribe.
+func checkCLIDescribesConsumerGroup(t *testing.T, b *fjordtest.Process, _ *kadm.Client, group string) {
+	t.Helper()
 	var described []struct {
 		State        string `json:"state"`
 		ProtocolType string `json:"protocol_type"`
@@ -95,32 +76,6 @@ func TestFranzGo_KIP848GroupRebalanceAndRestart(t *testing.T) {
 	if d := described[0]; d.State != "Stable" || d.ProtocolType != "consumer" || d.Protocol != "uniform" || len(d.Members) != 3 || len(d.Partitions) != 6 {
 		t.Errorf("described %+v", d)
 	}
-
-	for _, m := range ms {
-		m.stopPolling()
-	}
-	for _, m := range ms {
-		if err := m.cl.CommitUncommittedOffsets(ctx(t)); err != nil {
-			t.Fatalf("%s: commit: %v", m.name, err)
-		}
-	}
-	for _, m := range ms {
-		m.close()
-	}
-	seen.checkOnce(t, want)
-	checkCommittedAtEnd(t, adm, group, topic)
-
-	b.Restart(t)
-	adm = admin(t, b.Addr())
-	checkCommittedAtEnd(t, adm, group, topic)
-	after := newSeenSet()
-	produceValues(t, b.Addr(), topic, "after-", perBatch, 6)
-	for i := range 2 {
-		startMember(t, b.Addr(), group, topic, fmt.Sprintf("r%d", i), after, serverSide...)
-	}
-	wantAfter := values("after-", perBatch)
-	after.waitAll(t, wantAfter)
-	after.checkOnce(t, wantAfter)
 }
 
 // TestFranzGo_KIP848MemberKilledLosesPartitions: a KIP-848 member that
