@@ -268,24 +268,9 @@ func (c *cleaner) scanProducers(segs []*segment) (map[int64]int64, error) {
 	return last, nil
 }
 
-// validateStored checks one stored batch b (header h) as recovery does:
-// record.Validate, except that an empty batch (record count 0, which only
-// a clean writes, or a follower copies from a compacted leader) must be
-// exactly a header with a good CRC and no codec.
-func validateStored(b []byte, h record.Header, d *record.Decompressor) error {
-	if h.NumRecords != 0 {
-		_, err := record.Validate(b, record.ValidateOptions{AllowControl: true, Decompressor: d})
-		return err
-	}
-	switch {
-	case h.Size() != record.HeaderSize:
-		return fmt.Errorf("%w: empty batch of %d bytes", record.ErrCorrupt, h.Size())
-	case h.Compression() != record.CodecNone:
-		return fmt.Errorf("%w: empty batch with codec %v", record.ErrCorrupt, h.Compression())
-	case h.LastOffsetDelta < 0:
-		return fmt.Errorf("%w: empty batch with last offset delta %d", record.ErrInvalidRecord, h.LastOffsetDelta)
-	case !record.CheckCRC(b):
-		return fmt.Errorf("%w: CRC mismatch", record.ErrCorrupt)
-	}
-	return nil
+// validateStored checks one stored batch as recovery does: record.Validate
+// with control batches and the cleaner's empty batches allowed.
+func validateStored(b []byte, d *record.Decompressor) error {
+	_, err := record.Validate(b, record.ValidateOptions{AllowControl: true, AllowEmpty: true, Decompressor: d})
+	return err
 }

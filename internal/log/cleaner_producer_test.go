@@ -267,10 +267,7 @@ func TestValidateStored(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.mutate(append([]byte(nil), good...))
-			h, err := record.ParseHeader(b)
-			if err == nil {
-				err = validateStored(b, h, nil)
-			}
+			err := validateStored(b, nil)
 			if (err == nil) != tc.ok {
 				t.Fatalf("validateStored: %v, want ok=%v", err, tc.ok)
 			}

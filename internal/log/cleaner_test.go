@@ -56,7 +56,7 @@ func decodeBatches(t testing.TB, b []byte, out []seenRec) ([]seenRec, int64) {
 		if err != nil {
 			t.Fatalf("batch: %v", err)
 		}
-		if err := validateStored(b[:h.Size()], h, nil); err != nil {
+		if err := validateStored(b[:h.Size()], nil); err != nil {
 			t.Fatalf("batch at %d invalid: %v", h.BaseOffset, err)
 		}
 		for _, r := range recs {

@@ -145,7 +145,7 @@ func readAll(t testing.TB, l *Log) [][]byte {
 				t.Fatalf("Read(%d): %v", off, err)
 			}
 			// As recovery checks: empty batches are the cleaner's.
-			if err := validateStored(b[:h.Size()], h, d); err != nil {
+			if err := validateStored(b[:h.Size()], d); err != nil {
 				t.Fatalf("batch at offset %d invalid: %v", h.BaseOffset, err)
 			}
 			if h.LastOffset() < off || (len(out) > 0 && h.BaseOffset != off) {

@@ -343,7 +343,7 @@ func (l *Log) scanValidate(s *segment, from, end int64) (int64, error) {
 		if err := readFull(s.f, b, pos); err != nil {
 			return pos, err
 		}
-		if err := validateStored(b, h, l.decomp); err != nil {
+		if err := validateStored(b, l.decomp); err != nil {
 			return pos, err
 		}
 		epoch = max(epoch, h.PartitionLeaderEpoch)

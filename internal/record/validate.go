@@ -32,6 +32,11 @@ type ValidateOptions struct {
 	// AllowControl accepts control batches (transaction markers). Clients
 	// may not send them, so a produce path leaves it false.
 	AllowControl bool
+	// AllowEmpty accepts a batch of no records, as log compaction leaves
+	// for a producer whose records all went (Kafka's empty batch header):
+	// it must be exactly a header, uncompressed, with a good CRC. Clients
+	// may not send them, so a produce path leaves it false.
+	AllowEmpty bool
 	// Decompressor inflates compressed batches; nil makes a throwaway one
 	// per call, which is correct but slow (share one per broker).
 	Decompressor *Decompressor
@@ -138,6 +143,17 @@ func (v *validator) batch(b []byte, s *Summary) (Header, error) {
 	b = b[:h.Size()]
 	if crc := crcOf(b); crc != h.CRC {
 		return h, fmt.Errorf("%w: CRC %08x, computed %08x", ErrCorrupt, h.CRC, crc)
+	}
+	if h.NumRecords == 0 && v.opts.AllowEmpty {
+		switch {
+		case h.Size() != HeaderSize:
+			return h, fmt.Errorf("%w: empty batch of %d bytes", ErrCorrupt, h.Size())
+		case h.Compression() != CodecNone:
+			return h, fmt.Errorf("%w: empty batch with codec %v", ErrCorrupt, h.Compression())
+		case h.LastOffsetDelta < 0:
+			return h, fmt.Errorf("%w: empty batch with last offset delta %d", ErrInvalidRecord, h.LastOffsetDelta)
+		}
+		return h, nil
 	}
 	if h.NumRecords < 1 {
 		return h, fmt.Errorf("%w: record count %d", ErrInvalidRecord, h.NumRecords)

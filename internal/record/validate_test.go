@@ -204,3 +204,34 @@ func TestValidate_FranzGoBatches(t *testing.T) {
 		})
 	}
 }
+
+// TestValidate_EmptyBatch: a header-only batch (what log compaction leaves
+// for a producer) passes only with AllowEmpty, and only as a bare,
+// uncompressed header with a good CRC; a produce never sends one.
+func TestValidate_EmptyBatch(t *testing.T) {
+	full := Build([]Record{{Key: []byte("k")}}, BuildOptions{})
+	empty := append([]byte(nil), full[:HeaderSize]...)
+	binary.BigEndian.PutUint32(empty[offBatchLength:], HeaderSize-LengthOverhead)
+	binary.BigEndian.PutUint32(empty[offNumRecords:], 0)
+	fix := func(b []byte) []byte {
+		binary.BigEndian.PutUint32(b[offCRC:], crcOf(b))
+		return b
+	}
+	fix(empty)
+	if _, err := Validate(empty, ValidateOptions{}); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("empty batch without AllowEmpty: %v, want ErrInvalidRecord", err)
+	}
+	if _, err := Validate(empty, ValidateOptions{AllowEmpty: true}); err != nil {
+		t.Fatalf("empty batch with AllowEmpty: %v", err)
+	}
+	gz := append([]byte(nil), empty...)
+	gz[offAttributes+1] |= byte(CodecGzip)
+	if _, err := Validate(fix(gz), ValidateOptions{AllowEmpty: true}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("compressed empty batch: %v, want ErrCorrupt", err)
+	}
+	bad := append([]byte(nil), empty...)
+	bad[offMaxTimestamp] ^= 1
+	if _, err := Validate(bad, ValidateOptions{AllowEmpty: true}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("empty batch with a bad CRC: %v, want ErrCorrupt", err)
+	}
+}
