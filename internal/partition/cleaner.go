@@ -19,7 +19,7 @@ func (m *Manager) CleanDirtiest(ctx context.Context, now time.Time, throttle *lo
 		bestScore log.Cleanability
 	)
 	for _, p := range m.All() {
-		c := p.Log().Cleanability(now, p.HighWatermark())
+		c := p.log.Cleanability(now, p.HighWatermark())
 		if !c.Cleanable {
 			continue
 		}
@@ -31,7 +31,7 @@ func (m *Manager) CleanDirtiest(ctx context.Context, now time.Time, throttle *lo
 	if best == nil {
 		return nil, log.CleanStats{}, nil
 	}
-	stats, err := best.Log().Clean(ctx, log.CleanOptions{Now: now, HighWatermark: best.HighWatermark(), Throttle: throttle,
+	stats, err := best.log.Clean(ctx, log.CleanOptions{Now: now, HighWatermark: best.HighWatermark(), Throttle: throttle,
 		ActiveProducers: best.producerLastOffsets()})
 	if err != nil {
 		return best, stats, fmt.Errorf("partition %s: clean: %w", best.ID, err)

@@ -26,11 +26,11 @@ func TestPartition_CleanKeepsProducerState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := p.Log().Dir()
+	dir := p.log.Dir()
 	mustAppend(t, p, idemBatch(7, 2, 0, 3))
 	mustAppend(t, p, idemBatch(7, 2, 3, 2)) // offsets 3-4, sequences 3-4
 	mustAppend(t, p, batch(1, time.Now().UnixMilli()))
-	if err := p.Log().Roll(); err != nil {
+	if err := p.log.Roll(); err != nil {
 		t.Fatal(err)
 	}
 	cleaned, st, err := m.CleanDirtiest(context.Background(), time.Now(), nil)

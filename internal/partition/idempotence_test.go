@@ -55,13 +55,13 @@ func TestPartition_IdempotentDuplicateAnsweredWithOriginalOffsets(t *testing.T) 
 	if !retry.Duplicate || retry.Info.BaseOffset != first.Info.BaseOffset || retry.Info.LastOffset != 2 {
 		t.Fatalf("retry answered %+v (duplicate %v), original %+v", retry.Info, retry.Duplicate, first.Info)
 	}
-	if leo := p.Log().LogEndOffset(); leo != 5 {
+	if leo := p.log.LogEndOffset(); leo != 5 {
 		t.Fatalf("log end offset %d: the retry was written again", leo)
 	}
 	// Non-idempotent batches are not checked: the same bytes go in twice.
 	mustAppend(t, p, batch(1, time.Now().UnixMilli()))
 	mustAppend(t, p, batch(1, time.Now().UnixMilli()))
-	if leo := p.Log().LogEndOffset(); leo != 7 {
+	if leo := p.log.LogEndOffset(); leo != 7 {
 		t.Fatalf("log end offset %d after two plain batches", leo)
 	}
 }
@@ -106,7 +106,7 @@ func TestPartition_IdempotentRejections(t *testing.T) {
 			if _, err := p.Append(c.batch, time.Now()); !errors.Is(err, c.want) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
-			if leo := p.Log().LogEndOffset(); leo != 5 {
+			if leo := p.log.LogEndOffset(); leo != 5 {
 				t.Fatalf("rejected batch was written: log end offset %d", leo)
 			}
 			mustAppend(t, p, idemBatch(7, 2, 5, 1)) // the state is unchanged
@@ -192,7 +192,7 @@ func TestPartition_ProducerStateRebuiltAfterCrash(t *testing.T) {
 	if len(snapshotsIn(t, dir)) == 0 {
 		t.Fatal("rolls wrote no producer snapshot")
 	}
-	leo := p.Log().LogEndOffset()
+	leo := p.log.LogEndOffset()
 
 	cases := []struct {
 		name string
@@ -232,7 +232,7 @@ func TestPartition_ProducerStateRebuiltAfterCrash(t *testing.T) {
 			cp := crashCopy(t, dir)
 			c.prep(t, cp)
 			q := openAt(t, cp, map[string]string{"segment.bytes": "1000"})
-			if got := q.Log().LogEndOffset(); got != leo {
+			if got := q.log.LogEndOffset(); got != leo {
 				t.Fatalf("log end offset %d, want %d", got, leo)
 			}
 			for _, off := range snapshotsIn(t, cp) {
@@ -256,7 +256,7 @@ func TestPartition_ProducerStateRebuiltAfterCrash(t *testing.T) {
 			if _, err := q.Append(idemBatch(old.pid, 1, old.seq, old.n), time.Now()); !errors.Is(err, ErrOutOfOrderSequence) {
 				t.Fatalf("retry of a sixth-newest batch: %v", err)
 			}
-			if got := q.Log().LogEndOffset(); got != leo {
+			if got := q.log.LogEndOffset(); got != leo {
 				t.Fatalf("log end offset %d after retries, want %d", got, leo)
 			}
 			for pid, seq := range seqs {
@@ -378,7 +378,7 @@ func TestPartition_ConcurrentRetriesAppendOnce(t *testing.T) {
 			t.Fatalf("seq %d written %d times", seq, originals)
 		}
 	}
-	if leo := p.Log().LogEndOffset(); leo != 20 {
+	if leo := p.log.LogEndOffset(); leo != 20 {
 		t.Fatalf("log end offset %d, want 20", leo)
 	}
 }

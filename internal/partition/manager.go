@@ -25,6 +25,7 @@ type Manager struct {
 	logger  *slog.Logger
 	logOpts log.Options
 	decomp  *record.Decompressor
+	delayed *Delayed // one registry for every hosted replica
 
 	mu    sync.RWMutex // guards parts and producerIDExpiration
 	parts map[ID]*Partition
@@ -36,6 +37,7 @@ type Manager struct {
 func NewManager(dir string, logger *slog.Logger) *Manager {
 	decomp := record.NewDecompressor(0)
 	return &Manager{logOpts: log.Options{Logger: logger, Decompressor: decomp}, decomp: decomp, dir: dir, logger: logger, parts: map[ID]*Partition{},
+		delayed:              NewDelayed(0),
 		producerIDExpiration: DefaultProducerIDExpiration}
 }
 
@@ -52,6 +54,9 @@ func (m *Manager) SetProducerIDExpiration(d time.Duration) {
 		p.SetProducerIDExpiration(d)
 	}
 }
+
+// Delayed is the registry of operations parked on the hosted replicas.
+func (m *Manager) Delayed() *Delayed { return m.delayed }
 
 // Dir returns the log directory.
 func (m *Manager) Dir() string { return m.dir }
@@ -106,6 +111,7 @@ func (m *Manager) Create(id ID, topicID metadata.TopicID, cfg config.Topic, lead
 		return nil, err
 	}
 	p.SetProducerIDExpiration(m.producerIDExpiration)
+	p.delayed = m.delayed
 	m.parts[id] = p
 	return p, nil
 }

@@ -43,11 +43,14 @@ type Partition struct {
 	producerIDExpiration time.Duration
 	lastExpiryCheck      time.Time
 
+	// delayed wakes the operations parked on this partition; shared by
+	// the Manager's replicas.
+	delayed *Delayed
+
 	mu          sync.Mutex // guards the fields below
 	cfg         config.Topic
 	leaderEpoch int32
 	hw          int64
-	hwChanged   chan struct{} // closed and replaced whenever hw advances
 }
 
 // DefaultProducerIDExpiration is Kafka's producer.id.expiration.ms default
@@ -70,7 +73,7 @@ func Open(id ID, topicID [16]byte, dir string, cfg config.Topic, leaderEpoch int
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Partition{ID: id, TopicID: topicID, log: l, decomp: decomp, cfg: cfg, leaderEpoch: leaderEpoch, hwChanged: make(chan struct{}),
+	p := &Partition{ID: id, TopicID: topicID, log: l, decomp: decomp, cfg: cfg, leaderEpoch: leaderEpoch, delayed: NewDelayed(0),
 		logger: logger.With("topic", id.Topic, "partition", id.Partition), producerIDExpiration: DefaultProducerIDExpiration}
 	if err := p.loadProducers(); err != nil {
 		_ = l.Close()
@@ -127,8 +130,30 @@ func LogConfig(c config.Topic) log.Config {
 	}
 }
 
-// Log exposes the storage engine for reads that need no partition state.
-func (p *Partition) Log() *log.Log { return p.log }
+// LogStartOffset is the first offset still in the log.
+func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
+
+// LogEndOffset is the offset the next appended record gets.
+func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
+
+// Size is the log's size on disk in bytes.
+func (p *Partition) Size() int64 { return p.log.Size() }
+
+// MaxTimestamp returns the largest record timestamp and its offset
+// (ListOffsets -3).
+func (p *Partition) MaxTimestamp() (timestamp, offset int64) { return p.log.MaxTimestamp() }
+
+// OffsetForTimestamp finds the first record at or after ts (log.Log's).
+func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool, err error) {
+	return p.log.OffsetForTimestamp(ts)
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch from the leader-epoch
+// cache: the largest epoch at or below epoch and the offset where the
+// epoch after it begins (or the log end offset).
+func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	return p.log.EndOffsetForEpoch(epoch)
+}
 
 // Config returns the topic configuration in force.
 func (p *Partition) Config() config.Topic {
@@ -160,21 +185,19 @@ func (p *Partition) HighWatermark() int64 {
 	return p.hw
 }
 
-// HighWatermarkChanged returns a channel closed the next time the high
-// watermark advances; fetch long-polls wait on it.
-func (p *Partition) HighWatermarkChanged() <-chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.hwChanged
-}
+// Delayed returns the registry that wakes operations parked on this
+// partition.
+func (p *Partition) Delayed() *Delayed { return p.delayed }
 
 func (p *Partition) advanceHighWatermark(to int64) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if to > p.hw {
+	moved := to > p.hw
+	if moved {
 		p.hw = to
-		close(p.hwChanged)
-		p.hwChanged = make(chan struct{})
+	}
+	p.mu.Unlock()
+	if moved {
+		p.delayed.Notify(p.ID, HighWatermarkMoved)
 	}
 }
 
@@ -248,6 +271,27 @@ func (p *Partition) Append(batches []byte, now time.Time) (Pending, error) {
 	return p.pending(info, false), nil
 }
 
+// AppendControl writes control batches (transaction markers) that no
+// client may produce, stamped with the current leader epoch. The returned
+// Pending is awaited as Append's is.
+func (p *Partition) AppendControl(batches []byte) (Pending, error) {
+	for b := batches; len(b) > 0; {
+		h, err := record.ParseHeader(b)
+		if err != nil {
+			return Pending{}, fmt.Errorf("partition %s: %w", p.ID, err)
+		}
+		if !h.IsControl() || h.Size() <= 0 || h.Size() > int64(len(b)) {
+			return Pending{}, fmt.Errorf("partition %s: %w: not a control batch", p.ID, record.ErrInvalidRecord)
+		}
+		b = b[h.Size():]
+	}
+	info, err := p.log.Append(batches, p.LeaderEpoch(), -1)
+	if err != nil {
+		return Pending{}, fmt.Errorf("partition %s: %w", p.ID, err)
+	}
+	return p.pending(info, false), nil
+}
+
 // anyProducerID reports whether any of the (validated) batches carries a
 // producer ID.
 func anyProducerID(batches []byte) bool {
@@ -295,6 +339,9 @@ func (p *Partition) appendIdempotent(batch []byte, h record.Header, appendTime i
 // for the caller to await.
 func (p *Partition) pending(info log.AppendInfo, dup bool) Pending {
 	pend := Pending{p: p, Info: info, Duplicate: dup}
+	if !dup {
+		p.delayed.Notify(p.ID, LogEndMoved)
+	}
 	if !p.log.DurableOnAppend() {
 		// Page-cache mode: visible at once, as Kafka's single replica is.
 		p.advanceHighWatermark(info.LastOffset + 1)
@@ -350,16 +397,37 @@ type Pending struct {
 }
 
 // Wait blocks until the append (for a duplicate, the original) is durable
-// as configured (group commit: concurrent waiters share one fsync) and then
-// advances the high watermark.
+// as configured (group commit: concurrent waiters share one fsync) and the
+// high watermark has passed it: acks=all's promise. A single replica's
+// high watermark follows its flushed offset, so the wait ends with the
+// fsync; the delayed-operation registry carries the wait when something
+// else moves the high watermark.
 func (w Pending) Wait(ctx context.Context) error {
 	if w.done || w.p == nil {
 		return nil
 	}
-	if err := w.p.log.Sync(ctx, w.Info.LastOffset+1); err != nil {
-		return fmt.Errorf("partition %s: %w", w.p.ID, err)
+	p, upTo := w.p, w.Info.LastOffset+1
+	if p.log.DurableOnAppend() {
+		if err := p.log.Sync(ctx, upTo); err != nil {
+			return fmt.Errorf("partition %s: %w", p.ID, err)
+		}
+		p.advanceHighWatermark(p.log.FlushedOffset())
 	}
-	w.p.advanceHighWatermark(w.p.log.FlushedOffset())
+	if p.HighWatermark() >= upTo {
+		return nil
+	}
+	wt, err := p.delayed.Watch(HighWatermarkMoved, []ID{p.ID})
+	if err != nil {
+		return fmt.Errorf("partition %s: %w", p.ID, err)
+	}
+	defer p.delayed.Cancel(wt)
+	for p.HighWatermark() < upTo {
+		select {
+		case <-wt.C():
+		case <-ctx.Done():
+			return fmt.Errorf("partition %s: waiting for the high watermark to pass %d: %w", p.ID, upTo-1, ctx.Err())
+		}
+	}
 	return nil
 }
 

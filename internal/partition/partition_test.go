@@ -46,13 +46,32 @@ func openTest(t *testing.T, overrides map[string]string) *Partition {
 
 func TestPartition_DurableModeHidesUnsyncedData(t *testing.T) {
 	p := openTest(t, nil) // Fjord default: flush.messages=1
-	changed := p.HighWatermarkChanged()
+	hwW, err := p.Delayed().Watch(HighWatermarkMoved, []ID{p.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Delayed().Cancel(hwW)
+	leoW, err := p.Delayed().Watch(LogEndMoved, []ID{p.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Delayed().Cancel(leoW)
 	pend, err := p.Append(batch(3, time.Now().UnixMilli()), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if hw := p.HighWatermark(); hw != 0 {
 		t.Fatalf("high watermark %d before the append is durable", hw)
+	}
+	select {
+	case <-leoW.C():
+	default:
+		t.Fatal("log-end waiter not woken by the append")
+	}
+	select {
+	case <-hwW.C():
+		t.Fatal("high-watermark waiter woken before the high watermark moved")
+	default:
 	}
 	if err := pend.Wait(context.Background()); err != nil {
 		t.Fatal(err)
@@ -61,9 +80,9 @@ func TestPartition_DurableModeHidesUnsyncedData(t *testing.T) {
 		t.Fatalf("high watermark %d after sync, want 3", hw)
 	}
 	select {
-	case <-changed:
+	case <-hwW.C():
 	default:
-		t.Fatal("high-watermark channel not closed on advance")
+		t.Fatal("high-watermark waiter not woken on advance")
 	}
 	if pend.Info.BaseOffset != 0 || pend.Info.LastOffset != 2 {
 		t.Fatalf("append info %+v", pend.Info)
@@ -100,7 +119,7 @@ func TestPartition_AppendValidation(t *testing.T) {
 			if _, err := p.Append(c.batch, now); !errors.Is(err, c.want) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
-			if leo := p.Log().LogEndOffset(); leo != 0 {
+			if leo := p.log.LogEndOffset(); leo != 0 {
 				t.Fatalf("rejected batch was written: LEO %d", leo)
 			}
 		})
@@ -163,7 +182,7 @@ func TestPartition_FixesWrongHeaderMaxTimestamp(t *testing.T) {
 	if h.MaxTimestamp != now.UnixMilli()+50 {
 		t.Fatalf("header max timestamp %d, want %d", h.MaxTimestamp, now.UnixMilli()+50)
 	}
-	if ts, off := p.Log().MaxTimestamp(); ts != now.UnixMilli()+50 || off != 1 {
+	if ts, off := p.log.MaxTimestamp(); ts != now.UnixMilli()+50 || off != 1 {
 		t.Fatalf("log max timestamp %d at %d", ts, off)
 	}
 }

@@ -92,10 +92,26 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	if req.Acks == 0 {
-		return nil
-	}
 	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+	if req.Acks == 0 {
+		if len(pending) == 0 {
+			return nil
+		}
+		// No response, but the appends are still made durable (and so
+		// visible: the high watermark follows the flushed offset) by the
+		// connection's writer, sharing fsyncs as acknowledged produces
+		// do. Without this, records produced with acks=0 stayed invisible
+		// until a later acknowledged write to the same partition.
+		return &inflight{silent: true, finish: func(ctx context.Context) {
+			ctx, cancel := context.WithTimeout(ctx, max(timeout, 30*time.Second))
+			defer cancel()
+			for _, p := range pending {
+				if err := p.wait.Wait(ctx); err != nil {
+					b.logger.Error("acks=0 produce not made durable", "topic", p.part.ID.Topic, "partition", p.part.ID.Partition, "err", err)
+				}
+			}
+		}}
+	}
 	return &inflight{resp: resp, finish: func(ctx context.Context) {
 		if timeout <= 0 {
 			timeout = 30 * time.Second
@@ -113,7 +129,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 				sp.BaseOffset = -1
 				b.logger.Error("produce not made durable", "topic", p.part.ID.Topic, "partition", p.part.ID.Partition, "err", err)
 			}
-			sp.LogStartOffset = p.part.Log().LogStartOffset()
+			sp.LogStartOffset = p.part.LogStartOffset()
 		}
 	}}
 }

@@ -18,7 +18,6 @@ package server
 import (
 	"context"
 	"errors"
-	"reflect"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -63,52 +62,47 @@ func (r *fetchResult) release() {
 
 func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *fetchResult {
 	wait := min(time.Duration(req.MaxWaitMillis)*time.Millisecond, maxFetchWait)
-	deadline := time.Now().Add(wait)
-	for {
-		res, size, ready, watch := b.fetchOnce(req)
-		if ready || size >= int64(req.MinBytes) || !time.Now().Before(deadline) || len(watch) == 0 {
-			return res
-		}
-		// Not enough yet: unpin while waiting, so a parked long poll
-		// never keeps deleted segments open.
-		res.release()
-		if !waitForAny(ctx, watch, time.Until(deadline)) {
-			res, _, _, _ = b.fetchOnce(req)
-			return res
-		}
+	res, size, ready, keys := b.fetchOnce(req)
+	if ready || size >= int64(req.MinBytes) || wait <= 0 || len(keys) == 0 {
+		return res
 	}
-}
-
-// waitForAny blocks until one channel closes (true), the timeout passes or
-// ctx ends (false).
-func waitForAny(ctx context.Context, chans []<-chan struct{}, timeout time.Duration) bool {
-	timer := time.NewTimer(timeout)
+	// Not enough yet: park in the delayed-operation registry, woken by a
+	// high-watermark change of any partition asked for. The state is read
+	// again after registering, so a change in between is not lost. The
+	// response is unpinned while waiting, so a parked long poll never
+	// keeps deleted segments open.
+	res.release()
+	delayed := b.parts.Delayed()
+	w, err := delayed.Watch(partition.HighWatermarkMoved, keys)
+	if err != nil {
+		b.logger.Warn("fetch answered without waiting", "err", err)
+		res, _, _, _ = b.fetchOnce(req)
+		return res
+	}
+	defer delayed.Cancel(w)
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	if len(chans) == 1 {
-		select {
-		case <-chans[0]:
-			return true
-		case <-timer.C:
-		case <-ctx.Done():
+	for {
+		res, size, ready, _ = b.fetchOnce(req)
+		if ready || size >= int64(req.MinBytes) {
+			return res
 		}
-		return false
+		select {
+		case <-w.C():
+			res.release()
+		case <-timer.C:
+			return res
+		case <-ctx.Done():
+			return res
+		}
 	}
-	cases := make([]reflect.SelectCase, 0, len(chans)+2)
-	cases = append(cases,
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
-	for _, c := range chans {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
-	}
-	chosen, _, _ := reflect.Select(cases)
-	return chosen >= 2
 }
 
 // fetchOnce builds a response from what is available now; size counts the
 // pinned record set bytes. ready reports an error partition (answered at
-// once, as Kafka does); watch holds the high-watermark channels to wait on
-// when there is not enough data yet.
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64, ready bool, watch []<-chan struct{}) {
+// once, as Kafka does); keys names the partitions read, whose changes a
+// long poll waits for when there is not enough data yet.
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64, ready bool, keys []partition.ID) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	res = &fetchResult{resp: resp, sets: make([][]*log.FileSlices, len(req.Topics))}
 	resp.SessionID = 0
@@ -159,16 +153,15 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			hwChanged := part.HighWatermarkChanged() // before reading: no lost wake-up
+			keys = append(keys, part.ID)
 			hw := part.HighWatermark()
-			l := part.Log()
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, l.LogStartOffset()
+			logStart := part.LogStartOffset()
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, logStart
 			switch {
-			case rp.FetchOffset < l.LogStartOffset() || rp.FetchOffset > l.LogEndOffset():
+			case rp.FetchOffset < logStart || rp.FetchOffset > part.LogEndOffset():
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
 				ready = true
 			case rp.FetchOffset >= hw:
-				watch = append(watch, hwChanged)
 			case remaining > 0 || size == 0:
 				limit := min(rp.PartitionMaxBytes, remaining)
 				fs, err := part.ReadSlices(rp.FetchOffset, limit, size == 0)
@@ -187,7 +180,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return res, size, ready, watch
+	return res, size, ready, keys
 }
 
 // checkLeaderEpoch applies KIP-320 fencing: a client that knows a newer epoch

@@ -36,17 +36,16 @@ func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 				continue
 			}
 			sp.LeaderEpoch = part.LeaderEpoch()
-			l := part.Log()
 			switch ts := rp.Timestamp; {
 			case ts == -1:
 				sp.Offset = part.HighWatermark()
 			case ts == -2 || ts == -4:
-				sp.Offset = l.LogStartOffset()
+				sp.Offset = part.LogStartOffset()
 			case ts == -3:
-				sp.Timestamp, sp.Offset = l.MaxTimestamp()
+				sp.Timestamp, sp.Offset = part.MaxTimestamp()
 			case ts == -5:
 			case ts >= 0:
-				off, t, ok, err := l.OffsetForTimestamp(ts)
+				off, t, ok, err := part.OffsetForTimestamp(ts)
 				switch {
 				case err != nil:
 					sp.ErrorCode = protocol.ErrorCode(err)

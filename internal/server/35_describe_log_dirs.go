@@ -41,7 +41,7 @@ func (b *Broker) handleDescribeLogDirs(req *kmsg.DescribeLogDirsRequest) kmsg.Re
 			byTopic[p.ID.Topic] = i
 		}
 		sp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
-		sp.Partition, sp.Size = p.ID.Partition, p.Log().Size()
+		sp.Partition, sp.Size = p.ID.Partition, p.Size()
 		dir.Topics[i].Partitions = append(dir.Topics[i].Partitions, sp)
 	}
 	resp.Dirs = append(resp.Dirs, dir)

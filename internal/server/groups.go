@@ -144,7 +144,7 @@ func renumber(recs []record.Record) []record.Record {
 // Load replays the partition from its log start offset to its high
 // watermark (what is durable), skipping control batches.
 func (c *coordinatorLog) Load(ctx context.Context, replay func(key, value []byte) error) error {
-	offset := c.part.Log().LogStartOffset()
+	offset := c.part.LogStartOffset()
 	end := c.part.HighWatermark()
 	for offset < end {
 		if err := ctx.Err(); err != nil {
@@ -152,8 +152,8 @@ func (c *coordinatorLog) Load(ctx context.Context, replay func(key, value []byte
 		}
 		// A fresh buffer per read: replay may keep the slices it is given.
 		buf, err := c.part.Read(offset, loadReadBytes, true, nil)
-		if errors.Is(err, log.ErrOffsetOutOfRange) && offset < c.part.Log().LogStartOffset() {
-			offset = c.part.Log().LogStartOffset() // records deleted under us
+		if errors.Is(err, log.ErrOffsetOutOfRange) && offset < c.part.LogStartOffset() {
+			offset = c.part.LogStartOffset() // records deleted under us
 			continue
 		}
 		if err != nil {

@@ -53,7 +53,7 @@ func TestCoordinatorLog_AppendLoad(t *testing.T) {
 		record.BuildOptions{Control: true, BaseTimestamp: time.Now().UnixMilli()})
 	// Clients may not write control batches, so this goes to the log
 	// directly; the next Append makes it durable and visible.
-	if _, err := part.Log().Append(ctrl, 0, -1); err != nil {
+	if _, err := part.AppendControl(ctrl); err != nil {
 		t.Fatalf("append control batch: %v", err)
 	}
 	if _, err := cl.Append(ctx, want[30:]); err != nil {

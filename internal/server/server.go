@@ -113,6 +113,8 @@ type inflight struct {
 	resp   kmsg.Response
 	finish func(ctx context.Context)
 	fetch  *fetchResult
+	// silent: finish runs but nothing is written (an acks=0 produce).
+	silent bool
 }
 
 // release unpins a fetch response's files; a no-op for other responses
@@ -198,7 +200,7 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 			buf = nil
 		}
 		if fl == nil {
-			continue // acks=0 produce: no response
+			continue // acks=0 produce with nothing to wait for
 		}
 		fl.corr = req.CorrelationID
 		select {
@@ -217,6 +219,16 @@ func (s *Server) writeLoop(ctx context.Context, nc net.Conn, queue <-chan *infli
 	for fl := range queue {
 		if fl.finish != nil {
 			fl.finish(ctx)
+		}
+		if fl.silent {
+			// A response written before it may still be buffered.
+			if len(queue) == 0 && w.bw.Buffered() > 0 {
+				if err := w.bw.Flush(); err != nil {
+					s.logger.Debug("write failed, closing connection", "remote", nc.RemoteAddr().String(), "err", err)
+					return
+				}
+			}
+			continue
 		}
 		_ = nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 		var err error
