@@ -44,11 +44,15 @@ func ParseTopicID(s string) (TopicID, error) {
 
 // Partition is one partition's replica assignment and leadership.
 type Partition struct {
-	Index       int32   `json:"index"`
-	Leader      int32   `json:"leader"`
-	LeaderEpoch int32   `json:"leader_epoch"`
-	Replicas    []int32 `json:"replicas"`
-	ISR         []int32 `json:"isr"`
+	Index          int32   `json:"index"`
+	Leader         int32   `json:"leader"`
+	LeaderEpoch    int32   `json:"leader_epoch"`
+	PartitionEpoch int32   `json:"-"`
+	Replicas       []int32 `json:"replicas"`
+	ISR            []int32 `json:"isr"`
+	// ELR and LastKnownELR are KIP-966's eligible leader replicas.
+	ELR          []int32 `json:"-"`
+	LastKnownELR []int32 `json:"-"`
 }
 
 // Topic is one topic. Configs holds only the overrides set for the topic;
@@ -60,13 +64,42 @@ type Topic struct {
 	Configs    map[string]string `json:"configs,omitempty"`
 }
 
-// Image is an immutable view of the metadata. Never modify one: the Store
-// hands the same Image to every reader.
+// Broker is a registered broker.
+type Broker struct {
+	ID                   int32
+	IncarnationID        [16]byte
+	Epoch                int64
+	Endpoints            []Endpoint
+	Rack                 *string
+	Fenced               bool
+	InControlledShutdown bool
+}
+
+// Image is an immutable view of the metadata: what replaying the metadata
+// log up to Offset gives. Never modify one: every reader shares it; a
+// Delta builds the next.
 type Image struct {
-	ClusterID      string
+	ClusterID string
+	// NextProducerID is the first producer ID no broker has been given.
 	NextProducerID int64
-	topics         map[string]*Topic
-	byID           map[TopicID]*Topic
+	// Offset is the metadata log offset of the last record applied (-1:
+	// none).
+	Offset        int64
+	topics        map[string]*Topic
+	byID          map[TopicID]*Topic
+	brokers       map[int32]*Broker
+	brokerConfigs map[string]map[string]string
+	features      map[string]int16
+}
+
+// FirstProducerID is where producer IDs start in a new cluster.
+const FirstProducerID = 1000
+
+// NewImage returns the empty image of a cluster.
+func NewImage(clusterID string) *Image {
+	return &Image{ClusterID: clusterID, NextProducerID: FirstProducerID, Offset: -1,
+		topics: map[string]*Topic{}, byID: map[TopicID]*Topic{}, brokers: map[int32]*Broker{},
+		brokerConfigs: map[string]map[string]string{}, features: map[string]int16{}}
 }
 
 // Topic returns the named topic, or nil.
@@ -76,17 +109,30 @@ func (im *Image) Topic(name string) *Topic { return im.topics[name] }
 func (im *Image) TopicByID(id TopicID) *Topic { return im.byID[id] }
 
 // TopicNames returns all topic names, sorted.
-func (im *Image) TopicNames() []string {
-	names := make([]string, 0, len(im.topics))
-	for n := range im.topics {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (im *Image) TopicNames() []string { return sortedKeys(im.topics) }
 
 // NumTopics is the number of topics.
 func (im *Image) NumTopics() int { return len(im.topics) }
+
+// Broker returns a registered broker, or nil.
+func (im *Image) Broker(id int32) *Broker { return im.brokers[id] }
+
+// Brokers returns the registered brokers sorted by ID.
+func (im *Image) Brokers() []*Broker {
+	out := make([]*Broker, 0, len(im.brokers))
+	for _, b := range im.brokers {
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// BrokerConfigs returns the dynamic config overrides of a broker ("" is
+// the cluster-wide default resource).
+func (im *Image) BrokerConfigs(name string) map[string]string { return im.brokerConfigs[name] }
+
+// FeatureLevel returns a finalized feature level (0 when unset).
+func (im *Image) FeatureLevel(name string) int16 { return im.features[name] }
 
 // Collides returns the name of an existing topic that differs from name only
 // by '.' versus '_' (Kafka refuses such pairs because its metric names
@@ -101,17 +147,45 @@ func (im *Image) Collides(name string) string {
 	return ""
 }
 
-func (im *Image) clone() *Image {
-	out := &Image{
-		ClusterID:      im.ClusterID,
-		NextProducerID: im.NextProducerID,
-		topics:         make(map[string]*Topic, len(im.topics)+1),
-		byID:           make(map[TopicID]*Topic, len(im.byID)+1),
+// Records returns records that rebuild this image from an empty one: what
+// a metadata snapshot holds.
+func (im *Image) Records() []Record {
+	var out []Record
+	for _, f := range sortedKeys(im.features) {
+		out = append(out, &FeatureLevelRecord{Name: f, FeatureLevel: im.features[f]})
 	}
-	for n, t := range im.topics {
-		out.topics[n] = t
-		out.byID[t.ID] = t
+	for _, b := range im.Brokers() {
+		out = append(out, &RegisterBrokerRecord{BrokerID: b.ID, IncarnationID: b.IncarnationID, BrokerEpoch: b.Epoch,
+			Endpoints: b.Endpoints, Rack: b.Rack, Fenced: b.Fenced, InControlledShutdown: b.InControlledShutdown})
 	}
+	for _, name := range sortedKeys(im.brokerConfigs) {
+		cfg := im.brokerConfigs[name]
+		for _, k := range sortedKeys(cfg) {
+			v := cfg[k]
+			out = append(out, &ConfigRecord{ResourceType: ConfigResourceBroker, ResourceName: name, Name: k, Value: &v})
+		}
+	}
+	for _, name := range im.TopicNames() {
+		t := im.topics[name]
+		out = append(out, &TopicRecord{Name: t.Name, TopicID: t.ID})
+		for _, p := range t.Partitions {
+			out = append(out, &PartitionRecord{PartitionID: p.Index, TopicID: t.ID, Replicas: p.Replicas, ISR: p.ISR,
+				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ELR: p.ELR, LastKnownELR: p.LastKnownELR})
+		}
+		for _, k := range sortedKeys(t.Configs) {
+			v := t.Configs[k]
+			out = append(out, &ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: t.Name, Name: k, Value: &v})
+		}
+	}
+	return append(out, &ProducerIdsRecord{BrokerID: -1, NextProducerID: im.NextProducerID})
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
 	return out
 }
 

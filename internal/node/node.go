@@ -25,6 +25,7 @@ import (
 
 	"github.com/fjordstream/fjord/internal/config"
 	"github.com/fjordstream/fjord/internal/consumergroup"
+	"github.com/fjordstream/fjord/internal/controller"
 	"github.com/fjordstream/fjord/internal/coordinator"
 	"github.com/fjordstream/fjord/internal/group"
 	"github.com/fjordstream/fjord/internal/log"
@@ -51,7 +52,9 @@ type Node struct {
 	logger *slog.Logger
 
 	dataDir string
-	meta    *metadata.Store
+	loader  *metadata.Loader
+	quorum  controller.Quorum
+	ctrl    *controller.Controller
 	parts   *partition.Manager
 	groups  *group.Service
 	srv     *server.Server
@@ -141,37 +144,46 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			cancel()
 			n.closeGroups()
 			n.closeParts()
+			n.closeQuorum()
 		}
 	}()
-	n.meta, err = metadata.Open(filepath.Join(n.dataDir, "__cluster_metadata-0"), b.ClusterID)
+	clusterID, err := n.resolveClusterID()
 	if err != nil {
 		return err
 	}
-	if err := n.checkMetaProperties(); err != nil {
+	if err := n.checkMetaProperties(clusterID); err != nil {
 		return err
 	}
 	n.parts = partition.NewManager(n.dataDir, n.logger)
 	n.parts.SetProducerIDExpiration(b.ProducerIDExpiration)
-	img := n.meta.Image()
-	if err := n.parts.RemoveOrphans(img); err != nil {
+	// Hosted replicas follow committed metadata: the replay of the
+	// metadata log at start-up opens them through the same publisher
+	// that later creates, changes and deletes them.
+	n.loader = metadata.NewLoader(metadata.NewImage(clusterID))
+	var startErr error
+	starting := true
+	n.loader.Subscribe(metadata.PublisherFunc(func(d *metadata.Delta, _ *metadata.Image) {
+		if err := n.parts.ApplyDelta(d, b.NodeID, b.TopicConfig); err != nil {
+			n.logger.Error("applying metadata to the hosted partitions failed", "err", err)
+			if starting && startErr == nil {
+				startErr = err
+			}
+		}
+	}))
+	started := time.Now()
+	n.quorum, err = controller.OpenLocal(n.dataDir, n.loader, n.logger)
+	if err != nil {
+		return err
+	}
+	starting = false
+	if startErr != nil {
+		return startErr
+	}
+	if err := n.parts.RemoveOrphans(n.loader.Image()); err != nil {
 		n.logger.Warn("could not remove every orphaned partition folder", "err", err)
 	}
-	started := time.Now()
-	count := 0
-	for _, name := range img.TopicNames() {
-		t := img.Topic(name)
-		cfg, err := b.TopicConfig(t.Configs)
-		if err != nil {
-			return fmt.Errorf("topic %s: %w", name, err)
-		}
-		for _, p := range t.Partitions {
-			if _, err := n.parts.Create(partition.ID{Topic: name, Partition: p.Index}, t.ID, cfg, p.LeaderEpoch); err != nil {
-				return err
-			}
-			count++
-		}
-	}
-	n.logger.Info("loaded partitions", "partitions", count, "took", time.Since(started).Round(time.Millisecond))
+	n.logger.Info("loaded partitions", "partitions", len(n.parts.All()), "took", time.Since(started).Round(time.Millisecond))
+	n.ctrl = controller.New(controller.Config{Broker: b}, n.quorum, n.loader, n.logger)
 
 	ln := n.cfg.Listener
 	if ln == nil {
@@ -184,7 +196,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}
 	adv := n.advertisedFor(ln)
-	n.groups = group.NewService(groupConfig(b, topicsView{n.meta}), n.logger)
+	if err := n.register(ctx, adv); err != nil {
+		if n.cfg.Listener == nil {
+			_ = ln.Close()
+		}
+		return err
+	}
+	n.groups = group.NewService(groupConfig(b, topicsView{n.loader}), n.logger)
 	broker := server.NewBroker(server.Config{
 		NodeID:                b.NodeID,
 		AdvertisedHost:        adv.host,
@@ -193,7 +211,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		ConnectionsMaxIdle:    b.ConnectionsMaxIdle,
 		Broker:                b,
 		BrokerProps:           n.cfg.Props,
-	}, n.meta, n.parts, n.groups, n.logger)
+	}, n.loader, n.ctrl, n.parts, n.groups, n.logger)
 	if err := broker.StartGroups(loopCtx); err != nil {
 		if n.cfg.Listener == nil {
 			_ = ln.Close()
@@ -266,26 +284,69 @@ func (n *Node) maintain(ctx context.Context) {
 	}
 }
 
+// resolveClusterID finds the cluster this data folder belongs to: the
+// one in meta.properties, else (a folder of a release before the metadata
+// log) the legacy JSON image's, else cluster.id, else a new random ID. A
+// configured cluster.id that disagrees with the folder is refused.
+func (n *Node) resolveClusterID() (string, error) {
+	want := n.cfg.Broker.ClusterID
+	props, err := n.readMetaProperties()
+	if err != nil {
+		return "", err
+	}
+	have := props["cluster.id"]
+	if have == "" {
+		legacy, _, err := metadata.ReadLegacySnapshot(filepath.Join(n.dataDir, controller.MetadataLogDir))
+		switch {
+		case err == nil:
+			have = legacy
+		case !errors.Is(err, metadata.ErrNoLegacySnapshot):
+			return "", err
+		}
+	}
+	switch {
+	case have != "" && want != "" && have != want:
+		return "", fmt.Errorf("the data folder %s belongs to cluster %s, but cluster.id is %s", n.dataDir, have, want)
+	case have != "":
+		return have, nil
+	case want != "":
+		return want, nil
+	}
+	return metadata.NewTopicID().String(), nil
+}
+
+// readMetaProperties reads meta.properties (nil when there is none).
+func (n *Node) readMetaProperties() (map[string]string, error) {
+	b, err := os.ReadFile(filepath.Join(n.dataDir, "meta.properties"))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("meta.properties: %w", err)
+	}
+	props, err := config.ParseProperties(strings.NewReader(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("meta.properties: %w", err)
+	}
+	return props, nil
+}
+
 // checkMetaProperties writes meta.properties on first start and refuses a
 // folder that belongs to another node or cluster, as Kafka does.
-func (n *Node) checkMetaProperties() error {
+func (n *Node) checkMetaProperties(clusterID string) error {
 	path := filepath.Join(n.dataDir, "meta.properties")
 	want := map[string]string{
 		"version":    "1",
 		"node.id":    strconv.Itoa(int(n.cfg.Broker.NodeID)),
-		"cluster.id": n.meta.Image().ClusterID,
+		"cluster.id": clusterID,
 	}
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
+	props, err := n.readMetaProperties()
+	if err != nil {
+		return err
+	}
+	if props == nil {
 		text := "#Written by Fjord. Do not edit.\nversion=1\nnode.id=" + want["node.id"] + "\ncluster.id=" + want["cluster.id"] + "\n"
 		return metadata.WriteFileAtomic(path, []byte(text))
-	}
-	if err != nil {
-		return fmt.Errorf("meta.properties: %w", err)
-	}
-	props, err := config.ParseProperties(strings.NewReader(string(b)))
-	if err != nil {
-		return fmt.Errorf("meta.properties: %w", err)
 	}
 	for _, k := range []string{"node.id", "cluster.id"} {
 		if props[k] != want[k] {
@@ -293,6 +354,31 @@ func (n *Node) checkMetaProperties() error {
 		}
 	}
 	return nil
+}
+
+// register registers this node as a broker with its advertised listener,
+// unless the metadata already has this registration.
+func (n *Node) register(ctx context.Context, adv endpoint) error {
+	name := "PLAINTEXT"
+	if ls := n.cfg.Broker.Listeners; len(ls) > 0 && ls[0].Name != "" {
+		name = ls[0].Name
+	}
+	r := metadata.RegisterBrokerRecord{
+		BrokerID:    n.cfg.Broker.NodeID,
+		BrokerEpoch: n.loader.Image().Offset + 1,
+		Endpoints:   []metadata.Endpoint{{Name: name, Host: adv.host, Port: uint16(adv.port)}},
+	}
+	if err := n.ctrl.RegisterBroker(ctx, r); err != nil {
+		return fmt.Errorf("registering broker %d: %w", r.BrokerID, err)
+	}
+	return nil
+}
+
+func (n *Node) closeQuorum() error {
+	if n.quorum == nil {
+		return nil
+	}
+	return n.quorum.Close()
 }
 
 // Close stops serving and closes every partition (flushing and writing
@@ -307,7 +393,7 @@ func (n *Node) Close() error {
 			n.cancel()
 		}
 		n.wg.Wait()
-		err = errors.Join(err, n.closeGroups(), n.closeParts())
+		err = errors.Join(err, n.closeGroups(), n.closeParts(), n.closeQuorum())
 	})
 	return err
 }

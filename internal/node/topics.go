@@ -9,7 +9,7 @@ import (
 // coordinator, which resolves subscriptions against it on every heartbeat.
 // Each call reads the latest image, so topics created or grown are seen
 // by the next heartbeat.
-type topicsView struct{ store *metadata.Store }
+type topicsView struct{ store *metadata.Loader }
 
 var _ consumergroup.Topics = topicsView{}
 

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/fjordstream/fjord/internal/controller"
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/protocol"
 )
@@ -49,7 +50,7 @@ func (b *Broker) handleMetadata(req *kmsg.MetadataRequest) kmsg.Response {
 			t = img.Topic(*rt.Topic)
 			if t == nil && autoCreate {
 				var err error
-				t, err = b.createTopic(topicSpec{name: *rt.Topic, partitions: -1, replicationFactor: -1}, false)
+				t, err = b.autoCreateTopic(*rt.Topic)
 				if errors.Is(err, metadata.ErrTopicExists) {
 					t, err = b.meta.Image().Topic(*rt.Topic), nil // raced with another creator
 				}
@@ -87,4 +88,12 @@ func (b *Broker) describeTopic(t *metadata.Topic) kmsg.MetadataResponseTopic {
 		st.Partitions = append(st.Partitions, sp)
 	}
 	return st
+}
+
+// autoCreateTopic creates a topic a client named in Metadata, with the
+// broker's defaults (auto.create.topics.enable).
+func (b *Broker) autoCreateTopic(name string) (*metadata.Topic, error) {
+	ctx, cancel := adminCtx(0)
+	defer cancel()
+	return b.createTopic(ctx, controller.TopicSpec{Name: name, Partitions: -1, ReplicationFactor: -1}, false)
 }

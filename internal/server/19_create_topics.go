@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/fjordstream/fjord/internal/controller"
 	"github.com/fjordstream/fjord/internal/protocol"
 )
 
@@ -30,19 +31,21 @@ func (b *Broker) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		spec := topicSpec{name: rt.Topic, partitions: rt.NumPartitions, replicationFactor: rt.ReplicationFactor, configs: map[string]string{}}
+		spec := controller.TopicSpec{Name: rt.Topic, Partitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor, Configs: map[string]string{}}
 		if len(rt.ReplicaAssignment) > 0 {
-			spec.assignments = map[int32][]int32{}
+			spec.Assignments = map[int32][]int32{}
 			for _, a := range rt.ReplicaAssignment {
-				spec.assignments[a.Partition] = a.Replicas
+				spec.Assignments[a.Partition] = a.Replicas
 			}
 		}
 		for _, c := range rt.Configs {
 			if c.Value != nil {
-				spec.configs[c.Name] = *c.Value
+				spec.Configs[c.Name] = *c.Value
 			}
 		}
-		t, err := b.createTopic(spec, req.ValidateOnly)
+		ctx, cancel := adminCtx(req.TimeoutMillis)
+		t, err := b.createTopic(ctx, spec, req.ValidateOnly)
+		cancel()
 		if err != nil {
 			st.ErrorCode, st.ErrorMessage = protocol.ErrorCode(err), protocol.ErrorMessage(err)
 			resp.Topics = append(resp.Topics, st)

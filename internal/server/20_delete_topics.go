@@ -47,7 +47,9 @@ func (b *Broker) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) kmsg.Response
 			if t := b.meta.Image().Topic(name); t != nil {
 				st.TopicID = t.ID
 			}
-			err := b.deleteTopic(name)
+			ctx, cancel := adminCtx(req.TimeoutMillis)
+			err := b.ctrl.DeleteTopic(ctx, name)
+			cancel()
 			st.ErrorCode, st.ErrorMessage = protocol.ErrorCode(err), protocol.ErrorMessage(err)
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -1,7 +1,8 @@
 package server
 
 // InitProducerID (key 22), v0-v5, for idempotent producers: allocates a new
-// producer ID with epoch 0 from the persisted counter in the metadata image,
+// producer ID with epoch 0 from the block of IDs the controller gave this
+// broker (a new block, committed to the metadata log, every 1,000 IDs),
 // as Kafka does for a request without a transactional ID (also when a v3+
 // request names its current ID and epoch, KIP-360: a fresh ID serves the
 // same purpose as a bumped epoch). Sequences are then checked and retries
@@ -14,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/protocol"
 )
 
@@ -25,11 +25,9 @@ func (b *Broker) handleInitProducerID(req *kmsg.InitProducerIDRequest) kmsg.Resp
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp
 	}
-	var id int64
-	err := b.meta.Update(func(m *metadata.Mutation) error {
-		id = m.AllocateProducerIDs(1)
-		return nil
-	})
+	ctx, cancel := adminCtx(0)
+	defer cancel()
+	id, err := b.pids.allocate(ctx)
 	if err != nil {
 		resp.ErrorCode = protocol.ErrorCode(err)
 		b.logger.Error("allocating a producer id failed", "err", err)

@@ -8,13 +8,11 @@ package server
 
 import (
 	"fmt"
-	"maps"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/fjordstream/fjord/internal/config"
-	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/protocol"
 )
 
@@ -77,13 +75,7 @@ func (b *Broker) handleIncrementalAlterConfigs(req *kmsg.IncrementalAlterConfigs
 }
 
 func (b *Broker) alterExisting(topic string, change func(map[string]string) (map[string]string, error), validateOnly bool) error {
-	t := b.meta.Image().Topic(topic)
-	if t == nil {
-		return fmt.Errorf("%w: %s", metadata.ErrUnknownTopic, topic)
-	}
-	next, err := change(maps.Clone(t.Configs))
-	if err != nil {
-		return err
-	}
-	return b.applyTopicConfigs(topic, next, validateOnly)
+	ctx, cancel := adminCtx(0)
+	defer cancel()
+	return b.ctrl.AlterTopicConfigs(ctx, topic, change, validateOnly)
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/fjordstream/fjord/internal/config"
+	"github.com/fjordstream/fjord/internal/controller"
 	"github.com/fjordstream/fjord/internal/group"
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/partition"
@@ -31,24 +31,32 @@ type Config struct {
 	BrokerProps map[string]string
 }
 
+// MetadataView is how handlers read the cluster's metadata: the node's
+// current image, replayed from the metadata log.
+type MetadataView interface {
+	Image() *metadata.Image
+}
+
 // Broker answers requests using the node's metadata and hosted partitions.
-// It is safe for concurrent use by every connection.
+// It reads metadata through meta and changes it only through the
+// controller. It is safe for concurrent use by every connection.
 type Broker struct {
 	cfg    Config
-	meta   *metadata.Store
+	meta   MetadataView
+	ctrl   *controller.Controller
 	parts  *partition.Manager
 	groups *group.Service // the group coordinator; not owned (closed by the node)
 	logger *slog.Logger
 	now    func() time.Time
-
-	topicMu sync.Mutex // serialises topic creation, deletion and partition changes
+	pids   *producerIDs
 }
 
-// NewBroker returns request handlers over meta, parts and the group
-// coordinator groups (required). The Broker does not own groups: the
-// caller closes it after the server and before the partitions.
-func NewBroker(cfg Config, meta *metadata.Store, parts *partition.Manager, groups *group.Service, logger *slog.Logger) *Broker {
-	return &Broker{cfg: cfg, meta: meta, parts: parts, groups: groups, logger: logger, now: time.Now}
+// NewBroker returns request handlers over meta, the controller ctrl, parts
+// and the group coordinator groups (required). The Broker does not own
+// groups: the caller closes it after the server and before the partitions.
+func NewBroker(cfg Config, meta MetadataView, ctrl *controller.Controller, parts *partition.Manager, groups *group.Service, logger *slog.Logger) *Broker {
+	return &Broker{cfg: cfg, meta: meta, ctrl: ctrl, parts: parts, groups: groups, logger: logger, now: time.Now,
+		pids: &producerIDs{ctrl: ctrl, brokerID: cfg.NodeID}}
 }
 
 // Handle serves one request from the client at remote. It returns nil when

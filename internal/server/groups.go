@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fjordstream/fjord/internal/controller"
 	"github.com/fjordstream/fjord/internal/group"
 	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/metadata"
@@ -66,17 +67,19 @@ func (b *Broker) ensureOffsetsTopic() (*metadata.Topic, error) {
 		return t, nil
 	}
 	rf := min(b.cfg.Broker.OffsetsTopicReplicationFactor, int16(b.brokerCount()))
-	spec := topicSpec{
-		name:              group.OffsetsTopic,
-		partitions:        b.groups.NumPartitions(),
-		replicationFactor: max(rf, 1),
-		configs: map[string]string{
+	spec := controller.TopicSpec{
+		Name:              group.OffsetsTopic,
+		Partitions:        b.groups.NumPartitions(),
+		ReplicationFactor: max(rf, 1),
+		Configs: map[string]string{
 			"cleanup.policy":   "compact",
 			"compression.type": "producer",
 			"segment.bytes":    strconv.Itoa(int(b.cfg.Broker.OffsetsTopicSegmentBytes)),
 		},
 	}
-	t, err := b.createTopic(spec, false)
+	ctx, cancel := adminCtx(0)
+	defer cancel()
+	t, err := b.createTopic(ctx, spec, false)
 	if errors.Is(err, metadata.ErrTopicExists) {
 		if t := b.meta.Image().Topic(group.OffsetsTopic); t != nil {
 			return t, nil

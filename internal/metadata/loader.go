@@ -1,0 +1,67 @@
+package metadata
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Publisher reacts to committed metadata: it is handed each delta with the
+// image it produced, in log order, one at a time.
+type Publisher interface {
+	Publish(d *Delta, img *Image)
+}
+
+// PublisherFunc adapts a function to Publisher.
+type PublisherFunc func(d *Delta, img *Image)
+
+// Publish implements Publisher.
+func (f PublisherFunc) Publish(d *Delta, img *Image) { f(d, img) }
+
+// Loader holds a node's current image and turns committed record batches
+// into deltas for the publishers. Readers load the image without locking;
+// Apply calls are serialised, so publishers see deltas one at a time and in
+// order, each image exactly once.
+type Loader struct {
+	mu   sync.Mutex // serialises Apply and Subscribe
+	img  atomic.Pointer[Image]
+	pubs []Publisher
+}
+
+// NewLoader starts from img.
+func NewLoader(img *Image) *Loader {
+	l := &Loader{}
+	l.img.Store(img)
+	return l
+}
+
+// Image returns the current image.
+func (l *Loader) Image() *Image { return l.img.Load() }
+
+// Subscribe adds a publisher; it sees the deltas applied after it.
+func (l *Loader) Subscribe(p Publisher) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pubs = append(l.pubs, p)
+}
+
+// Apply replays a committed batch whose last record is at lastOffset,
+// publishes the new image and hands the delta to every publisher. A batch
+// that does not fit the image changes nothing and returns ErrInconsistent.
+func (l *Loader) Apply(records []Record, lastOffset int64) (*Delta, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := NewDelta(l.img.Load())
+	for _, r := range records {
+		if err := d.Replay(r); err != nil {
+			return nil, fmt.Errorf("metadata offset %d: %w", lastOffset, err)
+		}
+	}
+	d.SetOffset(lastOffset)
+	img := d.Apply()
+	l.img.Store(img)
+	for _, p := range l.pubs {
+		p.Publish(d, img)
+	}
+	return d, nil
+}
