@@ -3,13 +3,14 @@ package consumergroup
 import (
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // More of Kafka's codes, for offset commits and fetches from members.
-const (
-	errUnsupportedVersion int16 = 35
-	errStaleMemberEpoch   int16 = 113
+var (
+	errUnsupportedVersion = kerr.UnsupportedVersion.Code
+	errStaleMemberEpoch   = kerr.StaleMemberEpoch.Code
 )
 
 // memberTypeConsumer is ConsumerGroupDescribe v1's MemberType of a member

@@ -2,33 +2,7 @@ package consumergroup
 
 import (
 	"testing"
-
-	"github.com/twmb/franz-go/pkg/kerr"
 )
-
-// TestErrorCodes_MatchKerr: the package's error constants are Kafka's.
-func TestErrorCodes_MatchKerr(t *testing.T) {
-	for _, c := range []struct {
-		got  int16
-		want *kerr.Error
-	}{
-		{errInvalidRequest, kerr.InvalidRequest},
-		{errGroupIDNotFound, kerr.GroupIDNotFound},
-		{errUnknownMemberID, kerr.UnknownMemberID},
-		{errGroupMaxSizeReached, kerr.GroupMaxSizeReached},
-		{errFencedInstanceID, kerr.FencedInstanceID},
-		{errFencedMemberEpoch, kerr.FencedMemberEpoch},
-		{errUnreleasedInstanceID, kerr.UnreleasedInstanceID},
-		{errUnsupportedAssignor, kerr.UnsupportedAssignor},
-		{errInvalidRegularExpression, kerr.InvalidRegularExpression},
-		{errUnsupportedVersion, kerr.UnsupportedVersion},
-		{errStaleMemberEpoch, kerr.StaleMemberEpoch},
-	} {
-		if c.got != c.want.Code {
-			t.Errorf("%s: code %d, want %d", c.want.Message, c.got, c.want.Code)
-		}
-	}
-}
 
 // twoMembers: "a" joined a group on topic t (4 partitions) alone and owns
 // all of it at epoch 1; then "b" joined (group epoch 2).

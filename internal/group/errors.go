@@ -1,53 +1,35 @@
 package group
 
 import (
-	"context"
-	"errors"
+	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/fjordstream/fjord/internal/coordinator"
+	kproto "github.com/fjordstream/fjord/internal/protocol"
 )
 
-// Kafka error codes the group coordinator answers with. They are constants
-// (kerr's are variables); errors_test.go checks them against kerr.
-const (
+// Kafka error codes the group coordinator answers with, taken from kerr
+// (franz-go's table of Kafka's codes): no code number is written by hand.
+var (
 	errNone                      int16 = 0
-	errUnknownServerError        int16 = -1
-	errOffsetMetadataTooLarge    int16 = 12
-	errCoordinatorLoadInProgress int16 = 14
-	errCoordinatorNotAvailable   int16 = 15
-	errNotCoordinator            int16 = 16
-	errIllegalGeneration         int16 = 22
-	errInconsistentGroupProtocol int16 = 23
-	errInvalidGroupID            int16 = 24
-	errUnknownMemberID           int16 = 25
-	errInvalidSessionTimeout     int16 = 26
-	errRebalanceInProgress       int16 = 27
-	errNonEmptyGroup             int16 = 68
-	errGroupIDNotFound           int16 = 69
-	errMemberIDRequired          int16 = 79
-	errGroupMaxSizeReached       int16 = 81
-	errFencedInstanceID          int16 = 82
-	errGroupSubscribedToTopic    int16 = 86
+	errUnknownServerError              = kerr.UnknownServerError.Code
+	errOffsetMetadataTooLarge          = kerr.OffsetMetadataTooLarge.Code
+	errCoordinatorLoadInProgress       = kerr.CoordinatorLoadInProgress.Code
+	errCoordinatorNotAvailable         = kerr.CoordinatorNotAvailable.Code
+	errNotCoordinator                  = kerr.NotCoordinator.Code
+	errIllegalGeneration               = kerr.IllegalGeneration.Code
+	errInconsistentGroupProtocol       = kerr.InconsistentGroupProtocol.Code
+	errInvalidGroupID                  = kerr.InvalidGroupID.Code
+	errUnknownMemberID                 = kerr.UnknownMemberID.Code
+	errInvalidSessionTimeout           = kerr.InvalidSessionTimeout.Code
+	errRebalanceInProgress             = kerr.RebalanceInProgress.Code
+	errNonEmptyGroup                   = kerr.NonEmptyGroup.Code
+	errGroupIDNotFound                 = kerr.GroupIDNotFound.Code
+	errMemberIDRequired                = kerr.MemberIDRequired.Code
+	errGroupMaxSizeReached             = kerr.GroupMaxSizeReached.Code
+	errFencedInstanceID                = kerr.FencedInstanceID.Code
+	errGroupSubscribedToTopic          = kerr.GroupSubscribedToTopic.Code
 )
 
-// CodeFor maps the runtime's errors to the Kafka code a client expects, as
-// Kafka's coordinator runtime does: a partition that is not ours is
-// NOT_COORDINATOR (the client looks the coordinator up again), one that is
-// loading is COORDINATOR_LOAD_IN_PROGRESS (the client retries), a failed or
-// refused write is COORDINATOR_NOT_AVAILABLE (retriable, rediscovers).
-func CodeFor(err error) int16 {
-	switch {
-	case err == nil:
-		return errNone
-	case errors.Is(err, coordinator.ErrNotCoordinator):
-		return errNotCoordinator
-	case errors.Is(err, coordinator.ErrLoadInProgress):
-		return errCoordinatorLoadInProgress
-	case errors.Is(err, coordinator.ErrQueueFull),
-		errors.Is(err, coordinator.ErrWriteFailed),
-		errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, context.Canceled):
-		return errCoordinatorNotAvailable
-	}
-	return errUnknownServerError
-}
+// CodeFor maps the coordinator runtime's errors to Kafka codes; the table
+// lives in internal/protocol (CoordinatorErrorCode) with every other
+// mapping of Fjord's errors to Kafka's codes.
+func CodeFor(err error) int16 { return kproto.CoordinatorErrorCode(err) }

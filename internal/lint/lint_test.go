@@ -31,19 +31,19 @@ var layer = map[string]int{
 	"internal/log":           1,
 	"internal/metadata":      1,
 	"internal/coordinator":   1,
-	"internal/group":         2,
+	"internal/group":         3,
 	"internal/protocol":      2,
 	"internal/partition":     2,
 	"internal/controller":    2,
-	"internal/server":        3,
-	"internal/node":          4,
+	"internal/server":        4,
+	"internal/node":          5,
 	"internal/bench":         1,
 	"internal/assignor":      0,
 	"internal/consumergroup": 1,
 	"internal/cli":           2,
 	// Test harness and tools: above everything they drive.
-	"internal/fjordtest":             5,
-	"internal/fjordtest/kfakebroker": 6,
+	"internal/fjordtest":             6,
+	"internal/fjordtest/kfakebroker": 7,
 }
 
 // clientOnly packages reach brokers only through kgo/kadm.

@@ -8,13 +8,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/fjordstream/fjord/internal/config"
+	"github.com/fjordstream/fjord/internal/coordinator"
 	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/record"
 )
 
 // codeFor pairs an internal sentinel with the Kafka error a client expects.
-// This table is the only place where Fjord's errors become Kafka codes.
+// This table is the only place where Fjord's errors become Kafka codes;
+// code numbers themselves come from kerr, never written by hand.
 var codeFor = [...]struct {
 	err  error
 	kerr *kerr.Error
@@ -34,7 +36,24 @@ var codeFor = [...]struct {
 	{metadata.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
 	{metadata.ErrInvalidPartitions, kerr.InvalidPartitions},
 	{config.ErrInvalidConfig, kerr.InvalidConfig},
+	{coordinator.ErrNotCoordinator, kerr.NotCoordinator},
+	{coordinator.ErrLoadInProgress, kerr.CoordinatorLoadInProgress},
+	{coordinator.ErrQueueFull, kerr.CoordinatorNotAvailable},
+	{coordinator.ErrWriteFailed, kerr.CoordinatorNotAvailable},
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
+}
+
+// CoordinatorErrorCode is ErrorCode for a coordinator's answer, as Kafka's
+// coordinator runtime maps errors: a partition that is not ours is
+// NOT_COORDINATOR (the client looks the coordinator up again), one that is
+// loading COORDINATOR_LOAD_IN_PROGRESS (the client retries), a failed,
+// refused or timed-out write COORDINATOR_NOT_AVAILABLE (retriable, and the
+// client rediscovers the coordinator).
+func CoordinatorErrorCode(err error) int16 {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	return ErrorCode(err)
 }
 
 // ErrorCode returns the Kafka error code for err: 0 for nil, the code of a
