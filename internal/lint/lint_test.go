@@ -31,19 +31,19 @@ var layer = map[string]int{
 	"internal/log":           1,
 	"internal/metadata":      1,
 	"internal/coordinator":   1,
-	"internal/group":         3,
-	"internal/protocol":      2,
+	"internal/group":         4,
+	"internal/protocol":      3,
 	"internal/partition":     2,
 	"internal/controller":    2,
-	"internal/server":        4,
-	"internal/node":          5,
+	"internal/server":        5,
+	"internal/node":          6,
 	"internal/bench":         1,
 	"internal/assignor":      0,
 	"internal/consumergroup": 1,
 	"internal/cli":           2,
 	// Test harness and tools: above everything they drive.
-	"internal/fjordtest":             6,
-	"internal/fjordtest/kfakebroker": 7,
+	"internal/fjordtest":             7,
+	"internal/fjordtest/kfakebroker": 8,
 }
 
 // clientOnly packages reach brokers only through kgo/kadm.

@@ -154,7 +154,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.checkMetaProperties(clusterID); err != nil {
 		return err
 	}
-	n.parts = partition.NewManager(n.dataDir, n.logger)
+	n.parts = partition.NewManager(partition.ManagerConfig{Dir: n.dataDir, NodeID: b.NodeID, ReplicaLagTimeMax: b.ReplicaLagTimeMax}, n.logger)
 	n.parts.SetProducerIDExpiration(b.ProducerIDExpiration)
 	// Hosted replicas follow committed metadata: the replay of the
 	// metadata log at start-up opens them through the same publisher
@@ -163,7 +163,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	var startErr error
 	starting := true
 	n.loader.Subscribe(metadata.PublisherFunc(func(d *metadata.Delta, _ *metadata.Image) {
-		if err := n.parts.ApplyDelta(d, b.NodeID, b.TopicConfig); err != nil {
+		if err := n.parts.ApplyDelta(d, b.TopicConfig, time.Now()); err != nil {
 			n.logger.Error("applying metadata to the hosted partitions failed", "err", err)
 			if starting && startErr == nil {
 				startErr = err

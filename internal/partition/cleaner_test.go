@@ -20,7 +20,7 @@ import (
 // batch is a duplicate, its next sequence is accepted, and a gap is
 // refused (an unknown producer would be accepted at any sequence).
 func TestPartition_CleanKeepsProducerState(t *testing.T) {
-	m := NewManager(t.TempDir(), slog.New(slog.DiscardHandler))
+	m := NewManager(ManagerConfig{Dir: t.TempDir(), NodeID: 1}, slog.New(slog.DiscardHandler))
 	id := ID{"compacted", 0}
 	p, err := m.Create(id, [16]byte{2}, topicConfig(t, map[string]string{"cleanup.policy": "compact"}), 3)
 	if err != nil {

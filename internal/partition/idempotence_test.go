@@ -26,7 +26,7 @@ func idemBatch(pid int64, epoch int16, seq int32, n int) []byte {
 
 func openAt(t *testing.T, dir string, overrides map[string]string) *Partition {
 	t.Helper()
-	p, err := Open(ID{"t", 0}, [16]byte{1}, dir, topicConfig(t, overrides), 3,
+	p, err := Open(ID{"t", 0}, [16]byte{1}, dir, topicConfig(t, overrides), 1, 3,
 		log.Options{Logger: slog.New(slog.DiscardHandler)}, record.NewDecompressor(0))
 	if err != nil {
 		t.Fatal(err)

@@ -18,9 +18,21 @@ import (
 	"github.com/fjordstream/fjord/internal/record"
 )
 
+// ManagerConfig is what a node's replicas share.
+type ManagerConfig struct {
+	// Dir is the log directory holding the partition folders.
+	Dir string
+	// NodeID is this node's broker ID.
+	NodeID int32
+	// ReplicaLagTimeMax is replica.lag.time.max.ms (0: Kafka's default).
+	ReplicaLagTimeMax time.Duration
+}
+
 // Manager owns the replicas hosted by one node, keyed by topic partition,
 // and their folders under one log directory.
 type Manager struct {
+	nodeID  int32
+	lag     time.Duration
 	dir     string
 	logger  *slog.Logger
 	logOpts log.Options
@@ -33,10 +45,15 @@ type Manager struct {
 	producerIDExpiration time.Duration
 }
 
-// NewManager returns a manager for the log directory dir.
-func NewManager(dir string, logger *slog.Logger) *Manager {
+// NewManager returns a manager of the replicas in cfg.Dir.
+func NewManager(cfg ManagerConfig, logger *slog.Logger) *Manager {
 	decomp := record.NewDecompressor(0)
-	return &Manager{logOpts: log.Options{Logger: logger, Decompressor: decomp}, decomp: decomp, dir: dir, logger: logger, parts: map[ID]*Partition{},
+	dir := cfg.Dir
+	lag := cfg.ReplicaLagTimeMax
+	if lag <= 0 {
+		lag = DefaultReplicaLagTimeMax
+	}
+	return &Manager{nodeID: cfg.NodeID, lag: lag, logOpts: log.Options{Logger: logger, Decompressor: decomp}, decomp: decomp, dir: dir, logger: logger, parts: map[ID]*Partition{},
 		delayed:              NewDelayed(0),
 		producerIDExpiration: DefaultProducerIDExpiration}
 }
@@ -106,10 +123,11 @@ func (m *Manager) Create(id ID, topicID metadata.TopicID, cfg config.Topic, lead
 	if err := metadata.WriteFileAtomic(filepath.Join(dir, "partition.metadata"), []byte(pm)); err != nil {
 		return nil, fmt.Errorf("partition %s: %w", id, err)
 	}
-	p, err := Open(id, topicID, dir, cfg, leaderEpoch, m.logOpts, m.decomp)
+	p, err := Open(id, topicID, dir, cfg, m.nodeID, leaderEpoch, m.logOpts, m.decomp)
 	if err != nil {
 		return nil, err
 	}
+	p.setReplicaConfig(int(cfg.MinInsyncReplicas), m.lag)
 	p.SetProducerIDExpiration(m.producerIDExpiration)
 	p.delayed = m.delayed
 	m.parts[id] = p

@@ -47,10 +47,9 @@ type Partition struct {
 	// the Manager's replicas.
 	delayed *Delayed
 
-	mu          sync.Mutex // guards the fields below
-	cfg         config.Topic
-	leaderEpoch int32
-	hw          int64
+	mu      sync.Mutex // guards the fields below
+	cfg     config.Topic
+	replica *Replica // role, leader epoch, ISR, high watermark: the pure core
 }
 
 // DefaultProducerIDExpiration is Kafka's producer.id.expiration.ms default
@@ -63,8 +62,11 @@ const producerExpiryCheckInterval = 10 * time.Minute
 
 // Open opens (recovering if needed) the replica's log in dir and rebuilds
 // the idempotent producers' state: the newest usable snapshot, then the
-// batch headers after it (see loadProducers).
-func Open(id ID, topicID [16]byte, dir string, cfg config.Topic, leaderEpoch int32, opts log.Options, decomp *record.Decompressor) (*Partition, error) {
+// batch headers after it (see loadProducers). The replica starts as the
+// leader of a partition of one replica, localID, at leaderEpoch: a
+// standalone partition's state, which ApplyLeadership then replaces with
+// what the metadata says.
+func Open(id ID, topicID [16]byte, dir string, cfg config.Topic, localID, leaderEpoch int32, opts log.Options, decomp *record.Decompressor) (*Partition, error) {
 	l, err := log.Open(dir, LogConfig(cfg), opts)
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: %w", id, err)
@@ -73,17 +75,19 @@ func Open(id ID, topicID [16]byte, dir string, cfg config.Topic, leaderEpoch int
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Partition{ID: id, TopicID: topicID, log: l, decomp: decomp, cfg: cfg, leaderEpoch: leaderEpoch, delayed: NewDelayed(0),
+	p := &Partition{ID: id, TopicID: topicID, log: l, decomp: decomp, cfg: cfg, delayed: NewDelayed(0),
 		logger: logger.With("topic", id.Topic, "partition", id.Partition), producerIDExpiration: DefaultProducerIDExpiration}
 	if err := p.loadProducers(); err != nil {
 		_ = l.Close()
 		return nil, fmt.Errorf("partition %s: %w", id, err)
 	}
-	// A single replica's durable prefix is its committed prefix.
-	p.hw = l.FlushedOffset()
-	if !l.DurableOnAppend() {
-		p.hw = l.LogEndOffset()
-	}
+	// A single replica's durable prefix is its committed prefix. (A
+	// replica of several starts from the same: the replication work adds
+	// the high-watermark checkpoint Kafka keeps.)
+	leo, durable := p.localOffsets()
+	p.replica = NewReplica(ReplicaConfig{LocalID: localID, MinISR: int(cfg.MinInsyncReplicas), ReplicaLagTimeMax: DefaultReplicaLagTimeMax},
+		durable, leo, durable)
+	p.replica.ApplyLeadership(Leadership{Leader: localID, LeaderEpoch: leaderEpoch, Replicas: []int32{localID}, ISR: []int32{localID}}, time.Now())
 	return p, nil
 }
 
@@ -166,6 +170,7 @@ func (p *Partition) Config() config.Topic {
 func (p *Partition) SetConfig(cfg config.Topic) {
 	p.mu.Lock()
 	p.cfg = cfg
+	p.replica.SetMinISR(int(cfg.MinInsyncReplicas))
 	p.mu.Unlock()
 	p.log.SetConfig(LogConfig(cfg))
 }
@@ -174,7 +179,7 @@ func (p *Partition) SetConfig(cfg config.Topic) {
 func (p *Partition) LeaderEpoch() int32 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.leaderEpoch
+	return p.replica.LeaderEpoch()
 }
 
 // HighWatermark returns the offset below which records are committed and
@@ -182,21 +187,38 @@ func (p *Partition) LeaderEpoch() int32 {
 func (p *Partition) HighWatermark() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.hw
+	return p.replica.HighWatermark()
 }
 
 // Delayed returns the registry that wakes operations parked on this
 // partition.
 func (p *Partition) Delayed() *Delayed { return p.delayed }
 
-func (p *Partition) advanceHighWatermark(to int64) {
-	p.mu.Lock()
-	moved := to > p.hw
-	if moved {
-		p.hw = to
+// localOffsets returns the log end offset and the offset below which the
+// log counts as durable: the flushed offset when appends must be fsynced
+// before they count (Fjord's default), else the log end offset (Kafka's
+// page-cache durability).
+func (p *Partition) localOffsets() (leo, durable int64) {
+	leo = p.log.LogEndOffset()
+	if p.log.DurableOnAppend() {
+		return leo, p.log.FlushedOffset()
 	}
+	return leo, leo
+}
+
+// localProgress hands the log's end and durable offsets to the replica
+// state machine and acts on what it decides.
+func (p *Partition) localProgress() {
+	leo, durable := p.localOffsets()
+	p.mu.Lock()
+	d := p.replica.LocalAppended(leo, durable)
 	p.mu.Unlock()
-	if moved {
+	p.act(d)
+}
+
+// act carries out a decision of the replica state machine.
+func (p *Partition) act(d Decision) {
+	if d.HighWatermarkMoved {
 		p.delayed.Notify(p.ID, HighWatermarkMoved)
 	}
 }
@@ -212,6 +234,9 @@ func (p *Partition) advanceHighWatermark(to int64) {
 // original to be durable); other violations return errors wrapping
 // ErrOutOfOrderSequence or ErrInvalidProducerEpoch.
 func (p *Partition) Append(batches []byte, now time.Time) (Pending, error) {
+	if err := p.CheckProduce(1); err != nil {
+		return Pending{}, fmt.Errorf("partition %s: %w", p.ID, err)
+	}
 	cfg := p.Config()
 	opts := record.ValidateOptions{
 		MaxBatchBytes:      cfg.MaxMessageBytes,
@@ -343,9 +368,9 @@ func (p *Partition) pending(info log.AppendInfo, dup bool) Pending {
 		p.delayed.Notify(p.ID, LogEndMoved)
 	}
 	if !p.log.DurableOnAppend() {
-		// Page-cache mode: visible at once, as Kafka's single replica is.
-		p.advanceHighWatermark(info.LastOffset + 1)
-		pend.done = true
+		// Page-cache mode: counted at once, as Kafka's replicas count it.
+		p.localProgress()
+		pend.done = p.HighWatermark() > info.LastOffset
 	}
 	return pend
 }
@@ -411,7 +436,7 @@ func (w Pending) Wait(ctx context.Context) error {
 		if err := p.log.Sync(ctx, upTo); err != nil {
 			return fmt.Errorf("partition %s: %w", p.ID, err)
 		}
-		p.advanceHighWatermark(p.log.FlushedOffset())
+		p.localProgress()
 	}
 	if p.HighWatermark() >= upTo {
 		return nil
@@ -479,9 +504,7 @@ func (p *Partition) Maintain(now time.Time, enforceRetention bool) error {
 			return fmt.Errorf("partition %s: retention: %w", p.ID, err)
 		}
 	}
-	if p.log.DurableOnAppend() {
-		p.advanceHighWatermark(p.log.FlushedOffset())
-	}
+	p.localProgress()
 	return p.maintainProducers(now)
 }
 

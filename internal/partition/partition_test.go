@@ -35,7 +35,7 @@ func batch(n int, ts int64) []byte {
 
 func openTest(t *testing.T, overrides map[string]string) *Partition {
 	t.Helper()
-	p, err := Open(ID{"t", 0}, [16]byte{1}, t.TempDir(), topicConfig(t, overrides), 3,
+	p, err := Open(ID{"t", 0}, [16]byte{1}, t.TempDir(), topicConfig(t, overrides), 1, 3,
 		log.Options{Logger: slog.New(slog.DiscardHandler)}, record.NewDecompressor(0))
 	if err != nil {
 		t.Fatal(err)

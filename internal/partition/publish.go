@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/fjordstream/fjord/internal/config"
 	"github.com/fjordstream/fjord/internal/metadata"
@@ -19,7 +20,8 @@ type TopicConfigFunc func(overrides map[string]string) (config.Topic, error)
 // config and leader-epoch changes, and deletes the replicas of removed
 // topics (and of partitions no longer assigned here). It carries on past a
 // failing replica and returns every failure joined.
-func (m *Manager) ApplyDelta(d *metadata.Delta, nodeID int32, topicConfig TopicConfigFunc) error {
+func (m *Manager) ApplyDelta(d *metadata.Delta, topicConfig TopicConfigFunc, now time.Time) error {
+	nodeID := m.nodeID
 	var errs []error
 	for _, t := range d.RemovedTopics() {
 		for _, p := range t.Partitions {
@@ -45,24 +47,19 @@ func (m *Manager) ApplyDelta(d *metadata.Delta, nodeID int32, topicConfig TopicC
 				if hosted != nil {
 					errs = append(errs, m.Remove(id))
 				}
-			case hosted == nil:
-				if _, err := m.Create(id, t.ID, cfg, p.LeaderEpoch); err != nil {
-					errs = append(errs, err)
-				}
 			default:
-				if configChanged {
+				if hosted == nil {
+					if hosted, err = m.Create(id, t.ID, cfg, p.LeaderEpoch); err != nil {
+						errs = append(errs, err)
+						continue
+					}
+				} else if configChanged {
 					hosted.SetConfig(cfg)
 				}
-				hosted.setLeaderEpoch(p.LeaderEpoch)
+				hosted.ApplyLeadership(Leadership{Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+					Replicas: p.Replicas, ISR: p.ISR}, now)
 			}
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// setLeaderEpoch adopts a newer leader epoch from the metadata.
-func (p *Partition) setLeaderEpoch(epoch int32) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.leaderEpoch = max(p.leaderEpoch, epoch)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/fjordstream/fjord/internal/coordinator"
 	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/record"
 )
 
@@ -36,6 +37,10 @@ var codeFor = [...]struct {
 	{metadata.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
 	{metadata.ErrInvalidPartitions, kerr.InvalidPartitions},
 	{config.ErrInvalidConfig, kerr.InvalidConfig},
+	{partition.ErrNotLeader, kerr.NotLeaderForPartition},
+	{partition.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
+	{partition.ErrUnknownReplica, kerr.UnknownServerError},
+	{partition.ErrTooManyWaiters, kerr.RequestTimedOut},
 	{coordinator.ErrNotCoordinator, kerr.NotCoordinator},
 	{coordinator.ErrLoadInProgress, kerr.CoordinatorLoadInProgress},
 	{coordinator.ErrQueueFull, kerr.CoordinatorNotAvailable},

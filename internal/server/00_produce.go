@@ -73,6 +73,9 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 			if err == nil {
 				err = checkProducible(rp.Records)
 			}
+			if err == nil {
+				err = part.CheckProduce(req.Acks)
+			}
 			var pend partition.Pending
 			if err == nil {
 				pend, err = part.Append(rp.Records, now)

@@ -147,6 +147,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64
 			}
 			if part != nil {
 				sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch, part.LeaderEpoch())
+				if sp.ErrorCode == 0 && part.Role() != partition.RoleLeader {
+					sp.ErrorCode = kerr.NotLeaderForPartition.Code // no follower fetching (KIP-392) yet
+				}
 			}
 			if sp.ErrorCode != 0 {
 				ready = true

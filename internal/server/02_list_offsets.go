@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/protocol"
 )
 
@@ -31,7 +32,11 @@ func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			if sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch, part.LeaderEpoch()); sp.ErrorCode != 0 {
+			sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch, part.LeaderEpoch())
+			if sp.ErrorCode == 0 && part.Role() != partition.RoleLeader {
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			}
+			if sp.ErrorCode != 0 {
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}

@@ -2,11 +2,16 @@ package server_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/fjordstream/fjord/internal/record"
 )
 
 // Records produced with acks=0 (kafka-go's Writer default) must become
@@ -101,4 +106,47 @@ func TestFetch_WaitsForMinBytes(t *testing.T) {
 		t.Fatalf("fetch answered with %d records (%d bytes); MinBytes %d asked it to wait for the second",
 			fetched, len(p.RecordBatches), req.MinBytes)
 	}
+}
+
+// min.insync.replicas above the ISR's size refuses acks=all writes with
+// NOT_ENOUGH_REPLICAS (the message names the ISR), as Kafka does, and
+// still takes acks=1 writes.
+func TestProduce_NotEnoughReplicas(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	ctx := testCtx(t)
+	_, adm := newClient(t, n.Addr())
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "minisr"); err != nil {
+		t.Fatal(err)
+	}
+	produce := func(acks int16) kmsg.ProduceResponseTopicPartition {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = acks, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "minisr"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = record.Build([]record.Record{{Value: []byte("v")}}, record.BuildOptions{BaseTimestamp: time.Now().UnixMilli()})
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		c := dialRaw(t, n.Addr())
+		req.Version = 8 // the first with error messages
+		c.send(req, 1)
+		resp := kmsg.NewPtrProduceResponse()
+		resp.Version = req.Version
+		c.recv(resp)
+		return resp.Topics[0].Partitions[0]
+	}
+	p := produce(-1)
+	if p.ErrorCode != kerr.NotEnoughReplicas.Code || p.ErrorMessage == nil || !strings.Contains(*p.ErrorMessage, "1 replica(s), min.insync.replicas is 2") {
+		t.Fatalf("acks=all: code %d message %v", p.ErrorCode, deref(p.ErrorMessage))
+	}
+	if p := produce(1); p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("acks=1: code %d offset %d", p.ErrorCode, p.BaseOffset)
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
 }

@@ -26,7 +26,7 @@ func TestCoordinatorLog_AppendLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := partition.ID{Topic: "__consumer_offsets", Partition: 0}
-	part, err := partition.Open(id, [16]byte{1}, t.TempDir(), cfg, 0, log.Options{}, record.NewDecompressor(record.DefaultMaxDecompressedBytes))
+	part, err := partition.Open(id, [16]byte{1}, t.TempDir(), cfg, 1, 0, log.Options{}, record.NewDecompressor(record.DefaultMaxDecompressedBytes))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,155 @@
+package partition
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/fjordstream/fjord/internal/log"
+	"github.com/fjordstream/fjord/internal/record"
+)
+
+// DefaultReplicaLagTimeMax is Kafka's replica.lag.time.max.ms default.
+const DefaultReplicaLagTimeMax = 30 * time.Second
+
+// Role returns the replica's role.
+func (p *Partition) Role() Role {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.replica.Role()
+}
+
+// Leader returns the partition leader's broker ID as this replica knows it.
+func (p *Partition) Leader() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.replica.Leader()
+}
+
+// ISR returns the committed in-sync replica set.
+func (p *Partition) ISR() []int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]int32(nil), p.replica.ISR()...)
+}
+
+// CheckProduce refuses a write this replica must not take now: any write
+// unless it leads (ErrNotLeader), acks=all (-1) while the ISR is smaller
+// than min.insync.replicas (ErrNotEnoughReplicas).
+func (p *Partition) CheckProduce(acks int16) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.replica.CheckProduce(acks)
+}
+
+// ApplyLeadership adopts the leadership committed in the metadata.
+func (p *Partition) ApplyLeadership(l Leadership, now time.Time) {
+	p.mu.Lock()
+	d := p.replica.ApplyLeadership(l, now)
+	p.mu.Unlock()
+	p.act(d)
+}
+
+// setReplicaConfig applies the replica settings of a topic config change
+// and of the node (replica.lag.time.max.ms).
+func (p *Partition) setReplicaConfig(minISR int, lag time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.replica.cfg.MinISR = minISR
+	if lag > 0 {
+		p.replica.cfg.ReplicaLagTimeMax = lag
+	}
+}
+
+// FollowerFetched records a follower's fetch from this leader at
+// fetchOffset (everything below is durable on the follower).
+func (p *Partition) FollowerFetched(id int32, fetchOffset int64, now time.Time) error {
+	p.mu.Lock()
+	d, err := p.replica.FollowerFetched(id, fetchOffset, now)
+	p.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("partition %s: %w", p.ID, err)
+	}
+	p.act(d)
+	return nil
+}
+
+// Tick lets a leader shrink its ISR of followers that stopped catching up.
+func (p *Partition) Tick(now time.Time) {
+	p.mu.Lock()
+	d := p.replica.Tick(now)
+	p.mu.Unlock()
+	p.act(d)
+}
+
+// FollowerHighWatermark adopts the leader's high watermark (a follower).
+func (p *Partition) FollowerHighWatermark(hw int64) {
+	p.mu.Lock()
+	d := p.replica.FollowerHighWatermark(hw)
+	p.mu.Unlock()
+	p.act(d)
+}
+
+// AppendAsFollower appends batches copied from the leader, byte for byte
+// (offsets and leader epochs as the leader stamped them), and applies
+// their producer fields, so a follower that becomes leader de-duplicates
+// retries exactly as the old leader would have. The caller makes the
+// append durable (Sync) before fetching past it: a follower's fetch
+// offset is its durable log end offset.
+func (p *Partition) AppendAsFollower(batches []byte, now time.Time) (log.AppendInfo, error) {
+	p.produceMu.Lock()
+	defer p.produceMu.Unlock()
+	info, err := p.log.AppendAsFollower(batches)
+	if err != nil {
+		return info, fmt.Errorf("partition %s: %w", p.ID, err)
+	}
+	for b := batches; len(b) >= record.HeaderSize; {
+		h, err := record.PeekHeader(b)
+		if err != nil || h.Size() <= 0 || h.Size() > int64(len(b)) {
+			break // AppendAsFollower validated the framing
+		}
+		if h.HasProducerID() && h.BaseSequence >= 0 && !h.IsControl() {
+			appendTime := int64(-1) // as replayProducers rebuilds it
+			if h.TimestampType() == record.LogAppendTime {
+				appendTime = h.MaxTimestamp
+			}
+			p.producers.apply(producerBatchOf(h), h.BaseOffset, h.LastOffset(), appendTime, now.UnixMilli())
+			p.dirty = true
+		}
+		b = b[h.Size():]
+	}
+	p.delayed.Notify(p.ID, LogEndMoved)
+	p.localProgress()
+	return info, nil
+}
+
+// SyncTo makes the log durable up to offset (a follower before it reports
+// the offset to its leader) and records the progress.
+func (p *Partition) SyncTo(ctx context.Context, offset int64) error {
+	if err := p.log.Sync(ctx, offset); err != nil {
+		return fmt.Errorf("partition %s: %w", p.ID, err)
+	}
+	p.localProgress()
+	return nil
+}
+
+// TruncateTo cuts the log to end at offset (a follower dropping a tail the
+// leader does not have, KIP-101) and rebuilds the producer state from the
+// log, since the cut batches' sequences are gone.
+func (p *Partition) TruncateTo(offset int64) error {
+	p.produceMu.Lock()
+	defer p.produceMu.Unlock()
+	if offset >= p.log.LogEndOffset() {
+		return nil
+	}
+	if err := p.log.Truncate(offset); err != nil {
+		return fmt.Errorf("partition %s: truncate to %d: %w", p.ID, offset, err)
+	}
+	p.mu.Lock()
+	p.replica.Truncated(offset)
+	p.mu.Unlock()
+	if err := p.loadProducers(); err != nil {
+		return fmt.Errorf("partition %s: producer state after truncation: %w", p.ID, err)
+	}
+	return nil
+}
