@@ -1,0 +1,116 @@
+package partition
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/fjordstream/fjord/internal/log"
+	"github.com/fjordstream/fjord/internal/record"
+)
+
+func openAs(t *testing.T, localID int32) *Partition {
+	t.Helper()
+	p, err := Open(ID{"t", 0}, [16]byte{1}, t.TempDir(), topicConfig(t, nil), localID, 3,
+		log.Options{Logger: slog.New(slog.DiscardHandler)}, record.NewDecompressor(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+func producerSeqs(ps []ProducerState) map[int64][2]int32 {
+	out := map[int64][2]int32{}
+	for _, s := range ps {
+		out[s.ProducerID] = [2]int32{int32(s.Epoch), s.LastSequence}
+	}
+	return out
+}
+
+// A follower copies the leader's batches byte for byte and keeps the same
+// producer state; the leader's high watermark waits for the follower's
+// durable offset; a truncated follower rebuilds its producer state, so
+// as the next leader it takes the retries of the cut batches as new
+// writes and still recognises the retries of the batches it kept.
+func TestPartition_FollowerCopiesLeaderAndTruncates(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	leader, follower := openAs(t, 1), openAs(t, 2)
+	both := Leadership{Leader: 1, LeaderEpoch: 4, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}
+	leader.ApplyLeadership(both, now)
+	follower.ApplyLeadership(both, now)
+	if follower.Role() != RoleFollower {
+		t.Fatalf("follower role %v", follower.Role())
+	}
+	if _, err := follower.Append(batch(1, now.UnixMilli()), now); err == nil {
+		t.Fatal("a follower took a client write")
+	}
+	for _, b := range [][]byte{idemBatch(7, 0, 0, 3), idemBatch(7, 0, 3, 2), idemBatch(9, 1, 0, 1)} {
+		if _, err := leader.Append(b, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := leader.SyncTo(ctx, 6); err != nil {
+		t.Fatal(err)
+	}
+	if hw := leader.HighWatermark(); hw != 0 {
+		t.Fatalf("leader high watermark %d before the follower has anything", hw)
+	}
+	copied, err := leader.log.Read(0, 1<<20, leader.LogEndOffset(), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := follower.AppendAsFollower(copied, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := follower.SyncTo(ctx, follower.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	again, err := follower.log.Read(0, 1<<20, follower.LogEndOffset(), true, nil)
+	if err != nil || string(again) != string(copied) {
+		t.Fatalf("follower's log differs from the leader's (%v)", err)
+	}
+	if err := leader.FollowerFetched(2, follower.LogEndOffset(), now); err != nil {
+		t.Fatal(err)
+	}
+	if hw := leader.HighWatermark(); hw != 6 {
+		t.Fatalf("leader high watermark %d once the follower holds all 6 records", hw)
+	}
+	follower.FollowerHighWatermark(leader.HighWatermark())
+	if hw := follower.HighWatermark(); hw != 6 {
+		t.Fatalf("follower high watermark %d", hw)
+	}
+	want := map[int64][2]int32{7: {0, 4}, 9: {1, 0}}
+	if got := producerSeqs(follower.ActiveProducers()); len(got) != 2 || got[7] != want[7] || got[9] != want[9] {
+		t.Fatalf("follower producer state %v, want %v", got, want)
+	}
+
+	// The follower drops the tail from offset 3 (the second batch of 7
+	// and the batch of 9).
+	if err := follower.TruncateTo(3); err != nil {
+		t.Fatal(err)
+	}
+	if leo, hw := follower.LogEndOffset(), follower.HighWatermark(); leo != 3 || hw != 3 {
+		t.Fatalf("after truncation: log end %d, high watermark %d", leo, hw)
+	}
+	if got := producerSeqs(follower.ActiveProducers()); len(got) != 1 || got[7] != [2]int32{0, 2} {
+		t.Fatalf("producer state after truncation %v", got)
+	}
+	follower.ApplyLeadership(Leadership{Leader: 2, LeaderEpoch: 5, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{2}}, now)
+	retryCut, err := follower.Append(idemBatch(7, 0, 3, 2), now)
+	if err != nil || retryCut.Duplicate || retryCut.Info.BaseOffset != 3 {
+		t.Fatalf("retry of a cut batch: %+v %v", retryCut, err)
+	}
+	retryKept, err := follower.Append(idemBatch(7, 0, 0, 3), now)
+	if err != nil || !retryKept.Duplicate || retryKept.Info.BaseOffset != 0 {
+		t.Fatalf("retry of a kept batch: %+v %v", retryKept, err)
+	}
+	if err := retryCut.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if hw := follower.HighWatermark(); hw != 5 {
+		t.Fatalf("new leader's high watermark %d", hw)
+	}
+}
