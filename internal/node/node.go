@@ -212,6 +212,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		Broker:                b,
 		BrokerProps:           n.cfg.Props,
 	}, n.loader, n.ctrl, n.parts, n.groups, n.logger)
+	n.loader.Subscribe(metadata.PublisherFunc(broker.PublishMetadata))
 	if err := broker.StartGroups(loopCtx); err != nil {
 		if n.cfg.Listener == nil {
 			_ = ln.Close()

@@ -42,8 +42,24 @@ func (p *Partition) CheckProduce(acks int16) error {
 	return p.replica.CheckProduce(acks)
 }
 
+// checkLeader refuses a write unless the replica leads (in leaderEpoch,
+// when >= 0). The caller holds leaderMu.
+func (p *Partition) checkLeader(leaderEpoch int32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.replica.CheckProduce(1); err != nil {
+		return fmt.Errorf("partition %s: %w", p.ID, err)
+	}
+	if leaderEpoch >= 0 && p.replica.LeaderEpoch() != leaderEpoch {
+		return fmt.Errorf("partition %s: %w: leader epoch is %d, the write was fenced at %d", p.ID, ErrNotLeader, p.replica.LeaderEpoch(), leaderEpoch)
+	}
+	return nil
+}
+
 // ApplyLeadership adopts the leadership committed in the metadata.
 func (p *Partition) ApplyLeadership(l Leadership, now time.Time) {
+	p.leaderMu.Lock()
+	defer p.leaderMu.Unlock()
 	p.mu.Lock()
 	d := p.replica.ApplyLeadership(l, now)
 	p.mu.Unlock()
@@ -97,6 +113,11 @@ func (p *Partition) FollowerHighWatermark(hw int64) {
 // append durable (Sync) before fetching past it: a follower's fetch
 // offset is its durable log end offset.
 func (p *Partition) AppendAsFollower(batches []byte, now time.Time) (log.AppendInfo, error) {
+	p.leaderMu.RLock()
+	defer p.leaderMu.RUnlock()
+	if p.Role() != RoleFollower {
+		return log.AppendInfo{}, fmt.Errorf("partition %s: copying from a leader while %s", p.ID, p.Role())
+	}
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
 	info, err := p.log.AppendAsFollower(batches)
@@ -137,6 +158,8 @@ func (p *Partition) SyncTo(ctx context.Context, offset int64) error {
 // leader does not have, KIP-101) and rebuilds the producer state from the
 // log, since the cut batches' sequences are gone.
 func (p *Partition) TruncateTo(offset int64) error {
+	p.leaderMu.Lock()
+	defer p.leaderMu.Unlock()
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
 	if offset >= p.log.LogEndOffset() {

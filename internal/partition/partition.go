@@ -47,6 +47,12 @@ type Partition struct {
 	// the Manager's replicas.
 	delayed *Delayed
 
+	// leaderMu is held shared by appends (from the leadership check to
+	// the end of the write) and exclusively by leadership changes and
+	// truncation, so no write straddles a change of leader epoch (Kafka's
+	// leaderIsrUpdateLock). Order: leaderMu, then produceMu, then mu.
+	leaderMu sync.RWMutex
+
 	mu      sync.Mutex // guards the fields below
 	cfg     config.Topic
 	replica *Replica // role, leader epoch, ISR, high watermark: the pure core
@@ -234,9 +240,16 @@ func (p *Partition) act(d Decision) {
 // original to be durable); other violations return errors wrapping
 // ErrOutOfOrderSequence or ErrInvalidProducerEpoch.
 func (p *Partition) Append(batches []byte, now time.Time) (Pending, error) {
-	if err := p.CheckProduce(1); err != nil {
-		return Pending{}, fmt.Errorf("partition %s: %w", p.ID, err)
-	}
+	return p.AppendAt(batches, -1, now)
+}
+
+// AppendAt is Append fenced by a leader epoch: with leaderEpoch >= 0 the
+// write is refused (ErrNotLeader) unless the replica still leads in that
+// epoch. A coordinator appends with the epoch it loaded its partition in,
+// so none of its writes lands after leadership moved on. The check and
+// the append happen under leaderMu, which a leadership change takes
+// exclusively: no append straddles one.
+func (p *Partition) AppendAt(batches []byte, leaderEpoch int32, now time.Time) (Pending, error) {
 	cfg := p.Config()
 	opts := record.ValidateOptions{
 		MaxBatchBytes:      cfg.MaxMessageBytes,
@@ -263,6 +276,11 @@ func (p *Partition) Append(batches []byte, now time.Time) (Pending, error) {
 	appendTime := int64(-1)
 	if cfg.MessageTimestampType == "LogAppendTime" {
 		appendTime = now.UnixMilli()
+	}
+	p.leaderMu.RLock()
+	defer p.leaderMu.RUnlock()
+	if err := p.checkLeader(leaderEpoch); err != nil {
+		return Pending{}, err
 	}
 	var info log.AppendInfo
 	if sum.First.HasProducerID() || sum.Batches > 1 && anyProducerID(batches) {
@@ -309,6 +327,11 @@ func (p *Partition) AppendControl(batches []byte) (Pending, error) {
 			return Pending{}, fmt.Errorf("partition %s: %w: not a control batch", p.ID, record.ErrInvalidRecord)
 		}
 		b = b[h.Size():]
+	}
+	p.leaderMu.RLock()
+	defer p.leaderMu.RUnlock()
+	if err := p.checkLeader(-1); err != nil {
+		return Pending{}, err
 	}
 	info, err := p.log.Append(batches, p.LeaderEpoch(), -1)
 	if err != nil {

@@ -21,10 +21,8 @@ import (
 
 func (b *Broker) handleMetadata(req *kmsg.MetadataRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	br := kmsg.NewMetadataResponseBroker()
-	br.NodeID, br.Host, br.Port = b.cfg.NodeID, b.cfg.AdvertisedHost, b.cfg.AdvertisedPort
-	resp.Brokers = []kmsg.MetadataResponseBroker{br}
 	img := b.meta.Image()
+	resp.Brokers = b.liveBrokers(img)
 	resp.ClusterID = &img.ClusterID
 	resp.ControllerID = b.cfg.NodeID
 
@@ -96,4 +94,38 @@ func (b *Broker) autoCreateTopic(name string) (*metadata.Topic, error) {
 	ctx, cancel := adminCtx(0)
 	defer cancel()
 	return b.createTopic(ctx, controller.TopicSpec{Name: name, Partitions: -1, ReplicationFactor: -1}, false)
+}
+
+// liveBrokers lists the registered, unfenced brokers with their client
+// endpoint and rack, this node always included (with its advertised
+// address) so a client can reach the node it asked.
+func (b *Broker) liveBrokers(img *metadata.Image) []kmsg.MetadataResponseBroker {
+	var out []kmsg.MetadataResponseBroker
+	self := false
+	for _, br := range img.Brokers() {
+		if br.Fenced || len(br.Endpoints) == 0 {
+			continue
+		}
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID, mb.Host, mb.Port, mb.Rack = br.ID, br.Endpoints[0].Host, int32(br.Endpoints[0].Port), br.Rack
+		if br.ID == b.cfg.NodeID {
+			mb.Host, mb.Port, self = b.cfg.AdvertisedHost, b.cfg.AdvertisedPort, true
+		}
+		out = append(out, mb)
+	}
+	if !self {
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID, mb.Host, mb.Port = b.cfg.NodeID, b.cfg.AdvertisedHost, b.cfg.AdvertisedPort
+		out = append(out, mb)
+	}
+	return out
+}
+
+// endpoint returns the client endpoint of a live broker.
+func (b *Broker) endpoint(id int32) (metadata.Endpoint, bool) {
+	br := b.meta.Image().Broker(id)
+	if br == nil || br.Fenced || len(br.Endpoints) == 0 {
+		return metadata.Endpoint{}, false
+	}
+	return br.Endpoints[0], true
 }

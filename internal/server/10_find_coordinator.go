@@ -1,11 +1,13 @@
 package server
 
-// FindCoordinator (key 10), v0-v6; v4+ looks up a batch of keys. Groups
-// (key type 0) are coordinated here, by the __consumer_offsets partition
-// their ID hashes to (group.PartitionFor, Kafka's formula): this node is
-// answered while that partition is loaded or loading here (requests to a
-// loading partition then get COORDINATOR_LOAD_IN_PROGRESS, as from Kafka),
-// COORDINATOR_NOT_AVAILABLE otherwise (load failed, or shutting down).
+// FindCoordinator (key 10), v0-v6; v4+ looks up a batch of keys. A group
+// (key type 0) is coordinated by the leader of the __consumer_offsets
+// partition its ID hashes to (group.PartitionFor, Kafka's formula). When
+// that is this node, it is answered while the partition is loaded or
+// loading here (requests to a loading partition then get
+// COORDINATOR_LOAD_IN_PROGRESS, as from Kafka); another leader is answered
+// with its registered endpoint; no leader (or a coordinator that failed
+// to load, or a node shutting down) is COORDINATOR_NOT_AVAILABLE.
 //
 // Departure from Kafka: transactions (key type 1) are not coordinated yet,
 // so they get COORDINATOR_NOT_AVAILABLE with a message saying so; share
@@ -18,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/fjordstream/fjord/internal/coordinator"
+	"github.com/fjordstream/fjord/internal/group"
 )
 
 func (b *Broker) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) kmsg.Response {
@@ -49,6 +52,18 @@ func (b *Broker) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorR
 		return fail(kerr.InvalidRequest, fmt.Sprintf("coordinator type %d is not supported", keyType))
 	}
 	p := b.groups.PartitionFor(key)
+	leader := int32(-1)
+	if t := b.meta.Image().Topic(group.OffsetsTopic); t != nil && int(p) < len(t.Partitions) {
+		leader = t.Partitions[p].Leader
+	}
+	if leader != b.cfg.NodeID {
+		ep, ok := b.endpoint(leader)
+		if !ok {
+			return fail(kerr.CoordinatorNotAvailable, fmt.Sprintf("__consumer_offsets-%d has no live leader", p))
+		}
+		c.NodeID, c.Host, c.Port = leader, ep.Host, int32(ep.Port)
+		return c
+	}
 	switch st := b.groups.Status(p); st {
 	case coordinator.StatusActive, coordinator.StatusLoading:
 		c.NodeID, c.Host, c.Port = b.cfg.NodeID, b.cfg.AdvertisedHost, b.cfg.AdvertisedPort

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -49,6 +50,10 @@ type Broker struct {
 	logger *slog.Logger
 	now    func() time.Time
 	pids   *producerIDs
+
+	coordMu     sync.Mutex      // guards groupsCtx and coordEpochs; serialises loads and unloads
+	groupsCtx   context.Context // set by StartGroups: the coordinators' lifetime
+	coordEpochs map[int32]int32 // loaded __consumer_offsets partitions -> leader epoch loaded in
 }
 
 // NewBroker returns request handlers over meta, the controller ctrl, parts
@@ -56,7 +61,7 @@ type Broker struct {
 // groups: the caller closes it after the server and before the partitions.
 func NewBroker(cfg Config, meta MetadataView, ctrl *controller.Controller, parts *partition.Manager, groups *group.Service, logger *slog.Logger) *Broker {
 	return &Broker{cfg: cfg, meta: meta, ctrl: ctrl, parts: parts, groups: groups, logger: logger, now: time.Now,
-		pids: &producerIDs{ctrl: ctrl, brokerID: cfg.NodeID}}
+		pids: &producerIDs{ctrl: ctrl, brokerID: cfg.NodeID}, coordEpochs: map[int32]int32{}}
 }
 
 // Handle serves one request from the client at remote. It returns nil when

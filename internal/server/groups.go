@@ -24,10 +24,15 @@ import (
 const loadReadBytes = 1 << 20
 
 // StartGroups creates __consumer_offsets if it does not exist and loads
-// each of its partitions into the group Service, which replays them in the
-// background (requests meanwhile get COORDINATOR_LOAD_IN_PROGRESS). The
-// Service's runtimes stop when ctx ends or the Service is closed.
+// the partitions of it that this node leads into the group Service, which
+// replays them in the background (requests meanwhile get
+// COORDINATOR_LOAD_IN_PROGRESS). From then on PublishMetadata loads and
+// unloads partitions as their leadership moves. The Service's runtimes
+// stop when ctx ends or the Service is closed.
 func (b *Broker) StartGroups(ctx context.Context) error {
+	b.coordMu.Lock()
+	b.groupsCtx = ctx
+	b.coordMu.Unlock()
 	t, err := b.ensureOffsetsTopic()
 	if err != nil {
 		return err
@@ -44,17 +49,69 @@ func (b *Broker) StartGroups(ctx context.Context) error {
 		b.logger.Warn("__consumer_offsets has more partitions than offsets.topic.num.partitions; the extra ones are not used",
 			"partitions", len(t.Partitions), "offsets.topic.num.partitions", n)
 	}
-	for _, p := range t.Partitions[:n] {
-		part := b.partitionFor(group.OffsetsTopic, p.Index)
-		if part == nil {
-			return fmt.Errorf("%s-%d is not hosted here", group.OffsetsTopic, p.Index)
-		}
-		cl := &coordinatorLog{part: part, now: b.now}
-		if err := b.groups.Load(ctx, p.Index, cl, cl); err != nil {
-			return err
+	return b.syncCoordinators(b.meta.Image())
+}
+
+// PublishMetadata is the broker's metadata publisher: it follows the
+// leadership of __consumer_offsets partitions (Kafka's
+// onElection/onResignation).
+func (b *Broker) PublishMetadata(d *metadata.Delta, img *metadata.Image) {
+	for _, t := range d.ChangedTopics() {
+		if t.Name == group.OffsetsTopic {
+			if err := b.syncCoordinators(img); err != nil {
+				b.logger.Error("following __consumer_offsets leadership failed", "err", err)
+			}
+			return
 		}
 	}
-	return nil
+}
+
+// syncCoordinators loads the group coordinator of every __consumer_offsets
+// partition this node leads and unloads the others. Each load is fenced by
+// the leader epoch it was made in: the coordinator's appends fail once the
+// epoch moves on, and the next sync reloads it in the new epoch.
+func (b *Broker) syncCoordinators(img *metadata.Image) error {
+	b.coordMu.Lock()
+	defer b.coordMu.Unlock()
+	if b.groupsCtx == nil {
+		return nil // StartGroups has not run: nothing is served yet
+	}
+	t := img.Topic(group.OffsetsTopic)
+	var errs []error
+	for i := range b.groups.NumPartitions() {
+		var leads bool
+		var epoch int32
+		if t != nil && int(i) < len(t.Partitions) {
+			p := t.Partitions[i]
+			leads, epoch = p.Leader == b.cfg.NodeID, p.LeaderEpoch
+		}
+		loaded, ok := b.coordEpochs[i]
+		switch {
+		case leads && ok && loaded == epoch:
+			continue
+		case ok:
+			if err := b.groups.Unload(i); err != nil {
+				errs = append(errs, err)
+			}
+			delete(b.coordEpochs, i)
+		}
+		if !leads {
+			continue
+		}
+		part := b.partitionFor(group.OffsetsTopic, i)
+		if part == nil {
+			errs = append(errs, fmt.Errorf("%s-%d is led here but not hosted", group.OffsetsTopic, i))
+			continue
+		}
+		cl := &coordinatorLog{part: part, now: b.now, leaderEpoch: epoch}
+		if err := b.groups.Load(b.groupsCtx, i, cl, cl); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		b.coordEpochs[i] = epoch
+		b.logger.Info("loading group coordinator", "topic", group.OffsetsTopic, "partition", i, "leader_epoch", epoch)
+	}
+	return errors.Join(errs...)
 }
 
 // ensureOffsetsTopic returns __consumer_offsets, creating it as Kafka does:
@@ -97,6 +154,9 @@ func (b *Broker) ensureOffsetsTopic() (*metadata.Topic, error) {
 type coordinatorLog struct {
 	part *partition.Partition
 	now  func() time.Time
+	// leaderEpoch fences appends: the partition must still be led in
+	// the epoch the coordinator was loaded in.
+	leaderEpoch int32
 }
 
 // Append writes records as one batch (split in halves while it is larger
@@ -124,7 +184,7 @@ func (c *coordinatorLog) append(ctx context.Context, recs []record.Record, now t
 		}
 		return c.append(ctx, renumber(recs[half:]), now)
 	}
-	pend, err := c.part.Append(batch, now)
+	pend, err := c.part.AppendAt(batch, c.leaderEpoch, now)
 	if err != nil {
 		return -1, fmt.Errorf("append to %s: %w", c.part.ID, err)
 	}
