@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -19,7 +20,7 @@ import (
 type harness struct {
 	dir    string
 	loader *metadata.Loader
-	quorum *LocalQuorum
+	quorum *RaftQuorum
 	ctrl   *Controller
 }
 
@@ -30,7 +31,9 @@ func open(t *testing.T, dir string, brokers ...int32) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{dir: dir, loader: metadata.NewLoader(metadata.NewImage("test-cluster"))}
-	h.quorum, err = OpenLocal(dir, h.loader, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.quorum, err = OpenStandalone(ctx, dir, 1, h.loader, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package metadata
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sort"
 )
@@ -233,4 +234,33 @@ func setConfig(m map[string]string, k string, v *string) {
 	} else {
 		m[k] = *v
 	}
+}
+
+// diff returns the delta that takes base to next: topics that are new or
+// differ are changed, topics gone are removed, and every broker whose
+// registration differs is changed.
+func diff(base, next *Image) *Delta {
+	d := &Delta{base: base, next: next, owned: map[TopicID]bool{}, changedTopics: map[TopicID]bool{},
+		removedTopics: map[TopicID]*Topic{}, changedBrokers: map[int32]bool{}}
+	for id, t := range next.byID {
+		if old := base.byID[id]; old == nil || !reflect.DeepEqual(old, t) {
+			d.changedTopics[id] = true
+		}
+	}
+	for id, t := range base.byID {
+		if next.byID[id] == nil {
+			d.removedTopics[id] = t
+		}
+	}
+	for id, b := range next.brokers {
+		if old := base.brokers[id]; old == nil || !reflect.DeepEqual(old, b) {
+			d.changedBrokers[id] = true
+		}
+	}
+	for id := range base.brokers {
+		if next.brokers[id] == nil {
+			d.changedBrokers[id] = true
+		}
+	}
+	return d
 }

@@ -65,3 +65,26 @@ func (l *Loader) Apply(records []Record, lastOffset int64) (*Delta, error) {
 	}
 	return d, nil
 }
+
+// ApplySnapshot replaces the image with the one records build from empty
+// (a metadata snapshot whose last record is at lastOffset), and publishes
+// the difference from the current image as one delta.
+func (l *Loader) ApplySnapshot(records []Record, lastOffset int64) (*Delta, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	base := l.img.Load()
+	build := NewDelta(NewImage(base.ClusterID))
+	for _, r := range records {
+		if err := build.Replay(r); err != nil {
+			return nil, fmt.Errorf("metadata snapshot at %d: %w", lastOffset, err)
+		}
+	}
+	build.SetOffset(lastOffset)
+	next := build.Apply()
+	d := diff(base, next)
+	l.img.Store(next)
+	for _, p := range l.pubs {
+		p.Publish(d, next)
+	}
+	return d, nil
+}

@@ -171,7 +171,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}))
 	started := time.Now()
-	n.quorum, err = controller.OpenLocal(n.dataDir, n.loader, n.logger)
+	n.quorum, err = controller.OpenStandalone(ctx, n.dataDir, b.NodeID, n.loader, n.logger)
 	if err != nil {
 		return err
 	}

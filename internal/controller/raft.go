@@ -1,0 +1,601 @@
+package controller
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/fjordstream/fjord/internal/metadata"
+)
+
+// ErrNotController: this node is not the active controller (Kafka's
+// NOT_CONTROLLER); the client retries on the active one.
+var ErrNotController = errors.New("not the active controller")
+
+// ErrQuorumStopped: the quorum was closed or failed.
+var ErrQuorumStopped = errors.New("metadata quorum stopped")
+
+// Transport carries raft messages between the voters. Send must not
+// block for long: raft tolerates lost messages, not a stuck sender.
+type Transport interface {
+	Send(msgs []pb.Message)
+}
+
+// RaftConfig configures a voter of the metadata quorum.
+type RaftConfig struct {
+	// NodeID is this voter's node.id.
+	NodeID int32
+	// Voters are the node IDs of controller.quorum.voters (this node
+	// among them).
+	Voters []int32
+	// Dir is the metadata log folder (__cluster_metadata-0).
+	Dir string
+	// Tick is the raft tick (default 50ms); an election starts after
+	// ElectionTicks (default 20: 1 s) without a leader, heartbeats every
+	// HeartbeatTicks (default 2).
+	Tick           time.Duration
+	ElectionTicks  int
+	HeartbeatTicks int
+	// SnapshotEntries is how many entries may follow the last snapshot
+	// before a new one is taken (default 10,000), bounding the log and
+	// the replay at start-up.
+	SnapshotEntries uint64
+	// Bootstrap holds records for a brand-new metadata log (the image of
+	// a legacy standalone folder); only a lone voter may have any.
+	Bootstrap []metadata.Record
+	Transport Transport
+	Logger    *slog.Logger
+}
+
+// RaftQuorum is a voter of the metadata quorum on etcd-io/raft. One
+// goroutine (run) owns the raft state machine: it ticks, steps messages,
+// proposes, persists each Ready to the metadata log before sending its
+// messages, and applies committed entries to the loader in order.
+//
+// The voter set is static (controller.quorum.voters): every voter starts
+// its log from the same bootstrap snapshot at index 1 holding the voters,
+// so no configuration change is ever proposed, and a voter list that
+// disagrees with the stored one is refused at start-up.
+type RaftQuorum struct {
+	cfg    RaftConfig
+	rn     *raft.RawNode // owned by run
+	rl     *raftLog
+	loader *metadata.Loader
+	logger *slog.Logger
+
+	recvc chan pb.Message
+	propc chan proposal
+	funcc chan func()
+	stop  chan struct{}
+	done  chan struct{}
+
+	nextID atomic.Uint64
+	mu     sync.Mutex // guards waiters, status, failed
+	// waiters are the local proposals not yet applied, by proposal ID.
+	waiters map[uint64]chan applied
+	status  QuorumStatus
+	failed  error
+
+	applied     uint64 // owned by run
+	appliedTerm uint64 // owned by run: term of the last applied entry
+	confState   pb.ConfState
+	lastSnap    uint64 // owned by run
+}
+
+// applied answers a local proposal: the entry's index, or why it failed.
+type applied struct {
+	index uint64
+	err   error
+}
+
+type proposal struct {
+	id   uint64
+	data []byte
+}
+
+// QuorumStatus is a voter's view of the quorum (DescribeQuorum).
+type QuorumStatus struct {
+	NodeID int32
+	// Leader is the raft leader (-1: none known); Active reports that this
+	// node is the leader and has applied everything before its term, so
+	// its controller may decide.
+	Leader int32
+	Active bool
+	Term   uint64
+	// Commit is the quorum's high watermark (committed index), Applied
+	// what this node has applied.
+	Commit, Applied uint64
+	// Voters' log end (match) index as the leader sees it; only on the
+	// leader.
+	Progress map[int32]uint64
+	Voters   []int32
+}
+
+// OpenRaft opens (creating on first start) the metadata log in cfg.Dir,
+// replays its snapshot and committed entries into loader, and starts the
+// voter. A new log is bootstrapped with a snapshot of the voters (and
+// cfg.Bootstrap's records).
+func OpenRaft(cfg RaftConfig, loader *metadata.Loader) (*RaftQuorum, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 50 * time.Millisecond
+	}
+	if cfg.ElectionTicks <= 0 {
+		cfg.ElectionTicks = 20
+	}
+	if cfg.HeartbeatTicks <= 0 {
+		cfg.HeartbeatTicks = 2
+	}
+	if cfg.SnapshotEntries == 0 {
+		cfg.SnapshotEntries = 10_000
+	}
+	if !slices.Contains(cfg.Voters, cfg.NodeID) {
+		return nil, fmt.Errorf("node.id %d is not one of the voters %v", cfg.NodeID, cfg.Voters)
+	}
+	if len(cfg.Bootstrap) > 0 && len(cfg.Voters) != 1 {
+		return nil, errors.New("only a lone voter can bootstrap from a legacy image")
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("metadata log folder: %w", err)
+	}
+	if err := bootstrapIfNew(cfg); err != nil {
+		return nil, err
+	}
+	rl, err := openRaftLog(cfg.Dir, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	q := &RaftQuorum{cfg: cfg, rl: rl, loader: loader, logger: cfg.Logger,
+		recvc: make(chan pb.Message, 1024), propc: make(chan proposal, 256), funcc: make(chan func(), 16),
+		stop: make(chan struct{}), done: make(chan struct{}), waiters: map[uint64]chan applied{}}
+	q.status.NodeID, q.status.Leader, q.status.Voters = cfg.NodeID, -1, slices.Clone(cfg.Voters)
+	if err := q.replay(); err != nil {
+		_ = rl.close()
+		return nil, err
+	}
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID: uint64(cfg.NodeID), ElectionTick: cfg.ElectionTicks, HeartbeatTick: cfg.HeartbeatTicks,
+		Storage: rl.mem, Applied: q.applied, MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256,
+		MaxUncommittedEntriesSize: 64 << 20, CheckQuorum: true, PreVote: true, Logger: raftLogger{cfg.Logger},
+	})
+	if err != nil {
+		_ = rl.close()
+		return nil, fmt.Errorf("metadata quorum: %w", err)
+	}
+	q.rn = rn
+	if len(cfg.Voters) == 1 {
+		// A lone voter need not wait out an election timeout.
+		_ = rn.Campaign()
+	}
+	go q.run()
+	return q, nil
+}
+
+// bootstrapIfNew writes the bootstrap snapshot of a brand-new log: index
+// 1, term 1, the voters, and the bootstrap records. A log that exists is
+// checked against the configured voters instead.
+func bootstrapIfNew(cfg RaftConfig) error {
+	path := filepath.Join(cfg.Dir, snapshotFile)
+	snap, err := readSnapshotFile(path)
+	if err == nil {
+		stored := make([]int32, 0, len(snap.Metadata.ConfState.Voters))
+		for _, v := range snap.Metadata.ConfState.Voters {
+			stored = append(stored, int32(v))
+		}
+		slices.Sort(stored)
+		want := slices.Sorted(slices.Values(cfg.Voters))
+		if !slices.Equal(stored, want) {
+			return fmt.Errorf("controller.quorum.voters names voters %v, but the metadata log in %s belongs to a quorum of %v", want, cfg.Dir, stored)
+		}
+		return nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if entries, _ := os.ReadDir(cfg.Dir); slices.ContainsFunc(entries, func(e os.DirEntry) bool {
+		return filepath.Ext(e.Name()) == ".log"
+	}) {
+		return fmt.Errorf("the metadata log in %s has segments but no snapshot: it was not written by this release; move it away to start a new log", cfg.Dir)
+	}
+	cs := pb.ConfState{}
+	for _, v := range cfg.Voters {
+		cs.Voters = append(cs.Voters, uint64(v))
+	}
+	data := encodeRecords(cfg.Bootstrap)
+	b, err := (&pb.Snapshot{Data: data, Metadata: pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: cs}}).Marshal()
+	if err != nil {
+		return err
+	}
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+	return metadata.WriteFileAtomic(path, b)
+}
+
+// replay loads the snapshot and the committed entries into the loader.
+func (q *RaftQuorum) replay() error {
+	snap, err := q.rl.mem.Snapshot()
+	if err != nil {
+		return err
+	}
+	recs, err := decodeRecords(snap.Data)
+	if err != nil {
+		return fmt.Errorf("metadata snapshot: %w", err)
+	}
+	q.confState = snap.Metadata.ConfState
+	q.applied, q.appliedTerm, q.lastSnap = snap.Metadata.Index, snap.Metadata.Term, snap.Metadata.Index
+	var batch []metadata.Record
+	batch = append(batch, recs...)
+	hs, _, _ := q.rl.mem.InitialState()
+	last := int64(snap.Metadata.Index) - 1
+	if hs.Commit > snap.Metadata.Index {
+		ents, err := q.rl.mem.Entries(snap.Metadata.Index+1, hs.Commit+1, 1<<62)
+		if err != nil {
+			return fmt.Errorf("metadata log: %w", err)
+		}
+		for _, e := range ents {
+			if e.Type == pb.EntryNormal && len(e.Data) > 0 {
+				_, rs, err := decodeEntry(e.Data)
+				if err != nil {
+					return fmt.Errorf("metadata log entry %d: %w", e.Index, err)
+				}
+				batch = append(batch, rs...)
+			}
+			q.applied, q.appliedTerm, last = e.Index, e.Term, int64(e.Index)-1
+		}
+	}
+	if _, err := q.loader.Apply(batch, last); err != nil {
+		return fmt.Errorf("metadata log: %w", err)
+	}
+	q.setStatus()
+	return nil
+}
+
+// Step hands a message from a peer to raft; dropped when the inbox is
+// full (raft retransmits).
+func (q *RaftQuorum) Step(m pb.Message) {
+	select {
+	case q.recvc <- m:
+	default:
+	}
+}
+
+// Status returns the voter's view of the quorum.
+func (q *RaftQuorum) Status() QuorumStatus {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s := q.status
+	s.Progress = make(map[int32]uint64, len(q.status.Progress))
+	for k, v := range q.status.Progress {
+		s.Progress[k] = v
+	}
+	return s
+}
+
+// Commit implements Quorum: it proposes records as one entry and returns
+// once the entry is committed and applied here. Only the active
+// controller proposes (ErrNotController otherwise).
+func (q *RaftQuorum) Commit(ctx context.Context, records []metadata.Record) (int64, error) {
+	if len(records) == 0 || len(records) > maxBatchRecords {
+		return 0, fmt.Errorf("metadata batch of %d records", len(records))
+	}
+	st := q.Status()
+	if !st.Active {
+		return 0, fmt.Errorf("%w: the leader is %d", ErrNotController, st.Leader)
+	}
+	id := q.nextID.Add(1)
+	ch := make(chan applied, 1)
+	q.mu.Lock()
+	if q.failed != nil {
+		q.mu.Unlock()
+		return 0, q.failed
+	}
+	q.waiters[id] = ch
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		delete(q.waiters, id)
+		q.mu.Unlock()
+	}()
+	data := binary.BigEndian.AppendUint64(nil, id)
+	data = append(data, encodeRecords(records)...)
+	select {
+	case q.propc <- proposal{id: id, data: data}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-q.done:
+		return 0, ErrQuorumStopped
+	}
+	select {
+	case a := <-ch:
+		if a.err != nil {
+			return 0, a.err
+		}
+		return int64(a.index) - 1, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-q.done:
+		return 0, ErrQuorumStopped
+	}
+}
+
+// WaitActive returns once this node is the active controller, or when ctx
+// ends.
+func (q *RaftQuorum) WaitActive(ctx context.Context) error {
+	for {
+		if q.Status().Active {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting to become the active controller: %w", ctx.Err())
+		case <-q.done:
+			return ErrQuorumStopped
+		case <-time.After(q.cfg.Tick / 2):
+		}
+	}
+}
+
+// TransferLeadership asks raft to hand leadership to another voter (a
+// controlled shutdown of the active controller).
+func (q *RaftQuorum) TransferLeadership(to int32) {
+	select {
+	case q.funcc <- func() { q.rn.TransferLeader(uint64(to)) }:
+	case <-q.done:
+	}
+}
+
+// Close stops the voter and closes its log.
+func (q *RaftQuorum) Close() error {
+	select {
+	case <-q.stop:
+	default:
+		close(q.stop)
+	}
+	<-q.done
+	return q.rl.close()
+}
+
+func (q *RaftQuorum) run() {
+	defer close(q.done)
+	ticker := time.NewTicker(q.cfg.Tick)
+	defer ticker.Stop()
+	if err := q.handleReady(); err != nil { // a lone voter's campaign
+		q.logger.Error("metadata quorum stopped: the metadata log cannot be written", "err", err)
+		q.fail(fmt.Errorf("%w: %w", ErrQuorumStopped, err))
+		return
+	}
+	for {
+		select {
+		case <-q.stop:
+			q.fail(ErrQuorumStopped)
+			return
+		case <-ticker.C:
+			q.rn.Tick()
+		case m := <-q.recvc:
+			_ = q.rn.Step(m) // messages of another term or group are refused by raft
+		case p := <-q.propc:
+			if err := q.rn.Propose(p.data); err != nil {
+				q.finish(p.id, 0, fmt.Errorf("%w: %w", ErrNotController, err))
+			}
+		case f := <-q.funcc:
+			f()
+		}
+		if err := q.handleReady(); err != nil {
+			q.logger.Error("metadata quorum stopped: the metadata log cannot be written", "err", err)
+			q.fail(fmt.Errorf("%w: %w", ErrQuorumStopped, err))
+			return
+		}
+	}
+}
+
+// handleReady runs every pending Ready: persist, send, apply, advance.
+func (q *RaftQuorum) handleReady() error {
+	for q.rn.HasReady() {
+		rd := q.rn.Ready()
+		if err := q.rl.save(rd.Snapshot, rd.Entries, rd.HardState); err != nil {
+			return err
+		}
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			if err := q.applySnapshot(rd.Snapshot); err != nil {
+				return err
+			}
+		}
+		if len(rd.Messages) > 0 && q.cfg.Transport != nil {
+			q.cfg.Transport.Send(rd.Messages)
+		}
+		for _, e := range rd.CommittedEntries {
+			if err := q.apply(e); err != nil {
+				return err
+			}
+		}
+		lostLead := rd.SoftState != nil && rd.SoftState.RaftState != raft.StateLeader
+		q.rn.Advance(rd)
+		q.setStatus()
+		if lostLead {
+			q.failWaiters(fmt.Errorf("%w: leadership lost", ErrNotController))
+		}
+	}
+	return q.maybeSnapshot()
+}
+
+// apply applies one committed entry to the loader and answers its
+// proposer if it is local.
+func (q *RaftQuorum) apply(e pb.Entry) error {
+	if e.Index <= q.applied {
+		return nil
+	}
+	q.applied, q.appliedTerm = e.Index, e.Term
+	if e.Type != pb.EntryNormal || len(e.Data) == 0 {
+		return nil // the leader's empty entry of its term
+	}
+	id, recs, err := decodeEntry(e.Data)
+	if err != nil {
+		return fmt.Errorf("metadata log entry %d: %w", e.Index, err)
+	}
+	_, aerr := q.loader.Apply(recs, int64(e.Index)-1)
+	if aerr != nil {
+		// The proposer dry-ran the records: reaching this is a bug. The
+		// entry is skipped on every node alike, so images stay equal.
+		q.logger.Error("committed metadata entry does not apply; skipped", "index", e.Index, "err", aerr)
+	}
+	q.setStatusLocked(func(s *QuorumStatus) { s.Applied = e.Index })
+	q.finish(id, e.Index, aerr)
+	return nil
+}
+
+func (q *RaftQuorum) applySnapshot(snap pb.Snapshot) error {
+	recs, err := decodeRecords(snap.Data)
+	if err != nil {
+		return fmt.Errorf("metadata snapshot: %w", err)
+	}
+	if _, err := q.loader.ApplySnapshot(recs, int64(snap.Metadata.Index)-1); err != nil {
+		return err
+	}
+	q.applied, q.appliedTerm, q.lastSnap = snap.Metadata.Index, snap.Metadata.Term, snap.Metadata.Index
+	q.confState = snap.Metadata.ConfState
+	return nil
+}
+
+// maybeSnapshot compacts the log once SnapshotEntries entries were applied
+// since the last snapshot.
+func (q *RaftQuorum) maybeSnapshot() error {
+	if q.applied-q.lastSnap < q.cfg.SnapshotEntries {
+		return nil
+	}
+	data := encodeRecords(q.loader.Image().Records())
+	if err := q.rl.compact(q.applied, &q.confState, data); err != nil {
+		return fmt.Errorf("metadata snapshot at %d: %w", q.applied, err)
+	}
+	q.lastSnap = q.applied
+	q.logger.Info("wrote metadata snapshot", "index", q.applied, "bytes", len(data))
+	return nil
+}
+
+func (q *RaftQuorum) setStatus() {
+	q.setStatusLocked(func(*QuorumStatus) {})
+}
+
+func (q *RaftQuorum) setStatusLocked(f func(*QuorumStatus)) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s := &q.status
+	if q.rn != nil {
+		st := q.rn.Status()
+		s.Leader = int32(st.Lead)
+		if st.Lead == 0 {
+			s.Leader = -1
+		}
+		s.Term, s.Commit = st.Term, st.Commit
+		s.Active = st.RaftState == raft.StateLeader && q.appliedTerm == st.Term
+		s.Progress = map[int32]uint64{}
+		for id, pr := range st.Progress {
+			s.Progress[int32(id)] = pr.Match
+		}
+	}
+	s.Applied = q.applied
+	f(s)
+}
+
+func (q *RaftQuorum) finish(id, index uint64, err error) {
+	q.mu.Lock()
+	ch := q.waiters[id]
+	delete(q.waiters, id)
+	q.mu.Unlock()
+	if ch != nil {
+		ch <- applied{index: index, err: err}
+	}
+}
+
+func (q *RaftQuorum) failWaiters(err error) {
+	q.mu.Lock()
+	ws := q.waiters
+	q.waiters = map[uint64]chan applied{}
+	q.mu.Unlock()
+	for _, ch := range ws {
+		ch <- applied{err: err}
+	}
+}
+
+func (q *RaftQuorum) fail(err error) {
+	q.mu.Lock()
+	q.failed = err
+	q.status.Active = false
+	q.mu.Unlock()
+	q.failWaiters(err)
+}
+
+// encodeRecords frames records for an entry or a snapshot: each as an
+// unsigned varint length and the record.
+func encodeRecords(recs []metadata.Record) []byte {
+	var b []byte
+	for _, r := range recs {
+		enc := metadata.EncodeRecord(nil, r)
+		b = binary.AppendUvarint(b, uint64(len(enc)))
+		b = append(b, enc...)
+	}
+	return b
+}
+
+func decodeRecords(b []byte) ([]metadata.Record, error) {
+	var out []metadata.Record
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return nil, fmt.Errorf("%w: bad record frame", metadata.ErrBadRecord)
+		}
+		r, err := metadata.DecodeRecord(b[k : k+int(n)])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+		b = b[k+int(n):]
+	}
+	return out, nil
+}
+
+// decodeEntry splits an entry's data: proposal ID, then records.
+func decodeEntry(b []byte) (uint64, []metadata.Record, error) {
+	if len(b) < 8 {
+		return 0, nil, fmt.Errorf("%w: entry of %d bytes", metadata.ErrBadRecord, len(b))
+	}
+	recs, err := decodeRecords(b[8:])
+	return binary.BigEndian.Uint64(b), recs, err
+}
+
+// raftLogger sends etcd-io/raft's logs to slog (raft's own default logger
+// is a global).
+type raftLogger struct{ l *slog.Logger }
+
+func (r raftLogger) Debug(v ...any)                 { r.l.Debug(fmt.Sprint(v...)) }
+func (r raftLogger) Debugf(format string, v ...any) { r.l.Debug(fmt.Sprintf(format, v...)) }
+func (r raftLogger) Info(v ...any)                  { r.l.Debug(fmt.Sprint(v...)) }
+func (r raftLogger) Infof(format string, v ...any)  { r.l.Debug(fmt.Sprintf(format, v...)) }
+func (r raftLogger) Warning(v ...any)               { r.l.Warn(fmt.Sprint(v...)) }
+func (r raftLogger) Warningf(format string, v ...any) {
+	r.l.Warn(fmt.Sprintf(format, v...))
+}
+func (r raftLogger) Error(v ...any)                 { r.l.Error(fmt.Sprint(v...)) }
+func (r raftLogger) Errorf(format string, v ...any) { r.l.Error(fmt.Sprintf(format, v...)) }
+func (r raftLogger) Fatal(v ...any)                 { r.l.Error(fmt.Sprint(v...)); panic(fmt.Sprint(v...)) }
+func (r raftLogger) Fatalf(format string, v ...any) {
+	r.l.Error(fmt.Sprintf(format, v...))
+	panic(fmt.Sprintf(format, v...))
+}
+func (r raftLogger) Panic(v ...any) { r.l.Error(fmt.Sprint(v...)); panic(fmt.Sprint(v...)) }
+func (r raftLogger) Panicf(format string, v ...any) {
+	r.l.Error(fmt.Sprintf(format, v...))
+	panic(fmt.Sprintf(format, v...))
+}
