@@ -58,8 +58,18 @@ type Broker struct {
 	MaxConnectionsPerIP      int           // max.connections.per.ip
 	FetchMaxBytes            int32         // fetch.max.bytes
 
-	ReplicaLagTimeMax    time.Duration // replica.lag.time.max.ms
-	ReplicaFetchMaxBytes int32         // replica.fetch.max.bytes
+	ReplicaLagTimeMax            time.Duration // replica.lag.time.max.ms
+	ReplicaFetchMaxBytes         int32         // replica.fetch.max.bytes
+	ReplicaFetchResponseMaxBytes int32         // replica.fetch.response.max.bytes
+	ReplicaFetchWaitMax          time.Duration // replica.fetch.wait.max.ms
+	ReplicaFetchMinBytes         int32         // replica.fetch.min.bytes
+	ReplicaFetchBackoff          time.Duration // replica.fetch.backoff.ms
+	NumReplicaFetchers           int           // num.replica.fetchers
+	BrokerSessionTimeout         time.Duration // broker.session.timeout.ms
+	BrokerHeartbeatInterval      time.Duration // broker.heartbeat.interval.ms
+	AutoLeaderRebalanceEnable    bool          // auto.leader.rebalance.enable
+	LeaderImbalanceCheckInterval time.Duration // leader.imbalance.check.interval.seconds
+	ControlledShutdownEnable     bool          // controlled.shutdown.enable
 
 	OffsetsTopicNumPartitions     int32         // offsets.topic.num.partitions
 	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor
@@ -239,6 +249,16 @@ func (b *Broker) fill(values map[string]any) {
 
 	b.ReplicaLagTimeMax = ms("replica.lag.time.max.ms")
 	b.ReplicaFetchMaxBytes = int32(i("replica.fetch.max.bytes"))
+	b.ReplicaFetchResponseMaxBytes = int32(i("replica.fetch.response.max.bytes"))
+	b.ReplicaFetchWaitMax = ms("replica.fetch.wait.max.ms")
+	b.ReplicaFetchMinBytes = int32(i("replica.fetch.min.bytes"))
+	b.ReplicaFetchBackoff = ms("replica.fetch.backoff.ms")
+	b.NumReplicaFetchers = int(i("num.replica.fetchers"))
+	b.BrokerSessionTimeout = ms("broker.session.timeout.ms")
+	b.BrokerHeartbeatInterval = ms("broker.heartbeat.interval.ms")
+	b.AutoLeaderRebalanceEnable, _ = values["auto.leader.rebalance.enable"].(bool)
+	b.LeaderImbalanceCheckInterval = time.Duration(i("leader.imbalance.check.interval.seconds")) * time.Second
+	b.ControlledShutdownEnable, _ = values["controlled.shutdown.enable"].(bool)
 
 	b.OffsetsTopicNumPartitions = int32(i("offsets.topic.num.partitions"))
 	b.OffsetsTopicReplicationFactor = int16(i("offsets.topic.replication.factor"))

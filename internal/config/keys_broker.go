@@ -247,6 +247,34 @@ func brokerKeys() []Key {
 		broker("replica.fetch.max.bytes", TypeInt, "1048576", Medium,
 			"Bytes a follower asks for per partition in one fetch.").
 			valid(atLeast{0}),
+		broker("replica.fetch.response.max.bytes", TypeInt, "10485760", Medium,
+			"Bytes a follower asks for in one fetch, all partitions together.").
+			valid(atLeast{0}),
+		broker("replica.fetch.wait.max.ms", TypeInt, "500", Medium,
+			"How long a follower's fetch waits at the leader for new records.").
+			valid(atLeast{0}),
+		broker("replica.fetch.min.bytes", TypeInt, "1", Medium,
+			"Bytes a follower's fetch waits for at the leader before it is answered.").
+			valid(atLeast{0}),
+		broker("replica.fetch.backoff.ms", TypeInt, "1000", Medium,
+			"How long a follower waits before fetching again from a leader after an error.").
+			valid(atLeast{0}),
+		broker("num.replica.fetchers", TypeInt, "1", High,
+			"Fetcher loops per source broker; partitions are spread over them.").
+			valid(atLeast{1}),
+		broker("broker.session.timeout.ms", TypeInt, "1500", High,
+			"A broker that has not heartbeated to the controller for this long is fenced and its leaderships move. Kafka's default is 9000; Fjord's shorter default fails over within two seconds.").
+			valid(atLeast{1}),
+		broker("broker.heartbeat.interval.ms", TypeInt, "250", High,
+			"How often a broker heartbeats to the active controller. Kafka's default is 2000 (with a 9000 session).").
+			valid(atLeast{1}),
+		broker("auto.leader.rebalance.enable", TypeBoolean, "true", High,
+			"Move each partition's leadership back to its preferred (first) replica when that replica is in the ISR."),
+		broker("leader.imbalance.check.interval.seconds", TypeLong, "300", High,
+			"How often the controller looks for partitions to move back to their preferred leader.").
+			valid(atLeast{1}),
+		broker("controlled.shutdown.enable", TypeBoolean, "true", High,
+			"On SIGTERM a broker first moves its leaderships away (controlled shutdown), so clients see only retriable errors."),
 
 		// Group coordinator.
 		broker("offsets.topic.num.partitions", TypeInt, "50", High,

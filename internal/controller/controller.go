@@ -35,6 +35,9 @@ type Controller struct {
 	logger *slog.Logger
 
 	mu sync.Mutex // one operation at a time (see the package invariants)
+
+	hbMu     sync.Mutex // guards sessions; taken under mu, never the reverse
+	sessions map[int32]*brokerSession
 }
 
 // New returns a controller committing through quorum, whose batches are
@@ -43,7 +46,7 @@ func New(cfg Config, quorum Quorum, loader *metadata.Loader, logger *slog.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Controller{cfg: cfg, quorum: quorum, loader: loader, logger: logger}
+	return &Controller{cfg: cfg, quorum: quorum, loader: loader, logger: logger, sessions: map[int32]*brokerSession{}}
 }
 
 // Image returns the current metadata image.
@@ -280,30 +283,4 @@ func (c *Controller) AllocateProducerIDs(ctx context.Context, brokerID int32, br
 		return 0, fmt.Errorf("allocate producer IDs: %w", err)
 	}
 	return first, nil
-}
-
-// RegisterBroker registers (or re-registers) a broker, unfenced, unless the
-// image already holds exactly this registration. Brokers are registered
-// with the epoch the caller gives (a standalone node: its incarnation's
-// first metadata offset).
-func (c *Controller) RegisterBroker(ctx context.Context, r metadata.RegisterBrokerRecord) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if b := c.loader.Image().Broker(r.BrokerID); b != nil && sameRegistration(b, &r) {
-		return nil
-	}
-	return c.commit(ctx, []metadata.Record{&r})
-}
-
-func sameRegistration(b *metadata.Broker, r *metadata.RegisterBrokerRecord) bool {
-	if b.Fenced != r.Fenced || b.InControlledShutdown != r.InControlledShutdown || len(b.Endpoints) != len(r.Endpoints) ||
-		(b.Rack == nil) != (r.Rack == nil) || (b.Rack != nil && *b.Rack != *r.Rack) {
-		return false
-	}
-	for i := range b.Endpoints {
-		if b.Endpoints[i] != r.Endpoints[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/fjordstream/fjord/internal/config"
 	"github.com/fjordstream/fjord/internal/metadata"
@@ -40,10 +41,7 @@ func open(t *testing.T, dir string, brokers ...int32) *harness {
 	t.Cleanup(func() { _ = h.quorum.Close() })
 	h.ctrl = New(Config{Broker: cfg}, h.quorum, h.loader, nil)
 	for _, b := range brokers {
-		if err := h.ctrl.RegisterBroker(context.Background(), metadata.RegisterBrokerRecord{BrokerID: b,
-			Endpoints: []metadata.Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: uint16(9092 + b)}}}); err != nil {
-			t.Fatal(err)
-		}
+		h.register(t, b)
 	}
 	return h
 }
@@ -186,4 +184,33 @@ func TestLocalQuorum_MigratesLegacySnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(open(t, dir).ctrl.Image())
+}
+
+// register registers broker id and unfences it with a caught-up heartbeat,
+// as a broker's Lifecycle does.
+func (h *harness) register(t *testing.T, id int32) int64 {
+	t.Helper()
+	ctx := context.Background()
+	req := kmsg.NewPtrBrokerRegistrationRequest()
+	req.BrokerID, req.ClusterID = id, h.ctrl.Image().ClusterID
+	req.IncarnationID = [16]byte{byte(id)}
+	l := kmsg.NewBrokerRegistrationRequestListener()
+	l.Name, l.Host, l.Port = "PLAINTEXT", "127.0.0.1", uint16(9092+id)
+	req.Listeners = append(req.Listeners, l)
+	epoch, err := h.ctrl.RegisterBrokerRequest(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.heartbeat(t, id, epoch, false)
+	if b := h.ctrl.Image().Broker(id); b == nil || b.Fenced {
+		t.Fatalf("broker %d not unfenced: %+v", id, b)
+	}
+	return epoch
+}
+
+func (h *harness) heartbeat(t *testing.T, id int32, epoch int64, shutdown bool) *kmsg.BrokerHeartbeatResponse {
+	t.Helper()
+	hb := kmsg.NewPtrBrokerHeartbeatRequest()
+	hb.BrokerID, hb.BrokerEpoch, hb.CurrentMetadataOffset, hb.WantShutdown = id, epoch, h.ctrl.Image().Offset, shutdown
+	return h.ctrl.handleBrokerHeartbeat(context.Background(), hb)
 }

@@ -14,15 +14,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/fjordstream/fjord/internal/metadata"
 )
 
-// ErrNotController: this node is not the active controller (Kafka's
-// NOT_CONTROLLER); the client retries on the active one.
-var ErrNotController = errors.New("not the active controller")
+// ErrNotController: this node is not the active controller; it is Kafka's
+// NOT_CONTROLLER, on which a client retries on the active one.
+var ErrNotController = fmt.Errorf("not the active controller: %w", kerr.NotController)
 
 // ErrQuorumStopped: the quorum was closed or failed.
 var ErrQuorumStopped = errors.New("metadata quorum stopped")
@@ -87,6 +88,9 @@ type RaftQuorum struct {
 	waiters map[uint64]chan applied
 	status  QuorumStatus
 	failed  error
+	// commitChanged is closed and replaced whenever the commit index
+	// moves: metadata fetches from brokers wait on it.
+	commitChanged chan struct{}
 
 	applied     uint64 // owned by run
 	appliedTerm uint64 // owned by run: term of the last applied entry
@@ -161,7 +165,8 @@ func OpenRaft(cfg RaftConfig, loader *metadata.Loader) (*RaftQuorum, error) {
 	}
 	q := &RaftQuorum{cfg: cfg, rl: rl, loader: loader, logger: cfg.Logger,
 		recvc: make(chan pb.Message, 1024), propc: make(chan proposal, 256), funcc: make(chan func(), 16),
-		stop: make(chan struct{}), done: make(chan struct{}), waiters: map[uint64]chan applied{}}
+		stop: make(chan struct{}), done: make(chan struct{}), waiters: map[uint64]chan applied{},
+		commitChanged: make(chan struct{})}
 	q.status.NodeID, q.status.Leader, q.status.Voters = cfg.NodeID, -1, slices.Clone(cfg.Voters)
 	if err := q.replay(); err != nil {
 		_ = rl.close()
@@ -498,6 +503,10 @@ func (q *RaftQuorum) setStatusLocked(f func(*QuorumStatus)) {
 		if st.Lead == 0 {
 			s.Leader = -1
 		}
+		if st.Commit != s.Commit {
+			close(q.commitChanged)
+			q.commitChanged = make(chan struct{})
+		}
 		s.Term, s.Commit = st.Term, st.Commit
 		s.Active = st.RaftState == raft.StateLeader && q.appliedTerm == st.Term
 		s.Progress = map[int32]uint64{}
@@ -598,4 +607,78 @@ func (r raftLogger) Panic(v ...any) { r.l.Error(fmt.Sprint(v...)); panic(fmt.Spr
 func (r raftLogger) Panicf(format string, v ...any) {
 	r.l.Error(fmt.Sprintf(format, v...))
 	panic(fmt.Sprintf(format, v...))
+}
+
+// Metadata fetch reply kinds.
+const (
+	fetchEntries  byte = 0
+	fetchSnapshot byte = 1
+)
+
+// FetchMetadata answers a broker's fetch of the committed metadata log
+// from offset from: the batches from there (at most maxBytes, whole
+// batches), or the snapshot when from is below it, waiting up to wait for
+// something new. The reply is: i64 committed end offset, i32 leader, u8
+// kind, then batches or the marshaled snapshot.
+func (q *RaftQuorum) FetchMetadata(ctx context.Context, from int64, maxBytes int32, wait time.Duration) ([]byte, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		q.mu.Lock()
+		changed := q.commitChanged
+		st := q.status
+		q.mu.Unlock()
+		committedEnd := int64(st.Commit) // entry i is at offset i-1
+		hdr := binary.BigEndian.AppendUint64(nil, uint64(committedEnd))
+		hdr = binary.BigEndian.AppendUint32(hdr, uint32(st.Leader))
+		snap, err := q.rl.mem.Snapshot()
+		if err != nil {
+			return nil, err
+		}
+		if from < int64(snap.Metadata.Index) {
+			b, err := snap.Marshal()
+			if err != nil {
+				return nil, err
+			}
+			return append(append(hdr, fetchSnapshot), b...), nil
+		}
+		if from < committedEnd {
+			batches, err := q.rl.log.Read(from, maxBytes, committedEnd, true, nil)
+			if err == nil {
+				return append(append(hdr, fetchEntries), batches...), nil
+			}
+			// Compacted meanwhile: the next round sends the snapshot.
+		}
+		if !time.Now().Before(deadline) {
+			return append(hdr, fetchEntries), nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-q.done:
+			return nil, ErrQuorumStopped
+		case <-time.After(time.Until(deadline)):
+		}
+	}
+}
+
+// Report tells raft what the transport learned: a peer unreachable, or
+// the outcome of sending it a snapshot.
+func (q *RaftQuorum) Report(id int32, unreachable, snapshot, ok bool) {
+	f := func() {
+		if unreachable {
+			q.rn.ReportUnreachable(uint64(id))
+		}
+		if snapshot {
+			st := raft.SnapshotFinish
+			if !ok {
+				st = raft.SnapshotFailure
+			}
+			q.rn.ReportSnapshot(uint64(id), st)
+		}
+	}
+	select {
+	case q.funcc <- f:
+	default: // raft learns it again from the next failure
+	}
 }

@@ -34,7 +34,7 @@ var layer = map[string]int{
 	"internal/group":         4,
 	"internal/protocol":      3,
 	"internal/partition":     2,
-	"internal/controller":    2,
+	"internal/controller":    4,
 	"internal/server":        5,
 	"internal/node":          6,
 	"internal/bench":         1,

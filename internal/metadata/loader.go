@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -26,11 +27,14 @@ type Loader struct {
 	mu   sync.Mutex // serialises Apply and Subscribe
 	img  atomic.Pointer[Image]
 	pubs []Publisher
+
+	waitMu  sync.Mutex    // guards changed
+	changed chan struct{} // closed and replaced after each new image
 }
 
 // NewLoader starts from img.
 func NewLoader(img *Image) *Loader {
-	l := &Loader{}
+	l := &Loader{changed: make(chan struct{})}
 	l.img.Store(img)
 	return l
 }
@@ -63,7 +67,34 @@ func (l *Loader) Apply(records []Record, lastOffset int64) (*Delta, error) {
 	for _, p := range l.pubs {
 		p.Publish(d, img)
 	}
+	l.notify()
 	return d, nil
+}
+
+// notify wakes WaitFor callers.
+func (l *Loader) notify() {
+	l.waitMu.Lock()
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.waitMu.Unlock()
+}
+
+// WaitFor returns once the image has applied the record at offset (its
+// Offset is at least offset), or when ctx ends.
+func (l *Loader) WaitFor(ctx context.Context, offset int64) error {
+	for {
+		l.waitMu.Lock()
+		ch := l.changed
+		l.waitMu.Unlock()
+		if l.img.Load().Offset >= offset {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for metadata offset %d (at %d): %w", offset, l.img.Load().Offset, ctx.Err())
+		}
+	}
 }
 
 // ApplySnapshot replaces the image with the one records build from empty
@@ -86,5 +117,6 @@ func (l *Loader) ApplySnapshot(records []Record, lastOffset int64) (*Delta, erro
 	for _, p := range l.pubs {
 		p.Publish(d, next)
 	}
+	l.notify()
 	return d, nil
 }

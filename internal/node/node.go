@@ -1,13 +1,18 @@
-// Package node assembles one Fjord process from its configuration: the data
-// folder, the metadata store, the hosted partitions, the group coordinator
-// (over __consumer_offsets), the Kafka listener and the background
-// maintenance loop, started and stopped in a fixed order.
+// Package node assembles one Fjord process from its configuration and its
+// roles (process.roles): a controller node runs a voter of the metadata
+// quorum and serves the controller listener; a broker node keeps the
+// metadata (as a voter's loader, or as an observer fetching from the
+// controllers), hosts partitions, registers and heartbeats with the
+// active controller, runs the group coordinator (over __consumer_offsets)
+// and serves the Kafka listener. A node with no controller.quorum.voters
+// is standalone: both roles, one voter, nothing else to configure.
 //
-// Invariant: Close undoes Start completely (listener closed, goroutines
+// Invariant: Close undoes Start completely (listeners closed, goroutines
 // stopped, logs flushed and checkpointed), so a node can be restarted on the
 // same folder in the same process, as tests do. The group coordinator stops
-// after the listener (no request can reach it any more) and before the
-// partitions it appends to.
+// after the listener (no request can reach it any more), the metadata
+// quorum or observer before the partitions (no delta reaches a closed
+// partition manager), and the partitions last.
 package node
 
 import (
@@ -53,11 +58,22 @@ type Node struct {
 
 	dataDir string
 	loader  *metadata.Loader
-	quorum  controller.Quorum
-	ctrl    *controller.Controller
 	parts   *partition.Manager
 	groups  *group.Service
 	srv     *server.Server
+
+	// Metadata and the controller, by role: a controller node runs a
+	// quorum voter (quorum, ctrl, ctrlSrv serving the controller
+	// listener, transport to the other voters); a broker-only node an
+	// observer. client reaches the other controllers.
+	quorum    *controller.RaftQuorum
+	ctrl      *controller.Controller
+	ctrlSrv   *controller.Server
+	transport *controller.PeerTransport
+	client    *controller.Client
+	observer  *controller.Observer
+	channel   *controller.Channel
+	lifecycle *controller.Lifecycle
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // maintenance loop
@@ -109,132 +125,21 @@ func (n *Node) advertisedFor(ln net.Listener) endpoint {
 		bound = n.srv.Addr().(*net.TCPAddr)
 	}
 	b := n.cfg.Broker
-	if len(b.AdvertisedListeners) > 0 {
-		l := b.AdvertisedListeners[0]
-		port := int32(l.Port)
-		if port == 0 {
-			port = int32(bound.Port)
+	l, _ := n.clientListener()
+	for _, a := range b.AdvertisedListeners {
+		if a.Name == l.Name {
+			port := int32(a.Port)
+			if port == 0 {
+				port = int32(bound.Port)
+			}
+			return endpoint{a.Host, port}
 		}
-		return endpoint{l.Host, port}
 	}
-	host := ""
-	if len(b.Listeners) > 0 {
-		host = b.Listeners[0].Host
-	}
+	host := l.Host
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "localhost"
 	}
 	return endpoint{host, int32(bound.Port)}
-}
-
-// Start opens the data folder (recovering every partition), binds the
-// listener and starts serving.
-func (n *Node) Start(ctx context.Context) (err error) {
-	b := n.cfg.Broker
-	if len(b.LogDirs) > 1 {
-		n.logger.Warn("several log.dirs are not supported yet; using the first", "log_dir", n.dataDir)
-	}
-	if err := os.MkdirAll(n.dataDir, 0o755); err != nil {
-		return fmt.Errorf("data folder %s: %w", n.dataDir, err)
-	}
-	loopCtx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
-	defer func() {
-		if err != nil {
-			cancel()
-			n.closeGroups()
-			n.closeParts()
-			n.closeQuorum()
-		}
-	}()
-	clusterID, err := n.resolveClusterID()
-	if err != nil {
-		return err
-	}
-	if err := n.checkMetaProperties(clusterID); err != nil {
-		return err
-	}
-	n.parts = partition.NewManager(partition.ManagerConfig{Dir: n.dataDir, NodeID: b.NodeID, ReplicaLagTimeMax: b.ReplicaLagTimeMax}, n.logger)
-	n.parts.SetProducerIDExpiration(b.ProducerIDExpiration)
-	// Hosted replicas follow committed metadata: the replay of the
-	// metadata log at start-up opens them through the same publisher
-	// that later creates, changes and deletes them.
-	n.loader = metadata.NewLoader(metadata.NewImage(clusterID))
-	var startErr error
-	starting := true
-	n.loader.Subscribe(metadata.PublisherFunc(func(d *metadata.Delta, _ *metadata.Image) {
-		if err := n.parts.ApplyDelta(d, b.TopicConfig, time.Now()); err != nil {
-			n.logger.Error("applying metadata to the hosted partitions failed", "err", err)
-			if starting && startErr == nil {
-				startErr = err
-			}
-		}
-	}))
-	started := time.Now()
-	n.quorum, err = controller.OpenStandalone(ctx, n.dataDir, b.NodeID, n.loader, n.logger)
-	if err != nil {
-		return err
-	}
-	starting = false
-	if startErr != nil {
-		return startErr
-	}
-	if err := n.parts.RemoveOrphans(n.loader.Image()); err != nil {
-		n.logger.Warn("could not remove every orphaned partition folder", "err", err)
-	}
-	n.logger.Info("loaded partitions", "partitions", len(n.parts.All()), "took", time.Since(started).Round(time.Millisecond))
-	n.ctrl = controller.New(controller.Config{Broker: b}, n.quorum, n.loader, n.logger)
-
-	ln := n.cfg.Listener
-	if ln == nil {
-		if len(b.Listeners) == 0 {
-			return errors.New("listeners is empty")
-		}
-		ln, err = server.Listen(b.Listeners[0].Address())
-		if err != nil {
-			return err
-		}
-	}
-	adv := n.advertisedFor(ln)
-	if err := n.register(ctx, adv); err != nil {
-		if n.cfg.Listener == nil {
-			_ = ln.Close()
-		}
-		return err
-	}
-	n.groups = group.NewService(groupConfig(b, topicsView{n.loader}), n.logger)
-	broker := server.NewBroker(server.Config{
-		NodeID:                b.NodeID,
-		AdvertisedHost:        adv.host,
-		AdvertisedPort:        adv.port,
-		SocketRequestMaxBytes: b.SocketRequestMaxBytes,
-		ConnectionsMaxIdle:    b.ConnectionsMaxIdle,
-		Broker:                b,
-		BrokerProps:           n.cfg.Props,
-	}, n.loader, n.ctrl, n.parts, n.groups, n.logger)
-	n.loader.Subscribe(metadata.PublisherFunc(broker.PublishMetadata))
-	if err := broker.StartGroups(loopCtx); err != nil {
-		if n.cfg.Listener == nil {
-			_ = ln.Close()
-		}
-		return fmt.Errorf("group coordinator: %w", err)
-	}
-	n.srv = server.New(ln, broker, n.logger)
-	n.srv.Start()
-
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		n.maintain(loopCtx)
-	}()
-	if b.LogCleanerEnable && b.LogCleanerThreads > 0 {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			n.clean(loopCtx)
-		}()
-	}
-	return nil
 }
 
 // clean is the log cleaner: it compacts the dirtiest compacted log, one at
@@ -357,29 +262,27 @@ func (n *Node) checkMetaProperties(clusterID string) error {
 	return nil
 }
 
-// register registers this node as a broker with its advertised listener,
-// unless the metadata already has this registration.
-func (n *Node) register(ctx context.Context, adv endpoint) error {
-	name := "PLAINTEXT"
-	if ls := n.cfg.Broker.Listeners; len(ls) > 0 && ls[0].Name != "" {
-		name = ls[0].Name
-	}
-	r := metadata.RegisterBrokerRecord{
-		BrokerID:    n.cfg.Broker.NodeID,
-		BrokerEpoch: n.loader.Image().Offset + 1,
-		Endpoints:   []metadata.Endpoint{{Name: name, Host: adv.host, Port: uint16(adv.port)}},
-	}
-	if err := n.ctrl.RegisterBroker(ctx, r); err != nil {
-		return fmt.Errorf("registering broker %d: %w", r.BrokerID, err)
-	}
-	return nil
-}
-
 func (n *Node) closeQuorum() error {
-	if n.quorum == nil {
-		return nil
+	var errs []error
+	if n.lifecycle != nil {
+		n.lifecycle.Close()
 	}
-	return n.quorum.Close()
+	if n.ctrlSrv != nil {
+		errs = append(errs, n.ctrlSrv.Close())
+	}
+	if n.transport != nil {
+		n.transport.Close()
+	}
+	if n.observer != nil {
+		errs = append(errs, n.observer.Close())
+	}
+	if n.client != nil {
+		n.client.Close()
+	}
+	if n.quorum != nil {
+		errs = append(errs, n.quorum.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Close stops serving and closes every partition (flushing and writing
@@ -387,6 +290,7 @@ func (n *Node) closeQuorum() error {
 func (n *Node) Close() error {
 	var err error
 	n.once.Do(func() {
+		n.controlledShutdown()
 		if n.srv != nil {
 			err = n.srv.Close()
 		}
@@ -394,7 +298,9 @@ func (n *Node) Close() error {
 			n.cancel()
 		}
 		n.wg.Wait()
-		err = errors.Join(err, n.closeGroups(), n.closeParts(), n.closeQuorum())
+		// The quorum (or observer) stops before the partitions: no delta
+		// may reach a closed partition manager.
+		err = errors.Join(err, n.closeGroups(), n.closeQuorum(), n.closeParts())
 	})
 	return err
 }

@@ -38,6 +38,7 @@ var implemented = [...]VersionRange{
 	{35, 0, 4, ""},
 	{37, 0, 3, ""},
 	{42, 0, 2, ""},
+	{43, 0, 2, "preferred and unclean elections (KIP-460), forwarded to the controller"},
 	{44, 0, 1, ""},
 	{47, 0, 0, ""},
 	{60, 0, 1, ""},

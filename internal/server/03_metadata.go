@@ -9,12 +9,9 @@ package server
 // complete in the same response instead of with LEADER_NOT_AVAILABLE.
 
 import (
-	"errors"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/fjordstream/fjord/internal/controller"
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/protocol"
 )
@@ -49,9 +46,6 @@ func (b *Broker) handleMetadata(req *kmsg.MetadataRequest) kmsg.Response {
 			if t == nil && autoCreate {
 				var err error
 				t, err = b.autoCreateTopic(*rt.Topic)
-				if errors.Is(err, metadata.ErrTopicExists) {
-					t, err = b.meta.Image().Topic(*rt.Topic), nil // raced with another creator
-				}
 				if err != nil {
 					st := kmsg.NewMetadataResponseTopic()
 					st.Topic, st.ErrorCode = rt.Topic, protocol.ErrorCode(err)
@@ -93,7 +87,7 @@ func (b *Broker) describeTopic(t *metadata.Topic) kmsg.MetadataResponseTopic {
 func (b *Broker) autoCreateTopic(name string) (*metadata.Topic, error) {
 	ctx, cancel := adminCtx(0)
 	defer cancel()
-	return b.createTopic(ctx, controller.TopicSpec{Name: name, Partitions: -1, ReplicationFactor: -1}, false)
+	return b.ensureTopic(ctx, name, -1, -1, nil)
 }
 
 // liveBrokers lists the registered, unfenced brokers with their client

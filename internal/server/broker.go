@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/fjordstream/fjord/internal/config"
-	"github.com/fjordstream/fjord/internal/controller"
 	"github.com/fjordstream/fjord/internal/group"
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/partition"
@@ -30,6 +29,8 @@ type Config struct {
 	// BrokerProps are the properties the node was started with, to tell
 	// static settings from defaults in DescribeConfigs.
 	BrokerProps map[string]string
+	// BrokerEpoch returns this broker's current registration epoch.
+	BrokerEpoch func() int64
 }
 
 // MetadataView is how handlers read the cluster's metadata: the node's
@@ -44,7 +45,7 @@ type MetadataView interface {
 type Broker struct {
 	cfg    Config
 	meta   MetadataView
-	ctrl   *controller.Controller
+	ctrl   ControllerChannel
 	parts  *partition.Manager
 	groups *group.Service // the group coordinator; not owned (closed by the node)
 	logger *slog.Logger
@@ -59,9 +60,13 @@ type Broker struct {
 // NewBroker returns request handlers over meta, the controller ctrl, parts
 // and the group coordinator groups (required). The Broker does not own
 // groups: the caller closes it after the server and before the partitions.
-func NewBroker(cfg Config, meta MetadataView, ctrl *controller.Controller, parts *partition.Manager, groups *group.Service, logger *slog.Logger) *Broker {
+func NewBroker(cfg Config, meta MetadataView, ctrl ControllerChannel, parts *partition.Manager, groups *group.Service, logger *slog.Logger) *Broker {
+	epoch := cfg.BrokerEpoch
+	if epoch == nil {
+		epoch = func() int64 { return -1 }
+	}
 	return &Broker{cfg: cfg, meta: meta, ctrl: ctrl, parts: parts, groups: groups, logger: logger, now: time.Now,
-		pids: &producerIDs{ctrl: ctrl, brokerID: cfg.NodeID}, coordEpochs: map[int32]int32{}}
+		pids: &producerIDs{ctrl: ctrl, brokerID: cfg.NodeID, epoch: epoch}, coordEpochs: map[int32]int32{}}
 }
 
 // Handle serves one request from the client at remote. It returns nil when
@@ -102,6 +107,8 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Ad
 		resp = b.handleCreatePartitions(r)
 	case *kmsg.DescribeClusterRequest:
 		resp = b.handleDescribeCluster(r)
+	case *kmsg.ElectLeadersRequest:
+		resp = b.handleElectLeaders(r)
 	case *kmsg.DescribeProducersRequest:
 		resp = b.handleDescribeProducers(r)
 	case *kmsg.FindCoordinatorRequest:

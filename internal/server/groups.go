@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/fjordstream/fjord/internal/controller"
 	"github.com/fjordstream/fjord/internal/group"
 	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/metadata"
@@ -124,24 +123,13 @@ func (b *Broker) ensureOffsetsTopic() (*metadata.Topic, error) {
 		return t, nil
 	}
 	rf := min(b.cfg.Broker.OffsetsTopicReplicationFactor, int16(b.brokerCount()))
-	spec := controller.TopicSpec{
-		Name:              group.OffsetsTopic,
-		Partitions:        b.groups.NumPartitions(),
-		ReplicationFactor: max(rf, 1),
-		Configs: map[string]string{
-			"cleanup.policy":   "compact",
-			"compression.type": "producer",
-			"segment.bytes":    strconv.Itoa(int(b.cfg.Broker.OffsetsTopicSegmentBytes)),
-		},
-	}
 	ctx, cancel := adminCtx(0)
 	defer cancel()
-	t, err := b.createTopic(ctx, spec, false)
-	if errors.Is(err, metadata.ErrTopicExists) {
-		if t := b.meta.Image().Topic(group.OffsetsTopic); t != nil {
-			return t, nil
-		}
-	}
+	t, err := b.ensureTopic(ctx, group.OffsetsTopic, b.groups.NumPartitions(), max(rf, 1), map[string]string{
+		"cleanup.policy":   "compact",
+		"compression.type": "producer",
+		"segment.bytes":    strconv.Itoa(int(b.cfg.Broker.OffsetsTopicSegmentBytes)),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", group.OffsetsTopic, err)
 	}

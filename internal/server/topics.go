@@ -6,9 +6,18 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fjordstream/fjord/internal/controller"
-	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// ControllerChannel reaches the active controller (controller.Channel):
+// admin requests are forwarded through it, as Kafka's brokers forward
+// them, and it returns once this broker's metadata includes the change.
+type ControllerChannel interface {
+	Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+	// ActiveController is the active controller's node ID (-1: unknown).
+	ActiveController() int32
+}
 
 // adminTimeout bounds a metadata change made on a request's behalf when
 // the request carries no timeout of its own.
@@ -35,20 +44,15 @@ func (b *Broker) brokerCount() int {
 	return n
 }
 
-// createTopic asks the controller to create a topic (or only validate).
-func (b *Broker) createTopic(ctx context.Context, spec controller.TopicSpec, validateOnly bool) (*metadata.Topic, error) {
-	return b.ctrl.CreateTopic(ctx, spec, validateOnly)
-}
-
 // producerIDs hands out producer IDs from blocks the controller allocates
-// to this broker (Kafka's ProducerIdManager): one metadata commit per
-// controller.ProducerIDBlockSize InitProducerID requests.
+// to this broker (Kafka's ProducerIdManager, AllocateProducerIds): one
+// metadata commit per block of InitProducerID requests.
 type producerIDs struct {
-	mu         sync.Mutex // guards next and end
-	next, end  int64
-	ctrl       *controller.Controller
-	brokerID   int32
-	brokerEpoc int64
+	mu        sync.Mutex // guards next and end
+	next, end int64
+	ctrl      ControllerChannel
+	brokerID  int32
+	epoch     func() int64
 }
 
 // allocate returns a fresh producer ID.
@@ -56,11 +60,17 @@ func (p *producerIDs) allocate(ctx context.Context) (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.next >= p.end {
-		first, err := p.ctrl.AllocateProducerIDs(ctx, p.brokerID, p.brokerEpoc)
+		req := kmsg.NewPtrAllocateProducerIDsRequest()
+		req.BrokerID, req.BrokerEpoch = p.brokerID, p.epoch()
+		resp, err := p.ctrl.Forward(ctx, req)
 		if err != nil {
 			return 0, fmt.Errorf("producer ID block: %w", err)
 		}
-		p.next, p.end = first, first+controller.ProducerIDBlockSize
+		r := resp.(*kmsg.AllocateProducerIDsResponse)
+		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+			return 0, fmt.Errorf("producer ID block: %w", err)
+		}
+		p.next, p.end = r.ProducerIDStart, r.ProducerIDStart+int64(r.ProducerIDLen)
 	}
 	id := p.next
 	p.next++

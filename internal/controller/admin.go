@@ -1,0 +1,261 @@
+package controller
+
+// The Kafka admin requests the active controller answers, whichever broker
+// a client sent them to (brokers forward them, KIP-590): CreateTopics (19,
+// v0-v7), DeleteTopics (20, v0-v6), CreatePartitions (37, v0-v3),
+// AlterConfigs (33, v0-v2) and IncrementalAlterConfigs (44, v0-v1) for
+// topics, AllocateProducerIds (67). Each request is decoded into the
+// controller's typed operations, so validation and error codes are the
+// same whether the request came from a client or was forwarded.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/fjordstream/fjord/internal/config"
+	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/fjordstream/fjord/internal/protocol"
+)
+
+// Kafka's config resource types.
+const (
+	resourceTopic  = 2
+	resourceBroker = 4
+)
+
+var errBrokerConfigsStatic = fmt.Errorf("%w: dynamic broker configs are not supported yet; set them in server.properties", config.ErrInvalidConfig)
+
+// Forward answers a Kafka request as the active controller.
+func (c *Controller) Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	switch r := req.(type) {
+	case *kmsg.CreateTopicsRequest:
+		return c.handleCreateTopics(ctx, r), nil
+	case *kmsg.DeleteTopicsRequest:
+		return c.handleDeleteTopics(ctx, r), nil
+	case *kmsg.CreatePartitionsRequest:
+		return c.handleCreatePartitions(ctx, r), nil
+	case *kmsg.AlterConfigsRequest:
+		return c.handleAlterConfigs(ctx, r), nil
+	case *kmsg.IncrementalAlterConfigsRequest:
+		return c.handleIncrementalAlterConfigs(ctx, r), nil
+	case *kmsg.AllocateProducerIDsRequest:
+		return c.handleAllocateProducerIDs(ctx, r), nil
+	case *kmsg.BrokerRegistrationRequest:
+		return c.handleBrokerRegistration(ctx, r), nil
+	case *kmsg.BrokerHeartbeatRequest:
+		return c.handleBrokerHeartbeat(ctx, r), nil
+	case *kmsg.AlterPartitionRequest:
+		return c.handleAlterPartition(ctx, r), nil
+	case *kmsg.ElectLeadersRequest:
+		return c.handleElectLeaders(ctx, r), nil
+	}
+	return nil, fmt.Errorf("%w: the controller does not answer %s", kerr.InvalidRequest, kmsg.NameForKey(req.Key()))
+}
+
+// requestCtx bounds an operation by the request's timeout, when it has one.
+func requestCtx(ctx context.Context, timeoutMs int32) (context.Context, context.CancelFunc) {
+	if timeoutMs > 0 {
+		return context.WithTimeout(ctx, time.Duration(timeoutMs)*time.Millisecond)
+	}
+	return context.WithCancel(ctx)
+}
+
+func (c *Controller) handleCreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) *kmsg.CreateTopicsResponse {
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	ctx, cancel := requestCtx(ctx, req.TimeoutMillis)
+	defer cancel()
+	seen := map[string]int{}
+	for _, rt := range req.Topics {
+		seen[rt.Topic]++
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		if seen[rt.Topic] > 1 {
+			st.ErrorCode = kerr.InvalidRequest.Code
+			msg := "topic " + rt.Topic + " appears more than once in the request"
+			st.ErrorMessage = &msg
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		spec := TopicSpec{Name: rt.Topic, Partitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor, Configs: map[string]string{}}
+		if len(rt.ReplicaAssignment) > 0 {
+			spec.Assignments = map[int32][]int32{}
+			for _, a := range rt.ReplicaAssignment {
+				spec.Assignments[a.Partition] = a.Replicas
+			}
+		}
+		for _, cf := range rt.Configs {
+			if cf.Value != nil {
+				spec.Configs[cf.Name] = *cf.Value
+			}
+		}
+		t, err := c.CreateTopic(ctx, spec, req.ValidateOnly)
+		if err != nil {
+			st.ErrorCode, st.ErrorMessage = protocol.ErrorCode(err), protocol.ErrorMessage(err)
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		st.TopicID = t.ID
+		st.NumPartitions = int32(len(t.Partitions))
+		st.ReplicationFactor = int16(len(t.Partitions[0].Replicas))
+		if req.Version >= 5 {
+			for _, e := range config.DescribeTopic(c.cfg.Broker, t.Configs) {
+				cf := kmsg.NewCreateTopicsResponseTopicConfig()
+				cf.Name, cf.Value, cf.ReadOnly, cf.Source, cf.IsSensitive = e.Name, e.Value, e.ReadOnly, int8(e.Source), e.Sensitive
+				if e.Sensitive {
+					cf.Value = nil
+				}
+				st.Configs = append(st.Configs, cf)
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func (c *Controller) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsRequest) *kmsg.DeleteTopicsResponse {
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	ctx, cancel := requestCtx(ctx, req.TimeoutMillis)
+	defer cancel()
+	type ref struct {
+		name string
+		id   [16]byte
+	}
+	var refs []ref
+	if req.Version >= 6 {
+		for _, t := range req.Topics {
+			r := ref{id: t.TopicID}
+			if t.Topic != nil {
+				r.name = *t.Topic
+			}
+			refs = append(refs, r)
+		}
+	} else {
+		for _, n := range req.TopicNames {
+			refs = append(refs, ref{name: n})
+		}
+	}
+	for _, r := range refs {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.TopicID = r.id
+		img := c.loader.Image()
+		var t *metadata.Topic
+		if r.id != ([16]byte{}) {
+			t = img.TopicByID(r.id)
+		} else {
+			t = img.Topic(r.name)
+		}
+		if t != nil {
+			n := t.Name
+			st.Topic, st.TopicID = &n, t.ID
+		} else if r.name != "" {
+			n := r.name
+			st.Topic = &n
+		}
+		switch {
+		case t == nil && r.id != ([16]byte{}):
+			st.ErrorCode = kerr.UnknownTopicID.Code
+		case t == nil:
+			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		default:
+			err := c.DeleteTopic(ctx, t.Name)
+			st.ErrorCode, st.ErrorMessage = protocol.ErrorCode(err), protocol.ErrorMessage(err)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func (c *Controller) handleCreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) *kmsg.CreatePartitionsResponse {
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	ctx, cancel := requestCtx(ctx, req.TimeoutMillis)
+	defer cancel()
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		var assignments [][]int32
+		if rt.Assignment != nil {
+			assignments = make([][]int32, len(rt.Assignment))
+			for i, a := range rt.Assignment {
+				assignments[i] = a.Replicas
+			}
+		}
+		err := c.CreatePartitions(ctx, rt.Topic, rt.Count, assignments, req.ValidateOnly)
+		st.ErrorCode, st.ErrorMessage = protocol.ErrorCode(err), protocol.ErrorMessage(err)
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func (c *Controller) handleAlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) *kmsg.AlterConfigsResponse {
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var err error
+		switch rr.ResourceType {
+		case resourceTopic:
+			overrides := map[string]string{}
+			for _, cf := range rr.Configs {
+				if cf.Value != nil {
+					overrides[cf.Name] = *cf.Value
+				}
+			}
+			err = c.AlterTopicConfigs(ctx, rr.ResourceName, func(map[string]string) (map[string]string, error) { return overrides, nil }, req.ValidateOnly)
+		case resourceBroker:
+			err = errBrokerConfigsStatic
+		default:
+			err = fmt.Errorf("%w: unsupported resource type %d", kerr.InvalidRequest, rr.ResourceType)
+		}
+		sr.ErrorCode, sr.ErrorMessage = protocol.ErrorCode(err), protocol.ErrorMessage(err)
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp
+}
+
+func (c *Controller) handleIncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) *kmsg.IncrementalAlterConfigsResponse {
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var err error
+		switch rr.ResourceType {
+		case resourceTopic:
+			ops := make([]config.AlterOp, 0, len(rr.Configs))
+			for _, cf := range rr.Configs {
+				op := config.AlterOp{Key: cf.Name, Op: config.OpType(cf.Op)}
+				if cf.Value != nil {
+					op.Value = *cf.Value
+				}
+				ops = append(ops, op)
+			}
+			err = c.AlterTopicConfigs(ctx, rr.ResourceName, func(cur map[string]string) (map[string]string, error) {
+				return config.IncrementalAlter(cur, ops)
+			}, req.ValidateOnly)
+		case resourceBroker:
+			err = errBrokerConfigsStatic
+		default:
+			err = fmt.Errorf("%w: unsupported resource type %d", kerr.InvalidRequest, rr.ResourceType)
+		}
+		sr.ErrorCode, sr.ErrorMessage = protocol.ErrorCode(err), protocol.ErrorMessage(err)
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp
+}
+
+func (c *Controller) handleAllocateProducerIDs(ctx context.Context, req *kmsg.AllocateProducerIDsRequest) *kmsg.AllocateProducerIDsResponse {
+	resp := req.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
+	first, err := c.AllocateProducerIDs(ctx, req.BrokerID, req.BrokerEpoch)
+	if err != nil {
+		resp.ErrorCode = protocol.ErrorCode(err)
+		return resp
+	}
+	resp.ProducerIDStart, resp.ProducerIDLen = first, ProducerIDBlockSize
+	return resp
+}

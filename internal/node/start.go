@@ -1,0 +1,294 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/fjordstream/fjord/internal/config"
+	"github.com/fjordstream/fjord/internal/controller"
+	"github.com/fjordstream/fjord/internal/group"
+	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/fjordstream/fjord/internal/partition"
+	"github.com/fjordstream/fjord/internal/server"
+)
+
+// standalone reports a node with no quorum settings: both roles, a quorum
+// of itself.
+func (n *Node) standalone() bool { return len(n.cfg.Broker.ControllerQuorumVoters) == 0 }
+
+// clientListener is the listener clients use: the first one that is not a
+// controller listener.
+func (n *Node) clientListener() (config.Listener, bool) {
+	b := n.cfg.Broker
+	for _, l := range b.Listeners {
+		if !slices.Contains(b.ControllerListenerNames, l.Name) {
+			return l, true
+		}
+	}
+	return config.Listener{}, false
+}
+
+// controllerListener is the listener of the quorum protocol.
+func (n *Node) controllerListener() (config.Listener, bool) {
+	b := n.cfg.Broker
+	for _, name := range b.ControllerListenerNames {
+		for _, l := range b.Listeners {
+			if l.Name == name {
+				return l, true
+			}
+		}
+	}
+	return config.Listener{}, false
+}
+
+// checkRoles refuses role and quorum settings that cannot work together,
+// naming the key.
+func (n *Node) checkRoles() error {
+	b := n.cfg.Broker
+	switch {
+	case n.standalone() && (!b.HasRole("broker") || !b.HasRole("controller")):
+		return errors.New("controller.quorum.voters is empty: a node without voters is standalone and needs process.roles=broker,controller")
+	case !b.HasRole("broker") && !b.HasRole("controller"):
+		return errors.New("process.roles names neither broker nor controller")
+	}
+	if !n.standalone() && b.HasRole("controller") {
+		if _, ok := n.controllerListener(); !ok {
+			return errors.New("controller.listener.names: a controller node needs a controller listener in listeners")
+		}
+	}
+	if b.HasRole("broker") {
+		if _, ok := n.clientListener(); !ok {
+			return errors.New("listeners: a broker needs a listener that is not a controller listener")
+		}
+	}
+	return nil
+}
+
+// Start opens the data folder (recovering every partition and the
+// metadata), joins or forms the metadata quorum, registers with the active
+// controller, binds the listeners and starts serving.
+func (n *Node) Start(ctx context.Context) (err error) {
+	b := n.cfg.Broker
+	if len(b.LogDirs) > 1 {
+		n.logger.Warn("several log.dirs are not supported yet; using the first", "log_dir", n.dataDir)
+	}
+	if err := n.checkRoles(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(n.dataDir, 0o755); err != nil {
+		return fmt.Errorf("data folder %s: %w", n.dataDir, err)
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	var clientLn net.Listener
+	defer func() {
+		if err != nil {
+			cancel()
+			n.wg.Wait()
+			if clientLn != nil && n.cfg.Listener == nil && n.srv == nil {
+				_ = clientLn.Close()
+			}
+			n.closeGroups()
+			n.closeQuorum()
+			n.closeParts()
+		}
+	}()
+	clusterID, err := n.resolveClusterID()
+	if err != nil {
+		return err
+	}
+	if err := n.checkMetaProperties(clusterID); err != nil {
+		return err
+	}
+	n.loader = metadata.NewLoader(metadata.NewImage(clusterID))
+	isBroker := b.HasRole("broker")
+	var startErr error
+	starting := true
+	if isBroker {
+		n.parts = partition.NewManager(partition.ManagerConfig{Dir: n.dataDir, NodeID: b.NodeID, ReplicaLagTimeMax: b.ReplicaLagTimeMax}, n.logger)
+		n.parts.SetProducerIDExpiration(b.ProducerIDExpiration)
+		// Hosted replicas follow committed metadata: the replay of the
+		// metadata log at start-up opens them through the same publisher
+		// that later creates, changes and deletes them.
+		n.loader.Subscribe(metadata.PublisherFunc(func(d *metadata.Delta, _ *metadata.Image) {
+			if err := n.parts.ApplyDelta(d, b.TopicConfig, time.Now()); err != nil {
+				n.logger.Error("applying metadata to the hosted partitions failed", "err", err)
+				if starting && startErr == nil {
+					startErr = err
+				}
+			}
+		}))
+	}
+	started := time.Now()
+	if err := n.startMetadata(ctx, loopCtx); err != nil {
+		return err
+	}
+	starting = false
+	if startErr != nil {
+		return startErr
+	}
+	if !isBroker {
+		return nil
+	}
+	if err := n.parts.RemoveOrphans(n.loader.Image()); err != nil {
+		n.logger.Warn("could not remove every orphaned partition folder", "err", err)
+	}
+	n.logger.Info("loaded partitions", "partitions", len(n.parts.All()), "took", time.Since(started).Round(time.Millisecond))
+
+	clientLn = n.cfg.Listener
+	if clientLn == nil {
+		l, _ := n.clientListener()
+		if clientLn, err = server.Listen(l.Address()); err != nil {
+			return err
+		}
+	}
+	adv := n.advertisedFor(clientLn)
+	l, _ := n.clientListener()
+	n.lifecycle = controller.NewLifecycle(controller.LifecycleConfig{
+		NodeID: b.NodeID, ClusterID: clusterID, Interval: b.BrokerHeartbeatInterval, Rack: rackOf(b),
+		Endpoints: []metadata.Endpoint{{Name: l.Name, Host: adv.host, Port: uint16(adv.port), SecurityProtocol: securityProtocolID(l.SecurityProtocol)}},
+	}, n.channel, n.loader, n.logger)
+	if err := n.lifecycle.Register(ctx); err != nil {
+		return err
+	}
+	n.lifecycle.Start()
+	if err := n.lifecycle.WaitUnfenced(ctx); err != nil {
+		return err
+	}
+	n.groups = group.NewService(groupConfig(b, topicsView{n.loader}), n.logger)
+	broker := server.NewBroker(server.Config{
+		NodeID:                b.NodeID,
+		AdvertisedHost:        adv.host,
+		AdvertisedPort:        adv.port,
+		SocketRequestMaxBytes: b.SocketRequestMaxBytes,
+		ConnectionsMaxIdle:    b.ConnectionsMaxIdle,
+		Broker:                b,
+		BrokerProps:           n.cfg.Props,
+		BrokerEpoch:           n.lifecycle.Epoch,
+	}, n.loader, n.channel, n.parts, n.groups, n.logger)
+	n.loader.Subscribe(metadata.PublisherFunc(broker.PublishMetadata))
+	if err := broker.StartGroups(loopCtx); err != nil {
+		return fmt.Errorf("group coordinator: %w", err)
+	}
+	n.srv = server.New(clientLn, broker, n.logger)
+	n.srv.Start()
+	n.startLoops(loopCtx)
+	return nil
+}
+
+// startMetadata brings up the node's metadata: a lone voter (standalone),
+// a voter with its controller listener and peers (controller role), or an
+// observer of the quorum (broker only); and the channel to the active
+// controller.
+func (n *Node) startMetadata(ctx, loopCtx context.Context) error {
+	b := n.cfg.Broker
+	var err error
+	if n.standalone() {
+		if n.quorum, err = controller.OpenStandalone(ctx, n.dataDir, b.NodeID, n.loader, n.logger); err != nil {
+			return err
+		}
+		n.ctrl = controller.New(controller.Config{Broker: b}, n.quorum, n.loader, n.logger)
+		n.channel = controller.NewChannel(n.ctrl, n.quorum, nil, n.loader)
+		n.runController(loopCtx)
+		return nil
+	}
+	n.client = controller.NewClient(b.ControllerQuorumVoters, n.logger)
+	dir := filepath.Join(n.dataDir, controller.MetadataLogDir)
+	if !b.HasRole("controller") {
+		if n.observer, err = controller.OpenObserver(dir, n.client, n.loader, n.logger); err != nil {
+			return err
+		}
+		n.channel = controller.NewChannel(nil, nil, n.client, n.loader)
+		return nil
+	}
+	cl, _ := n.controllerListener()
+	ln, err := net.Listen("tcp", cl.Address())
+	if err != nil {
+		return fmt.Errorf("controller listener %s: %w", cl.Address(), err)
+	}
+	var ids []int32
+	for _, v := range b.ControllerQuorumVoters {
+		ids = append(ids, v.ID)
+	}
+	n.transport = controller.NewPeerTransport(b.NodeID, b.ControllerQuorumVoters, n.logger)
+	n.quorum, err = controller.OpenRaft(controller.RaftConfig{NodeID: b.NodeID, Voters: ids, Dir: dir, Transport: n.transport, Logger: n.logger}, n.loader)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	n.transport.OnReport(n.quorum.Report)
+	n.ctrl = controller.New(controller.Config{Broker: b}, n.quorum, n.loader, n.logger)
+	n.ctrlSrv = controller.NewServer(ln, n.quorum, controller.NewService(n.ctrl, n.quorum, n.loader), n.logger)
+	n.ctrlSrv.Start()
+	n.channel = controller.NewChannel(n.ctrl, n.quorum, n.client, n.loader)
+	n.runController(loopCtx)
+	return nil
+}
+
+// runController starts the active controller's timers (fencing, preferred
+// leaders); they act only while this node's controller is active.
+func (n *Node) runController(ctx context.Context) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.ctrl.Run(ctx, func() bool { return n.quorum.Status().Active })
+	}()
+}
+
+// startLoops starts the maintenance loop and the log cleaner.
+func (n *Node) startLoops(ctx context.Context) {
+	b := n.cfg.Broker
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.maintain(ctx)
+	}()
+	if b.LogCleanerEnable && b.LogCleanerThreads > 0 {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.clean(ctx)
+		}()
+	}
+}
+
+// controlledShutdown moves this broker's leaderships away before it stops
+// (controlled.shutdown.enable), so clients see only retriable errors. A
+// standalone node has nowhere to move them.
+func (n *Node) controlledShutdown() {
+	if n.lifecycle == nil || n.standalone() || !n.cfg.Broker.ControlledShutdownEnable {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.lifecycle.ControlledShutdown(ctx); err != nil {
+		n.logger.Warn("controlled shutdown did not finish; stopping anyway", "err", err)
+	}
+}
+
+func rackOf(b *config.Broker) *string {
+	if b.BrokerRack == "" {
+		return nil
+	}
+	r := b.BrokerRack
+	return &r
+}
+
+// securityProtocolID is Kafka's numeric ID of a security protocol.
+func securityProtocolID(p string) int16 {
+	switch p {
+	case "SSL":
+		return 1
+	case "SASL_PLAINTEXT":
+		return 2
+	case "SASL_SSL":
+		return 3
+	}
+	return 0
+}
