@@ -35,6 +35,7 @@ var layer = map[string]int{
 	"internal/protocol":      3,
 	"internal/partition":     2,
 	"internal/controller":    4,
+	"internal/replication":   4,
 	"internal/server":        5,
 	"internal/node":          6,
 	"internal/bench":         1,

@@ -264,3 +264,8 @@ func diff(base, next *Image) *Delta {
 	}
 	return d
 }
+
+// DeltaOf returns the delta that builds img from an empty image: every
+// topic and broker changed. A component that subscribes after the replay
+// catches up with it.
+func DeltaOf(img *Image) *Delta { return diff(NewImage(img.ClusterID), img) }

@@ -17,15 +17,18 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fjordstream/fjord/internal/config"
@@ -36,6 +39,7 @@ import (
 	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/partition"
+	"github.com/fjordstream/fjord/internal/replication"
 	"github.com/fjordstream/fjord/internal/server"
 )
 
@@ -74,7 +78,9 @@ type Node struct {
 	observer  *controller.Observer
 	channel   *controller.Channel
 	lifecycle *controller.Lifecycle
+	repl      *replication.Manager
 
+	abort  atomic.Bool // Abort: no controlled shutdown
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // maintenance loop
 	once   sync.Once
@@ -217,8 +223,28 @@ func (n *Node) resolveClusterID() (string, error) {
 		return have, nil
 	case want != "":
 		return want, nil
+	case !n.standalone():
+		// Empty folders of a new cluster agree on its ID with no format
+		// step: it is derived from the voter set they all configure.
+		return clusterIDFromVoters(n.cfg.Broker.ControllerQuorumVoters), nil
 	}
 	return metadata.NewTopicID().String(), nil
+}
+
+// clusterIDFromVoters derives a cluster ID from controller.quorum.voters
+// (IDs and addresses, in ID order), as a base64 UUID like Kafka's.
+func clusterIDFromVoters(voters []config.Voter) string {
+	vs := slices.Clone(voters)
+	slices.SortFunc(vs, func(a, b config.Voter) int { return int(a.ID - b.ID) })
+	h := sha256.New()
+	for _, v := range vs {
+		fmt.Fprintf(h, "%d@%s;", v.ID, v.Address())
+	}
+	var id metadata.TopicID
+	copy(id[:], h.Sum(nil))
+	id[6] = (id[6] & 0x0f) | 0x40
+	id[8] = (id[8] & 0x3f) | 0x80
+	return id.String()
 }
 
 // readMetaProperties reads meta.properties (nil when there is none).
@@ -285,6 +311,13 @@ func (n *Node) closeQuorum() error {
 	return errors.Join(errs...)
 }
 
+// Abort stops the node as Close does, but without a controlled shutdown:
+// its leaderships move only once the controller fences it.
+func (n *Node) Abort() error {
+	n.abort.Store(true)
+	return n.Close()
+}
+
 // Close stops serving and closes every partition (flushing and writing
 // clean-shutdown checkpoints). It is safe to call more than once.
 func (n *Node) Close() error {
@@ -300,7 +333,11 @@ func (n *Node) Close() error {
 		n.wg.Wait()
 		// The quorum (or observer) stops before the partitions: no delta
 		// may reach a closed partition manager.
-		err = errors.Join(err, n.closeGroups(), n.closeQuorum(), n.closeParts())
+		err = errors.Join(err, n.closeGroups(), n.closeQuorum())
+		if n.repl != nil {
+			n.repl.Close()
+		}
+		err = errors.Join(err, n.closeParts())
 	})
 	return err
 }

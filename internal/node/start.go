@@ -15,6 +15,7 @@ import (
 	"github.com/fjordstream/fjord/internal/group"
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/partition"
+	"github.com/fjordstream/fjord/internal/replication"
 	"github.com/fjordstream/fjord/internal/server"
 )
 
@@ -136,9 +137,6 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if !isBroker {
 		return nil
 	}
-	if err := n.parts.RemoveOrphans(n.loader.Image()); err != nil {
-		n.logger.Warn("could not remove every orphaned partition folder", "err", err)
-	}
 	n.logger.Info("loaded partitions", "partitions", len(n.parts.All()), "took", time.Since(started).Round(time.Millisecond))
 
 	clientLn = n.cfg.Listener
@@ -161,6 +159,20 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.lifecycle.WaitUnfenced(ctx); err != nil {
 		return err
 	}
+	// Unfenced means caught up with the metadata as the controller had it
+	// when this broker registered: only now is a folder whose topic the
+	// image lacks known to be deleted (a voter's own log may end before
+	// the quorum's commit).
+	if err := n.parts.RemoveOrphans(n.loader.Image()); err != nil {
+		n.logger.Warn("could not remove every orphaned partition folder", "err", err)
+	}
+	n.repl = replication.New(replication.Config{
+		NodeID: b.NodeID, FetchMaxBytes: b.ReplicaFetchMaxBytes, ResponseMaxBytes: b.ReplicaFetchResponseMaxBytes,
+		WaitMax: b.ReplicaFetchWaitMax, MinBytes: b.ReplicaFetchMinBytes, Backoff: b.ReplicaFetchBackoff, BrokerEpoch: n.lifecycle.Epoch,
+	}, n.parts, n.loader, n.channel, n.logger)
+	n.repl.Start()
+	n.loader.Subscribe(metadata.PublisherFunc(n.repl.Publish))
+	n.repl.Publish(metadata.DeltaOf(n.loader.Image()), n.loader.Image()) // what the replay made followers
 	n.groups = group.NewService(groupConfig(b, topicsView{n.loader}), n.logger)
 	broker := server.NewBroker(server.Config{
 		NodeID:                b.NodeID,
@@ -262,7 +274,7 @@ func (n *Node) startLoops(ctx context.Context) {
 // (controlled.shutdown.enable), so clients see only retriable errors. A
 // standalone node has nowhere to move them.
 func (n *Node) controlledShutdown() {
-	if n.lifecycle == nil || n.standalone() || !n.cfg.Broker.ControlledShutdownEnable {
+	if n.lifecycle == nil || n.standalone() || !n.cfg.Broker.ControlledShutdownEnable || n.abort.Load() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -176,3 +176,76 @@ func (p *Partition) TruncateTo(offset int64) error {
 	}
 	return nil
 }
+
+// ISRProposal is an ISR change a leader asks the controller for
+// (AlterPartition), with the epochs it is based on.
+type ISRProposal struct {
+	Partition      *Partition
+	ISR            []int32
+	LeaderEpoch    int32
+	PartitionEpoch int32
+}
+
+// ISRProposalFailed forgets an ISR proposal the controller refused or
+// never answered; the next tick or fetch proposes again.
+func (p *Partition) ISRProposalFailed() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.replica.ISRProposalFailed()
+}
+
+// FollowerEndOffset returns what this leader knows of a follower's log end
+// offset (-1: unknown).
+func (p *Partition) FollowerEndOffset(id int32) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.replica.FollowerEndOffset(id)
+}
+
+// ReadForFollower reads whole batches from offset up to the log end
+// offset (followers copy what consumers may not see yet), pinned as
+// ReadSlices pins them.
+func (p *Partition) ReadForFollower(offset int64, maxBytes int32) (*log.FileSlices, error) {
+	return p.log.ReadSlices(offset, maxBytes, p.log.LogEndOffset(), true)
+}
+
+// LatestEpoch returns the leader epoch of the last batch in the log (-1:
+// empty), which a follower asks its leader about (OffsetForLeaderEpoch)
+// before fetching, to find where their logs diverge.
+func (p *Partition) LatestEpoch() int32 { return p.log.LatestEpoch() }
+
+// Tick lets every hosted leader shrink its ISR of followers that stopped
+// catching up (replica.lag.time.max.ms).
+func (m *Manager) Tick(now time.Time) {
+	for _, p := range m.All() {
+		p.Tick(now)
+	}
+}
+
+// SetISRProposer sets who sends the hosted leaders' ISR changes to the
+// controller, for the replicas hosted now and later.
+func (m *Manager) SetISRProposer(f func(ISRProposal)) {
+	m.mu.Lock()
+	m.proposer = &f
+	for _, p := range m.parts {
+		p.proposer.Store(m.proposer)
+	}
+	m.mu.Unlock()
+}
+
+// ResetTo empties the log and restarts it at offset (a follower that fell
+// behind the leader's log start offset), with no producer state.
+func (p *Partition) ResetTo(offset int64) error {
+	p.leaderMu.Lock()
+	defer p.leaderMu.Unlock()
+	p.produceMu.Lock()
+	defer p.produceMu.Unlock()
+	if err := p.log.TruncateFullyAndStartAt(offset); err != nil {
+		return fmt.Errorf("partition %s: reset to %d: %w", p.ID, offset, err)
+	}
+	p.mu.Lock()
+	p.replica.Truncated(offset)
+	p.replica.LocalAppended(offset, offset)
+	p.mu.Unlock()
+	return p.loadProducers()
+}

@@ -38,6 +38,8 @@ type Manager struct {
 	logOpts log.Options
 	decomp  *record.Decompressor
 	delayed *Delayed // one registry for every hosted replica
+	// proposer sends ISR changes to the controller; guarded by mu.
+	proposer *func(ISRProposal)
 
 	mu    sync.RWMutex // guards parts and producerIDExpiration
 	parts map[ID]*Partition
@@ -130,6 +132,9 @@ func (m *Manager) Create(id ID, topicID metadata.TopicID, cfg config.Topic, lead
 	p.setReplicaConfig(int(cfg.MinInsyncReplicas), m.lag)
 	p.SetProducerIDExpiration(m.producerIDExpiration)
 	p.delayed = m.delayed
+	if m.proposer != nil {
+		p.proposer.Store(m.proposer)
+	}
 	m.parts[id] = p
 	return p, nil
 }

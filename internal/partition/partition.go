@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fjordstream/fjord/internal/config"
@@ -46,6 +47,9 @@ type Partition struct {
 	// delayed wakes the operations parked on this partition; shared by
 	// the Manager's replicas.
 	delayed *Delayed
+
+	// proposer sends ISR changes to the controller (set by the Manager).
+	proposer atomic.Pointer[func(ISRProposal)]
 
 	// leaderMu is held shared by appends (from the leadership check to
 	// the end of the write) and exclusively by leadership changes and
@@ -226,6 +230,17 @@ func (p *Partition) localProgress() {
 func (p *Partition) act(d Decision) {
 	if d.HighWatermarkMoved {
 		p.delayed.Notify(p.ID, HighWatermarkMoved)
+	}
+	if d.ProposeISR != nil {
+		if f := p.proposer.Load(); f != nil {
+			(*f)(ISRProposal{Partition: p, ISR: d.ProposeISR, LeaderEpoch: d.LeaderEpoch, PartitionEpoch: d.PartitionEpoch})
+		} else {
+			// Nobody to tell (a partition opened outside a manager):
+			// forget it, the next tick proposes again.
+			p.mu.Lock()
+			p.replica.ISRProposalFailed()
+			p.mu.Unlock()
+		}
 	}
 }
 
@@ -528,6 +543,7 @@ func (p *Partition) Maintain(now time.Time, enforceRetention bool) error {
 		}
 	}
 	p.localProgress()
+	p.Tick(now)
 	return p.maintainProducers(now)
 }
 

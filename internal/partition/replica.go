@@ -151,9 +151,11 @@ type Decision struct {
 	// HighWatermarkMoved: wake consumers (and acks=all produces).
 	HighWatermarkMoved bool
 	// ProposeISR, when not nil, is an ISR to send to the controller
-	// (AlterPartition); its answer comes back as ApplyLeadership or
-	// ISRProposalFailed.
-	ProposeISR []int32
+	// (AlterPartition) with the leader and partition epochs it is based
+	// on; its answer comes back as ApplyLeadership or ISRProposalFailed.
+	ProposeISR     []int32
+	LeaderEpoch    int32
+	PartitionEpoch int32
 }
 
 // ApplyLeadership adopts the partition's leadership from committed
@@ -239,7 +241,7 @@ func (r *Replica) FollowerFetched(id int32, fetchOffset int64, now time.Time) (D
 	if r.pendingISR == nil && !slices.Contains(r.isr, id) &&
 		fetchOffset >= r.hw && fetchOffset >= r.epochStartOffset {
 		r.pendingISR = sortedISR(append(slices.Clone(r.isr), id))
-		d.ProposeISR = r.pendingISR
+		d.ProposeISR, d.LeaderEpoch, d.PartitionEpoch = r.pendingISR, r.leaderEpoch, r.partitionEpoch
 	}
 	return d, nil
 }
@@ -264,7 +266,7 @@ func (r *Replica) Tick(now time.Time) Decision {
 		return Decision{}
 	}
 	r.pendingISR = sortedISR(keep)
-	return Decision{ProposeISR: r.pendingISR}
+	return Decision{ProposeISR: r.pendingISR, LeaderEpoch: r.leaderEpoch, PartitionEpoch: r.partitionEpoch}
 }
 
 // ISRProposalFailed forgets the proposal in flight (the controller refused

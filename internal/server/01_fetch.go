@@ -12,8 +12,13 @@ package server
 //
 // Fetch sessions (KIP-227): Fjord answers every fetch in full with session
 // ID 0, which the protocol defines as "no session"; clients then keep sending
-// full fetches. Follower fetches (ReplicaID >= 0) are refused until
-// replication exists.
+// full fetches.
+//
+// Follower fetches (ReplicaID, or ReplicaState from v15, >= 0) read up to
+// the log end offset, not the high watermark; their fetch offset tells the
+// leader what the follower holds durably (see partition.Replica), and they
+// wait for log-end changes as well as high-watermark ones. Fetching from a
+// follower (KIP-392) is not served: consumers get NOT_LEADER_OR_FOLLOWER.
 
 import (
 	"context"
@@ -73,7 +78,11 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *fetch
 	// keeps deleted segments open.
 	res.release()
 	delayed := b.parts.Delayed()
-	w, err := delayed.Watch(partition.HighWatermarkMoved, keys)
+	events := partition.HighWatermarkMoved // consumers wait for what they may read
+	if fetchReplica(req) >= 0 {
+		events |= partition.LogEndMoved // followers for anything to copy
+	}
+	w, err := delayed.Watch(events, keys)
 	if err != nil {
 		b.logger.Warn("fetch answered without waiting", "err", err)
 		res, _, _, _ = b.fetchOnce(req)
@@ -110,14 +119,8 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64
 	if req.Version < 3 || remaining <= 0 {
 		remaining = 1<<31 - 1
 	}
-	replica := req.ReplicaID
-	if req.Version >= 15 {
-		replica = req.ReplicaState.ID
-	}
-	if replica >= 0 {
-		resp.ErrorCode = kerr.NotLeaderForPartition.Code // no followers in standalone mode
-		return res, 0, true, nil
-	}
+	replica := fetchReplica(req)
+	now := b.now()
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		res.sets[i] = make([]*log.FileSlices, len(rt.Partitions))
@@ -151,6 +154,14 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64
 					sp.ErrorCode = kerr.NotLeaderForPartition.Code // no follower fetching (KIP-392) yet
 				}
 			}
+			if sp.ErrorCode == 0 && replica >= 0 {
+				// A follower's fetch offset is its durable log end: it
+				// moves the ISR and the high watermark (Kafka's
+				// updateFollowerFetchState).
+				if err := part.FollowerFetched(replica, rp.FetchOffset, now); err != nil {
+					sp.ErrorCode = protocol.ErrorCode(err)
+				}
+			}
 			if sp.ErrorCode != 0 {
 				ready = true
 				st.Partitions = append(st.Partitions, sp)
@@ -160,14 +171,24 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64
 			hw := part.HighWatermark()
 			logStart := part.LogStartOffset()
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, logStart
+			visible := hw // consumers read to the high watermark, followers to the log end
+			if replica >= 0 {
+				visible = part.LogEndOffset()
+			}
 			switch {
 			case rp.FetchOffset < logStart || rp.FetchOffset > part.LogEndOffset():
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
 				ready = true
-			case rp.FetchOffset >= hw:
+			case rp.FetchOffset >= visible:
 			case remaining > 0 || size == 0:
 				limit := min(rp.PartitionMaxBytes, remaining)
-				fs, err := part.ReadSlices(rp.FetchOffset, limit, size == 0)
+				var fs *log.FileSlices
+				var err error
+				if replica >= 0 {
+					fs, err = part.ReadForFollower(rp.FetchOffset, limit)
+				} else {
+					fs, err = part.ReadSlices(rp.FetchOffset, limit, size == 0)
+				}
 				if err != nil {
 					sp.ErrorCode = protocol.ErrorCode(err)
 					if !errors.Is(err, log.ErrOffsetOutOfRange) {
@@ -184,6 +205,14 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64
 		resp.Topics = append(resp.Topics, st)
 	}
 	return res, size, ready, keys
+}
+
+// fetchReplica is the fetching replica's broker ID (-1: a consumer).
+func fetchReplica(req *kmsg.FetchRequest) int32 {
+	if req.Version >= 15 {
+		return req.ReplicaState.ID
+	}
+	return req.ReplicaID
 }
 
 // checkLeaderEpoch applies KIP-320 fencing: a client that knows a newer epoch

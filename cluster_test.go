@@ -1,0 +1,96 @@
+package fjord_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord"
+)
+
+func startCluster(t *testing.T, n int, kv ...string) *fjord.Cluster {
+	t.Helper()
+	var opts []fjord.Option
+	if os.Getenv("FJORD_TEST_LOG") != "" {
+		opts = append(opts, fjord.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		opts = append(opts, fjord.WithConfig(kv[i], kv[i+1]))
+	}
+	c, err := fjord.NewCluster(n, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// A three-node cluster replicates a topic of replication factor 3: records
+// produced with acks=all through any broker are read back from the
+// leaders, and survive the loss of a leader.
+func TestCluster_ReplicatesAndFailsOver(t *testing.T) {
+	c := startCluster(t, 3, "min.insync.replicas", "2")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.DefaultProduceTopic("orders"),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.RetryTimeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if resp, err := adm.CreateTopic(ctx, 3, 3, nil, "orders"); err != nil || resp.Err != nil {
+		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	produce := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+				t.Fatalf("record %d: %v", i, err)
+			}
+		}
+	}
+	produce(0, 60)
+	md, err := adm.ListTopics(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p0 := md["orders"].Partitions[0]
+	if len(p0.Replicas) != 3 || len(p0.ISR) != 3 {
+		t.Fatalf("partition 0: replicas %v isr %v", p0.Replicas, p0.ISR)
+	}
+	// Kill the leader of partition 0; the rest keeps serving.
+	leader := int(p0.Leader) - 1
+	if err := c.Kill(leader); err != nil {
+		t.Fatal(err)
+	}
+	produce(60, 120)
+	if err := c.Restart(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+	produce(120, 150)
+	seen := map[string]bool{}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.ConsumeTopics("orders"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	for len(seen) < 150 && ctx.Err() == nil {
+		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+	}
+	if len(seen) != 150 {
+		t.Fatalf("read back %d of 150 acknowledged records", len(seen))
+	}
+}

@@ -1,0 +1,75 @@
+package replication
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// maxResponse bounds a response read from a leader.
+const maxResponse = 256 << 20
+
+// kconn is a Kafka connection from a follower to a leader, one request at a
+// time (a fetcher's requests are sequential anyway).
+type kconn struct {
+	nc     net.Conn
+	br     *bufio.Reader
+	format *kmsg.RequestFormatter
+	corr   int32
+	buf    []byte
+}
+
+func dialLeader(ctx context.Context, addr, clientID string) (*kconn, error) {
+	d := net.Dialer{Timeout: 3 * time.Second}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	return &kconn{nc: nc, br: bufio.NewReaderSize(nc, 256<<10), format: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID))}, nil
+}
+
+// request sends req and reads its response, within timeout.
+func (c *kconn) request(req kmsg.Request, resp kmsg.Response, timeout time.Duration) error {
+	c.corr++
+	c.buf = c.format.AppendRequest(c.buf[:0], req, c.corr)
+	_ = c.nc.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.nc.Write(c.buf); err != nil {
+		return err
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(c.br, size[:]); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint32(size[:])
+	if n < 4 || n > maxResponse {
+		return fmt.Errorf("response of %d bytes", n)
+	}
+	body := make([]byte, n) // kept: records alias it until appended
+	if _, err := io.ReadFull(c.br, body); err != nil {
+		return err
+	}
+	if corr := int32(binary.BigEndian.Uint32(body)); corr != c.corr {
+		return fmt.Errorf("correlation %d, want %d", corr, c.corr)
+	}
+	body = body[4:]
+	resp.SetVersion(req.GetVersion())
+	if resp.IsFlexible() && resp.Key() != 18 {
+		// Response header v1: tagged fields (none are sent by Fjord).
+		if len(body) == 0 {
+			return fmt.Errorf("short response")
+		}
+		body = body[1:]
+	}
+	return resp.ReadFrom(body)
+}
+
+func (c *kconn) close() { c.nc.Close() }

@@ -1,0 +1,322 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/fjordstream/fjord/internal/partition"
+)
+
+// fetchVersion is the Fetch version followers send: the newest that names
+// topics by name (v13 switches to topic IDs).
+const fetchVersion = 12
+
+// followed is one partition a fetcher copies.
+type followed struct {
+	part    *partition.Partition
+	topicID metadata.TopicID
+	epoch   int32 // the leader epoch it follows in
+	// truncated: the log was checked against the leader in this epoch
+	// (OffsetForLeaderEpoch) and cut where it diverged.
+	truncated bool
+	backoff   time.Time // fetch again only after this (after an error)
+}
+
+// fetcher copies the partitions one leader leads. Its goroutine (run) owns
+// the connection; the partition set is guarded by mu.
+type fetcher struct {
+	m      *Manager
+	leader int32
+
+	mu    sync.Mutex // guards parts
+	parts map[partition.ID]*followed
+	wake  chan struct{} // a partition was added
+	quit  chan struct{}
+	once  sync.Once
+}
+
+func newFetcher(m *Manager, leader int32) *fetcher {
+	return &fetcher{m: m, leader: leader, parts: map[partition.ID]*followed{}, wake: make(chan struct{}, 1), quit: make(chan struct{})}
+}
+
+func (f *fetcher) add(part *partition.Partition, topicID metadata.TopicID, epoch int32) {
+	f.mu.Lock()
+	cur := f.parts[part.ID]
+	if cur == nil || cur.epoch != epoch || cur.part != part {
+		f.parts[part.ID] = &followed{part: part, topicID: topicID, epoch: epoch}
+	}
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (f *fetcher) remove(id partition.ID) {
+	f.mu.Lock()
+	delete(f.parts, id)
+	f.mu.Unlock()
+}
+
+func (f *fetcher) stop() { f.once.Do(func() { close(f.quit) }) }
+
+// snapshot returns the partitions to fetch now, sorted.
+func (f *fetcher) snapshot(now time.Time) []*followed {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]*followed, 0, len(f.parts))
+	for _, p := range f.parts {
+		if !now.Before(p.backoff) {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].part.ID.Topic != out[j].part.ID.Topic {
+			return out[i].part.ID.Topic < out[j].part.ID.Topic
+		}
+		return out[i].part.ID.Partition < out[j].part.ID.Partition
+	})
+	return out
+}
+
+func (f *fetcher) sleep(d time.Duration) bool {
+	select {
+	case <-f.quit:
+		return false
+	case <-f.m.ctx.Done():
+		return false
+	case <-f.wake:
+		return true
+	case <-time.After(d):
+		return true
+	}
+}
+
+func (f *fetcher) run() {
+	var c *kconn
+	defer func() {
+		if c != nil {
+			c.close()
+		}
+	}()
+	clientID := fmt.Sprintf("fjord-replica-%d", f.m.cfg.NodeID)
+	for {
+		select {
+		case <-f.quit:
+			return
+		case <-f.m.ctx.Done():
+			return
+		default:
+		}
+		parts := f.snapshot(time.Now())
+		if len(parts) == 0 {
+			if !f.sleep(f.m.cfg.Backoff) {
+				return
+			}
+			continue
+		}
+		if c == nil {
+			addr, ok := f.m.leaderAddr(f.leader)
+			var err error
+			if ok {
+				ctx, cancel := context.WithTimeout(f.m.ctx, 3*time.Second)
+				c, err = dialLeader(ctx, addr, clientID)
+				cancel()
+			}
+			if !ok || err != nil {
+				c = nil
+				if !f.sleep(min(f.m.cfg.Backoff, 200*time.Millisecond)) {
+					return
+				}
+				continue
+			}
+		}
+		if err := f.round(c, parts); err != nil {
+			if f.m.ctx.Err() == nil {
+				f.m.logger.Debug("replica fetch failed", "leader", f.leader, "err", err)
+			}
+			c.close()
+			c = nil
+			if !f.sleep(min(f.m.cfg.Backoff, 200*time.Millisecond)) {
+				return
+			}
+		}
+	}
+}
+
+// round truncates what needs it, then fetches once and applies the answer.
+func (f *fetcher) round(c *kconn, parts []*followed) error {
+	if err := f.truncate(c, parts); err != nil {
+		return err
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = fetchVersion
+	req.ReplicaID = f.m.cfg.NodeID
+	req.MaxWaitMillis = int32(f.m.cfg.WaitMax / time.Millisecond)
+	req.MinBytes = max(f.m.cfg.MinBytes, 1)
+	req.MaxBytes = f.m.cfg.ResponseMaxBytes
+	req.SessionID, req.SessionEpoch = 0, -1
+	byTopic := map[string]int{}
+	sent := map[partition.ID]*followed{}
+	for _, p := range parts {
+		if !p.truncated {
+			continue
+		}
+		i, ok := byTopic[p.part.ID.Topic]
+		if !ok {
+			t := kmsg.NewFetchRequestTopic()
+			t.Topic = p.part.ID.Topic
+			req.Topics = append(req.Topics, t)
+			i = len(req.Topics) - 1
+			byTopic[p.part.ID.Topic] = i
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch = p.part.ID.Partition, p.epoch
+		rp.FetchOffset, rp.LogStartOffset = p.part.LogEndOffset(), p.part.LogStartOffset()
+		rp.PartitionMaxBytes = f.m.cfg.FetchMaxBytes
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		sent[p.part.ID] = p
+	}
+	if len(sent) == 0 {
+		return nil
+	}
+	resp := kmsg.NewPtrFetchResponse()
+	if err := c.request(req, resp, f.m.cfg.WaitMax+10*time.Second); err != nil {
+		return err
+	}
+	if resp.ErrorCode != 0 {
+		return kerr.ErrorForCode(resp.ErrorCode)
+	}
+	now := time.Now()
+	var synced []*followed
+	for _, t := range resp.Topics {
+		for _, rp := range t.Partitions {
+			p := sent[partition.ID{Topic: t.Topic, Partition: rp.Partition}]
+			if p == nil {
+				continue
+			}
+			if err := f.apply(p, &rp, now); err != nil {
+				f.m.logger.Warn("applying a fetched partition failed", "topic", t.Topic, "partition", rp.Partition, "err", err)
+				f.backoff(p)
+				continue
+			}
+			if len(rp.RecordBatches) > 0 {
+				synced = append(synced, p)
+			}
+		}
+	}
+	// Durable before the next fetch reports the new offsets.
+	ctx, cancel := context.WithTimeout(f.m.ctx, time.Minute)
+	defer cancel()
+	for _, p := range synced {
+		if err := p.part.SyncTo(ctx, p.part.LogEndOffset()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply appends one partition's fetched batches and adopts the leader's
+// high watermark.
+func (f *fetcher) apply(p *followed, rp *kmsg.FetchResponseTopicPartition, now time.Time) error {
+	switch err := kerr.ErrorForCode(rp.ErrorCode); {
+	case err == nil:
+	case errors.Is(err, kerr.OffsetOutOfRange):
+		if p.part.LogEndOffset() < rp.LogStartOffset {
+			// Behind the leader's log start (retention): restart there.
+			return p.part.ResetTo(rp.LogStartOffset)
+		}
+		p.truncated = false // ahead of the leader: find the divergence again
+		return nil
+	default:
+		// Not the leader (yet or any more), or an unknown epoch: the
+		// metadata will move the partition; wait a little.
+		f.backoff(p)
+		return nil
+	}
+	if len(rp.RecordBatches) > 0 {
+		if _, err := p.part.AppendAsFollower(rp.RecordBatches, now); err != nil {
+			p.truncated = false
+			return err
+		}
+	}
+	p.part.FollowerHighWatermark(rp.HighWatermark)
+	return nil
+}
+
+func (f *fetcher) backoff(p *followed) {
+	f.mu.Lock()
+	p.backoff = time.Now().Add(min(f.m.cfg.Backoff, 500*time.Millisecond))
+	f.mu.Unlock()
+}
+
+// truncate asks the leader, for every partition not checked in its epoch,
+// where the follower's latest epoch ends on the leader, and cuts the log
+// there (KIP-101).
+func (f *fetcher) truncate(c *kconn, parts []*followed) error {
+	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	req.Version = 3
+	req.ReplicaID = f.m.cfg.NodeID
+	byTopic := map[string]int{}
+	asked := map[partition.ID]*followed{}
+	for _, p := range parts {
+		if p.truncated {
+			continue
+		}
+		last := p.part.LatestEpoch()
+		if last < 0 {
+			p.truncated = true // an empty log has nothing to cut
+			continue
+		}
+		i, ok := byTopic[p.part.ID.Topic]
+		if !ok {
+			t := kmsg.NewOffsetForLeaderEpochRequestTopic()
+			t.Topic = p.part.ID.Topic
+			req.Topics = append(req.Topics, t)
+			i = len(req.Topics) - 1
+			byTopic[p.part.ID.Topic] = i
+		}
+		rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = p.part.ID.Partition, p.epoch, last
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		asked[p.part.ID] = p
+	}
+	if len(asked) == 0 {
+		return nil
+	}
+	resp := kmsg.NewPtrOffsetForLeaderEpochResponse()
+	if err := c.request(req, resp, 10*time.Second); err != nil {
+		return err
+	}
+	for _, t := range resp.Topics {
+		for _, rp := range t.Partitions {
+			p := asked[partition.ID{Topic: t.Topic, Partition: rp.Partition}]
+			if p == nil {
+				continue
+			}
+			if rp.ErrorCode != 0 {
+				f.backoff(p)
+				continue
+			}
+			to := rp.EndOffset
+			if rp.LeaderEpoch < 0 || to < 0 {
+				// The leader knows no epoch at or before ours: keep only
+				// what is known committed.
+				to = p.part.HighWatermark()
+			}
+			if err := p.part.TruncateTo(min(to, p.part.LogEndOffset())); err != nil {
+				return err
+			}
+			p.truncated = true
+		}
+	}
+	return nil
+}

@@ -1,0 +1,251 @@
+package replication
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/fjordstream/fjord/internal/partition"
+)
+
+// Forwarder sends a Kafka request to the active controller.
+type Forwarder interface {
+	Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+}
+
+// Config holds the replica fetch settings (Kafka's replica.fetch.* keys).
+type Config struct {
+	NodeID int32
+	// FetchMaxBytes is replica.fetch.max.bytes (per partition),
+	// ResponseMaxBytes replica.fetch.response.max.bytes.
+	FetchMaxBytes, ResponseMaxBytes int32
+	// WaitMax is replica.fetch.wait.max.ms, MinBytes replica.fetch.min.bytes.
+	WaitMax  time.Duration
+	MinBytes int32
+	// Backoff is replica.fetch.backoff.ms.
+	Backoff time.Duration
+	// BrokerEpoch returns this broker's registration epoch (for
+	// AlterPartition).
+	BrokerEpoch func() int64
+}
+
+// Manager follows the metadata: every hosted follower replica is fetched
+// by the fetcher of its leader; leaders are fetched by nobody.
+type Manager struct {
+	cfg    Config
+	parts  *partition.Manager
+	loader *metadata.Loader
+	fwd    Forwarder
+	logger *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex // guards fetchers and closed
+	fetchers map[int32]*fetcher
+	closed   bool
+
+	isr chan partition.ISRProposal
+}
+
+// New returns a manager; Start starts its ISR sender.
+func New(cfg Config, parts *partition.Manager, loader *metadata.Loader, fwd Forwarder, logger *slog.Logger) *Manager {
+	if cfg.FetchMaxBytes <= 0 {
+		cfg.FetchMaxBytes = 1 << 20
+	}
+	if cfg.ResponseMaxBytes <= 0 {
+		cfg.ResponseMaxBytes = 10 << 20
+	}
+	if cfg.WaitMax <= 0 {
+		cfg.WaitMax = 500 * time.Millisecond
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = time.Second
+	}
+	if cfg.BrokerEpoch == nil {
+		cfg.BrokerEpoch = func() int64 { return -1 }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{cfg: cfg, parts: parts, loader: loader, fwd: fwd, logger: logger, ctx: ctx, cancel: cancel,
+		fetchers: map[int32]*fetcher{}, isr: make(chan partition.ISRProposal, 4096)}
+}
+
+// Start starts the ISR sender and hands ISR proposals of the hosted
+// leaders to it.
+func (m *Manager) Start() {
+	m.parts.SetISRProposer(m.propose)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.sendISRChanges()
+	}()
+}
+
+// Close stops every fetcher and the ISR sender.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	m.closed = true
+	fs := m.fetchers
+	m.fetchers = map[int32]*fetcher{}
+	m.mu.Unlock()
+	m.cancel()
+	for _, f := range fs {
+		f.stop()
+	}
+	m.wg.Wait()
+}
+
+// Publish is the manager's metadata publisher (after the partition
+// manager's, which has opened and led the replicas already).
+func (m *Manager) Publish(d *metadata.Delta, img *metadata.Image) {
+	for _, t := range d.RemovedTopics() {
+		for _, p := range t.Partitions {
+			m.unfollow(partition.ID{Topic: t.Name, Partition: p.Index})
+		}
+	}
+	for _, t := range d.ChangedTopics() {
+		for _, p := range t.Partitions {
+			id := partition.ID{Topic: t.Name, Partition: p.Index}
+			part := m.parts.Get(id)
+			if part == nil || part.Role() != partition.RoleFollower || p.Leader < 0 {
+				m.unfollow(id)
+				continue
+			}
+			m.follow(part, t.ID, p.Leader, p.LeaderEpoch)
+		}
+	}
+	// Brokers' endpoints may have moved: fetchers re-dial on error.
+}
+
+// follow hands a follower replica to the fetcher of its leader.
+func (m *Manager) follow(part *partition.Partition, topicID metadata.TopicID, leader, epoch int32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	for l, f := range m.fetchers {
+		if l != leader {
+			f.remove(part.ID)
+		}
+	}
+	f := m.fetchers[leader]
+	if f == nil {
+		f = newFetcher(m, leader)
+		m.fetchers[leader] = f
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			f.run()
+		}()
+	}
+	f.add(part, topicID, epoch)
+}
+
+func (m *Manager) unfollow(id partition.ID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, f := range m.fetchers {
+		f.remove(id)
+	}
+}
+
+// leaderAddr returns the leader's inter-broker address from the metadata.
+func (m *Manager) leaderAddr(id int32) (string, bool) {
+	b := m.loader.Image().Broker(id)
+	if b == nil || len(b.Endpoints) == 0 {
+		return "", false
+	}
+	e := b.Endpoints[0]
+	return net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port))), true
+}
+
+// propose queues an ISR change of a hosted leader; a full queue forgets
+// it (the leader proposes again on its next tick).
+func (m *Manager) propose(p partition.ISRProposal) {
+	select {
+	case m.isr <- p:
+	default:
+		p.Partition.ISRProposalFailed()
+	}
+}
+
+// sendISRChanges sends queued ISR proposals to the controller in
+// AlterPartition batches.
+func (m *Manager) sendISRChanges() {
+	for {
+		var batch []partition.ISRProposal
+		select {
+		case <-m.ctx.Done():
+			return
+		case p := <-m.isr:
+			batch = append(batch, p)
+		}
+		for more := true; more && len(batch) < 1000; {
+			select {
+			case p := <-m.isr:
+				batch = append(batch, p)
+			default:
+				more = false
+			}
+		}
+		m.alterPartition(batch)
+	}
+}
+
+func (m *Manager) alterPartition(batch []partition.ISRProposal) {
+	req := kmsg.NewPtrAlterPartitionRequest()
+	req.Version = 2
+	req.BrokerID, req.BrokerEpoch = m.cfg.NodeID, m.cfg.BrokerEpoch()
+	byTopic := map[[16]byte]int{}
+	for _, p := range batch {
+		i, ok := byTopic[p.Partition.TopicID]
+		if !ok {
+			t := kmsg.NewAlterPartitionRequestTopic()
+			t.TopicID = p.Partition.TopicID
+			req.Topics = append(req.Topics, t)
+			i = len(req.Topics) - 1
+			byTopic[p.Partition.TopicID] = i
+		}
+		rp := kmsg.NewAlterPartitionRequestTopicPartition()
+		rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR = p.Partition.ID.Partition, p.LeaderEpoch, p.PartitionEpoch, p.ISR
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+	}
+	ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+	defer cancel()
+	resp, err := m.fwd.Forward(ctx, req)
+	failed := map[partition.ID]bool{}
+	if err == nil {
+		r := resp.(*kmsg.AlterPartitionResponse)
+		if r.ErrorCode != 0 {
+			err = kerr.ErrorForCode(r.ErrorCode)
+		}
+		for ti, t := range r.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 && ti < len(req.Topics) {
+					for _, b := range batch {
+						if b.Partition.TopicID == req.Topics[ti].TopicID && b.Partition.ID.Partition == p.Partition {
+							failed[b.Partition.ID] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, p := range batch {
+		if err != nil || failed[p.Partition.ID] {
+			p.Partition.ISRProposalFailed()
+		}
+	}
+	if err != nil && m.ctx.Err() == nil {
+		m.logger.Warn("AlterPartition failed", "partitions", len(batch), "err", err)
+	}
+}
