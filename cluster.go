@@ -217,4 +217,3 @@ func (c *Cluster) removeTemp() {
 		_ = os.RemoveAll(c.tempDir)
 	}
 }
-

@@ -3,9 +3,14 @@ package partition
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fjordstream/fjord/internal/log"
+	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/record"
 )
 
@@ -248,4 +253,42 @@ func (p *Partition) ResetTo(offset int64) error {
 	p.replica.LocalAppended(offset, offset)
 	p.mu.Unlock()
 	return p.loadProducers()
+}
+
+// highWatermarkFile holds a partition's high watermark as last
+// checkpointed: "0" (the format version) and the offset, one per line.
+const highWatermarkFile = "high-watermark-checkpoint"
+
+// highWatermarkCheckpointInterval is Kafka's
+// replica.high.watermark.checkpoint.interval.ms default.
+const highWatermarkCheckpointInterval = 5 * time.Second
+
+func readHighWatermark(dir string) (int64, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, highWatermarkFile))
+	if err != nil {
+		return 0, false
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 || strings.TrimSpace(lines[0]) != "0" {
+		return 0, false
+	}
+	hw, err := strconv.ParseInt(strings.TrimSpace(lines[1]), 10, 64)
+	if err != nil || hw < 0 {
+		return 0, false
+	}
+	return hw, true
+}
+
+// checkpointHighWatermark writes the high watermark when it moved since
+// the last checkpoint. A failure only costs a lower start after a crash.
+func (p *Partition) checkpointHighWatermark() {
+	hw := p.HighWatermark()
+	if hw == p.hwCheckpoint {
+		return
+	}
+	if err := metadata.WriteFileAtomic(filepath.Join(p.log.Dir(), highWatermarkFile), []byte("0\n"+strconv.FormatInt(hw, 10)+"\n")); err != nil {
+		p.logger.Warn("writing the high-watermark checkpoint failed", "err", err)
+		return
+	}
+	p.hwCheckpoint = hw
 }

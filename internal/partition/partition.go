@@ -48,6 +48,11 @@ type Partition struct {
 	// the Manager's replicas.
 	delayed *Delayed
 
+	// hwCheckpoint is the high watermark last written to its checkpoint;
+	// owned by Maintain and Close (the maintenance loop, then the closer).
+	hwCheckpoint   int64
+	hwCheckpointAt time.Time
+
 	// proposer sends ISR changes to the controller (set by the Manager).
 	proposer atomic.Pointer[func(ISRProposal)]
 
@@ -91,12 +96,18 @@ func Open(id ID, topicID [16]byte, dir string, cfg config.Topic, localID, leader
 		_ = l.Close()
 		return nil, fmt.Errorf("partition %s: %w", id, err)
 	}
-	// A single replica's durable prefix is its committed prefix. (A
-	// replica of several starts from the same: the replication work adds
-	// the high-watermark checkpoint Kafka keeps.)
+	// The high watermark restarts from its checkpoint (a lower bound of
+	// what was committed: Kafka's replication-offset-checkpoint), never
+	// above what is durable here. A folder without one (a standalone
+	// release's) starts from its durable end, a single replica's commit.
 	leo, durable := p.localOffsets()
+	hw := durable
+	if ck, ok := readHighWatermark(dir); ok {
+		hw = min(ck, durable)
+	}
+	p.hwCheckpoint = hw
 	p.replica = NewReplica(ReplicaConfig{LocalID: localID, MinISR: int(cfg.MinInsyncReplicas), ReplicaLagTimeMax: DefaultReplicaLagTimeMax},
-		durable, leo, durable)
+		hw, leo, durable)
 	p.replica.ApplyLeadership(Leadership{Leader: localID, LeaderEpoch: leaderEpoch, Replicas: []int32{localID}, ISR: []int32{localID}}, time.Now())
 	return p, nil
 }
@@ -544,6 +555,10 @@ func (p *Partition) Maintain(now time.Time, enforceRetention bool) error {
 	}
 	p.localProgress()
 	p.Tick(now)
+	if now.Sub(p.hwCheckpointAt) >= highWatermarkCheckpointInterval {
+		p.hwCheckpointAt = now
+		p.checkpointHighWatermark()
+	}
 	return p.maintainProducers(now)
 }
 
@@ -584,6 +599,7 @@ func (p *Partition) Close() error {
 		return p.log.Close() // ErrClosed, as before
 	}
 	p.closed = true
+	p.checkpointHighWatermark()
 	if err := p.log.Close(); err != nil {
 		return err
 	}

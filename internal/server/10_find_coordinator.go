@@ -52,6 +52,11 @@ func (b *Broker) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorR
 		return fail(kerr.InvalidRequest, fmt.Sprintf("coordinator type %d is not supported", keyType))
 	}
 	p := b.groups.PartitionFor(key)
+	if b.meta.Image().Topic(group.OffsetsTopic) == nil {
+		if _, err := b.ensureOffsetsTopic(); err != nil {
+			return fail(kerr.CoordinatorNotAvailable, err.Error())
+		}
+	}
 	leader := int32(-1)
 	if t := b.meta.Image().Topic(group.OffsetsTopic); t != nil && int(p) < len(t.Partitions) {
 		leader = t.Partitions[p].Leader

@@ -130,7 +130,11 @@ func TestListOffsets_And_DeleteRecords(t *testing.T) {
 			t.Fatalf("delete records with cleanup.policy=%q: %v, want POLICY_VIOLATION", policy, r.Err)
 		}
 	}
-	// The coordinators' state is not the user's to truncate.
+	// The coordinators' state is not the user's to truncate. (The topic
+	// is created on the first group coordinator lookup, as Kafka does.)
+	if r := adm.FindGroupCoordinators(ctx, "g"); r.Error() != nil {
+		t.Fatal(r.Error())
+	}
 	dr, err = adm.DeleteRecords(ctx, kadm.Offsets{"__consumer_offsets": {0: {At: -1}}})
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,10 @@ import (
 // loadReadBytes bounds one read of a coordinator partition during loading.
 const loadReadBytes = 1 << 20
 
-// StartGroups creates __consumer_offsets if it does not exist and loads
+// StartGroups creates __consumer_offsets if it does not exist and enough
+// brokers are live for offsets.topic.replication.factor (else the first
+// FindCoordinator creates it, with as many replicas as there are live
+// brokers, up to that factor), and loads
 // the partitions of it that this node leads into the group Service, which
 // replays them in the background (requests meanwhile get
 // COORDINATOR_LOAD_IN_PROGRESS). From then on PublishMetadata loads and
@@ -32,9 +35,17 @@ func (b *Broker) StartGroups(ctx context.Context) error {
 	b.coordMu.Lock()
 	b.groupsCtx = ctx
 	b.coordMu.Unlock()
-	t, err := b.ensureOffsetsTopic()
-	if err != nil {
-		return err
+	t := b.meta.Image().Topic(group.OffsetsTopic)
+	if t == nil {
+		if b.brokerCount() < int(b.cfg.Broker.OffsetsTopicReplicationFactor) {
+			// Created on first use (FindCoordinator), once more brokers
+			// may have joined, rather than now with too few replicas.
+			return nil
+		}
+		var err error
+		if t, err = b.ensureOffsetsTopic(); err != nil {
+			return err
+		}
 	}
 	// Groups are routed by offsets.topic.num.partitions, as in Kafka. A
 	// topic with fewer partitions cannot serve them all; extra partitions
