@@ -225,7 +225,7 @@ func TestOS_OSFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if OSFile(f) == nil {
+	if OSFile(f) == nil || OSFile(OSFile(f)) != OSFile(f) {
 		t.Fatal("OS file has no *os.File")
 	}
 	if _, err := f.WriteAt([]byte("hello"), 0); err != nil {

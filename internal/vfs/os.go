@@ -1,9 +1,6 @@
 package vfs
 
-import (
-	"fmt"
-	"os"
-)
+import "os"
 
 // OS returns the operating system's file system: a thin wrapper over
 // package os. Its files are *os.File underneath (OSFile gives them back),
@@ -43,8 +40,5 @@ func (osFS) SyncDir(name string) error {
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return fmt.Errorf("fsync folder %s: %w", name, err)
-	}
-	return nil
+	return err
 }

@@ -99,11 +99,15 @@ func ReadFile(fsys FS, name string) ([]byte, error) {
 // OSFile returns the operating-system file behind f, or nil when f is not
 // one (a MemFS file, or a wrapped file that must not be bypassed). The
 // server uses it to send file regions with sendfile(2); every other use
-// goes through File. An FS wrapping OS files may expose them by giving
-// its File an OSFile() *os.File method.
+// goes through File. An *os.File is itself a File and is returned as is;
+// an FS wrapping OS files may expose them by giving its File an
+// OSFile() *os.File method, as OS does.
 func OSFile(f File) *os.File {
-	if of, ok := f.(interface{ OSFile() *os.File }); ok {
-		return of.OSFile()
+	switch f := f.(type) {
+	case *os.File:
+		return f
+	case interface{ OSFile() *os.File }:
+		return f.OSFile()
 	}
 	return nil
 }
