@@ -27,7 +27,8 @@ var leftoverSuffixes = []string{tmpSuffix, ".deleted", ".cleaned", ".swap"}
 //  3. per segment, trust the prefix below the recovery point after cheap
 //     checks (index sanity, header walk from the last index entry) and
 //     CRC-check every batch after it, cutting the log at the first bad one;
-//  4. load or rebuild the leader epoch cache;
+//  4. load the leader epoch cache, re-derive it from the batches checked
+//     in step 3 (or from every batch if it is unreadable);
 //  5. fsync what was recovered and write a fresh checkpoint.
 func (l *Log) recover() error {
 	l.firstDirty, l.gapsBelow = l.readCleanerCheckpoint()
@@ -40,6 +41,7 @@ func (l *Log) recover() error {
 	}
 	ck, haveCk := l.readCheckpoint(len(bases) > 0)
 	epochsOK := l.readEpochs()
+	epochsRead := slices.Clone(l.epochs.entries)
 	rp := ck.recoveryPoint
 	if !haveCk {
 		rp = 0
@@ -89,7 +91,7 @@ func (l *Log) recover() error {
 	if haveCk {
 		l.lso = min(max(ck.logStartOffset, l.lso), l.leo)
 	}
-	l.finishEpochs(epochsOK)
+	l.finishEpochs(epochsOK, epochsRead)
 	clean := haveCk && rp == l.leo && ck.logStartOffset == l.lso &&
 		len(l.segs) == len(bases) && !slices.ContainsFunc(l.segs, func(s *segment) bool { return s.indexDirty })
 	if clean {
@@ -349,6 +351,13 @@ func (l *Log) scanValidate(s *segment, from, end int64) (int64, error) {
 		}
 		epoch = max(epoch, h.PartitionLeaderEpoch)
 		s.onBatch(pos, h, l.cfg.IndexIntervalBytes)
+		// The epoch cache is written when an append starts a new epoch,
+		// before the data is fsynced; after a power loss the data may be
+		// on disk without the cache update (the page cache wrote it back
+		// early). So above the recovery point the batches are the truth,
+		// as Kafka's segment recovery has it.
+		l.epochs.truncateFromEnd(h.BaseOffset)
+		l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
 		pos += h.Size()
 	}
 	return pos, nil
@@ -373,8 +382,9 @@ func (l *Log) readEpochs() bool {
 }
 
 // finishEpochs rebuilds the leader epoch cache from the batch headers when
-// it could not be read (and there is data), then trims it to [lso, leo).
-func (l *Log) finishEpochs(ok bool) {
+// it could not be read (and there is data), then trims it to [lso, leo),
+// and persists it if it differs from what was read.
+func (l *Log) finishEpochs(ok bool, read []epochEntry) {
 	changed := !ok
 	if !ok && l.leo > l.segs[0].base {
 		l.epochs = epochCache{}
@@ -389,9 +399,9 @@ func (l *Log) finishEpochs(ok bool) {
 			}
 		}
 	}
-	changed = l.epochs.truncateFromEnd(l.leo) || changed
-	changed = l.epochs.truncateFromStart(l.lso) || changed
-	if changed {
+	l.epochs.truncateFromEnd(l.leo)
+	l.epochs.truncateFromStart(l.lso)
+	if changed || !slices.Equal(l.epochs.entries, read) {
 		l.persistEpochs()
 	}
 }
