@@ -16,8 +16,9 @@
 //   - Errors are those of package os (*fs.PathError, *os.LinkError,
 //     wrapping fs.ErrNotExist, fs.ErrExist, fs.ErrClosed ...), so callers
 //     branch with errors.Is the same way on every FS.
-//   - The package holds no global state: OS() returns a fresh value, and
-//     each MemFS is independent.
+//   - The package holds no mutable global state (only the ErrInjected
+//     sentinel and constant tables): OS() returns a fresh value, and each
+//     MemFS is independent, so many nodes can run in one test process.
 package vfs
 
 import (
