@@ -14,9 +14,10 @@ import (
 )
 
 // MemFS is an in-memory file system that remembers what is durable, so
-// that CrashClone can show what a power loss would leave. Its rules, the
-// strict reading of POSIX (ext2, or ext4 with delayed allocation, can
-// behave this way; journaling file systems are kinder):
+// that CrashClone can show what a power loss would leave. Its rules are
+// the strict reading of POSIX, what a file system without a journal may do
+// (ext4 and XFS journal names and usually keep more, such as a new name
+// with the next fsync of anything; code must not count on that):
 //
 //   - A file's contents (writes and truncations, in order) become durable
 //     when File.Sync is called on any handle of it; until then a crash
