@@ -54,21 +54,24 @@ type cleaner struct {
 	producerLast map[int64]int64
 	buf          []byte
 	kept         []bool
+	// hdr is the header read buffer of batch walks; in the struct (not on
+	// the stack) because a buffer passed to a File interface escapes.
+	hdr [record.HeaderSize]byte
 }
 
 // eachBatch calls fn for every batch of s (the bytes are valid during the
 // call only), throttling the reads.
 func (c *cleaner) eachBatch(s *segment, fn func(h record.Header, b []byte) error) error {
-	var hdr [record.HeaderSize]byte
+	hdr := c.hdr[:]
 	size := c.sizes[s]
 	for pos := int64(0); pos < size; {
 		if err := c.ctx.Err(); err != nil {
 			return err
 		}
-		if err := readFull(s.f, hdr[:], pos); err != nil {
+		if err := readFull(s.f, hdr, pos); err != nil {
 			return fmt.Errorf("clean: segment %d position %d: %w", s.base, pos, err)
 		}
-		h, err := record.PeekHeader(hdr[:])
+		h, err := record.PeekHeader(hdr)
 		if err == nil && pos+h.Size() > size {
 			err = fmt.Errorf("%w: batch of %d bytes past the end %d", record.ErrCorrupt, h.Size(), size)
 		}
