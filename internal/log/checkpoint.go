@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // File names inside a partition folder.
@@ -61,30 +63,55 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 
 // writeAtomic replaces dir/name with data: write a temp file, fsync it,
 // rename it over name, fsync the folder.
-func writeAtomic(dir, name string, data []byte) error {
+func writeAtomic(fsys vfs.FS, dir, name string, data []byte) error {
 	tmp := filepath.Join(dir, name+tmpSuffix)
-	if err := writeFile(tmp, data, true); err != nil {
+	if err := writeFile(fsys, tmp, data, true); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+	if err := fsys.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return fmt.Errorf("rename %s: %w", tmp, err)
 	}
-	return syncDir(dir)
+	return syncDir(fsys, dir)
 }
 
 // syncDir fsyncs a folder so that created, renamed and removed entries are
 // durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
+func syncDir(fsys vfs.FS, dir string) error {
+	if err := fsys.SyncDir(dir); err != nil {
+		return fmt.Errorf("fsync folder %s: %w", dir, err)
+	}
+	return nil
+}
+
+// makeDir creates dir if it is missing and makes the new folders' names
+// durable by fsyncing their parents: without that a power loss could take
+// a new log's whole folder, acknowledged appends and all. An existing
+// folder costs one stat.
+func makeDir(fsys vfs.FS, dir string) error {
+	var missing []string // dir and its missing parents, deepest first
+	for d := dir; ; d = filepath.Dir(d) {
+		_, err := fsys.Stat(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync folder %s: %w", dir, err)
+	for _, d := range missing {
+		if err := syncDir(fsys, filepath.Dir(d)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

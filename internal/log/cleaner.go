@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -402,7 +402,7 @@ func (l *Log) Clean(ctx context.Context, opts CleanOptions) (CleanStats, error) 
 			if g.neu != nil {
 				g.neu.close()
 				for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-					os.Remove(g.neu.path(suf) + cleanedSuffix)
+					l.fs.Remove(g.neu.path(suf) + cleanedSuffix)
 				}
 			}
 		}
@@ -425,7 +425,7 @@ func (l *Log) Clean(ctx context.Context, opts CleanOptions) (CleanStats, error) 
 		allEmpty = allEmpty && g.neu == nil
 		first = last + 1
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := syncDir(l.fs, l.dir); err != nil {
 		discard()
 		return st, fmt.Errorf("%w: clean: %w", ErrStorage, err)
 	}
@@ -470,7 +470,7 @@ func (l *Log) swapIn(groups []cleanGroup, segs []*segment, endOffset int64, st *
 		}
 		m.groups = append(m.groups, sg)
 	}
-	if err := writeAtomic(l.dir, swapManifestFile, m.encode()); err != nil {
+	if err := writeAtomic(l.fs, l.dir, swapManifestFile, m.encode()); err != nil {
 		discard()
 		return fmt.Errorf("%w: clean: manifest: %w", ErrStorage, err)
 	}
@@ -487,7 +487,7 @@ func (l *Log) swapIn(groups []cleanGroup, segs []*segment, endOffset int64, st *
 	if err := l.hook("manifest"); err != nil {
 		return fail(err)
 	}
-	if err := applySwap(l.dir, m, l.hook); err != nil {
+	if err := applySwap(l.fs, l.dir, m, l.hook); err != nil {
 		return fail(err)
 	}
 	// Before the manifest goes: recovery accepts gaps only below the
@@ -499,10 +499,10 @@ func (l *Log) swapIn(groups []cleanGroup, segs []*segment, endOffset int64, st *
 	if err := l.hook("checkpoint"); err != nil {
 		return fail(err)
 	}
-	if err := os.Remove(l.dir + "/" + swapManifestFile); err != nil {
+	if err := l.fs.Remove(filepath.Join(l.dir, swapManifestFile)); err != nil {
 		return fail(err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := syncDir(l.fs, l.dir); err != nil {
 		return fail(err)
 	}
 	if err := l.hook("done"); err != nil {

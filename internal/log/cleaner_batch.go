@@ -245,17 +245,17 @@ func emptyBatch(h record.Header, base int64) []byte {
 // it when the caller gave no producer state.
 func (c *cleaner) scanProducers(segs []*segment) (map[int64]int64, error) {
 	last := map[int64]int64{}
-	var hdr [record.HeaderSize]byte
+	hdr := c.hdr[:]
 	for _, s := range segs {
 		size := c.sizes[s]
 		for pos := int64(0); pos < size; {
 			if err := c.ctx.Err(); err != nil {
 				return nil, err
 			}
-			if err := readFull(s.f, hdr[:], pos); err != nil {
+			if err := readFull(s.f, hdr, pos); err != nil {
 				return nil, fmt.Errorf("clean: segment %d position %d: %w", s.base, pos, err)
 			}
-			h, err := record.PeekHeader(hdr[:])
+			h, err := record.PeekHeader(hdr)
 			if err != nil {
 				return nil, fmt.Errorf("clean: segment %d position %d: %w", s.base, pos, err)
 			}

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/fjordstream/fjord/internal/record"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // Files of the cleaner (see cleaner.go).
@@ -53,21 +54,24 @@ type cleaner struct {
 	producerLast map[int64]int64
 	buf          []byte
 	kept         []bool
+	// hdr is the header read buffer of batch walks; in the struct (not on
+	// the stack) because a buffer passed to a File interface escapes.
+	hdr [record.HeaderSize]byte
 }
 
 // eachBatch calls fn for every batch of s (the bytes are valid during the
 // call only), throttling the reads.
 func (c *cleaner) eachBatch(s *segment, fn func(h record.Header, b []byte) error) error {
-	var hdr [record.HeaderSize]byte
+	hdr := c.hdr[:]
 	size := c.sizes[s]
 	for pos := int64(0); pos < size; {
 		if err := c.ctx.Err(); err != nil {
 			return err
 		}
-		if err := readFull(s.f, hdr[:], pos); err != nil {
+		if err := readFull(s.f, hdr, pos); err != nil {
 			return fmt.Errorf("clean: segment %d position %d: %w", s.base, pos, err)
 		}
-		h, err := record.PeekHeader(hdr[:])
+		h, err := record.PeekHeader(hdr)
 		if err == nil && pos+h.Size() > size {
 			err = fmt.Errorf("%w: batch of %d bytes past the end %d", record.ErrCorrupt, h.Size(), size)
 		}
@@ -130,9 +134,9 @@ func (c *cleaner) buildMap(segs []*segment, limit int64) (map[string]int64, int,
 // group's first base, or an earlier one when the groups before it came out
 // empty). A group left empty gets no files and a nil g.neu.
 func (c *cleaner) writeGroup(g *cleanGroup, base int64) error {
-	s := &segment{dir: c.l.dir, base: base, next: base, maxTS: record.NoTimestamp, maxTSOffset: -1}
+	s := &segment{fs: c.l.fs, dir: c.l.dir, base: base, next: base, maxTS: record.NoTimestamp, maxTSOffset: -1}
 	path := s.path(logSuffix) + cleanedSuffix
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := c.l.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("clean: segment %d: %w", base, err)
 	}
@@ -167,16 +171,16 @@ func (c *cleaner) writeGroup(g *cleanGroup, base int64) error {
 	if s.size == 0 {
 		g.neu = nil
 		s.close()
-		return os.Remove(path)
+		return c.l.fs.Remove(path)
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("clean: segment %d: fsync: %w", base, err)
 	}
 	idx, tidx := s.encodeIndexes()
-	if err := writeFile(s.path(indexSuffix)+cleanedSuffix, idx, true); err != nil {
+	if err := writeFile(c.l.fs, s.path(indexSuffix)+cleanedSuffix, idx, true); err != nil {
 		return fmt.Errorf("clean: segment %d: %w", base, err)
 	}
-	if err := writeFile(s.path(timeIndexSuffix)+cleanedSuffix, tidx, true); err != nil {
+	if err := writeFile(c.l.fs, s.path(timeIndexSuffix)+cleanedSuffix, tidx, true); err != nil {
 		return fmt.Errorf("clean: segment %d: %w", base, err)
 	}
 	s.indexDirty = false
@@ -269,7 +273,7 @@ func checkCRCLine(b []byte) (string, error) {
 // deletes the replaced segments' files, then fsyncs the folder. Every
 // step is idempotent, so recovery repeats it whatever was done before a
 // crash. hook (tests) may stop it after each step.
-func applySwap(dir string, m swapManifest, hook func(string) error) error {
+func applySwap(fsys vfs.FS, dir string, m swapManifest, hook func(string) error) error {
 	name := func(base int64, suf string) string { return filepath.Join(dir, segmentName(base)+suf) }
 	// A new segment may carry the base of an old one of an earlier group
 	// (emptied groups at the start): such names are replaced by rename,
@@ -283,7 +287,7 @@ func applySwap(dir string, m swapManifest, hook func(string) error) error {
 			// The .log last: a .log.cleaned left over means the group's
 			// renames are not all done.
 			for _, suf := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
-				err := os.Rename(name(g.newBase, suf+cleanedSuffix), name(g.newBase, suf))
+				err := fsys.Rename(name(g.newBase, suf+cleanedSuffix), name(g.newBase, suf))
 				if err != nil && !errors.Is(err, os.ErrNotExist) {
 					return fmt.Errorf("swap segment %d: %w", g.newBase, err)
 				}
@@ -299,7 +303,7 @@ func applySwap(dir string, m swapManifest, hook func(string) error) error {
 				continue
 			}
 			for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-				if err := os.Remove(name(ob, suf)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				if err := fsys.Remove(name(ob, suf)); err != nil && !errors.Is(err, os.ErrNotExist) {
 					return fmt.Errorf("swap: delete segment %d: %w", ob, err)
 				}
 			}
@@ -310,14 +314,14 @@ func applySwap(dir string, m swapManifest, hook func(string) error) error {
 			}
 		}
 	}
-	return syncDir(dir)
+	return syncDir(fsys, dir)
 }
 
 // finishSwap completes a swap whose manifest survived a crash (Open's
 // first step, before leftover .cleaned files are deleted).
 func (l *Log) finishSwap() error {
 	path := filepath.Join(l.dir, swapManifestFile)
-	data, err := os.ReadFile(path)
+	data, err := vfs.ReadFile(l.fs, path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -331,17 +335,17 @@ func (l *Log) finishSwap() error {
 		return fmt.Errorf("cleaner swap manifest %s: %w", path, err)
 	}
 	l.logger.Warn("log recovery: completing an interrupted compaction swap", "groups", len(m.groups))
-	if err := applySwap(l.dir, m, nil); err != nil {
+	if err := applySwap(l.fs, l.dir, m, nil); err != nil {
 		return err
 	}
 	l.firstDirty, l.gapsBelow = m.firstDirty, max(l.gapsBelow, m.firstDirty)
 	if err := l.writeCleanerCheckpoint(); err != nil {
 		return err
 	}
-	if err := os.Remove(path); err != nil {
+	if err := l.fs.Remove(path); err != nil {
 		return fmt.Errorf("cleaner swap manifest: %w", err)
 	}
-	return syncDir(l.dir)
+	return syncDir(l.fs, l.dir)
 }
 
 const cleanerCheckpointMagic = "fjord-cleaner-checkpoint v1"
@@ -353,7 +357,7 @@ func encodeCleanerCheckpoint(firstDirty, gapsBelow int64) []byte {
 // writeCleanerCheckpoint persists firstDirty and gapsBelow. Caller holds
 // mu (or is recovering).
 func (l *Log) writeCleanerCheckpoint() error {
-	if err := writeAtomic(l.dir, cleanerCheckpointFile, encodeCleanerCheckpoint(l.firstDirty, l.gapsBelow)); err != nil {
+	if err := writeAtomic(l.fs, l.dir, cleanerCheckpointFile, encodeCleanerCheckpoint(l.firstDirty, l.gapsBelow)); err != nil {
 		return fmt.Errorf("log %s: cleaner checkpoint: %w", l.dir, err)
 	}
 	return nil
@@ -367,7 +371,7 @@ func (l *Log) writeCleanerCheckpoint() error {
 // offset when the file is damaged (a compacted log must not be cut at its
 // first gap).
 func (l *Log) readCleanerCheckpoint() (firstDirty, gapsBelow int64) {
-	data, err := os.ReadFile(filepath.Join(l.dir, cleanerCheckpointFile))
+	data, err := vfs.ReadFile(l.fs, filepath.Join(l.dir, cleanerCheckpointFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, 0
 	}

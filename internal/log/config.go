@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fjordstream/fjord/internal/record"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // Sentinel errors callers branch on with errors.Is.
@@ -127,6 +128,9 @@ type Options struct {
 	// Decompressor is used by recovery and timestamp lookups; nil makes
 	// one per log.
 	Decompressor *record.Decompressor
+	// FS holds the log's files; nil means the operating system's
+	// (vfs.OS). Tests pass a vfs.MemFS to simulate power loss.
+	FS vfs.FS
 }
 
 // AppendInfo describes an append.

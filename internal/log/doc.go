@@ -13,7 +13,11 @@
 // have cleaner-checkpoint (first dirty offset, and the offset below which
 // offset gaps are legitimate) and, during a swap, cleaner-swap (the
 // manifest that commits it) with <base>.*.cleaned files. The package
-// knows nothing of the network, replicas or topics.
+// knows nothing of the network, replicas or topics. Every file operation
+// goes through Options.FS (a vfs.FS, the OS by default), so that tests can
+// run the log on vfs.MemFS and cut the power at any operation; the log
+// relies on nothing but POSIX's rules (data durable after the file's
+// fsync, names after the folder's).
 //
 // Invariants:
 //   - Offsets increase: as appended, each batch starts at the previous
@@ -36,7 +40,11 @@
 //     sanity, a header walk from the last index entry, the last time index
 //     entry) and CRC-checks every batch after it, cutting the log at the
 //     first bad batch and deleting the segments after it. As in Kafka, bit
-//     rot below the recovery point is not detected.
+//     rot below the recovery point is not detected. Above the recovery
+//     point the batches are also the truth for the leader epoch cache,
+//     which recovery re-derives from them: the cache is written before the
+//     data is fsynced, and a power loss may keep data written back early
+//     without the cache update.
 //   - Index entries point at batch starts: an offset index entry (rel, pos)
 //     means the batch at pos has base offset base+rel; a time index entry
 //     (ts, rel) means the batch at base+rel has maxTimestamp ts and no

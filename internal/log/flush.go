@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // Sync returns once every offset below upTo is fsynced (or ctx ends).
@@ -103,10 +105,10 @@ func (l *Log) flushNow() (int64, error) {
 		if err != nil {
 			break
 		}
-		err = syncFile(p)
+		err = syncFile(l.fs, p)
 	}
 	if err == nil && dirDirty {
-		err = syncDir(l.dir)
+		err = syncDir(l.fs, l.dir)
 	}
 	clear(files)
 	l.fsyncs.Add(1)
@@ -181,8 +183,8 @@ func (l *Log) FlushIfDue(now time.Time) error {
 
 // syncFile fsyncs the file at path; a missing file (deleted meanwhile, or
 // never written because writing it failed) needs no durability.
-func syncFile(path string) error {
-	f, err := os.Open(path)
+func syncFile(fsys vfs.FS, path string) error {
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

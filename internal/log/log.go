@@ -4,17 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fjordstream/fjord/internal/record"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // Log is one partition's log. All methods are safe for concurrent use.
 type Log struct {
+	fs     vfs.FS
 	dir    string
 	logger *slog.Logger
 	now    func() time.Time
@@ -47,7 +48,7 @@ type Log struct {
 	syncMu      sync.Mutex
 	syncRunning bool
 	syncDone    chan struct{} // closed when the running fsync ends
-	syncFiles   []*os.File    // reused by the goroutine running the fsync
+	syncFiles   []vfs.File    // reused by the goroutine running the fsync
 
 	fsyncs  atomic.Int64
 	appends atomic.Int64
@@ -75,7 +76,10 @@ type Log struct {
 // and a bad tail cut off, damaged indexes rebuilt. Repairs are logged at
 // Warn level.
 func Open(dir string, cfg Config, opts Options) (*Log, error) {
-	l := &Log{dir: dir, logger: opts.Logger, now: opts.Now, decomp: opts.Decompressor, cfg: cfg.normalized()}
+	l := &Log{fs: opts.FS, dir: dir, logger: opts.Logger, now: opts.Now, decomp: opts.Decompressor, cfg: cfg.normalized()}
+	if l.fs == nil {
+		l.fs = vfs.OS()
+	}
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
@@ -86,7 +90,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if l.decomp == nil {
 		l.decomp = record.NewDecompressor(0)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := makeDir(l.fs, dir); err != nil {
 		return nil, fmt.Errorf("log %s: %w", dir, err)
 	}
 	if err := l.recover(); err != nil {
@@ -501,7 +505,7 @@ func (l *Log) LatestEpoch() int32 {
 // persistEpochs writes the leader epoch checkpoint; a failure is logged
 // (the cache is rebuilt from the batches on the next open). Caller holds mu.
 func (l *Log) persistEpochs() {
-	if err := writeAtomic(l.dir, epochCheckpointFile, l.epochs.encode()); err != nil {
+	if err := writeAtomic(l.fs, l.dir, epochCheckpointFile, l.epochs.encode()); err != nil {
 		l.logger.Warn("log: writing leader epoch checkpoint failed", "error", err)
 	}
 }
@@ -519,7 +523,7 @@ func (l *Log) writeCheckpoint() error {
 			break
 		}
 	}
-	if err := writeAtomic(l.dir, checkpointFile, checkpoint{recoveryPoint: rp, logStartOffset: l.lso}.encode()); err != nil {
+	if err := writeAtomic(l.fs, l.dir, checkpointFile, checkpoint{recoveryPoint: rp, logStartOffset: l.lso}.encode()); err != nil {
 		return fmt.Errorf("log %s: checkpoint: %w", l.dir, err)
 	}
 	l.recovery = rp
@@ -548,7 +552,7 @@ func (l *Log) Close() error {
 				errs = append(errs, fmt.Errorf("segment %d: fsync: %w", s.base, err))
 			}
 		}
-		errs = append(errs, syncDir(l.dir))
+		errs = append(errs, syncDir(l.fs, l.dir))
 		if errors.Join(errs...) == nil {
 			l.dirtySegs = l.dirtySegs[:0]
 			l.flushed.Store(l.leo)
@@ -574,7 +578,7 @@ func (l *Log) Delete() error {
 			s.close()
 		}
 	}
-	if err := os.RemoveAll(l.dir); err != nil {
+	if err := l.fs.RemoveAll(l.dir); err != nil {
 		return fmt.Errorf("log %s: delete: %w", l.dir, err)
 	}
 	return nil

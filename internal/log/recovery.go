@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/fjordstream/fjord/internal/record"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // leftoverSuffixes mark files of interrupted operations (ours or Kafka's);
@@ -26,7 +27,8 @@ var leftoverSuffixes = []string{tmpSuffix, ".deleted", ".cleaned", ".swap"}
 //  3. per segment, trust the prefix below the recovery point after cheap
 //     checks (index sanity, header walk from the last index entry) and
 //     CRC-check every batch after it, cutting the log at the first bad one;
-//  4. load or rebuild the leader epoch cache;
+//  4. load the leader epoch cache, re-derive it from the batches checked
+//     in step 3 (or from every batch if it is unreadable);
 //  5. fsync what was recovered and write a fresh checkpoint.
 func (l *Log) recover() error {
 	l.firstDirty, l.gapsBelow = l.readCleanerCheckpoint()
@@ -39,12 +41,13 @@ func (l *Log) recover() error {
 	}
 	ck, haveCk := l.readCheckpoint(len(bases) > 0)
 	epochsOK := l.readEpochs()
+	epochsRead := slices.Clone(l.epochs.entries)
 	rp := ck.recoveryPoint
 	if !haveCk {
 		rp = 0
 	}
 	for i, base := range bases {
-		s, err := openSegment(l.dir, base)
+		s, err := openSegment(l.fs, l.dir, base)
 		if err != nil {
 			return err
 		}
@@ -70,7 +73,7 @@ func (l *Log) recover() error {
 		if haveCk {
 			start = ck.logStartOffset
 		}
-		s, err := createSegment(l.dir, start)
+		s, err := createSegment(l.fs, l.dir, start)
 		if err != nil {
 			return err
 		}
@@ -88,7 +91,7 @@ func (l *Log) recover() error {
 	if haveCk {
 		l.lso = min(max(ck.logStartOffset, l.lso), l.leo)
 	}
-	l.finishEpochs(epochsOK)
+	l.finishEpochs(epochsOK, epochsRead)
 	clean := haveCk && rp == l.leo && ck.logStartOffset == l.lso &&
 		len(l.segs) == len(bases) && !slices.ContainsFunc(l.segs, func(s *segment) bool { return s.indexDirty })
 	if clean {
@@ -104,7 +107,7 @@ func (l *Log) recover() error {
 // listSegments deletes leftovers and returns the base offsets of the
 // segment files, sorted.
 func (l *Log) listSegments() ([]int64, error) {
-	entries, err := os.ReadDir(l.dir)
+	entries, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +120,7 @@ func (l *Log) listSegments() ([]int64, error) {
 		}
 		if slices.ContainsFunc(leftoverSuffixes, func(suf string) bool { return strings.HasSuffix(name, suf) }) {
 			l.logger.Warn("log recovery: deleted leftover file", "file", name)
-			if err := os.Remove(filepath.Join(l.dir, name)); err != nil {
+			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil {
 				return nil, err
 			}
 			continue
@@ -138,7 +141,7 @@ func (l *Log) listSegments() ([]int64, error) {
 		base, _ := strconv.ParseInt(name[:20], 10, 64)
 		if !logs[base] {
 			l.logger.Warn("log recovery: deleted index without a segment", "file", name)
-			if err := os.Remove(filepath.Join(l.dir, name)); err != nil {
+			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil {
 				return nil, err
 			}
 		}
@@ -153,7 +156,7 @@ func (l *Log) listSegments() ([]int64, error) {
 
 // readCheckpoint reads log-checkpoint; ok=false if missing or damaged.
 func (l *Log) readCheckpoint(haveSegments bool) (checkpoint, bool) {
-	data, err := os.ReadFile(filepath.Join(l.dir, checkpointFile))
+	data, err := vfs.ReadFile(l.fs, filepath.Join(l.dir, checkpointFile))
 	if errors.Is(err, os.ErrNotExist) {
 		if haveSegments {
 			l.logger.Info("log recovery: no checkpoint, checking every segment")
@@ -174,14 +177,14 @@ func (l *Log) readCheckpoint(haveSegments bool) (checkpoint, bool) {
 // cut), reporting each.
 func (l *Log) dropSegmentsFrom(bases []int64, why string) {
 	for _, base := range bases {
-		s := &segment{dir: l.dir, base: base}
+		s := &segment{fs: l.fs, dir: l.dir, base: base}
 		var size int64
-		if st, err := os.Stat(s.path(logSuffix)); err == nil {
+		if st, err := l.fs.Stat(s.path(logSuffix)); err == nil {
 			size = st.Size()
 		}
 		l.logger.Warn("log recovery: deleted segment after a cut", "segment", s.path(logSuffix), "bytes_dropped", size, "reason", why)
 		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-			os.Remove(s.path(suf))
+			l.fs.Remove(s.path(suf))
 		}
 	}
 }
@@ -227,7 +230,7 @@ func (l *Log) recoverSegment(s *segment, rp int64) (int64, bool) {
 func (l *Log) loadTrusted(s *segment, rp int64) (pos int64, idxFile, tidxFile []byte, err error) {
 	s.resetIndexes()
 	relRP := uint32(min(rp-s.base, math.MaxUint32))
-	idxFile, err = os.ReadFile(s.path(indexSuffix))
+	idxFile, err = vfs.ReadFile(l.fs, s.path(indexSuffix))
 	if err == nil {
 		s.index, err = decodeOffsetIndex(idxFile, s.size)
 	}
@@ -235,7 +238,7 @@ func (l *Log) loadTrusted(s *segment, rp int64) (pos int64, idxFile, tidxFile []
 		l.reportIndex(s, indexSuffix, err)
 		s.index.entries = nil
 	}
-	tidxFile, err = os.ReadFile(s.path(timeIndexSuffix))
+	tidxFile, err = vfs.ReadFile(l.fs, s.path(timeIndexSuffix))
 	if err == nil {
 		// Entries past rp are legitimate (written at a roll after rp)
 		// and are dropped below; only the format is checked here.
@@ -348,6 +351,13 @@ func (l *Log) scanValidate(s *segment, from, end int64) (int64, error) {
 		}
 		epoch = max(epoch, h.PartitionLeaderEpoch)
 		s.onBatch(pos, h, l.cfg.IndexIntervalBytes)
+		// The epoch cache is written when an append starts a new epoch,
+		// before the data is fsynced; after a power loss the data may be
+		// on disk without the cache update (the page cache wrote it back
+		// early). So above the recovery point the batches are the truth,
+		// as Kafka's segment recovery has it.
+		l.epochs.truncateFromEnd(h.BaseOffset)
+		l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
 		pos += h.Size()
 	}
 	return pos, nil
@@ -357,7 +367,7 @@ func (l *Log) scanValidate(s *segment, from, end int64) (int64, error) {
 // batch epochs against it. ok is false when the file is missing or
 // damaged (finishEpochs then rebuilds it).
 func (l *Log) readEpochs() bool {
-	data, err := os.ReadFile(filepath.Join(l.dir, epochCheckpointFile))
+	data, err := vfs.ReadFile(l.fs, filepath.Join(l.dir, epochCheckpointFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return false
 	}
@@ -372,8 +382,9 @@ func (l *Log) readEpochs() bool {
 }
 
 // finishEpochs rebuilds the leader epoch cache from the batch headers when
-// it could not be read (and there is data), then trims it to [lso, leo).
-func (l *Log) finishEpochs(ok bool) {
+// it could not be read (and there is data), then trims it to [lso, leo),
+// and persists it if it differs from what was read.
+func (l *Log) finishEpochs(ok bool, read []epochEntry) {
 	changed := !ok
 	if !ok && l.leo > l.segs[0].base {
 		l.epochs = epochCache{}
@@ -388,9 +399,9 @@ func (l *Log) finishEpochs(ok bool) {
 			}
 		}
 	}
-	changed = l.epochs.truncateFromEnd(l.leo) || changed
-	changed = l.epochs.truncateFromStart(l.lso) || changed
-	if changed {
+	l.epochs.truncateFromEnd(l.leo)
+	l.epochs.truncateFromStart(l.lso)
+	if changed || !slices.Equal(l.epochs.entries, read) {
 		l.persistEpochs()
 	}
 }
@@ -408,7 +419,7 @@ func (l *Log) finishRecovery() error {
 			return fmt.Errorf("segment %d: fsync: %w", s.base, err)
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := syncDir(l.fs, l.dir); err != nil {
 		return err
 	}
 	l.flushed.Store(l.leo)

@@ -70,7 +70,7 @@ func (l *Log) rollAt(base int64) error {
 	} else if err := old.writeIndexes(false); err != nil {
 		l.logger.Warn("log: writing index files at roll failed; recovery will rebuild them", "segment", old.path(logSuffix), "error", err.Error())
 	}
-	s, err := createSegment(l.dir, base)
+	s, err := createSegment(l.fs, l.dir, base)
 	if err != nil {
 		if len(l.segs) == 0 {
 			l.failed = err
@@ -338,13 +338,13 @@ func (l *Log) truncateFully(start int64) error {
 		}
 	}
 	l.segs, l.dirtySegs = l.segs[:0], l.dirtySegs[:0]
-	s, err := createSegment(l.dir, start)
+	s, err := createSegment(l.fs, l.dir, start)
 	if err != nil {
 		l.failed = err
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	l.segs = append(l.segs, s)
-	if err := syncDir(l.dir); err != nil {
+	if err := syncDir(l.fs, l.dir); err != nil {
 		l.failed = err
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}

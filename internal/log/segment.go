@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fjordstream/fjord/internal/record"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // File name suffixes of a segment.
@@ -28,9 +29,10 @@ var errBadIndex = errors.New("index entry does not match the log")
 // through ref only (close), never directly: reads pinned by ReadSlices may
 // still be using it after the segment left the log.
 type segment struct {
+	fs   vfs.FS
 	dir  string
 	base int64
-	f    *os.File
+	f    vfs.File
 	ref  *fileRef // counts the log's hold on f and every pinned read
 
 	size int64 // bytes visible to readers (whole batches only)
@@ -55,15 +57,15 @@ func (s *segment) path(suffix string) string {
 
 // createSegment creates an empty segment (replacing stale files of the
 // same base).
-func createSegment(dir string, base int64) (*segment, error) {
-	s := &segment{dir: dir, base: base, next: base, maxTS: record.NoTimestamp, maxTSOffset: -1}
-	f, err := os.OpenFile(s.path(logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+func createSegment(fsys vfs.FS, dir string, base int64) (*segment, error) {
+	s := &segment{fs: fsys, dir: dir, base: base, next: base, maxTS: record.NoTimestamp, maxTSOffset: -1}
+	f, err := fsys.OpenFile(s.path(logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("segment %d: create: %w", base, err)
 	}
 	s.f, s.ref = f, newFileRef(f)
 	for _, suf := range []string{indexSuffix, timeIndexSuffix} {
-		if err := os.Remove(s.path(suf)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := fsys.Remove(s.path(suf)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.close()
 			return nil, fmt.Errorf("segment %d: remove stale %s: %w", base, suf, err)
 		}
@@ -73,9 +75,9 @@ func createSegment(dir string, base int64) (*segment, error) {
 
 // openSegment opens an existing segment file; indexes are loaded by
 // recovery.
-func openSegment(dir string, base int64) (*segment, error) {
-	s := &segment{dir: dir, base: base, next: base, maxTS: record.NoTimestamp, maxTSOffset: -1}
-	f, err := os.OpenFile(s.path(logSuffix), os.O_RDWR, 0)
+func openSegment(fsys vfs.FS, dir string, base int64) (*segment, error) {
+	s := &segment{fs: fsys, dir: dir, base: base, next: base, maxTS: record.NoTimestamp, maxTSOffset: -1}
+	f, err := fsys.OpenFile(s.path(logSuffix), os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("segment %d: open: %w", base, err)
 	}
@@ -247,10 +249,10 @@ func (s *segment) encodeIndexes() (idx, tidx []byte) {
 // writeIndexes writes both index files from memory, fsyncing them if sync.
 func (s *segment) writeIndexes(sync bool) error {
 	idx, tidx := s.encodeIndexes()
-	if err := writeFile(s.path(indexSuffix), idx, sync); err != nil {
+	if err := writeFile(s.fs, s.path(indexSuffix), idx, sync); err != nil {
 		return fmt.Errorf("segment %d: %w", s.base, err)
 	}
-	if err := writeFile(s.path(timeIndexSuffix), tidx, sync); err != nil {
+	if err := writeFile(s.fs, s.path(timeIndexSuffix), tidx, sync); err != nil {
 		return fmt.Errorf("segment %d: %w", s.base, err)
 	}
 	s.indexDirty = false
@@ -259,8 +261,8 @@ func (s *segment) writeIndexes(sync bool) error {
 
 // writeFile replaces the contents of path (in place: index files are
 // checked on load, so a torn write is detected and rebuilt).
-func writeFile(path string, data []byte, sync bool) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+func writeFile(fsys vfs.FS, path string, data []byte, sync bool) error {
+	f, err := fsys.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
@@ -294,7 +296,7 @@ func (s *segment) remove() error {
 	s.close()
 	var first error
 	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-		if err := os.Remove(s.path(suf)); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
+		if err := s.fs.Remove(s.path(suf)); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
 			first = fmt.Errorf("segment %d: %w", s.base, err)
 		}
 	}
@@ -302,7 +304,7 @@ func (s *segment) remove() error {
 }
 
 // readFull reads len(b) bytes at off, treating a short read as an error.
-func readFull(f *os.File, b []byte, off int64) error {
+func readFull(f io.ReaderAt, b []byte, off int64) error {
 	n, err := f.ReadAt(b, off)
 	if n == len(b) {
 		return nil

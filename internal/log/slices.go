@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sync/atomic"
+
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // ErrReleased: a FileSlices was used after Release.
@@ -19,11 +20,11 @@ var ErrReleased = errors.New("log: file slices already released")
 // new segment with the same name is a new file and cannot be confused with
 // it.
 type fileRef struct {
-	f    *os.File
+	f    vfs.File
 	refs atomic.Int64
 }
 
-func newFileRef(f *os.File) *fileRef {
+func newFileRef(f vfs.File) *fileRef {
 	r := &fileRef{f: f}
 	r.refs.Store(1) // the log's reference
 	return r
@@ -45,9 +46,10 @@ func (r *fileRef) release() error {
 // FileSlice is a region of a segment file holding whole record batches,
 // exactly as they will go on the wire.
 type FileSlice struct {
-	// File is the segment file. Read it with ReadAt (or sendfile with an
-	// explicit offset); never Close it or move its offset: it is shared.
-	File *os.File
+	// File is the segment file. Read it with ReadAt (or, when
+	// vfs.OSFile gives an *os.File, sendfile with an explicit offset);
+	// never Close it or move its offset: it is shared.
+	File vfs.File
 	// Pos is the region's start in File and Len its length in bytes.
 	Pos, Len int64
 }

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"syscall"
 
 	"github.com/fjordstream/fjord/internal/log"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // sendfileMinBytes: record sets smaller than this are copied into the
@@ -42,15 +42,16 @@ func newConnWriter(nc net.Conn) *connWriter {
 
 // sendRegion writes a file region after what is buffered: with sendfile
 // (buffer flushed first, bytes never enter user space) when it can, else
-// with pread into the write buffer. The connection's write deadline bounds
-// both.
+// with pread into the write buffer. Only a file of the operating system's
+// FS can be sent with sendfile; others (vfs.MemFS in tests) are copied.
+// The connection's write deadline bounds both.
 func (w *connWriter) sendRegion(sl log.FileSlice) error {
 	off, n := sl.Pos, sl.Len
-	if w.raw != nil && n >= sendfileMinBytes {
+	if f := vfs.OSFile(sl.File); f != nil && w.raw != nil && n >= sendfileMinBytes {
 		if err := w.bw.Flush(); err != nil {
 			return err
 		}
-		sent, err := sendfile(w.raw, sl.File, off, n)
+		sent, err := sendfile(w.raw, f, off, n)
 		off, n = off+sent, n-sent
 		switch {
 		case err == nil:
@@ -68,7 +69,7 @@ func (w *connWriter) sendRegion(sl log.FileSlice) error {
 
 // copyRegion preads the region straight into the free part of the write
 // buffer, flushing when it is full.
-func (w *connWriter) copyRegion(f *os.File, off, n int64) error {
+func (w *connWriter) copyRegion(f io.ReaderAt, off, n int64) error {
 	for n > 0 {
 		if w.bw.Available() == 0 {
 			if err := w.bw.Flush(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fjordstream/fjord/internal/log"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // connPair returns the two ends of a loopback TCP connection, or of a
@@ -134,5 +135,53 @@ func TestConnWriter_ShortFile(t *testing.T) {
 		if !errors.Is(err, errFileShort) {
 			t.Fatalf("tcp=%v: region past the end: %v", tcp, err)
 		}
+	}
+}
+
+// TestConnWriter_MemFile: a region of a file that is not an OS file (a
+// vfs.MemFS segment) goes out through the pread copy path even on a TCP
+// connection that can sendfile, byte for byte.
+func TestConnWriter_MemFile(t *testing.T) {
+	data := make([]byte, 300<<10)
+	for i := range data {
+		data[i] = byte(i * 11 / 3)
+	}
+	mem := vfs.NewMem()
+	f, err := mem.OpenFile("/seg.log", os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	regions := []log.FileSlice{
+		{File: f, Pos: 3, Len: sendfileMinBytes},
+		{File: f, Pos: 1 << 10, Len: 200 << 10},
+	}
+	var want bytes.Buffer
+	for _, r := range regions {
+		want.Write(data[r.Pos : r.Pos+r.Len])
+	}
+	srv, cli := connPair(t, true)
+	w := newConnWriter(srv)
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(cli, int64(want.Len())))
+		got <- b
+	}()
+	for i, r := range regions {
+		if err := w.sendRegion(r); err != nil {
+			t.Fatalf("region %d: %v", i, err)
+		}
+	}
+	if err := w.bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, want.Bytes()) {
+		t.Fatalf("peer read %d bytes, want %d (equal: false)", len(b), want.Len())
+	}
+	if (w.raw != nil) != sendfileSupported {
+		t.Fatal("a MemFS file turned sendfile off for the connection")
 	}
 }
