@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/fjordstream/fjord"
 )
@@ -92,5 +93,41 @@ func TestCluster_ReplicatesAndFailsOver(t *testing.T) {
 	}
 	if len(seen) != 150 {
 		t.Fatalf("read back %d of 150 acknowledged records", len(seen))
+	}
+}
+
+// DescribeQuorum, sent to any broker, is answered by the active
+// controller: three voters, one leader, every voter caught up.
+func TestCluster_DescribeQuorum(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, addr := range c.Addrs() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := kmsg.NewPtrDescribeQuorumRequest()
+		rt := kmsg.NewDescribeQuorumRequestTopic()
+		rt.Topic = "__cluster_metadata"
+		rt.Partitions = append(rt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		cl.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("node %d: %+v", i+1, resp)
+		}
+		p := resp.Topics[0].Partitions[0]
+		if p.ErrorCode != 0 || p.LeaderID < 1 || p.LeaderID > 3 || p.HighWatermark <= 0 || len(p.CurrentVoters) != 3 {
+			t.Fatalf("node %d: partition %+v", i+1, p)
+		}
+		for _, v := range p.CurrentVoters {
+			if v.LogEndOffset <= 0 {
+				t.Fatalf("node %d: voter %+v has no log", i+1, v)
+			}
+		}
 	}
 }

@@ -52,6 +52,8 @@ func (c *Controller) Forward(ctx context.Context, req kmsg.Request) (kmsg.Respon
 		return c.handleAlterPartition(ctx, r), nil
 	case *kmsg.ElectLeadersRequest:
 		return c.handleElectLeaders(ctx, r), nil
+	case *kmsg.DescribeQuorumRequest:
+		return c.handleDescribeQuorum(r), nil
 	}
 	return nil, fmt.Errorf("%w: the controller does not answer %s", kerr.InvalidRequest, kmsg.NameForKey(req.Key()))
 }
@@ -257,5 +259,42 @@ func (c *Controller) handleAllocateProducerIDs(ctx context.Context, req *kmsg.Al
 		return resp
 	}
 	resp.ProducerIDStart, resp.ProducerIDLen = first, ProducerIDBlockSize
+	return resp
+}
+
+// handleDescribeQuorum answers DescribeQuorum (55, v0-v2) for
+// __cluster_metadata-0, the only partition of the quorum.
+func (c *Controller) handleDescribeQuorum(req *kmsg.DescribeQuorumRequest) *kmsg.DescribeQuorumResponse {
+	resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+	rq, ok := c.quorum.(*RaftQuorum)
+	for _, rt := range req.Topics {
+		st := kmsg.NewDescribeQuorumResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			var sp kmsg.DescribeQuorumResponseTopicPartition
+			if ok && rt.Topic == "__cluster_metadata" && rp.Partition == 0 {
+				sp = rq.Describe(req.Version)
+			} else {
+				sp = kmsg.NewDescribeQuorumResponseTopicPartition()
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			}
+			sp.Partition = rp.Partition
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Version >= 2 {
+		img := c.loader.Image()
+		for _, b := range img.Brokers() {
+			n := kmsg.NewDescribeQuorumResponseNode()
+			n.NodeID = b.ID
+			for _, e := range b.Endpoints {
+				l := kmsg.NewDescribeQuorumResponseNodeListener()
+				l.Name, l.Host, l.Port = e.Name, e.Host, e.Port
+				n.Listeners = append(n.Listeners, l)
+			}
+			resp.Nodes = append(resp.Nodes, n)
+		}
+	}
 	return resp
 }

@@ -113,8 +113,8 @@ func (s *Service) Forward(ctx context.Context, req kmsg.Request) (kmsg.Response,
 }
 
 // FetchMetadata implements Handler.
-func (s *Service) FetchMetadata(ctx context.Context, from int64, maxBytes int32, wait time.Duration) ([]byte, error) {
-	return s.quorum.FetchMetadata(ctx, from, maxBytes, wait)
+func (s *Service) FetchMetadata(ctx context.Context, node int32, from int64, maxBytes int32, wait time.Duration) ([]byte, error) {
+	return s.quorum.FetchMetadata(ctx, node, from, maxBytes, wait)
 }
 
 // Offset implements Handler: the controller's applied metadata offset.

@@ -29,7 +29,7 @@ type Handler interface {
 	// Forward answers a Kafka request as the active controller.
 	Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
 	// FetchMetadata answers a broker's metadata fetch.
-	FetchMetadata(ctx context.Context, from int64, maxBytes int32, wait time.Duration) ([]byte, error)
+	FetchMetadata(ctx context.Context, node int32, from int64, maxBytes int32, wait time.Duration) ([]byte, error)
 	// Offset is the metadata offset the handler's answers are at.
 	Offset() int64
 }
@@ -170,14 +170,15 @@ func (s *Server) answer(method uint16, payload []byte) (int16, []byte) {
 	case MethodForward:
 		out, err = s.forward(ctx, payload)
 	case MethodFetchMetadata:
-		if len(payload) != 16 {
+		if len(payload) != 20 {
 			err = fmt.Errorf("%w: metadata fetch of %d bytes", kerr.InvalidRequest, len(payload))
 			break
 		}
-		from := int64(binary.BigEndian.Uint64(payload))
-		maxBytes := int32(binary.BigEndian.Uint32(payload[8:]))
-		wait := time.Duration(binary.BigEndian.Uint32(payload[12:])) * time.Millisecond
-		out, err = s.handler.FetchMetadata(ctx, from, maxBytes, min(wait, 30*time.Second))
+		node := int32(binary.BigEndian.Uint32(payload))
+		from := int64(binary.BigEndian.Uint64(payload[4:]))
+		maxBytes := int32(binary.BigEndian.Uint32(payload[12:]))
+		wait := time.Duration(binary.BigEndian.Uint32(payload[16:])) * time.Millisecond
+		out, err = s.handler.FetchMetadata(ctx, node, from, maxBytes, min(wait, 30*time.Second))
 	default:
 		err = fmt.Errorf("%w: unknown method %d", kerr.InvalidRequest, method)
 	}

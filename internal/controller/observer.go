@@ -24,6 +24,7 @@ import (
 // them to the broker's loader in order. Everything in an observer's log is
 // committed, so a restart replays it whole before fetching again.
 type Observer struct {
+	nodeID int32
 	client *Client
 	rl     *raftLog
 	loader *metadata.Loader
@@ -37,7 +38,7 @@ type Observer struct {
 
 // OpenObserver opens the metadata log in dir, replays it into loader and
 // starts fetching from the quorum through client.
-func OpenObserver(dir string, client *Client, loader *metadata.Loader, logger *slog.Logger) (*Observer, error) {
+func OpenObserver(nodeID int32, dir string, client *Client, loader *metadata.Loader, logger *slog.Logger) (*Observer, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -48,7 +49,7 @@ func OpenObserver(dir string, client *Client, loader *metadata.Loader, logger *s
 	if err != nil {
 		return nil, err
 	}
-	o := &Observer{client: client, rl: rl, loader: loader, logger: logger}
+	o := &Observer{nodeID: nodeID, client: client, rl: rl, loader: loader, logger: logger}
 	o.leader.Store(-1)
 	if err := o.replay(); err != nil {
 		_ = rl.close()
@@ -148,7 +149,8 @@ func (o *Observer) run(ctx context.Context) {
 
 func (o *Observer) fetchOnce(ctx context.Context) error {
 	from := o.rl.log.LogEndOffset()
-	payload := binary.BigEndian.AppendUint64(nil, uint64(from))
+	payload := binary.BigEndian.AppendUint32(nil, uint32(o.nodeID))
+	payload = binary.BigEndian.AppendUint64(payload, uint64(from))
 	payload = binary.BigEndian.AppendUint32(payload, 1<<20)
 	payload = binary.BigEndian.AppendUint32(payload, 500)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
@@ -91,6 +92,10 @@ type RaftQuorum struct {
 	// commitChanged is closed and replaced whenever the commit index
 	// moves: metadata fetches from brokers wait on it.
 	commitChanged chan struct{}
+	// lastHeard is when a message from each voter last arrived, and
+	// observers each broker's last metadata fetch (DescribeQuorum).
+	lastHeard map[int32]time.Time
+	observers map[int32]observerState
 
 	applied     uint64 // owned by run
 	appliedTerm uint64 // owned by run: term of the last applied entry
@@ -166,7 +171,7 @@ func OpenRaft(cfg RaftConfig, loader *metadata.Loader) (*RaftQuorum, error) {
 	q := &RaftQuorum{cfg: cfg, rl: rl, loader: loader, logger: cfg.Logger,
 		recvc: make(chan pb.Message, 1024), propc: make(chan proposal, 256), funcc: make(chan func(), 16),
 		stop: make(chan struct{}), done: make(chan struct{}), waiters: map[uint64]chan applied{},
-		commitChanged: make(chan struct{})}
+		commitChanged: make(chan struct{}), lastHeard: map[int32]time.Time{}, observers: map[int32]observerState{}}
 	q.status.NodeID, q.status.Leader, q.status.Voters = cfg.NodeID, -1, slices.Clone(cfg.Voters)
 	if err := q.replay(); err != nil {
 		_ = rl.close()
@@ -271,6 +276,9 @@ func (q *RaftQuorum) replay() error {
 // Step hands a message from a peer to raft; dropped when the inbox is
 // full (raft retransmits).
 func (q *RaftQuorum) Step(m pb.Message) {
+	q.mu.Lock()
+	q.lastHeard[int32(m.From)] = time.Now()
+	q.mu.Unlock()
 	select {
 	case q.recvc <- m:
 	default:
@@ -620,7 +628,14 @@ const (
 // batches), or the snapshot when from is below it, waiting up to wait for
 // something new. The reply is: i64 committed end offset, i32 leader, u8
 // kind, then batches or the marshaled snapshot.
-func (q *RaftQuorum) FetchMetadata(ctx context.Context, from int64, maxBytes int32, wait time.Duration) ([]byte, error) {
+func (q *RaftQuorum) FetchMetadata(ctx context.Context, node int32, from int64, maxBytes int32, wait time.Duration) ([]byte, error) {
+	if node >= 0 {
+		q.mu.Lock()
+		if len(q.observers) < 10_000 || q.observers[node] != (observerState{}) {
+			q.observers[node] = observerState{offset: from, at: time.Now()}
+		}
+		q.mu.Unlock()
+	}
 	deadline := time.Now().Add(wait)
 	for {
 		q.mu.Lock()
@@ -681,4 +696,56 @@ func (q *RaftQuorum) Report(id int32, unreachable, snapshot, ok bool) {
 	case q.funcc <- f:
 	default: // raft learns it again from the next failure
 	}
+}
+
+// observerState is a broker's last metadata fetch.
+type observerState struct {
+	offset int64
+	at     time.Time
+}
+
+// Describe answers DescribeQuorum for __cluster_metadata-0 from this
+// voter's view (meaningful on the leader, where brokers send it).
+func (q *RaftQuorum) Describe(version int16) kmsg.DescribeQuorumResponseTopicPartition {
+	st := q.Status()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	p := kmsg.NewDescribeQuorumResponseTopicPartition()
+	p.LeaderID, p.LeaderEpoch, p.HighWatermark = st.Leader, int32(st.Term), int64(st.Commit)
+	now := time.Now()
+	for _, id := range st.Voters {
+		r := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+		r.ReplicaID, r.LogEndOffset, r.LastFetchTimestamp, r.LastCaughtUpTimestamp = id, -1, -1, -1
+		if m, ok := st.Progress[id]; ok {
+			r.LogEndOffset = int64(m)
+		}
+		switch {
+		case id == q.cfg.NodeID:
+			r.LogEndOffset = int64(st.Applied)
+			if m, ok := st.Progress[id]; ok {
+				r.LogEndOffset = int64(m)
+			}
+			r.LastFetchTimestamp, r.LastCaughtUpTimestamp = now.UnixMilli(), now.UnixMilli()
+		case !q.lastHeard[id].IsZero():
+			r.LastFetchTimestamp = q.lastHeard[id].UnixMilli()
+			if r.LogEndOffset >= int64(st.Commit) {
+				r.LastCaughtUpTimestamp = r.LastFetchTimestamp
+			}
+		}
+		p.CurrentVoters = append(p.CurrentVoters, r)
+	}
+	for id, o := range q.observers {
+		if slices.Contains(st.Voters, id) {
+			continue
+		}
+		r := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+		r.ReplicaID, r.LogEndOffset, r.LastFetchTimestamp = id, o.offset, o.at.UnixMilli()
+		r.LastCaughtUpTimestamp = -1
+		if o.offset >= int64(st.Commit) {
+			r.LastCaughtUpTimestamp = r.LastFetchTimestamp
+		}
+		p.Observers = append(p.Observers, r)
+	}
+	slices.SortFunc(p.Observers, func(a, b kmsg.DescribeQuorumResponseTopicPartitionReplicaState) int { return int(a.ReplicaID - b.ReplicaID) })
+	return p
 }

@@ -213,7 +213,7 @@ func (n *Node) startMetadata(ctx, loopCtx context.Context) error {
 	n.client = controller.NewClient(b.ControllerQuorumVoters, n.logger)
 	dir := filepath.Join(n.dataDir, controller.MetadataLogDir)
 	if !b.HasRole("controller") {
-		if n.observer, err = controller.OpenObserver(dir, n.client, n.loader, n.logger); err != nil {
+		if n.observer, err = controller.OpenObserver(b.NodeID, dir, n.client, n.loader, n.logger); err != nil {
 			return err
 		}
 		n.channel = controller.NewChannel(nil, nil, n.client, n.loader)

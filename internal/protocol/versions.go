@@ -41,6 +41,7 @@ var implemented = [...]VersionRange{
 	{43, 0, 2, "preferred and unclean elections (KIP-460), forwarded to the controller"},
 	{44, 0, 1, ""},
 	{47, 0, 0, ""},
+	{55, 0, 2, "the metadata quorum, answered by the active controller"},
 	{60, 0, 1, ""},
 	{61, 0, 0, "KIP-664; idempotent producers only until transactions are served"},
 	{68, 0, 1, "KIP-848; v1 has client-generated member IDs and regular expressions"},

@@ -21,7 +21,7 @@ func (b *Broker) handleMetadata(req *kmsg.MetadataRequest) kmsg.Response {
 	img := b.meta.Image()
 	resp.Brokers = b.liveBrokers(img)
 	resp.ClusterID = &img.ClusterID
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.controllerID()
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
@@ -77,6 +77,14 @@ func (b *Broker) describeTopic(t *metadata.Topic) kmsg.MetadataResponseTopic {
 		sp := kmsg.NewMetadataResponseTopicPartition()
 		sp.Partition, sp.Leader, sp.LeaderEpoch = p.Index, p.Leader, p.LeaderEpoch
 		sp.Replicas, sp.ISR = p.Replicas, p.ISR
+		for _, r := range p.Replicas {
+			if br := b.meta.Image().Broker(r); br == nil || br.Fenced {
+				sp.OfflineReplicas = append(sp.OfflineReplicas, r)
+			}
+		}
+		if p.Leader < 0 {
+			sp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
 		st.Partitions = append(st.Partitions, sp)
 	}
 	return st

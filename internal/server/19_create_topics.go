@@ -2,8 +2,8 @@ package server
 
 // CreateTopics (key 19), v0-v7, DeleteTopics (key 20), v0-v6,
 // CreatePartitions (key 37), v0-v3, AlterConfigs (key 33), v0-v2,
-// IncrementalAlterConfigs (key 44), v0-v1, and ElectLeaders (key 43),
-// v0-v2: forwarded as they are to the active controller, which validates
+// IncrementalAlterConfigs (key 44), v0-v1, ElectLeaders (key 43), v0-v2,
+// and DescribeQuorum (key 55), v0-v2: forwarded as they are to the active controller, which validates
 // and answers them (internal/controller/admin.go, replication.go), as
 // Kafka's brokers forward them (KIP-590). The answer is returned once this
 // broker's metadata includes the change, so the client's next request here
@@ -120,6 +120,18 @@ func (b *Broker) handleElectLeaders(req *kmsg.ElectLeadersRequest) kmsg.Response
 	}
 	out := req.ResponseKind().(*kmsg.ElectLeadersResponse)
 	out.ErrorCode = code
+	return out
+}
+
+// handleDescribeQuorum answers DescribeQuorum (key 55, v0-v2) from the
+// active controller, as Kafka's brokers forward it.
+func (b *Broker) handleDescribeQuorum(req *kmsg.DescribeQuorumRequest) kmsg.Response {
+	resp, code, msg := b.forward(req, 0)
+	if resp != nil {
+		return resp
+	}
+	out := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+	out.ErrorCode, out.ErrorMessage = code, msg
 	return out
 }
 

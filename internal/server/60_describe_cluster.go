@@ -1,7 +1,10 @@
 package server
 
-// DescribeCluster (key 60), v0-v1. One broker (this node), which is also the
-// controller in standalone mode.
+// DescribeCluster (key 60), v0-v1: the live (registered, unfenced)
+// brokers with their rack, and as controller the active controller when
+// it is also a broker, else a live broker (as Kafka's brokers answer:
+// clients cannot reach a dedicated controller). v1's EndpointType 1 asks
+// for brokers, the only endpoints Fjord lists.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -9,12 +12,25 @@ import (
 
 func (b *Broker) handleDescribeCluster(req *kmsg.DescribeClusterRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
-	resp.ClusterID = b.meta.Image().ClusterID
-	resp.ControllerID = b.cfg.NodeID
+	img := b.meta.Image()
+	resp.ClusterID = img.ClusterID
 	resp.EndpointType = 1
-	br := kmsg.NewDescribeClusterResponseBroker()
-	br.NodeID, br.Host, br.Port = b.cfg.NodeID, b.cfg.AdvertisedHost, b.cfg.AdvertisedPort
-	resp.Brokers = append(resp.Brokers, br)
+	for _, mb := range b.liveBrokers(img) {
+		br := kmsg.NewDescribeClusterResponseBroker()
+		br.NodeID, br.Host, br.Port, br.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
+		resp.Brokers = append(resp.Brokers, br)
+	}
+	resp.ControllerID = b.controllerID()
 	resp.ClusterAuthorizedOperations = -2147483648
 	return resp
+}
+
+// controllerID is the controller ID Metadata and DescribeCluster report:
+// the active controller when it is a live broker, else this broker.
+func (b *Broker) controllerID() int32 {
+	id := b.ctrl.ActiveController()
+	if br := b.meta.Image().Broker(id); br != nil && !br.Fenced {
+		return id
+	}
+	return b.cfg.NodeID
 }

@@ -109,6 +109,8 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Ad
 		resp = b.handleDescribeCluster(r)
 	case *kmsg.ElectLeadersRequest:
 		resp = b.handleElectLeaders(r)
+	case *kmsg.DescribeQuorumRequest:
+		resp = b.handleDescribeQuorum(r)
 	case *kmsg.DescribeProducersRequest:
 		resp = b.handleDescribeProducers(r)
 	case *kmsg.FindCoordinatorRequest:
