@@ -746,6 +746,8 @@ func (q *RaftQuorum) Describe(version int16) kmsg.DescribeQuorumResponseTopicPar
 		}
 		p.Observers = append(p.Observers, r)
 	}
-	slices.SortFunc(p.Observers, func(a, b kmsg.DescribeQuorumResponseTopicPartitionReplicaState) int { return int(a.ReplicaID - b.ReplicaID) })
+	slices.SortFunc(p.Observers, func(a, b kmsg.DescribeQuorumResponseTopicPartitionReplicaState) int {
+		return int(a.ReplicaID - b.ReplicaID)
+	})
 	return p
 }
