@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -53,25 +54,77 @@ func (c *Controller) assign(img *metadata.Image, spec TopicSpec) ([][]int32, err
 	return c.place(img, int(n), int(rf), 0)
 }
 
-// place spreads count partitions of rf replicas over the live brokers:
-// partition i starts at broker (first+i) mod n and takes the next rf, so
-// leaders (first replicas) are balanced. firstIndex is the index of the
-// first partition placed (CreatePartitions continues a topic's stripe).
+// place spreads count partitions of rf replicas over the live brokers,
+// racks first: the brokers are ordered alternating racks (a1 b1 c1 a2 b2
+// ...), partition i is led by the broker at (first+i) in that order, so
+// leaders are balanced, and its followers are the next brokers on racks it
+// does not use yet, so a partition spans min(rf, racks) racks and a
+// stretched cluster that loses a whole rack keeps every partition. The
+// followers' starting point shifts with i/n, spreading the follower load
+// as Kafka's assignment does. firstIndex is the index of the first
+// partition placed (CreatePartitions continues a topic's stripe).
 func (c *Controller) place(img *metadata.Image, count, rf, firstIndex int) ([][]int32, error) {
-	live := liveBrokers(img)
+	live := rackAlternated(img, liveBrokers(img))
 	if rf > len(live) {
 		return nil, fmt.Errorf("%w: unable to replicate the partition %d time(s): the target replication factor of %d cannot be reached because only %d broker(s) are registered",
 			kerr.InvalidReplicationFactor, rf, rf, len(live))
 	}
+	n := len(live)
+	rackOf := func(id int32) string {
+		if b := img.Broker(id); b != nil && b.Rack != nil {
+			return *b.Rack
+		}
+		return ""
+	}
 	out := make([][]int32, count)
 	for i := range out {
-		replicas := make([]int32, rf)
-		for r := range replicas {
-			replicas[r] = live[(firstIndex+i+r)%len(live)]
+		p := firstIndex + i
+		leader := live[p%n]
+		replicas := []int32{leader}
+		racks := map[string]bool{rackOf(leader): true}
+		shift := 1 + (p/n)%max(n-1, 1)
+		// First pass: brokers on unused racks; second pass: any broker.
+		for pass := 0; pass < 2 && len(replicas) < rf; pass++ {
+			for k := 0; k < n && len(replicas) < rf; k++ {
+				cand := live[(p+shift+k)%n]
+				if slices.Contains(replicas, cand) || (pass == 0 && racks[rackOf(cand)]) {
+					continue
+				}
+				replicas = append(replicas, cand)
+				racks[rackOf(cand)] = true
+			}
 		}
 		out[i] = replicas
 	}
 	return out, nil
+}
+
+// rackAlternated orders broker IDs alternating racks: the first broker of
+// each rack (racks sorted), then the second of each, and so on. Brokers
+// without a rack form a rack of their own.
+func rackAlternated(img *metadata.Image, ids []int32) []int32 {
+	byRack := map[string][]int32{}
+	var racks []string
+	for _, id := range ids {
+		r := ""
+		if b := img.Broker(id); b != nil && b.Rack != nil {
+			r = *b.Rack
+		}
+		if _, ok := byRack[r]; !ok {
+			racks = append(racks, r)
+		}
+		byRack[r] = append(byRack[r], id)
+	}
+	slices.Sort(racks)
+	out := make([]int32, 0, len(ids))
+	for k := 0; len(out) < len(ids); k++ {
+		for _, r := range racks {
+			if k < len(byRack[r]) {
+				out = append(out, byRack[r][k])
+			}
+		}
+	}
+	return out
 }
 
 // checkReplicas validates an explicit assignment: at least one replica,

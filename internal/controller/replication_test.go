@@ -148,3 +148,43 @@ func TestController_ControlledShutdown(t *testing.T) {
 		t.Fatalf("stale epoch heartbeat: code %d", r.ErrorCode)
 	}
 }
+
+// Replicas are spread over racks first, leaders over brokers.
+func TestController_RackAwarePlacement(t *testing.T) {
+	h := open(t, t.TempDir())
+	racks := map[int32]string{1: "a", 2: "a", 3: "b", 4: "b", 5: "c", 6: "c"}
+	for id := int32(1); id <= 6; id++ {
+		req := kmsg.NewPtrBrokerRegistrationRequest()
+		req.BrokerID, req.ClusterID, req.IncarnationID = id, h.ctrl.Image().ClusterID, [16]byte{byte(id)}
+		r := racks[id]
+		req.Rack = &r
+		epoch, err := h.ctrl.RegisterBrokerRequest(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.heartbeat(t, id, epoch, false)
+	}
+	for _, rf := range []int{2, 3, 4} {
+		name := "t" + string(rune('0'+rf))
+		tp, err := h.ctrl.CreateTopic(context.Background(), TopicSpec{Name: name, Partitions: 12, ReplicationFactor: int16(rf)}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaders := map[int32]int{}
+		for _, p := range tp.Partitions {
+			seen := map[string]bool{}
+			for _, r := range p.Replicas {
+				seen[racks[r]] = true
+			}
+			if want := min(rf, 3); len(seen) != want || len(p.Replicas) != rf {
+				t.Fatalf("rf %d: partition %d replicas %v span %d racks, want %d", rf, p.Index, p.Replicas, len(seen), want)
+			}
+			leaders[p.Leader]++
+		}
+		for id := int32(1); id <= 6; id++ {
+			if leaders[id] != 2 {
+				t.Fatalf("rf %d: leaders per broker %v, want 2 each", rf, leaders)
+			}
+		}
+	}
+}

@@ -68,6 +68,22 @@ func (n *Node) checkRoles() error {
 			return errors.New("listeners: a broker needs a listener that is not a controller listener")
 		}
 	}
+	// Settings Fjord cannot honour yet are refused, never ignored.
+	if len(b.LogDirs) > 1 {
+		return fmt.Errorf("log.dirs: %d folders given; Fjord serves one log directory per node for now", len(b.LogDirs))
+	}
+	clients := 0
+	for _, l := range b.Listeners {
+		if l.SecurityProtocol != "PLAINTEXT" {
+			return fmt.Errorf("listener.security.protocol.map: listener %s uses %s; Fjord serves PLAINTEXT listeners only for now", l.Name, l.SecurityProtocol)
+		}
+		if !slices.Contains(b.ControllerListenerNames, l.Name) {
+			clients++
+		}
+	}
+	if clients > 1 {
+		return fmt.Errorf("listeners: %d broker listeners given; Fjord serves one broker listener (clients and inter-broker traffic) plus the controller listener for now", clients)
+	}
 	return nil
 }
 
@@ -76,9 +92,6 @@ func (n *Node) checkRoles() error {
 // controller, binds the listeners and starts serving.
 func (n *Node) Start(ctx context.Context) (err error) {
 	b := n.cfg.Broker
-	if len(b.LogDirs) > 1 {
-		n.logger.Warn("several log.dirs are not supported yet; using the first", "log_dir", n.dataDir)
-	}
 	if err := n.checkRoles(); err != nil {
 		return err
 	}
