@@ -48,7 +48,7 @@ func admin(t *testing.T, addr string) *kadm.Client {
 // createTopic creates a topic with replication factor 1 and fails t on error.
 func createTopic(t *testing.T, addr, topic string, partitions int32) {
 	t.Helper()
-	resp, err := admin(t, addr).CreateTopic(ctx(t), partitions, 1, nil, topic)
+	resp, err := admin(t, addr).CreateTopic(ctx(t), partitions, -1, nil, topic) // default.replication.factor
 	if err == nil {
 		err = resp.Err
 	}

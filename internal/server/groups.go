@@ -110,7 +110,9 @@ func (b *Broker) syncCoordinators(img *metadata.Image) error {
 		}
 		part := b.partitionFor(group.OffsetsTopic, i)
 		if part == nil {
-			errs = append(errs, fmt.Errorf("%s-%d is led here but not hosted", group.OffsetsTopic, i))
+			// The image is published before its deltas are applied: the
+			// partition manager is creating it, and this publisher runs
+			// again once it has.
 			continue
 		}
 		cl := &coordinatorLog{part: part, now: b.now, leaderEpoch: epoch}
