@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -129,5 +130,96 @@ func TestCluster_DescribeQuorum(t *testing.T) {
 				t.Fatalf("node %d: voter %+v has no log", i+1, v)
 			}
 		}
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// The seed's topology: one dedicated controller (process.roles=controller)
+// and broker-only nodes, which keep their metadata as observers of the
+// quorum and forward admin requests to it. A broker started later
+// registers and takes new partitions.
+func TestCluster_DedicatedControllerAndBrokers(t *testing.T) {
+	cport := freePort(t)
+	common := []string{
+		"controller.quorum.voters", fmt.Sprintf("9@127.0.0.1:%d", cport),
+		"controller.listener.names", "CONTROLLER",
+		"listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+		"offsets.topic.replication.factor", "2",
+	}
+	start := func(kv ...string) *fjord.Node {
+		t.Helper()
+		opts := []fjord.Option{fjord.WithDataDir(t.TempDir())}
+		if os.Getenv("FJORD_TEST_LOG") != "" {
+			opts = append(opts, fjord.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))))
+		}
+		kv = append(kv, common...)
+		for i := 0; i+1 < len(kv); i += 2 {
+			opts = append(opts, fjord.WithConfig(kv[i], kv[i+1]))
+		}
+		n, err := fjord.NewNode(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := n.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.Close() })
+		return n
+	}
+	start("process.roles", "controller", "node.id", "9", "listeners", fmt.Sprintf("CONTROLLER://127.0.0.1:%d", cport))
+	b1 := start("process.roles", "broker", "node.id", "1", "listeners", "PLAINTEXT://127.0.0.1:0")
+	b2 := start("process.roles", "broker", "node.id", "2", "listeners", "PLAINTEXT://127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b1.Addr()), kgo.DefaultProduceTopic("seed"), kgo.RetryTimeout(20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if resp, err := adm.CreateTopic(ctx, 2, 2, nil, "seed"); err != nil || resp.Err != nil {
+		t.Fatalf("create through a broker-only node: %v %v", err, resp.Err)
+	}
+	for i := range 20 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	// A third broker joins later and is used for new partitions.
+	b3 := start("process.roles", "broker", "node.id", "3", "listeners", "PLAINTEXT://127.0.0.1:0")
+	if resp, err := adm.CreateTopic(ctx, 1, 3, nil, "wide"); err != nil || resp.Err != nil {
+		t.Fatalf("create with all three brokers: %v %v", err, resp.Err)
+	}
+	fresh, err := kgo.NewClient(kgo.SeedBrokers(b1.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := kadm.NewClient(fresh).BrokerMetadata(ctx)
+	fresh.Close()
+	if err != nil || len(md.Brokers) != 3 {
+		t.Fatalf("brokers: %+v %v", md.Brokers, err)
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(b2.Addr(), b3.Addr()), kgo.ConsumeTopics("seed"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	got := 0
+	for got < 20 && ctx.Err() == nil {
+		got += cons.PollFetches(ctx).NumRecords()
+	}
+	if got != 20 {
+		t.Fatalf("read %d of 20 records", got)
 	}
 }

@@ -191,7 +191,7 @@ func (c *Controller) controlledShutdown(ctx context.Context, id int32) (bool, er
 		}
 		img = c.loader.Image()
 	}
-	if leads(img, id) {
+	if c.leadsMovable(img, id) {
 		return false, nil
 	}
 	if !img.Broker(id).Fenced {
@@ -203,12 +203,20 @@ func (c *Controller) controlledShutdown(ctx context.Context, id int32) (bool, er
 	return true, nil
 }
 
-// leads reports whether a broker leads any partition.
-func leads(img *metadata.Image, id int32) bool {
+// leadsMovable reports whether a broker leads a partition that another
+// live ISR member could lead instead. Partitions with no such replica keep
+// their leader to the end (moving them would take them offline), so they do
+// not hold a controlled shutdown back.
+func (c *Controller) leadsMovable(img *metadata.Image, id int32) bool {
 	for _, name := range img.TopicNames() {
 		for _, p := range img.Topic(name).Partitions {
-			if p.Leader == id {
-				return true
+			if p.Leader != id {
+				continue
+			}
+			for _, r := range p.ISR {
+				if r != id && c.live(img, r) {
+					return true
+				}
 			}
 		}
 	}
