@@ -179,6 +179,13 @@ func (s *Server) answer(method uint16, payload []byte) (int16, []byte) {
 		maxBytes := int32(binary.BigEndian.Uint32(payload[12:]))
 		wait := time.Duration(binary.BigEndian.Uint32(payload[16:])) * time.Millisecond
 		out, err = s.handler.FetchMetadata(ctx, node, from, maxBytes, min(wait, 30*time.Second))
+	case MethodState:
+		if s.quorum == nil {
+			err = fmt.Errorf("%w: not a voter", kerr.InvalidRequest)
+			break
+		}
+		li, term := s.quorum.State()
+		out = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, li), term)
 	default:
 		err = fmt.Errorf("%w: unknown method %d", kerr.InvalidRequest, method)
 	}
@@ -285,6 +292,15 @@ func (c *Client) connTo(ctx context.Context, v config.Voter) (*conn, error) {
 	c.conns[v.ID] = cn
 	c.mu.Unlock()
 	return cn, nil
+}
+
+// CallVoter sends one call to a given voter (no retry, no redirection).
+func (c *Client) CallVoter(ctx context.Context, v config.Voter, method uint16, payload []byte) ([]byte, error) {
+	cn, err := c.connTo(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	return cn.call(ctx, method, payload)
 }
 
 // Call sends a call to the active controller, retrying as it moves.
@@ -498,4 +514,35 @@ func (t *PeerTransport) Close() {
 	}
 	t.mu.Unlock()
 	t.wg.Wait()
+}
+
+// ReleaseWhenForming runs while q holds its votes (a brand-new log): it
+// asks the other voters for their log position every interval and lets q
+// vote once a majority of the voters, itself included, are brand new too
+// (a cluster forming). A voter rejoining an established quorum after
+// losing its disk never finds that majority; it votes once it hears from
+// the leader instead. It returns when q votes or ctx ends.
+func ReleaseWhenForming(ctx context.Context, q *RaftQuorum, c *Client, self int32, voters []config.Voter) {
+	for q.Fresh() && ctx.Err() == nil {
+		fresh := 1
+		for _, v := range voters {
+			if v.ID == self {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			out, err := c.CallVoter(cctx, v, MethodState, nil)
+			cancel()
+			if err == nil && len(out) == 16 && binary.BigEndian.Uint64(out) <= 1 && binary.BigEndian.Uint64(out[8:]) <= 1 {
+				fresh++
+			}
+		}
+		if fresh > len(voters)/2 {
+			q.ReleaseVotes()
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

@@ -97,6 +97,13 @@ type RaftQuorum struct {
 	lastHeard map[int32]time.Time
 	observers map[int32]observerState
 
+	// holdVotes: this voter's log is brand new (a new cluster, or a wiped
+	// disk): it neither campaigns nor grants votes until it has heard from
+	// a leader or learned that a majority of voters are brand new too (a
+	// cluster forming). A wiped voter cannot then vote twice in a term it
+	// voted in before it lost its disk.
+	holdVotes atomic.Bool
+
 	applied     uint64 // owned by run
 	appliedTerm uint64 // owned by run: term of the last applied entry
 	confState   pb.ConfState
@@ -161,7 +168,8 @@ func OpenRaft(cfg RaftConfig, loader *metadata.Loader) (*RaftQuorum, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("metadata log folder: %w", err)
 	}
-	if err := bootstrapIfNew(cfg); err != nil {
+	fresh, err := bootstrapIfNew(cfg)
+	if err != nil {
 		return nil, err
 	}
 	rl, err := openRaftLog(cfg.Dir, cfg.Logger)
@@ -173,6 +181,7 @@ func OpenRaft(cfg RaftConfig, loader *metadata.Loader) (*RaftQuorum, error) {
 		stop: make(chan struct{}), done: make(chan struct{}), waiters: map[uint64]chan applied{},
 		commitChanged: make(chan struct{}), lastHeard: map[int32]time.Time{}, observers: map[int32]observerState{}}
 	q.status.NodeID, q.status.Leader, q.status.Voters = cfg.NodeID, -1, slices.Clone(cfg.Voters)
+	q.holdVotes.Store(fresh && len(cfg.Voters) > 1)
 	if err := q.replay(); err != nil {
 		_ = rl.close()
 		return nil, err
@@ -198,10 +207,13 @@ func OpenRaft(cfg RaftConfig, loader *metadata.Loader) (*RaftQuorum, error) {
 // bootstrapIfNew writes the bootstrap snapshot of a brand-new log: index
 // 1, term 1, the voters, and the bootstrap records. A log that exists is
 // checked against the configured voters instead.
-func bootstrapIfNew(cfg RaftConfig) error {
+func bootstrapIfNew(cfg RaftConfig) (fresh bool, err error) {
 	path := filepath.Join(cfg.Dir, snapshotFile)
 	snap, err := readSnapshotFile(path)
 	if err == nil {
+		if _, herr := os.Stat(filepath.Join(cfg.Dir, hardStateFile)); errors.Is(herr, os.ErrNotExist) && snap.Metadata.Index == 1 {
+			fresh = true // bootstrapped before but never took part in a vote
+		}
 		stored := make([]int32, 0, len(snap.Metadata.ConfState.Voters))
 		for _, v := range snap.Metadata.ConfState.Voters {
 			stored = append(stored, int32(v))
@@ -209,17 +221,17 @@ func bootstrapIfNew(cfg RaftConfig) error {
 		slices.Sort(stored)
 		want := slices.Sorted(slices.Values(cfg.Voters))
 		if !slices.Equal(stored, want) {
-			return fmt.Errorf("controller.quorum.voters names voters %v, but the metadata log in %s belongs to a quorum of %v", want, cfg.Dir, stored)
+			return false, fmt.Errorf("controller.quorum.voters names voters %v, but the metadata log in %s belongs to a quorum of %v", want, cfg.Dir, stored)
 		}
-		return nil
+		return fresh, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return err
+		return false, err
 	}
 	if entries, _ := os.ReadDir(cfg.Dir); slices.ContainsFunc(entries, func(e os.DirEntry) bool {
 		return filepath.Ext(e.Name()) == ".log"
 	}) {
-		return fmt.Errorf("the metadata log in %s has segments but no snapshot: it was not written by this release; move it away to start a new log", cfg.Dir)
+		return false, fmt.Errorf("the metadata log in %s has segments but no snapshot: it was not written by this release; move it away to start a new log", cfg.Dir)
 	}
 	cs := pb.ConfState{}
 	for _, v := range cfg.Voters {
@@ -228,10 +240,10 @@ func bootstrapIfNew(cfg RaftConfig) error {
 	data := encodeRecords(cfg.Bootstrap)
 	b, err := (&pb.Snapshot{Data: data, Metadata: pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: cs}}).Marshal()
 	if err != nil {
-		return err
+		return false, err
 	}
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
-	return metadata.WriteFileAtomic(path, b)
+	return true, metadata.WriteFileAtomic(path, b)
 }
 
 // replay loads the snapshot and the committed entries into the loader.
@@ -398,6 +410,11 @@ func (q *RaftQuorum) run() {
 		case <-ticker.C:
 			q.rn.Tick()
 		case m := <-q.recvc:
+			if err := q.checkLost(m); err != nil {
+				q.logger.Error("metadata quorum stopped", "err", err)
+				q.fail(err)
+				return
+			}
 			_ = q.rn.Step(m) // messages of another term or group are refused by raft
 		case p := <-q.propc:
 			if err := q.rn.Propose(p.data); err != nil {
@@ -426,8 +443,16 @@ func (q *RaftQuorum) handleReady() error {
 				return err
 			}
 		}
-		if len(rd.Messages) > 0 && q.cfg.Transport != nil {
-			q.cfg.Transport.Send(rd.Messages)
+		if rd.SoftState != nil && rd.SoftState.Lead != 0 && rd.SoftState.Lead != uint64(q.cfg.NodeID) && q.holdVotes.Load() {
+			q.holdVotes.Store(false)
+			q.logger.Info("heard from the quorum's leader: this voter votes from now on", "leader", rd.SoftState.Lead)
+		}
+		msgs := rd.Messages
+		if q.holdVotes.Load() {
+			msgs = slices.DeleteFunc(slices.Clone(msgs), isVote)
+		}
+		if len(msgs) > 0 && q.cfg.Transport != nil {
+			q.cfg.Transport.Send(msgs)
 		}
 		for _, e := range rd.CommittedEntries {
 			if err := q.apply(e); err != nil {
@@ -750,4 +775,53 @@ func (q *RaftQuorum) Describe(version int16) kmsg.DescribeQuorumResponseTopicPar
 		return int(a.ReplicaID - b.ReplicaID)
 	})
 	return p
+}
+
+// ErrLogLost: the quorum's leader counts entries this voter does not
+// have: its metadata log was lost (a wiped or replaced disk).
+var ErrLogLost = errors.New("this voter's metadata log is missing entries the quorum's leader knows it wrote")
+
+// checkLost refuses to go on when a leader tells this voter of entries it
+// should hold but does not (raft would panic: it assumes logs are never
+// lost). A voter in that state must not take part in the quorum until an
+// operator restores its metadata log (docs/cluster.md).
+func (q *RaftQuorum) checkLost(m pb.Message) error {
+	if m.Type != pb.MsgHeartbeat && m.Type != pb.MsgApp {
+		return nil
+	}
+	last, _ := q.rl.mem.LastIndex()
+	if m.Type == pb.MsgHeartbeat && m.Commit > last {
+		return fmt.Errorf("%w: leader %d at term %d says entries up to %d are committed and held here, this log ends at %d; restore __cluster_metadata-0 from the active controller (see docs/cluster.md)",
+			ErrLogLost, m.From, m.Term, m.Commit, last)
+	}
+	return nil
+}
+
+// isVote reports an election message, which a holding voter does not send.
+func isVote(m pb.Message) bool {
+	switch m.Type {
+	case pb.MsgVote, pb.MsgVoteResp, pb.MsgPreVote, pb.MsgPreVoteResp:
+		return true
+	}
+	return false
+}
+
+// Fresh reports whether the voter holds its votes (see holdVotes).
+func (q *RaftQuorum) Fresh() bool { return q.holdVotes.Load() }
+
+// ReleaseVotes lets a holding voter vote: a majority of the voters were
+// found brand new, so this is a cluster forming, not a wiped voter
+// rejoining an established one.
+func (q *RaftQuorum) ReleaseVotes() {
+	if q.holdVotes.CompareAndSwap(true, false) {
+		q.logger.Info("a majority of voters are new: forming a new quorum")
+	}
+}
+
+// State is a voter's log position for a peer's fresh-quorum check: its
+// last index and term (1 and 1, or less, on a brand-new log).
+func (q *RaftQuorum) State() (lastIndex, term uint64) {
+	li, _ := q.rl.mem.LastIndex()
+	st := q.Status()
+	return li, st.Term
 }

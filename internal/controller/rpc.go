@@ -44,6 +44,9 @@ const (
 	MethodForward uint16 = 1
 	// MethodFetchMetadata reads committed metadata (brokers).
 	MethodFetchMetadata uint16 = 2
+	// MethodState asks a voter for its last index and term (a brand-new
+	// voter checking whether the quorum is forming or established).
+	MethodState uint16 = 3
 )
 
 // errFrame reports a malformed frame; the connection is closed.

@@ -248,6 +248,11 @@ func (n *Node) startMetadata(ctx, loopCtx context.Context) error {
 		return err
 	}
 	n.transport.OnReport(n.quorum.Report)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		controller.ReleaseWhenForming(loopCtx, n.quorum, n.client, b.NodeID, b.ControllerQuorumVoters)
+	}()
 	n.ctrl = controller.New(controller.Config{Broker: b}, n.quorum, n.loader, n.logger)
 	n.ctrlSrv = controller.NewServer(ln, n.quorum, controller.NewService(n.ctrl, n.quorum, n.loader), n.logger)
 	n.ctrlSrv.Start()
