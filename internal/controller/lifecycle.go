@@ -133,6 +133,7 @@ func (l *Lifecycle) Start() {
 		defer l.wg.Done()
 		t := time.NewTicker(l.cfg.Interval)
 		defer t.Stop()
+		var lastWarn time.Time
 		for first := true; ; first = false {
 			if !first { // the first heartbeat goes at once: it unfences
 				select {
@@ -152,7 +153,13 @@ func (l *Lifecycle) Start() {
 					l.logger.Warn("re-registration failed", "err", err)
 				}
 			} else if err != nil && ctx.Err() == nil {
-				l.logger.Debug("heartbeat failed", "err", err)
+				// Cut off from the quorum: keep serving what is safe (the
+				// partitions this broker still leads answer until the
+				// controller fences it), and say why, once a second.
+				if time.Since(lastWarn) >= time.Second {
+					lastWarn = time.Now()
+					l.logger.Warn("cannot reach the active controller; the controller will fence this broker if it lasts", "err", err)
+				}
 			}
 		}
 	}()

@@ -2,6 +2,7 @@ package partition
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -112,5 +113,45 @@ func TestPartition_FollowerCopiesLeaderAndTruncates(t *testing.T) {
 	}
 	if hw := follower.HighWatermark(); hw != 5 {
 		t.Fatalf("new leader's high watermark %d", hw)
+	}
+}
+
+// An acks=all write waiting for its followers is answered
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR falls below
+// min.insync.replicas, and NOT_LEADER_OR_FOLLOWER when leadership moves,
+// instead of waiting out its timeout.
+func TestPartition_AcksAllWaitEndsWhenTheISRShrinks(t *testing.T) {
+	now := time.Now()
+	p, err := Open(ID{"t", 0}, [16]byte{1}, t.TempDir(), topicConfig(t, map[string]string{"min.insync.replicas": "2"}), 1, 3,
+		log.Options{Logger: slog.New(slog.DiscardHandler)}, record.NewDecompressor(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.ApplyLeadership(Leadership{Leader: 1, LeaderEpoch: 4, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}, now)
+	for step, change := range []Leadership{
+		{Leader: 1, LeaderEpoch: 4, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1}},
+		{Leader: 2, LeaderEpoch: 5, PartitionEpoch: 2, Replicas: []int32{1, 2}, ISR: []int32{2}},
+	} {
+		if step == 1 {
+			p.ApplyLeadership(Leadership{Leader: 1, LeaderEpoch: 4, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}, now)
+		}
+		pend, err := p.Append(batch(1, now.UnixMilli()), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- pend.Wait(context.Background()) }()
+		time.Sleep(20 * time.Millisecond) // parked (ordering only)
+		p.ApplyLeadership(change, now)
+		select {
+		case err := <-done:
+			want := []error{ErrNotEnoughReplicasAfterAppend, ErrNotLeader}[step]
+			if !errors.Is(err, want) {
+				t.Fatalf("step %d: %v, want %v", step, err, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("step %d: the wait did not end", step)
+		}
 	}
 }

@@ -69,6 +69,9 @@ func (p *Partition) ApplyLeadership(l Leadership, now time.Time) {
 	d := p.replica.ApplyLeadership(l, now)
 	p.mu.Unlock()
 	p.act(d)
+	// acks=all produces parked on the high watermark re-check leadership
+	// and the ISR.
+	p.delayed.Notify(p.ID, HighWatermarkMoved)
 }
 
 // setReplicaConfig applies the replica settings of a topic config change

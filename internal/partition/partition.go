@@ -2,6 +2,7 @@ package partition
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -496,11 +497,37 @@ func (w Pending) Wait(ctx context.Context) error {
 	}
 	defer p.delayed.Cancel(wt)
 	for p.HighWatermark() < upTo {
+		// As Kafka's delayed produce: a replica that stopped leading, or
+		// whose ISR fell below min.insync.replicas, answers at once (the
+		// batch is in its log but may never be committed).
+		if err := p.CheckProduce(-1); err != nil {
+			if errors.Is(err, ErrNotEnoughReplicas) {
+				err = fmt.Errorf("%w: %w", ErrNotEnoughReplicasAfterAppend, err)
+			}
+			return fmt.Errorf("partition %s: %w", p.ID, err)
+		}
 		select {
 		case <-wt.C():
 		case <-ctx.Done():
 			return fmt.Errorf("partition %s: waiting for the high watermark to pass %d: %w", p.ID, upTo-1, ctx.Err())
 		}
+	}
+	return nil
+}
+
+// WaitLeader is acks=1's wait: until the append (for a duplicate, the
+// original) is durable on this leader as configured, not for the
+// followers.
+func (w Pending) WaitLeader(ctx context.Context) error {
+	if w.done || w.p == nil {
+		return nil
+	}
+	p, upTo := w.p, w.Info.LastOffset+1
+	if p.log.DurableOnAppend() {
+		if err := p.log.Sync(ctx, upTo); err != nil {
+			return fmt.Errorf("partition %s: %w", p.ID, err)
+		}
+		p.localProgress()
 	}
 	return nil
 }

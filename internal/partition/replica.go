@@ -38,6 +38,10 @@ var (
 	// ErrNotEnoughReplicas: acks=all with an ISR smaller than
 	// min.insync.replicas (NOT_ENOUGH_REPLICAS).
 	ErrNotEnoughReplicas = errors.New("not enough in-sync replicas")
+	// ErrNotEnoughReplicasAfterAppend: an acks=all write is in the
+	// leader's log but the ISR fell below min.insync.replicas before it
+	// was committed (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+	ErrNotEnoughReplicasAfterAppend = errors.New("the ISR shrank below min.insync.replicas after the append")
 	// ErrUnknownReplica: a fetch from a broker that is not a replica.
 	ErrUnknownReplica = errors.New("fetch from a broker that is not a replica")
 )

@@ -38,6 +38,7 @@ var codeFor = [...]struct {
 	{metadata.ErrInvalidPartitions, kerr.InvalidPartitions},
 	{config.ErrInvalidConfig, kerr.InvalidConfig},
 	{partition.ErrNotLeader, kerr.NotLeaderForPartition},
+	{partition.ErrNotEnoughReplicasAfterAppend, kerr.NotEnoughReplicasAfterAppend},
 	{partition.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
 	{partition.ErrUnknownReplica, kerr.UnknownServerError},
 	{partition.ErrTooManyWaiters, kerr.RequestTimedOut},

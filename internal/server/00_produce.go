@@ -2,9 +2,14 @@ package server
 
 // Produce (key 0), v3-v13. Batches are validated (CRC, sizes, offsets,
 // timestamps, max.message.bytes) and stored exactly as sent, compressed or
-// not, with broker-assigned offsets. acks=0 sends no response; acks=1 and
-// acks=-1 are answered after the append is durable per the topic's flush
-// settings (Fjord default: fsynced, group commit). With one replica, acks=1
+// not, with broker-assigned offsets, by the partition's leader only
+// (NOT_LEADER_OR_FOLLOWER elsewhere). acks=0 sends no response; acks=1 is
+// answered once the leader's copy is durable per the topic's flush
+// settings (Fjord default: fsynced, group commit); acks=-1 once the high
+// watermark passes the batch: every ISR replica holds it durably. acks=-1
+// is refused with NOT_ENOUGH_REPLICAS while the ISR is smaller than
+// min.insync.replicas, and answered NOT_ENOUGH_REPLICAS_AFTER_APPEND when
+// it shrinks below it before the batch commits. With one replica, acks=1
 // and acks=all are the same promise. v13 names topics by ID.
 //
 // As in Kafka (v3+), each partition's records must be exactly one batch
@@ -109,7 +114,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 			ctx, cancel := context.WithTimeout(ctx, max(timeout, 30*time.Second))
 			defer cancel()
 			for _, p := range pending {
-				if err := p.wait.Wait(ctx); err != nil {
+				if err := p.wait.WaitLeader(ctx); err != nil {
 					b.logger.Error("acks=0 produce not made durable", "topic", p.part.ID.Topic, "partition", p.part.ID.Partition, "err", err)
 				}
 			}
@@ -123,7 +128,11 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 		defer cancel()
 		for _, p := range pending {
 			sp := &resp.Topics[p.topicIdx].Partitions[p.partIdx]
-			if err := p.wait.Wait(ctx); err != nil {
+			wait := p.wait.Wait // acks=all: until the ISR holds it
+			if req.Acks == 1 {
+				wait = p.wait.WaitLeader // acks=1: this leader's copy
+			}
+			if err := wait(ctx); err != nil {
 				sp.ErrorCode = protocol.ErrorCode(err)
 				if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 					sp.ErrorCode = kerr.RequestTimedOut.Code
