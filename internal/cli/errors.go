@@ -23,6 +23,11 @@ func (e *usageError) Unwrap() error { return e.err }
 
 func usageErr(err error) error { return &usageError{err: err} }
 
+// UsageError marks err as a wrong command line, for commands built outside
+// this package (cmd/fjord's): Execute then exits with ExitUsage and points
+// to --help.
+func UsageError(err error) error { return usageErr(err) }
+
 func usagef(format string, a ...any) error { return usageErr(fmt.Errorf(format, a...)) }
 
 // checkArgs wraps a cobra argument validator so its complaints are usage
