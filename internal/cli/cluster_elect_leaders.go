@@ -187,7 +187,7 @@ func printElections(w io.Writer, g *globals, how string, out []electionJSON) err
 		return writeJSON(w, out)
 	}
 	if len(out) == 0 {
-		fmt.Fprintf(w, "No partition needed a %s election.\n", how)
+		fmt.Fprintf(w, "No partition needed an election (%s).\n", how)
 		return nil
 	}
 	t := newTable("TOPIC", "PARTITION", "RESULT")
