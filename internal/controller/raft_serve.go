@@ -226,3 +226,12 @@ func (q *RaftQuorum) State() (lastIndex, term uint64) {
 	st := q.Status()
 	return li, st.Term
 }
+
+// LastHeard returns when a message from voter id last arrived here (false:
+// never since this voter started).
+func (q *RaftQuorum) LastHeard(id int32) (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	t, ok := q.lastHeard[id]
+	return t, ok
+}
