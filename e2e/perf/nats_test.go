@@ -238,8 +238,17 @@ func (p *natsPublisher) run(ctx context.Context, records int64, d time.Duration,
 		var ts [8]byte
 		binary.BigEndian.PutUint64(ts[:], uint64(time.Now().UnixNano()))
 		m.Header.Set(natsStampHeader, string(ts[:]))
-		if _, err := p.js[s].PublishMsgAsync(m); err != nil {
-			return p.result(start), fmt.Errorf("publish: %w", err)
+		// A full window blocks the call (for up to the stall wait, then
+		// it fails and is tried again): the publisher waits for acks, as
+		// franz-go waits once its buffer is full.
+		for {
+			_, err := p.js[s].PublishMsgAsync(m, jetstream.WithStallWait(time.Second))
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || ctx.Err() != nil {
+				return p.result(start), fmt.Errorf("publish: %w", err)
+			}
 		}
 		sent++
 		if e := p.firstErr.Load(); e != nil {
