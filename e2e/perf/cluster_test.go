@@ -3,6 +3,10 @@ package perf
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +28,7 @@ import (
 const (
 	clusterRecords  = 300_000
 	clusterDuration = 15 * time.Second
+	e2eWarmUp       = 5_000 // records written to a new topic before an e2e run
 )
 
 // startFjordCluster starts a three-node in-process cluster with default
@@ -68,7 +73,9 @@ func BenchmarkClusterProduce(b *testing.B) {
 					for i := 0; i < b.N; i++ {
 						cfg := clusterConfig(c, parts, rf, clusterRecords)
 						cfg.Duration = clusterDuration
+						stop := startProfile(b)
 						res, err := bench.Produce(context.Background(), cfg)
+						stop()
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -99,7 +106,10 @@ func natsName(syncAlways bool) string {
 
 // BenchmarkClusterE2E: produce-to-consume latency at a fixed 10k records/s,
 // one partition, linger 0 (the producer does not hold records back); Fjord
-// RF=3 and RF=1 on one cluster, NATS R3 in both sync modes.
+// RF=3 and RF=1 on one cluster, NATS R3 in both sync modes. Each topic (or
+// stream) first takes e2eWarmUp records at the same rate, not counted: the
+// first records of a new partition wait for its followers to start fetching,
+// which is start-up, not the steady state measured here.
 func BenchmarkClusterE2E(b *testing.B) {
 	const records, rate = 50_000, 10_000
 	b.Run("fjord", func(b *testing.B) {
@@ -107,9 +117,13 @@ func BenchmarkClusterE2E(b *testing.B) {
 		for _, rf := range []int16{3, 1} {
 			b.Run(fmt.Sprintf("rf%d", rf), func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					cfg := clusterConfig(c, 1, rf, records)
+					cfg := clusterConfig(c, 1, rf, e2eWarmUp)
 					cfg.Throughput = rate
 					cfg.Linger = 0
+					if _, err := bench.Produce(context.Background(), cfg); err != nil {
+						b.Fatal(err)
+					}
+					cfg.Records = records
 					res, err := bench.E2E(context.Background(), cfg)
 					if err != nil {
 						b.Fatal(err)
@@ -126,5 +140,34 @@ func BenchmarkClusterE2E(b *testing.B) {
 				report(b, natsE2E(b, nc, fmt.Sprintf("e2e-%d", topicSeq.Add(1)), records, rate))
 			}
 		})
+	}
+}
+
+// ProfileEnv names a folder; when set, each Fjord produce run writes a CPU
+// profile of the run alone (not the cluster's start-up) there, named after
+// the sub-benchmark, e.g. BenchmarkClusterProduce_p1_fjord-rf3.pprof. Read
+// it with `go tool pprof -top FILE`.
+const ProfileEnv = "FJORD_PERF_CPUPROFILE"
+
+// startProfile starts a CPU profile when ProfileEnv is set and returns the
+// function that stops it.
+func startProfile(b *testing.B) (stop func()) {
+	dir := os.Getenv(ProfileEnv)
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+".pprof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
 	}
 }

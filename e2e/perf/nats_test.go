@@ -2,12 +2,13 @@ package perf
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,8 +39,11 @@ import (
 // (WithPublishAsyncMaxPending 4000).
 const natsWindow = 4000
 
-// natsStampHeader carries the send time (Unix nanoseconds, big-endian) in
-// each published message, read back by the ack handler and the consumer.
+// natsStampHeader carries the publisher's run ID and the send time (Unix
+// nanoseconds), as "RUNID NANOS" in decimal (header values are text), in
+// each published message; the ack
+// handler and the consumer read it back, and the consumer counts only its
+// run's messages.
 const natsStampHeader = "Fjord-Bench-Sent"
 
 // natsCluster is three in-process nats-server instances forming one cluster.
@@ -173,6 +177,7 @@ type natsPublisher struct {
 	subjects []string
 	js       []jetstream.JetStream // per stream: the context of its leader's connection
 	payload  []byte
+	runID    uint64
 	hist     *bench.Histogram // send -> PubAck
 	acked    atomic.Int64
 	lastAck  atomic.Int64 // UnixNano
@@ -181,7 +186,7 @@ type natsPublisher struct {
 }
 
 func newNATSPublisher(b *testing.B, c *natsCluster, prefix string, leaders []string, size int) *natsPublisher {
-	p := &natsPublisher{payload: make([]byte, size), hist: bench.NewHistogram()}
+	p := &natsPublisher{payload: make([]byte, size), hist: bench.NewHistogram(), runID: rand.Uint64()}
 	for i := range p.payload {
 		p.payload[i] = byte('A' + i%26)
 	}
@@ -203,8 +208,8 @@ func newNATSPublisher(b *testing.B, c *natsCluster, prefix string, leaders []str
 
 func (p *natsPublisher) onAck(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
 	now := time.Now()
-	if v := m.Header.Get(natsStampHeader); len(v) == 8 {
-		p.hist.Record(now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64([]byte(v))))))
+	if sent, ok := natsStamp(m.Header, p.runID); ok {
+		p.hist.Record(now.Sub(sent))
 	}
 	p.acked.Add(1)
 	p.lastAck.Store(now.UnixNano())
@@ -235,9 +240,7 @@ func (p *natsPublisher) run(ctx context.Context, records int64, d time.Duration,
 		}
 		s := int(i) % len(p.subjects)
 		m := &nats.Msg{Subject: p.subjects[s], Data: p.payload, Header: nats.Header{}}
-		var ts [8]byte
-		binary.BigEndian.PutUint64(ts[:], uint64(time.Now().UnixNano()))
-		m.Header.Set(natsStampHeader, string(ts[:]))
+		m.Header.Set(natsStampHeader, p.stamp(time.Now()))
 		// A full window blocks the call (for up to the stall wait, then
 		// it fails and is tried again): the publisher waits for acks, as
 		// franz-go waits once its buffer is full.
@@ -295,14 +298,19 @@ func natsProduce(b *testing.B, c *natsCluster, prefix string, streams int, recor
 }
 
 // natsE2E publishes at rate messages per second to one fresh R3 stream
-// while an ordered consumer (connected to the stream's leader) reads it,
-// and reports the send -> receive latency as bench.E2E does.
+// (after e2eWarmUp messages at the same rate, not counted) while an ordered
+// consumer (connected to the stream's leader, starting after the warm-up)
+// reads it, and reports the send -> receive latency as bench.E2E does.
 func natsE2E(b *testing.B, c *natsCluster, prefix string, records int64, rate float64) bench.Result {
 	b.Helper()
 	leaders := c.createStreams(b, prefix, 1)
 	_, js := c.connect(b, leaders[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	warm := newNATSPublisher(b, c, prefix, leaders, 1024)
+	if _, err := warm.run(ctx, e2eWarmUp, 0, rate); err != nil {
+		b.Fatal(err)
+	}
 	cons, err := js.OrderedConsumer(ctx, prefix+"-0", jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
 	if err != nil {
 		b.Fatal(err)
@@ -312,11 +320,14 @@ func natsE2E(b *testing.B, c *natsCluster, prefix string, records int64, rate fl
 	var lastNs atomic.Int64
 	done := make(chan struct{})
 	var once sync.Once
+	p := newNATSPublisher(b, c, prefix, leaders, 1024)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		now := time.Now()
-		if v := m.Headers().Get(natsStampHeader); len(v) == 8 {
-			hist.Record(now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64([]byte(v))))))
+		sent, ok := natsStamp(m.Headers(), p.runID)
+		if !ok {
+			return // a warm-up message
 		}
+		hist.Record(now.Sub(sent))
 		lastNs.Store(now.UnixNano())
 		if got.Add(1) >= records {
 			once.Do(func() { close(done) })
@@ -326,7 +337,6 @@ func natsE2E(b *testing.B, c *natsCluster, prefix string, records int64, rate fl
 		b.Fatal(err)
 	}
 	defer cc.Stop()
-	p := newNATSPublisher(b, c, prefix, leaders, 1024)
 	start := time.Now()
 	if _, err := p.run(ctx, records, 0, rate); err != nil {
 		b.Fatal(err)
@@ -338,4 +348,22 @@ func natsE2E(b *testing.B, c *natsCluster, prefix string, records int64, rate fl
 	}
 	return bench.Result{Mode: bench.ModeE2E, Topic: prefix, Records: got.Load(), Bytes: got.Load() * 1024,
 		Elapsed: time.Unix(0, lastNs.Load()).Sub(start), Latency: hist.Summary()}
+}
+
+// stamp is the natsStampHeader value for a message sent now.
+func (p *natsPublisher) stamp(now time.Time) string {
+	return strconv.FormatUint(p.runID, 10) + " " + strconv.FormatInt(now.UnixNano(), 10)
+}
+
+// natsStamp returns the send time stamped in h by the publisher runID.
+func natsStamp(h nats.Header, runID uint64) (time.Time, bool) {
+	id, ns, ok := strings.Cut(h.Get(natsStampHeader), " ")
+	if !ok || id != strconv.FormatUint(runID, 10) {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, n), true
 }
