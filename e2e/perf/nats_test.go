@@ -66,6 +66,10 @@ func startNATS(b *testing.B, syncAlways bool) *natsCluster {
 		ports[i] = freePort(b)
 		routes = append(routes, &url.URL{Scheme: "nats-route", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i]))})
 	}
+	dirs := make([]string, n)
+	for i := range dirs {
+		dirs[i] = b.TempDir() // before the shutdown below is registered, so removed after it runs
+	}
 	c := &natsCluster{urls: map[string]string{}}
 	b.Cleanup(func() {
 		for _, s := range c.servers {
@@ -81,7 +85,7 @@ func startNATS(b *testing.B, syncAlways bool) *natsCluster {
 			NoSigs:            true,
 			NoLog:             true,
 			JetStream:         true,
-			StoreDir:          b.TempDir(),
+			StoreDir:          dirs[i],
 			JetStreamMaxStore: 16 << 30,
 			SyncAlways:        syncAlways,
 			Cluster: natsserver.ClusterOpts{
