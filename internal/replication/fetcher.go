@@ -41,10 +41,10 @@ type fetcher struct {
 	// cur is the connection of the fetch in flight: a partition added
 	// meanwhile cuts its long poll short, so the new partition is not
 	// left waiting for replica.fetch.wait.max.ms.
-	cur *kconn
-	wake  chan struct{} // a partition was added
-	quit  chan struct{}
-	once  sync.Once
+	cur  *kconn
+	wake chan struct{} // a partition was added
+	quit chan struct{}
+	once sync.Once
 }
 
 func newFetcher(m *Manager, leader int32) *fetcher {
