@@ -13,6 +13,7 @@ import (
 	"github.com/fjordstream/fjord/internal/config"
 	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/record"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // ID names a topic partition.
@@ -28,6 +29,7 @@ type Partition struct {
 	ID      ID
 	TopicID [16]byte
 	log     *log.Log
+	fs      vfs.FS               // the log's (opts.FS), for the files beside it; never nil
 	decomp  *record.Decompressor // shared by the node's partitions
 	logger  *slog.Logger
 
@@ -81,8 +83,13 @@ const producerExpiryCheckInterval = 10 * time.Minute
 // batch headers after it (see loadProducers). The replica starts as the
 // leader of a partition of one replica, localID, at leaderEpoch: a
 // standalone partition's state, which ApplyLeadership then replaces with
-// what the metadata says.
+// what the metadata says. Every file, the log's and those beside it
+// (producer snapshots, the high-watermark checkpoint), is reached through
+// opts.FS (nil: the operating system's).
 func Open(id ID, topicID [16]byte, dir string, cfg config.Topic, localID, leaderEpoch int32, opts log.Options, decomp *record.Decompressor) (*Partition, error) {
+	if opts.FS == nil {
+		opts.FS = vfs.OS()
+	}
 	l, err := log.Open(dir, LogConfig(cfg), opts)
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: %w", id, err)
@@ -91,7 +98,7 @@ func Open(id ID, topicID [16]byte, dir string, cfg config.Topic, localID, leader
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Partition{ID: id, TopicID: topicID, log: l, decomp: decomp, cfg: cfg, delayed: NewDelayed(0),
+	p := &Partition{ID: id, TopicID: topicID, log: l, fs: opts.FS, decomp: decomp, cfg: cfg, delayed: NewDelayed(0),
 		logger: logger.With("topic", id.Topic, "partition", id.Partition), producerIDExpiration: DefaultProducerIDExpiration}
 	if err := p.loadProducers(); err != nil {
 		_ = l.Close()
@@ -103,7 +110,7 @@ func Open(id ID, topicID [16]byte, dir string, cfg config.Topic, localID, leader
 	// release's) starts from its durable end, a single replica's commit.
 	leo, durable := p.localOffsets()
 	hw := durable
-	if ck, ok := readHighWatermark(dir); ok {
+	if ck, ok := readHighWatermark(p.fs, dir); ok {
 		hw = min(ck, durable)
 	}
 	p.hwCheckpoint = hw
