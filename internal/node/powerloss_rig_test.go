@@ -164,6 +164,13 @@ func (r *powerRig) createTopic(ctx context.Context, addrs []string, name string,
 	r.mu.Unlock()
 }
 
+// topicsCopy returns the created topics and their partition counts.
+func (r *powerRig) topicsCopy() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.topics)
+}
+
 // topicList returns the created topics, sorted.
 func (r *powerRig) topicList() []string {
 	r.mu.Lock()
@@ -195,13 +202,7 @@ func (r *powerRig) startProducers(addrs []string, round, n int, topics map[strin
 	r.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ps := &producers{cancel: cancel}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for k := range topics {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	names := slices.Sorted(maps.Keys(topics))
 	for i := range n {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(time.Duration(i)*time.Millisecond),

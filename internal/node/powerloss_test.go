@@ -69,17 +69,6 @@ func TestPowerLoss_StandaloneNode(t *testing.T) {
 	}
 }
 
-// topicsCopy returns the created topics and their partition counts.
-func (r *powerRig) topicsCopy() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]int, len(r.topics))
-	for k, v := range r.topics {
-		out[k] = v
-	}
-	return out
-}
-
 // since returns the time since *t, rounded, and resets *t to now.
 func since(t *time.Time) time.Duration {
 	now := time.Now()

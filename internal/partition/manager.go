@@ -166,7 +166,8 @@ func (m *Manager) Remove(id ID) error {
 	return p.Delete()
 }
 
-// RemoveOrphans deletes partition folders whose topic ID is not in img:
+// RemoveOrphans deletes partition folders whose topic ID is not in img,
+// and folders whose removal had begun (renamed to ...-delete by Delete):
 // leftovers of a topic deletion interrupted by a crash (the metadata change
 // is made durable first, the folders are removed after).
 func (m *Manager) RemoveOrphans(img *metadata.Image) error {
@@ -177,6 +178,13 @@ func (m *Manager) RemoveOrphans(img *metadata.Image) error {
 	var errs []error
 	for _, e := range entries {
 		if !e.IsDir() {
+			continue
+		}
+		if strings.HasSuffix(e.Name(), deletedSuffix) && strings.Contains(e.Name(), ".") {
+			m.logger.Warn("removing partition folder whose deletion a crash interrupted", "folder", e.Name())
+			if err := m.fs.RemoveAll(filepath.Join(m.dir, e.Name())); err != nil {
+				errs = append(errs, err)
+			}
 			continue
 		}
 		idText, err := readTopicID(m.fs, filepath.Join(m.dir, e.Name()))

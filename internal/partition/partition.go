@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/fjordstream/fjord/internal/config"
 	"github.com/fjordstream/fjord/internal/log"
+	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/record"
 	"github.com/fjordstream/fjord/internal/vfs"
 )
@@ -646,10 +648,36 @@ func (p *Partition) Close() error {
 	return nil
 }
 
-// Delete closes the log and removes its folder.
+// deletedSuffix ends the name a partition folder is renamed to before it
+// is removed: <topic>-<partition>.<topic ID in hex>-delete, as Kafka names
+// the folders it is deleting.
+const deletedSuffix = "-delete"
+
+// Delete closes the log and removes its folder. The folder is first
+// renamed out of the partition's name (<folder>.<topic ID>-delete) and the
+// rename made durable, as Kafka does: a crash in the middle of the removal
+// (which on a real file system unlinks one file at a time, partition.metadata
+// perhaps first) then leaves a folder that RemoveOrphans deletes at
+// start-up, never a partial one under the partition's name, which a topic
+// created again under that name would adopt.
 func (p *Partition) Delete() error {
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
 	p.closed = true
-	return p.log.Delete()
+	dir := p.log.Dir()
+	gone := fmt.Sprintf("%s.%x%s", dir, p.TopicID, deletedSuffix)
+	if err := p.fs.Rename(dir, gone); err != nil {
+		return fmt.Errorf("partition %s: delete: %w", p.ID, err)
+	}
+	if err := metadata.SyncDir(p.fs, filepath.Dir(dir)); err != nil {
+		return fmt.Errorf("partition %s: delete: %w", p.ID, err)
+	}
+	// The log closes its segments; its folder is gone from under it.
+	if err := p.log.Delete(); err != nil {
+		return fmt.Errorf("partition %s: %w", p.ID, err)
+	}
+	if err := p.fs.RemoveAll(gone); err != nil {
+		return fmt.Errorf("partition %s: delete: %w", p.ID, err)
+	}
+	return nil
 }

@@ -164,10 +164,11 @@ func checkAfterPowerLoss(t *testing.T, step int, fsys *vfs.MemFS, id ID, topicID
 	}
 }
 
-// A topic deleted and created again under the same name, then a power
-// cut that undoes the folder's removal (never fsynced): the replay of the
-// metadata creates the new topic's replica in the old folder's place, and
-// it must start empty, not with the deleted topic's records.
+// A topic deleted and created again under the same name, with the power
+// cut after both metadata changes were committed but before this node
+// removed the old replica: the replay of the metadata creates the new
+// topic's replica where the old folder still is, and it must start empty,
+// not with the deleted topic's records.
 func TestManager_RecreatedTopicAfterPowerLoss(t *testing.T) {
 	mem := vfs.NewMem()
 	m := powerManager(t, mem)
@@ -178,13 +179,7 @@ func TestManager_RecreatedTopicAfterPowerLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustAppend(t, p, batch(3, time.Now().UnixMilli()))
-	if err := m.Remove(id); err != nil {
-		t.Fatal(err)
-	}
 	crashed := mem.CrashClone(vfs.CrashOptions{})
-	if _, err := crashed.Stat(m.FolderFor(id)); err != nil {
-		t.Fatalf("the removal survived the crash (the test assumes it does not): %v", err)
-	}
 	m2 := powerManager(t, crashed)
 	defer m2.Close()
 	q, err := m2.Create(id, metadata.TopicID{2}, cfg, 0)
@@ -193,5 +188,59 @@ func TestManager_RecreatedTopicAfterPowerLoss(t *testing.T) {
 	}
 	if leo := q.LogEndOffset(); leo != 0 {
 		t.Fatalf("the new topic's replica holds %d records of the deleted one", leo)
+	}
+}
+
+// A replica's removal cut at each of its file-system operations, or
+// failing after the folder was renamed away (a real file system's removal
+// unlinks one file at a time, so a crash can leave part of it): after the
+// restart the partition's name is free, and RemoveOrphans, with the topic
+// gone from the metadata, leaves nothing of it.
+func TestManager_RemovalCutAtEveryOperation(t *testing.T) {
+	id := ID{"orders", 0}
+	cfg := topicConfig(t, nil)
+	for step := 1; ; step++ {
+		mem := vfs.NewMem()
+		armed := false
+		var crashed *vfs.MemFS
+		ops := 0
+		fsys := vfs.Inject(mem, func(op vfs.Op) error {
+			if !armed || !op.Kind.Mutates() || crashed != nil {
+				return nil
+			}
+			if ops++; ops == step {
+				crashed = mem.CrashClone(vfs.CrashOptions{})
+				return vfs.ErrInjected // the removal stops here
+			}
+			return nil
+		})
+		m := powerManager(t, fsys)
+		p, err := m.Create(id, metadata.TopicID{1}, cfg, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustAppend(t, p, batch(3, time.Now().UnixMilli()))
+		armed = true
+		rerr := m.Remove(id)
+		if crashed == nil {
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			if entries, _ := mem.ReadDir(powerDataDir); len(entries) != 0 {
+				t.Fatalf("the removal left %v", entries)
+			}
+			t.Logf("cut the removal at each of %d operations", step-1)
+			return
+		}
+		// Both what the cut left and what the failed removal left.
+		for _, fs := range []*vfs.MemFS{crashed, mem} {
+			m2 := powerManager(t, fs)
+			if err := m2.RemoveOrphans(metadata.NewImage("c")); err != nil {
+				t.Fatalf("cut at operation %d: RemoveOrphans: %v", step, err)
+			}
+			if entries, _ := fs.ReadDir(powerDataDir); len(entries) != 0 {
+				t.Fatalf("cut at operation %d: RemoveOrphans left %v", step, entries)
+			}
+		}
 	}
 }
