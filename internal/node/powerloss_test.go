@@ -27,7 +27,9 @@ const dataDir = "/data"
 // again: each restart must succeed, and every topic and record
 // acknowledged before any of the cuts must be there. Each round creates a
 // topic just before producing to it, so a cut soon after a topic's
-// creation is covered too.
+// creation is covered too; a third of the rounds cut the power again in the
+// middle of the restart that follows (recovery, replay, partitions
+// opening).
 func TestPowerLoss_StandaloneNode(t *testing.T) {
 	r := newPowerRig(t)
 	runs := crashRuns(t, 10)
@@ -55,18 +57,50 @@ func TestPowerLoss_StandaloneNode(t *testing.T) {
 		ps := r.startProducers(addrs(), round, 3, r.topicsCopy(), r.rng.Uint64())
 		r.waitAcks(before, 3, 10*time.Second)
 		opts, mode := r.crashOptions()
+		mode += " crash"
 		var clone *vfs.MemFS
 		r.cut(func() { clone = vfs.CrashCloneAll(opts, mem)[0] })
 		ps.stop()
 		abortAll([]*node.Node{n})
 		mem = clone
+		if r.rng.IntN(3) == 0 {
+			// Cut again while the node recovers from the first cut.
+			mem, mode = cutDuringStart(ctx, t, r, props, mem, mode)
+		}
 		if n, err = startNode(ctx, props, mem); err != nil {
-			t.Fatalf("round %d (%s crash): restart: %v\n%s", round, mode, err, mem)
+			t.Fatalf("round %d (%s): restart: %v\n%s", round, mode, err, mem)
 		}
 		got := r.readBack(ctx, addrs(), r.ackedEnds())
-		r.check(got, fmt.Sprintf("round %d (%s crash)", round, mode))
-		t.Logf("round %d (%s crash): %d acknowledged records, all there (%d read back)", round, mode, r.ledger.Len(), len(got))
+		r.check(got, fmt.Sprintf("round %d (%s)", round, mode))
+		t.Logf("round %d (%s): %d acknowledged records, all there (%d read back)", round, mode, r.ledger.Len(), len(got))
 	}
+}
+
+// cutDuringStart starts a node on mem and cuts the power a random while
+// into its start (recovery, metadata replay, partitions opening), and
+// returns what that cut left. The interrupted start runs on (on mem) and
+// must succeed too; that node is then dropped.
+func cutDuringStart(ctx context.Context, t *testing.T, r *powerRig, props map[string]string, mem *vfs.MemFS, mode string) (*vfs.MemFS, string) {
+	t.Helper()
+	delay := time.Duration(r.rng.IntN(40_000)) * time.Microsecond // a start takes about 40 ms
+	opts, mode2 := r.crashOptions()
+	type started struct {
+		n   *node.Node
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		n, err := startNode(ctx, props, mem)
+		done <- started{n, err}
+	}()
+	time.Sleep(delay)
+	clone := vfs.CrashCloneAll(opts, mem)[0]
+	s := <-done
+	if s.err != nil {
+		t.Fatalf("%s: restart: %v", mode, s.err)
+	}
+	abortAll([]*node.Node{s.n})
+	return clone, fmt.Sprintf("%s, then a %s crash %v into the restart", mode, mode2, delay.Round(time.Millisecond))
 }
 
 // since returns the time since *t, rounded, and resets *t to now.
@@ -154,13 +188,35 @@ func (c *powerCluster) addrs() []string {
 
 // crashAll cuts the power of every node at one instant (under the rig's
 // cut), stops the producers, drops the old nodes and starts new ones on
-// what the crash left.
-func (c *powerCluster) crashAll(ctx context.Context, r *powerRig, ps *producers, opts vfs.CrashOptions) error {
+// what the crash left. With again > 0 the power of all of them is cut
+// again that long into the restart (quorum election, recovery, broker
+// registration); that start must succeed too, and the nodes are then
+// started on what the second cut left.
+func (c *powerCluster) crashAll(ctx context.Context, r *powerRig, ps *producers, opts vfs.CrashOptions, again time.Duration, againOpts vfs.CrashOptions) error {
 	var clones []*vfs.MemFS
 	r.cut(func() { clones = vfs.CrashCloneAll(opts, c.fss...) })
 	ps.stop()
 	abortAll(c.nodes)
 	c.nodes, c.fss = nil, clones
+	if again > 0 {
+		type started struct {
+			nodes []*node.Node
+			err   error
+		}
+		done := make(chan started, 1)
+		go func() {
+			nodes, err := startAll(ctx, c.props, c.fss)
+			done <- started{nodes, err}
+		}()
+		time.Sleep(again)
+		second := vfs.CrashCloneAll(againOpts, c.fss...)
+		s := <-done
+		if s.err != nil {
+			return fmt.Errorf("the restart cut %v in: %w", again, s.err)
+		}
+		abortAll(s.nodes)
+		c.fss = second
+	}
 	var err error
 	c.nodes, err = startAll(ctx, c.props, c.fss)
 	return err
@@ -169,7 +225,8 @@ func (c *powerCluster) crashAll(ctx context.Context, r *powerRig, ps *producers,
 // A three-node cluster, each node on its own MemFS, RF=3 and
 // min.insync.replicas=2 under idempotent acks=all producers: the power of
 // all three is cut at one instant while writes are in flight, all three
-// restart on what the crash left, and every topic and record acknowledged
+// restart on what the crash left (a third of the time with all three cut
+// again during that restart), and every topic and record acknowledged
 // before the cut must be there; repeated.
 func TestPowerLoss_ClusterAllReplicas(t *testing.T) {
 	r := newPowerRig(t)
@@ -189,13 +246,21 @@ func TestPowerLoss_ClusterAllReplicas(t *testing.T) {
 		r.waitAcks(before, 3, 15*time.Second)
 		produced := since(&start)
 		opts, mode := r.crashOptions()
-		if err := c.crashAll(ctx, r, ps, opts); err != nil {
-			t.Fatalf("round %d (%s crash): restart: %v", round, mode, err)
+		mode += " crash"
+		var again time.Duration
+		againOpts, againMode := r.crashOptions()
+		if r.rng.IntN(3) == 0 {
+			// A restart takes about 3 s.
+			again = time.Duration(1+r.rng.IntN(3000)) * time.Millisecond
+			mode += fmt.Sprintf(", then a %s crash %v into the restart", againMode, again)
+		}
+		if err := c.crashAll(ctx, r, ps, opts, again, againOpts); err != nil {
+			t.Fatalf("round %d (%s): restart: %v", round, mode, err)
 		}
 		restarted := since(&start)
 		got := r.readBack(ctx, c.addrs(), r.ackedEnds())
-		r.check(got, fmt.Sprintf("round %d (%s crash)", round, mode))
-		t.Logf("round %d (%s crash): %d acknowledged records, all there (%d read back); topic created in %v, produced %v, restarted in %v, read back in %v",
+		r.check(got, fmt.Sprintf("round %d (%s)", round, mode))
+		t.Logf("round %d (%s): %d acknowledged records, all there (%d read back); topic created in %v, produced %v, restarted in %v, read back in %v",
 			round, mode, r.ledger.Len(), len(got), created, produced, restarted, since(&start))
 	}
 }
@@ -222,7 +287,7 @@ func TestPowerLoss_ClusterPageCacheCanLose(t *testing.T) {
 		before := r.ledger.Len()
 		ps := r.startProducers(c.addrs(), round, 3, r.topicsCopy(), r.rng.Uint64())
 		r.waitAcks(before, 3, 15*time.Second)
-		if err := c.crashAll(ctx, r, ps, vfs.CrashOptions{}); err != nil {
+		if err := c.crashAll(ctx, r, ps, vfs.CrashOptions{}, 0, vfs.CrashOptions{}); err != nil {
 			t.Fatalf("round %d: restart: %v", round, err)
 		}
 		got := r.readBack(ctx, c.addrs(), r.markEnds(ctx, c.addrs()))
