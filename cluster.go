@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +39,11 @@ type Cluster struct {
 
 // NewCluster prepares a cluster of n nodes (1 to 9). Options apply to
 // every node: WithConfig keys, WithLogger, and WithDataDir as the parent
-// of the nodes' folders (node-1, node-2, ...).
+// of the nodes' folders (node-1, node-2, ...), kept by Close (a new
+// cluster on the same parent finds its data again); without it the
+// folders are temporary and Close removes them. Two options are for
+// clusters only: WithBasePort (fixed ports instead of free ones) and
+// WithNodeConfig (keys per node, such as broker.rack).
 func NewCluster(n int, opts ...Option) (*Cluster, error) {
 	if n < 1 || n > 9 {
 		return nil, fmt.Errorf("fjord: a cluster of %d nodes; 1 to 9 are supported", n)
@@ -45,6 +51,9 @@ func NewCluster(n int, opts ...Option) (*Cluster, error) {
 	o := options{props: map[string]string{}}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.basePort != 0 && (o.basePort < 1 || o.basePort+2*n-1 > 65535) {
+		return nil, fmt.Errorf("fjord: base port %d: the cluster needs ports %d to %d", o.basePort, o.basePort, o.basePort+2*n-1)
 	}
 	c := &Cluster{opts: o, nodes: make([]*Node, n)}
 	root := o.dataDir
@@ -57,6 +66,10 @@ func NewCluster(n int, opts ...Option) (*Cluster, error) {
 	}
 	for i := range n {
 		c.dirs = append(c.dirs, filepath.Join(root, "node-"+strconv.Itoa(i+1)))
+		if o.basePort != 0 {
+			c.ports = append(c.ports, [2]int{o.basePort + i, o.basePort + n + i})
+			continue
+		}
 		cp, err := freePort()
 		if err != nil {
 			c.removeTemp()
@@ -97,8 +110,15 @@ func (c *Cluster) props(i int) map[string]string {
 		"listener.security.protocol.map":   "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
 		"offsets.topic.replication.factor": strconv.Itoa(min(3, len(c.ports))),
 	}
+	own := maps.Clone(p)
 	for k, v := range c.opts.props {
 		p[k] = v
+	}
+	if c.opts.nodeConfig != nil {
+		maps.Copy(p, c.opts.nodeConfig(i))
+	}
+	for _, k := range []string{"process.roles", "node.id", "controller.quorum.voters", "controller.listener.names", "listeners"} {
+		p[k] = own[k]
 	}
 	return p
 }
@@ -173,6 +193,19 @@ func (c *Cluster) Addrs() []string {
 	}
 	return out
 }
+
+// ControllerAddrs returns the address of every node's controller listener
+// (the metadata quorum's, controller.quorum.voters), by node index.
+func (c *Cluster) ControllerAddrs() []string {
+	out := make([]string, len(c.ports))
+	for i, p := range c.ports {
+		out[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p[1]))
+	}
+	return out
+}
+
+// DataDirs returns every node's data folder (log.dirs), by node index.
+func (c *Cluster) DataDirs() []string { return slices.Clone(c.dirs) }
 
 // Stop stops node i cleanly: its leaderships move first (controlled
 // shutdown), then it closes.

@@ -24,9 +24,11 @@ import (
 type Option func(*options)
 
 type options struct {
-	dataDir string
-	props   map[string]string
-	logger  *slog.Logger
+	dataDir    string
+	props      map[string]string
+	logger     *slog.Logger
+	basePort   int                           // NewCluster only
+	nodeConfig func(i int) map[string]string // NewCluster only
 }
 
 // WithDataDir keeps the data in dir (Kafka's log.dirs) instead of a
@@ -41,6 +43,22 @@ func WithConfig(key, value string) Option { return func(o *options) { o.props[ke
 
 // WithLogger sends the broker's logs to logger (discarded by default).
 func WithLogger(logger *slog.Logger) Option { return func(o *options) { o.logger = logger } }
+
+// WithBasePort, for NewCluster, puts the listeners on fixed loopback ports
+// instead of free ones: node i (0 to n-1) serves clients on port+i
+// (listeners' PLAINTEXT) and the metadata quorum on port+n+i (CONTROLLER),
+// so a cluster of 3 from 19092 uses 19092-19094 and 19095-19097. A port in
+// use makes Start fail. NewNode ignores it.
+func WithBasePort(port int) Option { return func(o *options) { o.basePort = port } }
+
+// WithNodeConfig, for NewCluster, adds broker keys per node: fn(i) for node
+// i (0 to n-1, node.id i+1) wins over WithConfig, e.g. broker.rack for a
+// rack-aware cluster. The keys NewCluster sets itself (node.id, listeners,
+// controller.quorum.voters, process.roles) cannot be overridden. NewNode
+// ignores it.
+func WithNodeConfig(fn func(i int) map[string]string) Option {
+	return func(o *options) { o.nodeConfig = fn }
+}
 
 // Node is an embedded broker.
 type Node struct {

@@ -1,6 +1,7 @@
 // Command fjord is the single Fjord binary: `fjord server` runs a broker,
-// and the other verbs (topic, produce, consume, cluster, bench) are Kafka
-// clients for any Kafka-compatible cluster.
+// `fjord dev cluster` a local multi-node cluster, and the other verbs
+// (topic, produce, consume, cluster, storage, bench) are Kafka clients for
+// any Kafka-compatible cluster or, for storage, Kafka's data-folder tools.
 package main
 
 import (
@@ -10,6 +11,6 @@ import (
 )
 
 func main() {
-	root := cli.NewRoot(serverCommand())
+	root := cli.NewRoot(serverCommand(), devCommand())
 	os.Exit(cli.Execute(root, os.Args[1:], os.Stdout, os.Stderr))
 }

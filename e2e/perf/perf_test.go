@@ -1,9 +1,12 @@
-// Package perf compares Fjord with franz-go's kfake, side by side in one run
-// on one machine, using the same bench library as `fjord bench`. It holds
-// benchmarks only (no timed assertions); docs/performance.md records the
-// numbers and how to reproduce them:
+// Package perf compares Fjord with a peer, side by side in one run on one
+// machine, using the same bench library as `fjord bench`: franz-go's kfake
+// for a single node, NATS JetStream R3 for a three-node cluster
+// (cluster_test.go); failover_test.go times failover and idle memory on real
+// `fjord server` processes. It holds benchmarks only (no timed assertions),
+// so a plain `go test ./e2e/perf` runs nothing and builds nothing;
+// docs/performance.md records the numbers and how to reproduce them:
 //
-//	go test ./e2e/perf -run '^$' -bench . -benchtime 1x
+//	go test ./e2e/perf -run '^$' -bench . -benchtime 1x -timeout 30m
 package perf
 
 import (

@@ -55,13 +55,19 @@ func (g *globals) admin() (*kadm.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	return g.adminOf(cl), nil
+}
+
+// adminOf wraps cl in a kadm client, for commands that also send kmsg
+// requests of their own; closing either closes both.
+func (g *globals) adminOf(cl *kgo.Client) *kadm.Client {
 	adm := kadm.NewClient(cl)
 	if g.timeout > 0 {
 		// Admin requests carry a broker-side timeout too (CreateTopics
 		// waits for leaders): keep it within ours.
 		adm.SetTimeoutMillis(int32(min(g.timeout, time.Hour).Milliseconds()))
 	}
-	return adm, nil
+	return adm
 }
 
 // topicPartitionCount returns how many partitions topic has, or the topic's

@@ -2,10 +2,10 @@ package cli
 
 import "github.com/spf13/cobra"
 
-// newClusterCmd is the `cluster` noun: what the cluster is made of and
-// what its brokers speak.
+// newClusterCmd is the `cluster` noun: what the cluster is made of, what
+// its brokers speak, its metadata quorum and its partition leaders.
 func newClusterCmd(g *globals) *cobra.Command {
-	cmd := newGroupCmd("cluster", "Inspect the cluster: ID, controller, brokers, API versions")
-	cmd.AddCommand(newClusterInfoCmd(g), newClusterAPIVersionsCmd(g))
+	cmd := newGroupCmd("cluster", "Inspect the cluster: ID, controller, brokers, API versions, metadata quorum; elect leaders")
+	cmd.AddCommand(newClusterInfoCmd(g), newClusterAPIVersionsCmd(g), newClusterQuorumCmd(g), newClusterElectLeadersCmd(g))
 	return cmd
 }

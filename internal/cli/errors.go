@@ -23,6 +23,11 @@ func (e *usageError) Unwrap() error { return e.err }
 
 func usageErr(err error) error { return &usageError{err: err} }
 
+// UsageError marks err as a wrong command line, for commands built outside
+// this package (cmd/fjord's): Execute then exits with ExitUsage and points
+// to --help.
+func UsageError(err error) error { return usageErr(err) }
+
 func usagef(format string, a ...any) error { return usageErr(fmt.Errorf(format, a...)) }
 
 // checkArgs wraps a cobra argument validator so its complaints are usage
@@ -110,6 +115,10 @@ func (g *globals) hintFor(err error) string {
 		return "the broker's policy rejected the request; see the broker message above"
 	case errors.Is(err, kerr.TopicAuthorizationFailed), errors.Is(err, kerr.ClusterAuthorizationFailed):
 		return "the principal lacks the ACL for this operation"
+	case errors.Is(err, kerr.PreferredLeaderNotAvailable):
+		return "the preferred replica is down or not in the ISR; see `fjord topic describe` and retry once it has caught up"
+	case errors.Is(err, kerr.EligibleLeadersNotAvailable):
+		return "no live replica may lead; bring a replica back, or accept possible record loss with --election-type unclean"
 	case isTimeout(err):
 		return fmt.Sprintf("no answer from %s within --timeout %s; is the broker up and reachable?", g.bootstrap, g.timeout)
 	}

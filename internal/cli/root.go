@@ -92,6 +92,7 @@ else ` + defaultBootstrap + `.`,
 		newConsumeCmd(g),
 		newConsumerGroupCmd(g),
 		newClusterCmd(g),
+		newStorageCmd(g),
 		newBenchCmd(g),
 	)
 	root.AddCommand(extra...)

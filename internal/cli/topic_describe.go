@@ -16,44 +16,73 @@ import (
 
 // partitionJSON is one partition in `topic describe`'s JSON result.
 type partitionJSON struct {
-	Partition       int32   `json:"partition"`
-	Leader          int32   `json:"leader"`
-	LeaderEpoch     int32   `json:"leader_epoch"`
-	Replicas        []int32 `json:"replicas"`
-	ISR             []int32 `json:"isr"`
+	Partition   int32   `json:"partition"`
+	Leader      int32   `json:"leader"`
+	LeaderEpoch int32   `json:"leader_epoch"`
+	Replicas    []int32 `json:"replicas"`
+	ISR         []int32 `json:"isr"`
+	// ELR and LastKnownELR (KIP-966) come from DescribeTopicPartitions;
+	// absent when the broker does not serve it.
+	ELR             []int32 `json:"elr,omitzero"`
+	LastKnownELR    []int32 `json:"last_known_elr,omitzero"`
 	OfflineReplicas []int32 `json:"offline_replicas,omitempty"`
 	Error           string  `json:"error,omitempty"`
 }
 
 // topicDescribeJSON is one topic in `topic describe`'s JSON result.
 type topicDescribeJSON struct {
-	Name              string            `json:"name"`
-	ID                string            `json:"id,omitempty"`
-	Internal          bool              `json:"internal,omitempty"`
-	ReplicationFactor int               `json:"replication_factor"`
-	Configs           map[string]string `json:"configs"`
-	Partitions        []partitionJSON   `json:"partitions"`
-	Error             string            `json:"error,omitempty"`
+	Name              string `json:"name"`
+	ID                string `json:"id,omitempty"`
+	Internal          bool   `json:"internal,omitempty"`
+	ReplicationFactor int    `json:"replication_factor"`
+	// MinISR is the topic's min.insync.replicas, 0 if unknown.
+	MinISR     int               `json:"min_insync_replicas,omitempty"`
+	Configs    map[string]string `json:"configs"`
+	Partitions []partitionJSON   `json:"partitions"`
+	Error      string            `json:"error,omitempty"`
 }
 
 func newTopicDescribeCmd(g *globals) *cobra.Command {
+	var (
+		f               partitionFilter
+		includeInternal bool
+	)
 	cmd := &cobra.Command{
 		Use:   "describe [NAME...]",
-		Short: "Describe topics: partitions, leaders, replicas, ISR, topic ID, non-default configs",
-		Long: `Describe topics as kafka-topics.sh --describe does. With no NAME, every
-non-internal topic. Configs lists only the topic's own overrides (source
-DYNAMIC_TOPIC_CONFIG), not broker defaults.`,
+		Short: "Describe topics: partitions, leaders, replicas, ISR, ELR, offline replicas, topic ID, non-default configs",
+		Long: `Describe topics as kafka-topics.sh --describe does. With no NAME, every topic
+(internal ones with --include-internal). Configs lists only the topic's own overrides
+(source DYNAMIC_TOPIC_CONFIG), not broker defaults.
+
+Per partition: leader, leader epoch, replicas, ISR, ELR and last known ELR (KIP-966
+eligible leader replicas, from DescribeTopicPartitions; the columns are left out, with
+a note, when the broker does not serve it) and offline replicas.
+
+One filter may be given, as kafka-topics.sh allows; it prints only the matching
+partitions, in one table across topics, and nothing when none match:
+  --under-replicated-partitions  ISR smaller than the replicas
+  --under-min-isr-partitions     ISR smaller than min.insync.replicas, or no leader
+  --at-min-isr-partitions        ISR exactly min.insync.replicas
+  --unavailable-partitions       no leader, or a leader that is not a live broker`,
 		RunE: g.run(func(cmd *cobra.Command, args []string) error {
-			adm, err := g.admin()
+			if f.count() > 1 {
+				return usagef("give at most one of --under-replicated-partitions, --under-min-isr-partitions, --at-min-isr-partitions and --unavailable-partitions")
+			}
+			cl, err := g.client()
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
+			defer cl.Close()
+			adm := g.adminOf(cl)
 			ctx, cancel := g.opCtx(cmd.Context())
 			defer cancel()
-			tds, err := adm.ListTopics(ctx, args...)
+			m, err := adm.Metadata(ctx, args...)
 			if err != nil {
 				return opErr("describe topics", err, "")
+			}
+			tds := m.Topics
+			if len(args) == 0 && !includeInternal {
+				tds.FilterInternal()
 			}
 			var names []string
 			for _, td := range tds.Sorted() {
@@ -62,6 +91,7 @@ DYNAMIC_TOPIC_CONFIG), not broker defaults.`,
 				}
 			}
 			configs := map[string]map[string]string{}
+			minISR := map[string]int{}
 			if len(names) > 0 {
 				rcs, err := adm.DescribeTopicConfigs(ctx, names...)
 				if err != nil {
@@ -69,15 +99,39 @@ DYNAMIC_TOPIC_CONFIG), not broker defaults.`,
 				}
 				for _, rc := range rcs {
 					configs[rc.Name] = overrides(rc)
+					minISR[rc.Name] = minInsyncReplicas(rc)
 				}
 			}
+			elr := describeELR(ctx, cl, names)
 			out, firstErr := describeResults(tds, args, configs)
-			if err := printTopicDescribe(cmd.OutOrStdout(), g, out); err != nil {
+			for i := range out {
+				out[i].MinISR = minISR[out[i].Name]
+				elr.fill(&out[i])
+			}
+			w := cmd.OutOrStdout()
+			if f.count() > 0 {
+				live := map[int32]bool{}
+				for _, b := range m.Brokers {
+					live[b.NodeID] = true
+				}
+				out = f.apply(out, live)
+				if err := printFilteredPartitions(w, g, out, elr.known); err != nil {
+					return err
+				}
+				return firstErr
+			}
+			if err := printTopicDescribe(w, g, out, elr); err != nil {
 				return err
 			}
 			return firstErr
 		}),
 	}
+	fl := cmd.Flags()
+	fl.BoolVar(&f.underReplicated, "under-replicated-partitions", false, "only partitions whose ISR is smaller than their replicas")
+	fl.BoolVar(&f.underMinISR, "under-min-isr-partitions", false, "only partitions whose ISR is smaller than min.insync.replicas, or with no leader")
+	fl.BoolVar(&f.atMinISR, "at-min-isr-partitions", false, "only partitions whose ISR is exactly min.insync.replicas")
+	fl.BoolVar(&f.unavailable, "unavailable-partitions", false, "only partitions with no leader, or a leader that is not a live broker")
+	fl.BoolVar(&includeInternal, "include-internal", false, "with no NAME: internal topics (__consumer_offsets) too")
 	return cmd
 }
 
@@ -163,7 +217,7 @@ func nonNil(s []int32) []int32 {
 	return s
 }
 
-func printTopicDescribe(w io.Writer, g *globals, out []topicDescribeJSON) error {
+func printTopicDescribe(w io.Writer, g *globals, out []topicDescribeJSON, elr elrInfo) error {
 	if g.json() {
 		return writeJSON(w, out)
 	}
@@ -187,20 +241,39 @@ func printTopicDescribe(w io.Writer, g *globals, out []topicDescribeJSON) error 
 			kvs = append(kvs, k+"="+d.Configs[k])
 		}
 		fmt.Fprintf(w, "  Configs:            %s\n", orDash(strings.Join(kvs, ",")))
-		t := newTable("PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "OFFLINE")
+		t := newTable(partitionHeaders(elr.known)...)
 		for _, p := range d.Partitions {
-			leader := fmt.Sprint(p.Leader)
-			if p.Leader < 0 {
-				leader = "none"
-			}
-			if p.Error != "" {
-				leader += " (" + p.Error + ")"
-			}
-			t.add(p.Partition, leader, p.LeaderEpoch, int32List(p.Replicas), int32List(p.ISR), orDash(int32List(p.OfflineReplicas)))
+			t.add(partitionCells(p, elr.known)...)
 		}
 		if err := t.write(w, "  "); err != nil {
 			return err
 		}
 	}
+	if len(out) > 0 {
+		elr.note(w)
+	}
 	return nil
+}
+
+// partitionHeaders are the per-partition columns; ELR ones only when known.
+func partitionHeaders(withELR bool) []string {
+	if withELR {
+		return []string{"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "ELR", "LAST-KNOWN-ELR", "OFFLINE"}
+	}
+	return []string{"PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "OFFLINE"}
+}
+
+func partitionCells(p partitionJSON, withELR bool) []any {
+	leader := fmt.Sprint(p.Leader)
+	if p.Leader < 0 {
+		leader = "none"
+	}
+	if p.Error != "" {
+		leader += " (" + p.Error + ")"
+	}
+	cells := []any{p.Partition, leader, p.LeaderEpoch, orDash(int32List(p.Replicas)), orDash(int32List(p.ISR))}
+	if withELR {
+		cells = append(cells, orDash(int32List(p.ELR)), orDash(int32List(p.LastKnownELR)))
+	}
+	return append(cells, orDash(int32List(p.OfflineReplicas)))
 }

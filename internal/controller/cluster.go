@@ -249,9 +249,19 @@ func (c *Controller) Run(ctx context.Context, active func() bool) {
 				continue
 			}
 			if !wasActive {
-				// Newly active: every broker gets a full session.
+				// Newly active: every broker gets a full session, except a
+				// voter this node has not heard from for longer (the old
+				// active controller, mostly, whose silence is why this
+				// node leads now): its session counts from its last word.
 				c.hbMu.Lock()
 				c.sessions = map[int32]*brokerSession{}
+				if rq, ok := c.quorum.(*RaftQuorum); ok {
+					for _, b := range c.loader.Image().Brokers() {
+						if at, heard := rq.LastHeard(b.ID); heard && b.ID != rq.cfg.NodeID {
+							c.sessions[b.ID] = &brokerSession{lastHeartbeat: at}
+						}
+					}
+				}
 				c.hbMu.Unlock()
 				wasActive = true
 			}

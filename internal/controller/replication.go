@@ -11,6 +11,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -163,13 +165,26 @@ func (c *Controller) electPreferred(ctx context.Context, only map[string][]int32
 	img := c.loader.Image()
 	results := map[string]map[int32]error{}
 	var recs []metadata.Record
+	for name, parts := range only {
+		t := img.Topic(name)
+		for _, pi := range parts {
+			if t == nil || pi < 0 || int(pi) >= len(t.Partitions) {
+				if results[name] == nil {
+					results[name] = map[int32]error{}
+				}
+				results[name][pi] = fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, name, pi)
+			}
+		}
+	}
 	for _, name := range img.TopicNames() {
 		t := img.Topic(name)
 		want, asked := only[name]
 		if only != nil && !asked {
 			continue
 		}
-		results[name] = map[int32]error{}
+		if results[name] == nil {
+			results[name] = map[int32]error{}
+		}
 		for _, p := range t.Partitions {
 			if only != nil && want != nil && !slices.Contains(want, p.Index) {
 				continue
@@ -179,7 +194,7 @@ func (c *Controller) electPreferred(ctx context.Context, only map[string][]int32
 			case p.Leader == pref:
 				results[name][p.Index] = fmt.Errorf("%w: %d already leads", kerr.ElectionNotNeeded, pref)
 			case !slices.Contains(p.ISR, pref) || !c.live(img, pref):
-				results[name][p.Index] = fmt.Errorf("%w: preferred replica %d is not live and in the ISR %v", kerr.PreferredLeaderNotAvailable, pref, p.ISR)
+				results[name][p.Index] = fmt.Errorf("%w: preferred replica %d is not live and in the ISR (%s)", kerr.PreferredLeaderNotAvailable, pref, idList(p.ISR))
 			default:
 				recs = append(recs, &metadata.PartitionChangeRecord{PartitionID: p.Index, TopicID: t.ID, Leader: pref})
 				results[name][p.Index] = nil
@@ -404,4 +419,13 @@ func (c *Controller) alterPartition(img *metadata.Image, t *metadata.Topic, lead
 		}
 	}
 	return &metadata.PartitionChangeRecord{PartitionID: part, TopicID: t.ID, ISR: isr, ELR: elr, Leader: metadata.NoLeaderChange}, nil
+}
+
+// idList renders broker IDs as Kafka's tools do: "1,2,3".
+func idList(ids []int32) string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = strconv.Itoa(int(id))
+	}
+	return strings.Join(out, ",")
 }

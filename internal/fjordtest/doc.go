@@ -8,6 +8,8 @@
 //     for its `bootstrap=` line, captures its output (dumped when a test
 //     fails), and kills, stops, pauses, resumes or restarts it. After the first
 //     start the broker keeps its port, so clients reconnect after a restart.
+//     StartCommand runs another fjord command with the same ready line
+//     (`fjord dev cluster`), and Interrupt stops either with SIGINT.
 //   - Proxy: a TCP fault proxy that cuts links, delays frames, and forwards a
 //     request but swallows its response (the broker applied it; the client
 //     never learns), for timeout and idempotence tests.

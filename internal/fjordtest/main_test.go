@@ -42,7 +42,7 @@ func fakeBroker(mode string, args []string) int {
 			dataDir = args[i+1]
 		case "--override":
 			if v, ok := strings.CutPrefix(args[i+1], "listeners=PLAINTEXT://"); ok {
-				listen = v
+				listen, _, _ = strings.Cut(v, ",") // a CONTROLLER listener may follow
 			}
 		}
 	}

@@ -71,6 +71,25 @@ func StartProcess(t testing.TB, bin, dataDir string, overrides ...string) *Proce
 	return p
 }
 
+// StartCommand runs `BIN ARGS...` as given, for fjord commands other than
+// `server` that print the same `bootstrap=` ready line (`fjord dev cluster`,
+// whose bootstrap is a comma-separated list; Addr returns it whole), and
+// waits for that line. Restarts reuse the arguments unchanged. The process
+// is killed when the test ends, and its output is logged if the test
+// failed.
+func StartCommand(t testing.TB, bin string, args ...string) *Process {
+	t.Helper()
+	p := &Process{
+		t: t, bin: bin, out: &output{}, args: args,
+		readyTimeout: ReadyTimeout, stopTimeout: StopTimeout,
+	}
+	t.Cleanup(p.cleanup)
+	if err := p.start(); err != nil {
+		t.Fatalf("start %s: %v\n--- output ---\n%s", strings.Join(args, " "), err, p.out.tail(failDumpSize))
+	}
+	return p
+}
+
 // newProcess prepares the first start's arguments.
 func newProcess(t testing.TB, bin, dataDir string, overrides []string) (*Process, error) {
 	p := &Process{
@@ -180,9 +199,13 @@ func (p *Process) start() error {
 	defer timer.Stop()
 	select {
 	case addr := <-ready:
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			p.killAndWait()
-			return fmt.Errorf("ready line has bad address %q: %w", addr, err)
+		// One address (`fjord server`), or a comma-separated list
+		// (`fjord dev cluster`).
+		for _, a := range strings.Split(addr, ",") {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				p.killAndWait()
+				return fmt.Errorf("ready line has bad address %q: %w", addr, err)
+			}
 		}
 		p.mu.Lock()
 		p.addr = addr
@@ -305,22 +328,27 @@ func waitDone(done chan struct{}, d time.Duration) error {
 // Stop sends SIGTERM and waits up to StopTimeout for the process to exit. It
 // returns an error if the broker did not exit in time (it is then killed) or
 // exited unsuccessfully, as a clean shutdown is part of the contract.
-func (p *Process) Stop() error {
+func (p *Process) Stop() error { return p.stopWith(syscall.SIGTERM) }
+
+// Interrupt is Stop with SIGINT, what Ctrl-C in a terminal sends.
+func (p *Process) Interrupt() error { return p.stopWith(syscall.SIGINT) }
+
+func (p *Process) stopWith(sig syscall.Signal) error {
 	cmd, done := p.current()
 	if cmd == nil {
 		return nil
 	}
-	// A paused process would sit on SIGTERM until resumed.
+	// A paused process would sit on the signal until resumed.
 	_ = cmd.Process.Signal(syscall.SIGCONT)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("SIGTERM pid %d: %w", cmd.Process.Pid, err)
+	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("%v pid %d: %w", sig, cmd.Process.Pid, err)
 	}
 	if err := waitDone(done, p.stopTimeout); err != nil {
 		kerr := p.killAndWait()
-		return errors.Join(fmt.Errorf("after SIGTERM: %w", err), kerr)
+		return errors.Join(fmt.Errorf("after %v: %w", sig, err), kerr)
 	}
 	if err := p.waitErr(); err != nil {
-		return fmt.Errorf("after SIGTERM: %w", err)
+		return fmt.Errorf("after %v: %w", sig, err)
 	}
 	return nil
 }

@@ -424,11 +424,15 @@ func (p *Partition) appendIdempotent(batch []byte, h record.Header, appendTime i
 func (p *Partition) pending(info log.AppendInfo, dup bool) Pending {
 	pend := Pending{p: p, Info: info, Duplicate: dup}
 	if !dup {
+		// The replica state learns the new log end at once (followers
+		// may copy and report it before this leader's own fsync; their
+		// reports are capped at the log end it knows), and parked
+		// follower fetches wake.
+		p.localProgress()
 		p.delayed.Notify(p.ID, LogEndMoved)
 	}
 	if !p.log.DurableOnAppend() {
 		// Page-cache mode: counted at once, as Kafka's replicas count it.
-		p.localProgress()
 		pend.done = p.HighWatermark() > info.LastOffset
 	}
 	return pend

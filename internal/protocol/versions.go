@@ -46,6 +46,7 @@ var implemented = [...]VersionRange{
 	{61, 0, 0, "KIP-664; idempotent producers only until transactions are served"},
 	{68, 0, 1, "KIP-848; v1 has client-generated member IDs and regular expressions"},
 	{69, 0, 1, "KIP-848"},
+	{75, 0, 0, "KIP-966's eligible leader replicas, which Metadata does not carry"},
 }
 
 // Supported reports whether Fjord serves version v of API key.

@@ -36,8 +36,12 @@ type fetcher struct {
 	m      *Manager
 	leader int32
 
-	mu    sync.Mutex // guards parts
+	mu    sync.Mutex // guards parts and cur
 	parts map[partition.ID]*followed
+	// cur is the connection of the fetch in flight: a partition added
+	// meanwhile cuts its long poll short, so the new partition is not
+	// left waiting for replica.fetch.wait.max.ms.
+	cur *kconn
 	wake  chan struct{} // a partition was added
 	quit  chan struct{}
 	once  sync.Once
@@ -52,6 +56,9 @@ func (f *fetcher) add(part *partition.Partition, topicID metadata.TopicID, epoch
 	cur := f.parts[part.ID]
 	if cur == nil || cur.epoch != epoch || cur.part != part {
 		f.parts[part.ID] = &followed{part: part, topicID: topicID, epoch: epoch}
+		if f.cur != nil {
+			_ = f.cur.nc.SetReadDeadline(time.Now()) // the round ends; the next one has the partition
+		}
 	}
 	f.mu.Unlock()
 	select {
@@ -139,7 +146,14 @@ func (f *fetcher) run() {
 				continue
 			}
 		}
-		if err := f.round(c, parts); err != nil {
+		f.mu.Lock()
+		f.cur = c
+		f.mu.Unlock()
+		err := f.round(c, parts)
+		f.mu.Lock()
+		f.cur = nil
+		f.mu.Unlock()
+		if err != nil {
 			if f.m.ctx.Err() == nil {
 				f.m.logger.Debug("replica fetch failed", "leader", f.leader, "err", err)
 			}

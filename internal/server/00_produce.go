@@ -28,6 +28,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -139,7 +140,12 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 				}
 				sp.ErrorMessage = protocol.ErrorMessage(err)
 				sp.BaseOffset = -1
-				b.logger.Error("produce not made durable", "topic", p.part.ID.Topic, "partition", p.part.ID.Partition, "err", err)
+				level := slog.LevelError // a storage failure
+				if errors.Is(err, partition.ErrNotLeader) || errors.Is(err, partition.ErrNotEnoughReplicasAfterAppend) ||
+					sp.ErrorCode == kerr.RequestTimedOut.Code {
+					level = slog.LevelWarn // leadership or the ISR moved: the client retries
+				}
+				b.logger.Log(ctx, level, "produce not acknowledged", "topic", p.part.ID.Topic, "partition", p.part.ID.Partition, "err", err)
 			}
 			sp.LogStartOffset = p.part.LogStartOffset()
 		}

@@ -111,6 +111,8 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Ad
 		resp = b.handleElectLeaders(r)
 	case *kmsg.DescribeQuorumRequest:
 		resp = b.handleDescribeQuorum(r)
+	case *kmsg.DescribeTopicPartitionsRequest:
+		resp = b.handleDescribeTopicPartitions(r)
 	case *kmsg.DescribeProducersRequest:
 		resp = b.handleDescribeProducers(r)
 	case *kmsg.FindCoordinatorRequest:

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -149,4 +150,52 @@ func deref(s *string) string {
 		return "<nil>"
 	}
 	return *s
+}
+
+// DescribeTopicPartitions pages through partitions with Kafka's cursor.
+func TestDescribeTopicPartitions_Pages(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	ctx := testCtx(t)
+	cl, adm := newClient(t, n.Addr())
+	for _, name := range []string{"dtp-a", "dtp-b"} {
+		if _, err := adm.CreateTopic(ctx, 3, 1, nil, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+	for _, name := range []string{"dtp-b", "dtp-a", "nope"} {
+		rt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+		rt.Topic = name
+		req.Topics = append(req.Topics, rt)
+	}
+	req.ResponsePartitionLimit = 4
+	var seen []string
+	for page := 0; page < 5; page++ {
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rt := range resp.Topics {
+			if *rt.Topic == "nope" {
+				if rt.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+					t.Fatalf("unknown topic: code %d", rt.ErrorCode)
+				}
+				continue
+			}
+			for _, p := range rt.Partitions {
+				if p.LeaderID != 1 || len(p.Replicas) != 1 || len(p.ISR) != 1 || len(p.OfflineReplicas) != 0 {
+					t.Fatalf("%s-%d: %+v", *rt.Topic, p.Partition, p)
+				}
+				seen = append(seen, fmt.Sprintf("%s-%d", *rt.Topic, p.Partition))
+			}
+		}
+		if resp.NextCursor == nil {
+			break
+		}
+		req.Cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: resp.NextCursor.Topic, Partition: resp.NextCursor.Partition}
+	}
+	want := "[dtp-a-0 dtp-a-1 dtp-a-2 dtp-b-0 dtp-b-1 dtp-b-2]"
+	if got := fmt.Sprint(seen); got != want {
+		t.Fatalf("pages gave %s, want %s", got, want)
+	}
 }
