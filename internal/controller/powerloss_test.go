@@ -84,7 +84,9 @@ func TestRaft_PowerLossOfEveryVoter(t *testing.T) {
 		}
 		// Cut once some commits of this round are in, and a random while
 		// after: commits are in flight.
+		mu.Lock()
 		before := len(acked)
+		mu.Unlock()
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 			mu.Lock()
 			n := len(acked)

@@ -160,7 +160,9 @@ func TestPartition_AcksAllWaitEndsWhenTheISRShrinks(t *testing.T) {
 // fsync of it completes (it reads the leader's page cache). Its report must
 // count once the leader's fsync is done: the acks=all write is answered
 // then, not after the follower's next fetch, which waits out
-// replica.fetch.wait.max.ms when nothing new arrives.
+// replica.fetch.wait.max.ms when nothing new arrives (the stall the
+// cluster power-loss test and e2e/perf found; the leader's state learns
+// its log end at append time).
 func TestPartition_FollowerAheadOfLeaderFsyncCounts(t *testing.T) {
 	now := time.Now()
 	leader := openAs(t, 1)

@@ -86,23 +86,12 @@ func (p *Partition) setReplicaConfig(minISR int, lag time.Duration) {
 }
 
 // FollowerFetched records a follower's fetch from this leader at
-// fetchOffset (everything below is durable on the follower). The state
-// machine learns this leader's log end first: the follower may have
-// copied batches appended since the last progress report (made after each
-// fsync), and the state machine caps a follower's offset at the leader's
-// log end as it knows it. Capped at a stale end, the report would count
-// only at the follower's next fetch, which waits out
-// replica.fetch.wait.max.ms when nothing new arrives, and acks=all writes
-// with it.
+// fetchOffset (everything below is durable on the follower).
 func (p *Partition) FollowerFetched(id int32, fetchOffset int64, now time.Time) error {
-	leo, durable := p.localOffsets()
 	p.mu.Lock()
-	local := p.replica.LocalAppended(leo, durable)
 	d, err := p.replica.FollowerFetched(id, fetchOffset, now)
 	p.mu.Unlock()
-	d.HighWatermarkMoved = d.HighWatermarkMoved || local.HighWatermarkMoved
 	if err != nil {
-		p.act(local)
 		return fmt.Errorf("partition %s: %w", p.ID, err)
 	}
 	p.act(d)
