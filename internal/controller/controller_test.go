@@ -34,7 +34,7 @@ func open(t *testing.T, dir string, brokers ...int32) *harness {
 	h := &harness{dir: dir, loader: metadata.NewLoader(metadata.NewImage("test-cluster"))}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	h.quorum, err = OpenStandalone(ctx, dir, 1, h.loader, nil)
+	h.quorum, err = OpenStandalone(ctx, nil, dir, 1, h.loader, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

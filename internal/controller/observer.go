@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/record"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // Observer keeps a broker-only node's copy of the metadata log: it fetches
@@ -36,16 +36,17 @@ type Observer struct {
 	wg           sync.WaitGroup
 }
 
-// OpenObserver opens the metadata log in dir, replays it into loader and
-// starts fetching from the quorum through client.
-func OpenObserver(nodeID int32, dir string, client *Client, loader *metadata.Loader, logger *slog.Logger) (*Observer, error) {
+// OpenObserver opens the metadata log in dir on fsys (nil: the operating
+// system's), replays it into loader and starts fetching from the quorum
+// through client.
+func OpenObserver(nodeID int32, fsys vfs.FS, dir string, client *Client, loader *metadata.Loader, logger *slog.Logger) (*Observer, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := metadata.MkdirAll(fsys, dir); err != nil {
 		return nil, fmt.Errorf("metadata log folder: %w", err)
 	}
-	rl, err := openRaftLog(dir, logger)
+	rl, err := openRaftLog(fsys, dir, logger)
 	if err != nil {
 		return nil, err
 	}

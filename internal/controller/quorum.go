@@ -3,11 +3,12 @@ package controller
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // Quorum commits batches of metadata records to the replicated metadata
@@ -32,16 +33,20 @@ const maxBatchRecords = 100_000
 // code as every distributed controller. A data folder of the release
 // before the metadata log (its JSON image in metadata.json) bootstraps the
 // new log with that image, and the JSON file is renamed away once the log
-// holds it. It returns once the node is the active controller.
-func OpenStandalone(ctx context.Context, dataDir string, nodeID int32, loader *metadata.Loader, logger *slog.Logger) (*RaftQuorum, error) {
+// holds it. It returns once the node is the active controller. Every file
+// is reached through fsys (nil: the operating system's).
+func OpenStandalone(ctx context.Context, fsys vfs.FS, dataDir string, nodeID int32, loader *metadata.Loader, logger *slog.Logger) (*RaftQuorum, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if fsys == nil {
+		fsys = vfs.OS()
 	}
 	dir := filepath.Join(dataDir, MetadataLogDir)
 	legacy := filepath.Join(dir, metadata.LegacySnapshotFile)
 	var boot []metadata.Record
-	if _, err := os.Stat(filepath.Join(dir, snapshotFile)); errors.Is(err, os.ErrNotExist) {
-		_, recs, err := metadata.ReadLegacySnapshot(dir)
+	if _, err := fsys.Stat(filepath.Join(dir, snapshotFile)); errors.Is(err, fs.ErrNotExist) {
+		_, recs, err := metadata.ReadLegacySnapshot(fsys, dir)
 		switch {
 		case errors.Is(err, metadata.ErrNoLegacySnapshot):
 		case err != nil:
@@ -51,16 +56,16 @@ func OpenStandalone(ctx context.Context, dataDir string, nodeID int32, loader *m
 			logger.Info("migrating the metadata snapshot to the metadata log", "records", len(recs))
 		}
 	}
-	q, err := OpenRaft(RaftConfig{NodeID: nodeID, Voters: []int32{nodeID}, Dir: dir, Bootstrap: boot, Logger: logger}, loader)
+	q, err := OpenRaft(RaftConfig{NodeID: nodeID, Voters: []int32{nodeID}, Dir: dir, FS: fsys, Bootstrap: boot, Logger: logger}, loader)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(legacy); err == nil {
-		if err := os.Rename(legacy, legacy+".migrated"); err != nil {
+	if _, err := fsys.Stat(legacy); err == nil {
+		if err := fsys.Rename(legacy, legacy+".migrated"); err != nil {
 			_ = q.Close()
 			return nil, err
 		}
-		if err := metadata.SyncDir(dir); err != nil {
+		if err := metadata.SyncDir(fsys, dir); err != nil {
 			_ = q.Close()
 			return nil, err
 		}

@@ -5,10 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,6 +16,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // ErrNotController: this node is not the active controller; it is Kafka's
@@ -43,6 +41,9 @@ type RaftConfig struct {
 	Voters []int32
 	// Dir is the metadata log folder (__cluster_metadata-0).
 	Dir string
+	// FS holds Dir: the metadata log, quorum-state and the snapshot are
+	// reached only through it. Nil is the operating system's.
+	FS vfs.FS
 	// Tick is the raft tick (default 50ms); an election starts after
 	// ElectionTicks (default 20: 1 s) without a leader, heartbeats every
 	// HeartbeatTicks (default 2).
@@ -164,14 +165,17 @@ func OpenRaft(cfg RaftConfig, loader *metadata.Loader) (*RaftQuorum, error) {
 	if len(cfg.Bootstrap) > 0 && len(cfg.Voters) != 1 {
 		return nil, errors.New("only a lone voter can bootstrap from a legacy image")
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if cfg.FS == nil {
+		cfg.FS = vfs.OS()
+	}
+	if err := metadata.MkdirAll(cfg.FS, cfg.Dir); err != nil {
 		return nil, fmt.Errorf("metadata log folder: %w", err)
 	}
 	fresh, err := bootstrapIfNew(cfg)
 	if err != nil {
 		return nil, err
 	}
-	rl, err := openRaftLog(cfg.Dir, cfg.Logger)
+	rl, err := openRaftLog(cfg.FS, cfg.Dir, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -201,48 +205,6 @@ func OpenRaft(cfg RaftConfig, loader *metadata.Loader) (*RaftQuorum, error) {
 	}
 	go q.run()
 	return q, nil
-}
-
-// bootstrapIfNew writes the bootstrap snapshot of a brand-new log: index
-// 1, term 1, the voters, and the bootstrap records. A log that exists is
-// checked against the configured voters instead.
-func bootstrapIfNew(cfg RaftConfig) (fresh bool, err error) {
-	path := filepath.Join(cfg.Dir, snapshotFile)
-	snap, err := readSnapshotFile(path)
-	if err == nil {
-		if _, herr := os.Stat(filepath.Join(cfg.Dir, hardStateFile)); errors.Is(herr, os.ErrNotExist) && snap.Metadata.Index == 1 {
-			fresh = true // bootstrapped before but never took part in a vote
-		}
-		stored := make([]int32, 0, len(snap.Metadata.ConfState.Voters))
-		for _, v := range snap.Metadata.ConfState.Voters {
-			stored = append(stored, int32(v))
-		}
-		slices.Sort(stored)
-		want := slices.Sorted(slices.Values(cfg.Voters))
-		if !slices.Equal(stored, want) {
-			return false, fmt.Errorf("controller.quorum.voters names voters %v, but the metadata log in %s belongs to a quorum of %v", want, cfg.Dir, stored)
-		}
-		return fresh, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return false, err
-	}
-	if entries, _ := os.ReadDir(cfg.Dir); slices.ContainsFunc(entries, func(e os.DirEntry) bool {
-		return filepath.Ext(e.Name()) == ".log"
-	}) {
-		return false, fmt.Errorf("the metadata log in %s has segments but no snapshot: it was not written by this release; move it away to start a new log", cfg.Dir)
-	}
-	cs := pb.ConfState{}
-	for _, v := range cfg.Voters {
-		cs.Voters = append(cs.Voters, uint64(v))
-	}
-	data := encodeRecords(cfg.Bootstrap)
-	b, err := (&pb.Snapshot{Data: data, Metadata: pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: cs}}).Marshal()
-	if err != nil {
-		return false, err
-	}
-	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
-	return true, metadata.WriteFileAtomic(path, b)
 }
 
 // replay loads the snapshot and the committed entries into the loader.

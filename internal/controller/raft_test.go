@@ -13,6 +13,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // memNet connects in-process voters: Send hands each message to its
@@ -44,13 +45,14 @@ type raftCluster struct {
 	t       *testing.T
 	net     *memNet
 	dirs    map[int32]string
+	fss     map[int32]vfs.FS // nil entries: the OS
 	loaders map[int32]*metadata.Loader
 	voters  []int32
 	snapN   uint64
 }
 
 func newRaftCluster(t *testing.T, snapshotEntries uint64, ids ...int32) *raftCluster {
-	rc := &raftCluster{t: t, net: &memNet{nodes: map[int32]*RaftQuorum{}}, dirs: map[int32]string{}, loaders: map[int32]*metadata.Loader{},
+	rc := &raftCluster{t: t, net: &memNet{nodes: map[int32]*RaftQuorum{}}, dirs: map[int32]string{}, fss: map[int32]vfs.FS{}, loaders: map[int32]*metadata.Loader{},
 		voters: ids, snapN: snapshotEntries}
 	for _, id := range ids {
 		rc.dirs[id] = t.TempDir()
@@ -66,7 +68,7 @@ func newRaftCluster(t *testing.T, snapshotEntries uint64, ids ...int32) *raftClu
 func (rc *raftCluster) start(id int32) *RaftQuorum {
 	rc.t.Helper()
 	rc.loaders[id] = metadata.NewLoader(metadata.NewImage("c"))
-	q, err := OpenRaft(RaftConfig{NodeID: id, Voters: rc.voters, Dir: rc.dirs[id], Tick: 10 * time.Millisecond,
+	q, err := OpenRaft(RaftConfig{NodeID: id, Voters: rc.voters, Dir: rc.dirs[id], FS: rc.fss[id], Tick: 10 * time.Millisecond,
 		SnapshotEntries: rc.snapN, Transport: memTransport{net: rc.net, self: id}}, rc.loaders[id])
 	if err != nil {
 		rc.t.Fatal(err)

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -17,6 +17,7 @@ import (
 	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/record"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // The metadata log stores raft entries in the segment format of every
@@ -42,6 +43,7 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // the MemoryStorage (entries since the snapshot are kept in memory too;
 // snapshots bound them), and every change is written to the log first.
 type raftLog struct {
+	fs     vfs.FS // holds dir and the log; never nil
 	dir    string
 	log    *log.Log
 	mem    *raft.MemoryStorage
@@ -57,14 +59,17 @@ func metadataLogConfig() log.Config {
 	return cfg
 }
 
-// openRaftLog opens the metadata log in dir and loads snapshot, entries
-// and hard state into memory.
-func openRaftLog(dir string, logger *slog.Logger) (*raftLog, error) {
-	l, err := log.Open(dir, metadataLogConfig(), log.Options{Logger: logger})
+// openRaftLog opens the metadata log in dir on fsys (nil: the operating
+// system's) and loads snapshot, entries and hard state into memory.
+func openRaftLog(fsys vfs.FS, dir string, logger *slog.Logger) (*raftLog, error) {
+	if fsys == nil {
+		fsys = vfs.OS()
+	}
+	l, err := log.Open(dir, metadataLogConfig(), log.Options{FS: fsys, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("metadata log: %w", err)
 	}
-	r := &raftLog{dir: dir, log: l, mem: raft.NewMemoryStorage(), logger: logger}
+	r := &raftLog{fs: fsys, dir: dir, log: l, mem: raft.NewMemoryStorage(), logger: logger}
 	if err := r.load(); err != nil {
 		_ = l.Close()
 		return nil, err
@@ -73,9 +78,9 @@ func openRaftLog(dir string, logger *slog.Logger) (*raftLog, error) {
 }
 
 func (r *raftLog) load() error {
-	snap, err := readSnapshotFile(filepath.Join(r.dir, snapshotFile))
+	snap, err := readSnapshotFile(r.fs, filepath.Join(r.dir, snapshotFile))
 	switch {
-	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return err
 	default:
@@ -100,8 +105,8 @@ func (r *raftLog) load() error {
 	if err := r.mem.Append(ents); err != nil {
 		return fmt.Errorf("metadata log: %w", err)
 	}
-	hs, err := readHardState(filepath.Join(r.dir, hardStateFile))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	hs, err := readHardState(r.fs, filepath.Join(r.dir, hardStateFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	last, _ := r.mem.LastIndex()
@@ -199,7 +204,7 @@ func (r *raftLog) save(snap pb.Snapshot, ents []pb.Entry, hs pb.HardState) error
 			// The vote must be durable before any message says it. The
 			// commit index rides along but need not be current: a stale
 			// one is re-learned from the leader.
-			if err := metadata.WriteFileAtomic(filepath.Join(r.dir, hardStateFile), encodeHardState(hs)); err != nil {
+			if err := metadata.WriteFileAtomic(r.fs, filepath.Join(r.dir, hardStateFile), encodeHardState(hs)); err != nil {
 				return err
 			}
 			r.hs = hs
@@ -219,7 +224,7 @@ func (r *raftLog) saveSnapshot(snap pb.Snapshot) error {
 		return fmt.Errorf("metadata snapshot: %w", err)
 	}
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
-	if err := metadata.WriteFileAtomic(filepath.Join(r.dir, snapshotFile), b); err != nil {
+	if err := metadata.WriteFileAtomic(r.fs, filepath.Join(r.dir, snapshotFile), b); err != nil {
 		return err
 	}
 	idx := int64(snap.Metadata.Index)
@@ -249,8 +254,9 @@ func (r *raftLog) compact(i uint64, cs *pb.ConfState, data []byte) error {
 	return r.mem.Compact(i)
 }
 
-func readSnapshotFile(path string) (pb.Snapshot, error) {
-	b, err := os.ReadFile(path)
+// readSnapshotFile reads and checks a snapshot file.
+func readSnapshotFile(fsys vfs.FS, path string) (pb.Snapshot, error) {
+	b, err := vfs.ReadFile(fsys, path)
 	if err != nil {
 		return pb.Snapshot{}, err
 	}
@@ -271,8 +277,9 @@ func encodeHardState(hs pb.HardState) []byte {
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
 }
 
-func readHardState(path string) (pb.HardState, error) {
-	b, err := os.ReadFile(path)
+// readHardState reads and checks quorum-state.
+func readHardState(fsys vfs.FS, path string) (pb.HardState, error) {
+	b, err := vfs.ReadFile(fsys, path)
 	if err != nil {
 		return pb.HardState{}, err
 	}

@@ -185,7 +185,7 @@ func TestReadLegacySnapshot(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, LegacySnapshotFile), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cid, recs, err := ReadLegacySnapshot(dir)
+	cid, recs, err := ReadLegacySnapshot(nil, dir)
 	if err != nil || cid != "abc" {
 		t.Fatalf("%q %v", cid, err)
 	}
@@ -194,7 +194,7 @@ func TestReadLegacySnapshot(t *testing.T) {
 	if tp == nil || tp.Name != "t" || tp.Configs["retention.ms"] != "9" || tp.Partitions[0].LeaderEpoch != 2 || img.NextProducerID != 1234 {
 		t.Fatalf("legacy image not rebuilt: %+v, next producer ID %d", tp, img.NextProducerID)
 	}
-	if _, _, err := ReadLegacySnapshot(t.TempDir()); !errors.Is(err, ErrNoLegacySnapshot) {
+	if _, _, err := ReadLegacySnapshot(nil, t.TempDir()); !errors.Is(err, ErrNoLegacySnapshot) {
 		t.Fatalf("empty folder: %v", err)
 	}
 }
@@ -231,7 +231,7 @@ func FuzzReadLegacySnapshot(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, LegacySnapshotFile), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		cid, recs, err := ReadLegacySnapshot(dir)
+		cid, recs, err := ReadLegacySnapshot(nil, dir)
 		if err != nil {
 			return
 		}

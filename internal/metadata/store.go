@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // LegacySnapshotFile is the JSON image that standalone releases before the
@@ -28,14 +31,15 @@ type legacyTopic struct {
 // ErrNoLegacySnapshot: the folder holds no legacy JSON image.
 var ErrNoLegacySnapshot = errors.New("no legacy metadata snapshot")
 
-// ReadLegacySnapshot reads the JSON image in dir and returns the cluster ID
-// and the records that rebuild it (ErrNoLegacySnapshot when there is none).
-// The records are checked by replaying them, so a damaged file is refused
-// here, not half-applied later.
-func ReadLegacySnapshot(dir string) (clusterID string, records []Record, err error) {
+// ReadLegacySnapshot reads the JSON image in dir on fsys (nil: the
+// operating system's) and returns the cluster ID and the records that
+// rebuild it (ErrNoLegacySnapshot when there is none). The records are
+// checked by replaying them, so a damaged file is refused here, not
+// half-applied later.
+func ReadLegacySnapshot(fsys vfs.FS, dir string) (clusterID string, records []Record, err error) {
 	path := filepath.Join(dir, LegacySnapshotFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	b, err := vfs.ReadFile(orOS(fsys), path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil, ErrNoLegacySnapshot
 	}
 	if err != nil {
@@ -75,11 +79,27 @@ func ReadLegacySnapshot(dir string) (clusterID string, records []Record, err err
 	return snap.ClusterID, records, nil
 }
 
-// WriteFileAtomic replaces path with data so that a crash leaves either the
-// old or the new content: temp file, fsync, rename, fsync of the folder.
-func WriteFileAtomic(path string, data []byte) error {
+// The helpers below are the durable file operations of every package
+// above internal/log that keeps files of its own (partition, controller,
+// node). Each takes the FS explicitly; nil is the operating system's. They
+// rely on POSIX's contract only (see internal/vfs): data is durable once
+// its file is fsynced, a name once its folder is.
+
+// orOS returns fsys, or the operating system's file system when nil.
+func orOS(fsys vfs.FS) vfs.FS {
+	if fsys == nil {
+		return vfs.OS()
+	}
+	return fsys
+}
+
+// WriteFileAtomic replaces path on fsys (nil: the operating system's) with
+// data so that a crash leaves either the old or the new content: temp
+// file, fsync, rename, fsync of the folder.
+func WriteFileAtomic(fsys vfs.FS, path string, data []byte) error {
+	fsys = orOS(fsys)
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -94,21 +114,54 @@ func WriteFileAtomic(path string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fsys.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename %s: %w", path, err)
 	}
-	return SyncDir(filepath.Dir(path))
+	return SyncDir(fsys, filepath.Dir(path))
 }
 
-// SyncDir fsyncs a folder, making renames and removals in it durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open folder %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+// SyncDir fsyncs a folder of fsys (nil: the operating system's), making
+// the files created, renamed and removed in it durable.
+func SyncDir(fsys vfs.FS, dir string) error {
+	if err := orOS(fsys).SyncDir(dir); err != nil {
 		return fmt.Errorf("fsync folder %s: %w", dir, err)
+	}
+	return nil
+}
+
+// MkdirAll creates dir and its missing parents on fsys (nil: the operating
+// system's) and makes their names durable, fsyncing the parent of each
+// folder it created: without that a power loss right after could take the
+// new folder and every file in it, however fsynced. A folder that exists
+// costs one stat.
+func MkdirAll(fsys vfs.FS, dir string) error {
+	fsys = orOS(fsys)
+	var missing []string // dir and its missing parents, deepest first
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		_, err := fsys.Stat(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("folder %s: %w", dir, err)
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("folder %s: %w", dir, err)
+	}
+	// Deepest first: each parent's fsync covers the entry of the folder
+	// below it; the topmost new folder's parent existed before.
+	for _, d := range missing {
+		if err := SyncDir(fsys, filepath.Dir(d)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

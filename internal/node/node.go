@@ -20,9 +20,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -41,6 +41,7 @@ import (
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/replication"
 	"github.com/fjordstream/fjord/internal/server"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // Config is what a node is built from.
@@ -53,6 +54,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Listener, when set, is used instead of opening listeners[0].
 	Listener net.Listener
+	// FS holds the data folder (log.dirs): every file the node keeps
+	// (meta.properties, the metadata log, every partition's files) is
+	// reached through it. Nil is the operating system's; tests give a
+	// vfs.MemFS to cut the power under a running node. The public fjord
+	// package does not expose it: package vfs is internal.
+	FS vfs.FS
 }
 
 // Node is one running Fjord process (broker and controller roles).
@@ -93,6 +100,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.FS == nil {
+		cfg.FS = vfs.OS()
 	}
 	if len(cfg.Broker.LogDirs) == 0 {
 		return nil, errors.New("node: log.dirs is empty")
@@ -208,7 +218,7 @@ func (n *Node) resolveClusterID() (string, error) {
 	}
 	have := props["cluster.id"]
 	if have == "" {
-		legacy, _, err := metadata.ReadLegacySnapshot(filepath.Join(n.dataDir, controller.MetadataLogDir))
+		legacy, _, err := metadata.ReadLegacySnapshot(n.cfg.FS, filepath.Join(n.dataDir, controller.MetadataLogDir))
 		switch {
 		case err == nil:
 			have = legacy
@@ -249,8 +259,8 @@ func clusterIDFromVoters(voters []config.Voter) string {
 
 // readMetaProperties reads meta.properties (nil when there is none).
 func (n *Node) readMetaProperties() (map[string]string, error) {
-	b, err := os.ReadFile(filepath.Join(n.dataDir, "meta.properties"))
-	if os.IsNotExist(err) {
+	b, err := vfs.ReadFile(n.cfg.FS, filepath.Join(n.dataDir, "meta.properties"))
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
@@ -278,7 +288,7 @@ func (n *Node) checkMetaProperties(clusterID string) error {
 	}
 	if props == nil {
 		text := "#Written by Fjord. Do not edit.\nversion=1\nnode.id=" + want["node.id"] + "\ncluster.id=" + want["cluster.id"] + "\n"
-		return metadata.WriteFileAtomic(path, []byte(text))
+		return metadata.WriteFileAtomic(n.cfg.FS, path, []byte(text))
 	}
 	for _, k := range []string{"node.id", "cluster.id"} {
 		if props[k] != want[k] {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -95,7 +94,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.checkRoles(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(n.dataDir, 0o755); err != nil {
+	if err := metadata.MkdirAll(n.cfg.FS, n.dataDir); err != nil {
 		return fmt.Errorf("data folder %s: %w", n.dataDir, err)
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
@@ -125,7 +124,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	var startErr error
 	starting := true
 	if isBroker {
-		n.parts = partition.NewManager(partition.ManagerConfig{Dir: n.dataDir, NodeID: b.NodeID, ReplicaLagTimeMax: b.ReplicaLagTimeMax}, n.logger)
+		n.parts = partition.NewManager(partition.ManagerConfig{Dir: n.dataDir, NodeID: b.NodeID, ReplicaLagTimeMax: b.ReplicaLagTimeMax, FS: n.cfg.FS}, n.logger)
 		n.parts.SetProducerIDExpiration(b.ProducerIDExpiration)
 		// Hosted replicas follow committed metadata: the replay of the
 		// metadata log at start-up opens them through the same publisher
@@ -215,7 +214,7 @@ func (n *Node) startMetadata(ctx, loopCtx context.Context) error {
 	b := n.cfg.Broker
 	var err error
 	if n.standalone() {
-		if n.quorum, err = controller.OpenStandalone(ctx, n.dataDir, b.NodeID, n.loader, n.logger); err != nil {
+		if n.quorum, err = controller.OpenStandalone(ctx, n.cfg.FS, n.dataDir, b.NodeID, n.loader, n.logger); err != nil {
 			return err
 		}
 		n.ctrl = controller.New(controller.Config{Broker: b}, n.quorum, n.loader, n.logger)
@@ -226,7 +225,7 @@ func (n *Node) startMetadata(ctx, loopCtx context.Context) error {
 	n.client = controller.NewClient(b.ControllerQuorumVoters, n.logger)
 	dir := filepath.Join(n.dataDir, controller.MetadataLogDir)
 	if !b.HasRole("controller") {
-		if n.observer, err = controller.OpenObserver(b.NodeID, dir, n.client, n.loader, n.logger); err != nil {
+		if n.observer, err = controller.OpenObserver(b.NodeID, n.cfg.FS, dir, n.client, n.loader, n.logger); err != nil {
 			return err
 		}
 		n.channel = controller.NewChannel(nil, nil, n.client, n.loader)
@@ -242,7 +241,7 @@ func (n *Node) startMetadata(ctx, loopCtx context.Context) error {
 		ids = append(ids, v.ID)
 	}
 	n.transport = controller.NewPeerTransport(b.NodeID, b.ControllerQuorumVoters, n.logger)
-	n.quorum, err = controller.OpenRaft(controller.RaftConfig{NodeID: b.NodeID, Voters: ids, Dir: dir, Transport: n.transport, Logger: n.logger}, n.loader)
+	n.quorum, err = controller.OpenRaft(controller.RaftConfig{NodeID: b.NodeID, Voters: ids, Dir: dir, FS: n.cfg.FS, Transport: n.transport, Logger: n.logger}, n.loader)
 	if err != nil {
 		ln.Close()
 		return err

@@ -155,3 +155,30 @@ func TestPartition_AcksAllWaitEndsWhenTheISRShrinks(t *testing.T) {
 		}
 	}
 }
+
+// A follower can copy a batch and make it durable before the leader's own
+// fsync of it completes (it reads the leader's page cache). Its report must
+// count once the leader's fsync is done: the acks=all write is answered
+// then, not after the follower's next fetch, which waits out
+// replica.fetch.wait.max.ms when nothing new arrives (the stall the
+// cluster power-loss test and e2e/perf found; the leader's state learns
+// its log end at append time).
+func TestPartition_FollowerAheadOfLeaderFsyncCounts(t *testing.T) {
+	now := time.Now()
+	leader := openAs(t, 1)
+	leader.ApplyLeadership(Leadership{Leader: 1, LeaderEpoch: 4, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}, now)
+	pend, err := leader.Append(batch(3, now.UnixMilli()), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The follower fetched the batch, appended and fsynced it, and fetches
+	// again from its end, all before the leader's group commit ran.
+	if err := leader.FollowerFetched(2, 3, now); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := pend.Wait(ctx); err != nil {
+		t.Fatalf("acks=all wait: %v (high watermark %d)", err, leader.HighWatermark())
+	}
+}

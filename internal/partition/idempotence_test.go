@@ -12,6 +12,7 @@ import (
 
 	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/record"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // idemBatch builds a batch of n records from producer pid (pid must not be
@@ -160,7 +161,7 @@ func crashCopy(t *testing.T, dir string) string {
 
 func snapshotsIn(t *testing.T, dir string) []int64 {
 	t.Helper()
-	offs, err := listSnapshots(dir)
+	offs, err := listSnapshots(vfs.OS(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package partition
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/record"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // DefaultReplicaLagTimeMax is Kafka's replica.lag.time.max.ms default.
@@ -266,8 +266,9 @@ const highWatermarkFile = "high-watermark-checkpoint"
 // replica.high.watermark.checkpoint.interval.ms default.
 const highWatermarkCheckpointInterval = 5 * time.Second
 
-func readHighWatermark(dir string) (int64, bool) {
-	b, err := os.ReadFile(filepath.Join(dir, highWatermarkFile))
+// readHighWatermark reads the checkpoint in dir (false: none, or damaged).
+func readHighWatermark(fsys vfs.FS, dir string) (int64, bool) {
+	b, err := vfs.ReadFile(fsys, filepath.Join(dir, highWatermarkFile))
 	if err != nil {
 		return 0, false
 	}
@@ -289,7 +290,7 @@ func (p *Partition) checkpointHighWatermark() {
 	if hw == p.hwCheckpoint {
 		return
 	}
-	if err := metadata.WriteFileAtomic(filepath.Join(p.log.Dir(), highWatermarkFile), []byte("0\n"+strconv.FormatInt(hw, 10)+"\n")); err != nil {
+	if err := metadata.WriteFileAtomic(p.fs, filepath.Join(p.log.Dir(), highWatermarkFile), []byte("0\n"+strconv.FormatInt(hw, 10)+"\n")); err != nil {
 		p.logger.Warn("writing the high-watermark checkpoint failed", "err", err)
 		return
 	}

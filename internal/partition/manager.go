@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/record"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // ManagerConfig is what a node's replicas share.
@@ -26,6 +26,10 @@ type ManagerConfig struct {
 	NodeID int32
 	// ReplicaLagTimeMax is replica.lag.time.max.ms (0: Kafka's default).
 	ReplicaLagTimeMax time.Duration
+	// FS holds Dir: every file operation of the replicas (their logs,
+	// partition.metadata, producer snapshots, high-watermark checkpoints)
+	// goes through it. Nil is the operating system's.
+	FS vfs.FS
 }
 
 // Manager owns the replicas hosted by one node, keyed by topic partition,
@@ -34,6 +38,7 @@ type Manager struct {
 	nodeID  int32
 	lag     time.Duration
 	dir     string
+	fs      vfs.FS // holds dir; never nil
 	logger  *slog.Logger
 	logOpts log.Options
 	decomp  *record.Decompressor
@@ -55,7 +60,11 @@ func NewManager(cfg ManagerConfig, logger *slog.Logger) *Manager {
 	if lag <= 0 {
 		lag = DefaultReplicaLagTimeMax
 	}
-	return &Manager{nodeID: cfg.NodeID, lag: lag, logOpts: log.Options{Logger: logger, Decompressor: decomp}, decomp: decomp, dir: dir, logger: logger, parts: map[ID]*Partition{},
+	fsys := cfg.FS
+	if fsys == nil {
+		fsys = vfs.OS()
+	}
+	return &Manager{nodeID: cfg.NodeID, lag: lag, logOpts: log.Options{FS: fsys, Logger: logger, Decompressor: decomp}, decomp: decomp, dir: dir, fs: fsys, logger: logger, parts: map[ID]*Partition{},
 		delayed:              NewDelayed(0),
 		producerIDExpiration: DefaultProducerIDExpiration}
 }
@@ -111,6 +120,9 @@ func (m *Manager) All() []*Partition {
 
 // Create opens (creating if missing) the replica of a partition and writes
 // its partition.metadata file so the folder names its topic ID, as Kafka's do.
+// A new folder's name is made durable (the log directory is fsynced) before
+// anything is written in it: otherwise a power cut could take the folder,
+// and the acknowledged records in it, with it.
 func (m *Manager) Create(id ID, topicID metadata.TopicID, cfg config.Topic, leaderEpoch int32) (*Partition, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -118,11 +130,14 @@ func (m *Manager) Create(id ID, topicID metadata.TopicID, cfg config.Topic, lead
 		return p, nil
 	}
 	dir := m.FolderFor(id)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := m.dropStaleFolder(dir, topicID); err != nil {
+		return nil, fmt.Errorf("partition %s: %w", id, err)
+	}
+	if err := metadata.MkdirAll(m.fs, dir); err != nil {
 		return nil, fmt.Errorf("partition %s: %w", id, err)
 	}
 	pm := fmt.Sprintf("version: 0\ntopic_id: %s\n", topicID)
-	if err := metadata.WriteFileAtomic(filepath.Join(dir, "partition.metadata"), []byte(pm)); err != nil {
+	if err := metadata.WriteFileAtomic(m.fs, filepath.Join(dir, "partition.metadata"), []byte(pm)); err != nil {
 		return nil, fmt.Errorf("partition %s: %w", id, err)
 	}
 	p, err := Open(id, topicID, dir, cfg, m.nodeID, leaderEpoch, m.logOpts, m.decomp)
@@ -151,11 +166,12 @@ func (m *Manager) Remove(id ID) error {
 	return p.Delete()
 }
 
-// RemoveOrphans deletes partition folders whose topic ID is not in img:
+// RemoveOrphans deletes partition folders whose topic ID is not in img,
+// and folders whose removal had begun (renamed to ...-delete by Delete):
 // leftovers of a topic deletion interrupted by a crash (the metadata change
 // is made durable first, the folders are removed after).
 func (m *Manager) RemoveOrphans(img *metadata.Image) error {
-	entries, err := os.ReadDir(m.dir)
+	entries, err := m.fs.ReadDir(m.dir)
 	if err != nil {
 		return fmt.Errorf("log dir %s: %w", m.dir, err)
 	}
@@ -164,26 +180,60 @@ func (m *Manager) RemoveOrphans(img *metadata.Image) error {
 		if !e.IsDir() {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(m.dir, e.Name(), "partition.metadata"))
+		if strings.HasSuffix(e.Name(), deletedSuffix) && strings.Contains(e.Name(), ".") {
+			m.logger.Warn("removing partition folder whose deletion a crash interrupted", "folder", e.Name())
+			if err := m.fs.RemoveAll(filepath.Join(m.dir, e.Name())); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		idText, err := readTopicID(m.fs, filepath.Join(m.dir, e.Name()))
 		if err != nil {
 			continue // not a partition folder of ours
-		}
-		var idText string
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "topic_id:"); ok {
-				idText = strings.TrimSpace(v)
-			}
 		}
 		id, err := metadata.ParseTopicID(idText)
 		if err == nil && img.TopicByID(id) != nil {
 			continue
 		}
 		m.logger.Warn("removing partition folder of a deleted topic", "folder", e.Name(), "topic_id", idText)
-		if err := os.RemoveAll(filepath.Join(m.dir, e.Name())); err != nil {
+		if err := m.fs.RemoveAll(filepath.Join(m.dir, e.Name())); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// readTopicID returns the topic ID that the partition.metadata file of dir
+// names, as text ("" when the file names none).
+func readTopicID(fsys vfs.FS, dir string) (string, error) {
+	b, err := vfs.ReadFile(fsys, filepath.Join(dir, "partition.metadata"))
+	if err != nil {
+		return "", err
+	}
+	var idText string
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "topic_id:"); ok {
+			idText = strings.TrimSpace(v)
+		}
+	}
+	return idText, nil
+}
+
+// dropStaleFolder removes dir when its partition.metadata names another
+// topic ID: the folder of a deleted topic of the same name, whose removal
+// a crash undid (the removal is not fsynced) before the metadata replay
+// recreated the name. Opening it would give the new topic the old one's
+// records. A folder with no readable ID is kept (see Create).
+func (m *Manager) dropStaleFolder(dir string, topicID metadata.TopicID) error {
+	text, err := readTopicID(m.fs, dir)
+	if err != nil {
+		return nil
+	}
+	if have, err := metadata.ParseTopicID(text); err != nil || have == topicID {
+		return nil
+	}
+	m.logger.Warn("removing partition folder of a deleted topic of the same name", "folder", filepath.Base(dir), "topic_id", text, "new_topic_id", topicID.String())
+	return m.fs.RemoveAll(dir)
 }
 
 // Maintain runs Partition.Maintain on every replica, logging failures.

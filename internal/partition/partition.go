@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/fjordstream/fjord/internal/config"
 	"github.com/fjordstream/fjord/internal/log"
+	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/record"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // ID names a topic partition.
@@ -28,6 +31,7 @@ type Partition struct {
 	ID      ID
 	TopicID [16]byte
 	log     *log.Log
+	fs      vfs.FS               // the log's (opts.FS), for the files beside it; never nil
 	decomp  *record.Decompressor // shared by the node's partitions
 	logger  *slog.Logger
 
@@ -81,8 +85,13 @@ const producerExpiryCheckInterval = 10 * time.Minute
 // batch headers after it (see loadProducers). The replica starts as the
 // leader of a partition of one replica, localID, at leaderEpoch: a
 // standalone partition's state, which ApplyLeadership then replaces with
-// what the metadata says.
+// what the metadata says. Every file, the log's and those beside it
+// (producer snapshots, the high-watermark checkpoint), is reached through
+// opts.FS (nil: the operating system's).
 func Open(id ID, topicID [16]byte, dir string, cfg config.Topic, localID, leaderEpoch int32, opts log.Options, decomp *record.Decompressor) (*Partition, error) {
+	if opts.FS == nil {
+		opts.FS = vfs.OS()
+	}
 	l, err := log.Open(dir, LogConfig(cfg), opts)
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: %w", id, err)
@@ -91,7 +100,7 @@ func Open(id ID, topicID [16]byte, dir string, cfg config.Topic, localID, leader
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Partition{ID: id, TopicID: topicID, log: l, decomp: decomp, cfg: cfg, delayed: NewDelayed(0),
+	p := &Partition{ID: id, TopicID: topicID, log: l, fs: opts.FS, decomp: decomp, cfg: cfg, delayed: NewDelayed(0),
 		logger: logger.With("topic", id.Topic, "partition", id.Partition), producerIDExpiration: DefaultProducerIDExpiration}
 	if err := p.loadProducers(); err != nil {
 		_ = l.Close()
@@ -103,7 +112,7 @@ func Open(id ID, topicID [16]byte, dir string, cfg config.Topic, localID, leader
 	// release's) starts from its durable end, a single replica's commit.
 	leo, durable := p.localOffsets()
 	hw := durable
-	if ck, ok := readHighWatermark(dir); ok {
+	if ck, ok := readHighWatermark(p.fs, dir); ok {
 		hw = min(ck, durable)
 	}
 	p.hwCheckpoint = hw
@@ -643,10 +652,36 @@ func (p *Partition) Close() error {
 	return nil
 }
 
-// Delete closes the log and removes its folder.
+// deletedSuffix ends the name a partition folder is renamed to before it
+// is removed: <topic>-<partition>.<topic ID in hex>-delete, as Kafka names
+// the folders it is deleting.
+const deletedSuffix = "-delete"
+
+// Delete closes the log and removes its folder. The folder is first
+// renamed out of the partition's name (<folder>.<topic ID>-delete) and the
+// rename made durable, as Kafka does: a crash in the middle of the removal
+// (which on a real file system unlinks one file at a time, partition.metadata
+// perhaps first) then leaves a folder that RemoveOrphans deletes at
+// start-up, never a partial one under the partition's name, which a topic
+// created again under that name would adopt.
 func (p *Partition) Delete() error {
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
 	p.closed = true
-	return p.log.Delete()
+	dir := p.log.Dir()
+	gone := fmt.Sprintf("%s.%x%s", dir, p.TopicID, deletedSuffix)
+	if err := p.fs.Rename(dir, gone); err != nil {
+		return fmt.Errorf("partition %s: delete: %w", p.ID, err)
+	}
+	if err := metadata.SyncDir(p.fs, filepath.Dir(dir)); err != nil {
+		return fmt.Errorf("partition %s: delete: %w", p.ID, err)
+	}
+	// The log closes its segments; its folder is gone from under it.
+	if err := p.log.Delete(); err != nil {
+		return fmt.Errorf("partition %s: %w", p.ID, err)
+	}
+	if err := p.fs.RemoveAll(gone); err != nil {
+		return fmt.Errorf("partition %s: delete: %w", p.ID, err)
+	}
+	return nil
 }

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/record"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // Producer state snapshots sit beside the segments, named as Kafka names
@@ -152,8 +153,8 @@ func decodeProducerSnapshot(b []byte) (int64, producerStates, error) {
 }
 
 // listSnapshots returns the offsets of the snapshot files in dir, ascending.
-func listSnapshots(dir string) ([]int64, error) {
-	entries, err := os.ReadDir(dir)
+func listSnapshots(fsys vfs.FS, dir string) ([]int64, error) {
+	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +182,7 @@ func listSnapshots(dir string) ([]int64, error) {
 func (p *Partition) loadProducers() error {
 	dir := p.log.Dir()
 	lso, leo := p.log.LogStartOffset(), p.log.LogEndOffset()
-	offsets, err := listSnapshots(dir)
+	offsets, err := listSnapshots(p.fs, dir)
 	if err != nil {
 		return fmt.Errorf("producer snapshots: %w", err)
 	}
@@ -193,7 +194,7 @@ func (p *Partition) loadProducers() error {
 			continue
 		}
 		p.logger.Warn("deleting producer snapshot outside the log", "snapshot", snapshotName(off), "log_start_offset", lso, "log_end_offset", leo)
-		if err := os.Remove(filepath.Join(dir, snapshotName(off))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := p.fs.Remove(filepath.Join(dir, snapshotName(off))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("producer snapshot %d: %w", off, err)
 		}
 		removed = true
@@ -201,7 +202,7 @@ func (p *Partition) loadProducers() error {
 	if removed {
 		// The deletion must be durable before new appends can carry the
 		// log end offset past a deleted snapshot again.
-		if err := syncFolder(dir); err != nil {
+		if err := metadata.SyncDir(p.fs, dir); err != nil {
 			return err
 		}
 	}
@@ -209,7 +210,7 @@ func (p *Partition) loadProducers() error {
 	from := lso
 	for i := len(usable) - 1; i >= 0; i-- {
 		off := usable[i]
-		data, err := os.ReadFile(filepath.Join(dir, snapshotName(off)))
+		data, err := vfs.ReadFile(p.fs, filepath.Join(dir, snapshotName(off)))
 		if err == nil {
 			var got int64
 			var s producerStates
@@ -313,11 +314,11 @@ func (p *Partition) snapshotLocked() error {
 // produceMu.
 func (p *Partition) writeSnapshotLocked(offset int64) error {
 	dir := p.log.Dir()
-	if err := metadata.WriteFileAtomic(filepath.Join(dir, snapshotName(offset)), encodeProducerSnapshot(offset, &p.producers)); err != nil {
+	if err := metadata.WriteFileAtomic(p.fs, filepath.Join(dir, snapshotName(offset)), encodeProducerSnapshot(offset, &p.producers)); err != nil {
 		return fmt.Errorf("producer snapshot %d: %w", offset, err)
 	}
 	p.snapOffset, p.dirty = offset, false
-	offsets, err := listSnapshots(dir)
+	offsets, err := listSnapshots(p.fs, dir)
 	if err != nil {
 		return fmt.Errorf("producer snapshots: %w", err)
 	}
@@ -325,25 +326,9 @@ func (p *Partition) writeSnapshotLocked(offset int64) error {
 	for _, off := range offsets[:max(len(offsets)-snapshotsKept, 0)] {
 		// An old snapshot surviving a crash is harmless: only the newest
 		// usable one is loaded.
-		if err := os.Remove(filepath.Join(dir, snapshotName(off))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := p.fs.Remove(filepath.Join(dir, snapshotName(off))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// syncFolder fsyncs a folder so that removed entries stay removed.
-func syncFolder(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("fsync folder %s: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync folder %s: %w", dir, err)
-	}
-	return nil
 }

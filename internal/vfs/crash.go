@@ -29,10 +29,32 @@ type CrashOptions struct {
 // (they keep working on the old tree, never on the clone). Taking the
 // clone inside an Inject hook gives a crash at an exact operation.
 func (m *MemFS) CrashClone(opts CrashOptions) *MemFS {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := &crashCloner{rng: opts.Rand, done: map[*node]*node{}}
-	return &MemFS{root: c.clone(m.root), now: m.now}
+	return CrashCloneAll(opts, m)[0]
+}
+
+// CrashCloneAll cuts the power of several machines at one instant: it
+// takes the lock of every file system before cloning any, so no operation
+// on any of them falls between two of the clones (as it could with one
+// CrashClone after another), and returns the clones in the same order.
+// The file systems must be distinct, and two CrashCloneAll calls must not
+// run at once on file systems they share (each takes the locks in its own
+// order). Ordinary operations take one file system's lock at a time, so
+// they cannot deadlock with it.
+func CrashCloneAll(opts CrashOptions, fss ...*MemFS) []*MemFS {
+	for _, m := range fss {
+		m.mu.Lock()
+	}
+	defer func() {
+		for _, m := range fss {
+			m.mu.Unlock()
+		}
+	}()
+	out := make([]*MemFS, len(fss))
+	for i, m := range fss {
+		c := &crashCloner{rng: opts.Rand, done: map[*node]*node{}}
+		out[i] = &MemFS{root: c.clone(m.root), now: m.now}
+	}
+	return out
 }
 
 // crashCloner copies the surviving part of a tree, each node once (a node

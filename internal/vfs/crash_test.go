@@ -364,3 +364,58 @@ func TestMemFS_SyncEverythingLosesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestCrashCloneAll_OneInstant: a writer makes a value durable on one file
+// system and then on another, so at any instant the first holds the
+// second's value or one more. Clones taken together by CrashCloneAll keep
+// that; a value past the first's would mean an operation fell between the
+// clones.
+func TestCrashCloneAll_OneInstant(t *testing.T) {
+	a, b := NewMem(), NewMem()
+	for _, m := range []*MemFS{a, b} {
+		f := mustOpen(t, m, "/v")
+		must(t, f.Sync())
+		must(t, f.Close())
+		must(t, m.SyncDir("/"))
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, m := range []*MemFS{a, b} {
+				f, err := m.OpenFile("/v", os.O_WRONLY|os.O_TRUNC, 0)
+				if err != nil {
+					panic(err)
+				}
+				_, _ = f.Write([]byte{byte(i), byte(i >> 8), byte(i >> 16)})
+				_ = f.Sync()
+				_ = f.Close()
+			}
+		}
+	}()
+	value := func(m FS) int {
+		v, err := ReadFile(m, "/v")
+		must(t, err)
+		if len(v) == 0 {
+			return 0
+		}
+		return int(v[0]) | int(v[1])<<8 | int(v[2])<<16
+	}
+	for range 200 {
+		cs := CrashCloneAll(CrashOptions{}, a, b)
+		va, vb := value(cs[0]), value(cs[1])
+		if va != vb && va != vb+1 {
+			close(stop)
+			<-done
+			t.Fatalf("clones taken together hold %d and %d", va, vb)
+		}
+	}
+	close(stop)
+	<-done
+}

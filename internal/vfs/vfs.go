@@ -1,9 +1,11 @@
-// Package vfs is the file-system seam of the storage engine: every file
-// operation of internal/log goes through an FS, so the same code runs on
-// the operating system's file system (OS) in production and on an
-// in-memory one (MemFS) in tests, where a power loss can be simulated by
-// dropping every change that was not fsynced (MemFS.CrashClone), and where
-// any operation can be made to fail (Inject).
+// Package vfs is the file-system seam of a node: every file operation of
+// internal/log, and of the packages that keep files beside it (partition,
+// controller, node), goes through an FS, so the same code runs on the
+// operating system's file system (OS) in production and on an in-memory
+// one (MemFS) in tests, where a power loss can be simulated by dropping
+// every change that was not fsynced (MemFS.CrashClone, or CrashCloneAll
+// for several machines at one instant), and where any operation can be
+// made to fail (Inject).
 //
 // Invariants:
 //   - The interfaces carry exactly the POSIX durability contract the log
