@@ -137,20 +137,55 @@ func (c *Cluster) newNode(i int) (*Node, error) {
 
 // Start starts every node (they form the quorum together) and returns
 // once each is serving.
+//
+// A brand-new cluster on free ports whose port was taken meanwhile by
+// another process (free ports are picked before the nodes bind them) is
+// started again on new ports, up to three times.
 func (c *Cluster) Start(ctx context.Context) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(c.nodes))
-	for i := range c.nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = c.Restart(ctx, i)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	for attempt := 0; ; attempt++ {
+		var wg sync.WaitGroup
+		errs := make([]error, len(c.nodes))
+		for i := range c.nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = c.Restart(ctx, i)
+			}()
+		}
+		wg.Wait()
+		err := errors.Join(errs...)
+		if err == nil {
+			return nil
+		}
+		if attempt < 3 && c.tempDir != "" && c.opts.basePort == 0 && strings.Contains(err.Error(), "address already in use") {
+			if rerr := c.fresh(); rerr == nil {
+				continue
+			}
+		}
 		_ = c.Close()
 		return err
+	}
+}
+
+// fresh stops every node, empties the nodes' temporary folders and picks
+// new free ports: a first start that lost a port race begins again.
+func (c *Cluster) fresh() error {
+	for i := range c.nodes {
+		_ = c.stop(i, true)
+	}
+	for i, dir := range c.dirs {
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+		cp, err := freePort()
+		if err != nil {
+			return err
+		}
+		qp, err := freePort()
+		if err != nil {
+			return err
+		}
+		c.ports[i] = [2]int{cp, qp}
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ package server
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -55,6 +56,13 @@ func (b *Broker) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorR
 	if b.meta.Image().Topic(group.OffsetsTopic) == nil {
 		if _, err := b.ensureOffsetsTopic(); err != nil {
 			return fail(kerr.CoordinatorNotAvailable, err.Error())
+		}
+		// The new partitions are empty: their coordinators load at once.
+		// Answer when this group's is ready, so a client's first group
+		// request is not refused as loading.
+		deadline := time.Now().Add(2 * time.Second)
+		for b.groups.Status(p) == coordinator.StatusLoading && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 	leader := int32(-1)
