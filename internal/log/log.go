@@ -494,6 +494,25 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return l.epochs.endOffsetFor(epoch, l.leo)
 }
 
+// AssignEpoch records that leader epoch epoch starts at the log end
+// offset, as a new leader does at election (Kafka's assignEpochStartOffset),
+// so OffsetForLeaderEpoch for an older epoch ends where this leader's began
+// even before it appends. An epoch not above the latest changes nothing.
+func (l *Log) AssignEpoch(epoch int32) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if epoch <= l.epochs.latest() {
+		return nil
+	}
+	if l.epochs.assign(epoch, l.leo) {
+		l.persistEpochs()
+	}
+	return nil
+}
+
 // LatestEpoch returns the latest leader epoch in the cache, or
 // UndefinedEpoch.
 func (l *Log) LatestEpoch() int32 {

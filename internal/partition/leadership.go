@@ -67,7 +67,16 @@ func (p *Partition) ApplyLeadership(l Leadership, now time.Time) {
 	defer p.leaderMu.Unlock()
 	p.mu.Lock()
 	d := p.replica.ApplyLeadership(l, now)
+	leads, epoch := p.replica.Role() == RoleLeader, p.replica.LeaderEpoch()
 	p.mu.Unlock()
+	if leads {
+		// The new epoch starts at this log's end, before any append:
+		// a returning old leader asking where its epoch ended learns it
+		// from here (KIP-101).
+		if err := p.log.AssignEpoch(epoch); err != nil {
+			p.logger.Warn("recording the leader epoch's start failed", "leader_epoch", epoch, "err", err)
+		}
+	}
 	p.act(d)
 	// acks=all produces parked on the high watermark re-check leadership
 	// and the ISR.

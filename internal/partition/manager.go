@@ -124,6 +124,11 @@ func (m *Manager) All() []*Partition {
 // anything is written in it: otherwise a power cut could take the folder,
 // and the acknowledged records in it, with it.
 func (m *Manager) Create(id ID, topicID metadata.TopicID, cfg config.Topic, leaderEpoch int32) (*Partition, error) {
+	return m.create(id, topicID, cfg, &Leadership{Leader: m.nodeID, LeaderEpoch: leaderEpoch, Replicas: []int32{m.nodeID}, ISR: []int32{m.nodeID}})
+}
+
+// create opens (creating) a replica and gives it leadership l.
+func (m *Manager) create(id ID, topicID metadata.TopicID, cfg config.Topic, l *Leadership) (*Partition, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if p := m.parts[id]; p != nil {
@@ -140,10 +145,11 @@ func (m *Manager) Create(id ID, topicID metadata.TopicID, cfg config.Topic, lead
 	if err := metadata.WriteFileAtomic(m.fs, filepath.Join(dir, "partition.metadata"), []byte(pm)); err != nil {
 		return nil, fmt.Errorf("partition %s: %w", id, err)
 	}
-	p, err := Open(id, topicID, dir, cfg, m.nodeID, leaderEpoch, m.logOpts, m.decomp)
+	p, err := openReplica(id, topicID, dir, cfg, m.nodeID, m.logOpts, m.decomp)
 	if err != nil {
 		return nil, err
 	}
+	p.ApplyLeadership(*l, time.Now())
 	p.setReplicaConfig(int(cfg.MinInsyncReplicas), m.lag)
 	p.SetProducerIDExpiration(m.producerIDExpiration)
 	p.delayed = m.delayed

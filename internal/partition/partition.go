@@ -89,6 +89,18 @@ const producerExpiryCheckInterval = 10 * time.Minute
 // (producer snapshots, the high-watermark checkpoint), is reached through
 // opts.FS (nil: the operating system's).
 func Open(id ID, topicID [16]byte, dir string, cfg config.Topic, localID, leaderEpoch int32, opts log.Options, decomp *record.Decompressor) (*Partition, error) {
+	p, err := openReplica(id, topicID, dir, cfg, localID, opts, decomp)
+	if err != nil {
+		return nil, err
+	}
+	p.replica.ApplyLeadership(Leadership{Leader: localID, LeaderEpoch: leaderEpoch, Replicas: []int32{localID}, ISR: []int32{localID}}, time.Now())
+	return p, nil
+}
+
+// openReplica is Open without a leadership: the replica has no role until
+// ApplyLeadership gives it the metadata's (so a follower's high watermark
+// never moves on its own copy first).
+func openReplica(id ID, topicID [16]byte, dir string, cfg config.Topic, localID int32, opts log.Options, decomp *record.Decompressor) (*Partition, error) {
 	if opts.FS == nil {
 		opts.FS = vfs.OS()
 	}
@@ -108,17 +120,18 @@ func Open(id ID, topicID [16]byte, dir string, cfg config.Topic, localID, leader
 	}
 	// The high watermark restarts from its checkpoint (a lower bound of
 	// what was committed: Kafka's replication-offset-checkpoint), never
-	// above what is durable here. A folder without one (a standalone
-	// release's) starts from its durable end, a single replica's commit.
+	// above what is durable here; without one, from the log start. It is
+	// never raised on this replica's own copy alone except by a leader
+	// whose ISR is itself (a standalone partition: at once, to its
+	// durable end), so a follower cannot truncate to an inflated one.
 	leo, durable := p.localOffsets()
-	hw := durable
+	hw := min(l.LogStartOffset(), durable)
 	if ck, ok := readHighWatermark(p.fs, dir); ok {
-		hw = min(ck, durable)
+		hw = max(hw, min(ck, durable))
 	}
 	p.hwCheckpoint = hw
 	p.replica = NewReplica(ReplicaConfig{LocalID: localID, MinISR: int(cfg.MinInsyncReplicas), ReplicaLagTimeMax: DefaultReplicaLagTimeMax},
 		hw, leo, durable)
-	p.replica.ApplyLeadership(Leadership{Leader: localID, LeaderEpoch: leaderEpoch, Replicas: []int32{localID}, ISR: []int32{localID}}, time.Now())
 	return p, nil
 }
 
@@ -422,7 +435,9 @@ func (p *Partition) appendIdempotent(batch []byte, h record.Header, appendTime i
 // pending wraps the result of an append (or the original of a duplicate)
 // for the caller to await.
 func (p *Partition) pending(info log.AppendInfo, dup bool) Pending {
-	pend := Pending{p: p, Info: info, Duplicate: dup}
+	// Called under leaderMu (shared): the epoch is the one the append
+	// was made in.
+	pend := Pending{p: p, Info: info, Duplicate: dup, epoch: p.LeaderEpoch()}
 	if !dup {
 		// The replica state learns the new log end at once (followers
 		// may copy and report it before this leader's own fsync; their
@@ -474,8 +489,9 @@ func timestampWindow(d time.Duration) time.Duration {
 
 // Pending is an append not yet known to be durable.
 type Pending struct {
-	p    *Partition
-	done bool
+	p     *Partition
+	done  bool
+	epoch int32 // the leader epoch the append was made (or found) in
 	// Info describes where the batches landed. For a duplicate it holds
 	// the original batch's offsets and log append time only.
 	Info log.AppendInfo
@@ -497,27 +513,35 @@ func (w Pending) Wait(ctx context.Context) error {
 	p, upTo := w.p, w.Info.LastOffset+1
 	if p.log.DurableOnAppend() {
 		if err := p.log.Sync(ctx, upTo); err != nil {
-			return fmt.Errorf("partition %s: %w", p.ID, err)
+			return w.stillLeading(fmt.Errorf("partition %s: %w", p.ID, err))
 		}
 		p.localProgress()
 	}
 	if p.HighWatermark() >= upTo {
-		return nil
+		return w.stillLeading(nil)
 	}
 	wt, err := p.delayed.Watch(HighWatermarkMoved, []ID{p.ID})
 	if err != nil {
 		return fmt.Errorf("partition %s: %w", p.ID, err)
 	}
 	defer p.delayed.Cancel(wt)
-	for p.HighWatermark() < upTo {
-		// As Kafka's delayed produce: a replica that stopped leading, or
-		// whose ISR fell below min.insync.replicas, answers at once (the
-		// batch is in its log but may never be committed).
+	for {
+		// As Kafka's delayed produce: a replica that stopped leading (in
+		// the epoch of the append: a demoted leader truncates the batch
+		// and adopts its new leader's high watermark, which may pass the
+		// offsets with other records), or whose ISR fell below
+		// min.insync.replicas, answers at once.
+		if err := w.stillLeading(nil); err != nil {
+			return err
+		}
 		if err := p.CheckProduce(-1); err != nil {
 			if errors.Is(err, ErrNotEnoughReplicas) {
 				err = fmt.Errorf("%w: %w", ErrNotEnoughReplicasAfterAppend, err)
 			}
 			return fmt.Errorf("partition %s: %w", p.ID, err)
+		}
+		if p.HighWatermark() >= upTo {
+			return w.stillLeading(nil)
 		}
 		select {
 		case <-wt.C():
@@ -525,12 +549,26 @@ func (w Pending) Wait(ctx context.Context) error {
 			return fmt.Errorf("partition %s: waiting for the high watermark to pass %d: %w", p.ID, upTo-1, ctx.Err())
 		}
 	}
-	return nil
+}
+
+// stillLeading returns err, or ErrNotLeader when the replica no longer
+// leads in the epoch the append was made in: whatever its log or high
+// watermark say now, the batch may have been truncated and its offsets
+// reused, so it must not be acknowledged.
+func (w Pending) stillLeading(err error) error {
+	p := w.p
+	p.mu.Lock()
+	role, epoch := p.replica.Role(), p.replica.LeaderEpoch()
+	p.mu.Unlock()
+	if role != RoleLeader || epoch != w.epoch {
+		return fmt.Errorf("partition %s: %w: the append was made in leader epoch %d, the replica is now %s in epoch %d", p.ID, ErrNotLeader, w.epoch, role, epoch)
+	}
+	return err
 }
 
 // WaitLeader is acks=1's wait: until the append (for a duplicate, the
 // original) is durable on this leader as configured, not for the
-// followers.
+// followers; refused as Wait is when leadership moved meanwhile.
 func (w Pending) WaitLeader(ctx context.Context) error {
 	if w.done || w.p == nil {
 		return nil
@@ -538,11 +576,11 @@ func (w Pending) WaitLeader(ctx context.Context) error {
 	p, upTo := w.p, w.Info.LastOffset+1
 	if p.log.DurableOnAppend() {
 		if err := p.log.Sync(ctx, upTo); err != nil {
-			return fmt.Errorf("partition %s: %w", p.ID, err)
+			return w.stillLeading(fmt.Errorf("partition %s: %w", p.ID, err))
 		}
 		p.localProgress()
 	}
-	return nil
+	return w.stillLeading(nil)
 }
 
 // Read returns whole batches from offset, bounded by the high watermark

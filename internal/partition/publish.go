@@ -48,16 +48,18 @@ func (m *Manager) ApplyDelta(d *metadata.Delta, topicConfig TopicConfigFunc, now
 					errs = append(errs, m.Remove(id))
 				}
 			default:
+				l := Leadership{Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+					Replicas: p.Replicas, ISR: p.ISR}
 				if hosted == nil {
-					if hosted, err = m.Create(id, t.ID, cfg, p.LeaderEpoch); err != nil {
+					if _, err = m.create(id, t.ID, cfg, &l); err != nil {
 						errs = append(errs, err)
-						continue
 					}
-				} else if configChanged {
+					continue
+				}
+				if configChanged {
 					hosted.SetConfig(cfg)
 				}
-				hosted.ApplyLeadership(Leadership{Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
-					Replicas: p.Replicas, ISR: p.ISR}, now)
+				hosted.ApplyLeadership(l, now)
 			}
 		}
 	}

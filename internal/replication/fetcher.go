@@ -13,6 +13,7 @@ import (
 
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/partition"
+	"github.com/fjordstream/fjord/internal/record"
 )
 
 // fetchVersion is the Fetch version followers send: the newest that names
@@ -258,6 +259,20 @@ func (f *fetcher) apply(p *followed, rp *kmsg.FetchResponseTopicPartition, now t
 	}
 	if len(rp.RecordBatches) > 0 {
 		if _, err := p.part.AppendAsFollower(rp.RecordBatches, now); err != nil {
+			// The leader's batch starts below this log's end: this log
+			// ends inside it, so the two differ there. Cut to the
+			// leader's batch start (the leader's log is the truth below
+			// it too, and the fetch brings it back) and append again.
+			h, herr := record.PeekHeader(rp.RecordBatches)
+			if herr == nil && h.BaseOffset < p.part.LogEndOffset() {
+				if terr := p.part.TruncateTo(h.BaseOffset); terr != nil {
+					return terr
+				}
+				if _, err = p.part.AppendAsFollower(rp.RecordBatches, now); err == nil {
+					p.part.FollowerHighWatermark(rp.HighWatermark)
+					return nil
+				}
+			}
 			p.truncated = false
 			return err
 		}
@@ -320,11 +335,22 @@ func (f *fetcher) truncate(c *kconn, parts []*followed) error {
 				f.backoff(p)
 				continue
 			}
+			// KIP-279: the leader answers with the largest epoch it has at
+			// or below ours and where that epoch ends on it; this log is
+			// cut where it and the leader last agree: the smaller of that
+			// end and this log's own end of the same epoch.
 			to := rp.EndOffset
-			if rp.LeaderEpoch < 0 || to < 0 {
-				// The leader knows no epoch at or before ours: keep only
-				// what is known committed.
+			switch {
+			case rp.LeaderEpoch < 0 || to < 0:
+				// The leader has no epoch at or below ours: keep only
+				// what is known committed (the high watermark, a true
+				// lower bound: checkpointed, never raised by this
+				// replica on its own copy).
 				to = p.part.HighWatermark()
+			default:
+				if ep, end := p.part.EndOffsetForEpoch(rp.LeaderEpoch); ep == rp.LeaderEpoch {
+					to = min(to, end)
+				}
 			}
 			if err := p.part.TruncateTo(min(to, p.part.LogEndOffset())); err != nil {
 				return err
