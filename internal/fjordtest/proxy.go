@@ -21,6 +21,8 @@ const (
 	dialTimeout = 5 * time.Second
 	// maxLinks bounds concurrent proxied connections.
 	maxLinks = 1024
+	// rawChunk is the read buffer of a raw link.
+	rawChunk = 64 << 10
 )
 
 // Proxy is a TCP proxy in front of a broker that injects network faults. It
@@ -28,18 +30,28 @@ const (
 // response) so it can delay whole frames and swallow the response to a
 // chosen request while still delivering the request itself.
 //
+// A raw proxy (ProxyConfig.Raw) forwards bytes without looking for frames,
+// for protocols other than Kafka's, such as Fjord's quorum protocol.
+//
+// The proxy knows the source IP of each connection it accepted, so a test
+// can block one source (Block) while others pass: with every node of a
+// cluster dialing from its own loopback address, that cuts the links a node
+// opens as well as those made to it (see Cluster.Isolate).
+//
 // Kafka clients connect to the addresses a broker advertises in Metadata, so
 // a test that must keep every connection on the proxy starts the broker with
 // advertised.listeners set to Proxy.Addr (see StartBehindProxy).
 type Proxy struct {
 	t       testing.TB
 	ln      net.Listener
+	raw     bool
 	closing chan struct{} // closed by Close
 	wg      sync.WaitGroup
 
 	mu       sync.Mutex
 	target   string             // guarded by mu: host:port to dial; "" refuses clients
 	cut      bool               // guarded by mu: refuse clients
+	blocked  map[string]bool    // guarded by mu: source IPs refused
 	delay    time.Duration      // guarded by mu: added before forwarding each frame
 	dropN    int                // guarded by mu: responses still to swallow
 	dropKeys []int16            // guarded by mu: API keys dropN applies to; empty means any
@@ -48,10 +60,26 @@ type Proxy struct {
 	closed   bool               // guarded by mu
 }
 
+// ProxyConfig configures NewProxyWith.
+type ProxyConfig struct {
+	// Target is the host:port connections are forwarded to; "" refuses
+	// clients until SetTarget.
+	Target string
+	// Raw forwards bytes as they arrive instead of Kafka frames: Delay then
+	// holds each chunk read, and DropResponses has no effect.
+	Raw bool
+}
+
 // NewProxy listens on 127.0.0.1:0 and forwards each connection to target.
 // target may be "" and set later with SetTarget; until then clients are
 // refused. The proxy is closed when the test ends.
 func NewProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	return NewProxyWith(t, ProxyConfig{Target: target})
+}
+
+// NewProxyWith is NewProxy with the options of cfg.
+func NewProxyWith(t testing.TB, cfg ProxyConfig) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -60,8 +88,10 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	p := &Proxy{
 		t:       t,
 		ln:      ln,
+		raw:     cfg.Raw,
 		closing: make(chan struct{}),
-		target:  target,
+		target:  cfg.Target,
+		blocked: map[string]bool{},
 		links:   map[*link]struct{}{},
 	}
 	p.wg.Add(1)
@@ -104,11 +134,40 @@ func (p *Proxy) Cut() {
 	}
 }
 
-// Heal accepts connections again after Cut.
+// Heal accepts connections again after Cut, from every source (it undoes
+// Block too).
 func (p *Proxy) Heal() {
 	p.mu.Lock()
 	p.cut = false
+	clear(p.blocked)
 	p.mu.Unlock()
+}
+
+// Block closes every proxied connection whose source IP (the client's end,
+// as the proxy accepted it) is one of hosts and refuses new ones from them
+// until Heal; connections from other sources carry on.
+func (p *Proxy) Block(hosts ...string) {
+	p.mu.Lock()
+	for _, h := range hosts {
+		p.blocked[h] = true
+	}
+	var links []*link
+	for l := range p.links {
+		if p.blocked[l.src] {
+			links = append(links, l)
+		}
+	}
+	p.mu.Unlock()
+	for _, l := range links {
+		l.close()
+	}
+}
+
+// Links returns how many connections the proxy is forwarding now.
+func (p *Proxy) Links() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.links)
 }
 
 // Delay holds every frame, in both directions, for d before forwarding it.
@@ -201,21 +260,24 @@ func (p *Proxy) acceptLoop() {
 			}
 			return
 		}
+		src := sourceHost(c)
 		p.mu.Lock()
-		target, refuse := p.target, p.cut || p.target == "" || p.closed || len(p.links) >= maxLinks
+		target, refuse := p.target, p.cut || p.blocked[src] || p.target == "" || p.closed || len(p.links) >= maxLinks
 		p.mu.Unlock()
 		if refuse {
 			_ = c.Close()
 			continue
 		}
+		// Dialing inline keeps accepts in order; it is bounded, and a
+		// refused target answers at once on loopback.
 		s, err := net.DialTimeout("tcp", target, dialTimeout)
 		if err != nil {
 			_ = c.Close()
 			continue
 		}
-		l := &link{p: p, client: c, server: s, done: make(chan struct{})}
+		l := &link{p: p, src: src, client: c, server: s, done: make(chan struct{})}
 		p.mu.Lock()
-		if p.cut || p.closed {
+		if p.cut || p.blocked[src] || p.closed {
 			p.mu.Unlock()
 			l.close()
 			continue
@@ -223,14 +285,29 @@ func (p *Proxy) acceptLoop() {
 		p.links[l] = struct{}{}
 		p.wg.Add(2)
 		p.mu.Unlock()
-		go l.requests()
-		go l.responses()
+		if p.raw {
+			go l.copyRaw(l.client, l.server)
+			go l.copyRaw(l.server, l.client)
+		} else {
+			go l.requests()
+			go l.responses()
+		}
 	}
+}
+
+// sourceHost is the IP a connection came from, "" if unknown.
+func sourceHost(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return ""
+	}
+	return host
 }
 
 // link is one proxied client connection and its connection to the target.
 type link struct {
 	p              *Proxy
+	src            string // source IP of the client connection
 	client, server net.Conn
 	done           chan struct{} // closed by close
 	closeOnce      sync.Once
@@ -263,6 +340,28 @@ func (l *link) sleep(d time.Duration) bool {
 		return true
 	case <-l.done:
 		return false
+	}
+}
+
+// copyRaw forwards bytes from one end of a raw link to the other, each
+// chunk held for the proxy's delay. It owns reads from `from`.
+func (l *link) copyRaw(from, to net.Conn) {
+	defer l.p.wg.Done()
+	defer l.close()
+	buf := make([]byte, rawChunk)
+	for {
+		n, err := from.Read(buf)
+		if n > 0 {
+			if !l.sleep(l.p.currentDelay()) {
+				return
+			}
+			if _, werr := to.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }
 

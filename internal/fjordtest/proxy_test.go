@@ -3,6 +3,7 @@ package fjordtest
 import (
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -309,4 +310,112 @@ func FuzzProduceAcks(f *testing.F) {
 		produceAcks(b)
 		expectsResponse(append([]byte{0, 0, 0, 0}, b...))
 	})
+}
+
+// echoServer echoes bytes back on every connection until the test ends.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 1024)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// dialFrom connects to addr from the local IP src.
+func dialFrom(t *testing.T, src, addr string) (net.Conn, error) {
+	t.Helper()
+	d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	return d.Dial("tcp", addr)
+}
+
+// echoes reports whether a round trip over c works.
+func echoes(c net.Conn) bool {
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("FJORDQ01 not a kafka frame")); err != nil {
+		return false
+	}
+	buf := make([]byte, 26)
+	_, err := io.ReadFull(c, buf)
+	return err == nil && string(buf) == "FJORDQ01 not a kafka frame"
+}
+
+// A raw proxy forwards any bytes, and Block cuts only the connections of
+// the blocked source IP, old and new, until Heal.
+func TestProxy_RawBlockBySource(t *testing.T) {
+	px := NewProxyWith(t, ProxyConfig{Target: echoServer(t), Raw: true})
+	fromClient, err := dialFrom(t, "127.0.0.1", px.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fromClient.Close()
+	fromNode, err := dialFrom(t, "127.0.0.12", px.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fromNode.Close()
+	if !echoes(fromClient) || !echoes(fromNode) {
+		t.Fatal("raw proxy does not forward")
+	}
+	px.Block("127.0.0.12")
+	if echoes(fromNode) {
+		t.Error("blocked source's connection still works")
+	}
+	if !echoes(fromClient) {
+		t.Error("other source's connection was cut")
+	}
+	if c, err := dialFrom(t, "127.0.0.12", px.Addr()); err == nil {
+		if echoes(c) {
+			t.Error("blocked source could connect again")
+		}
+		c.Close()
+	}
+	px.Heal()
+	c, err := dialFrom(t, "127.0.0.12", px.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !echoes(c) {
+		t.Error("source still blocked after Heal")
+	}
 }

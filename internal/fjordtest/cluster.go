@@ -1,0 +1,210 @@
+//go:build unix
+
+package fjordtest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// ClientHost is the loopback address test clients connect from (the
+// kernel's choice for connections to 127.x). Cluster nodes never use it
+// when proxied, so a proxy can tell clients and nodes apart.
+const ClientHost = "127.0.0.1"
+
+// ClusterConfig describes a cluster of `fjord server` processes.
+type ClusterConfig struct {
+	// Nodes is how many nodes to run, each both broker and controller (a
+	// voter of the metadata quorum). Zero means 3.
+	Nodes int
+	// Proxied runs node N on its own loopback address 127.0.0.(10+N) and
+	// puts each of its listeners (client and controller) behind a Proxy
+	// that every other node and every client reaches it through: the
+	// proxies are its advertised listener and its entry in everyone's
+	// controller.quorum.voters. Fjord dials other nodes from the host of its
+	// client listener when that is a 127.x address other than 127.0.0.1, so
+	// the proxies see which node each connection comes from, and Isolate can
+	// cut a node off in both directions.
+	Proxied bool
+	// Overrides are key=value settings given to every node.
+	Overrides []string
+}
+
+// Cluster is a running cluster of fjord processes. Nodes keep their
+// addresses and data folders across restarts. Its methods may be called from
+// any goroutine.
+type Cluster struct {
+	t     testing.TB
+	nodes []*ClusterNode
+}
+
+// ClusterNode is one node of a Cluster.
+type ClusterNode struct {
+	// ID is the node.id.
+	ID int32
+	// Host is the loopback IP the node listens on (and, proxied, dials
+	// from).
+	Host string
+	// Proc is the node's process.
+	Proc *Process
+	// ClientProxy and ControllerProxy stand in front of the node's client
+	// and controller listeners; nil unless the cluster is Proxied.
+	ClientProxy, ControllerProxy *Proxy
+	// Addr is the client address the node advertises (its client proxy
+	// when proxied).
+	Addr string
+}
+
+// StartCluster starts a cluster of cfg.Nodes fjord processes on empty data
+// folders (which form a new cluster) and waits until every node has printed
+// its ready line, which a node does once it is registered and unfenced. The
+// processes are killed, and the proxies closed, when the test ends.
+func StartCluster(t testing.TB, bin string, cfg ClusterConfig) *Cluster {
+	t.Helper()
+	n := cfg.Nodes
+	if n <= 0 {
+		n = 3
+	}
+	c := &Cluster{t: t}
+	type ports struct{ client, controller string }
+	listen := make([]ports, n)
+	voters := make([]string, n)
+	for i := range n {
+		id := int32(i + 1)
+		host := ClientHost
+		if cfg.Proxied {
+			host = fmt.Sprintf("127.0.0.%d", 10+id)
+		}
+		listen[i] = ports{FreeAddrOn(t, host), FreeAddrOn(t, host)}
+		node := &ClusterNode{ID: id, Host: host, Addr: listen[i].client}
+		voterAddr := listen[i].controller
+		if cfg.Proxied {
+			node.ClientProxy = NewProxyWith(t, ProxyConfig{Target: listen[i].client})
+			// The quorum protocol is not Kafka's framing: forward bytes.
+			node.ControllerProxy = NewProxyWith(t, ProxyConfig{Target: listen[i].controller, Raw: true})
+			node.Addr = node.ClientProxy.Addr()
+			voterAddr = node.ControllerProxy.Addr()
+		}
+		voters[i] = fmt.Sprintf("%d@%s", id, voterAddr)
+		c.nodes = append(c.nodes, node)
+	}
+	for i, node := range c.nodes {
+		ov := []string{
+			"process.roles=broker,controller",
+			fmt.Sprintf("node.id=%d", node.ID),
+			"controller.quorum.voters=" + strings.Join(voters, ","),
+			"controller.listener.names=CONTROLLER",
+			fmt.Sprintf("listeners=PLAINTEXT://%s,CONTROLLER://%s", listen[i].client, listen[i].controller),
+			"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+		}
+		if cfg.Proxied {
+			ov = append(ov, "advertised.listeners=PLAINTEXT://"+node.Addr)
+		}
+		p, err := newProcess(t, bin, t.TempDir(), append(ov, cfg.Overrides...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.cleanup)
+		node.Proc = p
+	}
+	// A node is ready only once a quorum has formed, so all start at once.
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, node := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := node.Proc.start(); err != nil {
+				errs[i] = fmt.Errorf("node %d: %w\n--- output ---\n%s", node.ID, err, node.Proc.out.tail(failDumpSize))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("start cluster: %v", err)
+	}
+	return c
+}
+
+// FreeAddrOn is FreeAddr on another loopback host, such as 127.0.0.12.
+func FreeAddrOn(t testing.TB, host string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatalf("free port on %s: %v", host, err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	return addr
+}
+
+// Nodes returns the nodes in node.id order.
+func (c *Cluster) Nodes() []*ClusterNode { return c.nodes }
+
+// Node returns the node with the given node.id, failing the test if there
+// is none.
+func (c *Cluster) Node(id int32) *ClusterNode {
+	for _, n := range c.nodes {
+		if n.ID == id {
+			return n
+		}
+	}
+	c.t.Fatalf("cluster has no node %d", id)
+	return nil
+}
+
+// Bootstrap returns every node's client address, for kgo.SeedBrokers.
+func (c *Cluster) Bootstrap() []string {
+	out := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = n.Addr
+	}
+	return out
+}
+
+// Isolate cuts node id off from the other nodes in both directions: every
+// connection between it and another node, on either's listeners, is closed
+// and new ones are refused until Heal. With clients set, test clients (on
+// ClientHost) are cut off from it too; otherwise they still reach it, as
+// a client on the node's side of a partition would. The cluster must be
+// Proxied.
+func (c *Cluster) Isolate(id int32, clients bool) {
+	c.t.Helper()
+	target := c.Node(id)
+	if target.ClientProxy == nil {
+		c.t.Fatalf("Isolate needs a Proxied cluster")
+	}
+	var others []string
+	for _, n := range c.nodes {
+		if n.ID == id {
+			continue
+		}
+		others = append(others, n.Host)
+		// What the isolated node opens to the others.
+		n.ClientProxy.Block(target.Host)
+		n.ControllerProxy.Block(target.Host)
+	}
+	if clients {
+		others = append(others, ClientHost)
+	}
+	// What the others open to the isolated node. Its connections to
+	// itself stay up: they cross no network.
+	target.ClientProxy.Block(others...)
+	target.ControllerProxy.Block(others...)
+}
+
+// Heal undoes Isolate (and any Cut or Block on the cluster's proxies).
+func (c *Cluster) Heal() {
+	for _, n := range c.nodes {
+		if n.ClientProxy != nil {
+			n.ClientProxy.Heal()
+			n.ControllerProxy.Heal()
+		}
+	}
+}
