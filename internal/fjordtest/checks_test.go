@@ -189,6 +189,22 @@ func TestCheckReplicas(t *testing.T) {
 			want: []string{"leader epoch 1 starts at offset 4 on replica 1 but at 2 on replica 3"},
 		},
 		{
+			// The same producer batch written by the old leader (epoch 0)
+			// and, retried, by the new one (epoch 1); replica 3 kept the
+			// old leader's copy instead of truncating it.
+			name: "same records stamped with another epoch",
+			logs: func() map[int32][]Batch {
+				l := good()
+				l[3] = batches(t, a0, a1, fakeBatch(4, 1, 0, "c"), fakeBatch(5, 1, 1, "d"))
+				return l
+			}(),
+			isr: []int32{1, 2, 3}, hw: 5,
+			want: []string{
+				"leader epoch 1 starts at offset 4 on replica 1 but at 5 on replica 3 (at offset 4: " + EpochStampOnly + ")",
+				"in-sync replicas 1 and 3 differ below the high watermark 5: batch 2: offsets 4-4 epoch 1 (62 bytes) vs offsets 4-4 epoch 0 (62 bytes) (" + EpochStampOnly + ")",
+			},
+		},
+		{
 			name: "epoch goes back",
 			logs: map[int32][]Batch{1: batches(t, fakeBatch(0, 1, 2, "a"), fakeBatch(1, 1, 1, "b"))},
 			isr:  []int32{1}, hw: 2,

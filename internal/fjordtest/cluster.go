@@ -5,11 +5,22 @@ package fjordtest
 import (
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 )
+
+// ArtifactsEnv names a folder where a failed cluster test leaves, under a
+// folder named after the test, each node's whole captured output
+// (node-N.log) and a copy of its data folder (node-N/), to read the logs
+// and segments after the test is gone. Unset, nothing is kept.
+const ArtifactsEnv = "FJORD_E2E_ARTIFACTS"
 
 // ClientHost is the loopback address test clients connect from (the
 // kernel's choice for connections to 127.x). Cluster nodes never use it
@@ -70,6 +81,15 @@ func StartCluster(t testing.TB, bin string, cfg ClusterConfig) *Cluster {
 		n = 3
 	}
 	c := &Cluster{t: t}
+	dataDirs := make([]string, n)
+	for i := range dataDirs {
+		dataDirs[i] = t.TempDir()
+	}
+	// Registered after the data folders (removed by an earlier-registered
+	// cleanup, so later) and before the processes and proxies (stopped by
+	// later-registered cleanups, so earlier): it runs once every process is
+	// killed and before the data is gone.
+	t.Cleanup(c.saveArtifacts)
 	type ports struct{ client, controller string }
 	listen := make([]ports, n)
 	voters := make([]string, n)
@@ -104,7 +124,7 @@ func StartCluster(t testing.TB, bin string, cfg ClusterConfig) *Cluster {
 		if cfg.Proxied {
 			ov = append(ov, "advertised.listeners=PLAINTEXT://"+node.Addr)
 		}
-		p, err := newProcess(t, bin, t.TempDir(), append(ov, cfg.Overrides...))
+		p, err := newProcess(t, bin, dataDirs[i], append(ov, cfg.Overrides...))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -207,4 +227,65 @@ func (c *Cluster) Heal() {
 			n.ControllerProxy.Heal()
 		}
 	}
+}
+
+// saveArtifacts keeps the nodes' output and data of a failed test in
+// $FJORD_E2E_ARTIFACTS (see ArtifactsEnv).
+func (c *Cluster) saveArtifacts() {
+	root := os.Getenv(ArtifactsEnv)
+	if root == "" || !c.t.Failed() {
+		return
+	}
+	dir := filepath.Join(root, regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(c.t.Name(), "_"))
+	for _, n := range c.nodes {
+		if n.Proc == nil {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			c.t.Logf("artifacts: %v", err)
+			return
+		}
+		name := fmt.Sprintf("node-%d", n.ID)
+		if err := os.WriteFile(filepath.Join(dir, name+".log"), []byte(n.Proc.Output()), 0o644); err != nil {
+			c.t.Logf("artifacts: %v", err)
+		}
+		if err := copyTree(n.Proc.DataDir(), filepath.Join(dir, name)); err != nil {
+			c.t.Logf("artifacts: %v", err)
+		}
+	}
+	c.t.Logf("artifacts (node logs and data folders) kept in %s", dir)
+}
+
+// copyTree copies the regular files under src to dst.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.Create(target)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
 }

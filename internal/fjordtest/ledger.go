@@ -199,7 +199,12 @@ func (l *Ledger) Check(got []Record) []string {
 		if i > 0 {
 			if p := acked[i-1]; p.Topic == a.Topic && p.Partition == a.Partition && p.Offset == a.Offset {
 				if d := diffRecord(p, a); d != "" {
-					add("%s offset %d: acknowledged twice with different records: %s", tp, a.Offset, d)
+					// Which one was read back tells which acknowledgement lied.
+					readBack := "nothing read there"
+					if r, ok := read[at{tp, a.Offset}]; ok {
+						readBack = fmt.Sprintf("read back: key %q", clip(r.Key))
+					}
+					add("%s offset %d: acknowledged twice with different records: %s; %s", tp, a.Offset, d, readBack)
 				}
 				continue
 			}

@@ -99,6 +99,37 @@ func ParseBatches(b []byte) []Batch {
 	return out
 }
 
+// EpochStampOnly marks a replica problem where the batches compared hold
+// the same records at the same offsets and differ only in the
+// partitionLeaderEpoch field the leader stamps: the same producer batch
+// written by two leaders in different epochs (a retry), one copy of which
+// should have been truncated.
+const EpochStampOnly = "the same records, only the leader epoch stamp differs"
+
+// sameButEpoch reports whether two batches are identical except for their
+// partitionLeaderEpoch field.
+func sameButEpoch(a, b []byte) bool {
+	return len(a) == len(b) && len(a) >= batchHeaderSize &&
+		bytes.Equal(a[:batchEpochAt], b[:batchEpochAt]) && bytes.Equal(a[batchEpochAt+4:], b[batchEpochAt+4:])
+}
+
+// batchAt returns the batch of log with the given base offset.
+func batchAt(log []Batch, base int64) (Batch, bool) {
+	i, ok := slices.BinarySearchFunc(log, base, func(b Batch, off int64) int {
+		switch {
+		case b.BaseOffset < off:
+			return -1
+		case b.BaseOffset > off:
+			return 1
+		}
+		return 0
+	})
+	if !ok {
+		return Batch{}, false
+	}
+	return log[i], true
+}
+
 // ReplicaSet is every replica's log of one partition, keyed by node ID,
 // with what the leader reported: the in-sync replicas and the high
 // watermark.
@@ -173,8 +204,19 @@ func CheckReplicas(rs ReplicaSet) []string {
 				if w, ok := epochStart[b.LeaderEpoch]; !ok {
 					epochStart[b.LeaderEpoch] = where{id, b}
 				} else if w.b.BaseOffset != b.BaseOffset {
-					add("leader epoch %d starts at offset %d on replica %d but at %d on replica %d (two leaders in one epoch?)",
-						b.LeaderEpoch, w.b.BaseOffset, w.node, b.BaseOffset, id)
+					// Say whether the earlier start's batch is, on the
+					// other replica, the same records stamped otherwise.
+					why := "two leaders in one epoch?"
+					lo, other := w.b, log
+					if b.BaseOffset < w.b.BaseOffset {
+						lo, other = b, rs.Logs[w.node]
+					}
+					if o, ok := batchAt(other, lo.BaseOffset); ok && sameButEpoch(o.Bytes, lo.Bytes) {
+						why = fmt.Sprintf("at offset %d: %s", lo.BaseOffset, EpochStampOnly)
+					}
+					add("leader epoch %d starts at offset %d on replica %d but at %d on replica %d (%s); epochs at their start offsets: replica %d %s, replica %d %s",
+						b.LeaderEpoch, w.b.BaseOffset, w.node, b.BaseOffset, id, why,
+						w.node, EpochStarts(rs.Logs[w.node]), id, EpochStarts(log))
 				}
 			}
 		}
@@ -215,6 +257,18 @@ func CheckReplicas(rs ReplicaSet) []string {
 	return problems
 }
 
+// EpochStarts describes a log's leader epochs as "epoch@first offset"
+// pairs: the leader epoch cache its batches imply.
+func EpochStarts(log []Batch) string {
+	var parts []string
+	for i, b := range log {
+		if i == 0 || b.LeaderEpoch != log[i-1].LeaderEpoch {
+			parts = append(parts, fmt.Sprintf("%d@%d", b.LeaderEpoch, b.BaseOffset))
+		}
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
 // firstDifference describes where two logs first differ below hw.
 func firstDifference(a, b []Batch, hw int64) string {
 	below := func(log []Batch) []Batch {
@@ -232,9 +286,13 @@ func firstDifference(a, b []Batch, hw int64) string {
 		case i >= len(b):
 			return fmt.Sprintf("the second ends before offset %d, the first goes on", a[i].BaseOffset)
 		case !bytes.Equal(a[i].Bytes, b[i].Bytes):
-			return fmt.Sprintf("batch %d: offsets %d-%d epoch %d (%d bytes) vs offsets %d-%d epoch %d (%d bytes)",
+			d := fmt.Sprintf("batch %d: offsets %d-%d epoch %d (%d bytes) vs offsets %d-%d epoch %d (%d bytes)",
 				i, a[i].BaseOffset, a[i].LastOffset, a[i].LeaderEpoch, len(a[i].Bytes),
 				b[i].BaseOffset, b[i].LastOffset, b[i].LeaderEpoch, len(b[i].Bytes))
+			if sameButEpoch(a[i].Bytes, b[i].Bytes) {
+				d += " (" + EpochStampOnly + ")"
+			}
+			return d
 		}
 	}
 	return "no difference found"

@@ -1,0 +1,184 @@
+package chaos
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/fjordstream/fjord/internal/fjordtest"
+)
+
+// knownBugsEnv=1 makes the symptoms of known Fjord bugs fail the nemesis
+// tests like any other problem. Unset, they are quarantined: logged loudly
+// as KNOWN BUG with the problems themselves, and the test goes on to pass
+// if nothing else is wrong, so CI stays green while the bug is open and
+// still catches everything else. Remove a bug from knownBugs once it is
+// fixed.
+const knownBugsEnv = "FJORD_CHAOS_KNOWN_BUGS"
+
+// knownBug is a reported Fjord bug and how to recognise its symptoms among
+// a checker's problems.
+type knownBug struct {
+	id      string
+	summary string
+	// match reports whether a problem (one line of a checker's output) is
+	// this bug's symptom.
+	match func(problem string) bool
+}
+
+// bugFalseAck: an acks=all produce waiting on a leader for its high
+// watermark is acknowledged after that replica lost leadership, truncated
+// the appended records and adopted the new leader's high watermark:
+// partition.Pending.Wait waits for HighWatermark() >= offset only, with no
+// check that the replica still leads in the epoch it appended in. The
+// acknowledged offset then holds another record (the new leader's), so
+// the acknowledged record is lost. Seen with SIGSTOP beyond the session
+// timeout, isolation with clients still connected, and controlled
+// shutdown (any demotion of a live leader with produces in flight). The
+// same demotion also fails in-flight produces with OFFSET_OUT_OF_RANGE
+// (Log.Sync below a truncated log end) instead of NOT_LEADER_OR_FOLLOWER,
+// which franz-go does not retry.
+var bugFalseAck = knownBug{
+	id:      "false-ack-after-demotion",
+	summary: "acks=all produce acknowledged by a demoted leader after it truncated the records (partition.Pending.Wait checks only the high watermark)",
+	match: func(p string) bool {
+		return strings.Contains(p, "read back differs from acknowledged") ||
+			strings.Contains(p, "acknowledged twice with different records")
+	},
+}
+
+// bugEpochStamp: a replica keeps a batch written in an old leader epoch
+// where the leader holds the same producer batch (retried by the client)
+// written in the next epoch: same records, same offsets, different
+// partitionLeaderEpoch. The follower did not truncate the old leader's
+// copy (KIP-101), so the replicas' leader epoch caches disagree, which a
+// later failover can turn into truncating committed records. Seen rarely
+// under SIGKILL of a leader or of the active controller.
+var bugEpochStamp = knownBug{
+	id:      "epoch-stamp-divergence",
+	summary: "a follower kept the old leader's copy of a batch the new leader rewrote in a newer epoch (replicas' leader epoch caches diverge)",
+	match:   func(p string) bool { return strings.Contains(p, fjordtest.EpochStampOnly) },
+}
+
+// knownBugs are the bugs whose symptoms are quarantined.
+var knownBugs = []knownBug{bugFalseAck, bugEpochStamp}
+
+// triage returns the problems no known bug explains, after logging those
+// one does (quarantined), or all of them when knownBugsEnv=1.
+func triage(t *testing.T, checker string, problems []string) []string {
+	t.Helper()
+	if os.Getenv(knownBugsEnv) == "1" {
+		return problems
+	}
+	var unknown []string
+	known := map[string][]string{}
+	for _, p := range problems {
+		matched := false
+		for _, b := range knownBugs {
+			if b.match(p) {
+				known[b.id] = append(known[b.id], p)
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			unknown = append(unknown, p)
+		}
+	}
+	for _, b := range knownBugs {
+		ps := known[b.id]
+		if len(ps) == 0 {
+			continue
+		}
+		shown := ps[:min(len(ps), 10)]
+		t.Logf("KNOWN BUG %s (quarantined; %s=1 makes it fail): %s\n  %s: %d problem(s), first %d:\n  %s",
+			b.id, knownBugsEnv, b.summary, checker, len(ps), len(shown), strings.Join(shown, "\n  "))
+	}
+	return unknown
+}
+
+// offsetOf returns the "topic/partition offset N" a ledger or sequence
+// problem starts with, or "".
+func offsetOf(problem string) string {
+	at, _, ok := strings.Cut(problem, ":")
+	if !ok || !strings.Contains(at, " offset ") {
+		return ""
+	}
+	return at
+}
+
+// triageSequences quarantines production-order problems at offsets whose
+// ledger problems were quarantined (a falsely acknowledged record's offset
+// belongs to another record, so it may well be out of its producer's
+// order), and reports the rest.
+func triageSequences(t *testing.T, ledgerProblems, seqProblems []string) []string {
+	t.Helper()
+	if os.Getenv(knownBugsEnv) == "1" {
+		return seqProblems
+	}
+	quarantined := map[string]bool{}
+	for _, p := range ledgerProblems {
+		if bugFalseAck.match(p) {
+			quarantined[offsetOf(p)] = true
+		}
+	}
+	var unknown, known []string
+	for _, p := range seqProblems {
+		at, prevAt := offsetOf(p), ""
+		if i := strings.LastIndex(p, " at "); i >= 0 {
+			topicPart, _, _ := strings.Cut(at, " offset ")
+			prevAt = topicPart + " offset " + p[i+len(" at offset "):]
+		}
+		if quarantined[at] || quarantined[prevAt] {
+			known = append(known, p)
+		} else {
+			unknown = append(unknown, p)
+		}
+	}
+	if len(known) > 0 {
+		t.Logf("KNOWN BUG %s (quarantined): %d production-order problem(s) at offsets it acknowledged falsely, e.g. %s",
+			bugFalseAck.id, len(known), known[0])
+	}
+	return unknown
+}
+
+// checkTriaged reports a checker's problems that no known bug explains.
+func checkTriaged(t *testing.T, checker string, problems []string) {
+	t.Helper()
+	report(t, checker, triage(t, checker, problems))
+}
+
+// The quarantine takes exactly the known symptoms: other problems of the
+// same checkers still fail the test, and knownBugsEnv=1 takes nothing.
+func TestTriage_QuarantinesOnlyKnownSymptoms(t *testing.T) {
+	ledger := []string{
+		"nemesis/1 offset 7: read back differs from acknowledged: key \"a\" != \"b\"",
+		"nemesis/1 offset 9: acknowledged record (key \"c\") missing",
+		"nemesis/2 offset 3: duplicates the record at offset 1 (key \"d\")",
+	}
+	replicas := []string{
+		"nemesis/0: in-sync replicas 1 and 2 differ below the high watermark 9: batch 2: offsets 4-4 epoch 1 (62 bytes) vs offsets 4-4 epoch 0 (62 bytes) (" + fjordtest.EpochStampOnly + ")",
+		"nemesis/0: in-sync replicas 1 and 3 differ below the high watermark 9: batch 2: offsets 4-4 epoch 1 (62 bytes) vs offsets 4-4 epoch 1 (62 bytes)",
+	}
+	seqs := []string{
+		"nemesis/1 offset 8: w0's sequence 5 acknowledged after its sequence 6 at offset 7",
+		"nemesis/1 offset 12: w1's sequence 5 acknowledged after its sequence 6 at offset 11",
+	}
+	t.Setenv(knownBugsEnv, "")
+	if got := triage(t, "ledger", ledger); len(got) != 2 || got[0] != ledger[1] || got[1] != ledger[2] {
+		t.Errorf("ledger left %q, want the missing record and the duplicate", got)
+	}
+	if got := triage(t, "replica logs", replicas); len(got) != 1 || got[0] != replicas[1] {
+		t.Errorf("replica logs left %q, want the real difference", got)
+	}
+	if got := triageSequences(t, ledger, seqs); len(got) != 1 || got[0] != seqs[1] {
+		t.Errorf("sequences left %q, want the one away from a falsely acknowledged offset", got)
+	}
+	t.Setenv(knownBugsEnv, "1")
+	if got := triage(t, "ledger", ledger); len(got) != len(ledger) {
+		t.Errorf("strict: ledger left %d of %d", len(got), len(ledger))
+	}
+	if got := triageSequences(t, ledger, seqs); len(got) != len(seqs) {
+		t.Errorf("strict: sequences left %d of %d", len(got), len(seqs))
+	}
+}
