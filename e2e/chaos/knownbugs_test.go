@@ -47,16 +47,32 @@ var bugFalseAck = knownBug{
 	},
 }
 
-// bugEpochStamp: a replica keeps a batch written in an old leader epoch
-// where the leader holds the same producer batch (retried by the client)
-// written in the next epoch: same records, same offsets, different
-// partitionLeaderEpoch. The follower did not truncate the old leader's
-// copy (KIP-101), so the replicas' leader epoch caches disagree, which a
-// later failover can turn into truncating committed records. Seen rarely
-// under SIGKILL of a leader or of the active controller.
+// bugEpochStamp: an old leader that returns as a follower keeps the tail
+// it appended but never replicated, when the new leader has not yet
+// written in its own epoch. Reproduced deterministically by
+// TestChaos_OldLeaderTailIsTruncated/own_epoch_and_old_leader_returns_first.
+// Three things combine: (1) a leader's epoch cache gets its epoch only with
+// its first append (Log.AppendAsLeader), not at election as Kafka's does,
+// so OffsetForLeaderEpoch for the old leader's latest epoch, which the new
+// leader never saw, answers UNDEFINED; (2) on UNDEFINED the fetcher
+// truncates to the follower's own high watermark, which after a restart is
+// no lower bound: it starts at the log end without a checkpoint, and
+// opening a partition as its own single-replica leader (ISR {self},
+// min.insync.replicas capped by one replica) advances it to the durable
+// end before the metadata makes it a follower; (3) the follower re-asks
+// only when an append fails, so once the new leader's first batch ends
+// exactly at the follower's log end, fetching carries on over the
+// divergence and the follower rejoins the ISR. With different records
+// (the deterministic test) the in-sync replicas differ below the high
+// watermark: acknowledged records would be lost if that replica led. In
+// the nemesis runs the new leader's first batch is the client's retry of
+// the very batch the old leader kept, so the records agree and only the
+// leader epoch stamps differ (epoch caches diverge); that symptom alone is
+// quarantined there, seen under SIGKILL of a leader or of the active
+// controller.
 var bugEpochStamp = knownBug{
-	id:      "epoch-stamp-divergence",
-	summary: "a follower kept the old leader's copy of a batch the new leader rewrote in a newer epoch (replicas' leader epoch caches diverge)",
+	id:      "old-leader-tail-kept",
+	summary: "a returning old leader keeps its unreplicated tail when the new leader has not written in its epoch yet (OffsetForLeaderEpoch UNDEFINED, truncation to an inflated high watermark)",
 	match:   func(p string) bool { return strings.Contains(p, fjordtest.EpochStampOnly) },
 }
 

@@ -202,7 +202,7 @@ func (l *Ledger) Check(got []Record) []string {
 					// Which one was read back tells which acknowledgement lied.
 					readBack := "nothing read there"
 					if r, ok := read[at{tp, a.Offset}]; ok {
-						readBack = fmt.Sprintf("read back: key %q", clip(r.Key))
+						readBack = fmt.Sprintf("read back: key %q value %q", clip(r.Key), clip(r.Value))
 					}
 					add("%s offset %d: acknowledged twice with different records: %s; %s", tp, a.Offset, d, readBack)
 				}

@@ -206,7 +206,7 @@ func CheckReplicas(rs ReplicaSet) []string {
 				} else if w.b.BaseOffset != b.BaseOffset {
 					// Say whether the earlier start's batch is, on the
 					// other replica, the same records stamped otherwise.
-					why := "two leaders in one epoch?"
+					why := "two leaders in one epoch, or a replica that kept a tail it should have truncated"
 					lo, other := w.b, log
 					if b.BaseOffset < w.b.BaseOffset {
 						lo, other = b, rs.Logs[w.node]
