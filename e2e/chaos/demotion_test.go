@@ -39,7 +39,7 @@ func TestChaos_DemotedLeaderDoesNotAcknowledge(t *testing.T) {
 		t.Skipf("SKIPPED: fails on a known Fjord bug: %s: %s. Run it with %s=1.", bugFalseAck.id, bugFalseAck.summary, knownBugsEnv)
 	}
 	t.Parallel()
-	c := fjordtest.StartCluster(t, fjordtest.BuildBinary(t), fjordtest.ClusterConfig{Proxied: true, Overrides: clusterOverrides})
+	c := fjordtest.StartCluster(t, fjordtest.BuildBinary(t), clusterConfig(true))
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	admin, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.MetadataMinAge(100*time.Millisecond))

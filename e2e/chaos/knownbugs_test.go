@@ -76,6 +76,27 @@ var bugEpochStamp = knownBug{
 	match:   func(p string) bool { return strings.Contains(p, fjordtest.EpochStampOnly) },
 }
 
+// bugStartupRace: a node of a new cluster sometimes exits during its
+// first start with "group coordinator: __consumer_offsets-N is led here
+// but not hosted": the node registers while the controller creates
+// __consumer_offsets, the metadata makes it leader of a partition the
+// partition manager has not opened yet, and broker.StartGroups refuses
+// (after a 10 s controlled shutdown that cannot finish). Seen under
+// go test ./... load. Quarantined by clusterConfig: StartCluster starts
+// such a node once more, as a supervisor would, and logs it.
+var bugStartupRace = knownBug{
+	id:      "startup-coordinator-race",
+	summary: "a node's first start fails with \"group coordinator: __consumer_offsets-N is led here but not hosted\"",
+	match:   func(p string) bool { return strings.Contains(p, "is led here but not hosted") },
+}
+
+// clusterConfig is the ClusterConfig of the nemesis and targeted tests:
+// proxied or not, clusterOverrides, and a second start for a node whose
+// first one failed (bugStartupRace) unless knownBugsEnv=1.
+func clusterConfig(proxied bool) fjordtest.ClusterConfig {
+	return fjordtest.ClusterConfig{Proxied: proxied, Overrides: clusterOverrides, RetryFailedStart: os.Getenv(knownBugsEnv) != "1"}
+}
+
 // knownBugs are the bugs whose symptoms are quarantined.
 var knownBugs = []knownBug{bugFalseAck, bugEpochStamp}
 

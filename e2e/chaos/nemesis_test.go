@@ -73,7 +73,7 @@ func runNemesis(t *testing.T, n nemesis) {
 		rounds *= m
 	}
 	t.Logf("seed %d (replay the schedule with %s=%d), %d rounds", seed, seedEnv, seed, rounds)
-	c := fjordtest.StartCluster(t, fjordtest.BuildBinary(t), fjordtest.ClusterConfig{Proxied: n.proxied, Overrides: clusterOverrides})
+	c := fjordtest.StartCluster(t, fjordtest.BuildBinary(t), clusterConfig(n.proxied))
 	r := &nemesisRun{t: t, c: c, w: startWorkload(t, c), rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	t.Logf("cluster and workload up in %v", time.Since(start).Round(time.Millisecond))
 	if _, stuck := r.w.waitProgress(time.Now()); stuck != nil {

@@ -103,7 +103,7 @@ func leaderAsSeenBy(ctx context.Context, c *fjordtest.Cluster, id int32, topic s
 }
 
 func oldLeaderTail(t *testing.T, scenario tailScenario, ownEpoch bool) {
-	c := fjordtest.StartCluster(t, fjordtest.BuildBinary(t), fjordtest.ClusterConfig{Proxied: true, Overrides: clusterOverrides})
+	c := fjordtest.StartCluster(t, fjordtest.BuildBinary(t), clusterConfig(true))
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	admin, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.MetadataMinAge(100*time.Millisecond))
