@@ -17,7 +17,7 @@ import (
 
 const demoteTopic = "demote"
 
-// TestChaos_DemotedLeaderDoesNotAcknowledge reproduces, deterministically,
+// TestChaos_DemotedLeaderDoesNotAcknowledge reproduces, step by step,
 // what the pause and isolation nemeses find (bugFalseAck): leader A is
 // isolated from the other nodes while a client still reaches it and sends
 // it an acks=all produce; A appends the batch and waits for its followers,

@@ -2,6 +2,8 @@ package chaos
 
 import (
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -22,8 +24,8 @@ type knownBug struct {
 	id      string
 	summary string
 	// match reports whether a problem (one line of a checker's output) is
-	// this bug's symptom.
-	match func(problem string) bool
+	// this bug's symptom, given where the replica logs show its traces.
+	match func(problem string, tails keptTails) bool
 }
 
 // bugFalseAck: an acks=all produce waiting on a leader for its high
@@ -41,7 +43,7 @@ type knownBug struct {
 var bugFalseAck = knownBug{
 	id:      "false-ack-after-demotion",
 	summary: "acks=all produce acknowledged by a demoted leader after it truncated the records (partition.Pending.Wait checks only the high watermark)",
-	match: func(p string) bool {
+	match: func(p string, _ keptTails) bool {
 		return strings.Contains(p, "read back differs from acknowledged") ||
 			strings.Contains(p, "acknowledged twice with different records")
 	},
@@ -49,10 +51,10 @@ var bugFalseAck = knownBug{
 
 // bugEpochStamp: an old leader that returns as a follower keeps the tail
 // it appended but never replicated, when the new leader has not yet
-// written in its own epoch. Reproduced deterministically by
+// written in its own epoch. Reproduced (about 3 runs in 5) by
 // TestChaos_OldLeaderTailIsTruncated/own_epoch_and_old_leader_returns_first.
 // Three things combine: (1) a leader's epoch cache gets its epoch only with
-// its first append (Log.AppendAsLeader), not at election as Kafka's does,
+// its first append (Log.Append), not at election as Kafka's does,
 // so OffsetForLeaderEpoch for the old leader's latest epoch, which the new
 // leader never saw, answers UNDEFINED; (2) on UNDEFINED the fetcher
 // truncates to the follower's own high watermark, which after a restart is
@@ -63,17 +65,53 @@ var bugFalseAck = knownBug{
 // only when an append fails, so once the new leader's first batch ends
 // exactly at the follower's log end, fetching carries on over the
 // divergence and the follower rejoins the ISR. With different records
-// (the deterministic test) the in-sync replicas differ below the high
+// (the targeted test) the in-sync replicas differ below the high
 // watermark: acknowledged records would be lost if that replica led. In
 // the nemesis runs the new leader's first batch is the client's retry of
 // the very batch the old leader kept, so the records agree and only the
 // leader epoch stamps differ (epoch caches diverge); that symptom alone is
 // quarantined there, seen under SIGKILL of a leader or of the active
-// controller.
+// controller. It also loses acknowledged records there: once the replica
+// that kept its tail leads again, the records the others hold at those
+// offsets (acknowledged) are gone from what consumers read, and the
+// client's retry of the tail's batch, written again by the next leader,
+// reads back twice. Problems located at offsets a replica kept as a tail
+// (fjordtest.KeptTails) are quarantined as this bug.
 var bugEpochStamp = knownBug{
 	id:      "old-leader-tail-kept",
 	summary: "a returning old leader keeps its unreplicated tail when the new leader has not written in its epoch yet (OffsetForLeaderEpoch UNDEFINED, truncation to an inflated high watermark)",
-	match:   func(p string) bool { return strings.Contains(p, fjordtest.EpochStampOnly) },
+	match: func(p string, tails keptTails) bool {
+		return strings.Contains(p, fjordtest.EpochStampOnly) || tails.locate(p)
+	},
+}
+
+// keptTails are the tails replicas kept (fjordtest.KeptTails), by
+// "topic/partition".
+type keptTails map[string][]fjordtest.TailRange
+
+// offsetsIn matches the offsets a problem names.
+var offsetsIn = regexp.MustCompile(`offsets? (\d+)`)
+
+// locate reports whether problem, which starts with its "topic/partition",
+// names an offset inside a kept tail of that partition.
+func (k keptTails) locate(problem string) bool {
+	tp := problem[:strings.IndexAny(problem+":", " :")]
+	ranges := k[tp]
+	if len(ranges) == 0 {
+		return false
+	}
+	for _, m := range offsetsIn.FindAllStringSubmatch(problem, -1) {
+		off, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		for _, r := range ranges {
+			if r.Contains(off) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // bugStartupRace: a node of a new cluster sometimes exits during its
@@ -87,7 +125,7 @@ var bugEpochStamp = knownBug{
 var bugStartupRace = knownBug{
 	id:      "startup-coordinator-race",
 	summary: "a node's first start fails with \"group coordinator: __consumer_offsets-N is led here but not hosted\"",
-	match:   func(p string) bool { return strings.Contains(p, "is led here but not hosted") },
+	match:   func(p string, _ keptTails) bool { return strings.Contains(p, "is led here but not hosted") },
 }
 
 // clusterConfig is the ClusterConfig of the nemesis and targeted tests:
@@ -97,12 +135,13 @@ func clusterConfig(proxied bool) fjordtest.ClusterConfig {
 	return fjordtest.ClusterConfig{Proxied: proxied, Overrides: clusterOverrides, RetryFailedStart: os.Getenv(knownBugsEnv) != "1"}
 }
 
-// knownBugs are the bugs whose symptoms are quarantined.
-var knownBugs = []knownBug{bugFalseAck, bugEpochStamp}
+// knownBugs are the bugs whose symptoms are quarantined, the most
+// specific first: a problem goes to the first that matches.
+var knownBugs = []knownBug{bugEpochStamp, bugFalseAck}
 
 // triage returns the problems no known bug explains, after logging those
 // one does (quarantined), or all of them when knownBugsEnv=1.
-func triage(t *testing.T, checker string, problems []string) []string {
+func triage(t *testing.T, checker string, problems []string, tails keptTails) []string {
 	t.Helper()
 	if os.Getenv(knownBugsEnv) == "1" {
 		return problems
@@ -112,7 +151,7 @@ func triage(t *testing.T, checker string, problems []string) []string {
 	for _, p := range problems {
 		matched := false
 		for _, b := range knownBugs {
-			if b.match(p) {
+			if b.match(p, tails) {
 				known[b.id] = append(known[b.id], p)
 				matched = true
 				break
@@ -148,15 +187,17 @@ func offsetOf(problem string) string {
 // ledger problems were quarantined (a falsely acknowledged record's offset
 // belongs to another record, so it may well be out of its producer's
 // order), and reports the rest.
-func triageSequences(t *testing.T, ledgerProblems, seqProblems []string) []string {
+func triageSequences(t *testing.T, ledgerProblems, seqProblems []string, tails keptTails) []string {
 	t.Helper()
 	if os.Getenv(knownBugsEnv) == "1" {
 		return seqProblems
 	}
 	quarantined := map[string]bool{}
 	for _, p := range ledgerProblems {
-		if bugFalseAck.match(p) {
-			quarantined[offsetOf(p)] = true
+		for _, b := range knownBugs {
+			if b.match(p, tails) {
+				quarantined[offsetOf(p)] = true
+			}
 		}
 	}
 	var unknown, known []string
@@ -173,16 +214,16 @@ func triageSequences(t *testing.T, ledgerProblems, seqProblems []string) []strin
 		}
 	}
 	if len(known) > 0 {
-		t.Logf("KNOWN BUG %s (quarantined): %d production-order problem(s) at offsets it acknowledged falsely, e.g. %s",
-			bugFalseAck.id, len(known), known[0])
+		t.Logf("KNOWN BUG (quarantined): %d production-order problem(s) at offsets with a known bug's ledger problems, e.g. %s",
+			len(known), known[0])
 	}
 	return unknown
 }
 
 // checkTriaged reports a checker's problems that no known bug explains.
-func checkTriaged(t *testing.T, checker string, problems []string) {
+func checkTriaged(t *testing.T, checker string, problems []string, tails keptTails) {
 	t.Helper()
-	report(t, checker, triage(t, checker, problems))
+	report(t, checker, triage(t, checker, problems, tails))
 }
 
 // The quarantine takes exactly the known symptoms: other problems of the
@@ -202,20 +243,36 @@ func TestTriage_QuarantinesOnlyKnownSymptoms(t *testing.T) {
 		"nemesis/1 offset 12: w1's sequence 5 acknowledged after its sequence 6 at offset 11",
 	}
 	t.Setenv(knownBugsEnv, "")
-	if got := triage(t, "ledger", ledger); len(got) != 2 || got[0] != ledger[1] || got[1] != ledger[2] {
+	if got := triage(t, "ledger", ledger, nil); len(got) != 2 || got[0] != ledger[1] || got[1] != ledger[2] {
 		t.Errorf("ledger left %q, want the missing record and the duplicate", got)
 	}
-	if got := triage(t, "replica logs", replicas); len(got) != 1 || got[0] != replicas[1] {
+	if got := triage(t, "replica logs", replicas, nil); len(got) != 1 || got[0] != replicas[1] {
 		t.Errorf("replica logs left %q, want the real difference", got)
 	}
-	if got := triageSequences(t, ledger, seqs); len(got) != 1 || got[0] != seqs[1] {
+	if got := triageSequences(t, ledger, seqs, nil); len(got) != 1 || got[0] != seqs[1] {
 		t.Errorf("sequences left %q, want the one away from a falsely acknowledged offset", got)
 	}
+	// Where a replica kept a tail, the problems at those offsets, and
+	// only those, are that bug's.
+	tails := keptTails{"nemesis/1": {{Replica: 3, From: 9, To: 9}}, "nemesis/2": {{Replica: 1, From: 40, To: 41}}}
+	if got := triage(t, "ledger", ledger, tails); len(got) != 1 || got[0] != ledger[2] {
+		t.Errorf("with kept tails, ledger left %q, want the duplicate elsewhere", got)
+	}
+	kept := []string{
+		"nemesis/2: leader epoch 7 starts at offset 40 on replica 2 but at 42 on replica 1 (two leaders in one epoch, or a replica that kept a tail it should have truncated)",
+		"nemesis/2: in-sync replicas 1 and 2 differ below the high watermark 90: batch 3: offsets 40-40 epoch 7 (95 bytes) vs offsets 40-40 epoch 6 (99 bytes)",
+		"nemesis/2 offset 41: duplicates the record at offset 40 (key \"w0-1\")",
+		"nemesis/2 offset 43: duplicates the record at offset 42 (key \"w0-2\")",
+		"nemesis/3: in-sync replicas 1 and 2 differ below the high watermark 90: batch 3: offsets 40-40 epoch 7 (95 bytes) vs offsets 40-40 epoch 6 (99 bytes)",
+	}
+	if got := triage(t, "mixed", kept, tails); len(got) != 2 || got[0] != kept[3] || got[1] != kept[4] {
+		t.Errorf("with kept tails, left %q, want the problems outside the tail", got)
+	}
 	t.Setenv(knownBugsEnv, "1")
-	if got := triage(t, "ledger", ledger); len(got) != len(ledger) {
+	if got := triage(t, "ledger", ledger, tails); len(got) != len(ledger) {
 		t.Errorf("strict: ledger left %d of %d", len(got), len(ledger))
 	}
-	if got := triageSequences(t, ledger, seqs); len(got) != len(seqs) {
+	if got := triageSequences(t, ledger, seqs, tails); len(got) != len(seqs) {
 		t.Errorf("strict: sequences left %d of %d", len(got), len(seqs))
 	}
 }

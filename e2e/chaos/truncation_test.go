@@ -36,7 +36,7 @@ const (
 )
 
 // TestChaos_OldLeaderTailIsTruncated is the KIP-101 scenario of the
-// replication-safety guide, made deterministic with the fault proxies:
+// replication-safety guide, played step by step with the fault proxies:
 // leader A appends records its followers never fetch (they are cut off
 // from it; the produce cannot be acknowledged and times out); A is
 // SIGKILLed; B leads in the next epoch; A returns. At the end no replica

@@ -309,3 +309,30 @@ func TestCheckDuplicates(t *testing.T) {
 		t.Error("VerifyExactlyOnce passed a duplicate")
 	}
 }
+
+func TestKeptTails(t *testing.T) {
+	a0, a1 := fakeBatch(0, 2, 0, "aa"), fakeBatch(2, 2, 0, "bb")
+	logs := map[int32][]Batch{
+		1: batches(t, a0, a1, fakeBatch(4, 1, 2, "new"), fakeBatch(5, 2, 2, "more")),
+		2: batches(t, a0, a1, fakeBatch(4, 1, 2, "new"), fakeBatch(5, 2, 2, "more")),
+		// Kept the tail it wrote as leader of epoch 1.
+		3: batches(t, a0, a1, fakeBatch(4, 1, 1, "tail"), fakeBatch(5, 2, 2, "more")),
+	}
+	got := KeptTails(ReplicaSet{Partition: "t/0", Logs: logs})
+	want := []TailRange{{Replica: 3, From: 4, To: 4}}
+	if !slices.Equal(got, want) {
+		t.Errorf("KeptTails = %+v, want %+v", got, want)
+	}
+	if !got[0].Contains(4) || got[0].Contains(5) || got[0].Contains(3) {
+		t.Errorf("Contains is wrong for %+v", got[0])
+	}
+	delete(logs, 3)
+	if got := KeptTails(ReplicaSet{Partition: "t/0", Logs: logs}); len(got) != 0 {
+		t.Errorf("agreeing replicas: KeptTails = %+v, want none", got)
+	}
+	// A replica that only lags behind keeps nothing.
+	logs[3] = batches(t, a0)
+	if got := KeptTails(ReplicaSet{Partition: "t/0", Logs: logs}); len(got) != 0 {
+		t.Errorf("lagging replica: KeptTails = %+v, want none", got)
+	}
+}

@@ -297,3 +297,68 @@ func firstDifference(a, b []Batch, hw int64) string {
 	}
 	return "no difference found"
 }
+
+// TailRange is a run of offsets, From to To inclusive, that a replica
+// holds in older leader epochs where the other replicas start a newer
+// one: a tail the replica kept when it should have truncated it on
+// following the newer epoch's leader (KIP-101).
+type TailRange struct {
+	Replica  int32
+	From, To int64
+}
+
+// Contains reports whether offset is in the range.
+func (r TailRange) Contains(offset int64) bool { return r.From <= offset && offset <= r.To }
+
+// KeptTails finds the tails replicas kept: for each leader epoch that
+// starts at different offsets on different replicas, a replica starting it
+// later than the earliest start whose batches in between are all of older
+// epochs kept them as a tail. CheckReplicas reports the same divergence as
+// problems; KeptTails locates it, so that problems elsewhere (a record
+// read back differently at one of those offsets) can be traced to it.
+func KeptTails(rs ReplicaSet) []TailRange {
+	starts := map[int32]map[int32]int64{} // epoch -> replica -> first offset
+	for id, log := range rs.Logs {
+		for i, b := range log {
+			if i == 0 || b.LeaderEpoch != log[i-1].LeaderEpoch {
+				if starts[b.LeaderEpoch] == nil {
+					starts[b.LeaderEpoch] = map[int32]int64{}
+				}
+				if _, ok := starts[b.LeaderEpoch][id]; !ok {
+					starts[b.LeaderEpoch][id] = b.BaseOffset
+				}
+			}
+		}
+	}
+	var out []TailRange
+	for epoch, byReplica := range starts {
+		lo := int64(-1)
+		for _, s := range byReplica {
+			if lo < 0 || s < lo {
+				lo = s
+			}
+		}
+		for id, s := range byReplica {
+			if s == lo {
+				continue
+			}
+			older, found := true, false
+			for _, b := range rs.Logs[id] {
+				if b.BaseOffset >= lo && b.BaseOffset < s {
+					found = true
+					older = older && b.LeaderEpoch < epoch
+				}
+			}
+			if found && older {
+				out = append(out, TailRange{Replica: id, From: lo, To: s - 1})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b TailRange) int {
+		if a.From != b.From {
+			return int(a.From - b.From)
+		}
+		return int(a.Replica - b.Replica)
+	})
+	return out
+}
