@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"fmt"
 	"os"
 	"regexp"
 	"strconv"
@@ -113,6 +114,52 @@ func (k keptTails) locate(problem string) bool {
 	}
 	return false
 }
+
+// bugLivelock: a follower whose log ends inside one of the leader's
+// batches (it kept records the leader does not have, with other batch
+// boundaries) fetches from its log end, gets the leader's batch starting
+// before it, fails the append ("invalid append: batch at byte 0 has
+// offset X, expected Y"), asks OffsetForLeaderEpoch again, is not
+// truncated, and loops forever: it never rejoins the ISR, and with both
+// followers in that state the partition refuses acks=all writes
+// (NOT_ENOUGH_REPLICAS) for good. Seen once under SIGKILL of the active
+// controller (partition 1 stuck with ISR [3], followers at 786 and 390
+// against leader batches at 785 and 388). Most likely bugEpochStamp's
+// truncation to an inflated high watermark again (the follower's latest
+// epoch unknown to the leader, so UNDEFINED, so no truncation), with
+// batch boundaries that do not line up; not confirmed. The nemesis runner
+// skips the rest of a test that hits it (skipOnKnownLivelock).
+var bugLivelock = knownBug{
+	id:      "follower-append-livelock",
+	summary: "a follower whose log ends inside a leader batch loops on invalid append and never rejoins the ISR (partition stuck)",
+	match: func(p string, _ keptTails) bool {
+		return strings.Contains(p, "invalid append: batch at byte 0 has offset")
+	},
+}
+
+// skipOnKnownLivelock skips the test, unless knownBugsEnv=1, when a
+// follower of one of the partitions loops on bugLivelock's failed append:
+// the partition will not recover, so the rest of the test cannot run.
+func (w *workload) skipOnKnownLivelock(t *testing.T, when string, partitions []int32) {
+	t.Helper()
+	if os.Getenv(knownBugsEnv) == "1" {
+		return
+	}
+	for _, p := range partitions {
+		sig := fmt.Sprintf("partition %s-%d: log: invalid append: batch at byte 0 has offset", replTopic, p)
+		for _, n := range w.c.Nodes() {
+			if strings.Count(n.Proc.Output(), sig) >= livelockRepeats {
+				t.Skipf("SKIPPED %s: KNOWN BUG %s: %s (node %d's follower of partition %d repeats %q). %s=1 makes it fail.",
+					when, bugLivelock.id, bugLivelock.summary, n.ID, p, sig, knownBugsEnv)
+			}
+		}
+	}
+}
+
+// livelockRepeats is how many failed appends of one partition in a node's
+// output make bugLivelock's signature (a transient mismatch after a
+// leader change is fixed by the next truncation, at once).
+const livelockRepeats = 10
 
 // bugStartupRace: a node of a new cluster sometimes exits during its
 // first start with "group coordinator: __consumer_offsets-N is led here
