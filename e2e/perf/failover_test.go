@@ -24,7 +24,7 @@ import (
 
 // Failover and idle memory, measured on real processes: three `fjord
 // server` nodes (combined mode, default settings) started by
-// fjordtest.StartCluster, killed or paused by PID. Run with
+// fjordtest.StartProcessCluster, killed or paused by PID. Run with
 //
 //	go test ./e2e/perf -run '^$' -bench 'Failover|IdleRSS' -benchtime 1x
 //
@@ -75,7 +75,7 @@ func BenchmarkFailover(b *testing.B) {
 	for _, mode := range []string{"sigkill", "sigstop"} {
 		b.Run(mode, func(b *testing.B) {
 			bin := fjordtest.BuildFjord(b)
-			c := fjordtest.StartCluster(b, bin, b.TempDir(), 3)
+			c := fjordtest.StartProcessCluster(b, bin, b.TempDir(), 3)
 			probe := newProbe(b, c.Addrs())
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -461,7 +461,7 @@ func (s *steadyProducer) close() {
 func BenchmarkIdleRSS(b *testing.B) {
 	bin := fjordtest.BuildFjord(b)
 	for i := 0; i < b.N; i++ {
-		c := fjordtest.StartCluster(b, bin, b.TempDir(), 3)
+		c := fjordtest.StartProcessCluster(b, bin, b.TempDir(), 3)
 		var start, idle []string
 		maxIdle := 0.0
 		for _, p := range c.Nodes {

@@ -237,8 +237,9 @@ func codeOf(err error) int16 {
 // voter believed to lead, and move on (to the leader a NOT_CONTROLLER
 // answer names, or to the next voter) until one answers or ctx ends.
 type Client struct {
-	voters []config.Voter
-	logger *slog.Logger
+	voters     []config.Voter
+	sourceHost string // local IP to dial from; "" lets the kernel choose
+	logger     *slog.Logger
 
 	mu     sync.Mutex // guards conns, leader, next
 	conns  map[int32]*conn
@@ -246,9 +247,11 @@ type Client struct {
 	next   int
 }
 
-// NewClient returns a client of the quorum of voters.
-func NewClient(voters []config.Voter, logger *slog.Logger) *Client {
-	return &Client{voters: voters, logger: logger, conns: map[int32]*conn{}, leader: -1}
+// NewClient returns a client of the quorum of voters. sourceHost, when not
+// empty, is the local IP its connections are made from (see
+// node's SourceHost rule); "" lets the kernel choose.
+func NewClient(voters []config.Voter, sourceHost string, logger *slog.Logger) *Client {
+	return &Client{voters: voters, sourceHost: sourceHost, logger: logger, conns: map[int32]*conn{}, leader: -1}
 }
 
 // Close closes every connection.
@@ -281,7 +284,7 @@ func (c *Client) connTo(ctx context.Context, v config.Voter) (*conn, error) {
 	if cn != nil && !cn.broken() {
 		return cn, nil
 	}
-	cn, err := dialConn(ctx, v.Address())
+	cn, err := dialConn(ctx, v.Address(), c.sourceHost)
 	if err != nil {
 		return nil, err
 	}
@@ -371,9 +374,10 @@ func leaderHint(msg string) int32 {
 // PeerTransport sends raft messages to the other voters, one connection
 // and one bounded queue per peer; a full queue drops (raft resends).
 type PeerTransport struct {
-	self   int32
-	logger *slog.Logger
-	report func(id int32, unreachable bool, snapshot bool, ok bool)
+	self       int32
+	sourceHost string // local IP to dial from; "" lets the kernel choose
+	logger     *slog.Logger
+	report     func(id int32, unreachable bool, snapshot bool, ok bool)
 
 	mu     sync.Mutex // guards peers, closed
 	peers  map[int32]*peer
@@ -390,9 +394,10 @@ type peer struct {
 
 // NewPeerTransport returns a transport to voters (self excluded). report,
 // when set, hears of unreachable peers and snapshot outcomes (the quorum
-// tells raft).
-func NewPeerTransport(self int32, voters []config.Voter, logger *slog.Logger) *PeerTransport {
-	t := &PeerTransport{self: self, logger: logger, peers: map[int32]*peer{}}
+// tells raft). sourceHost, when not empty, is the local IP its connections
+// are made from; "" lets the kernel choose.
+func NewPeerTransport(self int32, voters []config.Voter, sourceHost string, logger *slog.Logger) *PeerTransport {
+	t := &PeerTransport{self: self, sourceHost: sourceHost, logger: logger, peers: map[int32]*peer{}}
 	for _, v := range voters {
 		if v.ID == self {
 			continue
@@ -481,7 +486,7 @@ func (t *PeerTransport) pump(p *peer) {
 		if cn == nil || cn.broken() {
 			ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 			var err error
-			cn, err = dialConn(ctx, p.v.Address())
+			cn, err = dialConn(ctx, p.v.Address(), t.sourceHost)
 			cancel()
 			if err != nil {
 				cn = nil

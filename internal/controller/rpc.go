@@ -115,8 +115,15 @@ type reply struct {
 	payload []byte
 }
 
-func dialConn(ctx context.Context, addr string) (*conn, error) {
+// dialConn opens a quorum-protocol connection to addr. sourceHost, when
+// not empty, is the local IP the connection is made from (the node's own
+// address), so that a test's fault proxy can tell which node a connection
+// comes from and cut it; "" (or not an IP) lets the kernel choose.
+func dialConn(ctx context.Context, addr, sourceHost string) (*conn, error) {
 	d := net.Dialer{Timeout: dialTimeout}
+	if ip := net.ParseIP(sourceHost); ip != nil {
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err

@@ -12,10 +12,22 @@
 //     (`fjord dev cluster`), and Interrupt stops either with SIGINT.
 //   - Proxy: a TCP fault proxy that cuts links, delays frames, and forwards a
 //     request but swallows its response (the broker applied it; the client
-//     never learns), for timeout and idempotence tests.
+//     never learns), for timeout and idempotence tests; in raw mode it
+//     forwards any protocol, and it can partition away the connections of
+//     one source IP (Block) as a network partition would.
+//   - StartCluster / Cluster: N `fjord server` processes forming one
+//     cluster, optionally each on its own 127.0.0.(10+N) with every listener
+//     behind a Proxy, so Isolate cuts one node off in both directions.
 //   - Ledger: the records a producer had acknowledged, verified against what
 //     a consumer reads back: each must be present at its acknowledged offset,
-//     byte for byte, and partitions must read back in offset order.
+//     byte for byte, and partitions must read back in offset order;
+//     VerifyExactlyOnce also refuses a record read twice.
+//   - Checkers for replicated clusters: CheckReplicas (log matching across
+//     replicas' segment files, read by ReadPartitionDir, and in-sync replicas
+//     byte-identical below the high watermark), LeaderEpochs with
+//     WatchLeaderEpochs (no partition has two leaders in one leader epoch in
+//     any broker's Metadata), PollLog (a group consumer's positions never go
+//     back within a generation).
 //   - RequireTool: a loud skip (or, with FJORD_REQUIRE_CLIENTS=1, a failure)
 //     when an external client such as kcat or kafka-python is missing.
 //

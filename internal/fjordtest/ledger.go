@@ -131,6 +131,43 @@ func (l *Ledger) Verify(t testing.TB, got []Record) {
 		len(problems), l.Len(), len(got), len(shown), strings.Join(shown, "\n  "))
 }
 
+// VerifyExactlyOnce is Verify plus CheckDuplicates: for idempotent
+// producers whose record values are unique, every record read back must
+// be there once.
+func (l *Ledger) VerifyExactlyOnce(t testing.TB, got []Record) {
+	t.Helper()
+	problems := append(l.Check(got), CheckDuplicates(got)...)
+	if len(problems) == 0 {
+		return
+	}
+	shown := problems[:min(len(problems), maxReported)]
+	t.Errorf("ledger: %d problem(s) among %d acknowledged and %d read records (first %d):\n  %s",
+		len(problems), l.Len(), len(got), len(shown), strings.Join(shown, "\n  "))
+}
+
+// CheckDuplicates returns, as text, every record of got whose topic,
+// partition, key and value were already read at another offset: with
+// unique values (each produced record carries its producer and sequence
+// number), a record read twice was written twice, which an idempotent
+// producer's retries must never cause, acknowledged or not.
+func CheckDuplicates(got []Record) []string {
+	type content struct {
+		tp         topicPartition
+		key, value string
+	}
+	seen := make(map[content]int64, len(got))
+	var problems []string
+	for _, r := range got {
+		k := content{topicPartition{r.Topic, r.Partition}, string(r.Key), string(r.Value)}
+		if off, ok := seen[k]; ok {
+			problems = append(problems, fmt.Sprintf("%s offset %d: duplicates the record at offset %d (key %q)", k.tp, r.Offset, off, clip(r.Key)))
+			continue
+		}
+		seen[k] = r.Offset
+	}
+	return problems
+}
+
 // Check returns Verify's problems as text, one per entry, empty if none.
 func (l *Ledger) Check(got []Record) []string {
 	var problems []string
@@ -162,7 +199,12 @@ func (l *Ledger) Check(got []Record) []string {
 		if i > 0 {
 			if p := acked[i-1]; p.Topic == a.Topic && p.Partition == a.Partition && p.Offset == a.Offset {
 				if d := diffRecord(p, a); d != "" {
-					add("%s offset %d: acknowledged twice with different records: %s", tp, a.Offset, d)
+					// Which one was read back tells which acknowledgement lied.
+					readBack := "nothing read there"
+					if r, ok := read[at{tp, a.Offset}]; ok {
+						readBack = fmt.Sprintf("read back: key %q value %q", clip(r.Key), clip(r.Value))
+					}
+					add("%s offset %d: acknowledged twice with different records: %s; %s", tp, a.Offset, d, readBack)
 				}
 				continue
 			}

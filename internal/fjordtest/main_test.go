@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 //	exit         print "boom" and exit 3 before being ready
 //	silent       never print the ready line
 //	bad-addr     print a ready line with a malformed address
+//	exit-first   exit 3 on the first start of its data directory, then serve
 func fakeBroker(mode string, args []string) int {
 	var dataDir, listen string
 	for i := 0; i+1 < len(args); i++ {
@@ -42,7 +43,7 @@ func fakeBroker(mode string, args []string) int {
 			dataDir = args[i+1]
 		case "--override":
 			if v, ok := strings.CutPrefix(args[i+1], "listeners=PLAINTEXT://"); ok {
-				listen, _, _ = strings.Cut(v, ",") // a CONTROLLER listener may follow
+				listen, _, _ = strings.Cut(v, ",") // a cluster node lists its controller listener too
 			}
 		}
 	}
@@ -67,6 +68,10 @@ func fakeBroker(mode string, args []string) int {
 	if err := os.WriteFile(countFile, []byte(strconv.Itoa(n)), 0o644); err != nil {
 		fmt.Println(err)
 		return 1
+	}
+	if mode == "exit-first" && n == 1 {
+		fmt.Println("first start fails")
+		return 3
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {

@@ -21,6 +21,8 @@ const (
 	dialTimeout = 5 * time.Second
 	// maxLinks bounds concurrent proxied connections.
 	maxLinks = 1024
+	// rawChunk is the read buffer of a raw link.
+	rawChunk = 64 << 10
 )
 
 // Proxy is a TCP proxy in front of a broker that injects network faults. It
@@ -28,18 +30,29 @@ const (
 // response) so it can delay whole frames and swallow the response to a
 // chosen request while still delivering the request itself.
 //
+// A raw proxy (ProxyConfig.Raw) forwards bytes without looking for frames,
+// for protocols other than Kafka's, such as Fjord's quorum protocol.
+//
+// The proxy knows the source IP of each connection it accepted, so a test
+// can partition one source away (Block) while others pass: with every node
+// of a cluster dialing from its own loopback address, that cuts the links a
+// node opens as well as those made to it (see Cluster.Isolate).
+//
 // Kafka clients connect to the addresses a broker advertises in Metadata, so
 // a test that must keep every connection on the proxy starts the broker with
 // advertised.listeners set to Proxy.Addr (see StartBehindProxy).
 type Proxy struct {
 	t       testing.TB
 	ln      net.Listener
+	raw     bool
 	closing chan struct{} // closed by Close
 	wg      sync.WaitGroup
 
 	mu       sync.Mutex
 	target   string             // guarded by mu: host:port to dial; "" refuses clients
 	cut      bool               // guarded by mu: refuse clients
+	blocked  map[string]bool    // guarded by mu: source IPs partitioned away
+	healed   chan struct{}      // guarded by mu: closed (and replaced) by Heal
 	delay    time.Duration      // guarded by mu: added before forwarding each frame
 	dropN    int                // guarded by mu: responses still to swallow
 	dropKeys []int16            // guarded by mu: API keys dropN applies to; empty means any
@@ -48,10 +61,26 @@ type Proxy struct {
 	closed   bool               // guarded by mu
 }
 
+// ProxyConfig configures NewProxyWith.
+type ProxyConfig struct {
+	// Target is the host:port connections are forwarded to; "" refuses
+	// clients until SetTarget.
+	Target string
+	// Raw forwards bytes as they arrive instead of Kafka frames: Delay then
+	// holds each chunk read, and DropResponses has no effect.
+	Raw bool
+}
+
 // NewProxy listens on 127.0.0.1:0 and forwards each connection to target.
 // target may be "" and set later with SetTarget; until then clients are
 // refused. The proxy is closed when the test ends.
 func NewProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	return NewProxyWith(t, ProxyConfig{Target: target})
+}
+
+// NewProxyWith is NewProxy with the options of cfg.
+func NewProxyWith(t testing.TB, cfg ProxyConfig) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -60,8 +89,11 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	p := &Proxy{
 		t:       t,
 		ln:      ln,
+		raw:     cfg.Raw,
 		closing: make(chan struct{}),
-		target:  target,
+		target:  cfg.Target,
+		blocked: map[string]bool{},
+		healed:  make(chan struct{}),
 		links:   map[*link]struct{}{},
 	}
 	p.wg.Add(1)
@@ -104,11 +136,48 @@ func (p *Proxy) Cut() {
 	}
 }
 
-// Heal accepts connections again after Cut.
+// Heal accepts connections again after Cut, and ends every Block: stalled
+// connections deliver what was held, and connections accepted meanwhile
+// are connected to the target.
 func (p *Proxy) Heal() {
 	p.mu.Lock()
 	p.cut = false
+	clear(p.blocked)
+	close(p.healed)
+	p.healed = make(chan struct{})
 	p.mu.Unlock()
+}
+
+// Block partitions the connections whose source IP (the client's end, as
+// the proxy accepted it) is one of hosts away from the target until Heal,
+// as a network partition drops packets: nothing passes either way on their
+// existing connections (each stalls before forwarding its next frame or
+// chunk, the kernel's buffers then fill and the senders block), and new
+// connections from them are accepted but not connected to the target, so
+// they get no answer. Nothing is lost: once healed, what was held is
+// delivered, as TCP retransmits after a partition heals, unless an end gave
+// up and closed its connection first (which then closes the link).
+// Connections from other sources carry on.
+func (p *Proxy) Block(hosts ...string) {
+	p.mu.Lock()
+	for _, h := range hosts {
+		p.blocked[h] = true
+	}
+	p.mu.Unlock()
+}
+
+// gate reports whether src is blocked and, if so, the channel Heal closes.
+func (p *Proxy) gate(src string) (bool, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.blocked[src], p.healed
+}
+
+// Links returns how many connections the proxy is forwarding now.
+func (p *Proxy) Links() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.links)
 }
 
 // Delay holds every frame, in both directions, for d before forwarding it.
@@ -201,50 +270,105 @@ func (p *Proxy) acceptLoop() {
 			}
 			return
 		}
+		l := &link{p: p, src: sourceHost(c), client: c, done: make(chan struct{})}
 		p.mu.Lock()
-		target, refuse := p.target, p.cut || p.target == "" || p.closed || len(p.links) >= maxLinks
-		p.mu.Unlock()
-		if refuse {
-			_ = c.Close()
-			continue
-		}
-		s, err := net.DialTimeout("tcp", target, dialTimeout)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		l := &link{p: p, client: c, server: s, done: make(chan struct{})}
-		p.mu.Lock()
-		if p.cut || p.closed {
+		if p.cut || p.target == "" || p.closed || len(p.links) >= maxLinks {
 			p.mu.Unlock()
-			l.close()
+			_ = c.Close()
 			continue
 		}
 		p.links[l] = struct{}{}
-		p.wg.Add(2)
+		p.wg.Add(1)
 		p.mu.Unlock()
+		go l.connect()
+	}
+}
+
+// connect connects a newly accepted link to the target, once its source
+// is not blocked, and starts forwarding. It owns the dial.
+func (l *link) connect() {
+	defer l.p.wg.Done()
+	if !l.waitOpen() {
+		l.close()
+		return
+	}
+	l.p.mu.Lock()
+	target := l.p.target
+	l.p.mu.Unlock()
+	s, err := net.DialTimeout("tcp", target, dialTimeout)
+	if err != nil {
+		l.close()
+		return
+	}
+	l.mu.Lock()
+	select {
+	case <-l.done: // closed while dialing
+		l.mu.Unlock()
+		_ = s.Close()
+		return
+	default:
+	}
+	l.server = s
+	l.mu.Unlock()
+	l.p.wg.Add(2)
+	if l.p.raw {
+		go l.copyRaw(l.client, s)
+		go l.copyRaw(s, l.client)
+	} else {
 		go l.requests()
 		go l.responses()
 	}
 }
 
+// waitOpen waits while the link's source is blocked, reporting false if
+// the link closed meanwhile.
+func (l *link) waitOpen() bool {
+	for {
+		blocked, healed := l.p.gate(l.src)
+		if !blocked {
+			return true
+		}
+		select {
+		case <-healed:
+		case <-l.done:
+			return false
+		}
+	}
+}
+
+// sourceHost is the IP a connection came from, "" if unknown.
+func sourceHost(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return ""
+	}
+	return host
+}
+
 // link is one proxied client connection and its connection to the target.
 type link struct {
-	p              *Proxy
-	client, server net.Conn
-	done           chan struct{} // closed by close
-	closeOnce      sync.Once
+	p         *Proxy
+	src       string        // source IP of the client connection
+	client    net.Conn      // the accepted connection
+	done      chan struct{} // closed by close
+	closeOnce sync.Once
 
 	mu     sync.Mutex
-	sent   int64 // guarded by mu: requests forwarded that expect a response
-	dropAt int64 // guarded by mu: ordinal of the request whose response is swallowed; 0 none
+	server net.Conn // guarded by mu: the target connection, nil until connect dials it; read-only after
+	sent   int64    // guarded by mu: requests forwarded that expect a response
+	dropAt int64    // guarded by mu: ordinal of the request whose response is swallowed; 0 none
 }
 
 func (l *link) close() {
 	l.closeOnce.Do(func() {
+		l.mu.Lock()
 		close(l.done)
+		s := l.server
+		l.mu.Unlock()
 		_ = l.client.Close()
-		_ = l.server.Close()
+		if s != nil {
+			_ = s.Close()
+		}
 		l.p.mu.Lock()
 		delete(l.p.links, l)
 		l.p.mu.Unlock()
@@ -263,6 +387,28 @@ func (l *link) sleep(d time.Duration) bool {
 		return true
 	case <-l.done:
 		return false
+	}
+}
+
+// copyRaw forwards bytes from one end of a raw link to the other, each
+// chunk held for the proxy's delay. It owns reads from `from`.
+func (l *link) copyRaw(from, to net.Conn) {
+	defer l.p.wg.Done()
+	defer l.close()
+	buf := make([]byte, rawChunk)
+	for {
+		n, err := from.Read(buf)
+		if n > 0 {
+			if !l.sleep(l.p.currentDelay()) || !l.waitOpen() {
+				return
+			}
+			if _, werr := to.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }
 
@@ -285,7 +431,7 @@ func (l *link) requests() {
 			}
 			l.mu.Unlock()
 		}
-		if !l.sleep(l.p.currentDelay()) {
+		if !l.sleep(l.p.currentDelay()) || !l.waitOpen() {
 			return
 		}
 		if _, err := l.server.Write(frame); err != nil {
@@ -315,7 +461,7 @@ func (l *link) responses() {
 			l.p.mu.Unlock()
 			return
 		}
-		if !l.sleep(l.p.currentDelay()) {
+		if !l.sleep(l.p.currentDelay()) || !l.waitOpen() {
 			return
 		}
 		if _, err := l.client.Write(frame); err != nil {

@@ -3,6 +3,7 @@ package fjordtest
 import (
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -309,4 +310,127 @@ func FuzzProduceAcks(f *testing.F) {
 		produceAcks(b)
 		expectsResponse(append([]byte{0, 0, 0, 0}, b...))
 	})
+}
+
+// echoServer echoes bytes back on every connection until the test ends.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 1024)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// dialFrom connects to addr from the local IP src.
+func dialFrom(t *testing.T, src, addr string) (net.Conn, error) {
+	t.Helper()
+	d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	return d.Dial("tcp", addr)
+}
+
+const echoMsg = "FJORDQ01 not a kafka frame"
+
+// sendEcho writes echoMsg on c.
+func sendEcho(t *testing.T, c net.Conn) {
+	t.Helper()
+	_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte(echoMsg)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// echoed reports whether echoMsg comes back on c within d.
+func echoed(c net.Conn, d time.Duration) bool {
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	buf := make([]byte, len(echoMsg))
+	_, err := io.ReadFull(c, buf)
+	return err == nil && string(buf) == echoMsg
+}
+
+// A raw proxy forwards any bytes. Block stalls the connections of the
+// blocked source IP, old and new, both ways, while others carry on; Heal
+// delivers what was held.
+func TestProxy_RawBlockBySource(t *testing.T) {
+	px := NewProxyWith(t, ProxyConfig{Target: echoServer(t), Raw: true})
+	fromClient, err := dialFrom(t, "127.0.0.1", px.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fromClient.Close()
+	fromNode, err := dialFrom(t, "127.0.0.12", px.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fromNode.Close()
+	for _, c := range []net.Conn{fromClient, fromNode} {
+		sendEcho(t, c)
+		if !echoed(c, 2*time.Second) {
+			t.Fatal("raw proxy does not forward")
+		}
+	}
+	px.Block("127.0.0.12")
+	sendEcho(t, fromNode)
+	if echoed(fromNode, 300*time.Millisecond) {
+		t.Error("blocked source's connection still forwards")
+	}
+	sendEcho(t, fromClient)
+	if !echoed(fromClient, 2*time.Second) {
+		t.Error("other source's connection stalled too")
+	}
+	late, err := dialFrom(t, "127.0.0.12", px.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	sendEcho(t, late)
+	if echoed(late, 300*time.Millisecond) {
+		t.Error("blocked source's new connection was forwarded")
+	}
+	px.Heal()
+	if !echoed(fromNode, 2*time.Second) {
+		t.Error("what the blocked connection sent was not delivered after Heal")
+	}
+	if !echoed(late, 2*time.Second) {
+		t.Error("the connection accepted while blocked was not connected after Heal")
+	}
 }

@@ -47,6 +47,25 @@ func (n *Node) controllerListener() (config.Listener, bool) {
 	return config.Listener{}, false
 }
 
+// sourceHost is the local IP this node dials other nodes from (quorum
+// connections and follower fetches): the host of its client listener when
+// that is a loopback address other than 127.0.0.1, else "" (the kernel
+// chooses, as before). Loopback only, so a production node's routing is
+// never touched; it lets several nodes on one machine each use their own
+// 127.x address, so a test's fault proxy sees which node a connection comes
+// from and can cut one node off in both directions (e2e/chaos).
+func (n *Node) sourceHost() string {
+	l, ok := n.clientListener()
+	if !ok {
+		return ""
+	}
+	ip := net.ParseIP(l.Host)
+	if ip == nil || !ip.IsLoopback() || ip.To4() == nil || ip.Equal(net.IPv4(127, 0, 0, 1)) {
+		return ""
+	}
+	return ip.String()
+}
+
 // checkRoles refuses role and quorum settings that cannot work together,
 // naming the key.
 func (n *Node) checkRoles() error {
@@ -181,6 +200,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.repl = replication.New(replication.Config{
 		NodeID: b.NodeID, FetchMaxBytes: b.ReplicaFetchMaxBytes, ResponseMaxBytes: b.ReplicaFetchResponseMaxBytes,
 		WaitMax: b.ReplicaFetchWaitMax, MinBytes: b.ReplicaFetchMinBytes, Backoff: b.ReplicaFetchBackoff, BrokerEpoch: n.lifecycle.Epoch,
+		SourceHost: n.sourceHost(),
 	}, n.parts, n.loader, n.channel, n.logger)
 	n.repl.Start()
 	n.loader.Subscribe(metadata.PublisherFunc(n.repl.Publish))
@@ -222,7 +242,7 @@ func (n *Node) startMetadata(ctx, loopCtx context.Context) error {
 		n.runController(loopCtx)
 		return nil
 	}
-	n.client = controller.NewClient(b.ControllerQuorumVoters, n.logger)
+	n.client = controller.NewClient(b.ControllerQuorumVoters, n.sourceHost(), n.logger)
 	dir := filepath.Join(n.dataDir, controller.MetadataLogDir)
 	if !b.HasRole("controller") {
 		if n.observer, err = controller.OpenObserver(b.NodeID, n.cfg.FS, dir, n.client, n.loader, n.logger); err != nil {
@@ -240,7 +260,7 @@ func (n *Node) startMetadata(ctx, loopCtx context.Context) error {
 	for _, v := range b.ControllerQuorumVoters {
 		ids = append(ids, v.ID)
 	}
-	n.transport = controller.NewPeerTransport(b.NodeID, b.ControllerQuorumVoters, n.logger)
+	n.transport = controller.NewPeerTransport(b.NodeID, b.ControllerQuorumVoters, n.sourceHost(), n.logger)
 	n.quorum, err = controller.OpenRaft(controller.RaftConfig{NodeID: b.NodeID, Voters: ids, Dir: dir, FS: n.cfg.FS, Transport: n.transport, Logger: n.logger}, n.loader)
 	if err != nil {
 		ln.Close()

@@ -25,8 +25,14 @@ type kconn struct {
 	buf    []byte
 }
 
-func dialLeader(ctx context.Context, addr, clientID string) (*kconn, error) {
+// dialLeader connects to a leader's Kafka listener. sourceHost, when not
+// empty, is the local IP the connection is made from (Config.SourceHost);
+// "" (or not an IP) lets the kernel choose.
+func dialLeader(ctx context.Context, addr, sourceHost, clientID string) (*kconn, error) {
 	d := net.Dialer{Timeout: 3 * time.Second}
+	if ip := net.ParseIP(sourceHost); ip != nil {
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err

@@ -136,7 +136,7 @@ func (f *fetcher) run() {
 			var err error
 			if ok {
 				ctx, cancel := context.WithTimeout(f.m.ctx, 3*time.Second)
-				c, err = dialLeader(ctx, addr, clientID)
+				c, err = dialLeader(ctx, addr, f.m.cfg.SourceHost, clientID)
 				cancel()
 			}
 			if !ok || err != nil {

@@ -34,6 +34,10 @@ type Config struct {
 	// BrokerEpoch returns this broker's registration epoch (for
 	// AlterPartition).
 	BrokerEpoch func() int64
+	// SourceHost, when not empty, is the local IP followers dial leaders
+	// from: the node's own address, so a test's fault proxy can tell
+	// which node a connection comes from. "" lets the kernel choose.
+	SourceHost string
 }
 
 // Manager follows the metadata: every hosted follower replica is fetched
