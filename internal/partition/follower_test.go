@@ -63,7 +63,7 @@ func TestPartition_FollowerCopiesLeaderAndTruncates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := follower.AppendAsFollower(copied, now); err != nil {
+	if _, err := follower.AppendAsFollower(1, 4, copied, now); err != nil {
 		t.Fatal(err)
 	}
 	if err := follower.SyncTo(ctx, follower.LogEndOffset()); err != nil {
@@ -90,7 +90,7 @@ func TestPartition_FollowerCopiesLeaderAndTruncates(t *testing.T) {
 
 	// The follower drops the tail from offset 3 (the second batch of 7
 	// and the batch of 9).
-	if err := follower.TruncateTo(3); err != nil {
+	if err := follower.TruncateTo(1, 4, 3); err != nil {
 		t.Fatal(err)
 	}
 	if leo, hw := follower.LogEndOffset(), follower.HighWatermark(); leo != 3 || hw != 3 {

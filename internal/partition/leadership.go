@@ -2,6 +2,7 @@ package partition
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -129,11 +130,16 @@ func (p *Partition) FollowerHighWatermark(hw int64) {
 // retries exactly as the old leader would have. The caller makes the
 // append durable (Sync) before fetching past it: a follower's fetch
 // offset is its durable log end offset.
-func (p *Partition) AppendAsFollower(batches []byte, now time.Time) (log.AppendInfo, error) {
+//
+// leader and epoch name the leadership the batches were fetched under:
+// the append is refused unless this replica still follows that leader in
+// that epoch, so a response that arrives after a leadership change (a
+// late answer of an old leader) never lands.
+func (p *Partition) AppendAsFollower(leader, epoch int32, batches []byte, now time.Time) (log.AppendInfo, error) {
 	p.leaderMu.RLock()
 	defer p.leaderMu.RUnlock()
-	if p.Role() != RoleFollower {
-		return log.AppendInfo{}, fmt.Errorf("partition %s: copying from a leader while %s", p.ID, p.Role())
+	if err := p.checkFollowing(leader, epoch); err != nil {
+		return log.AppendInfo{}, err
 	}
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
@@ -174,9 +180,16 @@ func (p *Partition) SyncTo(ctx context.Context, offset int64) error {
 // TruncateTo cuts the log to end at offset (a follower dropping a tail the
 // leader does not have, KIP-101) and rebuilds the producer state from the
 // log, since the cut batches' sequences are gone.
-func (p *Partition) TruncateTo(offset int64) error {
+//
+// It is refused unless this replica still follows leader in epoch (a
+// leader never truncates its own log: a late answer to a follower's
+// question must not cut a replica that leads now).
+func (p *Partition) TruncateTo(leader, epoch int32, offset int64) error {
 	p.leaderMu.Lock()
 	defer p.leaderMu.Unlock()
+	if err := p.checkFollowing(leader, epoch); err != nil {
+		return err
+	}
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
 	if offset >= p.log.LogEndOffset() {
@@ -252,9 +265,12 @@ func (m *Manager) SetISRProposer(f func(ISRProposal)) {
 
 // ResetTo empties the log and restarts it at offset (a follower that fell
 // behind the leader's log start offset), with no producer state.
-func (p *Partition) ResetTo(offset int64) error {
+func (p *Partition) ResetTo(leader, epoch int32, offset int64) error {
 	p.leaderMu.Lock()
 	defer p.leaderMu.Unlock()
+	if err := p.checkFollowing(leader, epoch); err != nil {
+		return err
+	}
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
 	if err := p.log.TruncateFullyAndStartAt(offset); err != nil {
@@ -304,4 +320,21 @@ func (p *Partition) checkpointHighWatermark() {
 		return
 	}
 	p.hwCheckpoint = hw
+}
+
+// ErrNotFollowing: a replica was asked to copy from or truncate for a
+// leadership it no longer follows.
+var ErrNotFollowing = errors.New("the replica no longer follows that leader in that epoch")
+
+// checkFollowing refuses unless the replica follows leader in epoch; the
+// caller holds leaderMu.
+func (p *Partition) checkFollowing(leader, epoch int32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.replica
+	if r.Role() != RoleFollower || r.Leader() != leader || r.LeaderEpoch() != epoch {
+		return fmt.Errorf("partition %s: %w: asked for leader %d epoch %d, the replica is %s of %d in epoch %d",
+			p.ID, ErrNotFollowing, leader, epoch, r.Role(), r.Leader(), r.LeaderEpoch())
+	}
+	return nil
 }

@@ -247,7 +247,7 @@ func (f *fetcher) apply(p *followed, rp *kmsg.FetchResponseTopicPartition, now t
 	case errors.Is(err, kerr.OffsetOutOfRange):
 		if p.part.LogEndOffset() < rp.LogStartOffset {
 			// Behind the leader's log start (retention): restart there.
-			return p.part.ResetTo(rp.LogStartOffset)
+			return p.part.ResetTo(f.leader, p.epoch, rp.LogStartOffset)
 		}
 		p.truncated = false // ahead of the leader: find the divergence again
 		return nil
@@ -258,17 +258,17 @@ func (f *fetcher) apply(p *followed, rp *kmsg.FetchResponseTopicPartition, now t
 		return nil
 	}
 	if len(rp.RecordBatches) > 0 {
-		if _, err := p.part.AppendAsFollower(rp.RecordBatches, now); err != nil {
+		if _, err := p.part.AppendAsFollower(f.leader, p.epoch, rp.RecordBatches, now); err != nil {
 			// The leader's batch starts below this log's end: this log
 			// ends inside it, so the two differ there. Cut to the
 			// leader's batch start (the leader's log is the truth below
 			// it too, and the fetch brings it back) and append again.
 			h, herr := record.PeekHeader(rp.RecordBatches)
 			if herr == nil && h.BaseOffset < p.part.LogEndOffset() {
-				if terr := p.part.TruncateTo(h.BaseOffset); terr != nil {
+				if terr := p.part.TruncateTo(f.leader, p.epoch, h.BaseOffset); terr != nil {
 					return terr
 				}
-				if _, err = p.part.AppendAsFollower(rp.RecordBatches, now); err == nil {
+				if _, err = p.part.AppendAsFollower(f.leader, p.epoch, rp.RecordBatches, now); err == nil {
 					p.part.FollowerHighWatermark(rp.HighWatermark)
 					return nil
 				}
@@ -352,7 +352,11 @@ func (f *fetcher) truncate(c *kconn, parts []*followed) error {
 					to = min(to, end)
 				}
 			}
-			if err := p.part.TruncateTo(min(to, p.part.LogEndOffset())); err != nil {
+			if err := p.part.TruncateTo(f.leader, p.epoch, min(to, p.part.LogEndOffset())); err != nil {
+				if errors.Is(err, partition.ErrNotFollowing) {
+					f.backoff(p) // leadership moved: the metadata moves the partition
+					continue
+				}
 				return err
 			}
 			p.truncated = true
