@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -34,9 +33,6 @@ const demoteTopic = "demote"
 func TestChaos_DemotedLeaderDoesNotAcknowledge(t *testing.T) {
 	if fjordtest.CurrentTarget(t) == fjordtest.TargetKfake {
 		t.Skip("needs a replicated cluster; kfake is a single process")
-	}
-	if os.Getenv(knownBugsEnv) != "1" {
-		t.Skipf("SKIPPED: fails on a known Fjord bug: %s: %s. Run it with %s=1.", bugFalseAck.id, bugFalseAck.summary, knownBugsEnv)
 	}
 	t.Parallel()
 	c := fjordtest.StartCluster(t, fjordtest.BuildBinary(t), clusterConfig(true))
