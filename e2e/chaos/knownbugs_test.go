@@ -3,8 +3,8 @@ package chaos
 import (
 	"fmt"
 	"os"
-	"slices"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
