@@ -216,26 +216,12 @@ type ISRProposal struct {
 	PartitionEpoch int32
 }
 
-// ISRProposalFailed forgets an ISR proposal the controller refused, if it
-// is still the one in flight; the next tick or fetch proposes again.
-func (p *Partition) ISRProposalFailed(prop ISRProposal) {
+// ISRProposalFailed forgets an ISR proposal the controller refused or
+// never answered; the next tick or fetch proposes again.
+func (p *Partition) ISRProposalFailed() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.replica.ISRProposalRefused(prop.ISR, prop.PartitionEpoch)
-}
-
-// DurableEnd is the offset below which this replica's log is durable (what
-// a follower may report to its leader).
-func (p *Partition) DurableEnd() int64 {
-	_, durable := p.localOffsets()
-	return durable
-}
-
-// ReadToEnd reads whole batches from offset up to the log end offset, for
-// a coordinator replaying the partition it now leads (its whole log will
-// be committed: it is the leader's).
-func (p *Partition) ReadToEnd(offset int64, maxBytes int32, dst []byte) ([]byte, error) {
-	return p.log.Read(offset, maxBytes, p.log.LogEndOffset(), true, dst)
+	p.replica.ISRProposalFailed()
 }
 
 // FollowerEndOffset returns what this leader knows of a follower's log end

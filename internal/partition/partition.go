@@ -633,12 +633,10 @@ func (p *Partition) Maintain(now time.Time, enforceRetention bool) error {
 	}
 	p.localProgress()
 	p.Tick(now)
-	p.produceMu.Lock() // guards the checkpoint fields against Close
-	if !p.closed && now.Sub(p.hwCheckpointAt) >= highWatermarkCheckpointInterval {
+	if now.Sub(p.hwCheckpointAt) >= highWatermarkCheckpointInterval {
 		p.hwCheckpointAt = now
 		p.checkpointHighWatermark()
 	}
-	p.produceMu.Unlock()
 	return p.maintainProducers(now)
 }
 

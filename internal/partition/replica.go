@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/fjordstream/fjord/internal/log"
 )
 
 // Role is what a replica is for its partition.
@@ -44,9 +42,6 @@ var (
 	// leader's log but the ISR fell below min.insync.replicas before it
 	// was committed (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
 	ErrNotEnoughReplicasAfterAppend = errors.New("the ISR shrank below min.insync.replicas after the append")
-	// ErrFollowerAhead: a follower fetches past the leader's log end: it
-	// holds records the leader does not (OFFSET_OUT_OF_RANGE).
-	ErrFollowerAhead = fmt.Errorf("follower ahead of the leader: %w", log.ErrOffsetOutOfRange)
 	// ErrUnknownReplica: a fetch from a broker that is not a replica.
 	ErrUnknownReplica = errors.New("fetch from a broker that is not a replica")
 )
@@ -237,12 +232,7 @@ func (r *Replica) FollowerFetched(id int32, fetchOffset int64, now time.Time) (D
 	if f == nil {
 		return Decision{}, fmt.Errorf("%w: broker %d (replicas %v)", ErrUnknownReplica, id, r.replicas)
 	}
-	if fetchOffset > r.leo {
-		// Records this leader does not have: they must not count as
-		// replicated. The follower is answered OFFSET_OUT_OF_RANGE and
-		// truncates.
-		return Decision{}, fmt.Errorf("%w: broker %d fetches at %d, past this leader's log end %d", ErrFollowerAhead, id, fetchOffset, r.leo)
-	}
+	fetchOffset = min(fetchOffset, r.leo) // a follower cannot hold more than the leader
 	switch {
 	case fetchOffset >= r.leo:
 		f.lastCaughtUpTime = now
@@ -286,15 +276,6 @@ func (r *Replica) Tick(now time.Time) Decision {
 // ISRProposalFailed forgets the proposal in flight (the controller refused
 // it or could not be reached); the next tick or fetch proposes again.
 func (r *Replica) ISRProposalFailed() { r.pendingISR = nil }
-
-// ISRProposalRefused forgets the proposal in flight if it is still the
-// one refused (same ISR, made in the current partition epoch): the answer
-// to an older proposal must not clear a newer one.
-func (r *Replica) ISRProposalRefused(isr []int32, partitionEpoch int32) {
-	if r.pendingISR != nil && slices.Equal(r.pendingISR, isr) && r.partitionEpoch == partitionEpoch {
-		r.pendingISR = nil
-	}
-}
 
 // FollowerHighWatermark adopts the leader's high watermark as a follower:
 // never past what this replica holds durably.

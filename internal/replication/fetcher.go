@@ -195,9 +195,7 @@ func (f *fetcher) round(c *kconn, parts []*followed) error {
 		}
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition, rp.CurrentLeaderEpoch = p.part.ID.Partition, p.epoch
-		// The fetch offset tells the leader what this replica holds
-		// durably: the durable end, never an unsynced log end.
-		rp.FetchOffset, rp.LogStartOffset = p.part.DurableEnd(), p.part.LogStartOffset()
+		rp.FetchOffset, rp.LogStartOffset = p.part.LogEndOffset(), p.part.LogStartOffset()
 		rp.PartitionMaxBytes = f.m.cfg.FetchMaxBytes
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 		sent[p.part.ID] = p

@@ -178,7 +178,7 @@ func (m *Manager) propose(p partition.ISRProposal) {
 	select {
 	case m.isr <- p:
 	default:
-		p.Partition.ISRProposalFailed(p)
+		p.Partition.ISRProposalFailed()
 	}
 }
 
@@ -244,27 +244,12 @@ func (m *Manager) alterPartition(batch []partition.ISRProposal) {
 			}
 		}
 	}
-	if err != nil {
-		// Unanswered (the controller may still commit it): the proposal
-		// stays in flight, so the high watermark keeps waiting for a
-		// member it would add, and it is sent again, as Kafka's
-		// AlterPartition manager retries.
-		if m.ctx.Err() == nil {
-			m.logger.Warn("AlterPartition unanswered; retrying", "partitions", len(batch), "err", err)
-			time.AfterFunc(500*time.Millisecond, func() {
-				for _, p := range batch {
-					select {
-					case m.isr <- p:
-					default:
-					}
-				}
-			})
-		}
-		return
-	}
 	for _, p := range batch {
-		if failed[p.Partition.ID] {
-			p.Partition.ISRProposalFailed(p)
+		if err != nil || failed[p.Partition.ID] {
+			p.Partition.ISRProposalFailed()
 		}
+	}
+	if err != nil && m.ctx.Err() == nil {
+		m.logger.Warn("AlterPartition failed", "partitions", len(batch), "err", err)
 	}
 }
