@@ -224,6 +224,15 @@ func (p *Partition) ISRProposalFailed() {
 	p.replica.ISRProposalFailed()
 }
 
+// ReadToEnd reads whole batches from offset up to the log end offset, for
+// a coordinator replaying the partition it now leads: as in Kafka, records
+// the previous leader acknowledged may sit above the new leader's high
+// watermark for a moment, and a coordinator that skipped them would forget
+// committed offsets.
+func (p *Partition) ReadToEnd(offset int64, maxBytes int32, dst []byte) ([]byte, error) {
+	return p.log.Read(offset, maxBytes, p.log.LogEndOffset(), true, dst)
+}
+
 // FollowerEndOffset returns what this leader knows of a follower's log end
 // offset (-1: unknown).
 func (p *Partition) FollowerEndOffset(id int32) int64 {

@@ -205,17 +205,19 @@ func renumber(recs []record.Record) []record.Record {
 	return out
 }
 
-// Load replays the partition from its log start offset to its high
-// watermark (what is durable), skipping control batches.
+// Load replays the partition from its log start offset to its log end
+// offset (a new leader's whole log will be committed: records acknowledged
+// by the previous leader may sit above its high watermark for a moment),
+// skipping control batches.
 func (c *coordinatorLog) Load(ctx context.Context, replay func(key, value []byte) error) error {
 	offset := c.part.LogStartOffset()
-	end := c.part.HighWatermark()
+	end := c.part.LogEndOffset() // all of a leader's log will be committed: replay it whole
 	for offset < end {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		// A fresh buffer per read: replay may keep the slices it is given.
-		buf, err := c.part.Read(offset, loadReadBytes, true, nil)
+		buf, err := c.part.ReadToEnd(offset, loadReadBytes, nil)
 		if errors.Is(err, log.ErrOffsetOutOfRange) && offset < c.part.LogStartOffset() {
 			offset = c.part.LogStartOffset() // records deleted under us
 			continue
