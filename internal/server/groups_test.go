@@ -96,3 +96,54 @@ func TestCoordinatorLog_AppendLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestCoordinatorLog_LoadPastHighWatermark promotes a follower whose copy
+// of the coordinator log runs past its high watermark (the old leader
+// acknowledged records the follower has not yet seen committed) and checks
+// the new coordinator replays every record, as Kafka's loader does: one
+// that stopped at the high watermark would forget committed offsets.
+func TestCoordinatorLog_LoadPastHighWatermark(t *testing.T) {
+	b, _, err := config.LoadBroker(map[string]string{"log.dirs": t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := b.TopicConfig(map[string]string{"cleanup.policy": "compact"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := partition.ID{Topic: "__consumer_offsets", Partition: 0}
+	open := func(local int32) *partition.Partition {
+		p, err := partition.Open(id, [16]byte{1}, t.TempDir(), cfg, local, 3, log.Options{}, record.NewDecompressor(record.DefaultMaxDecompressedBytes))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		return p
+	}
+	now := time.Now()
+	follower := open(2)
+	follower.ApplyLeadership(partition.Leadership{Leader: 1, LeaderEpoch: 4, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}, now)
+	var recs []record.Record
+	for i := range 5 {
+		recs = append(recs, record.Record{OffsetDelta: int32(i), Key: fmt.Appendf(nil, "key-%d", i), Value: []byte("v")})
+	}
+	copied := record.Build(recs, record.BuildOptions{BaseTimestamp: now.UnixMilli(), PartitionLeaderEpoch: 4})
+	if _, err := follower.AppendAsFollower(1, 4, copied, now); err != nil {
+		t.Fatal(err)
+	}
+	follower.ApplyLeadership(partition.Leadership{Leader: 2, LeaderEpoch: 5, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}, now)
+	if hw, leo := follower.HighWatermark(), follower.LogEndOffset(); hw >= leo {
+		t.Fatalf("high watermark %d, log end %d: the test needs records above the high watermark", hw, leo)
+	}
+	cl := &coordinatorLog{part: follower, now: time.Now}
+	var got []string
+	if err := cl.Load(context.Background(), func(k, _ []byte) error {
+		got = append(got, string(k))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(recs) {
+		t.Fatalf("replayed %v, want all %d records", got, len(recs))
+	}
+}
