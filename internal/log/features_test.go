@@ -407,6 +407,37 @@ func TestLog_EndOffsetForEpoch(t *testing.T) {
 	}
 }
 
+// A replica elected leader that lost leadership before appending holds an
+// epoch entry at its log end its new leader never had; truncating to the
+// log end (what the follower's divergence check asks for) must drop it, or
+// the leader's batches of the older epoch are refused forever.
+func TestLog_TruncateAtLogEndDropsEmptyEpoch(t *testing.T) {
+	e := newEnv(t, testConfig())
+	l := e.open()
+	defer l.Close()
+	mustAppend(t, l, batch(4, "a", 0), 11)
+	if err := l.AssignEpoch(12); err != nil {
+		t.Fatal(err)
+	}
+	if l.LatestEpoch() != 12 {
+		t.Fatalf("latest epoch %d after AssignEpoch(12)", l.LatestEpoch())
+	}
+	if err := l.Truncate(l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if l.LatestEpoch() != 11 {
+		t.Fatalf("latest epoch %d after truncating to the log end, want 11", l.LatestEpoch())
+	}
+	if _, err := l.Append(batch(2, "b", 0), 11, -1); err != nil {
+		t.Fatalf("appending the new leader's epoch-11 batch: %v", err)
+	}
+	l.Close()
+	l = e.open()
+	if l.LatestEpoch() != 11 || l.LogEndOffset() != 6 {
+		t.Fatalf("reopened: latest epoch %d, log end %d", l.LatestEpoch(), l.LogEndOffset())
+	}
+}
+
 func TestLog_EmptyAppendAndClosed(t *testing.T) {
 	e := newEnv(t, testConfig())
 	l := e.open()

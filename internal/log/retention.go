@@ -240,6 +240,14 @@ func (l *Log) Truncate(to int64) error {
 		return fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, to)
 	}
 	if to >= l.leo {
+		// Nothing to cut, but an epoch entry may start at the log end: a
+		// replica that became leader (AssignEpoch) and lost leadership
+		// before appending holds an epoch its new leader never had.
+		// Left there, it makes the leader's older batches look out of
+		// order and the follower stuck (Kafka trims the cache here too).
+		if l.epochs.truncateFromEnd(l.leo) {
+			l.persistEpochs()
+		}
 		return nil
 	}
 	l.truncGen++

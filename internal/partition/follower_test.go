@@ -182,3 +182,57 @@ func TestPartition_FollowerAheadOfLeaderFsyncCounts(t *testing.T) {
 		t.Fatalf("acks=all wait: %v (high watermark %d)", err, leader.HighWatermark())
 	}
 }
+
+// KIP-101 with an empty epoch: B is elected leader in epoch 12 and loses
+// leadership before appending anything; A, which holds more of epoch 11,
+// leads epoch 13. B's divergence check cuts it to its own log end, which
+// must drop the empty epoch 12, or every epoch-11 batch A sends is refused
+// as out of order and B never rejoins the ISR.
+func TestPartition_FollowerDropsEpochItNeverAppendedIn(t *testing.T) {
+	now := time.Now()
+	a, b := openAs(t, 1), openAs(t, 2)
+	e11 := Leadership{Leader: 1, LeaderEpoch: 11, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}
+	a.ApplyLeadership(e11, now)
+	b.ApplyLeadership(e11, now)
+	for range 2 {
+		if _, err := a.Append(batch(2, now.UnixMilli()), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := a.log.Read(0, 1<<20, 2, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendAsFollower(1, 11, first, now); err != nil {
+		t.Fatal(err)
+	}
+	b.ApplyLeadership(Leadership{Leader: 2, LeaderEpoch: 12, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{2}}, now)
+	if b.LatestEpoch() != 12 {
+		t.Fatalf("new leader's latest epoch %d, want 12", b.LatestEpoch())
+	}
+	e13 := Leadership{Leader: 1, LeaderEpoch: 13, PartitionEpoch: 2, Replicas: []int32{1, 2}, ISR: []int32{1}}
+	a.ApplyLeadership(e13, now)
+	b.ApplyLeadership(e13, now)
+	// What the fetcher does: ask the leader where B's latest epoch ends,
+	// and cut at the smaller of that and B's own end of the answered epoch.
+	ep, end := a.EndOffsetForEpoch(b.LatestEpoch())
+	if own, ownEnd := b.EndOffsetForEpoch(ep); own == ep {
+		end = min(end, ownEnd)
+	}
+	if end != b.LogEndOffset() {
+		t.Fatalf("divergence at %d, want B's log end %d", end, b.LogEndOffset())
+	}
+	if err := b.TruncateTo(1, 13, end); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := a.log.Read(2, 1<<20, a.LogEndOffset(), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendAsFollower(1, 13, rest, now); err != nil {
+		t.Fatalf("B refused the leader's epoch-11 batch after the divergence check: %v", err)
+	}
+	if b.LogEndOffset() != a.LogEndOffset() {
+		t.Fatalf("B ends at %d, A at %d", b.LogEndOffset(), a.LogEndOffset())
+	}
+}

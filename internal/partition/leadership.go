@@ -193,6 +193,12 @@ func (p *Partition) TruncateTo(leader, epoch int32, offset int64) error {
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
 	if offset >= p.log.LogEndOffset() {
+		// Nothing to cut, but the log still drops an epoch entry starting
+		// at its end (one this replica assigned as a leader that never
+		// appended): the new leader never had that epoch.
+		if err := p.log.Truncate(offset); err != nil {
+			return fmt.Errorf("partition %s: truncate to %d: %w", p.ID, offset, err)
+		}
 		return nil
 	}
 	if err := p.log.Truncate(offset); err != nil {
