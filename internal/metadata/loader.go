@@ -49,6 +49,18 @@ func (l *Loader) Subscribe(p Publisher) {
 	l.pubs = append(l.pubs, p)
 }
 
+// SubscribeReplaying adds a publisher and first hands it, under the same
+// lock as every later delta, the delta that builds the current image from
+// an empty one: a component that starts after the metadata was replayed
+// catches up with no delta missed, repeated or seen out of order.
+func (l *Loader) SubscribeReplaying(p Publisher) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	img := l.img.Load()
+	p.Publish(DeltaOf(img), img)
+	l.pubs = append(l.pubs, p)
+}
+
 // Apply replays a committed batch whose last record is at lastOffset,
 // publishes the new image and hands the delta to every publisher. A batch
 // that does not fit the image changes nothing and returns ErrInconsistent.

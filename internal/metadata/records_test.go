@@ -174,6 +174,29 @@ func TestLoader_PublishesInOrderAndRefusesBadBatches(t *testing.T) {
 	}
 }
 
+// A late subscriber first sees the whole current image as one delta, then
+// every later batch, in order, with nothing in between lost.
+func TestLoader_SubscribeReplayingCatchesUp(t *testing.T) {
+	l := NewLoader(NewImage("c"))
+	if _, err := l.Apply([]Record{&TopicRecord{Name: "t", TopicID: NewTopicID()}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	var seen [][]string
+	l.SubscribeReplaying(PublisherFunc(func(d *Delta, img *Image) {
+		var names []string
+		for _, tp := range d.ChangedTopics() {
+			names = append(names, tp.Name)
+		}
+		seen = append(seen, names)
+	}))
+	if _, err := l.Apply([]Record{&TopicRecord{Name: "u", TopicID: NewTopicID()}}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(seen, [][]string{{"t"}, {"u"}}) {
+		t.Fatalf("published %v, want [[t] [u]]", seen)
+	}
+}
+
 func TestReadLegacySnapshot(t *testing.T) {
 	dir := t.TempDir()
 	id := NewTopicID()

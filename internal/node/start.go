@@ -203,8 +203,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		SourceHost: n.sourceHost(),
 	}, n.parts, n.loader, n.channel, n.logger)
 	n.repl.Start()
-	n.loader.Subscribe(metadata.PublisherFunc(n.repl.Publish))
-	n.repl.Publish(metadata.DeltaOf(n.loader.Image()), n.loader.Image()) // what the replay made followers
+	n.loader.SubscribeReplaying(metadata.PublisherFunc(n.repl.Publish)) // what the replay made followers, then every change
 	n.groups = group.NewService(groupConfig(b, topicsView{n.loader}), n.logger)
 	broker := server.NewBroker(server.Config{
 		NodeID:                b.NodeID,

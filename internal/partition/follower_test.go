@@ -236,3 +236,65 @@ func TestPartition_FollowerDropsEpochItNeverAppendedIn(t *testing.T) {
 		t.Fatalf("B ends at %d, A at %d", b.LogEndOffset(), a.LogEndOffset())
 	}
 }
+
+// A follower reports its durable end to the leader, which counts it
+// towards the high watermark: records appended but not yet fsynced are
+// not part of it.
+func TestPartition_FollowerDurableEndExcludesUnsynced(t *testing.T) {
+	now := time.Now()
+	a, b := openAs(t, 1), openAs(t, 2)
+	l := Leadership{Leader: 1, LeaderEpoch: 5, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}
+	a.ApplyLeadership(l, now)
+	b.ApplyLeadership(l, now)
+	if _, err := a.Append(batch(3, now.UnixMilli()), now); err != nil {
+		t.Fatal(err)
+	}
+	copied, err := a.log.Read(0, 1<<20, a.LogEndOffset(), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendAsFollower(1, 5, copied, now); err != nil {
+		t.Fatal(err)
+	}
+	if b.LogEndOffset() != 3 || b.DurableEnd() != 0 {
+		t.Fatalf("before the fsync: log end %d, durable end %d; want 3, 0", b.LogEndOffset(), b.DurableEnd())
+	}
+	if err := b.SyncTo(context.Background(), 3); err != nil {
+		t.Fatal(err)
+	}
+	if b.DurableEnd() != 3 {
+		t.Fatalf("after the fsync: durable end %d, want 3", b.DurableEnd())
+	}
+}
+
+// A partition removed from this node (topic deleted, replica moved away)
+// ends the acks=all produces waiting on it at once.
+func TestManager_RemoveEndsWaitingProduces(t *testing.T) {
+	now := time.Now()
+	m := NewManager(ManagerConfig{Dir: t.TempDir(), NodeID: 1}, slog.New(slog.DiscardHandler))
+	defer m.Close()
+	id := ID{"t", 0}
+	p, err := m.Create(id, [16]byte{1}, topicConfig(t, nil), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ApplyLeadership(Leadership{Leader: 1, LeaderEpoch: 2, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}, now)
+	pend, err := p.Append(batch(1, now.UnixMilli()), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- pend.Wait(context.Background()) }()
+	time.Sleep(20 * time.Millisecond) // parked (ordering only)
+	if err := m.Remove(id); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNotLeader) {
+			t.Fatalf("wait ended with %v, want ErrNotLeader", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the wait did not end when the partition was removed")
+	}
+}

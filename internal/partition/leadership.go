@@ -99,6 +99,15 @@ func (p *Partition) setReplicaConfig(minISR int, lag time.Duration) {
 // fetchOffset (everything below is durable on the follower).
 func (p *Partition) FollowerFetched(id int32, fetchOffset int64, now time.Time) error {
 	p.mu.Lock()
+	stale := fetchOffset > p.replica.LogEndOffset()
+	p.mu.Unlock()
+	if stale {
+		// The replica's view of the log end may lag the log (appends
+		// report it after they return): bring it up to date before a
+		// follower is judged ahead of this leader.
+		p.localProgress()
+	}
+	p.mu.Lock()
 	d, err := p.replica.FollowerFetched(id, fetchOffset, now)
 	p.mu.Unlock()
 	if err != nil {
@@ -222,12 +231,29 @@ type ISRProposal struct {
 	PartitionEpoch int32
 }
 
-// ISRProposalFailed forgets an ISR proposal the controller refused or
-// never answered; the next tick or fetch proposes again.
-func (p *Partition) ISRProposalFailed() {
+// ISRProposalRefused forgets an ISR proposal the controller refused (or
+// that was never sent), if it is still the one in flight; the next tick or
+// fetch proposes again.
+func (p *Partition) ISRProposalRefused(prop ISRProposal) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.replica.ISRProposalFailed()
+	p.replica.ISRProposalRefused(prop.ISR, prop.LeaderEpoch, prop.PartitionEpoch)
+}
+
+// ISRProposalInFlight reports whether prop is still the proposal in flight
+// (an unanswered one is sent again only while it is).
+func (p *Partition) ISRProposalInFlight(prop ISRProposal) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.replica.ISRProposalInFlight(prop.ISR, prop.LeaderEpoch, prop.PartitionEpoch)
+}
+
+// DurableEnd is the offset below which this replica's log is durable: what
+// a follower may report to its leader as held (its fetch offset), since
+// the leader counts it towards the high watermark.
+func (p *Partition) DurableEnd() int64 {
+	_, durable := p.localOffsets()
+	return durable
 }
 
 // ReadToEnd reads whole batches from offset up to the log end offset, for

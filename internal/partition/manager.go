@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -169,6 +170,9 @@ func (m *Manager) Remove(id ID) error {
 	if p == nil {
 		return nil
 	}
+	// No longer a replica: produces waiting on it answer
+	// NOT_LEADER_OR_FOLLOWER now rather than at their timeout.
+	p.ApplyLeadership(Leadership{Leader: -1, LeaderEpoch: p.LeaderEpoch(), PartitionEpoch: math.MaxInt32}, time.Now())
 	return p.Delete()
 }
 

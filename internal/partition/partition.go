@@ -54,7 +54,7 @@ type Partition struct {
 	delayed *Delayed
 
 	// hwCheckpoint is the high watermark last written to its checkpoint;
-	// owned by Maintain and Close (the maintenance loop, then the closer).
+	// guarded by produceMu (Maintain, Close and Delete take it).
 	hwCheckpoint   int64
 	hwCheckpointAt time.Time
 
@@ -266,14 +266,13 @@ func (p *Partition) act(d Decision) {
 		p.delayed.Notify(p.ID, HighWatermarkMoved)
 	}
 	if d.ProposeISR != nil {
+		prop := ISRProposal{Partition: p, ISR: d.ProposeISR, LeaderEpoch: d.LeaderEpoch, PartitionEpoch: d.PartitionEpoch}
 		if f := p.proposer.Load(); f != nil {
-			(*f)(ISRProposal{Partition: p, ISR: d.ProposeISR, LeaderEpoch: d.LeaderEpoch, PartitionEpoch: d.PartitionEpoch})
+			(*f)(prop)
 		} else {
 			// Nobody to tell (a partition opened outside a manager):
 			// forget it, the next tick proposes again.
-			p.mu.Lock()
-			p.replica.ISRProposalFailed()
-			p.mu.Unlock()
+			p.ISRProposalRefused(prop)
 		}
 	}
 }
@@ -633,10 +632,15 @@ func (p *Partition) Maintain(now time.Time, enforceRetention bool) error {
 	}
 	p.localProgress()
 	p.Tick(now)
-	if now.Sub(p.hwCheckpointAt) >= highWatermarkCheckpointInterval {
+	// produceMu orders the checkpoint against Close and Delete: a closed
+	// or deleted partition's folder (perhaps reused by a new topic of
+	// the same name) must not get a late checkpoint.
+	p.produceMu.Lock()
+	if !p.closed && now.Sub(p.hwCheckpointAt) >= highWatermarkCheckpointInterval {
 		p.hwCheckpointAt = now
 		p.checkpointHighWatermark()
 	}
+	p.produceMu.Unlock()
 	return p.maintainProducers(now)
 }
 

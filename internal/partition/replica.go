@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/fjordstream/fjord/internal/log"
 )
 
 // Role is what a replica is for its partition.
@@ -42,6 +44,9 @@ var (
 	// leader's log but the ISR fell below min.insync.replicas before it
 	// was committed (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
 	ErrNotEnoughReplicasAfterAppend = errors.New("the ISR shrank below min.insync.replicas after the append")
+	// ErrFollowerAhead: a follower fetches past the leader's log end: it
+	// holds records the leader does not (OFFSET_OUT_OF_RANGE).
+	ErrFollowerAhead = fmt.Errorf("follower ahead of the leader: %w", log.ErrOffsetOutOfRange)
 	// ErrUnknownReplica: a fetch from a broker that is not a replica.
 	ErrUnknownReplica = errors.New("fetch from a broker that is not a replica")
 )
@@ -156,7 +161,7 @@ type Decision struct {
 	HighWatermarkMoved bool
 	// ProposeISR, when not nil, is an ISR to send to the controller
 	// (AlterPartition) with the leader and partition epochs it is based
-	// on; its answer comes back as ApplyLeadership or ISRProposalFailed.
+	// on; its answer comes back as ApplyLeadership or ISRProposalRefused.
 	ProposeISR     []int32
 	LeaderEpoch    int32
 	PartitionEpoch int32
@@ -232,7 +237,12 @@ func (r *Replica) FollowerFetched(id int32, fetchOffset int64, now time.Time) (D
 	if f == nil {
 		return Decision{}, fmt.Errorf("%w: broker %d (replicas %v)", ErrUnknownReplica, id, r.replicas)
 	}
-	fetchOffset = min(fetchOffset, r.leo) // a follower cannot hold more than the leader
+	if fetchOffset > r.leo {
+		// The follower holds records this leader does not: they must
+		// not count as replicated. It is answered OFFSET_OUT_OF_RANGE
+		// and checks where it diverged (OffsetForLeaderEpoch).
+		return Decision{}, fmt.Errorf("%w: broker %d fetches at %d, past this leader's log end %d", ErrFollowerAhead, id, fetchOffset, r.leo)
+	}
 	switch {
 	case fetchOffset >= r.leo:
 		f.lastCaughtUpTime = now
@@ -273,9 +283,23 @@ func (r *Replica) Tick(now time.Time) Decision {
 	return Decision{ProposeISR: r.pendingISR, LeaderEpoch: r.leaderEpoch, PartitionEpoch: r.partitionEpoch}
 }
 
-// ISRProposalFailed forgets the proposal in flight (the controller refused
-// it or could not be reached); the next tick or fetch proposes again.
-func (r *Replica) ISRProposalFailed() { r.pendingISR = nil }
+// ISRProposalRefused forgets the proposal in flight if it is the one the
+// controller refused (same ISR, same epochs): the late answer to an older
+// proposal must not clear a newer one. The next tick or fetch proposes
+// again. A proposal the controller did not answer stays in flight (it may
+// have been committed) and is sent again: see ISRProposalInFlight.
+func (r *Replica) ISRProposalRefused(isr []int32, leaderEpoch, partitionEpoch int32) {
+	if r.ISRProposalInFlight(isr, leaderEpoch, partitionEpoch) {
+		r.pendingISR = nil
+	}
+}
+
+// ISRProposalInFlight reports whether this proposal is still the one in
+// flight: the sender retries an unanswered proposal only while it is.
+func (r *Replica) ISRProposalInFlight(isr []int32, leaderEpoch, partitionEpoch int32) bool {
+	return r.role == RoleLeader && r.pendingISR != nil && slices.Equal(r.pendingISR, isr) &&
+		r.leaderEpoch == leaderEpoch && r.partitionEpoch == partitionEpoch
+}
 
 // FollowerHighWatermark adopts the leader's high watermark as a follower:
 // never past what this replica holds durably.

@@ -51,7 +51,7 @@ func TestReplica_LeaderInvariants(t *testing.T) {
 						pepoch++
 						d = r.ApplyLeadership(Leadership{Leader: 1, LeaderEpoch: 1, PartitionEpoch: pepoch, Replicas: []int32{1, 2, 3}, ISR: p}, now)
 					} else {
-						r.ISRProposalFailed()
+						r.ISRProposalRefused(p, 1, pepoch)
 					}
 				}
 			}

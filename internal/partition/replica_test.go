@@ -82,8 +82,8 @@ func TestReplica_Scripts(t *testing.T) {
 				dec, err = r.FollowerFetched(int32(i64("replica", 0)), i64("offset", 0), now())
 			case "tick":
 				dec = r.Tick(now())
-			case "proposal-failed":
-				r.ISRProposalFailed()
+			case "proposal-refused":
+				r.ISRProposalRefused(ids("isr"), int32(i64("epoch", int64(r.LeaderEpoch()))), int32(i64("pepoch", int64(r.partitionEpoch))))
 			case "follower-hw":
 				dec = r.FollowerHighWatermark(i64("hw", 0))
 			case "truncate":

@@ -43,6 +43,7 @@ type fetcher struct {
 	// meanwhile cuts its long poll short, so the new partition is not
 	// left waiting for replica.fetch.wait.max.ms.
 	cur  *kconn
+	gen  uint64        // counts adds: a round built before one is stale
 	wake chan struct{} // a partition was added
 	quit chan struct{}
 	once sync.Once
@@ -57,6 +58,7 @@ func (f *fetcher) add(part *partition.Partition, topicID metadata.TopicID, epoch
 	cur := f.parts[part.ID]
 	if cur == nil || cur.epoch != epoch || cur.part != part {
 		f.parts[part.ID] = &followed{part: part, topicID: topicID, epoch: epoch}
+		f.gen++
 		if f.cur != nil {
 			_ = f.cur.nc.SetReadDeadline(time.Now()) // the round ends; the next one has the partition
 		}
@@ -68,16 +70,19 @@ func (f *fetcher) add(part *partition.Partition, topicID metadata.TopicID, epoch
 	}
 }
 
-func (f *fetcher) remove(id partition.ID) {
+// remove stops copying a partition and returns how many are left.
+func (f *fetcher) remove(id partition.ID) int {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	delete(f.parts, id)
-	f.mu.Unlock()
+	return len(f.parts)
 }
 
 func (f *fetcher) stop() { f.once.Do(func() { close(f.quit) }) }
 
-// snapshot returns the partitions to fetch now, sorted.
-func (f *fetcher) snapshot(now time.Time) []*followed {
+// snapshot returns the partitions to fetch now, sorted, and the add count
+// it reflects.
+func (f *fetcher) snapshot(now time.Time) ([]*followed, uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]*followed, 0, len(f.parts))
@@ -92,7 +97,7 @@ func (f *fetcher) snapshot(now time.Time) []*followed {
 		}
 		return out[i].part.ID.Partition < out[j].part.ID.Partition
 	})
-	return out
+	return out, f.gen
 }
 
 func (f *fetcher) sleep(d time.Duration) bool {
@@ -124,7 +129,7 @@ func (f *fetcher) run() {
 			return
 		default:
 		}
-		parts := f.snapshot(time.Now())
+		parts, gen := f.snapshot(time.Now())
 		if len(parts) == 0 {
 			if !f.sleep(f.m.cfg.Backoff) {
 				return
@@ -148,6 +153,12 @@ func (f *fetcher) run() {
 			}
 		}
 		f.mu.Lock()
+		if f.gen != gen {
+			// A partition was added since the snapshot, too early for
+			// add to cut this round short: take it in now.
+			f.mu.Unlock()
+			continue
+		}
 		f.cur = c
 		f.mu.Unlock()
 		err := f.round(c, parts)
@@ -195,7 +206,11 @@ func (f *fetcher) round(c *kconn, parts []*followed) error {
 		}
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition, rp.CurrentLeaderEpoch = p.part.ID.Partition, p.epoch
-		rp.FetchOffset, rp.LogStartOffset = p.part.LogEndOffset(), p.part.LogStartOffset()
+		// The fetch offset tells the leader what this replica holds
+		// durably (it counts towards the high watermark): the durable
+		// end, never an unsynced log end (a sync that failed last round
+		// leaves the two apart; the leader sends the gap again).
+		rp.FetchOffset, rp.LogStartOffset = p.part.DurableEnd(), p.part.LogStartOffset()
 		rp.PartitionMaxBytes = f.m.cfg.FetchMaxBytes
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 		sent[p.part.ID] = p

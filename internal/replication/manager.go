@@ -138,7 +138,7 @@ func (m *Manager) follow(part *partition.Partition, topicID metadata.TopicID, le
 	}
 	for l, f := range m.fetchers {
 		if l != leader {
-			f.remove(part.ID)
+			m.removeLocked(l, f, part.ID)
 		}
 	}
 	f := m.fetchers[leader]
@@ -157,8 +157,18 @@ func (m *Manager) follow(part *partition.Partition, topicID metadata.TopicID, le
 func (m *Manager) unfollow(id partition.ID) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, f := range m.fetchers {
-		f.remove(id)
+	for l, f := range m.fetchers {
+		m.removeLocked(l, f, id)
+	}
+}
+
+// removeLocked takes a partition from the fetcher of leader l and stops
+// the fetcher once it copies nothing, so a former leader keeps no idle
+// goroutine or connection. Caller holds mu.
+func (m *Manager) removeLocked(l int32, f *fetcher, id partition.ID) {
+	if f.remove(id) == 0 {
+		f.stop()
+		delete(m.fetchers, l)
 	}
 }
 
@@ -173,18 +183,28 @@ func (m *Manager) leaderAddr(id int32) (string, bool) {
 }
 
 // propose queues an ISR change of a hosted leader; a full queue forgets
-// it (the leader proposes again on its next tick).
+// it (never sent: the leader proposes again on its next tick).
 func (m *Manager) propose(p partition.ISRProposal) {
 	select {
 	case m.isr <- p:
 	default:
-		p.Partition.ISRProposalFailed()
+		p.Partition.ISRProposalRefused(p)
 	}
 }
 
+// isrRetryBackoff is how long an unanswered AlterPartition waits before it
+// is sent again.
+const isrRetryBackoff = 500 * time.Millisecond
+
 // sendISRChanges sends queued ISR proposals to the controller in
-// AlterPartition batches.
+// AlterPartition batches. A batch the controller did not answer (timeout,
+// no controller, a top-level error) is sent again after a backoff, as
+// Kafka's AlterPartition manager does: the controller may have committed
+// it, so the leader keeps it in flight rather than forget it. Retries are
+// held here, one per partition (the latest wins), so none is dropped.
 func (m *Manager) sendISRChanges() {
+	retry := map[partition.ID]partition.ISRProposal{}
+	var retryAt <-chan time.Time
 	for {
 		var batch []partition.ISRProposal
 		select {
@@ -192,6 +212,14 @@ func (m *Manager) sendISRChanges() {
 			return
 		case p := <-m.isr:
 			batch = append(batch, p)
+		case <-retryAt:
+			retryAt = nil
+			for id, p := range retry {
+				delete(retry, id)
+				if p.Partition.ISRProposalInFlight(p) {
+					batch = append(batch, p)
+				}
+			}
 		}
 		for more := true; more && len(batch) < 1000; {
 			select {
@@ -201,11 +229,37 @@ func (m *Manager) sendISRChanges() {
 				more = false
 			}
 		}
-		m.alterPartition(batch)
+		if len(batch) == 0 {
+			continue
+		}
+		for _, p := range m.alterPartition(dedupe(batch)) {
+			retry[p.Partition.ID] = p
+		}
+		if len(retry) > 0 && retryAt == nil {
+			retryAt = time.After(isrRetryBackoff)
+		}
 	}
 }
 
-func (m *Manager) alterPartition(batch []partition.ISRProposal) {
+// dedupe keeps the latest proposal of each partition (one AlterPartition
+// names a partition once).
+func dedupe(batch []partition.ISRProposal) []partition.ISRProposal {
+	last := make(map[partition.ID]int, len(batch))
+	for i, p := range batch {
+		last[p.Partition.ID] = i
+	}
+	out := batch[:0]
+	for i, p := range batch {
+		if last[p.Partition.ID] == i {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// alterPartition sends one batch and returns the proposals to send again
+// (unanswered and still in flight); refused ones are forgotten.
+func (m *Manager) alterPartition(batch []partition.ISRProposal) []partition.ISRProposal {
 	req := kmsg.NewPtrAlterPartitionRequest()
 	req.Version = 2
 	req.BrokerID, req.BrokerEpoch = m.cfg.NodeID, m.cfg.BrokerEpoch()
@@ -226,30 +280,46 @@ func (m *Manager) alterPartition(batch []partition.ISRProposal) {
 	ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
 	defer cancel()
 	resp, err := m.fwd.Forward(ctx, req)
-	failed := map[partition.ID]bool{}
 	if err == nil {
-		r := resp.(*kmsg.AlterPartitionResponse)
-		if r.ErrorCode != 0 {
+		if r := resp.(*kmsg.AlterPartitionResponse); r.ErrorCode != 0 {
 			err = kerr.ErrorForCode(r.ErrorCode)
 		}
-		for ti, t := range r.Topics {
-			for _, p := range t.Partitions {
-				if p.ErrorCode != 0 && ti < len(req.Topics) {
-					for _, b := range batch {
-						if b.Partition.TopicID == req.Topics[ti].TopicID && b.Partition.ID.Partition == p.Partition {
-							failed[b.Partition.ID] = true
-						}
-					}
+	}
+	if err != nil {
+		if m.ctx.Err() != nil {
+			return nil
+		}
+		m.logger.Warn("AlterPartition unanswered; sending it again", "partitions", len(batch), "err", err)
+		var again []partition.ISRProposal
+		for _, p := range batch {
+			if p.Partition.ISRProposalInFlight(p) {
+				again = append(again, p)
+			}
+		}
+		return again
+	}
+	refused := map[partition.ID]bool{}
+	r := resp.(*kmsg.AlterPartitionResponse)
+	for ti, t := range r.Topics {
+		if ti >= len(req.Topics) {
+			break
+		}
+		for _, rp := range t.Partitions {
+			if rp.ErrorCode == 0 {
+				continue
+			}
+			for _, b := range batch {
+				if b.Partition.TopicID == req.Topics[ti].TopicID && b.Partition.ID.Partition == rp.Partition {
+					refused[b.Partition.ID] = true
 				}
 			}
 		}
 	}
 	for _, p := range batch {
-		if err != nil || failed[p.Partition.ID] {
-			p.Partition.ISRProposalFailed()
+		if refused[p.Partition.ID] {
+			// Refused: the metadata (or the next proposal) decides.
+			p.Partition.ISRProposalRefused(p)
 		}
 	}
-	if err != nil && m.ctx.Err() == nil {
-		m.logger.Warn("AlterPartition failed", "partitions", len(batch), "err", err)
-	}
+	return nil
 }

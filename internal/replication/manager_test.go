@@ -1,0 +1,132 @@
+package replication
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/fjordstream/fjord/internal/config"
+	"github.com/fjordstream/fjord/internal/partition"
+)
+
+// scriptedController answers AlterPartition from a script: each call takes
+// the next answer (an error, or a per-partition error code).
+type scriptedController struct {
+	mu      sync.Mutex
+	answers []func(*kmsg.AlterPartitionRequest) (kmsg.Response, error)
+	sent    []*kmsg.AlterPartitionRequest
+	calls   chan struct{}
+}
+
+func (c *scriptedController) Forward(_ context.Context, req kmsg.Request) (kmsg.Response, error) {
+	r := req.(*kmsg.AlterPartitionRequest)
+	c.mu.Lock()
+	c.sent = append(c.sent, r)
+	answer := c.answers[min(len(c.sent), len(c.answers))-1]
+	c.mu.Unlock()
+	defer func() { c.calls <- struct{}{} }()
+	return answer(r)
+}
+
+func unanswered(*kmsg.AlterPartitionRequest) (kmsg.Response, error) {
+	return nil, context.DeadlineExceeded
+}
+
+func answerCode(code int16) func(*kmsg.AlterPartitionRequest) (kmsg.Response, error) {
+	return func(r *kmsg.AlterPartitionRequest) (kmsg.Response, error) {
+		resp := r.ResponseKind().(*kmsg.AlterPartitionResponse)
+		for _, t := range r.Topics {
+			rt := kmsg.NewAlterPartitionResponseTopic()
+			rt.TopidID = t.TopicID
+			for _, p := range t.Partitions {
+				rp := kmsg.NewAlterPartitionResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil
+	}
+}
+
+// leaderWithExpansion returns a leader of replicas 1,2 with ISR [1] and an
+// expansion to [1 2] proposed through the manager's sender.
+func leaderWithExpansion(t *testing.T, ctl *scriptedController) (*partition.Partition, partition.ISRProposal) {
+	t.Helper()
+	logger := slog.New(slog.DiscardHandler)
+	parts := partition.NewManager(partition.ManagerConfig{Dir: t.TempDir(), NodeID: 1}, logger)
+	t.Cleanup(func() { _ = parts.Close() })
+	b, _, err := config.LoadBroker(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := b.TopicConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := parts.Create(partition.ID{Topic: "t", Partition: 0}, [16]byte{7}, cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	p.ApplyLeadership(partition.Leadership{Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1}}, now)
+	m := New(Config{NodeID: 1}, parts, nil, ctl, logger)
+	m.Start()
+	t.Cleanup(m.Close)
+	if err := p.FollowerFetched(2, 0, now); err != nil {
+		t.Fatal(err)
+	}
+	return p, partition.ISRProposal{Partition: p, ISR: []int32{1, 2}, LeaderEpoch: 1, PartitionEpoch: 1}
+}
+
+func waitCall(t *testing.T, ctl *scriptedController) {
+	t.Helper()
+	select {
+	case <-ctl.calls:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no AlterPartition sent")
+	}
+}
+
+// An AlterPartition the controller did not answer may still have been
+// committed: the expansion stays in flight (so the high watermark keeps
+// waiting for the new member) and is sent again until answered.
+func TestManager_UnansweredAlterPartitionIsRetried(t *testing.T) {
+	ctl := &scriptedController{calls: make(chan struct{}, 16),
+		answers: []func(*kmsg.AlterPartitionRequest) (kmsg.Response, error){unanswered, unanswered, answerCode(0)}}
+	p, prop := leaderWithExpansion(t, ctl)
+	for range 3 {
+		waitCall(t, ctl)
+	}
+	if !p.ISRProposalInFlight(prop) {
+		t.Fatal("the unanswered expansion was forgotten")
+	}
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	for i, r := range ctl.sent {
+		if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 || !slices.Equal(r.Topics[0].Partitions[0].NewISR, []int32{1, 2}) {
+			t.Fatalf("request %d: %+v, want the expansion to [1 2]", i, r.Topics)
+		}
+	}
+}
+
+// A refused proposal is forgotten: the next fetch or tick proposes again.
+func TestManager_RefusedAlterPartitionIsForgotten(t *testing.T) {
+	ctl := &scriptedController{calls: make(chan struct{}, 16),
+		answers: []func(*kmsg.AlterPartitionRequest) (kmsg.Response, error){answerCode(kerr.InvalidUpdateVersion.Code)}}
+	p, prop := leaderWithExpansion(t, ctl)
+	waitCall(t, ctl)
+	deadline := time.Now().Add(5 * time.Second)
+	for p.ISRProposalInFlight(prop) {
+		if time.Now().After(deadline) {
+			t.Fatal("the refused expansion is still in flight")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
