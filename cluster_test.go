@@ -223,3 +223,87 @@ func TestCluster_DedicatedControllerAndBrokers(t *testing.T) {
 		t.Fatalf("read %d of 20 records", got)
 	}
 }
+
+// Two broker listeners: clients on CLIENT, replication on REPLICATION
+// (inter.broker.listener.name). Each listener's clients are answered with
+// the brokers' addresses on that listener, as Kafka does, and acks=all
+// writes with min.insync.replicas=2 complete: the followers fetch over the
+// inter-broker listener.
+func TestCluster_SeparateInterBrokerListener(t *testing.T) {
+	cport := freePort(t)
+	type ports struct{ client, repl int }
+	nodes := map[int]ports{1: {freePort(t), freePort(t)}, 2: {freePort(t), freePort(t)}}
+	startNode := func(kv ...string) *fjord.Node {
+		t.Helper()
+		opts := []fjord.Option{fjord.WithDataDir(t.TempDir())}
+		kv = append(kv,
+			"controller.quorum.voters", fmt.Sprintf("9@127.0.0.1:%d", cport),
+			"controller.listener.names", "CONTROLLER",
+			"listener.security.protocol.map", "CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT",
+			"inter.broker.listener.name", "REPLICATION",
+			"offsets.topic.replication.factor", "2",
+			"min.insync.replicas", "2")
+		for i := 0; i+1 < len(kv); i += 2 {
+			opts = append(opts, fjord.WithConfig(kv[i], kv[i+1]))
+		}
+		n, err := fjord.NewNode(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := n.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.Close() })
+		return n
+	}
+	startNode("process.roles", "controller", "node.id", "9", "listeners", fmt.Sprintf("CONTROLLER://127.0.0.1:%d", cport))
+	for id, p := range nodes {
+		startNode("process.roles", "broker", "node.id", fmt.Sprint(id),
+			"listeners", fmt.Sprintf("CLIENT://127.0.0.1:%d,REPLICATION://127.0.0.1:%d", p.client, p.repl))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, on := range []struct {
+		name string
+		port func(ports) int
+	}{{"CLIENT", func(p ports) int { return p.client }}, {"REPLICATION", func(p ports) int { return p.repl }}} {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", on.port(nodes[1]))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var md kadm.BrokerDetails
+		for ctx.Err() == nil {
+			m, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+			if err == nil && len(m.Brokers) == 2 {
+				md = m.Brokers
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cl.Close()
+		if len(md) != 2 {
+			t.Fatalf("%s: brokers %+v", on.name, md)
+		}
+		for _, b := range md {
+			if want := on.port(nodes[int(b.NodeID)]); int(b.Port) != want {
+				t.Errorf("%s listener: broker %d answered at port %d, want its %s port %d", on.name, b.NodeID, b.Port, on.name, want)
+			}
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", nodes[1].client)),
+		kgo.DefaultProduceTopic("split"), kgo.RetryTimeout(20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if resp, err := kadm.NewClient(cl).CreateTopic(ctx, 2, 2, nil, "split"); err != nil || resp.Err != nil {
+		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	for i := range 20 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatalf("acks=all produce %d with min.insync.replicas=2: %v", i, err)
+		}
+	}
+}

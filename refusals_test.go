@@ -27,7 +27,8 @@ func TestStart_RefusesWhatItCannotHonour(t *testing.T) {
 	}{
 		{"broker role without voters", []string{"process.roles", "broker"}, "controller.quorum.voters"},
 		{"TLS listener", []string{"listeners", "SECURE://127.0.0.1:0", "listener.security.protocol.map", "SECURE:SSL"}, "listener.security.protocol.map"},
-		{"two broker listeners", []string{"listeners", "PLAINTEXT://127.0.0.1:0,SECOND://127.0.0.1:0", "listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SECOND:PLAINTEXT"}, "listeners"},
+		{"inter-broker listener not bound", []string{"listeners", "PLAINTEXT://127.0.0.1:0,SECOND://127.0.0.1:0", "listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SECOND:PLAINTEXT",
+			"inter.broker.listener.name", "THIRD"}, "inter.broker.listener.name"},
 		{"node.id not a voter", append([]string{"process.roles", "broker,controller", "node.id", "7",
 			"listeners", fmt.Sprintf("PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:%d", p1)}, cluster...), "controller.quorum.voters"},
 	} {

@@ -71,7 +71,7 @@ type Node struct {
 	loader  *metadata.Loader
 	parts   *partition.Manager
 	groups  *group.Service
-	srv     *server.Server
+	srvs    []*server.Server // one per broker listener; the first is the bootstrap
 
 	// Metadata and the controller, by role: a controller node runs a
 	// quorum voter (quorum, ctrl, ctrlSrv serving the controller
@@ -117,12 +117,14 @@ func New(cfg Config) (*Node, error) {
 // DataDir is the folder holding the node's data.
 func (n *Node) DataDir() string { return n.dataDir }
 
-// Addr is the advertised bootstrap address (host:port).
+// Addr is the advertised bootstrap address (host:port): the node's first
+// broker listener.
 func (n *Node) Addr() string {
-	if n.srv == nil {
+	if len(n.srvs) == 0 {
 		return ""
 	}
-	c := n.advertised()
+	l, _ := n.clientListener()
+	c := n.advertisedFor(l, n.srvs[0].Addr())
 	return net.JoinHostPort(c.host, strconv.Itoa(int(c.port)))
 }
 
@@ -131,18 +133,12 @@ type endpoint struct {
 	port int32
 }
 
-func (n *Node) advertised() endpoint { return n.advertisedFor(nil) }
-
-func (n *Node) advertisedFor(ln net.Listener) endpoint {
-	var bound *net.TCPAddr
-	if ln != nil {
-		bound = ln.Addr().(*net.TCPAddr)
-	} else {
-		bound = n.srv.Addr().(*net.TCPAddr)
-	}
-	b := n.cfg.Broker
-	l, _ := n.clientListener()
-	for _, a := range b.AdvertisedListeners {
+// advertisedFor is the address a broker listener is advertised at:
+// advertised.listeners' entry of the same name (port 0 meaning the bound
+// port), else the bound address, a wildcard host advertised as localhost.
+func (n *Node) advertisedFor(l config.Listener, boundAddr net.Addr) endpoint {
+	bound := boundAddr.(*net.TCPAddr)
+	for _, a := range n.cfg.Broker.AdvertisedListeners {
 		if a.Name == l.Name {
 			port := int32(a.Port)
 			if port == 0 {
@@ -334,8 +330,8 @@ func (n *Node) Close() error {
 	var err error
 	n.once.Do(func() {
 		n.controlledShutdown()
-		if n.srv != nil {
-			err = n.srv.Close()
+		for _, s := range n.srvs {
+			err = errors.Join(err, s.Close())
 		}
 		if n.cancel != nil {
 			n.cancel()

@@ -22,16 +22,28 @@ import (
 // of itself.
 func (n *Node) standalone() bool { return len(n.cfg.Broker.ControllerQuorumVoters) == 0 }
 
-// clientListener is the listener clients use: the first one that is not a
-// controller listener.
+// clientListener is the node's bootstrap listener: the first broker
+// listener.
 func (n *Node) clientListener() (config.Listener, bool) {
+	ls := n.brokerListeners()
+	if len(ls) == 0 {
+		return config.Listener{}, false
+	}
+	return ls[0], true
+}
+
+// brokerListeners are the listeners that are not controller listeners:
+// each serves the Kafka API (clients, and other brokers on
+// inter.broker.listener.name).
+func (n *Node) brokerListeners() []config.Listener {
 	b := n.cfg.Broker
+	var out []config.Listener
 	for _, l := range b.Listeners {
 		if !slices.Contains(b.ControllerListenerNames, l.Name) {
-			return l, true
+			out = append(out, l)
 		}
 	}
-	return config.Listener{}, false
+	return out
 }
 
 // controllerListener is the listener of the quorum protocol.
@@ -90,17 +102,10 @@ func (n *Node) checkRoles() error {
 	if len(b.LogDirs) > 1 {
 		return fmt.Errorf("log.dirs: %d folders given; Fjord serves one log directory per node for now", len(b.LogDirs))
 	}
-	clients := 0
 	for _, l := range b.Listeners {
 		if l.SecurityProtocol != "PLAINTEXT" {
 			return fmt.Errorf("listener.security.protocol.map: listener %s uses %s; Fjord serves PLAINTEXT listeners only for now", l.Name, l.SecurityProtocol)
 		}
-		if !slices.Contains(b.ControllerListenerNames, l.Name) {
-			clients++
-		}
-	}
-	if clients > 1 {
-		return fmt.Errorf("listeners: %d broker listeners given; Fjord serves one broker listener (clients and inter-broker traffic) plus the controller listener for now", clients)
 	}
 	return nil
 }
@@ -118,13 +123,17 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	var clientLn net.Listener
+	var bound []net.Listener // the broker listeners, in brokerListeners' order
 	defer func() {
 		if err != nil {
 			cancel()
 			n.wg.Wait()
-			if clientLn != nil && n.cfg.Listener == nil && n.srv == nil {
-				_ = clientLn.Close()
+			if len(n.srvs) == 0 {
+				for i, ln := range bound {
+					if i > 0 || n.cfg.Listener == nil {
+						_ = ln.Close()
+					}
+				}
 			}
 			n.closeGroups()
 			n.closeQuorum()
@@ -170,18 +179,26 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.logger.Info("loaded partitions", "partitions", len(n.parts.All()), "took", time.Since(started).Round(time.Millisecond))
 
-	clientLn = n.cfg.Listener
-	if clientLn == nil {
-		l, _ := n.clientListener()
-		if clientLn, err = server.Listen(l.Address()); err != nil {
-			return err
+	// Every broker listener is bound before registering: the endpoints
+	// the controller publishes are reachable once this broker is unfenced.
+	var endpoints []metadata.Endpoint
+	advertised := map[string]metadata.Endpoint{}
+	for i, l := range n.brokerListeners() {
+		ln := n.cfg.Listener
+		if i > 0 || ln == nil {
+			if ln, err = server.Listen(l.Address()); err != nil {
+				return fmt.Errorf("listeners: %s: %w", l.Name, err)
+			}
 		}
+		bound = append(bound, ln)
+		adv := n.advertisedFor(l, ln.Addr())
+		e := metadata.Endpoint{Name: l.Name, Host: adv.host, Port: uint16(adv.port), SecurityProtocol: securityProtocolID(l.SecurityProtocol)}
+		endpoints = append(endpoints, e)
+		advertised[l.Name] = e
 	}
-	adv := n.advertisedFor(clientLn)
-	l, _ := n.clientListener()
 	n.lifecycle = controller.NewLifecycle(controller.LifecycleConfig{
 		NodeID: b.NodeID, ClusterID: clusterID, Interval: b.BrokerHeartbeatInterval, Rack: rackOf(b),
-		Endpoints: []metadata.Endpoint{{Name: l.Name, Host: adv.host, Port: uint16(adv.port), SecurityProtocol: securityProtocolID(l.SecurityProtocol)}},
+		Endpoints: endpoints,
 	}, n.channel, n.loader, n.logger)
 	if err := n.lifecycle.Register(ctx); err != nil {
 		return err
@@ -200,15 +217,16 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.repl = replication.New(replication.Config{
 		NodeID: b.NodeID, FetchMaxBytes: b.ReplicaFetchMaxBytes, ResponseMaxBytes: b.ReplicaFetchResponseMaxBytes,
 		WaitMax: b.ReplicaFetchWaitMax, MinBytes: b.ReplicaFetchMinBytes, Backoff: b.ReplicaFetchBackoff, BrokerEpoch: n.lifecycle.Epoch,
-		SourceHost: n.sourceHost(),
+		SourceHost: n.sourceHost(), Listener: b.InterBrokerListenerName,
 	}, n.parts, n.loader, n.channel, n.logger)
 	n.repl.Start()
 	n.loader.SubscribeReplaying(metadata.PublisherFunc(n.repl.Publish)) // what the replay made followers, then every change
 	n.groups = group.NewService(groupConfig(b, topicsView{n.loader}), n.logger)
 	broker := server.NewBroker(server.Config{
 		NodeID:                b.NodeID,
-		AdvertisedHost:        adv.host,
-		AdvertisedPort:        adv.port,
+		AdvertisedHost:        endpoints[0].Host,
+		AdvertisedPort:        int32(endpoints[0].Port),
+		Advertised:            advertised,
 		SocketRequestMaxBytes: b.SocketRequestMaxBytes,
 		ConnectionsMaxIdle:    b.ConnectionsMaxIdle,
 		Broker:                b,
@@ -219,8 +237,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := broker.StartGroups(loopCtx); err != nil {
 		return fmt.Errorf("group coordinator: %w", err)
 	}
-	n.srv = server.New(clientLn, broker, n.logger)
-	n.srv.Start()
+	for i, l := range n.brokerListeners() {
+		s := server.New(l.Name, bound[i], broker, n.logger)
+		n.srvs = append(n.srvs, s)
+		s.Start()
+	}
 	n.startLoops(loopCtx)
 	return nil
 }

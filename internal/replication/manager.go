@@ -38,6 +38,9 @@ type Config struct {
 	// from: the node's own address, so a test's fault proxy can tell
 	// which node a connection comes from. "" lets the kernel choose.
 	SourceHost string
+	// Listener is inter.broker.listener.name: followers fetch from the
+	// leader's endpoint of that name.
+	Listener string
 }
 
 // Manager follows the metadata: every hosted follower replica is fetched
@@ -172,14 +175,19 @@ func (m *Manager) removeLocked(l int32, f *fetcher, id partition.ID) {
 	}
 }
 
-// leaderAddr returns the leader's inter-broker address from the metadata.
+// leaderAddr returns the leader's address on the inter-broker listener
+// (its first endpoint when no name is configured) from the metadata.
 func (m *Manager) leaderAddr(id int32) (string, bool) {
 	b := m.loader.Image().Broker(id)
 	if b == nil || len(b.Endpoints) == 0 {
 		return "", false
 	}
-	e := b.Endpoints[0]
-	return net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port))), true
+	for _, e := range b.Endpoints {
+		if m.cfg.Listener == "" || e.Name == m.cfg.Listener {
+			return net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port))), true
+		}
+	}
+	return "", false
 }
 
 // propose queues an ISR change of a hosted leader; a full queue forgets

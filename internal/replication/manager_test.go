@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/fjordstream/fjord/internal/config"
+	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/partition"
 )
 
@@ -128,5 +129,25 @@ func TestManager_RefusedAlterPartitionIsForgotten(t *testing.T) {
 			t.Fatal("the refused expansion is still in flight")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// Followers dial the leader's endpoint on inter.broker.listener.name, not
+// its first (client) endpoint.
+func TestManager_LeaderAddrUsesInterBrokerListener(t *testing.T) {
+	loader := metadata.NewLoader(metadata.NewImage("c"))
+	if _, err := loader.Apply([]metadata.Record{&metadata.RegisterBrokerRecord{BrokerID: 2, BrokerEpoch: 1, Endpoints: []metadata.Endpoint{
+		{Name: "CLIENT", Host: "127.0.0.1", Port: 9092}, {Name: "REPLICATION", Host: "127.0.0.2", Port: 9094}}}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ listener, want string }{{"REPLICATION", "127.0.0.2:9094"}, {"CLIENT", "127.0.0.1:9092"}, {"", "127.0.0.1:9092"}} {
+		m := New(Config{NodeID: 1, Listener: tt.listener}, nil, loader, nil, slog.New(slog.DiscardHandler))
+		if got, ok := m.leaderAddr(2); !ok || got != tt.want {
+			t.Errorf("listener %q: leader address %q %v, want %q", tt.listener, got, ok, tt.want)
+		}
+	}
+	m := New(Config{NodeID: 1, Listener: "OTHER"}, nil, loader, nil, slog.New(slog.DiscardHandler))
+	if got, ok := m.leaderAddr(2); ok {
+		t.Errorf("a leader without the inter-broker listener gave %q", got)
 	}
 }

@@ -16,10 +16,10 @@ import (
 	"github.com/fjordstream/fjord/internal/protocol"
 )
 
-func (b *Broker) handleMetadata(req *kmsg.MetadataRequest) kmsg.Response {
+func (b *Broker) handleMetadata(req *kmsg.MetadataRequest, listener string) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	img := b.meta.Image()
-	resp.Brokers = b.liveBrokers(img)
+	resp.Brokers = b.liveBrokers(img, listener)
 	resp.ClusterID = &img.ClusterID
 	resp.ControllerID = b.controllerID()
 
@@ -98,36 +98,67 @@ func (b *Broker) autoCreateTopic(name string) (*metadata.Topic, error) {
 	return b.ensureTopic(ctx, name, -1, -1, nil)
 }
 
-// liveBrokers lists the registered, unfenced brokers with their client
-// endpoint and rack, this node always included (with its advertised
-// address) so a client can reach the node it asked.
-func (b *Broker) liveBrokers(img *metadata.Image) []kmsg.MetadataResponseBroker {
+// liveBrokers lists the registered, unfenced brokers with their endpoint
+// on listener (the listener the client connected to) and rack, this node
+// always included (with its advertised address) so a client can reach the
+// node it asked. A broker without that listener is left out, as Kafka
+// does.
+func (b *Broker) liveBrokers(img *metadata.Image, listener string) []kmsg.MetadataResponseBroker {
 	var out []kmsg.MetadataResponseBroker
 	self := false
 	for _, br := range img.Brokers() {
-		if br.Fenced || len(br.Endpoints) == 0 {
+		if br.Fenced {
 			continue
 		}
 		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port, mb.Rack = br.ID, br.Endpoints[0].Host, int32(br.Endpoints[0].Port), br.Rack
 		if br.ID == b.cfg.NodeID {
-			mb.Host, mb.Port, self = b.cfg.AdvertisedHost, b.cfg.AdvertisedPort, true
+			mb.Host, mb.Port = b.self(listener)
+			self = true
+		} else if e, ok := endpointOn(br, listener); ok {
+			mb.Host, mb.Port = e.Host, int32(e.Port)
+		} else {
+			continue
 		}
+		mb.NodeID, mb.Rack = br.ID, br.Rack
 		out = append(out, mb)
 	}
 	if !self {
 		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port = b.cfg.NodeID, b.cfg.AdvertisedHost, b.cfg.AdvertisedPort
+		mb.NodeID = b.cfg.NodeID
+		mb.Host, mb.Port = b.self(listener)
 		out = append(out, mb)
 	}
 	return out
 }
 
-// endpoint returns the client endpoint of a live broker.
-func (b *Broker) endpoint(id int32) (metadata.Endpoint, bool) {
+// self returns this node's advertised address on listener (its first
+// broker listener's when the name is not one of its own).
+func (b *Broker) self(listener string) (string, int32) {
+	if e, ok := b.cfg.Advertised[listener]; ok {
+		return e.Host, int32(e.Port)
+	}
+	return b.cfg.AdvertisedHost, b.cfg.AdvertisedPort
+}
+
+// endpointOn returns a broker's endpoint on the named listener; an unnamed
+// listener (a server built without one) takes the broker's first.
+func endpointOn(br *metadata.Broker, listener string) (metadata.Endpoint, bool) {
+	for _, e := range br.Endpoints {
+		if e.Name == listener {
+			return e, true
+		}
+	}
+	if listener == "" && len(br.Endpoints) > 0 {
+		return br.Endpoints[0], true
+	}
+	return metadata.Endpoint{}, false
+}
+
+// endpoint returns a live broker's endpoint on listener.
+func (b *Broker) endpoint(id int32, listener string) (metadata.Endpoint, bool) {
 	br := b.meta.Image().Broker(id)
-	if br == nil || br.Fenced || len(br.Endpoints) == 0 {
+	if br == nil || br.Fenced {
 		return metadata.Endpoint{}, false
 	}
-	return br.Endpoints[0], true
+	return endpointOn(br, listener)
 }

@@ -24,21 +24,21 @@ import (
 	"github.com/fjordstream/fjord/internal/group"
 )
 
-func (b *Broker) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) kmsg.Response {
+func (b *Broker) handleFindCoordinator(req *kmsg.FindCoordinatorRequest, listener string) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	if req.Version < 4 {
-		c := b.findCoordinator(req.CoordinatorType, req.CoordinatorKey)
+		c := b.findCoordinator(req.CoordinatorType, req.CoordinatorKey, listener)
 		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 		return resp
 	}
 	for _, key := range req.CoordinatorKeys {
-		resp.Coordinators = append(resp.Coordinators, b.findCoordinator(req.CoordinatorType, key))
+		resp.Coordinators = append(resp.Coordinators, b.findCoordinator(req.CoordinatorType, key, listener))
 	}
 	return resp
 }
 
-func (b *Broker) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+func (b *Broker) findCoordinator(keyType int8, key, listener string) kmsg.FindCoordinatorResponseCoordinator {
 	c := kmsg.NewFindCoordinatorResponseCoordinator()
 	c.Key, c.NodeID, c.Port = key, -1, -1
 	fail := func(code *kerr.Error, msg string) kmsg.FindCoordinatorResponseCoordinator {
@@ -70,7 +70,7 @@ func (b *Broker) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorR
 		leader = t.Partitions[p].Leader
 	}
 	if leader != b.cfg.NodeID {
-		ep, ok := b.endpoint(leader)
+		ep, ok := b.endpoint(leader, listener)
 		if !ok {
 			return fail(kerr.CoordinatorNotAvailable, fmt.Sprintf("__consumer_offsets-%d has no live leader", p))
 		}
@@ -79,7 +79,8 @@ func (b *Broker) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorR
 	}
 	switch st := b.groups.Status(p); st {
 	case coordinator.StatusActive, coordinator.StatusLoading:
-		c.NodeID, c.Host, c.Port = b.cfg.NodeID, b.cfg.AdvertisedHost, b.cfg.AdvertisedPort
+		c.Host, c.Port = b.self(listener)
+		c.NodeID = b.cfg.NodeID
 		return c
 	default:
 		return fail(kerr.CoordinatorNotAvailable, fmt.Sprintf("__consumer_offsets-%d is %s on this broker", p, st))

@@ -18,9 +18,16 @@ import (
 
 // Config is what the request handlers need to know about their node.
 type Config struct {
-	NodeID                int32
-	AdvertisedHost        string
-	AdvertisedPort        int32
+	NodeID int32
+	// AdvertisedHost and AdvertisedPort are this node's address on its
+	// first broker listener, answered when a request's listener is not in
+	// Advertised.
+	AdvertisedHost string
+	AdvertisedPort int32
+	// Advertised is this node's advertised address on each broker
+	// listener, by listener name: a client is answered with the
+	// addresses of the listener it connected to, as Kafka does.
+	Advertised            map[string]metadata.Endpoint
 	SocketRequestMaxBytes int32
 	ConnectionsMaxIdle    time.Duration
 	// Broker is the node's parsed configuration: topic defaults, limits,
@@ -69,10 +76,11 @@ func NewBroker(cfg Config, meta MetadataView, ctrl ControllerChannel, parts *par
 		pids: &producerIDs{ctrl: ctrl, brokerID: cfg.NodeID, epoch: epoch}, coordEpochs: map[int32]int32{}}
 }
 
-// Handle serves one request from the client at remote. It returns nil when
-// no response is due (acks=0 produce). ctx is the connection reader's: it
-// ends when the client closes the connection or the server closes.
-func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Addr) *inflight {
+// Handle serves one request from the client at remote, which connected to
+// the listener named listener. It returns nil when no response is due
+// (acks=0 produce). ctx is the connection reader's: it ends when the client
+// closes the connection or the server closes.
+func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Addr, listener string) *inflight {
 	var resp kmsg.Response
 	switch r := req.Body.(type) {
 	case *kmsg.ProduceRequest:
@@ -82,7 +90,7 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Ad
 	case *kmsg.ListOffsetsRequest:
 		resp = b.handleListOffsets(r)
 	case *kmsg.MetadataRequest:
-		resp = b.handleMetadata(r)
+		resp = b.handleMetadata(r, listener)
 	case *kmsg.ApiVersionsRequest:
 		resp = b.handleApiVersions(r)
 	case *kmsg.CreateTopicsRequest:
@@ -106,7 +114,7 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Ad
 	case *kmsg.CreatePartitionsRequest:
 		resp = b.handleCreatePartitions(r)
 	case *kmsg.DescribeClusterRequest:
-		resp = b.handleDescribeCluster(r)
+		resp = b.handleDescribeCluster(r, listener)
 	case *kmsg.ElectLeadersRequest:
 		resp = b.handleElectLeaders(r)
 	case *kmsg.DescribeQuorumRequest:
@@ -116,7 +124,7 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Ad
 	case *kmsg.DescribeProducersRequest:
 		resp = b.handleDescribeProducers(r)
 	case *kmsg.FindCoordinatorRequest:
-		resp = b.handleFindCoordinator(r)
+		resp = b.handleFindCoordinator(r, listener)
 	case *kmsg.OffsetCommitRequest:
 		return b.handleOffsetCommit(ctx, r)
 	case *kmsg.OffsetFetchRequest:

@@ -72,7 +72,7 @@ func TestCoordinators_FollowLeadership(t *testing.T) {
 	if !served(0) || !served(1) {
 		t.Fatalf("partitions led here not loaded: %v %v", groups.Status(0), groups.Status(1))
 	}
-	if c := b.findCoordinator(0, g); c.ErrorCode != 0 || c.NodeID != 1 || c.Host != "one" {
+	if c := b.findCoordinator(0, g, ""); c.ErrorCode != 0 || c.NodeID != 1 || c.Host != "one" {
 		t.Fatalf("coordinator of %s: %+v", g, c)
 	}
 
@@ -81,7 +81,7 @@ func TestCoordinators_FollowLeadership(t *testing.T) {
 	if served(0) || !served(1) {
 		t.Fatalf("after the move: partition 0 %v, partition 1 %v", groups.Status(0), groups.Status(1))
 	}
-	if c := b.findCoordinator(0, g); c.ErrorCode != 0 || c.NodeID != 2 || c.Host != "two" || c.Port != 9093 {
+	if c := b.findCoordinator(0, g, ""); c.ErrorCode != 0 || c.NodeID != 2 || c.Host != "two" || c.Port != 9093 {
 		t.Fatalf("coordinator of %s after the move: %+v", g, c)
 	}
 	if part := b.partitionFor(group.OffsetsTopic, 0); part.Role() != partition.RoleFollower {
@@ -105,7 +105,7 @@ func TestCoordinators_FollowLeadership(t *testing.T) {
 
 	// No live leader: COORDINATOR_NOT_AVAILABLE.
 	apply(&metadata.PartitionChangeRecord{PartitionID: 0, TopicID: id, Leader: metadata.NoLeader, ISR: []int32{}})
-	if c := b.findCoordinator(0, g); c.ErrorCode == 0 || served(0) {
+	if c := b.findCoordinator(0, g, ""); c.ErrorCode == 0 || served(0) {
 		t.Fatalf("coordinator of a leaderless partition: %+v (status %v)", c, groups.Status(0))
 	}
 }

@@ -23,7 +23,8 @@ const maxInflightPerConn = 32
 
 // Server accepts connections on one listener and serves them with a Broker.
 type Server struct {
-	ln     net.Listener
+	ln       net.Listener
+	listener string // the listener's name, for answers that name addresses
 	broker *Broker
 	logger *slog.Logger
 
@@ -35,10 +36,12 @@ type Server struct {
 	conns map[net.Conn]struct{}
 }
 
-// New returns a server for ln; Serve starts it.
-func New(ln net.Listener, b *Broker, logger *slog.Logger) *Server {
+// New returns a server for ln, the listener named listener (its clients
+// are answered with the brokers' addresses on that listener); Start starts
+// it.
+func New(listener string, ln net.Listener, b *Broker, logger *slog.Logger) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{ln: ln, broker: b, logger: logger, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
+	return &Server{ln: ln, listener: listener, broker: b, logger: logger, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
 }
 
 // Addr is the listener's address.
@@ -190,7 +193,7 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 				"client_id", req.ClientID, "api_key", req.Key, "api_version", req.Version, "err", err)
 			return
 		}
-		fl := s.broker.Handle(ctx, req, nc.RemoteAddr())
+		fl := s.broker.Handle(ctx, req, nc.RemoteAddr(), s.listener)
 		// Only a produce request's records alias the frame, and the append
 		// has copied them by now; anything else may keep references, so its
 		// frame buffer is not reused.
