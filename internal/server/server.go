@@ -25,8 +25,8 @@ const maxInflightPerConn = 32
 type Server struct {
 	ln       net.Listener
 	listener string // the listener's name, for answers that name addresses
-	broker *Broker
-	logger *slog.Logger
+	broker   *Broker
+	logger   *slog.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
