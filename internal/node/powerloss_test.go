@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"strconv"
 	"strings"
@@ -180,10 +181,47 @@ func startPowerCluster(ctx context.Context, t *testing.T, n int, extra map[strin
 
 func (c *powerCluster) addrs() []string {
 	var out []string
-	for _, p := range c.ports {
+	for i, p := range c.ports {
+		if c.props[i]["process.roles"] == "controller" {
+			continue // no client listener
+		}
 		out = append(out, net.JoinHostPort("127.0.0.1", strconv.Itoa(p[0])))
 	}
 	return out
+}
+
+// startObserverCluster starts the seed's topology on MemFS: one dedicated
+// controller (node 9, the only voter) and n broker-only nodes, which keep
+// the metadata as observers (they fetch the committed metadata log into
+// their own __cluster_metadata-0).
+func startObserverCluster(ctx context.Context, t *testing.T, n int, extra map[string]string) *powerCluster {
+	t.Helper()
+	c := &powerCluster{t: t, ports: freePorts(t, n+1)}
+	cport := c.ports[0][1]
+	common := map[string]string{
+		"controller.quorum.voters":         fmt.Sprintf("9@127.0.0.1:%d", cport),
+		"controller.listener.names":        "CONTROLLER",
+		"listener.security.protocol.map":   "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+		"offsets.topic.replication.factor": strconv.Itoa(min(3, n)),
+		"log.dirs":                         dataDir,
+	}
+	for i := range n + 1 {
+		p := maps.Clone(common)
+		if i == 0 {
+			p["process.roles"], p["node.id"], p["listeners"] = "controller", "9", fmt.Sprintf("CONTROLLER://127.0.0.1:%d", cport)
+		} else {
+			p["process.roles"], p["node.id"], p["listeners"] = "broker", strconv.Itoa(i), fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", c.ports[i][0])
+		}
+		maps.Copy(p, extra)
+		c.props = append(c.props, p)
+		c.fss = append(c.fss, vfs.NewMem())
+	}
+	var err error
+	if c.nodes, err = startAll(ctx, c.props, c.fss); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { abortAll(c.nodes) })
+	return c
 }
 
 // crashAll cuts the power of every node at one instant (under the rig's
@@ -262,6 +300,38 @@ func TestPowerLoss_ClusterAllReplicas(t *testing.T) {
 		r.check(got, fmt.Sprintf("round %d (%s)", round, mode))
 		t.Logf("round %d (%s): %d acknowledged records, all there (%d read back); topic created in %v, produced %v, restarted in %v, read back in %v",
 			round, mode, r.ledger.Len(), len(got), created, produced, restarted, since(&start))
+	}
+}
+
+// The seed's topology, a dedicated controller and broker-only nodes (RF=3,
+// min.insync.replicas=2), loses the power of every node at one instant
+// under idempotent acks=all producers: the brokers' metadata logs (copies
+// fetched as observers) and partitions restart on what the crash left,
+// and every topic and record acknowledged before the cut must be there;
+// repeated.
+func TestPowerLoss_ObserversAndController(t *testing.T) {
+	r := newPowerRig(t)
+	runs := crashRuns(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(runs)*40*time.Second)
+	defer cancel()
+	start := time.Now()
+	c := startObserverCluster(ctx, t, 3, map[string]string{"min.insync.replicas": "2", "log.segment.bytes": "16384"})
+	r.createTopic(ctx, c.addrs(), "orders", 3, 3, nil)
+	t.Logf("cluster started in %v", since(&start))
+	for round := range runs {
+		r.rearm()
+		r.createTopic(ctx, c.addrs(), fmt.Sprintf("round-%d", round), 2, 3, nil)
+		before := r.ledger.Len()
+		ps := r.startProducers(c.addrs(), round, 3, r.topicsCopy(), r.rng.Uint64())
+		r.waitAcks(before, 3, 15*time.Second)
+		opts, mode := r.crashOptions()
+		if err := c.crashAll(ctx, r, ps, opts, 0, vfs.CrashOptions{}); err != nil {
+			t.Fatalf("round %d (%s crash): restart: %v", round, mode, err)
+		}
+		got := r.readBack(ctx, c.addrs(), r.ackedEnds())
+		r.check(got, fmt.Sprintf("round %d (%s crash)", round, mode))
+		t.Logf("round %d (%s crash): %d acknowledged records, all there (%d read back) in %v",
+			round, mode, r.ledger.Len(), len(got), since(&start))
 	}
 }
 
