@@ -32,6 +32,7 @@ var codeFor = [...]struct {
 	{record.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{log.ErrPolicyViolation, kerr.PolicyViolation},
+	{log.ErrStorage, kerr.KafkaStorageError},
 	{metadata.ErrInvalidTopic, kerr.InvalidTopicException},
 	{metadata.ErrTopicExists, kerr.TopicAlreadyExists},
 	{metadata.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
