@@ -38,6 +38,30 @@ func startCluster(t *testing.T, n int, kv ...string) *fjord.Cluster {
 	return c
 }
 
+// startNode starts one node on a temporary data folder from key/value
+// pairs, closed at the end of the test.
+func startNode(t *testing.T, kv ...string) *fjord.Node {
+	t.Helper()
+	opts := []fjord.Option{fjord.WithDataDir(t.TempDir())}
+	if os.Getenv("FJORD_TEST_LOG") != "" {
+		opts = append(opts, fjord.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))))
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		opts = append(opts, fjord.WithConfig(kv[i], kv[i+1]))
+	}
+	n, err := fjord.NewNode(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	return n
+}
+
 // A three-node cluster replicates a topic of replication factor 3: records
 // produced with acks=all through any broker are read back from the
 // leaders, and survive the loss of a leader.
@@ -157,25 +181,7 @@ func TestCluster_DedicatedControllerAndBrokers(t *testing.T) {
 	}
 	start := func(kv ...string) *fjord.Node {
 		t.Helper()
-		opts := []fjord.Option{fjord.WithDataDir(t.TempDir())}
-		if os.Getenv("FJORD_TEST_LOG") != "" {
-			opts = append(opts, fjord.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))))
-		}
-		kv = append(kv, common...)
-		for i := 0; i+1 < len(kv); i += 2 {
-			opts = append(opts, fjord.WithConfig(kv[i], kv[i+1]))
-		}
-		n, err := fjord.NewNode(opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := n.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = n.Close() })
-		return n
+		return startNode(t, append(kv, common...)...)
 	}
 	start("process.roles", "controller", "node.id", "9", "listeners", fmt.Sprintf("CONTROLLER://127.0.0.1:%d", cport))
 	b1 := start("process.roles", "broker", "node.id", "1", "listeners", "PLAINTEXT://127.0.0.1:0")
@@ -233,34 +239,19 @@ func TestCluster_SeparateInterBrokerListener(t *testing.T) {
 	cport := freePort(t)
 	type ports struct{ client, repl int }
 	nodes := map[int]ports{1: {freePort(t), freePort(t)}, 2: {freePort(t), freePort(t)}}
-	startNode := func(kv ...string) *fjord.Node {
+	start := func(kv ...string) {
 		t.Helper()
-		opts := []fjord.Option{fjord.WithDataDir(t.TempDir())}
-		kv = append(kv,
+		startNode(t, append(kv,
 			"controller.quorum.voters", fmt.Sprintf("9@127.0.0.1:%d", cport),
 			"controller.listener.names", "CONTROLLER",
 			"listener.security.protocol.map", "CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT",
 			"inter.broker.listener.name", "REPLICATION",
 			"offsets.topic.replication.factor", "2",
-			"min.insync.replicas", "2")
-		for i := 0; i+1 < len(kv); i += 2 {
-			opts = append(opts, fjord.WithConfig(kv[i], kv[i+1]))
-		}
-		n, err := fjord.NewNode(opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := n.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = n.Close() })
-		return n
+			"min.insync.replicas", "2")...)
 	}
-	startNode("process.roles", "controller", "node.id", "9", "listeners", fmt.Sprintf("CONTROLLER://127.0.0.1:%d", cport))
+	start("process.roles", "controller", "node.id", "9", "listeners", fmt.Sprintf("CONTROLLER://127.0.0.1:%d", cport))
 	for id, p := range nodes {
-		startNode("process.roles", "broker", "node.id", fmt.Sprint(id),
+		start("process.roles", "broker", "node.id", fmt.Sprint(id),
 			"listeners", fmt.Sprintf("CLIENT://127.0.0.1:%d,REPLICATION://127.0.0.1:%d", p.client, p.repl))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

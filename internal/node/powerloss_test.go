@@ -276,31 +276,42 @@ func TestPowerLoss_ClusterAllReplicas(t *testing.T) {
 	r.createTopic(ctx, c.addrs(), "orders", 3, 3, nil)
 	t.Logf("cluster started in %v", since(&start))
 	for round := range runs {
-		r.rearm()
-		r.createTopic(ctx, c.addrs(), fmt.Sprintf("round-%d", round), 2, 3, nil)
-		created := since(&start)
-		before := r.ledger.Len()
-		ps := r.startProducers(c.addrs(), round, 3, r.topicsCopy(), r.rng.Uint64())
-		r.waitAcks(before, 3, 15*time.Second)
-		produced := since(&start)
-		opts, mode := r.crashOptions()
-		mode += " crash"
-		var again time.Duration
-		againOpts, againMode := r.crashOptions()
-		if r.rng.IntN(3) == 0 {
-			// A restart takes about 3 s.
-			again = time.Duration(1+r.rng.IntN(3000)) * time.Millisecond
-			mode += fmt.Sprintf(", then a %s crash %v into the restart", againMode, again)
-		}
-		if err := c.crashAll(ctx, r, ps, opts, again, againOpts); err != nil {
-			t.Fatalf("round %d (%s): restart: %v", round, mode, err)
-		}
-		restarted := since(&start)
-		got := r.readBack(ctx, c.addrs(), r.ackedEnds())
-		r.check(got, fmt.Sprintf("round %d (%s)", round, mode))
-		t.Logf("round %d (%s): %d acknowledged records, all there (%d read back); topic created in %v, produced %v, restarted in %v, read back in %v",
-			round, mode, r.ledger.Len(), len(got), created, produced, restarted, since(&start))
+		c.crashRound(ctx, r, round, true)
 	}
+}
+
+// crashRound creates a topic, produces to every topic until
+// acknowledgements arrive, cuts the power of every node at once (with
+// cutRestart, a third of the time again during the restart that follows),
+// and checks that every record acknowledged before the cut is there.
+func (c *powerCluster) crashRound(ctx context.Context, r *powerRig, round int, cutRestart bool) {
+	t := c.t
+	t.Helper()
+	start := time.Now()
+	r.rearm()
+	r.createTopic(ctx, c.addrs(), fmt.Sprintf("round-%d", round), 2, 3, nil)
+	created := since(&start)
+	before := r.ledger.Len()
+	ps := r.startProducers(c.addrs(), round, 3, r.topicsCopy(), r.rng.Uint64())
+	r.waitAcks(before, 3, 15*time.Second)
+	produced := since(&start)
+	opts, mode := r.crashOptions()
+	mode += " crash"
+	var again time.Duration
+	againOpts, againMode := r.crashOptions()
+	if cutRestart && r.rng.IntN(3) == 0 {
+		// A restart takes about 3 s.
+		again = time.Duration(1+r.rng.IntN(3000)) * time.Millisecond
+		mode += fmt.Sprintf(", then a %s crash %v into the restart", againMode, again)
+	}
+	if err := c.crashAll(ctx, r, ps, opts, again, againOpts); err != nil {
+		t.Fatalf("round %d (%s): restart: %v", round, mode, err)
+	}
+	restarted := since(&start)
+	got := r.readBack(ctx, c.addrs(), r.ackedEnds())
+	r.check(got, fmt.Sprintf("round %d (%s)", round, mode))
+	t.Logf("round %d (%s): %d acknowledged records, all there (%d read back); topic created in %v, produced %v, restarted in %v, read back in %v",
+		round, mode, r.ledger.Len(), len(got), created, produced, restarted, since(&start))
 }
 
 // The seed's topology, a dedicated controller and broker-only nodes (RF=3,
@@ -319,19 +330,7 @@ func TestPowerLoss_ObserversAndController(t *testing.T) {
 	r.createTopic(ctx, c.addrs(), "orders", 3, 3, nil)
 	t.Logf("cluster started in %v", since(&start))
 	for round := range runs {
-		r.rearm()
-		r.createTopic(ctx, c.addrs(), fmt.Sprintf("round-%d", round), 2, 3, nil)
-		before := r.ledger.Len()
-		ps := r.startProducers(c.addrs(), round, 3, r.topicsCopy(), r.rng.Uint64())
-		r.waitAcks(before, 3, 15*time.Second)
-		opts, mode := r.crashOptions()
-		if err := c.crashAll(ctx, r, ps, opts, 0, vfs.CrashOptions{}); err != nil {
-			t.Fatalf("round %d (%s crash): restart: %v", round, mode, err)
-		}
-		got := r.readBack(ctx, c.addrs(), r.ackedEnds())
-		r.check(got, fmt.Sprintf("round %d (%s crash)", round, mode))
-		t.Logf("round %d (%s crash): %d acknowledged records, all there (%d read back) in %v",
-			round, mode, r.ledger.Len(), len(got), since(&start))
+		c.crashRound(ctx, r, round, false)
 	}
 }
 

@@ -136,23 +136,8 @@ func TestPartition_AcksAllWaitEndsWhenTheISRShrinks(t *testing.T) {
 		if step == 1 {
 			p.ApplyLeadership(Leadership{Leader: 1, LeaderEpoch: 4, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}, now)
 		}
-		pend, err := p.Append(batch(1, now.UnixMilli()), now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- pend.Wait(context.Background()) }()
-		time.Sleep(20 * time.Millisecond) // parked (ordering only)
-		p.ApplyLeadership(change, now)
-		select {
-		case err := <-done:
-			want := []error{ErrNotEnoughReplicasAfterAppend, ErrNotLeader}[step]
-			if !errors.Is(err, want) {
-				t.Fatalf("step %d: %v, want %v", step, err, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("step %d: the wait did not end", step)
-		}
+		want := []error{ErrNotEnoughReplicasAfterAppend, ErrNotLeader}[step]
+		waitEndsWith(t, p, want, func() { p.ApplyLeadership(change, now) })
 	}
 }
 
@@ -279,6 +264,18 @@ func TestManager_RemoveEndsWaitingProduces(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.ApplyLeadership(Leadership{Leader: 1, LeaderEpoch: 2, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}, now)
+	waitEndsWith(t, p, ErrNotLeader, func() {
+		if err := m.Remove(id); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// waitEndsWith appends a batch to leader p, parks an acks=all wait on it,
+// runs event, and checks that the wait ends at once with want.
+func waitEndsWith(t *testing.T, p *Partition, want error, event func()) {
+	t.Helper()
+	now := time.Now()
 	pend, err := p.Append(batch(1, now.UnixMilli()), now)
 	if err != nil {
 		t.Fatal(err)
@@ -286,15 +283,13 @@ func TestManager_RemoveEndsWaitingProduces(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- pend.Wait(context.Background()) }()
 	time.Sleep(20 * time.Millisecond) // parked (ordering only)
-	if err := m.Remove(id); err != nil {
-		t.Fatal(err)
-	}
+	event()
 	select {
 	case err := <-done:
-		if !errors.Is(err, ErrNotLeader) {
-			t.Fatalf("wait ended with %v, want ErrNotLeader", err)
+		if !errors.Is(err, want) {
+			t.Fatalf("the wait ended with %v, want %v", err, want)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("the wait did not end when the partition was removed")
+		t.Fatal("the wait did not end")
 	}
 }
