@@ -200,21 +200,14 @@ func (c *Controller) handleAlterConfigs(ctx context.Context, req *kmsg.AlterConf
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		switch rr.ResourceType {
-		case resourceTopic:
-			overrides := map[string]string{}
-			for _, cf := range rr.Configs {
-				if cf.Value != nil {
-					overrides[cf.Name] = *cf.Value
-				}
+		overrides := map[string]string{}
+		for _, cf := range rr.Configs {
+			if cf.Value != nil {
+				overrides[cf.Name] = *cf.Value
 			}
-			err = c.AlterTopicConfigs(ctx, rr.ResourceName, func(map[string]string) (map[string]string, error) { return overrides, nil }, req.ValidateOnly)
-		case resourceBroker:
-			err = errBrokerConfigsStatic
-		default:
-			err = fmt.Errorf("%w: unsupported resource type %d", kerr.InvalidRequest, rr.ResourceType)
 		}
+		err := c.alterConfigs(ctx, rr.ResourceType, rr.ResourceName, req.ValidateOnly,
+			func(map[string]string) (map[string]string, error) { return overrides, nil })
 		sr.ErrorCode, sr.ErrorMessage = protocol.ErrorCode(err), protocol.ErrorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
@@ -226,29 +219,34 @@ func (c *Controller) handleIncrementalAlterConfigs(ctx context.Context, req *kms
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		switch rr.ResourceType {
-		case resourceTopic:
-			ops := make([]config.AlterOp, 0, len(rr.Configs))
-			for _, cf := range rr.Configs {
-				op := config.AlterOp{Key: cf.Name, Op: config.OpType(cf.Op)}
-				if cf.Value != nil {
-					op.Value = *cf.Value
-				}
-				ops = append(ops, op)
+		ops := make([]config.AlterOp, 0, len(rr.Configs))
+		for _, cf := range rr.Configs {
+			op := config.AlterOp{Key: cf.Name, Op: config.OpType(cf.Op)}
+			if cf.Value != nil {
+				op.Value = *cf.Value
 			}
-			err = c.AlterTopicConfigs(ctx, rr.ResourceName, func(cur map[string]string) (map[string]string, error) {
-				return config.IncrementalAlter(cur, ops)
-			}, req.ValidateOnly)
-		case resourceBroker:
-			err = errBrokerConfigsStatic
-		default:
-			err = fmt.Errorf("%w: unsupported resource type %d", kerr.InvalidRequest, rr.ResourceType)
+			ops = append(ops, op)
 		}
+		err := c.alterConfigs(ctx, rr.ResourceType, rr.ResourceName, req.ValidateOnly,
+			func(cur map[string]string) (map[string]string, error) { return config.IncrementalAlter(cur, ops) })
 		sr.ErrorCode, sr.ErrorMessage = protocol.ErrorCode(err), protocol.ErrorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp
+}
+
+// alterConfigs applies one resource's config change (AlterConfigs or
+// IncrementalAlterConfigs): a topic's through alter, which turns its
+// current overrides into the new ones; broker configs are static.
+func (c *Controller) alterConfigs(ctx context.Context, resourceType kmsg.ConfigResourceType, name string, validateOnly bool, alter func(map[string]string) (map[string]string, error)) error {
+	switch resourceType {
+	case resourceTopic:
+		return c.AlterTopicConfigs(ctx, name, alter, validateOnly)
+	case resourceBroker:
+		return errBrokerConfigsStatic
+	default:
+		return fmt.Errorf("%w: unsupported resource type %d", kerr.InvalidRequest, resourceType)
+	}
 }
 
 func (c *Controller) handleAllocateProducerIDs(ctx context.Context, req *kmsg.AllocateProducerIDsRequest) *kmsg.AllocateProducerIDsResponse {

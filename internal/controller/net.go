@@ -19,6 +19,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/fjordstream/fjord/internal/config"
+	"github.com/fjordstream/fjord/internal/netserve"
 )
 
 // maxCallsPerConn bounds the calls one connection may have in progress.
@@ -38,74 +39,29 @@ type Handler interface {
 // messages go to the quorum, calls to the handler. Every goroutine it
 // starts ends by Close.
 type Server struct {
-	ln      net.Listener
+	loop    *netserve.Loop
 	quorum  *RaftQuorum
 	handler Handler
 	logger  *slog.Logger
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex // guards conns
-	conns  map[net.Conn]struct{}
 }
 
 // NewServer returns a server of the quorum protocol on ln.
 func NewServer(ln net.Listener, q *RaftQuorum, h Handler, logger *slog.Logger) *Server {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{ln: ln, quorum: q, handler: h, logger: logger, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
+	s := &Server{quorum: q, handler: h, logger: logger}
+	s.loop = netserve.New(ln, s.serve, logger)
+	return s
 }
 
 // Addr is the listener's address.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+func (s *Server) Addr() net.Addr { return s.loop.Addr() }
 
 // Start accepts connections in the background.
-func (s *Server) Start() {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			nc, err := s.ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			if s.ctx.Err() != nil {
-				s.mu.Unlock()
-				nc.Close()
-				return
-			}
-			s.conns[nc] = struct{}{}
-			s.mu.Unlock()
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				s.serve(nc)
-				s.mu.Lock()
-				delete(s.conns, nc)
-				s.mu.Unlock()
-			}()
-		}
-	}()
-}
+func (s *Server) Start() { s.loop.Start() }
 
 // Close stops accepting, closes every connection and waits for them.
-func (s *Server) Close() error {
-	s.cancel()
-	err := s.ln.Close()
-	s.mu.Lock()
-	for nc := range s.conns {
-		nc.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	return err
-}
+func (s *Server) Close() error { return s.loop.Close() }
 
-func (s *Server) serve(nc net.Conn) {
+func (s *Server) serve(ctx context.Context, nc net.Conn) {
 	defer nc.Close()
 	br := bufio.NewReaderSize(nc, 64<<10)
 	magic := make([]byte, len(quorumMagic))
@@ -136,14 +92,14 @@ func (s *Server) serve(nc net.Conn) {
 			}
 			select {
 			case sem <- struct{}{}:
-			case <-s.ctx.Done():
+			case <-ctx.Done():
 				return
 			}
 			calls.Add(1)
 			go func() {
 				defer calls.Done()
 				defer func() { <-sem }()
-				code, payload := s.answer(binary.BigEndian.Uint16(body[8:]), body[10:])
+				code, payload := s.answer(ctx, binary.BigEndian.Uint16(body[8:]), body[10:])
 				out := binary.BigEndian.AppendUint64(nil, binary.BigEndian.Uint64(body))
 				out = binary.BigEndian.AppendUint16(out, uint16(code))
 				wmu.Lock()
@@ -161,8 +117,8 @@ func (s *Server) serve(nc net.Conn) {
 }
 
 // answer runs one call; a non-zero code carries the error text.
-func (s *Server) answer(method uint16, payload []byte) (int16, []byte) {
-	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+func (s *Server) answer(ctx context.Context, method uint16, payload []byte) (int16, []byte) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	var out []byte
 	var err error

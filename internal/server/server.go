@@ -8,12 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/fjordstream/fjord/internal/netserve"
 	"github.com/fjordstream/fjord/internal/protocol"
 )
 
@@ -23,88 +23,30 @@ const maxInflightPerConn = 32
 
 // Server accepts connections on one listener and serves them with a Broker.
 type Server struct {
-	ln       net.Listener
+	loop     *netserve.Loop
 	listener string // the listener's name, for answers that name addresses
 	broker   *Broker
 	logger   *slog.Logger
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // accept loop and connection goroutines
-
-	mu    sync.Mutex // guards conns
-	conns map[net.Conn]struct{}
 }
 
 // New returns a server for ln, the listener named listener (its clients
 // are answered with the brokers' addresses on that listener); Start starts
 // it.
 func New(listener string, ln net.Listener, b *Broker, logger *slog.Logger) *Server {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{ln: ln, listener: listener, broker: b, logger: logger, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
+	s := &Server{listener: listener, broker: b, logger: logger}
+	s.loop = netserve.New(ln, s.serveConn, logger)
+	return s
 }
 
 // Addr is the listener's address.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+func (s *Server) Addr() net.Addr { return s.loop.Addr() }
 
 // Start runs the accept loop in a goroutine owned by the server.
-func (s *Server) Start() {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.acceptLoop()
-	}()
-}
-
-func (s *Server) acceptLoop() {
-	var backoff time.Duration
-	for {
-		nc, err := s.ln.Accept()
-		if err != nil {
-			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: back off, keep serving.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.logger.Warn("accept failed", "err", err, "retry_in", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-s.ctx.Done():
-				return
-			}
-			continue
-		}
-		backoff = 0
-		s.mu.Lock()
-		s.conns[nc] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.serveConn(nc)
-			s.mu.Lock()
-			delete(s.conns, nc)
-			s.mu.Unlock()
-		}()
-	}
-}
+func (s *Server) Start() { s.loop.Start() }
 
 // Close stops accepting, closes every connection and waits for their
 // goroutines.
-func (s *Server) Close() error {
-	s.cancel()
-	err := s.ln.Close()
-	s.mu.Lock()
-	for nc := range s.conns {
-		nc.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	return err
-}
+func (s *Server) Close() error { return s.loop.Close() }
 
 // inflight is a request whose response is waiting to be written. finish, if
 // set, runs in the writer before the response is encoded: a produce uses it
@@ -128,8 +70,8 @@ func (fl *inflight) release() {
 	}
 }
 
-func (s *Server) serveConn(nc net.Conn) {
-	ctx, cancel := context.WithCancel(s.ctx)
+func (s *Server) serveConn(serverCtx context.Context, nc net.Conn) {
+	ctx, cancel := context.WithCancel(serverCtx)
 	defer cancel()
 	defer nc.Close()
 	if tc, ok := nc.(*net.TCPConn); ok {
