@@ -197,47 +197,11 @@ func createTopic(t *testing.T, addr string) {
 	}
 }
 
-// readAll reads every partition from the start up to its high watermark.
+// readAll reads every partition of the test topic from the start up to its
+// high watermark.
 func readAll(t *testing.T, addr string) []fjordtest.Record {
 	t.Helper()
-	c, cancel := context.WithTimeout(context.Background(), opTimeout)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(c, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		t.Fatalf("list end offsets: %v", err)
-	}
-	offsets := map[int32]kgo.Offset{}
-	remaining := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		offsets[o.Partition] = kgo.NewOffset().AtStart()
-		if o.Offset > 0 {
-			remaining[o.Partition] = o.Offset
-		}
-	})
-	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets})
-	var got []fjordtest.Record
-	for len(remaining) > 0 {
-		fs := cl.PollFetches(c)
-		if c.Err() != nil {
-			t.Fatalf("read back: %v; still to read up to %v", c.Err(), remaining)
-		}
-		fs.EachError(func(_ string, p int32, err error) { t.Errorf("fetch %s/%d: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			got = append(got, fjordtest.FromKgo(r))
-			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
-				delete(remaining, r.Partition)
-			}
-		})
-	}
-	return got
+	return readTopic(t, []string{addr}, topic)
 }
 
 // checkProductionOrder checks that within each partition the acknowledged

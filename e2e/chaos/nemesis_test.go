@@ -136,14 +136,37 @@ func (r *nemesisRun) logf(format string, args ...any) {
 func TestNemesis_KillLeader(t *testing.T) {
 	runNemesis(t, nemesis{rounds: 20, round: func(r *nemesisRun, i int) int {
 		id := r.randomLeader()
-		down := r.between(300*time.Millisecond, 2500*time.Millisecond)
-		node := r.c.Node(id)
-		node.Proc.Kill()
-		time.Sleep(down)
-		node.Proc.Restart(r.t)
-		r.logf("round %d: SIGKILL node %d, restarted after %v", i, id, down.Round(time.Millisecond))
+		down := r.killAndRestart(id)
+		r.logf("round %d: SIGKILL node %d, restarted after %v", i, id, down)
 		return 1
 	}})
+}
+
+// killAndRestart SIGKILLs node id and restarts it after a random downtime,
+// sometimes shorter than the session timeout, sometimes longer; it returns
+// the downtime.
+func (r *nemesisRun) killAndRestart(id int32) time.Duration {
+	down := r.between(300*time.Millisecond, 2500*time.Millisecond)
+	node := r.c.Node(id)
+	node.Proc.Kill()
+	time.Sleep(down)
+	node.Proc.Restart(r.t)
+	return down.Round(time.Millisecond)
+}
+
+// pauseLeader is a round that SIGSTOPs the leader of a random partition for
+// between lo and hi, then SIGCONTs it.
+func pauseLeader(lo, hi time.Duration) func(r *nemesisRun, i int) int {
+	return func(r *nemesisRun, i int) int {
+		id := r.randomLeader()
+		hold := r.between(lo, hi)
+		node := r.c.Node(id)
+		node.Proc.Pause()
+		time.Sleep(hold)
+		node.Proc.Resume()
+		r.logf("round %d: SIGSTOP node %d for %v", i, id, hold.Round(time.Millisecond))
+		return 1
+	}
 }
 
 // TestNemesis_PauseBeyondSession SIGSTOPs the leader of a random partition
@@ -151,16 +174,7 @@ func TestNemesis_KillLeader(t *testing.T) {
 // its leaderships move while it cannot notice, then SIGCONTs it: whatever
 // it still believes as a stale leader must not be acknowledged.
 func TestNemesis_PauseBeyondSession(t *testing.T) {
-	runNemesis(t, nemesis{rounds: 20, round: func(r *nemesisRun, i int) int {
-		id := r.randomLeader()
-		hold := r.between(1800*time.Millisecond, 2800*time.Millisecond)
-		node := r.c.Node(id)
-		node.Proc.Pause()
-		time.Sleep(hold)
-		node.Proc.Resume()
-		r.logf("round %d: SIGSTOP node %d for %v", i, id, hold.Round(time.Millisecond))
-		return 1
-	}})
+	runNemesis(t, nemesis{rounds: 20, round: pauseLeader(1800*time.Millisecond, 2800*time.Millisecond)})
 }
 
 // TestNemesis_PauseWithinSession SIGSTOPs the leader of a random partition
@@ -168,18 +182,9 @@ func TestNemesis_PauseBeyondSession(t *testing.T) {
 // would: it is not fenced, its followers and clients wait, and it must
 // carry on as leader where it stopped.
 func TestNemesis_PauseWithinSession(t *testing.T) {
-	runNemesis(t, nemesis{rounds: 30, round: func(r *nemesisRun, i int) int {
-		id := r.randomLeader()
-		// Below broker.session.timeout.ms (1.5 s) minus a heartbeat
-		// interval (250 ms) and some scheduling slack.
-		hold := r.between(200*time.Millisecond, 1000*time.Millisecond)
-		node := r.c.Node(id)
-		node.Proc.Pause()
-		time.Sleep(hold)
-		node.Proc.Resume()
-		r.logf("round %d: SIGSTOP node %d for %v", i, id, hold.Round(time.Millisecond))
-		return 1
-	}})
+	// Below broker.session.timeout.ms (1.5 s) minus a heartbeat interval
+	// (250 ms) and some scheduling slack.
+	runNemesis(t, nemesis{rounds: 30, round: pauseLeader(200*time.Millisecond, 1000*time.Millisecond)})
 }
 
 // TestNemesis_IsolateNode cuts a node off from the other nodes in both
@@ -224,12 +229,8 @@ func TestNemesis_KillController(t *testing.T) {
 			r.failed = true
 			return 0
 		}
-		down := r.between(300*time.Millisecond, 2500*time.Millisecond)
-		node := r.c.Node(id)
-		node.Proc.Kill()
-		time.Sleep(down)
-		node.Proc.Restart(r.t)
-		r.logf("round %d: SIGKILL active controller %d (found from its %s), restarted after %v", i, id, how, down.Round(time.Millisecond))
+		down := r.killAndRestart(id)
+		r.logf("round %d: SIGKILL active controller %d (found from its %s), restarted after %v", i, id, how, down)
 		return 1
 	}})
 }
