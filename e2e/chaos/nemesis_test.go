@@ -88,7 +88,8 @@ func runNemesis(t *testing.T, n nemesis) {
 		took, stuck := r.w.waitProgress(healed)
 		if stuck != nil {
 			r.w.skipOnKnownLivelock(t, fmt.Sprintf("after %d faults, in round %d", r.faults, i), stuck)
-			t.Errorf("round %d: partitions %v took no acknowledged write for %v after the fault healed (a hang or a failover far slower than the session timeout)", i, stuck, progressTimeout)
+			t.Errorf("round %d: partitions %v took no acknowledged write for %v after the fault healed (a hang or a failover far slower than the session timeout); the nodes' views:\n  %s",
+				i, stuck, progressTimeout, r.w.views())
 			r.failed = true
 			break
 		}

@@ -376,15 +376,21 @@ func (w *workload) waitInSync(t *testing.T, when string) map[int32]partitionView
 				all[p] = int32(p)
 			}
 			w.skipOnKnownLivelock(t, when, all)
-			var views []string
-			for _, n := range w.c.Nodes() {
-				v, ctrl, err := w.viewFrom(context.Background(), n.ID)
-				views = append(views, fmt.Sprintf("node %d (controller %d): %v %v", n.ID, ctrl, v, err))
-			}
-			t.Fatalf("%s: replicas not all in sync after %v:\n  %s", when, isrTimeout, strings.Join(views, "\n  "))
+			t.Fatalf("%s: replicas not all in sync after %v:\n  %s", when, isrTimeout, w.views())
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval, not an assertion
 	}
+}
+
+// views renders every node's view of the partitions (leader, leader
+// epoch, ISR) and of the active controller, one line per node.
+func (w *workload) views() string {
+	var views []string
+	for _, n := range w.c.Nodes() {
+		v, ctrl, err := w.viewFrom(context.Background(), n.ID)
+		views = append(views, fmt.Sprintf("node %d (controller %d): %v %v", n.ID, ctrl, v, err))
+	}
+	return strings.Join(views, "\n  ")
 }
 
 // leaderOf returns the leader of partition p as the cluster reports it

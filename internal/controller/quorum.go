@@ -15,7 +15,11 @@ import (
 // log and applies them, in order, to the local loader.
 type Quorum interface {
 	// Commit appends records as one batch and returns once the batch is
-	// committed and applied to the local image (publishers have run).
+	// committed and applied to the local image (publishers have run), or
+	// once its outcome is known to be out of this node's hands (it no
+	// longer leads). It never returns while a batch it proposed may still
+	// commit and this node still leads: the controller computes its next
+	// records from the image, which must include every earlier batch.
 	Commit(ctx context.Context, records []metadata.Record) (lastOffset int64, err error)
 	// Close stops the quorum and closes its log.
 	Close() error

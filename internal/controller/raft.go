@@ -271,8 +271,10 @@ func (q *RaftQuorum) Status() QuorumStatus {
 }
 
 // Commit implements Quorum: it proposes records as one entry and returns
-// once the entry is committed and applied here. Only the active
-// controller proposes (ErrNotController otherwise).
+// once the entry is committed and applied here, or once this node stops
+// leading (ErrNotController: the entry may still commit under the next
+// leader). ctx bounds only the wait to hand the entry to raft. Only the
+// active controller proposes (ErrNotController otherwise).
 func (q *RaftQuorum) Commit(ctx context.Context, records []metadata.Record) (int64, error) {
 	if len(records) == 0 || len(records) > maxBatchRecords {
 		return 0, fmt.Errorf("metadata batch of %d records", len(records))
@@ -304,14 +306,20 @@ func (q *RaftQuorum) Commit(ctx context.Context, records []metadata.Record) (int
 	case <-q.done:
 		return 0, ErrQuorumStopped
 	}
+	// Once handed to raft, the proposal is waited for until it is applied
+	// or this node stops leading (failWaiters), never abandoned at ctx's
+	// deadline: it may still commit, and the controller computes its next
+	// records from the image, which must include it (records computed
+	// from an image without it would overwrite its changes: an ISR
+	// dropping the leader, say). A leader cut off from the quorum steps
+	// down within an election timeout (CheckQuorum), so this wait is
+	// bounded by that when the quorum is gone.
 	select {
 	case a := <-ch:
 		if a.err != nil {
 			return 0, a.err
 		}
 		return int64(a.index) - 1, nil
-	case <-ctx.Done():
-		return 0, ctx.Err()
 	case <-q.done:
 		return 0, ErrQuorumStopped
 	}

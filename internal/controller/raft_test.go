@@ -211,3 +211,32 @@ func TestRaft_QuorumFailoverAndWipedVoter(t *testing.T) {
 	rc.stop(wiped)
 	rc.createTopic("c1")
 }
+
+// A leader cut off from the other voters does not give up on a proposal
+// at the caller's deadline while it may still commit: Commit returns when
+// the leader steps down (CheckQuorum), with ErrNotController. Returning at
+// the deadline let the controller compute its next records from an image
+// without that batch, and a late commit of it then had its changes
+// overwritten (a leader left out of its own ISR).
+func TestRaft_CommitWaitsForTheOutcome(t *testing.T) {
+	rc := newRaftCluster(t, 0, 1, 2, 3)
+	for _, id := range rc.voters {
+		rc.start(id).ReleaseVotes() // a new cluster
+	}
+	rc.createTopic("before")
+	l := rc.leader()
+	for _, id := range rc.voters {
+		if id != l.cfg.NodeID {
+			rc.stop(id)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := l.Commit(ctx, []metadata.Record{&metadata.TopicRecord{Name: "cut-off", TopicID: metadata.NewTopicID()}})
+	if !errors.Is(err, ErrNotController) {
+		t.Fatalf("commit on a leader cut off from the quorum: %v, want ErrNotController once it stepped down", err)
+	}
+	if l.Status().Active {
+		t.Fatal("Commit returned while the node still leads")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,9 +68,18 @@ func (p *Partition) ApplyLeadership(l Leadership, now time.Time) {
 	p.leaderMu.Lock()
 	defer p.leaderMu.Unlock()
 	p.mu.Lock()
+	roleBefore, pepochBefore := p.replica.Role(), p.replica.partitionEpoch
 	d := p.replica.ApplyLeadership(l, now)
 	leads, epoch := p.replica.Role() == RoleLeader, p.replica.LeaderEpoch()
+	role, isr := p.replica.Role(), slices.Clone(p.replica.ISR())
+	applied := role != roleBefore || p.replica.partitionEpoch != pepochBefore
 	p.mu.Unlock()
+	if applied {
+		// As Kafka's brokers log each leadership and ISR change they
+		// apply: what an operator reads to follow a failover.
+		p.logger.Info("partition state applied", "role", role.String(), "leader", l.Leader, "leader_epoch", l.LeaderEpoch,
+			"partition_epoch", l.PartitionEpoch, "isr", isr)
+	}
 	if leads {
 		// The new epoch starts at this log's end, before any append:
 		// a returning old leader asking where its epoch ended learns it
