@@ -15,6 +15,10 @@ import (
 // maxResponse bounds a response read from a leader.
 const maxResponse = 256 << 20
 
+// maxKeptResponseBuffer bounds the response buffer a connection keeps
+// between requests; a larger response gets a buffer of its own.
+const maxKeptResponseBuffer = 4 << 20
+
 // kconn is a Kafka connection from a follower to a leader, one request at a
 // time (a fetcher's requests are sequential anyway).
 type kconn struct {
@@ -23,6 +27,11 @@ type kconn struct {
 	format *kmsg.RequestFormatter
 	corr   int32
 	buf    []byte
+	// rbuf is reused for every response: a response's records alias it
+	// and are appended before the next request (the fetcher's round),
+	// so one buffer per connection replaces an allocation (and its
+	// zeroing and garbage) per fetch.
+	rbuf []byte
 }
 
 // dialLeader connects to a leader's Kafka listener. sourceHost, when not
@@ -43,7 +52,8 @@ func dialLeader(ctx context.Context, addr, sourceHost, clientID string) (*kconn,
 	return &kconn{nc: nc, br: bufio.NewReaderSize(nc, 256<<10), format: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID))}, nil
 }
 
-// request sends req and reads its response, within timeout.
+// request sends req and reads its response, within timeout. The response
+// may alias the connection's buffer: it is valid until the next request.
 func (c *kconn) request(req kmsg.Request, resp kmsg.Response, timeout time.Duration) error {
 	c.corr++
 	c.buf = c.format.AppendRequest(c.buf[:0], req, c.corr)
@@ -59,7 +69,16 @@ func (c *kconn) request(req kmsg.Request, resp kmsg.Response, timeout time.Durat
 	if n < 4 || n > maxResponse {
 		return fmt.Errorf("response of %d bytes", n)
 	}
-	body := make([]byte, n) // kept: records alias it until appended
+	var body []byte
+	switch {
+	case int(n) <= cap(c.rbuf):
+		body = c.rbuf[:n]
+	case n <= maxKeptResponseBuffer:
+		c.rbuf = make([]byte, n, max(n, 64<<10))
+		body = c.rbuf
+	default:
+		body = make([]byte, n)
+	}
 	if _, err := io.ReadFull(c.br, body); err != nil {
 		return err
 	}
