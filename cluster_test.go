@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/fjordstream/fjord"
+	"github.com/fjordstream/fjord/internal/fjordtest"
 )
 
 func startCluster(t *testing.T, n int, kv ...string) *fjord.Cluster {
@@ -232,13 +234,25 @@ func TestCluster_DedicatedControllerAndBrokers(t *testing.T) {
 
 // Two broker listeners: clients on CLIENT, replication on REPLICATION
 // (inter.broker.listener.name). Each listener's clients are answered with
-// the brokers' addresses on that listener, as Kafka does, and acks=all
-// writes with min.insync.replicas=2 complete: the followers fetch over the
-// inter-broker listener.
+// the brokers' addresses on that listener, as Kafka does, and the
+// followers fetch over REPLICATION: each broker advertises its REPLICATION
+// listener through a proxy only the followers dial; acks=all writes with
+// min.insync.replicas=2 complete, stall while the proxies are cut and
+// complete again once healed.
 func TestCluster_SeparateInterBrokerListener(t *testing.T) {
 	cport := freePort(t)
 	type ports struct{ client, repl int }
-	nodes := map[int]ports{1: {freePort(t), freePort(t)}, 2: {freePort(t), freePort(t)}}
+	nodes := map[int]ports{}
+	proxies := map[int]*fjordtest.Proxy{}
+	bound := map[int]int{} // the REPLICATION listeners' own ports
+	for id := 1; id <= 2; id++ {
+		p := ports{freePort(t), freePort(t)}
+		bound[id] = p.repl
+		proxies[id] = fjordtest.NewProxy(t, fmt.Sprintf("127.0.0.1:%d", p.repl))
+		_, port, _ := net.SplitHostPort(proxies[id].Addr())
+		p.repl, _ = strconv.Atoi(port) // advertised (and answered) through the proxy
+		nodes[id] = p
+	}
 	start := func(kv ...string) {
 		t.Helper()
 		startNode(t, append(kv,
@@ -247,12 +261,14 @@ func TestCluster_SeparateInterBrokerListener(t *testing.T) {
 			"listener.security.protocol.map", "CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT",
 			"inter.broker.listener.name", "REPLICATION",
 			"offsets.topic.replication.factor", "2",
-			"min.insync.replicas", "2")...)
+			"min.insync.replicas", "2",
+			"replica.lag.time.max.ms", "1500")...)
 	}
 	start("process.roles", "controller", "node.id", "9", "listeners", fmt.Sprintf("CONTROLLER://127.0.0.1:%d", cport))
 	for id, p := range nodes {
 		start("process.roles", "broker", "node.id", fmt.Sprint(id),
-			"listeners", fmt.Sprintf("CLIENT://127.0.0.1:%d,REPLICATION://127.0.0.1:%d", p.client, p.repl))
+			"listeners", fmt.Sprintf("CLIENT://127.0.0.1:%d,REPLICATION://127.0.0.1:%d", p.client, bound[id]),
+			"advertised.listeners", fmt.Sprintf("CLIENT://127.0.0.1:%d,REPLICATION://127.0.0.1:%d", p.client, p.repl))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -292,9 +308,33 @@ func TestCluster_SeparateInterBrokerListener(t *testing.T) {
 	if resp, err := kadm.NewClient(cl).CreateTopic(ctx, 2, 2, nil, "split"); err != nil || resp.Err != nil {
 		t.Fatalf("create: %v %v", err, resp.Err)
 	}
-	for i := range 20 {
+	produce := func(i int) {
+		t.Helper()
 		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
 			t.Fatalf("acks=all produce %d with min.insync.replicas=2: %v", i, err)
 		}
 	}
+	for i := range 20 {
+		produce(i)
+	}
+	for _, px := range proxies {
+		px.Cut()
+	}
+	// A client of its own that gives up (an idempotent franz-go producer
+	// retries NOT_ENOUGH_REPLICAS without end).
+	cutCl, err := kgo.NewClient(kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", nodes[1].client)),
+		kgo.DefaultProduceTopic("split"), kgo.DisableIdempotentWrite(), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordRetries(2), kgo.RecordDeliveryTimeout(15*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cutCl.ProduceSync(ctx, &kgo.Record{Value: []byte("while cut")}).FirstErr()
+	cutCl.Close()
+	if err == nil {
+		t.Fatal("an acks=all write completed with the inter-broker listener cut off: followers do not fetch over it")
+	}
+	for _, px := range proxies {
+		px.Heal()
+	}
+	produce(21)
 }

@@ -29,6 +29,10 @@ func TestStart_RefusesWhatItCannotHonour(t *testing.T) {
 		{"TLS listener", []string{"listeners", "SECURE://127.0.0.1:0", "listener.security.protocol.map", "SECURE:SSL"}, "listener.security.protocol.map"},
 		{"inter-broker listener not bound", []string{"listeners", "PLAINTEXT://127.0.0.1:0,SECOND://127.0.0.1:0", "listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SECOND:PLAINTEXT",
 			"inter.broker.listener.name", "THIRD"}, "inter.broker.listener.name"},
+		{"inter-broker listener not advertised", []string{"listeners", "PLAINTEXT://127.0.0.1:0,REPLICATION://127.0.0.1:0", "listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,REPLICATION:PLAINTEXT",
+			"inter.broker.listener.name", "REPLICATION", "advertised.listeners", "PLAINTEXT://127.0.0.1:9092"}, "advertised.listeners"},
+		{"wildcard address advertised in a cluster", append([]string{"process.roles", "broker,controller", "node.id", "1",
+			"listeners", fmt.Sprintf("PLAINTEXT://0.0.0.0:0,CONTROLLER://127.0.0.1:%d", p1)}, cluster...), "advertised.listeners"},
 		{"node.id not a voter", append([]string{"process.roles", "broker,controller", "node.id", "7",
 			"listeners", fmt.Sprintf("PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:%d", p1)}, cluster...), "controller.quorum.voters"},
 	} {

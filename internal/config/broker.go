@@ -427,6 +427,12 @@ func (b *Broker) resolveInterBroker() error {
 		name = client[0]
 	}
 	b.InterBrokerListenerName = name
+	// Other brokers reach this one at its advertised address of that
+	// listener: it must have one (Kafka refuses the same).
+	if b.raw("advertised.listeners") != "" && !slices.ContainsFunc(b.AdvertisedListeners, func(l Listener) bool { return l.Name == name }) {
+		return &Error{Key: "advertised.listeners", Value: b.raw("advertised.listeners"),
+			Reason: "the inter-broker listener " + name + " (inter.broker.listener.name) must be advertised"}
+	}
 	return nil
 }
 

@@ -245,14 +245,15 @@ func TestLoadBroker_Listeners(t *testing.T) {
 			name: "custom names, advertised, lower case, ipv6",
 			props: map[string]string{
 				"listeners":                      "internal://[::1]:9092,external://0.0.0.0:19092",
-				"advertised.listeners":           "EXTERNAL://kafka.example.com:443",
+				"advertised.listeners":           "INTERNAL://[::1]:9092,EXTERNAL://kafka.example.com:443",
 				"listener.security.protocol.map": "INTERNAL:plaintext,EXTERNAL:SASL_SSL",
 			},
 			listeners: []Listener{
 				{Name: "INTERNAL", Host: "::1", Port: 9092, SecurityProtocol: "PLAINTEXT"},
 				{Name: "EXTERNAL", Host: "0.0.0.0", Port: 19092, SecurityProtocol: "SASL_SSL"},
 			},
-			advertised:  []Listener{{Name: "EXTERNAL", Host: "kafka.example.com", Port: 443, SecurityProtocol: "SASL_SSL"}},
+			advertised: []Listener{{Name: "INTERNAL", Host: "::1", Port: 9092, SecurityProtocol: "PLAINTEXT"},
+				{Name: "EXTERNAL", Host: "kafka.example.com", Port: 443, SecurityProtocol: "SASL_SSL"}},
 			interBroker: "INTERNAL",
 		},
 		{

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -83,8 +84,7 @@ type RaftQuorum struct {
 	stop  chan struct{}
 	done  chan struct{}
 
-	nextID atomic.Uint64
-	mu     sync.Mutex // guards waiters, status, failed
+	mu sync.Mutex // guards waiters, status, failed
 	// waiters are the local proposals not yet applied, by proposal ID.
 	waiters map[uint64]chan applied
 	status  QuorumStatus
@@ -118,6 +118,7 @@ type applied struct {
 
 type proposal struct {
 	id   uint64
+	term uint64 // the term it was made for: proposed only if this node still leads in it
 	data []byte
 }
 
@@ -193,6 +194,10 @@ func OpenRaft(cfg RaftConfig, loader *metadata.Loader) (*RaftQuorum, error) {
 		ID: uint64(cfg.NodeID), ElectionTick: cfg.ElectionTicks, HeartbeatTick: cfg.HeartbeatTicks,
 		Storage: rl.mem, Applied: q.applied, MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256,
 		MaxUncommittedEntriesSize: 64 << 20, CheckQuorum: true, PreVote: true, Logger: raftLogger{cfg.Logger},
+		// A follower's proposals are dropped, never forwarded: the
+		// controller made them from its own image, which only the leader
+		// may decide from.
+		DisableProposalForwarding: true,
 	})
 	if err != nil {
 		_ = rl.close()
@@ -283,7 +288,10 @@ func (q *RaftQuorum) Commit(ctx context.Context, records []metadata.Record) (int
 	if !st.Active {
 		return 0, fmt.Errorf("%w: the leader is %d", ErrNotController, st.Leader)
 	}
-	id := q.nextID.Add(1)
+	// IDs are random, not a counter: every voter applies every entry and
+	// answers the local waiter of the entry's ID, so an ID another node
+	// (or this node before a restart) used must not match a waiter here.
+	id := rand.Uint64() | 1
 	ch := make(chan applied, 1)
 	q.mu.Lock()
 	if q.failed != nil {
@@ -300,7 +308,7 @@ func (q *RaftQuorum) Commit(ctx context.Context, records []metadata.Record) (int
 	data := binary.BigEndian.AppendUint64(nil, id)
 	data = append(data, encodeRecords(records)...)
 	select {
-	case q.propc <- proposal{id: id, data: data}:
+	case q.propc <- proposal{id: id, term: st.Term, data: data}:
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	case <-q.done:
@@ -386,6 +394,14 @@ func (q *RaftQuorum) run() {
 			}
 			_ = q.rn.Step(m) // messages of another term or group are refused by raft
 		case p := <-q.propc:
+			// Only a leader still in the term the records were made in
+			// proposes them: a node that stepped down meanwhile (its
+			// waiter would never hear of the entry) or leads a later
+			// term (its image may lack entries) refuses.
+			if bs := q.rn.BasicStatus(); bs.RaftState != raft.StateLeader || bs.Term != p.term {
+				q.finish(p.id, 0, fmt.Errorf("%w: leadership moved before the proposal", ErrNotController))
+				break
+			}
 			if err := q.rn.Propose(p.data); err != nil {
 				q.finish(p.id, 0, fmt.Errorf("%w: %w", ErrNotController, err))
 			}

@@ -52,7 +52,8 @@ type Config struct {
 	Props map[string]string
 	// Logger receives every log line; nil discards them.
 	Logger *slog.Logger
-	// Listener, when set, is used instead of opening listeners[0].
+	// Listener, when set, is used instead of opening the first broker
+	// (non-controller) listener.
 	Listener net.Listener
 	// FS holds the data folder (log.dirs): every file the node keeps
 	// (meta.properties, the metadata log, every partition's files) is

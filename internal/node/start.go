@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fjordstream/fjord/internal/config"
@@ -30,6 +31,33 @@ func (n *Node) clientListener() (config.Listener, bool) {
 		return config.Listener{}, false
 	}
 	return ls[0], true
+}
+
+// advertisedListeners are the broker listeners this node registers, each
+// with the address it is advertised at before a bound port is known:
+// advertised.listeners' entry of the same name, else the listener itself.
+// When advertised.listeners is set, a listener it leaves out is served
+// but not registered (clients and brokers learn only the advertised
+// ones), as in Kafka.
+func (n *Node) advertisedListeners() []config.Listener {
+	b := n.cfg.Broker
+	var out []config.Listener
+	for _, l := range n.brokerListeners() {
+		i := slices.IndexFunc(b.AdvertisedListeners, func(a config.Listener) bool { return a.Name == l.Name })
+		switch {
+		case i >= 0:
+			out = append(out, b.AdvertisedListeners[i])
+		case !n.advertisedSet():
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// advertisedSet reports whether advertised.listeners was configured.
+func (n *Node) advertisedSet() bool {
+	v, _ := n.cfg.Broker.Value("advertised.listeners")
+	return strings.TrimSpace(v) != ""
 }
 
 // brokerListeners are the listeners that are not controller listeners:
@@ -105,6 +133,16 @@ func (n *Node) checkRoles() error {
 	for _, l := range b.Listeners {
 		if l.SecurityProtocol != "PLAINTEXT" {
 			return fmt.Errorf("listener.security.protocol.map: listener %s uses %s; Fjord serves PLAINTEXT listeners only for now", l.Name, l.SecurityProtocol)
+		}
+	}
+	if !n.standalone() && b.HasRole("broker") {
+		// Other brokers and clients on other machines dial what is
+		// advertised: a wildcard address names no machine (a standalone
+		// node advertises localhost for it, for local clients).
+		for _, l := range n.advertisedListeners() {
+			if l.Host == "0.0.0.0" || l.Host == "::" {
+				return fmt.Errorf("advertised.listeners: listener %s would be advertised at the non-routable address %s; set advertised.listeners to an address other brokers and clients can reach", l.Name, l.Host)
+			}
 		}
 	}
 	return nil
@@ -191,10 +229,16 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			}
 		}
 		bound = append(bound, ln)
+		if n.advertisedSet() && !slices.ContainsFunc(b.AdvertisedListeners, func(a config.Listener) bool { return a.Name == l.Name }) {
+			continue // served, not advertised
+		}
 		adv := n.advertisedFor(l, ln.Addr())
 		e := metadata.Endpoint{Name: l.Name, Host: adv.host, Port: uint16(adv.port), SecurityProtocol: securityProtocolID(l.SecurityProtocol)}
 		endpoints = append(endpoints, e)
 		advertised[l.Name] = e
+	}
+	if len(endpoints) == 0 {
+		return errors.New("advertised.listeners: names none of this broker's listeners")
 	}
 	n.lifecycle = controller.NewLifecycle(controller.LifecycleConfig{
 		NodeID: b.NodeID, ClusterID: clusterID, Interval: b.BrokerHeartbeatInterval, Rack: rackOf(b),

@@ -361,6 +361,7 @@ func readHighWatermark(fsys vfs.FS, dir string) (int64, bool) {
 
 // checkpointHighWatermark writes the high watermark when it moved since
 // the last checkpoint. A failure only costs a lower start after a crash.
+// Caller holds hwMu.
 func (p *Partition) checkpointHighWatermark() {
 	hw := p.HighWatermark()
 	if hw == p.hwCheckpoint {

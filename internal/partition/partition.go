@@ -53,10 +53,16 @@ type Partition struct {
 	// the Manager's replicas.
 	delayed *Delayed
 
-	// hwCheckpoint is the high watermark last written to its checkpoint;
-	// guarded by produceMu (Maintain, Close and Delete take it).
-	hwCheckpoint   int64
+	// hwMu orders the high-watermark checkpoint writes (Maintain, then the
+	// last one in Close) against Close and Delete: a closed or deleted
+	// partition's folder (perhaps reused by a new topic of the same name)
+	// never gets a late checkpoint. It guards the fields below; it is
+	// taken under produceMu (Close), never the reverse, and is not held by
+	// produces, so a checkpoint's fsync does not stall them.
+	hwMu           sync.Mutex
+	hwCheckpoint   int64 // the high watermark last written
 	hwCheckpointAt time.Time
+	hwClosed       bool
 
 	// proposer sends ISR changes to the controller (set by the Manager).
 	proposer atomic.Pointer[func(ISRProposal)]
@@ -632,15 +638,12 @@ func (p *Partition) Maintain(now time.Time, enforceRetention bool) error {
 	}
 	p.localProgress()
 	p.Tick(now)
-	// produceMu orders the checkpoint against Close and Delete: a closed
-	// or deleted partition's folder (perhaps reused by a new topic of
-	// the same name) must not get a late checkpoint.
-	p.produceMu.Lock()
-	if !p.closed && now.Sub(p.hwCheckpointAt) >= highWatermarkCheckpointInterval {
+	p.hwMu.Lock()
+	if !p.hwClosed && now.Sub(p.hwCheckpointAt) >= highWatermarkCheckpointInterval {
 		p.hwCheckpointAt = now
 		p.checkpointHighWatermark()
 	}
-	p.produceMu.Unlock()
+	p.hwMu.Unlock()
 	return p.maintainProducers(now)
 }
 
@@ -681,7 +684,10 @@ func (p *Partition) Close() error {
 		return p.log.Close() // ErrClosed, as before
 	}
 	p.closed = true
+	p.hwMu.Lock()
+	p.hwClosed = true
 	p.checkpointHighWatermark()
+	p.hwMu.Unlock()
 	if err := p.log.Close(); err != nil {
 		return err
 	}
@@ -710,6 +716,9 @@ func (p *Partition) Delete() error {
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
 	p.closed = true
+	p.hwMu.Lock()
+	p.hwClosed = true
+	p.hwMu.Unlock()
 	dir := p.log.Dir()
 	gone := fmt.Sprintf("%s.%x%s", dir, p.TopicID, deletedSuffix)
 	if err := p.fs.Rename(dir, gone); err != nil {

@@ -45,8 +45,11 @@ type fetcher struct {
 	cur  *kconn
 	gen  uint64        // counts adds: a round built before one is stale
 	wake chan struct{} // a partition was added
-	quit chan struct{}
-	once sync.Once
+	// warnedAt is when run last logged that the leader has no address
+	// (owned by run).
+	warnedAt time.Time
+	quit     chan struct{}
+	once     sync.Once
 }
 
 func newFetcher(m *Manager, leader int32) *fetcher {
@@ -143,6 +146,11 @@ func (f *fetcher) run() {
 				ctx, cancel := context.WithTimeout(f.m.ctx, 3*time.Second)
 				c, err = dialLeader(ctx, addr, f.m.cfg.SourceHost, clientID)
 				cancel()
+			}
+			if !ok && time.Since(f.warnedAt) > time.Minute {
+				f.warnedAt = time.Now()
+				f.m.logger.Warn("the leader has no endpoint on the inter-broker listener; its partitions are not copied",
+					"leader", f.leader, "listener", f.m.cfg.Listener)
 			}
 			if !ok || err != nil {
 				c = nil

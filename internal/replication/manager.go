@@ -313,7 +313,7 @@ func (m *Manager) alterPartition(batch []partition.ISRProposal) []partition.ISRP
 			break
 		}
 		for _, rp := range t.Partitions {
-			if rp.ErrorCode == 0 {
+			if !notApplied(rp.ErrorCode) {
 				continue
 			}
 			for _, b := range batch {
@@ -325,9 +325,28 @@ func (m *Manager) alterPartition(batch []partition.ISRProposal) []partition.ISRP
 	}
 	for _, p := range batch {
 		if refused[p.Partition.ID] {
-			// Refused: the metadata (or the next proposal) decides.
+			// Refused for what it proposes: the next tick or fetch
+			// proposes again.
 			p.Partition.ISRProposalRefused(p)
 		}
 	}
 	return nil
+}
+
+// notApplied reports whether an AlterPartition error says the proposal
+// itself was refused (so it is certainly not in the metadata) rather than
+// built on epochs the controller has moved past. Only then is the pending
+// ISR forgotten, as Kafka's leaders do on INELIGIBLE_REPLICA or
+// OPERATION_NOT_ATTEMPTED. INVALID_UPDATE_VERSION and FENCED_LEADER_EPOCH
+// (also the answer to a retry of a proposal the controller committed),
+// NOT_LEADER_OR_FOLLOWER and UNKNOWN_TOPIC_OR_PARTITION leave it pending
+// until the newer metadata arrives (ApplyLeadership clears it): forgetting
+// an expansion the controller committed would let the high watermark pass
+// a member of the committed ISR that lacks the records.
+func notApplied(code int16) bool {
+	switch code {
+	case 0, kerr.InvalidUpdateVersion.Code, kerr.FencedLeaderEpoch.Code, kerr.NotLeaderForPartition.Code, kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code:
+		return false
+	}
+	return true
 }

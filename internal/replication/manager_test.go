@@ -117,10 +117,31 @@ func TestManager_UnansweredAlterPartitionIsRetried(t *testing.T) {
 	}
 }
 
+// A proposal the controller built on epochs it has moved past
+// (INVALID_UPDATE_VERSION: also the answer to a retry of a proposal it
+// committed) stays pending, unsent again, until the metadata brings the
+// newer state: forgetting it could let the high watermark pass a member
+// of the committed ISR.
+func TestManager_StaleAlterPartitionStaysPending(t *testing.T) {
+	ctl := &scriptedController{calls: make(chan struct{}, 16),
+		answers: []func(*kmsg.AlterPartitionRequest) (kmsg.Response, error){answerCode(kerr.InvalidUpdateVersion.Code)}}
+	p, prop := leaderWithExpansion(t, ctl)
+	waitCall(t, ctl)
+	time.Sleep(3 * isrRetryBackoff) // a retry would be sent by now (ordering only)
+	if !p.ISRProposalInFlight(prop) {
+		t.Fatal("the expansion was forgotten on INVALID_UPDATE_VERSION")
+	}
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	if len(ctl.sent) != 1 {
+		t.Fatalf("%d AlterPartition requests, want 1 (an answered proposal is not sent again)", len(ctl.sent))
+	}
+}
+
 // A refused proposal is forgotten: the next fetch or tick proposes again.
 func TestManager_RefusedAlterPartitionIsForgotten(t *testing.T) {
 	ctl := &scriptedController{calls: make(chan struct{}, 16),
-		answers: []func(*kmsg.AlterPartitionRequest) (kmsg.Response, error){answerCode(kerr.InvalidUpdateVersion.Code)}}
+		answers: []func(*kmsg.AlterPartitionRequest) (kmsg.Response, error){answerCode(kerr.IneligibleReplica.Code)}}
 	p, prop := leaderWithExpansion(t, ctl)
 	waitCall(t, ctl)
 	deadline := time.Now().Add(5 * time.Second)

@@ -26,7 +26,7 @@ func (b *Broker) handleMetadata(req *kmsg.MetadataRequest, listener string) kmsg
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, name := range img.TopicNames() {
-			resp.Topics = append(resp.Topics, b.describeTopic(img.Topic(name)))
+			resp.Topics = append(resp.Topics, b.describeTopic(img.Topic(name), listener, req.Version))
 		}
 		return resp
 	}
@@ -63,12 +63,16 @@ func (b *Broker) handleMetadata(req *kmsg.MetadataRequest, listener string) kmsg
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		resp.Topics = append(resp.Topics, b.describeTopic(t))
+		resp.Topics = append(resp.Topics, b.describeTopic(t, listener, req.Version))
 	}
 	return resp
 }
 
-func (b *Broker) describeTopic(t *metadata.Topic) kmsg.MetadataResponseTopic {
+// describeTopic describes a topic to a client on listener. A partition
+// whose live leader has no endpoint on that listener is answered without a
+// leader, LISTENER_NOT_FOUND (LEADER_NOT_AVAILABLE before v6), as Kafka
+// does: the client could not reach it.
+func (b *Broker) describeTopic(t *metadata.Topic, listener string, version int16) kmsg.MetadataResponseTopic {
 	st := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	st.Topic, st.TopicID, st.IsInternal = &name, t.ID, metadata.IsInternal(t.Name)
@@ -84,6 +88,13 @@ func (b *Broker) describeTopic(t *metadata.Topic) kmsg.MetadataResponseTopic {
 		}
 		if p.Leader < 0 {
 			sp.ErrorCode = kerr.LeaderNotAvailable.Code
+		} else if br := b.meta.Image().Broker(p.Leader); p.Leader != b.cfg.NodeID && br != nil && !br.Fenced {
+			if _, ok := endpointOn(br, listener); !ok {
+				sp.Leader, sp.ErrorCode = -1, kerr.LeaderNotAvailable.Code
+				if version >= 6 {
+					sp.ErrorCode = kerr.ListenerNotFound.Code
+				}
+			}
 		}
 		st.Partitions = append(st.Partitions, sp)
 	}
