@@ -26,6 +26,7 @@ func TestStart_RefusesWhatItCannotHonour(t *testing.T) {
 		want string
 	}{
 		{"broker role without voters", []string{"process.roles", "broker"}, "controller.quorum.voters"},
+		{"dynamic quorum", []string{"controller.quorum.bootstrap.servers", "127.0.0.1:9093"}, "controller.quorum.bootstrap.servers"},
 		{"TLS listener", []string{"listeners", "SECURE://127.0.0.1:0", "listener.security.protocol.map", "SECURE:SSL"}, "listener.security.protocol.map"},
 		{"inter-broker listener not bound", []string{"listeners", "PLAINTEXT://127.0.0.1:0,SECOND://127.0.0.1:0", "listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SECOND:PLAINTEXT",
 			"inter.broker.listener.name", "THIRD"}, "inter.broker.listener.name"},

@@ -111,6 +111,10 @@ func (n *Node) sourceHost() string {
 func (n *Node) checkRoles() error {
 	b := n.cfg.Broker
 	switch {
+	case n.standalone() && len(b.ControllerQuorumBootstrapServers) > 0:
+		// Without voters the node would run as its own quorum, silently
+		// ignoring the quorum it was pointed at.
+		return errors.New("controller.quorum.bootstrap.servers: dynamic quorums (KIP-853) are not supported yet; list the voters in controller.quorum.voters")
 	case n.standalone() && (!b.HasRole("broker") || !b.HasRole("controller")):
 		return errors.New("controller.quorum.voters is empty: a node without voters is standalone and needs process.roles=broker,controller")
 	case !b.HasRole("broker") && !b.HasRole("controller"):
@@ -261,7 +265,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.repl = replication.New(replication.Config{
 		NodeID: b.NodeID, FetchMaxBytes: b.ReplicaFetchMaxBytes, ResponseMaxBytes: b.ReplicaFetchResponseMaxBytes,
 		WaitMax: b.ReplicaFetchWaitMax, MinBytes: b.ReplicaFetchMinBytes, Backoff: b.ReplicaFetchBackoff, BrokerEpoch: n.lifecycle.Epoch,
-		SourceHost: n.sourceHost(), Listener: b.InterBrokerListenerName,
+		SourceHost: n.sourceHost(), Listener: b.InterBrokerListenerName, Fetchers: b.NumReplicaFetchers,
 	}, n.parts, n.loader, n.channel, n.logger)
 	n.repl.Start()
 	n.loader.SubscribeReplaying(metadata.PublisherFunc(n.repl.Publish)) // what the replay made followers, then every change

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"strconv"
@@ -41,6 +42,17 @@ type Config struct {
 	// Listener is inter.broker.listener.name: followers fetch from the
 	// leader's endpoint of that name.
 	Listener string
+	// Fetchers is num.replica.fetchers: how many fetchers (each its own
+	// connection, fetch loop and fsyncs) copy one leader's partitions,
+	// which are spread over them by a hash of the partition.
+	Fetchers int
+}
+
+// fetcherKey names a fetcher: the leader it copies from and its index
+// among that leader's num.replica.fetchers.
+type fetcherKey struct {
+	leader int32
+	index  int
 }
 
 // Manager follows the metadata: every hosted follower replica is fetched
@@ -57,7 +69,7 @@ type Manager struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex // guards fetchers and closed
-	fetchers map[int32]*fetcher
+	fetchers map[fetcherKey]*fetcher
 	closed   bool
 
 	isr chan partition.ISRProposal
@@ -77,12 +89,15 @@ func New(cfg Config, parts *partition.Manager, loader *metadata.Loader, fwd Forw
 	if cfg.Backoff <= 0 {
 		cfg.Backoff = time.Second
 	}
+	if cfg.Fetchers <= 0 {
+		cfg.Fetchers = 1
+	}
 	if cfg.BrokerEpoch == nil {
 		cfg.BrokerEpoch = func() int64 { return -1 }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{cfg: cfg, parts: parts, loader: loader, fwd: fwd, logger: logger, ctx: ctx, cancel: cancel,
-		fetchers: map[int32]*fetcher{}, isr: make(chan partition.ISRProposal, 4096)}
+		fetchers: map[fetcherKey]*fetcher{}, isr: make(chan partition.ISRProposal, 4096)}
 }
 
 // Start starts the ISR sender and hands ISR proposals of the hosted
@@ -101,7 +116,7 @@ func (m *Manager) Close() {
 	m.mu.Lock()
 	m.closed = true
 	fs := m.fetchers
-	m.fetchers = map[int32]*fetcher{}
+	m.fetchers = map[fetcherKey]*fetcher{}
 	m.mu.Unlock()
 	m.cancel()
 	for _, f := range fs {
@@ -139,15 +154,16 @@ func (m *Manager) follow(part *partition.Partition, topicID metadata.TopicID, le
 	if m.closed {
 		return
 	}
-	for l, f := range m.fetchers {
-		if l != leader {
-			m.removeLocked(l, f, part.ID)
+	key := fetcherKey{leader, fetcherIndex(part.ID, m.cfg.Fetchers)}
+	for k, f := range m.fetchers {
+		if k != key {
+			m.removeLocked(k, f, part.ID)
 		}
 	}
-	f := m.fetchers[leader]
+	f := m.fetchers[key]
 	if f == nil {
 		f = newFetcher(m, leader)
-		m.fetchers[leader] = f
+		m.fetchers[key] = f
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
@@ -160,19 +176,30 @@ func (m *Manager) follow(part *partition.Partition, topicID metadata.TopicID, le
 func (m *Manager) unfollow(id partition.ID) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for l, f := range m.fetchers {
-		m.removeLocked(l, f, id)
+	for k, f := range m.fetchers {
+		m.removeLocked(k, f, id)
 	}
 }
 
-// removeLocked takes a partition from the fetcher of leader l and stops
-// the fetcher once it copies nothing, so a former leader keeps no idle
-// goroutine or connection. Caller holds mu.
-func (m *Manager) removeLocked(l int32, f *fetcher, id partition.ID) {
+// removeLocked takes a partition from fetcher k and stops the fetcher once
+// it copies nothing, so a former leader keeps no idle goroutine or
+// connection. Caller holds mu.
+func (m *Manager) removeLocked(k fetcherKey, f *fetcher, id partition.ID) {
 	if f.remove(id) == 0 {
 		f.stop()
-		delete(m.fetchers, l)
+		delete(m.fetchers, k)
 	}
+}
+
+// fetcherIndex spreads a leader's partitions over n fetchers, as Kafka's
+// fetcher manager does (by a hash of the topic and partition).
+func fetcherIndex(id partition.ID, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id.Topic))
+	return int((h.Sum32() + uint32(id.Partition)) % uint32(n))
 }
 
 // leaderAddr returns the leader's address on the inter-broker listener

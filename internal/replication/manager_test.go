@@ -172,3 +172,48 @@ func TestManager_LeaderAddrUsesInterBrokerListener(t *testing.T) {
 		t.Errorf("a leader without the inter-broker listener gave %q", got)
 	}
 }
+
+// num.replica.fetchers spreads a leader's partitions over that many
+// fetchers; a fetcher left with nothing to copy stops.
+func TestManager_SpreadsPartitionsOverFetchers(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	parts := partition.NewManager(partition.ManagerConfig{Dir: t.TempDir(), NodeID: 1}, logger)
+	t.Cleanup(func() { _ = parts.Close() })
+	b, _, err := config.LoadBroker(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := b.TopicConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(Config{NodeID: 1, Fetchers: 3}, parts, metadata.NewLoader(metadata.NewImage("c")), nil, logger)
+	defer m.Close()
+	want := map[int]bool{}
+	var ids []partition.ID
+	for i := range int32(12) {
+		id := partition.ID{Topic: "t", Partition: i}
+		p, err := parts.Create(id, [16]byte{7}, cfg, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.follow(p, [16]byte{7}, 2, 1)
+		want[fetcherIndex(id, 3)] = true
+		ids = append(ids, id)
+	}
+	m.mu.Lock()
+	n := len(m.fetchers)
+	m.mu.Unlock()
+	if n != len(want) || n < 2 {
+		t.Fatalf("%d fetchers for 12 partitions over num.replica.fetchers=3 (want %d, more than one)", n, len(want))
+	}
+	for _, id := range ids {
+		m.unfollow(id)
+	}
+	m.mu.Lock()
+	n = len(m.fetchers)
+	m.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d fetchers left with nothing to copy", n)
+	}
+}
