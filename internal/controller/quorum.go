@@ -15,10 +15,10 @@ import (
 // log and applies them, in order, to the local loader.
 type Quorum interface {
 	// Commit appends records as one batch and returns once the batch is
-	// committed and applied to the local image (publishers have run), or
-	// once its outcome is known to be out of this node's hands (it no
-	// longer leads). It never returns while a batch it proposed may still
-	// commit and this node still leads: the controller computes its next
+	// committed and applied to the local image (publishers have run). A
+	// batch whose outcome is unknown when Commit returns (ctx ended, or
+	// the node stopped leading) must keep the node from deciding as the
+	// controller until it is known: the controller computes its next
 	// records from the image, which must include every earlier batch.
 	Commit(ctx context.Context, records []metadata.Record) (lastOffset int64, err error)
 	// Close stops the quorum and closes its log.

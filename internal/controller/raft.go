@@ -87,6 +87,12 @@ type RaftQuorum struct {
 	mu sync.Mutex // guards waiters, status, failed
 	// waiters are the local proposals not yet applied, by proposal ID.
 	waiters map[uint64]chan applied
+	// unresolved are the local proposals whose Commit gave up at its
+	// caller's deadline while they might still commit: until each is
+	// applied or this node stops leading, the node does not act as the
+	// active controller (Status().Active is false), since its image may
+	// lack them. Guarded by mu.
+	unresolved map[uint64]struct{}
 	status  QuorumStatus
 	failed  error
 	// commitChanged is closed and replaced whenever the commit index
@@ -182,7 +188,7 @@ func OpenRaft(cfg RaftConfig, loader *metadata.Loader) (*RaftQuorum, error) {
 	}
 	q := &RaftQuorum{cfg: cfg, rl: rl, loader: loader, logger: cfg.Logger,
 		recvc: make(chan pb.Message, 1024), propc: make(chan proposal, 256), funcc: make(chan func(), 16),
-		stop: make(chan struct{}), done: make(chan struct{}), waiters: map[uint64]chan applied{},
+		stop: make(chan struct{}), done: make(chan struct{}), waiters: map[uint64]chan applied{}, unresolved: map[uint64]struct{}{},
 		commitChanged: make(chan struct{}), lastHeard: map[int32]time.Time{}, observers: map[int32]observerState{}}
 	q.status.NodeID, q.status.Leader, q.status.Voters = cfg.NodeID, -1, slices.Clone(cfg.Voters)
 	q.holdVotes.Store(fresh && len(cfg.Voters) > 1)
@@ -268,6 +274,7 @@ func (q *RaftQuorum) Status() QuorumStatus {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	s := q.status
+	s.Active = s.Active && len(q.unresolved) == 0
 	s.Progress = make(map[int32]uint64, len(q.status.Progress))
 	for k, v := range q.status.Progress {
 		s.Progress[k] = v
@@ -276,10 +283,12 @@ func (q *RaftQuorum) Status() QuorumStatus {
 }
 
 // Commit implements Quorum: it proposes records as one entry and returns
-// once the entry is committed and applied here, or once this node stops
-// leading (ErrNotController: the entry may still commit under the next
-// leader). ctx bounds only the wait to hand the entry to raft. Only the
-// active controller proposes (ErrNotController otherwise).
+// once the entry is committed and applied here, or with ErrNotController
+// once this node stops leading (the entry may still commit under the next
+// leader) or when ctx ends first (the entry may still commit: until it is
+// applied or this node stops leading, the node is not the active
+// controller, so nothing is decided from an image that may lack it). Only
+// the active controller proposes (ErrNotController otherwise).
 func (q *RaftQuorum) Commit(ctx context.Context, records []metadata.Record) (int64, error) {
 	if len(records) == 0 || len(records) > maxBatchRecords {
 		return 0, fmt.Errorf("metadata batch of %d records", len(records))
@@ -300,10 +309,13 @@ func (q *RaftQuorum) Commit(ctx context.Context, records []metadata.Record) (int
 	}
 	q.waiters[id] = ch
 	q.mu.Unlock()
+	keep := false // the waiter outlives this call (unresolved)
 	defer func() {
-		q.mu.Lock()
-		delete(q.waiters, id)
-		q.mu.Unlock()
+		if !keep {
+			q.mu.Lock()
+			delete(q.waiters, id)
+			q.mu.Unlock()
+		}
 	}()
 	data := binary.BigEndian.AppendUint64(nil, id)
 	data = append(data, encodeRecords(records)...)
@@ -314,14 +326,14 @@ func (q *RaftQuorum) Commit(ctx context.Context, records []metadata.Record) (int
 	case <-q.done:
 		return 0, ErrQuorumStopped
 	}
-	// Once handed to raft, the proposal is waited for until it is applied
-	// or this node stops leading (failWaiters), never abandoned at ctx's
-	// deadline: it may still commit, and the controller computes its next
-	// records from the image, which must include it (records computed
-	// from an image without it would overwrite its changes: an ISR
-	// dropping the leader, say). A leader cut off from the quorum steps
-	// down within an election timeout (CheckQuorum), so this wait is
-	// bounded by that when the quorum is gone.
+	// Once handed to raft, the proposal may commit even if this call
+	// gives up: the controller computes its next records from the image,
+	// which must include it (records computed from an image without it
+	// would overwrite its changes: an ISR dropping the leader, say). So a
+	// call that gives up at ctx's deadline leaves the proposal unresolved,
+	// and the node is not active until it is applied or the node stops
+	// leading (a leader cut off from the quorum steps down within an
+	// election timeout: CheckQuorum).
 	select {
 	case a := <-ch:
 		if a.err != nil {
@@ -330,6 +342,21 @@ func (q *RaftQuorum) Commit(ctx context.Context, records []metadata.Record) (int
 		return int64(a.index) - 1, nil
 	case <-q.done:
 		return 0, ErrQuorumStopped
+	case <-ctx.Done():
+		q.mu.Lock()
+		select {
+		case a := <-ch: // answered meanwhile
+			q.mu.Unlock()
+			if a.err != nil {
+				return 0, a.err
+			}
+			return int64(a.index) - 1, nil
+		default:
+		}
+		q.unresolved[id] = struct{}{}
+		keep = true
+		q.mu.Unlock()
+		return 0, fmt.Errorf("%w: the metadata change was proposed but its outcome is not known yet: %w", ErrNotController, ctx.Err())
 	}
 }
 
@@ -540,6 +567,7 @@ func (q *RaftQuorum) finish(id, index uint64, err error) {
 	q.mu.Lock()
 	ch := q.waiters[id]
 	delete(q.waiters, id)
+	delete(q.unresolved, id)
 	q.mu.Unlock()
 	if ch != nil {
 		ch <- applied{index: index, err: err}
@@ -550,6 +578,7 @@ func (q *RaftQuorum) failWaiters(err error) {
 	q.mu.Lock()
 	ws := q.waiters
 	q.waiters = map[uint64]chan applied{}
+	clear(q.unresolved)
 	q.mu.Unlock()
 	for _, ch := range ws {
 		ch <- applied{err: err}

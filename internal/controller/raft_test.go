@@ -212,13 +212,14 @@ func TestRaft_QuorumFailoverAndWipedVoter(t *testing.T) {
 	rc.createTopic("c1")
 }
 
-// A leader cut off from the other voters does not give up on a proposal
-// at the caller's deadline while it may still commit: Commit returns when
-// the leader steps down (CheckQuorum), with ErrNotController. Returning at
-// the deadline let the controller compute its next records from an image
-// without that batch, and a late commit of it then had its changes
-// overwritten (a leader left out of its own ISR).
-func TestRaft_CommitWaitsForTheOutcome(t *testing.T) {
+// A leader cut off from the other voters gives up on a proposal at the
+// caller's deadline, but the proposal may still commit: until it is known
+// the node is not the active controller, so nothing is decided from an
+// image that may lack it. Deciding on (the old behaviour) let the
+// controller compute its next records without that batch, and a late
+// commit of it then had its changes overwritten (a leader left out of its
+// own ISR).
+func TestRaft_UnresolvedCommitDeactivates(t *testing.T) {
 	rc := newRaftCluster(t, 0, 1, 2, 3)
 	for _, id := range rc.voters {
 		rc.start(id).ReleaseVotes() // a new cluster
@@ -234,9 +235,18 @@ func TestRaft_CommitWaitsForTheOutcome(t *testing.T) {
 	defer cancel()
 	_, err := l.Commit(ctx, []metadata.Record{&metadata.TopicRecord{Name: "cut-off", TopicID: metadata.NewTopicID()}})
 	if !errors.Is(err, ErrNotController) {
-		t.Fatalf("commit on a leader cut off from the quorum: %v, want ErrNotController once it stepped down", err)
+		t.Fatalf("commit on a leader cut off from the quorum: %v, want ErrNotController", err)
 	}
 	if l.Status().Active {
-		t.Fatal("Commit returned while the node still leads")
+		t.Fatal("the node is still the active controller with a proposal of unknown outcome")
 	}
+	if _, err := l.Commit(context.Background(), []metadata.Record{&metadata.TopicRecord{Name: "next", TopicID: metadata.NewTopicID()}}); !errors.Is(err, ErrNotController) {
+		t.Fatalf("a second commit while the first is unresolved: %v, want ErrNotController", err)
+	}
+	for _, id := range rc.voters {
+		if id != l.cfg.NodeID {
+			rc.start(id)
+		}
+	}
+	rc.createTopic("after") // a quorum decides again
 }
