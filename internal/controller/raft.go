@@ -93,8 +93,8 @@ type RaftQuorum struct {
 	// active controller (Status().Active is false), since its image may
 	// lack them. Guarded by mu.
 	unresolved map[uint64]struct{}
-	status  QuorumStatus
-	failed  error
+	status     QuorumStatus
+	failed     error
 	// commitChanged is closed and replaced whenever the commit index
 	// moves: metadata fetches from brokers wait on it.
 	commitChanged chan struct{}
