@@ -58,6 +58,9 @@ type Broker struct {
 	logger *slog.Logger
 	now    func() time.Time
 	pids   *producerIDs
+	// logs limits the per-partition produce warnings clients can repeat
+	// at will.
+	logs *logLimiter
 
 	coordMu     sync.Mutex      // guards groupsCtx and coordEpochs; serialises loads and unloads
 	groupsCtx   context.Context // set by StartGroups: the coordinators' lifetime
@@ -73,7 +76,7 @@ func NewBroker(cfg Config, meta MetadataView, ctrl ControllerChannel, parts *par
 		epoch = func() int64 { return -1 }
 	}
 	return &Broker{cfg: cfg, meta: meta, ctrl: ctrl, parts: parts, groups: groups, logger: logger, now: time.Now,
-		pids: &producerIDs{ctrl: ctrl, brokerID: cfg.NodeID, epoch: epoch}, coordEpochs: map[int32]int32{}}
+		pids: &producerIDs{ctrl: ctrl, brokerID: cfg.NodeID, epoch: epoch}, coordEpochs: map[int32]int32{}, logs: newLogLimiter()}
 }
 
 // Handle serves one request from the client at remote, which connected to
