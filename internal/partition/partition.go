@@ -272,6 +272,8 @@ func (p *Partition) act(d Decision) {
 		p.delayed.Notify(p.ID, HighWatermarkMoved)
 	}
 	if d.ProposeISR != nil {
+		// As Kafka logs "Shrinking ISR" and "Expanding ISR".
+		p.logger.Info("proposing an ISR change", "isr", d.ProposeISR, "leader_epoch", d.LeaderEpoch, "partition_epoch", d.PartitionEpoch)
 		prop := ISRProposal{Partition: p, ISR: d.ProposeISR, LeaderEpoch: d.LeaderEpoch, PartitionEpoch: d.PartitionEpoch}
 		if f := p.proposer.Load(); f != nil {
 			(*f)(prop)

@@ -340,6 +340,15 @@ func (m *Manager) alterPartition(batch []partition.ISRProposal) []partition.ISRP
 			break
 		}
 		for _, rp := range t.Partitions {
+			if rp.ErrorCode == 0 {
+				continue
+			}
+			level := slog.LevelInfo
+			if rp.ErrorCode == kerr.IneligibleReplica.Code {
+				level = slog.LevelDebug // repeated while a follower is fenced
+			}
+			m.logger.Log(m.ctx, level, "AlterPartition not applied", "topic_id", metadata.TopicID(req.Topics[ti].TopicID).String(),
+				"partition", rp.Partition, "err", kerr.ErrorForCode(rp.ErrorCode), "kept_pending", !notApplied(rp.ErrorCode))
 			if !notApplied(rp.ErrorCode) {
 				continue
 			}
