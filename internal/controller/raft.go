@@ -356,6 +356,7 @@ func (q *RaftQuorum) Commit(ctx context.Context, records []metadata.Record) (int
 		q.unresolved[id] = struct{}{}
 		keep = true
 		q.mu.Unlock()
+		q.logger.Warn("a proposed metadata change outlived its request; this controller decides nothing until it is applied or it steps down", "err", ctx.Err())
 		return 0, fmt.Errorf("%w: the metadata change was proposed but its outcome is not known yet: %w", ErrNotController, ctx.Err())
 	}
 }
@@ -567,8 +568,12 @@ func (q *RaftQuorum) finish(id, index uint64, err error) {
 	q.mu.Lock()
 	ch := q.waiters[id]
 	delete(q.waiters, id)
+	_, was := q.unresolved[id]
 	delete(q.unresolved, id)
 	q.mu.Unlock()
+	if was {
+		q.logger.Info("the metadata change that outlived its request is resolved", "index", index, "err", err)
+	}
 	if ch != nil {
 		ch <- applied{index: index, err: err}
 	}
