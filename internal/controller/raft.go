@@ -564,30 +564,36 @@ func (q *RaftQuorum) setStatusLocked(f func(*QuorumStatus)) {
 	f(s)
 }
 
+// finish answers a local proposal's waiter. The answer is sent under mu
+// (the channel holds one answer, so the send never blocks): a Commit that
+// gives up checks for it under mu before it records the proposal as
+// unresolved, so an answer is never lost between the two, which would
+// leave the node inactive for good.
 func (q *RaftQuorum) finish(id, index uint64, err error) {
 	q.mu.Lock()
 	ch := q.waiters[id]
 	delete(q.waiters, id)
 	_, was := q.unresolved[id]
 	delete(q.unresolved, id)
+	if ch != nil {
+		ch <- applied{index: index, err: err}
+	}
 	q.mu.Unlock()
 	if was {
 		q.logger.Info("the metadata change that outlived its request is resolved", "index", index, "err", err)
 	}
-	if ch != nil {
-		ch <- applied{index: index, err: err}
-	}
 }
 
+// failWaiters answers every local proposal with err (this node stopped
+// leading), under mu as finish does.
 func (q *RaftQuorum) failWaiters(err error) {
 	q.mu.Lock()
-	ws := q.waiters
-	q.waiters = map[uint64]chan applied{}
-	clear(q.unresolved)
-	q.mu.Unlock()
-	for _, ch := range ws {
+	defer q.mu.Unlock()
+	for _, ch := range q.waiters {
 		ch <- applied{err: err}
 	}
+	q.waiters = map[uint64]chan applied{}
+	clear(q.unresolved)
 }
 
 func (q *RaftQuorum) fail(err error) {

@@ -250,3 +250,24 @@ func TestRaft_UnresolvedCommitDeactivates(t *testing.T) {
 	}
 	rc.createTopic("after") // a quorum decides again
 }
+
+// Commits that give up at every possible moment (deadlines of a few
+// microseconds, racing the entry's application) never leave the node
+// inactive for good: an answer that arrives while Commit gives up is
+// either taken or resolves the proposal.
+func TestRaft_AbandonedCommitsResolve(t *testing.T) {
+	rc := newRaftCluster(t, 0, 1)
+	rc.start(1).ReleaseVotes()
+	q := rc.leader()
+	for i := range 3000 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%50)*time.Microsecond)
+		_, _ = q.Commit(ctx, []metadata.Record{&metadata.TopicRecord{Name: fmt.Sprintf("t%d", i), TopicID: metadata.NewTopicID()}})
+		cancel()
+		for deadline := time.Now().Add(5 * time.Second); !q.Status().Active; {
+			if time.Now().After(deadline) {
+				t.Fatalf("after commit %d the leader stayed inactive (an abandoned proposal never resolved)", i)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+}
