@@ -334,6 +334,7 @@ func (m *Manager) alterPartition(batch []partition.ISRProposal) []partition.ISRP
 		return again
 	}
 	refused := map[partition.ID]bool{}
+	undecided := map[partition.ID]bool{}
 	r := resp.(*kmsg.AlterPartitionResponse)
 	for ti, t := range r.Topics {
 		if ti >= len(req.Topics) {
@@ -349,24 +350,37 @@ func (m *Manager) alterPartition(batch []partition.ISRProposal) []partition.ISRP
 			}
 			m.logger.Log(m.ctx, level, "AlterPartition not applied", "topic_id", metadata.TopicID(req.Topics[ti].TopicID).String(),
 				"partition", rp.Partition, "err", kerr.ErrorForCode(rp.ErrorCode), "kept_pending", !notApplied(rp.ErrorCode))
-			if !notApplied(rp.ErrorCode) {
-				continue
-			}
 			for _, b := range batch {
 				if b.Partition.TopicID == req.Topics[ti].TopicID && b.Partition.ID.Partition == rp.Partition {
-					refused[b.Partition.ID] = true
+					if notApplied(rp.ErrorCode) {
+						refused[b.Partition.ID] = true
+					} else {
+						undecided[b.Partition.ID] = true
+					}
 				}
 			}
 		}
 	}
+	var again []partition.ISRProposal
 	for _, p := range batch {
-		if refused[p.Partition.ID] {
+		switch {
+		case refused[p.Partition.ID]:
 			// Refused for what it proposes: the next tick or fetch
 			// proposes again.
 			p.Partition.ISRProposalRefused(p)
+		case undecided[p.Partition.ID] && p.Partition.ISRProposalInFlight(p):
+			// Built on epochs the controller says it has moved past:
+			// the newer metadata will settle it (ApplyLeadership clears
+			// the proposal). It is sent again meanwhile, as Kafka's
+			// leaders retry: a controller that had not yet learned it
+			// lost its role answers from an old image, and a leader
+			// waiting for metadata that is not coming would keep its ISR
+			// from ever changing. A resend of a proposal the controller
+			// committed is refused on its epochs, harmlessly.
+			again = append(again, p)
 		}
 	}
-	return nil
+	return again
 }
 
 // notApplied reports whether an AlterPartition error says the proposal
@@ -374,11 +388,12 @@ func (m *Manager) alterPartition(batch []partition.ISRProposal) []partition.ISRP
 // built on epochs the controller has moved past. Only then is the pending
 // ISR forgotten, as Kafka's leaders do on INELIGIBLE_REPLICA or
 // OPERATION_NOT_ATTEMPTED. INVALID_UPDATE_VERSION and FENCED_LEADER_EPOCH
-// (also the answer to a retry of a proposal the controller committed),
-// NOT_LEADER_OR_FOLLOWER and UNKNOWN_TOPIC_OR_PARTITION leave it pending
-// until the newer metadata arrives (ApplyLeadership clears it): forgetting
-// an expansion the controller committed would let the high watermark pass
-// a member of the committed ISR that lacks the records.
+// (also the answer to a resend of a proposal the controller committed),
+// NOT_LEADER_OR_FOLLOWER and UNKNOWN_TOPIC_OR_PARTITION keep it pending,
+// and sent again, until the newer metadata arrives (ApplyLeadership clears
+// it): forgetting an expansion the controller committed would let the
+// high watermark pass a member of the committed ISR that lacks the
+// records.
 func notApplied(code int16) bool {
 	switch code {
 	case 0, kerr.InvalidUpdateVersion.Code, kerr.FencedLeaderEpoch.Code, kerr.NotLeaderForPartition.Code, kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code:

@@ -31,7 +31,12 @@ func (c *scriptedController) Forward(_ context.Context, req kmsg.Request) (kmsg.
 	c.sent = append(c.sent, r)
 	answer := c.answers[min(len(c.sent), len(c.answers))-1]
 	c.mu.Unlock()
-	defer func() { c.calls <- struct{}{} }()
+	defer func() {
+		select {
+		case c.calls <- struct{}{}:
+		default:
+		}
+	}()
 	return answer(r)
 }
 
@@ -117,24 +122,30 @@ func TestManager_UnansweredAlterPartitionIsRetried(t *testing.T) {
 	}
 }
 
-// A proposal the controller built on epochs it has moved past
-// (INVALID_UPDATE_VERSION: also the answer to a retry of a proposal it
-// committed) stays pending, unsent again, until the metadata brings the
-// newer state: forgetting it could let the high watermark pass a member
-// of the committed ISR.
-func TestManager_StaleAlterPartitionStaysPending(t *testing.T) {
+// A proposal the controller answers with epochs it has moved past
+// (INVALID_UPDATE_VERSION: also the answer to a resend of a proposal it
+// committed; NOT_LEADER_OR_FOLLOWER from a controller that had not yet
+// learned it lost its role) stays pending until the metadata brings the
+// newer state, and is sent again meanwhile: forgetting it could let the
+// high watermark pass a member of the committed ISR, and waiting without
+// resending would wait for good when the answer came from a stale
+// controller.
+func TestManager_StaleAnswerKeepsProposalAndResends(t *testing.T) {
 	ctl := &scriptedController{calls: make(chan struct{}, 16),
-		answers: []func(*kmsg.AlterPartitionRequest) (kmsg.Response, error){answerCode(kerr.InvalidUpdateVersion.Code)}}
+		answers: []func(*kmsg.AlterPartitionRequest) (kmsg.Response, error){
+			answerCode(kerr.InvalidUpdateVersion.Code), answerCode(kerr.NotLeaderForPartition.Code), answerCode(0)}}
 	p, prop := leaderWithExpansion(t, ctl)
-	waitCall(t, ctl)
-	time.Sleep(3 * isrRetryBackoff) // a retry would be sent by now (ordering only)
-	if !p.ISRProposalInFlight(prop) {
-		t.Fatal("the expansion was forgotten on INVALID_UPDATE_VERSION")
+	for i := range 3 {
+		waitCall(t, ctl)
+		if !p.ISRProposalInFlight(prop) {
+			t.Fatalf("after answer %d the expansion was forgotten", i+1)
+		}
 	}
+	time.Sleep(3 * isrRetryBackoff) // a resend after the success would be sent by now (ordering only)
 	ctl.mu.Lock()
 	defer ctl.mu.Unlock()
-	if len(ctl.sent) != 1 {
-		t.Fatalf("%d AlterPartition requests, want 1 (an answered proposal is not sent again)", len(ctl.sent))
+	if len(ctl.sent) != 3 {
+		t.Fatalf("%d AlterPartition requests, want 3 (resent until answered without error)", len(ctl.sent))
 	}
 }
 
