@@ -34,7 +34,10 @@ type brokerSession struct {
 func (c *Controller) session(id int32, now time.Time) *brokerSession {
 	s := c.sessions[id]
 	if s == nil {
-		s = &brokerSession{lastHeartbeat: now}
+		// A session this controller did not see registered (it became
+		// active since): the broker counts as caught up only once its
+		// metadata reaches what this controller has now, never at once.
+		s = &brokerSession{lastHeartbeat: now, caughtUpOffset: c.loader.Image().Offset}
 		c.sessions[id] = s
 	}
 	return s
@@ -258,7 +261,7 @@ func (c *Controller) Run(ctx context.Context, active func() bool) {
 				if rq, ok := c.quorum.(*RaftQuorum); ok {
 					for _, b := range c.loader.Image().Brokers() {
 						if at, heard := rq.LastHeard(b.ID); heard && b.ID != rq.cfg.NodeID {
-							c.sessions[b.ID] = &brokerSession{lastHeartbeat: at}
+							c.sessions[b.ID] = &brokerSession{lastHeartbeat: at, caughtUpOffset: c.loader.Image().Offset}
 						}
 					}
 				}

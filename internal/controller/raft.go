@@ -357,7 +357,10 @@ func (q *RaftQuorum) Commit(ctx context.Context, records []metadata.Record) (int
 		keep = true
 		q.mu.Unlock()
 		q.logger.Warn("a proposed metadata change outlived its request; this controller decides nothing until it is applied or it steps down", "err", ctx.Err())
-		return 0, fmt.Errorf("%w: the metadata change was proposed but its outcome is not known yet: %w", ErrNotController, ctx.Err())
+		// REQUEST_TIMED_OUT, as Kafka's controller answers a write it could
+		// not complete in time (the change may still happen); the next
+		// requests get NOT_CONTROLLER until the outcome is known.
+		return 0, fmt.Errorf("%w: the metadata change was proposed but not applied in time; its outcome is not known yet (%w)", kerr.RequestTimedOut, ctx.Err())
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/fjordstream/fjord/internal/metadata"
@@ -234,8 +235,8 @@ func TestRaft_UnresolvedCommitDeactivates(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	_, err := l.Commit(ctx, []metadata.Record{&metadata.TopicRecord{Name: "cut-off", TopicID: metadata.NewTopicID()}})
-	if !errors.Is(err, ErrNotController) {
-		t.Fatalf("commit on a leader cut off from the quorum: %v, want ErrNotController", err)
+	if !errors.Is(err, kerr.RequestTimedOut) {
+		t.Fatalf("commit on a leader cut off from the quorum: %v, want REQUEST_TIMED_OUT", err)
 	}
 	if l.Status().Active {
 		t.Fatal("the node is still the active controller with a proposal of unknown outcome")

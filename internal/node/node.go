@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -149,8 +150,17 @@ func (n *Node) advertisedFor(l config.Listener, boundAddr net.Addr) endpoint {
 		}
 	}
 	host := l.Host
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "localhost"
+	switch {
+	case host == "" && !n.standalone():
+		// Every interface, in a cluster: Kafka advertises the machine's
+		// host name (other machines cannot reach "localhost").
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		} else {
+			host = "localhost"
+		}
+	case host == "" || host == "0.0.0.0" || host == "::":
+		host = "localhost" // a standalone node, for local clients
 	}
 	return endpoint{host, int32(bound.Port)}
 }

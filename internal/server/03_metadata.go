@@ -26,7 +26,7 @@ func (b *Broker) handleMetadata(req *kmsg.MetadataRequest, listener string) kmsg
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, name := range img.TopicNames() {
-			resp.Topics = append(resp.Topics, b.describeTopic(img.Topic(name), listener, req.Version))
+			resp.Topics = append(resp.Topics, b.describeTopic(img, img.Topic(name), listener, req.Version))
 		}
 		return resp
 	}
@@ -63,7 +63,7 @@ func (b *Broker) handleMetadata(req *kmsg.MetadataRequest, listener string) kmsg
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		resp.Topics = append(resp.Topics, b.describeTopic(t, listener, req.Version))
+		resp.Topics = append(resp.Topics, b.describeTopic(img, t, listener, req.Version))
 	}
 	return resp
 }
@@ -72,7 +72,7 @@ func (b *Broker) handleMetadata(req *kmsg.MetadataRequest, listener string) kmsg
 // whose live leader has no endpoint on that listener is answered without a
 // leader, LISTENER_NOT_FOUND (LEADER_NOT_AVAILABLE before v6), as Kafka
 // does: the client could not reach it.
-func (b *Broker) describeTopic(t *metadata.Topic, listener string, version int16) kmsg.MetadataResponseTopic {
+func (b *Broker) describeTopic(img *metadata.Image, t *metadata.Topic, listener string, version int16) kmsg.MetadataResponseTopic {
 	st := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	st.Topic, st.TopicID, st.IsInternal = &name, t.ID, metadata.IsInternal(t.Name)
@@ -82,18 +82,16 @@ func (b *Broker) describeTopic(t *metadata.Topic, listener string, version int16
 		sp.Partition, sp.Leader, sp.LeaderEpoch = p.Index, p.Leader, p.LeaderEpoch
 		sp.Replicas, sp.ISR = p.Replicas, p.ISR
 		for _, r := range p.Replicas {
-			if br := b.meta.Image().Broker(r); br == nil || br.Fenced {
+			if br := img.Broker(r); br == nil || br.Fenced {
 				sp.OfflineReplicas = append(sp.OfflineReplicas, r)
 			}
 		}
 		if p.Leader < 0 {
 			sp.ErrorCode = kerr.LeaderNotAvailable.Code
-		} else if br := b.meta.Image().Broker(p.Leader); p.Leader != b.cfg.NodeID && br != nil && !br.Fenced {
-			if _, ok := endpointOn(br, listener); !ok {
-				sp.Leader, sp.ErrorCode = -1, kerr.LeaderNotAvailable.Code
-				if version >= 6 {
-					sp.ErrorCode = kerr.ListenerNotFound.Code
-				}
+		} else if !b.reachableOn(img, p.Leader, listener) {
+			sp.Leader, sp.ErrorCode = -1, kerr.LeaderNotAvailable.Code
+			if version >= 6 {
+				sp.ErrorCode = kerr.ListenerNotFound.Code
 			}
 		}
 		st.Partitions = append(st.Partitions, sp)
@@ -140,6 +138,26 @@ func (b *Broker) liveBrokers(img *metadata.Image, listener string) []kmsg.Metada
 		out = append(out, mb)
 	}
 	return out
+}
+
+// reachableOn reports whether a client on listener can reach broker id: a
+// live broker with an endpoint on that listener (this node: one it
+// advertises). A fenced or unknown leader is another matter (the
+// partition's own error), so it counts as reachable here.
+func (b *Broker) reachableOn(img *metadata.Image, id int32, listener string) bool {
+	if listener == "" {
+		return true
+	}
+	if id == b.cfg.NodeID {
+		_, ok := b.cfg.Advertised[listener]
+		return ok || len(b.cfg.Advertised) == 0
+	}
+	br := img.Broker(id)
+	if br == nil || br.Fenced {
+		return true
+	}
+	_, ok := endpointOn(br, listener)
+	return ok
 }
 
 // self returns this node's advertised address on listener (its first

@@ -47,12 +47,17 @@ func TestMetadata_AnswersPerListener(t *testing.T) {
 		leader   int32
 		code     int16
 	}{{"CLIENT", 12, -1, kerr.ListenerNotFound.Code}, {"CLIENT", 5, -1, kerr.LeaderNotAvailable.Code}, {"REPL", 12, 2, 0}} {
-		st := b.describeTopic(img.Topic("t"), tt.listener, tt.version)
+		st := b.describeTopic(img, img.Topic("t"), tt.listener, tt.version)
 		if p := st.Partitions[0]; p.Leader != 1 || p.ErrorCode != 0 {
 			t.Errorf("%s v%d: partition 0 (led by this broker) leader %d code %d", tt.listener, tt.version, p.Leader, p.ErrorCode)
 		}
 		if p := st.Partitions[1]; p.Leader != tt.leader || p.ErrorCode != tt.code {
 			t.Errorf("%s v%d: partition 1 leader %d code %d, want %d %d", tt.listener, tt.version, p.Leader, p.ErrorCode, tt.leader, tt.code)
 		}
+	}
+	// A listener this broker serves but does not advertise: its own
+	// partitions cannot be reached there either.
+	if p := b.describeTopic(img, img.Topic("t"), "HIDDEN", 12).Partitions[0]; p.Leader != -1 || p.ErrorCode != kerr.ListenerNotFound.Code {
+		t.Errorf("unadvertised listener: partition 0 (led by this broker) leader %d code %d, want -1 LISTENER_NOT_FOUND", p.Leader, p.ErrorCode)
 	}
 }
