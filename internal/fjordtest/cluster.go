@@ -99,13 +99,14 @@ func StartCluster(t testing.TB, bin string, cfg ClusterConfig) *Cluster {
 	type ports struct{ client, controller string }
 	listen := make([]ports, n)
 	voters := make([]string, n)
+	held := &heldPorts{t: t}
 	for i := range n {
 		id := int32(i + 1)
 		host := ClientHost
 		if cfg.Proxied {
 			host = fmt.Sprintf("127.0.0.%d", 10+id)
 		}
-		listen[i] = ports{FreeAddrOn(t, host), FreeAddrOn(t, host)}
+		listen[i] = ports{held.addrOn(host), held.addrOn(host)}
 		node := &ClusterNode{ID: id, Host: host, Addr: listen[i].client}
 		voterAddr := listen[i].controller
 		if cfg.Proxied {
@@ -118,6 +119,7 @@ func StartCluster(t testing.TB, bin string, cfg ClusterConfig) *Cluster {
 		voters[i] = fmt.Sprintf("%d@%s", id, voterAddr)
 		c.nodes = append(c.nodes, node)
 	}
+	held.release()
 	for i, node := range c.nodes {
 		ov := []string{
 			"process.roles=broker,controller",
@@ -171,6 +173,33 @@ func (c *Cluster) startAll(nodes []*ClusterNode) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// heldPorts hands out free ports that stay bound until release, so the
+// ports of one cluster are all distinct (a port closed and asked for again
+// may come back at once: two listeners of one cluster on one port).
+type heldPorts struct {
+	t   testing.TB
+	lns []net.Listener
+}
+
+// addrOn returns a free host:port, held until release.
+func (h *heldPorts) addrOn(host string) string {
+	h.t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		h.t.Fatalf("free port on %s: %v", host, err)
+	}
+	h.lns = append(h.lns, ln)
+	return ln.Addr().String()
+}
+
+// release frees every held port for the nodes to bind.
+func (h *heldPorts) release() {
+	for _, ln := range h.lns {
+		_ = ln.Close()
+	}
+	h.lns = nil
 }
 
 // FreeAddrOn is FreeAddr on another loopback host, such as 127.0.0.12.

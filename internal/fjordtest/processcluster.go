@@ -35,10 +35,12 @@ func StartProcessCluster(t testing.TB, bin, root string, n int, overrides ...str
 	}
 	client, quorum := make([]string, n), make([]string, n)
 	var voters []string
+	held := &heldPorts{t: t}
 	for i := range n {
-		client[i], quorum[i] = FreeAddr(t), FreeAddr(t)
+		client[i], quorum[i] = held.addrOn("127.0.0.1"), held.addrOn("127.0.0.1")
 		voters = append(voters, fmt.Sprintf("%d@%s", i+1, quorum[i]))
 	}
+	held.release()
 	c := &ProcessCluster{addrs: client}
 	for i := range n {
 		ov := []string{
