@@ -202,19 +202,6 @@ func (h *heldPorts) release() {
 	h.lns = nil
 }
 
-// FreeAddrOn is FreeAddr on another loopback host, such as 127.0.0.12.
-func FreeAddrOn(t testing.TB, host string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatalf("free port on %s: %v", host, err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	return addr
-}
 
 // Nodes returns the nodes in node.id order.
 func (c *Cluster) Nodes() []*ClusterNode { return c.nodes }
