@@ -202,7 +202,6 @@ func (h *heldPorts) release() {
 	h.lns = nil
 }
 
-
 // Nodes returns the nodes in node.id order.
 func (c *Cluster) Nodes() []*ClusterNode { return c.nodes }
 
