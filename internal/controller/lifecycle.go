@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,7 +90,7 @@ func (l *Lifecycle) Register(ctx context.Context) error {
 			if err = kerr.ErrorForCode(r.ErrorCode); err == nil {
 				l.epoch.Store(r.BrokerEpoch)
 				l.fenced.Store(true)
-				l.logger.Info("registered with the controller", "node_id", l.cfg.NodeID, "broker_epoch", r.BrokerEpoch)
+				l.logger.Info("registered with the controller", "node_id", l.cfg.NodeID, "broker_epoch", r.BrokerEpoch, "endpoints", endpointList(l.cfg.Endpoints))
 				return nil
 			}
 			if errors.Is(err, kerr.InconsistentClusterID) {
@@ -200,4 +203,15 @@ func (l *Lifecycle) Close() {
 		l.cancel()
 	}
 	l.wg.Wait()
+}
+
+// endpointList renders endpoints as NAME://host:port, comma-separated, as
+// advertised.listeners spells them: what other brokers and clients will
+// dial.
+func endpointList(es []metadata.Endpoint) string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.Name + "://" + net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port)))
+	}
+	return strings.Join(out, ",")
 }

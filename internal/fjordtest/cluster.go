@@ -99,7 +99,7 @@ func StartCluster(t testing.TB, bin string, cfg ClusterConfig) *Cluster {
 	type ports struct{ client, controller string }
 	listen := make([]ports, n)
 	voters := make([]string, n)
-	held := &heldPorts{t: t}
+	held := newHeldPorts(t)
 	for i := range n {
 		id := int32(i + 1)
 		host := ClientHost
@@ -181,6 +181,14 @@ func (c *Cluster) startAll(nodes []*ClusterNode) error {
 type heldPorts struct {
 	t   testing.TB
 	lns []net.Listener
+}
+
+// newHeldPorts returns an empty set, released when the test ends at the
+// latest (a failed allocation leaks nothing).
+func newHeldPorts(t testing.TB) *heldPorts {
+	h := &heldPorts{t: t}
+	t.Cleanup(h.release)
+	return h
 }
 
 // addrOn returns a free host:port, held until release.

@@ -35,7 +35,7 @@ func StartProcessCluster(t testing.TB, bin, root string, n int, overrides ...str
 	}
 	client, quorum := make([]string, n), make([]string, n)
 	var voters []string
-	held := &heldPorts{t: t}
+	held := newHeldPorts(t)
 	for i := range n {
 		client[i], quorum[i] = held.addrOn("127.0.0.1"), held.addrOn("127.0.0.1")
 		voters = append(voters, fmt.Sprintf("%d@%s", i+1, quorum[i]))

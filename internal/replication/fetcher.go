@@ -83,16 +83,22 @@ func (f *fetcher) remove(id partition.ID) int {
 
 func (f *fetcher) stop() { f.once.Do(func() { close(f.quit) }) }
 
-// snapshot returns the partitions to fetch now, sorted, and the add count
-// it reflects.
-func (f *fetcher) snapshot(now time.Time) ([]*followed, uint64) {
+// snapshot returns the partitions to fetch now, sorted, the add count it
+// reflects, and how long until the first partition backing off may be
+// fetched again (0 when none is).
+func (f *fetcher) snapshot(now time.Time) ([]*followed, uint64, time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]*followed, 0, len(f.parts))
+	var next time.Duration
 	for _, p := range f.parts {
-		if !now.Before(p.backoff) {
-			out = append(out, p)
+		if wait := p.backoff.Sub(now); wait > 0 {
+			if next == 0 || wait < next {
+				next = wait
+			}
+			continue
 		}
+		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].part.ID.Topic != out[j].part.ID.Topic {
@@ -100,7 +106,7 @@ func (f *fetcher) snapshot(now time.Time) ([]*followed, uint64) {
 		}
 		return out[i].part.ID.Partition < out[j].part.ID.Partition
 	})
-	return out, f.gen
+	return out, f.gen, next
 }
 
 func (f *fetcher) sleep(d time.Duration) bool {
@@ -132,9 +138,15 @@ func (f *fetcher) run() {
 			return
 		default:
 		}
-		parts, gen := f.snapshot(time.Now())
+		parts, gen, next := f.snapshot(time.Now())
 		if len(parts) == 0 {
-			if !f.sleep(f.m.cfg.Backoff) {
+			// Until the first partition's backoff ends (a short one after
+			// a failover), at most replica.fetch.backoff.ms.
+			wait := f.m.cfg.Backoff
+			if next > 0 {
+				wait = min(wait, next)
+			}
+			if !f.sleep(wait) {
 				return
 			}
 			continue

@@ -345,8 +345,10 @@ func (m *Manager) alterPartition(batch []partition.ISRProposal) []partition.ISRP
 				continue
 			}
 			level := slog.LevelInfo
-			if rp.ErrorCode == kerr.IneligibleReplica.Code {
-				level = slog.LevelDebug // repeated while a follower is fenced
+			if rp.ErrorCode == kerr.IneligibleReplica.Code || !notApplied(rp.ErrorCode) {
+				// Repeated while a follower is fenced, or resent every
+				// 500 ms until the metadata arrives.
+				level = slog.LevelDebug
 			}
 			m.logger.Log(m.ctx, level, "AlterPartition not applied", "topic_id", metadata.TopicID(req.Topics[ti].TopicID).String(),
 				"partition", rp.Partition, "err", kerr.ErrorForCode(rp.ErrorCode), "kept_pending", !notApplied(rp.ErrorCode))

@@ -121,8 +121,11 @@ func (b *Broker) liveBrokers(img *metadata.Image, listener string) []kmsg.Metada
 		}
 		mb := kmsg.NewMetadataResponseBroker()
 		if br.ID == b.cfg.NodeID {
-			mb.Host, mb.Port = b.self(listener)
 			self = true
+			if !b.reachableOn(img, br.ID, listener) {
+				continue // a listener this node serves but does not advertise
+			}
+			mb.Host, mb.Port = b.self(listener)
 		} else if e, ok := endpointOn(br, listener); ok {
 			mb.Host, mb.Port = e.Host, int32(e.Port)
 		} else {
@@ -131,7 +134,7 @@ func (b *Broker) liveBrokers(img *metadata.Image, listener string) []kmsg.Metada
 		mb.NodeID, mb.Rack = br.ID, br.Rack
 		out = append(out, mb)
 	}
-	if !self {
+	if !self && b.reachableOn(img, b.cfg.NodeID, listener) {
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID = b.cfg.NodeID
 		mb.Host, mb.Port = b.self(listener)

@@ -41,6 +41,9 @@ func TestMetadata_AnswersPerListener(t *testing.T) {
 	if got := hosts("REPL"); len(got) != 2 || got[1] != "one-r" || got[2] != "two-r" {
 		t.Errorf("REPL listener: brokers %v, want 1 at one-r and 2 at two-r", got)
 	}
+	if got := hosts("HIDDEN"); len(got) != 0 {
+		t.Errorf("a listener no broker advertises: brokers %v, want none", got)
+	}
 	for _, tt := range []struct {
 		listener string
 		version  int16
