@@ -171,12 +171,19 @@ func startPowerCluster(ctx context.Context, t *testing.T, n int, extra map[strin
 		c.props = append(c.props, clusterProps(c.ports, i, extra))
 		c.fss = append(c.fss, vfs.NewMem())
 	}
+	c.start(ctx)
+	return c
+}
+
+// start starts every node on its MemFS; they are aborted when the test
+// ends.
+func (c *powerCluster) start(ctx context.Context) {
+	c.t.Helper()
 	var err error
 	if c.nodes, err = startAll(ctx, c.props, c.fss); err != nil {
-		t.Fatal(err)
+		c.t.Fatal(err)
 	}
-	t.Cleanup(func() { abortAll(c.nodes) })
-	return c
+	c.t.Cleanup(func() { abortAll(c.nodes) })
 }
 
 func (c *powerCluster) addrs() []string {
@@ -216,11 +223,7 @@ func startObserverCluster(ctx context.Context, t *testing.T, n int, extra map[st
 		c.props = append(c.props, p)
 		c.fss = append(c.fss, vfs.NewMem())
 	}
-	var err error
-	if c.nodes, err = startAll(ctx, c.props, c.fss); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { abortAll(c.nodes) })
+	c.start(ctx)
 	return c
 }
 

@@ -61,11 +61,10 @@ func answerCode(code int16) func(*kmsg.AlterPartitionRequest) (kmsg.Response, er
 	}
 }
 
-// leaderWithExpansion returns a leader of replicas 1,2 with ISR [1] and an
-// expansion to [1 2] proposed through the manager's sender.
-func leaderWithExpansion(t *testing.T, ctl *scriptedController) (*partition.Partition, partition.ISRProposal) {
+// testReplicas returns an empty partition manager of node 1 and the
+// default topic config.
+func testReplicas(t *testing.T, logger *slog.Logger) (*partition.Manager, config.Topic) {
 	t.Helper()
-	logger := slog.New(slog.DiscardHandler)
 	parts := partition.NewManager(partition.ManagerConfig{Dir: t.TempDir(), NodeID: 1}, logger)
 	t.Cleanup(func() { _ = parts.Close() })
 	b, _, err := config.LoadBroker(map[string]string{})
@@ -76,6 +75,15 @@ func leaderWithExpansion(t *testing.T, ctl *scriptedController) (*partition.Part
 	if err != nil {
 		t.Fatal(err)
 	}
+	return parts, cfg
+}
+
+// leaderWithExpansion returns a leader of replicas 1,2 with ISR [1] and an
+// expansion to [1 2] proposed through the manager's sender.
+func leaderWithExpansion(t *testing.T, ctl *scriptedController) (*partition.Partition, partition.ISRProposal) {
+	t.Helper()
+	logger := slog.New(slog.DiscardHandler)
+	parts, cfg := testReplicas(t, logger)
 	p, err := parts.Create(partition.ID{Topic: "t", Partition: 0}, [16]byte{7}, cfg, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -188,16 +196,7 @@ func TestManager_LeaderAddrUsesInterBrokerListener(t *testing.T) {
 // fetchers; a fetcher left with nothing to copy stops.
 func TestManager_SpreadsPartitionsOverFetchers(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
-	parts := partition.NewManager(partition.ManagerConfig{Dir: t.TempDir(), NodeID: 1}, logger)
-	t.Cleanup(func() { _ = parts.Close() })
-	b, _, err := config.LoadBroker(map[string]string{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := b.TopicConfig(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	parts, cfg := testReplicas(t, logger)
 	m := New(Config{NodeID: 1, Fetchers: 3}, parts, metadata.NewLoader(metadata.NewImage("c")), nil, logger)
 	defer m.Close()
 	want := map[int]bool{}
