@@ -161,6 +161,10 @@ func (c *Controller) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTop
 			st.Topic = &n
 		}
 		switch {
+		case t == nil && (metadata.IsInternal(r.name) || r.name == metadata.ClusterMetadataTopic):
+			// Refused whether or not it exists yet (DeleteTopic says why).
+			err := c.DeleteTopic(ctx, r.name)
+			st.ErrorCode, st.ErrorMessage = protocol.ErrorCode(err), protocol.ErrorMessage(err)
 		case t == nil && r.id != ([16]byte{}):
 			st.ErrorCode = kerr.UnknownTopicID.Code
 		case t == nil:
@@ -270,7 +274,7 @@ func (c *Controller) handleDescribeQuorum(req *kmsg.DescribeQuorumRequest) *kmsg
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
 			var sp kmsg.DescribeQuorumResponseTopicPartition
-			if ok && rt.Topic == "__cluster_metadata" && rp.Partition == 0 {
+			if ok && rt.Topic == metadata.ClusterMetadataTopic && rp.Partition == 0 {
 				sp = rq.Describe(req.Version)
 			} else {
 				sp = kmsg.NewDescribeQuorumResponseTopicPartition()

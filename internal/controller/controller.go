@@ -143,6 +143,13 @@ func topicRecords(t *metadata.Topic, parts []metadata.Partition, withTopic bool)
 
 // DeleteTopic removes a topic; the brokers then delete its replicas.
 func (c *Controller) DeleteTopic(ctx context.Context, name string) error {
+	if metadata.IsInternal(name) || name == metadata.ClusterMetadataTopic {
+		// Deleting __consumer_offsets loses every group and committed
+		// offset. Kafka's tools refuse it; its broker does not, so the
+		// code is the one Kafka's controller gives a prohibited
+		// operation on an internal topic (creating __cluster_metadata).
+		return fmt.Errorf("%w: deletion of internal topic %s is prohibited", kerr.InvalidRequest, name)
+	}
 	if !c.cfg.Broker.DeleteTopicEnable {
 		return fmt.Errorf("%w: delete.topic.enable is false", kerr.TopicDeletionDisabled)
 	}

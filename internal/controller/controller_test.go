@@ -128,6 +128,11 @@ func TestController_ChangesSurviveReopen(t *testing.T) {
 	if err := h.ctrl.DeleteTopic(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
+	for _, internal := range []string{"__consumer_offsets", "__transaction_state", "__cluster_metadata"} {
+		if err := h.ctrl.DeleteTopic(ctx, internal); !errors.Is(err, kerr.InvalidRequest) {
+			t.Errorf("deleting %s: %v, want INVALID_REQUEST", internal, err)
+		}
+	}
 	first, err := h.ctrl.AllocateProducerIDs(ctx, 1, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -225,3 +225,8 @@ func ValidateTopicName(name string) error {
 func IsInternal(name string) bool {
 	return name == "__consumer_offsets" || name == "__transaction_state"
 }
+
+// ClusterMetadataTopic is the name of the metadata log's topic: not in the
+// image (the quorum keeps it), but reserved as Kafka reserves it.
+const ClusterMetadataTopic = "__cluster_metadata"
+
