@@ -229,4 +229,3 @@ func IsInternal(name string) bool {
 // ClusterMetadataTopic is the name of the metadata log's topic: not in the
 // image (the quorum keeps it), but reserved as Kafka reserves it.
 const ClusterMetadataTopic = "__cluster_metadata"
-
