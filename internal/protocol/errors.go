@@ -38,6 +38,7 @@ var codeFor = [...]struct {
 	{metadata.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
 	{metadata.ErrInvalidPartitions, kerr.InvalidPartitions},
 	{config.ErrInvalidConfig, kerr.InvalidConfig},
+	{config.ErrInvalidRequest, kerr.InvalidRequest},
 	{partition.ErrNotLeader, kerr.NotLeaderForPartition},
 	{partition.ErrNotEnoughReplicasAfterAppend, kerr.NotEnoughReplicasAfterAppend},
 	{partition.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},

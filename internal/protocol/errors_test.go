@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/fjordstream/fjord/internal/config"
 	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/partition"
 )
@@ -24,6 +25,7 @@ func TestErrorCode(t *testing.T) {
 		{fmt.Errorf("partition t-0: %w", partition.ErrNotLeader), kerr.NotLeaderForPartition},
 		{fmt.Errorf("wait: %w", context.DeadlineExceeded), kerr.RequestTimedOut},
 		{fmt.Errorf("create: %w", kerr.InvalidReplicationFactor), kerr.InvalidReplicationFactor},
+		{fmt.Errorf("config retention.ms appears more than once: %w", config.ErrInvalidRequest), kerr.InvalidRequest},
 		{errors.New("something else"), kerr.UnknownServerError},
 	} {
 		if got := ErrorCode(tt.err); got != tt.want.Code {
