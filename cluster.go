@@ -64,18 +64,20 @@ func NewCluster(n int, opts ...Option) (*Cluster, error) {
 		}
 		root, c.tempDir = dir, dir
 	}
+	var ports portPicker
+	defer ports.release()
 	for i := range n {
 		c.dirs = append(c.dirs, filepath.Join(root, "node-"+strconv.Itoa(i+1)))
 		if o.basePort != 0 {
 			c.ports = append(c.ports, [2]int{o.basePort + i, o.basePort + n + i})
 			continue
 		}
-		cp, err := freePort()
+		cp, err := ports.pick()
 		if err != nil {
 			c.removeTemp()
 			return nil, err
 		}
-		qp, err := freePort()
+		qp, err := ports.pick()
 		if err != nil {
 			c.removeTemp()
 			return nil, err
@@ -85,14 +87,26 @@ func NewCluster(n int, opts ...Option) (*Cluster, error) {
 	return c, nil
 }
 
-// freePort asks the OS for a free loopback port.
-func freePort() (int, error) {
+// portPicker hands out free loopback ports and holds each until release,
+// so the ports it gives are distinct (a port closed and asked for again
+// may come back at once: two listeners of one cluster on one port).
+type portPicker struct{ held []net.Listener }
+
+func (p *portPicker) pick() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("fjord: free port: %w", err)
 	}
-	defer ln.Close()
+	p.held = append(p.held, ln)
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// release closes the held ports for the nodes to bind.
+func (p *portPicker) release() {
+	for _, ln := range p.held {
+		_ = ln.Close()
+	}
+	p.held = nil
 }
 
 // props returns node i's properties.
@@ -173,15 +187,17 @@ func (c *Cluster) fresh() error {
 	for i := range c.nodes {
 		_ = c.stop(i, true)
 	}
+	var ports portPicker
+	defer ports.release()
 	for i, dir := range c.dirs {
 		if err := os.RemoveAll(dir); err != nil {
 			return err
 		}
-		cp, err := freePort()
+		cp, err := ports.pick()
 		if err != nil {
 			return err
 		}
-		qp, err := freePort()
+		qp, err := ports.pick()
 		if err != nil {
 			return err
 		}
