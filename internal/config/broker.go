@@ -53,6 +53,7 @@ type Broker struct {
 	NumNetworkThreads        int           // num.network.threads (informational)
 	NumIOThreads             int           // num.io.threads (informational)
 	QueuedMaxRequests        int           // queued.max.requests
+	QueuedMaxRequestBytes    int64         // queued.max.request.bytes; -1 = unbounded
 	ConnectionsMaxIdle       time.Duration // connections.max.idle.ms
 	MaxConnections           int           // max.connections
 	MaxConnectionsPerIP      int           // max.connections.per.ip
@@ -242,6 +243,7 @@ func (b *Broker) fill(values map[string]any) {
 	b.NumNetworkThreads = int(i("num.network.threads"))
 	b.NumIOThreads = int(i("num.io.threads"))
 	b.QueuedMaxRequests = int(i("queued.max.requests"))
+	b.QueuedMaxRequestBytes = i("queued.max.request.bytes")
 	b.ConnectionsMaxIdle = ms("connections.max.idle.ms")
 	b.MaxConnections = int(i("max.connections"))
 	b.MaxConnectionsPerIP = int(i("max.connections.per.ip"))

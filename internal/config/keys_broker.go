@@ -229,6 +229,12 @@ func brokerKeys() []Key {
 		broker("queued.max.requests", TypeInt, "500", High,
 			"Requests that may wait for processing before the broker stops reading from connections.").
 			valid(atLeast{1}),
+		broker("queued.max.request.bytes", TypeLong, "268435456", Medium,
+			"Bytes of requests read from sockets and not yet processed, node-wide, before the broker stops reading "+
+				"from connections. A quarter (at least 16 MiB, which a budget under 32 MiB adds to half of it) is set "+
+				"aside for inflating compressed batches to validate them; -1 leaves frames unbounded and 64 MiB for inflating.").
+			valid(atLeast{-1}).
+			fjord("Kafka's default is -1 (unbounded); Fjord bounds request memory by default (see docs/architecture.md, Memory)."),
 		broker("connections.max.idle.ms", TypeLong, "600000", Medium,
 			"Idle connections are closed after this long."),
 		broker("max.connections", TypeInt, intMax, Medium,

@@ -30,6 +30,7 @@ var layer = map[string]int{
 	"internal/record":        0,
 	"internal/vfs":           0,
 	"internal/netserve":      0,
+	"internal/budget":        0,
 	"internal/log":           1,
 	"internal/metadata":      1,
 	"internal/coordinator":   1,

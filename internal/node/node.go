@@ -72,6 +72,7 @@ type Node struct {
 	dataDir string
 	loader  *metadata.Loader
 	parts   *partition.Manager
+	budgets requestBudgets // request memory bounds, shared by the listeners
 	groups  *group.Service
 	srvs    []*server.Server // one per broker listener; the first is the bootstrap
 

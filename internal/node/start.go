@@ -194,7 +194,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	var startErr error
 	starting := true
 	if isBroker {
-		n.parts = partition.NewManager(partition.ManagerConfig{Dir: n.dataDir, NodeID: b.NodeID, ReplicaLagTimeMax: b.ReplicaLagTimeMax, FS: n.cfg.FS}, n.logger)
+		n.budgets = newRequestBudgets(b)
+		n.parts = partition.NewManager(partition.ManagerConfig{Dir: n.dataDir, NodeID: b.NodeID, ReplicaLagTimeMax: b.ReplicaLagTimeMax, FS: n.cfg.FS,
+			Decompression: n.budgets.decompression, DecompressionBytes: n.budgets.decompression.Capacity()}, n.logger)
 		n.parts.SetProducerIDExpiration(b.ProducerIDExpiration)
 		// Hosted replicas follow committed metadata: the replay of the
 		// metadata log at start-up opens them through the same publisher
@@ -277,6 +279,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		Advertised:            advertised,
 		SocketRequestMaxBytes: b.SocketRequestMaxBytes,
 		ConnectionsMaxIdle:    b.ConnectionsMaxIdle,
+		RequestBytes:          n.budgets.frames,
+		RequestSlots:          n.budgets.slots,
 		Broker:                b,
 		BrokerProps:           n.cfg.Props,
 		BrokerEpoch:           n.lifecycle.Epoch,

@@ -31,6 +31,11 @@ type ManagerConfig struct {
 	// partition.metadata, producer snapshots, high-watermark checkpoints)
 	// goes through it. Nil is the operating system's.
 	FS vfs.FS
+	// Decompression, if set, is charged for the memory that validating
+	// compressed batches inflates into; DecompressionBytes is its
+	// capacity.
+	Decompression      record.MemoryBudget
+	DecompressionBytes int64
 }
 
 // Manager owns the replicas hosted by one node, keyed by topic partition,
@@ -56,6 +61,9 @@ type Manager struct {
 // NewManager returns a manager of the replicas in cfg.Dir.
 func NewManager(cfg ManagerConfig, logger *slog.Logger) *Manager {
 	decomp := record.NewDecompressor(0)
+	if cfg.Decompression != nil {
+		decomp = record.NewBudgetedDecompressor(0, cfg.Decompression, cfg.DecompressionBytes)
+	}
 	dir := cfg.Dir
 	lag := cfg.ReplicaLagTimeMax
 	if lag <= 0 {

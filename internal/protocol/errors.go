@@ -44,6 +44,7 @@ var codeFor = [...]struct {
 	{partition.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
 	{partition.ErrUnknownReplica, kerr.UnknownServerError},
 	{partition.ErrTooManyWaiters, kerr.RequestTimedOut},
+	{record.ErrBudget, kerr.RequestTimedOut},
 	{coordinator.ErrNotCoordinator, kerr.NotCoordinator},
 	{coordinator.ErrLoadInProgress, kerr.CoordinatorLoadInProgress},
 	{coordinator.ErrQueueFull, kerr.CoordinatorNotAvailable},

@@ -28,17 +28,33 @@ const ApiVersionsKey = 18
 // and returns the frame body. A declared size above max is rejected before
 // any allocation, so a hostile length cannot exhaust memory.
 func ReadFrame(r io.Reader, max int32, buf []byte) ([]byte, error) {
+	n, err := ReadFrameSize(r, max)
+	if err != nil {
+		return nil, err
+	}
+	return ReadFrameBody(r, n, buf)
+}
+
+// ReadFrameSize reads a frame's size prefix and checks it as ReadFrame
+// does, so a caller can account for the body before reading it.
+func ReadFrameSize(r io.Reader, max int32) (int32, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(r, size[:]); err != nil {
-		return nil, err
+		return 0, err
 	}
 	n := int32(binary.BigEndian.Uint32(size[:]))
 	if n < 0 || n > max {
-		return nil, fmt.Errorf("%w: frame of %d bytes, limit %d", ErrFrameTooLarge, n, max)
+		return 0, fmt.Errorf("%w: frame of %d bytes, limit %d", ErrFrameTooLarge, n, max)
 	}
 	if n < 8 {
-		return nil, fmt.Errorf("%w: frame of %d bytes is shorter than a request header", ErrMalformedRequest, n)
+		return 0, fmt.Errorf("%w: frame of %d bytes is shorter than a request header", ErrMalformedRequest, n)
 	}
+	return n, nil
+}
+
+// ReadFrameBody reads the n-byte body of a frame whose size ReadFrameSize
+// returned into buf (grown as needed).
+func ReadFrameBody(r io.Reader, n int32, buf []byte) ([]byte, error) {
 	if cap(buf) < int(n) {
 		buf = make([]byte, n)
 	}

@@ -31,8 +31,17 @@ type Decompressor struct {
 	max     int
 	gzip    sync.Pool // *gzipDecoder
 	lz4     sync.Pool // *lz4Decoder
-	zstd    sync.Pool // *zstd.Decoder
+	zstd    sync.Pool // *zstd.Decoder, for DecodeAll
 	scratch sync.Pool // *[]byte
+
+	// Validation streams compressed batches (see stream.go).
+	zstdSmall sync.Pool // *zstd.Decoder streaming windows up to zstdSmallWindow
+	readers   sync.Pool // *bufio.Reader of streamBufSize
+	// budget, if set, is charged for each streaming validation's memory;
+	// budgetCap is its capacity, which bounds the largest zstd window and
+	// snappy block a batch may use.
+	budget    MemoryBudget
+	budgetCap int64
 }
 
 type gzipDecoder struct {
@@ -53,6 +62,20 @@ func NewDecompressor(maxBytes int) *Decompressor {
 	}
 	return &Decompressor{max: maxBytes}
 }
+
+// NewBudgetedDecompressor is NewDecompressor whose validations charge
+// their memory to b, a budget of capacity bytes (at least 16 MiB; less is
+// raised to it). A batch whose inflating needs more than the whole budget
+// (a zstd window or a snappy block that large) is refused as corrupt.
+func NewBudgetedDecompressor(maxBytes int, b MemoryBudget, capacity int64) *Decompressor {
+	d := NewDecompressor(maxBytes)
+	d.budget, d.budgetCap = b, max(capacity, MinBudget)
+	return d
+}
+
+// MinBudget is the smallest decompression budget: it must hold the
+// largest LZ4 frame's buffers and a small zstd window at once.
+const MinBudget = 16 << 20
 
 // MaxBytes returns the decompressed-size bound.
 func (d *Decompressor) MaxBytes() int { return d.max }

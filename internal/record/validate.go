@@ -171,21 +171,11 @@ func (v *validator) batch(b []byte, s *Summary) (Header, error) {
 	if !codec.Valid() {
 		return h, fmt.Errorf("%w: compression codec %d", ErrCorrupt, int8(codec))
 	}
-	payload := b[HeaderSize:]
 	if codec != CodecNone {
 		s.Compressed = true
-		d := v.opts.Decompressor
-		if d == nil {
-			d = NewDecompressor(0)
-		}
-		scratch := d.getScratch()
-		defer d.putScratch(scratch)
-		if *scratch, err = d.Decompress(*scratch, codec, payload); err != nil {
-			return h, err
-		}
-		payload = *scratch
+		return h, v.streamBatch(h, codec, b[HeaderSize:], s)
 	}
-	return h, v.records(h, payload, s)
+	return h, v.records(h, b[HeaderSize:], s)
 }
 
 // records walks the record framing of one batch's payload.

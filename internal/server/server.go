@@ -109,7 +109,7 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 		if cfg.ConnectionsMaxIdle > 0 {
 			_ = nc.SetReadDeadline(time.Now().Add(cfg.ConnectionsMaxIdle))
 		}
-		frame, err := protocol.ReadFrame(br, cfg.SocketRequestMaxBytes, buf)
+		frame, charged, err := s.readRequest(ctx, nc, br, buf)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				s.logger.Info("closing connection", "remote", nc.RemoteAddr().String(), "err", err)
@@ -117,6 +117,12 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 			return
 		}
 		req, err := protocol.ParseRequest(frame)
+		if req.Key != 0 || err != nil {
+			// Only a produce request's records alias the frame while it is
+			// handled; every other request is decoded by now.
+			s.release(charged)
+			charged = 0
+		}
 		if err != nil {
 			if req.Key == protocol.ApiVersionsKey && errors.Is(err, protocol.ErrUnsupportedVersion) {
 				// KIP-511: answer in v0 with the error and our table so the
@@ -136,10 +142,12 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 			return
 		}
 		fl := s.broker.Handle(ctx, req, nc.RemoteAddr(), s.listener)
+		s.release(charged)
 		// Only a produce request's records alias the frame, and the append
 		// has copied them by now; anything else may keep references, so its
-		// frame buffer is not reused.
-		if req.Key == 0 {
+		// frame buffer is not reused. Nor is a large one: an idle
+		// connection must not pin memory the budget no longer counts.
+		if req.Key == 0 && cap(frame) <= maxReusedFrame {
 			buf = frame[:0]
 		} else {
 			buf = nil
@@ -155,6 +163,61 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 			return
 		}
 	}
+}
+
+// maxReusedFrame is the largest frame buffer a connection keeps between
+// requests.
+const maxReusedFrame = 1 << 20
+
+// Reading a request body is bounded in time once its bytes are charged to
+// the budget, so a client trickling a large frame cannot hold the budget
+// (and with it every connection's reads) for long: the body must arrive
+// within bodyGrace plus its size at bodyMinRate.
+const (
+	bodyGrace   = 30 * time.Second
+	bodyMinRate = 1 << 20 // bytes per second
+)
+
+// readRequest reads one request frame, charging it to the node's request
+// budgets first: while they are spent the connection is not read
+// (backpressure), so memory for frames is bounded node-wide. The caller
+// releases charged bytes (and the request slot) with release.
+func (s *Server) readRequest(ctx context.Context, nc net.Conn, br *bufio.Reader, buf []byte) (frame []byte, charged int64, err error) {
+	cfg := s.broker.cfg
+	n, err := protocol.ReadFrameSize(br, cfg.SocketRequestMaxBytes)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := cfg.RequestSlots.Acquire(ctx, 1); err != nil {
+		return nil, 0, err
+	}
+	if err := cfg.RequestBytes.Acquire(ctx, int64(n)); err != nil {
+		cfg.RequestSlots.Release(1)
+		return nil, 0, err
+	}
+	charged = int64(n)
+	if int(n) > br.Buffered() {
+		_ = nc.SetReadDeadline(time.Now().Add(bodyGrace + time.Duration(n)*time.Second/bodyMinRate))
+	}
+	frame, err = protocol.ReadFrameBody(br, n, buf)
+	if err != nil {
+		s.release(charged)
+		return nil, 0, err
+	}
+	if cfg.ConnectionsMaxIdle <= 0 {
+		_ = nc.SetReadDeadline(time.Time{})
+	}
+	return frame, charged, nil
+}
+
+// release returns a request's charge (bytes and its slot) to the budgets;
+// a no-op for 0.
+func (s *Server) release(charged int64) {
+	if charged == 0 {
+		return
+	}
+	s.broker.cfg.RequestBytes.Release(charged)
+	s.broker.cfg.RequestSlots.Release(1)
 }
 
 func (s *Server) writeLoop(ctx context.Context, nc net.Conn, queue <-chan *inflight) {
