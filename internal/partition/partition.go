@@ -469,15 +469,14 @@ func fixMaxTimestamps(batches []byte, d *record.Decompressor) error {
 		if err != nil {
 			return err
 		}
-		maxTS := int64(record.NoTimestamp)
-		err = record.Walk(batches[:n], d, func(r *record.Record) bool {
-			maxTS = max(maxTS, h.BaseTimestamp+r.TimestampDelta)
-			return true
-		})
+		// Validate streams a compressed batch (within the decompression
+		// budget) instead of inflating it whole, and finds its largest
+		// timestamp on the way.
+		s, err := record.Validate(batches[:n], record.ValidateOptions{Decompressor: d, AllowControl: true, AllowEmpty: true})
 		if err != nil {
 			return err
 		}
-		if maxTS != h.MaxTimestamp {
+		if maxTS := s.MaxTimestamp; maxTS != h.MaxTimestamp {
 			record.SetMaxTimestamp(batches[:n], maxTS)
 		}
 		batches = batches[n:]

@@ -167,22 +167,26 @@ func TestPartition_DeleteRecordsBounds(t *testing.T) {
 }
 
 func TestPartition_FixesWrongHeaderMaxTimestamp(t *testing.T) {
-	p := openTest(t, nil)
-	now := time.Now()
-	b := record.Build([]record.Record{{Key: []byte("k"), Value: []byte("v"), TimestampDelta: 0}, {OffsetDelta: 1, Key: []byte("k"), Value: []byte("w"), TimestampDelta: 50}},
-		record.BuildOptions{BaseTimestamp: now.UnixMilli()})
-	record.SetMaxTimestamp(b, 1) // a client bug: header disagrees with records
-	pend, err := p.Append(b, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = pend.Wait(context.Background())
-	data, _ := p.Read(0, 1<<20, true, nil)
-	h, _ := record.ParseHeader(data)
-	if h.MaxTimestamp != now.UnixMilli()+50 {
-		t.Fatalf("header max timestamp %d, want %d", h.MaxTimestamp, now.UnixMilli()+50)
-	}
-	if ts, off := p.log.MaxTimestamp(); ts != now.UnixMilli()+50 || off != 1 {
-		t.Fatalf("log max timestamp %d at %d", ts, off)
+	for _, codec := range []record.Codec{record.CodecNone, record.CodecZstd} {
+		t.Run(codec.String(), func(t *testing.T) {
+			p := openTest(t, nil)
+			now := time.Now()
+			b := record.Build([]record.Record{{Key: []byte("k"), Value: []byte("v"), TimestampDelta: 0}, {OffsetDelta: 1, Key: []byte("k"), Value: []byte("w"), TimestampDelta: 50}},
+				record.BuildOptions{BaseTimestamp: now.UnixMilli(), Codec: codec})
+			record.SetMaxTimestamp(b, 1) // a client bug: header disagrees with records
+			pend, err := p.Append(b, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = pend.Wait(context.Background())
+			data, _ := p.Read(0, 1<<20, true, nil)
+			h, _ := record.ParseHeader(data)
+			if h.MaxTimestamp != now.UnixMilli()+50 {
+				t.Fatalf("header max timestamp %d, want %d", h.MaxTimestamp, now.UnixMilli()+50)
+			}
+			if ts, off := p.log.MaxTimestamp(); ts != now.UnixMilli()+50 || off != 1 {
+				t.Fatalf("log max timestamp %d at %d", ts, off)
+			}
+		})
 	}
 }
