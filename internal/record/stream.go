@@ -126,7 +126,7 @@ func (v *validator) streamBatch(h Header, codec Codec, payload []byte, s *Summar
 		err := d.budget.Acquire(ctx, charge)
 		cancel()
 		if err != nil {
-			if ctx.Err() != nil {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				return fmt.Errorf("%w: %d bytes: %w", ErrBudget, charge, err)
 			}
 			return fmt.Errorf("%w: %s payload needs %d bytes to inflate: %w", ErrCorrupt, codec, charge, err)

@@ -165,8 +165,8 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 	}
 }
 
-// maxReusedFrame is the largest frame buffer a connection keeps between
-// requests.
+// maxReusedFrame is the largest request frame or response buffer a
+// connection keeps between requests.
 const maxReusedFrame = 1 << 20
 
 // Reading a request body is bounded in time once its bytes are charged to
@@ -258,8 +258,8 @@ func (s *Server) writeLoop(ctx context.Context, nc net.Conn, queue <-chan *infli
 			s.logger.Log(ctx, level, "write failed, closing connection", "remote", nc.RemoteAddr().String(), "err", err)
 			return
 		}
-		if cap(out) > 8<<20 {
-			out = nil // do not pin a huge response buffer on an idle connection
+		if cap(out) > maxReusedFrame {
+			out = nil // do not pin a large response buffer on an idle connection
 		}
 	}
 }
