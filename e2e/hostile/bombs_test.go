@@ -96,9 +96,9 @@ func TestHostile_CompressionBombsFromManyConnections(t *testing.T) {
 	healthy(t, addr, "healthy")
 
 	bombs := map[int16][]byte{
-		codecZstd:   bombBatch(t, codecZstd, 1<<30),
-		codecGzip:   bombBatch(t, codecGzip, 512<<20),
-		codecLZ4:    bombBatch(t, codecLZ4, 200<<20),
+		codecZstd: bombBatch(t, codecZstd, 1<<30),
+		codecGzip: bombBatch(t, codecGzip, 512<<20),
+		codecLZ4:  bombBatch(t, codecLZ4, 200<<20),
 		// Snappy inflates 21x at most, so a batch under message.max.bytes
 		// cannot pass the 64 MiB bound: this one is a valid 15 MiB record,
 		// accepted, whose inflating is charged whole to the 16 MiB share.
