@@ -26,8 +26,11 @@ package server
 // leader (2.5+). A producer the partition has no state for is accepted at
 // any sequence, as Kafka does, so UNKNOWN_PRODUCER_ID is never sent.
 //
-// Departure from Kafka: transactional batches are refused
-// (INVALID_TXN_STATE) until transactions exist.
+// Departures from Kafka: transactional batches are refused
+// (INVALID_TXN_STATE) until transactions exist; internal topics answer
+// INVALID_TOPIC_EXCEPTION to every client, where Kafka lets client ID
+// __admin_client append (the group coordinator writes __consumer_offsets
+// itself, and records slipped in beside it would only be seen on reload).
 
 import (
 	"context"
