@@ -182,9 +182,24 @@ func (c *Controller) handleCreatePartitions(ctx context.Context, req *kmsg.Creat
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	ctx, cancel := requestCtx(ctx, req.TimeoutMillis)
 	defer cancel()
+	// A topic named twice is refused, once, with INVALID_REQUEST, as
+	// Kafka's ControllerApis.createPartitions does: which count would win
+	// is not for the controller to guess.
+	named := make(map[string]int, len(req.Topics))
+	for _, rt := range req.Topics {
+		named[rt.Topic]++
+	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
+		if n := named[rt.Topic]; n != 1 {
+			if n > 1 {
+				st.ErrorCode, st.ErrorMessage = kerr.InvalidRequest.Code, kmsg.StringPtr("Duplicate topic name.")
+				resp.Topics = append(resp.Topics, st)
+				named[rt.Topic] = 0 // answered
+			}
+			continue
+		}
 		var assignments [][]int32
 		if rt.Assignment != nil {
 			assignments = make([][]int32, len(rt.Assignment))

@@ -15,6 +15,7 @@ package group
 import (
 	"slices"
 	"time"
+	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -60,7 +61,7 @@ func (c *Coordinator) commitOffsets(req *kmsg.OffsetCommitRequest, resp *kmsg.Of
 	}
 	for i, t := range req.Topics {
 		for j, p := range t.Partitions {
-			if p.Metadata != nil && len(*p.Metadata) > c.cfg.OffsetMetadataMaxBytes {
+			if p.Metadata != nil && javaLength(*p.Metadata) > c.cfg.OffsetMetadataMaxBytes {
 				resp.Topics[i].Partitions[j].ErrorCode = errOffsetMetadataTooLarge
 				continue
 			}
@@ -295,4 +296,16 @@ func (c *Coordinator) deleteOffset(groupID string, tp topicPartition, out *coord
 		delete(c.offsets, groupID)
 	}
 	out.Records = append(out.Records, offsetTombstone(groupID, tp))
+}
+
+// javaLength is the length of s as Java's String.length() counts it, in
+// UTF-16 code units: Kafka compares offset.metadata.max.bytes with that
+// (OffsetMetadataManager.isMetadataInvalid), not with the UTF-8 byte count,
+// so metadata of non-ASCII text is accepted up to the same limit as Kafka.
+func javaLength(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
 }

@@ -52,17 +52,31 @@ var codeFor = [...]struct {
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
 }
 
-// CoordinatorErrorCode is ErrorCode for a coordinator's answer, as Kafka's
-// coordinator runtime maps errors: a partition that is not ours is
-// NOT_COORDINATOR (the client looks the coordinator up again), one that is
-// loading COORDINATOR_LOAD_IN_PROGRESS (the client retries), a failed,
-// refused or timed-out write COORDINATOR_NOT_AVAILABLE (retriable, and the
-// client rediscovers the coordinator).
+// CoordinatorErrorCode is ErrorCode for a coordinator's answer, remapped as
+// Kafka's group coordinator remaps a failed write to its partition
+// (CoordinatorOperationExceptionHelper.handleOperationException and
+// GroupMetadataManager.appendGroupMetadataErrorToResponseError): a
+// partition that is not ours, or whose storage failed, is NOT_COORDINATOR
+// (the client looks the coordinator up again); a missing partition, too few
+// replicas or a timeout COORDINATOR_NOT_AVAILABLE (retriable); a record too
+// large for the partition UNKNOWN_SERVER_ERROR, which clients do not retry:
+// the same write would fail again forever. A partition that is loading is
+// COORDINATOR_LOAD_IN_PROGRESS (the client retries).
 func CoordinatorErrorCode(err error) int16 {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return kerr.CoordinatorNotAvailable.Code
 	}
-	return ErrorCode(err)
+	code := ErrorCode(err)
+	switch code {
+	case kerr.UnknownTopicOrPartition.Code, kerr.NotEnoughReplicas.Code,
+		kerr.NotEnoughReplicasAfterAppend.Code, kerr.RequestTimedOut.Code:
+		return kerr.CoordinatorNotAvailable.Code
+	case kerr.NotLeaderForPartition.Code, kerr.KafkaStorageError.Code:
+		return kerr.NotCoordinator.Code
+	case kerr.MessageTooLarge.Code, kerr.RecordListTooLarge.Code, kerr.InvalidFetchSize.Code:
+		return kerr.UnknownServerError.Code
+	}
+	return code
 }
 
 // ErrorCode returns the Kafka error code for err: 0 for nil, the code of a

@@ -157,6 +157,35 @@ func ParseHeader(b []byte) (Header, error) {
 	return h, nil
 }
 
+// legacyRecordOverhead is the smallest batch length of any magic: a magic v0
+// record with no key and no value (Kafka's LegacyRecord.RECORD_OVERHEAD_V0).
+const legacyRecordOverhead = 14
+
+// PeekBatch frames the batch at the start of b whatever its magic (0, 1 or
+// 2), as Kafka's ByteBufferLogInputStream does before reading a produce
+// request's batches, so that Produce refuses legacy batches with Kafka's
+// codes rather than by failing to parse them as v2. ok is false when b does
+// not hold a whole batch (Kafka sees no batch there). A batch length below
+// the smallest legacy record, or a magic outside 0-2, wraps ErrCorrupt.
+func PeekBatch(b []byte) (size int64, magic int8, ok bool, err error) {
+	if len(b) < LengthOverhead {
+		return 0, 0, false, nil
+	}
+	length := int32(binary.BigEndian.Uint32(b[offBatchLength:]))
+	if length < legacyRecordOverhead {
+		return 0, 0, false, fmt.Errorf("%w: record size %d is less than the minimum record overhead (%d)", ErrCorrupt, length, legacyRecordOverhead)
+	}
+	if len(b) <= offMagic {
+		return 0, 0, false, nil
+	}
+	magic = int8(b[offMagic])
+	if magic < 0 || magic > Magic {
+		return 0, magic, false, fmt.Errorf("%w: invalid magic %d", ErrCorrupt, magic)
+	}
+	size = int64(length) + LengthOverhead
+	return size, magic, int64(len(b)) >= size, nil
+}
+
 // PeekHeader decodes the 61-byte batch header at the start of b without
 // requiring the rest of the batch: it checks magic 2 and a batch length of
 // at least a header. Storage uses it to step over stored batches.

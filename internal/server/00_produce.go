@@ -12,8 +12,13 @@ package server
 // it shrinks below it before the batch commits. With one replica, acks=1
 // and acks=all are the same promise. v13 names topics by ID.
 //
-// As in Kafka (v3+), each partition's records must be exactly one batch
-// (INVALID_RECORD otherwise). Batches of idempotent producers are checked
+// Records are first checked as Kafka's ProduceRequest.validateRecords
+// checks them (v3+): exactly one batch per partition, of magic 2 (a magic 0
+// or 1 batch, no batch, or a second one: INVALID_RECORD; a batch length or
+// magic no format has: CORRUPT_MESSAGE), and no zstd below v7 (KIP-110:
+// UNSUPPORTED_COMPRESSION_TYPE). A partition named twice in one request is
+// produced once, with its last entry, and answered once, as Kafka's
+// KafkaApis keys a request's partitions by topic and partition. Batches of idempotent producers are checked
 // against the partition's producer state (partition.Append): a retry of
 // one of the producer's last five batches is answered with the original's
 // offsets, once the original is durable, and not written again;
@@ -21,8 +26,11 @@ package server
 // leader (2.5+). A producer the partition has no state for is accepted at
 // any sequence, as Kafka does, so UNKNOWN_PRODUCER_ID is never sent.
 //
-// Departure from Kafka: transactional batches are refused
-// (INVALID_TXN_STATE) until transactions exist.
+// Departures from Kafka: transactional batches are refused
+// (INVALID_TXN_STATE) until transactions exist; internal topics answer
+// INVALID_TOPIC_EXCEPTION to every client, where Kafka lets client ID
+// __admin_client append (the group coordinator writes __consumer_offsets
+// itself, and records slipped in beside it would only be seen on reload).
 
 import (
 	"context"
@@ -50,34 +58,45 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	var pending []pendingPartition
 	now := b.now()
+	last := lastEntries(req)
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		name, known := b.topicName(rt.Topic, rt.TopicID)
 		for j := range rt.Partitions {
+			if !last[[2]int{i, j}] {
+				continue // named again later in the request: that entry counts
+			}
 			rp := &rt.Partitions[j]
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 			var part *partition.Partition
 			var err error
+			// Kafka's order: the partition must exist, then the records
+			// pass validateRecords, then acks, internal topics and the
+			// replica are checked (ReplicaManager).
 			switch {
-			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
-				err = kerr.InvalidRequiredAcks
 			case !known && rt.TopicID != ([16]byte{}):
 				err = kerr.UnknownTopicID
 			case !known:
 				err = kerr.UnknownTopicOrPartition
-			case metadata.IsInternal(name):
-				err = fmt.Errorf("%w: %s is internal", kerr.InvalidTopicException, name)
-			default:
-				if part = b.partitionFor(name, rp.Partition); part == nil {
-					err = kerr.UnknownTopicOrPartition
-				}
 			}
 			if err == nil {
-				err = checkProducible(rp.Records)
+				err = checkProducible(req.Version, rp.Records)
+			}
+			if err == nil {
+				switch {
+				case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+					err = kerr.InvalidRequiredAcks
+				case metadata.IsInternal(name):
+					err = fmt.Errorf("%w: cannot append to internal topic %s", kerr.InvalidTopicException, name)
+				default:
+					if part = b.partitionFor(name, rp.Partition); part == nil {
+						err = kerr.UnknownTopicOrPartition
+					}
+				}
 			}
 			if err == nil {
 				err = part.CheckProduce(req.Acks)
@@ -95,11 +114,13 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 				if pend.Info.LogAppendTime >= 0 {
 					sp.LogAppendTime = pend.Info.LogAppendTime
 				}
-				pending = append(pending, pendingPartition{topicIdx: i, partIdx: j, wait: pend, part: part})
+				pending = append(pending, pendingPartition{topicIdx: len(resp.Topics), partIdx: len(st.Partitions), wait: pend, part: part})
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
-		resp.Topics = append(resp.Topics, st)
+		if len(st.Partitions) > 0 {
+			resp.Topics = append(resp.Topics, st)
+		}
 	}
 	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
 	if req.Acks == 0 {
@@ -154,28 +175,62 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 	}}
 }
 
-// checkProducible refuses what clients may not write: more than one batch
-// per partition (Kafka's rule for Produce v3+), control batches, and
-// transactional batches until transactions exist.
-func checkProducible(records []byte) error {
-	for n := 0; len(records) > 0; n++ {
-		if n == 1 {
-			return fmt.Errorf("%w: a produce request may hold one record batch per partition", record.ErrInvalidRecord)
+// lastEntries marks, by topic and partition index in the request, the
+// entries that count: the last one of each topic-partition. Kafka reads a
+// Produce request into a map keyed by topic (name, or ID from v13) and
+// partition, so an earlier entry for the same partition is dropped, neither
+// appended nor answered.
+func lastEntries(req *kmsg.ProduceRequest) map[[2]int]bool {
+	type key struct {
+		topic string
+		id    [16]byte
+		p     int32
+	}
+	seen := make(map[key][2]int)
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		for j := range rt.Partitions {
+			seen[key{rt.Topic, rt.TopicID, rt.Partitions[j].Partition}] = [2]int{i, j}
 		}
-		h, err := record.ParseHeader(records)
-		if err != nil {
-			return err
-		}
-		if h.IsControl() {
-			return fmt.Errorf("%w: clients may not write control batches", record.ErrInvalidRecord)
-		}
-		if h.IsTransactional() {
-			return fmt.Errorf("%w: transactions are not supported yet", kerr.InvalidTxnState)
-		}
-		if h.Size() > int64(len(records)) || h.Size() <= 0 {
-			return nil // Validate reports the framing error with detail
-		}
-		records = records[h.Size():]
+	}
+	last := make(map[[2]int]bool, len(seen))
+	for _, at := range seen {
+		last[at] = true
+	}
+	return last
+}
+
+// checkProducible refuses what clients may not write. First Kafka's
+// ProduceRequest.validateRecords (v3+, the versions Fjord serves): exactly
+// one batch, of magic 2, not zstd below v7. Then what Fjord adds: no
+// control batches, and no transactional batches until transactions exist.
+func checkProducible(version int16, records []byte) error {
+	size, magic, ok, err := record.PeekBatch(records)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return fmt.Errorf("%w: produce requests with version %d must have at least one record batch per partition", record.ErrInvalidRecord, version)
+	case magic != record.Magic:
+		return fmt.Errorf("%w: produce requests with version %d are only allowed to contain record batches with magic version %d (got %d)", record.ErrInvalidRecord, version, record.Magic, magic)
+	}
+	h, err := record.ParseHeader(records)
+	if err != nil {
+		return err
+	}
+	if version < 7 && h.Compression() == record.CodecZstd {
+		return fmt.Errorf("%w: produce requests with version %d are not allowed to use ZStandard compression", kerr.UnsupportedCompressionType, version)
+	}
+	if _, _, ok, err := record.PeekBatch(records[size:]); err != nil {
+		return err
+	} else if ok {
+		return fmt.Errorf("%w: produce requests with version %d are only allowed to contain exactly one record batch per partition", record.ErrInvalidRecord, version)
+	}
+	if h.IsControl() {
+		return fmt.Errorf("%w: clients may not write control batches", record.ErrInvalidRecord)
+	}
+	if h.IsTransactional() {
+		return fmt.Errorf("%w: transactions are not supported yet", kerr.InvalidTxnState)
 	}
 	return nil
 }

@@ -10,9 +10,21 @@ package server
 // Consumers read up to the high watermark; the last stable offset equals it
 // (no transactions yet). v13+ names topics by ID.
 //
-// Fetch sessions (KIP-227): Fjord answers every fetch in full with session
-// ID 0, which the protocol defines as "no session"; clients then keep sending
-// full fetches.
+// Fetch sessions (KIP-227): Fjord answers every full fetch in full with
+// session ID 0, which the protocol defines as "no session"; clients then keep
+// sending full fetches. A full fetch is one with session epoch 0 (open a
+// session: none is opened) or -1 (sessionless), whatever its session ID, as
+// Kafka's FetchManager decides. Any other epoch is an incremental fetch of a
+// session, and since Fjord never hands one out, it gets Kafka's answer for a
+// session not in its cache: FETCH_SESSION_ID_NOT_FOUND, top level, no
+// partitions (session ID 0 with epoch > 0 included: Kafka looks 0 up and
+// finds nothing too).
+//
+// A topic whose compression.type is zstd answers Fetch v4-v9 with
+// UNSUPPORTED_COMPRESSION_TYPE on each of its partitions (KIP-110: those
+// clients predate zstd), as Kafka's KafkaApis does. Like Kafka, the check
+// is on the topic's configuration: with compression.type=producer, zstd
+// batches a v7+ producer sent are served as stored.
 //
 // Follower fetches (ReplicaID, or ReplicaState from v15, >= 0) read up to
 // the log end offset, not the high watermark; their fetch offset tells the
@@ -66,6 +78,13 @@ func (r *fetchResult) release() {
 }
 
 func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *fetchResult {
+	if incrementalFetch(req) {
+		// No session was ever handed out, so none is found (Kafka's
+		// SessionErrorContext: the error, session ID 0, no partitions).
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode, resp.SessionID = kerr.FetchSessionIDNotFound.Code, 0
+		return &fetchResult{resp: resp}
+	}
 	wait := min(time.Duration(req.MaxWaitMillis)*time.Millisecond, maxFetchWait)
 	res, size, ready, keys := b.fetchOnce(req)
 	if ready || size >= int64(req.MinBytes) || wait <= 0 || len(keys) == 0 {
@@ -148,7 +167,11 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64
 					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				}
 			}
-			if part != nil {
+			if part != nil && req.Version < 10 && part.Config().CompressionType == "zstd" {
+				// KIP-110, before any other check, as Kafka converts
+				// every answered partition of a zstd topic.
+				sp.ErrorCode = kerr.UnsupportedCompressionType.Code
+			} else if part != nil {
 				sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch, part.LeaderEpoch())
 				if sp.ErrorCode == 0 && part.Role() != partition.RoleLeader {
 					sp.ErrorCode = kerr.NotLeaderForPartition.Code // no follower fetching (KIP-392) yet
@@ -205,6 +228,12 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64
 		resp.Topics = append(resp.Topics, st)
 	}
 	return res, size, ready, keys
+}
+
+// incrementalFetch reports a fetch of an existing session (KIP-227): v7+
+// with a session epoch other than 0 (open a session) and -1 (no session).
+func incrementalFetch(req *kmsg.FetchRequest) bool {
+	return req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1
 }
 
 // fetchReplica is the fetching replica's broker ID (-1: a consumer).

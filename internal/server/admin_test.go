@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestCreateTopics_Validation(t *testing.T) {
@@ -189,5 +191,68 @@ func TestDescribeConfigs_BrokerAndDocs(t *testing.T) {
 	}
 	if sb.MaybeValue() != "1073741824" || sb.Source != 5 {
 		t.Fatalf("log.segment.bytes = %q (source %v)", sb.MaybeValue(), sb.Source)
+	}
+}
+
+// CreatePartitions as Kafka's controller answers it
+// (ReplicationControlManager.createPartitions, ControllerApis): the same
+// count or fewer is INVALID_PARTITIONS; a topic named twice in one request
+// INVALID_REQUEST, once; __cluster_metadata is no topic of the image
+// (UNKNOWN_TOPIC_OR_PARTITION). Internal topics are not refused: Kafka
+// grows __consumer_offsets too, and groups, routed by
+// offsets.topic.num.partitions, keep their offsets.
+func TestCreatePartitions_AsKafka(t *testing.T) {
+	n := startNode(t, t.TempDir(), groupNodeConfig...)
+	cl, adm := newClient(t, n.Addr())
+	ctx := testCtx(t)
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "same"); err != nil {
+		t.Fatal(err)
+	}
+	offsets := kadm.Offsets{}
+	offsets.AddOffset("same", 0, 7, -1)
+	if resp, err := adm.CommitOffsets(ctx, "g", offsets); err != nil || resp.Error() != nil {
+		t.Fatalf("commit: %v %v", err, resp.Error())
+	}
+	r, _ := adm.UpdatePartitions(ctx, 2, "same")
+	if !errors.Is(r["same"].Err, kerr.InvalidPartitions) {
+		t.Errorf("same count: %v, want INVALID_PARTITIONS", r["same"].Err)
+	}
+
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	req.TimeoutMillis = 10_000
+	for _, c := range []struct {
+		topic string
+		count int32
+	}{{"same", 3}, {"same", 4}, {"__cluster_metadata", 2}, {"__consumer_offsets", 6}} {
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = c.topic, c.count
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]int16{}
+	for _, rt := range resp.Topics {
+		got[rt.Topic] = append(got[rt.Topic], rt.ErrorCode)
+	}
+	want := map[string][]int16{
+		"same":               {kerr.InvalidRequest.Code},
+		"__cluster_metadata": {kerr.UnknownTopicOrPartition.Code},
+		"__consumer_offsets": {0},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("codes %v, want %v", got, want)
+	}
+	td, _ := adm.ListTopics(ctx, "same", "__consumer_offsets")
+	if len(td["same"].Partitions) != 2 || len(td["__consumer_offsets"].Partitions) != 6 {
+		t.Fatalf("partitions: same %d, __consumer_offsets %d", len(td["same"].Partitions), len(td["__consumer_offsets"].Partitions))
+	}
+	fetched, err := adm.FetchOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := fetched.Lookup("same", 0); !ok || o.At != 7 {
+		t.Fatalf("committed offset after growing __consumer_offsets: %+v %v, want 7", o, ok)
 	}
 }
