@@ -172,10 +172,11 @@ const maxReusedFrame = 1 << 20
 // Reading a request body is bounded in time once its bytes are charged to
 // the budget, so a client trickling a large frame cannot hold the budget
 // (and with it every connection's reads) for long: the body must arrive
-// within bodyGrace plus its size at bodyMinRate.
+// within bodyGrace plus its size at bodyMinRate (35 s for the largest
+// frame by default, 10.25 s for 1 MiB).
 const (
-	bodyGrace   = 30 * time.Second
-	bodyMinRate = 1 << 20 // bytes per second
+	bodyGrace   = 10 * time.Second
+	bodyMinRate = 4 << 20 // bytes per second
 )
 
 // readRequest reads one request frame, charging it to the node's request
