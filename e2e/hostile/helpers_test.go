@@ -72,10 +72,10 @@ func (c *rawConn) recv(resp kmsg.Response) (int32, error) {
 	return corr, resp.ReadFrom(body)
 }
 
-// closedByPeer reports whether the broker closed the connection (within
-// 10 s, reading and dropping anything it sent first).
-func (c *rawConn) closedByPeer() bool {
-	_ = c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+// closedByPeer reports whether the broker closed the connection within
+// wait (reading and dropping anything it sent first).
+func (c *rawConn) closedByPeer(wait time.Duration) bool {
+	_ = c.nc.SetReadDeadline(time.Now().Add(wait))
 	_, err := io.Copy(io.Discard, c.br)
 	var ne net.Error
 	return err == nil || (!errors.As(err, &ne) || !ne.Timeout())
