@@ -11,6 +11,7 @@ import (
 
 	"github.com/fjordstream/fjord/internal/config"
 	"github.com/fjordstream/fjord/internal/group"
+	"github.com/fjordstream/fjord/internal/loglimit"
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/protocol"
@@ -60,7 +61,7 @@ type Broker struct {
 	pids   *producerIDs
 	// logs limits the per-partition produce warnings clients can repeat
 	// at will.
-	logs *logLimiter
+	logs *loglimit.Limiter
 
 	coordMu     sync.Mutex      // guards groupsCtx and coordEpochs; serialises loads and unloads
 	groupsCtx   context.Context // set by StartGroups: the coordinators' lifetime
@@ -76,7 +77,7 @@ func NewBroker(cfg Config, meta MetadataView, ctrl ControllerChannel, parts *par
 		epoch = func() int64 { return -1 }
 	}
 	return &Broker{cfg: cfg, meta: meta, ctrl: ctrl, parts: parts, groups: groups, logger: logger, now: time.Now,
-		pids: &producerIDs{ctrl: ctrl, brokerID: cfg.NodeID, epoch: epoch}, coordEpochs: map[int32]int32{}, logs: newLogLimiter()}
+		pids: &producerIDs{ctrl: ctrl, brokerID: cfg.NodeID, epoch: epoch}, coordEpochs: map[int32]int32{}, logs: loglimit.New()}
 }
 
 // Handle serves one request from the client at remote, which connected to
