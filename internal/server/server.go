@@ -30,11 +30,14 @@ type Server struct {
 }
 
 // New returns a server for ln, the listener named listener (its clients
-// are answered with the brokers' addresses on that listener); Start starts
-// it.
-func New(listener string, ln net.Listener, b *Broker, logger *slog.Logger) *Server {
+// are answered with the brokers' addresses on that listener), accepting
+// under opts' limits and socket settings; Start starts it.
+func New(listener string, ln net.Listener, b *Broker, logger *slog.Logger, opts netserve.Options) *Server {
 	s := &Server{listener: listener, broker: b, logger: logger}
-	s.loop = netserve.New(ln, s.serveConn, logger)
+	if opts.Name == "" {
+		opts.Name = listener
+	}
+	s.loop = netserve.NewWithOptions(ln, s.serveConn, logger, opts)
 	return s
 }
 
