@@ -47,17 +47,18 @@ type Broker struct {
 	LogCleanerBackoff                time.Duration // log.cleaner.backoff.ms
 	LogCleanerIOMaxBytesPerSecond    float64       // log.cleaner.io.max.bytes.per.second
 
-	SocketRequestMaxBytes    int32         // socket.request.max.bytes
-	SocketSendBufferBytes    int           // socket.send.buffer.bytes; -1 = OS default
-	SocketReceiveBufferBytes int           // socket.receive.buffer.bytes; -1 = OS default
-	NumNetworkThreads        int           // num.network.threads (informational)
-	NumIOThreads             int           // num.io.threads (informational)
-	QueuedMaxRequests        int           // queued.max.requests
-	QueuedMaxRequestBytes    int64         // queued.max.request.bytes; -1 = unbounded
-	ConnectionsMaxIdle       time.Duration // connections.max.idle.ms
-	MaxConnections           int           // max.connections
-	MaxConnectionsPerIP      int           // max.connections.per.ip
-	FetchMaxBytes            int32         // fetch.max.bytes
+	SocketRequestMaxBytes     int32         // socket.request.max.bytes
+	SocketSendBufferBytes     int           // socket.send.buffer.bytes; -1 = OS default
+	SocketReceiveBufferBytes  int           // socket.receive.buffer.bytes; -1 = OS default
+	NumNetworkThreads         int           // num.network.threads (informational)
+	NumIOThreads              int           // num.io.threads (informational)
+	QueuedMaxRequests         int           // queued.max.requests
+	QueuedMaxRequestBytes     int64         // queued.max.request.bytes; -1 = unbounded
+	ConnectionsMaxIdle        time.Duration // connections.max.idle.ms
+	MaxConnections            int           // max.connections
+	MaxConnectionsPerIP       int           // max.connections.per.ip
+	MaxConnectionCreationRate int           // max.connection.creation.rate
+	FetchMaxBytes             int32         // fetch.max.bytes
 
 	ReplicaLagTimeMax            time.Duration // replica.lag.time.max.ms
 	ReplicaFetchMaxBytes         int32         // replica.fetch.max.bytes
@@ -247,6 +248,7 @@ func (b *Broker) fill(values map[string]any) {
 	b.ConnectionsMaxIdle = ms("connections.max.idle.ms")
 	b.MaxConnections = int(i("max.connections"))
 	b.MaxConnectionsPerIP = int(i("max.connections.per.ip"))
+	b.MaxConnectionCreationRate = int(i("max.connection.creation.rate"))
 	b.FetchMaxBytes = int32(i("fetch.max.bytes"))
 
 	b.ReplicaLagTimeMax = ms("replica.lag.time.max.ms")

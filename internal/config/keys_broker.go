@@ -216,10 +216,12 @@ func brokerKeys() []Key {
 		broker("socket.request.max.bytes", TypeInt, "104857600", High,
 			"Largest request frame accepted; larger frames close the connection.").
 			valid(atLeast{1}),
-		broker("socket.send.buffer.bytes", TypeInt, "102400", High,
-			"SO_SNDBUF of accepted sockets; -1 keeps the OS default."),
-		broker("socket.receive.buffer.bytes", TypeInt, "102400", High,
-			"SO_RCVBUF of accepted sockets; -1 keeps the OS default."),
+		broker("socket.send.buffer.bytes", TypeInt, "-1", High,
+			"SO_SNDBUF of the sockets accepted on broker listeners; -1 keeps the OS default.").
+			fjord("Kafka's default is 102400; Fjord keeps the OS default, since a set size turns off Linux's buffer autotuning. A value of 0 or less keeps the OS default."),
+		broker("socket.receive.buffer.bytes", TypeInt, "-1", High,
+			"SO_RCVBUF of the sockets accepted on broker listeners, also set on the listening socket (TCP picks its window scale from it during the handshake); -1 keeps the OS default.").
+			fjord("Kafka's default is 102400; Fjord keeps the OS default, since a set size turns off Linux's buffer autotuning. A value of 0 or less keeps the OS default."),
 		broker("num.network.threads", TypeInt, "3", High,
 			"Accepted for compatibility; informational only (Fjord serves each connection on its own goroutine).").
 			valid(atLeast{1}),
@@ -238,11 +240,17 @@ func brokerKeys() []Key {
 		broker("connections.max.idle.ms", TypeLong, "600000", Medium,
 			"Idle connections are closed after this long."),
 		broker("max.connections", TypeInt, intMax, Medium,
-			"Most client connections the broker accepts at once.").
-			valid(atLeast{0}),
+			"Most connections open at once on the broker listeners together. Past it a new connection is closed as soon as it is accepted. Connections on the inter-broker listener count but are never refused, when the node has other broker listeners too; the controller listener is not counted.").
+			valid(atLeast{0}).
+			fjord("Kafka blocks its acceptor at the limit until a connection closes (and closes the least recently used connection of another listener to admit an inter-broker one); Fjord refuses at once, so the client retries with its backoff instead of timing out in the listen backlog. When the key is unset, the limit is half the RLIMIT_NOFILE soft limit, at most 16384, so clients cannot take the descriptors segment files and replication need; set it to choose."),
 		broker("max.connections.per.ip", TypeInt, intMax, Medium,
-			"Most connections accepted from one IP address.").
-			valid(atLeast{0}),
+			"Most connections open at once from one IP address, on every broker listener; past it a new connection is closed as soon as it is accepted. Unbounded by default: clients behind a NAT or proxy share an address, and max.connections already protects the node.").
+			valid(atLeast{0}).
+			fjord("max.connections.per.ip.overrides is not supported."),
+		broker("max.connection.creation.rate", TypeInt, intMax, Medium,
+			"Most new connections a second on the broker listeners together; past it the accept loops wait (connections queue in the listen backlog). The inter-broker listener is exempt when the node has other broker listeners too.").
+			valid(atLeast{0}).
+			fjord("Listener-prefixed limits (listener.name.NAME.max.connection.creation.rate) and the per-IP rate quota are not supported. The rate is kept by a bucket of one second's connections; 0 paces to one a second."),
 		broker("fetch.max.bytes", TypeInt, "57671680", Medium,
 			"Most bytes returned by one fetch request.").
 			valid(atLeast{1024}),

@@ -14,6 +14,7 @@ import (
 	"github.com/fjordstream/fjord/internal/controller"
 	"github.com/fjordstream/fjord/internal/group"
 	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/fjordstream/fjord/internal/netserve"
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/replication"
 	"github.com/fjordstream/fjord/internal/server"
@@ -72,6 +73,24 @@ func (n *Node) brokerListeners() []config.Listener {
 		}
 	}
 	return out
+}
+
+// connectionQuotas are the node-wide limits of its broker listeners. An
+// unset max.connections takes netserve.DefaultMaxConnections, derived from
+// the descriptor limit, rather than Kafka's unbounded default.
+func (n *Node) connectionQuotas() netserve.QuotaConfig {
+	b := n.cfg.Broker
+	qc := netserve.QuotaConfig{
+		MaxConnections:      b.MaxConnections,
+		MaxConnectionsPerIP: b.MaxConnectionsPerIP,
+		MaxCreationRate:     b.MaxConnectionCreationRate,
+	}
+	if _, set := b.Static()["max.connections"]; !set {
+		qc.MaxConnections = netserve.DefaultMaxConnections()
+	}
+	n.logger.Info("connection limits", "max.connections", qc.MaxConnections,
+		"max.connections.per.ip", qc.MaxConnectionsPerIP, "max.connection.creation.rate", qc.MaxCreationRate)
+	return qc
 }
 
 // controllerListener is the listener of the quorum protocol.
@@ -289,8 +308,18 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := broker.StartGroups(loopCtx); err != nil {
 		return fmt.Errorf("group coordinator: %w", err)
 	}
-	for i, l := range n.brokerListeners() {
-		s := server.New(l.Name, bound[i], broker, n.logger)
+	quotas := netserve.NewQuotas(n.connectionQuotas(), n.logger)
+	listeners := n.brokerListeners()
+	for i, l := range listeners {
+		s := server.New(l.Name, bound[i], broker, n.logger, netserve.Options{
+			Name:   l.Name,
+			Quotas: quotas,
+			// Kafka's protected listener: clients cannot starve
+			// replication, unless they share its listener.
+			Protected:     l.Name == b.InterBrokerListenerName && len(listeners) > 1,
+			SendBuffer:    b.SocketSendBufferBytes,
+			ReceiveBuffer: b.SocketReceiveBufferBytes,
+		})
 		n.srvs = append(n.srvs, s)
 		s.Start()
 	}

@@ -166,7 +166,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 					sp.ErrorCode == kerr.RequestTimedOut.Code {
 					level = slog.LevelWarn // leadership or the ISR moved: the client retries
 				}
-				if ok, held := b.logs.allow(fmt.Sprintf("ack %s %d %d", p.part.ID.Topic, p.part.ID.Partition, sp.ErrorCode), b.now()); ok {
+				if ok, held := b.logs.Allow(fmt.Sprintf("ack %s %d %d", p.part.ID.Topic, p.part.ID.Partition, sp.ErrorCode), b.now()); ok {
 					b.logger.Log(ctx, level, "produce not acknowledged", "topic", p.part.ID.Topic, "partition", p.part.ID.Partition, "err", err, "similar_suppressed", held)
 				}
 			}
@@ -240,7 +240,7 @@ func (b *Broker) logProduceError(topic string, p int32, err error) {
 	if errors.As(err, &ke) && (ke == kerr.UnknownTopicOrPartition || ke == kerr.UnknownTopicID) {
 		return // routine while clients refresh metadata
 	}
-	if ok, held := b.logs.allow(fmt.Sprintf("reject %s %d %d", topic, p, protocol.ErrorCode(err)), b.now()); ok {
+	if ok, held := b.logs.Allow(fmt.Sprintf("reject %s %d %d", topic, p, protocol.ErrorCode(err)), b.now()); ok {
 		b.logger.Warn("produce rejected", "topic", topic, "partition", p, "err", err, "similar_suppressed", held)
 	}
 }

@@ -77,25 +77,44 @@ func (r *fetchResult) release() {
 	}
 }
 
-func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *fetchResult {
+// handleFetch answers a fetch at once when there is enough to send (the
+// hot path: no allocation beyond the response), else parks it: the wait
+// runs in the connection's writer, in turn with the responses before it,
+// while the reader goes on reading. So a client that closes its
+// connection is seen at once: the reader's context ends, the parked fetch
+// returns, and the connection's goroutines, descriptor and pinned files
+// go with it, not when MaxWait runs out.
+func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *inflight {
 	if incrementalFetch(req) {
 		// No session was ever handed out, so none is found (Kafka's
 		// SessionErrorContext: the error, session ID 0, no partitions).
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode, resp.SessionID = kerr.FetchSessionIDNotFound.Code, 0
-		return &fetchResult{resp: resp}
+		return &inflight{fetch: &fetchResult{resp: resp}}
 	}
 	wait := min(time.Duration(req.MaxWaitMillis)*time.Millisecond, maxFetchWait)
 	res, size, ready, keys := b.fetchOnce(req)
 	if ready || size >= int64(req.MinBytes) || wait <= 0 || len(keys) == 0 {
-		return res
+		return &inflight{fetch: res}
 	}
-	// Not enough yet: park in the delayed-operation registry, woken by a
-	// high-watermark change of any partition asked for. The state is read
-	// again after registering, so a change in between is not lost. The
-	// response is unpinned while waiting, so a parked long poll never
-	// keeps deleted segments open.
+	// The response is unpinned while it waits, so a parked long poll
+	// never keeps deleted segments open.
 	res.release()
+	deadline := time.Now().Add(wait) // MaxWait counts from the request, not from its turn
+	fl := &inflight{}
+	fl.finish = func(wctx context.Context) {
+		fl.fetch = b.awaitFetch(ctx, wctx, req, deadline, keys)
+	}
+	return fl
+}
+
+// awaitFetch waits, in the connection's writer, until the fetch has
+// MinBytes or an error partition, until deadline, or until the client
+// (ctx, the reader's) or the writer (wctx) stops, then answers with what
+// is there. It parks in the delayed-operation registry, woken by a
+// high-watermark change of any partition asked for; the state is read
+// again after registering, so a change in between is not lost.
+func (b *Broker) awaitFetch(ctx, wctx context.Context, req *kmsg.FetchRequest, deadline time.Time, keys []partition.ID) *fetchResult {
 	delayed := b.parts.Delayed()
 	events := partition.HighWatermarkMoved // consumers wait for what they may read
 	if fetchReplica(req) >= 0 {
@@ -104,14 +123,14 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *fetch
 	w, err := delayed.Watch(events, keys)
 	if err != nil {
 		b.logger.Warn("fetch answered without waiting", "err", err)
-		res, _, _, _ = b.fetchOnce(req)
+		res, _, _, _ := b.fetchOnce(req)
 		return res
 	}
 	defer delayed.Cancel(w)
-	timer := time.NewTimer(wait)
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	for {
-		res, size, ready, _ = b.fetchOnce(req)
+		res, size, ready, _ := b.fetchOnce(req)
 		if ready || size >= int64(req.MinBytes) {
 			return res
 		}
@@ -121,6 +140,8 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *fetch
 		case <-timer.C:
 			return res
 		case <-ctx.Done():
+			return res
+		case <-wctx.Done():
 			return res
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/fjordstream/fjord/internal/budget"
 	"github.com/fjordstream/fjord/internal/config"
 	"github.com/fjordstream/fjord/internal/group"
+	"github.com/fjordstream/fjord/internal/loglimit"
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/protocol"
@@ -67,7 +68,7 @@ type Broker struct {
 	pids   *producerIDs
 	// logs limits the per-partition produce warnings clients can repeat
 	// at will.
-	logs *logLimiter
+	logs *loglimit.Limiter
 
 	coordMu     sync.Mutex      // guards groupsCtx and coordEpochs; serialises loads and unloads
 	groupsCtx   context.Context // set by StartGroups: the coordinators' lifetime
@@ -83,7 +84,7 @@ func NewBroker(cfg Config, meta MetadataView, ctrl ControllerChannel, parts *par
 		epoch = func() int64 { return -1 }
 	}
 	return &Broker{cfg: cfg, meta: meta, ctrl: ctrl, parts: parts, groups: groups, logger: logger, now: time.Now,
-		pids: &producerIDs{ctrl: ctrl, brokerID: cfg.NodeID, epoch: epoch}, coordEpochs: map[int32]int32{}, logs: newLogLimiter()}
+		pids: &producerIDs{ctrl: ctrl, brokerID: cfg.NodeID, epoch: epoch}, coordEpochs: map[int32]int32{}, logs: loglimit.New()}
 }
 
 // Handle serves one request from the client at remote, which connected to
@@ -96,7 +97,7 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Ad
 	case *kmsg.ProduceRequest:
 		return b.handleProduce(ctx, r)
 	case *kmsg.FetchRequest:
-		return &inflight{fetch: b.handleFetch(ctx, r)}
+		return b.handleFetch(ctx, r)
 	case *kmsg.ListOffsetsRequest:
 		resp = b.handleListOffsets(r)
 	case *kmsg.MetadataRequest:

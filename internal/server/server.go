@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -30,11 +32,14 @@ type Server struct {
 }
 
 // New returns a server for ln, the listener named listener (its clients
-// are answered with the brokers' addresses on that listener); Start starts
-// it.
-func New(listener string, ln net.Listener, b *Broker, logger *slog.Logger) *Server {
+// are answered with the brokers' addresses on that listener), accepting
+// under opts' limits and socket settings; Start starts it.
+func New(listener string, ln net.Listener, b *Broker, logger *slog.Logger, opts netserve.Options) *Server {
 	s := &Server{listener: listener, broker: b, logger: logger}
-	s.loop = netserve.New(ln, s.serveConn, logger)
+	if opts.Name == "" {
+		opts.Name = listener
+	}
+	s.loop = netserve.NewWithOptions(ln, s.serveConn, logger, opts)
 	return s
 }
 
@@ -78,10 +83,11 @@ func (s *Server) serveConn(serverCtx context.Context, nc net.Conn) {
 		_ = tc.SetNoDelay(true)
 	}
 	queue := make(chan *inflight, maxInflightPerConn)
+	var pending atomic.Int32 // requests read whose responses are not written yet
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(ctx, nc, queue)
+		s.writeLoop(ctx, nc, queue, &pending)
 		cancel()
 		nc.Close() // unblock the reader
 	}()
@@ -90,7 +96,7 @@ func (s *Server) serveConn(serverCtx context.Context, nc net.Conn) {
 	// such as a JoinGroup parked for a rebalance, while produce responses
 	// already queued are still written.
 	readCtx, readDone := context.WithCancel(ctx)
-	s.readLoop(readCtx, nc, queue)
+	s.readLoop(readCtx, nc, queue, &pending)
 	readDone()
 	close(queue)
 	<-writerDone
@@ -101,7 +107,13 @@ func (s *Server) serveConn(serverCtx context.Context, nc net.Conn) {
 	}
 }
 
-func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflight) {
+// readLoop reads and handles the connection's requests until the client
+// closes it, it errs, or it is idle for connections.max.idle.ms. The
+// reader keeps reading while responses wait (a parked fetch or group
+// call), so it sees the client leave at once; a connection is not idle
+// while a response is pending (pending > 0), as it was not when the wait
+// blocked the reader.
+func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflight, pending *atomic.Int32) {
 	cfg := s.broker.cfg
 	br := bufio.NewReaderSize(nc, 64<<10)
 	var buf []byte
@@ -109,7 +121,20 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 		if cfg.ConnectionsMaxIdle > 0 {
 			_ = nc.SetReadDeadline(time.Now().Add(cfg.ConnectionsMaxIdle))
 		}
-		frame, charged, err := s.readRequest(ctx, nc, br, buf)
+		var err error
+		if br.Buffered() == 0 {
+			// Wait for the next request's first byte apart, so an idle
+			// timeout there has consumed nothing and may be forgiven.
+			_, err = br.Peek(1)
+			if errors.Is(err, os.ErrDeadlineExceeded) && pending.Load() > 0 {
+				continue
+			}
+		}
+		var frame []byte
+		var charged int64
+		if err == nil {
+			frame, charged, err = s.readRequest(ctx, nc, br, buf)
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				s.logger.Info("closing connection", "remote", nc.RemoteAddr().String(), "err", err)
@@ -130,6 +155,7 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 				resp := kmsg.NewPtrApiVersionsResponse()
 				resp.ErrorCode = kerr.UnsupportedVersion.Code
 				resp.ApiKeys = protocol.ApiVersionsKeys()
+				pending.Add(1)
 				select {
 				case queue <- &inflight{corr: req.CorrelationID, resp: resp}:
 					continue
@@ -156,6 +182,7 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 			continue // acks=0 produce with nothing to wait for
 		}
 		fl.corr = req.CorrelationID
+		pending.Add(1)
 		select {
 		case queue <- fl:
 		case <-ctx.Done():
@@ -221,7 +248,7 @@ func (s *Server) release(charged int64) {
 	s.broker.cfg.RequestSlots.Release(1)
 }
 
-func (s *Server) writeLoop(ctx context.Context, nc net.Conn, queue <-chan *inflight) {
+func (s *Server) writeLoop(ctx context.Context, nc net.Conn, queue <-chan *inflight, pending *atomic.Int32) {
 	w := newConnWriter(nc)
 	var out []byte
 	var cuts []protocol.FetchCut
@@ -229,6 +256,7 @@ func (s *Server) writeLoop(ctx context.Context, nc net.Conn, queue <-chan *infli
 		if fl.finish != nil {
 			fl.finish(ctx)
 		}
+		pending.Add(-1) // answered; what is left is writing it, under its own deadline
 		if fl.silent {
 			// A response written before it may still be buffered.
 			if len(queue) == 0 && w.bw.Buffered() > 0 {
