@@ -96,3 +96,23 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPeekBatch: PeekBatch never panics, frames only whole batches of a
+// known magic, and errs only with ErrCorrupt.
+func FuzzPeekBatch(f *testing.F) {
+	for _, b := range seedBatches() {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		size, magic, ok, err := PeekBatch(b)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) || ok {
+				t.Fatalf("error %v with ok %v", err, ok)
+			}
+			return
+		}
+		if ok && (size < LengthOverhead+legacyRecordOverhead || size > int64(len(b)) || magic < 0 || magic > Magic) {
+			t.Fatalf("framed size %d magic %d in %d bytes", size, magic, len(b))
+		}
+	})
+}
