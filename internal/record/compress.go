@@ -36,6 +36,7 @@ type Decompressor struct {
 
 	// Validation streams compressed batches (see stream.go).
 	zstdSmall sync.Pool // *zstd.Decoder streaming windows up to zstdSmallWindow
+	zstdFast  sync.Pool // *zstd.Decoder for DecodeAll bounded at smallInflate
 	readers   sync.Pool // *bufio.Reader of streamBufSize
 	// budget, if set, is charged for each streaming validation's memory;
 	// budgetCap is its capacity, which bounds the largest zstd window and
@@ -95,7 +96,13 @@ func (d *Decompressor) Decompress(dst []byte, codec Codec, src []byte) ([]byte, 
 }
 
 func (d *Decompressor) decompress(dst []byte, codec Codec, src []byte) ([]byte, error) {
-	limit := len(dst) + d.max
+	return d.decompressLimit(dst, codec, src, d.max, &d.zstd)
+}
+
+// decompressLimit is decompress bounded at max bytes appended, with zstd
+// decoders from zpool (whose decoders must be bounded at max too).
+func (d *Decompressor) decompressLimit(dst []byte, codec Codec, src []byte, max int, zpool *sync.Pool) ([]byte, error) {
+	limit := len(dst) + max
 	switch codec {
 	case CodecNone:
 		return append(dst, src...), nil
@@ -122,7 +129,7 @@ func (d *Decompressor) decompress(dst []byte, codec Codec, src []byte) ([]byte, 
 		l.r.Reset(&l.src)
 		return readBounded(dst, l.r, limit)
 	case CodecZstd:
-		z, _ := d.zstd.Get().(*zstd.Decoder)
+		z, _ := zpool.Get().(*zstd.Decoder)
 		if z == nil {
 			var err error
 			// Concurrency 1 keeps DecodeAll synchronous: the decoder
@@ -131,13 +138,17 @@ func (d *Decompressor) decompress(dst []byte, codec Codec, src []byte) ([]byte, 
 			z, err = zstd.NewReader(nil,
 				zstd.WithDecoderConcurrency(1),
 				zstd.WithDecoderLowmem(true),
-				zstd.WithDecoderMaxMemory(uint64(d.max)))
+				zstd.WithDecoderMaxMemory(uint64(max)))
 			if err != nil {
 				return dst, err
 			}
 		}
-		defer d.zstd.Put(z)
-		return z.DecodeAll(src, dst)
+		defer zpool.Put(z)
+		out, err := z.DecodeAll(src, dst)
+		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
+			err = errTooBig
+		}
+		return out, err
 	}
 	return dst, fmt.Errorf("unknown codec %d", int8(codec))
 }

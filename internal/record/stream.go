@@ -20,6 +20,7 @@ import (
 // Acquire may wait for other validations to finish; they never wait on
 // anything else while charged, so the wait always ends.
 type MemoryBudget interface {
+	TryAcquire(n int64) bool
 	Acquire(ctx context.Context, n int64) error
 	Release(n int64)
 }
@@ -109,30 +110,93 @@ func (c *countingReader) field(end int64) (null bool, err error) {
 	return false, c.skip(int64(l))
 }
 
-// streamBatch validates a compressed batch's records as its payload is
-// inflated, with memory charged to the Decompressor's budget.
-func (v *validator) streamBatch(h Header, codec Codec, payload []byte, s *Summary) error {
+// smallInflate bounds the batches validated in memory: most batches
+// inflate to less (producers' batches are 16 KiB to 1 MiB), and inflating
+// them whole into a pooled buffer is faster than streaming. A batch that
+// inflates past it is validated again, streaming.
+const smallInflate = 2 << 20
+
+// inflateCharge is what validating a batch of codec in memory costs beyond
+// the inflated bytes: the decoder's state.
+func inflateCharge(codec Codec) int64 {
+	switch codec {
+	case CodecGzip:
+		return gzipCharge
+	case CodecLZ4:
+		return 2 * lz4MaxBlock
+	case CodecZstd:
+		return smallInflate + zstdBlockCharge // a window up to the bound
+	}
+	return 0
+}
+
+// charge takes n bytes from the budget, waiting up to budgetWait.
+func (d *Decompressor) charge(codec Codec, n int64) error {
+	if d.budget == nil || d.budget.TryAcquire(n) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), budgetWait)
+	defer cancel()
+	if err := d.budget.Acquire(ctx, n); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return fmt.Errorf("%w: %d bytes: %w", ErrBudget, n, err)
+		}
+		return fmt.Errorf("%w: %s payload needs %d bytes to inflate: %w", ErrCorrupt, codec, n, err)
+	}
+	return nil
+}
+
+func (d *Decompressor) uncharge(n int64) {
+	if d.budget != nil {
+		d.budget.Release(n)
+	}
+}
+
+// inflateBatch validates a compressed batch's records: in memory when it
+// inflates to at most smallInflate bytes, else as its payload streams
+// through a small buffer. Either way its memory is charged to the
+// Decompressor's budget first.
+func (v *validator) inflateBatch(h Header, codec Codec, payload []byte, s *Summary) error {
 	d := v.opts.Decompressor
 	if d == nil {
 		d = NewDecompressor(0)
 	}
+	charge := smallInflate + inflateCharge(codec)
+	if err := d.charge(codec, charge); err != nil {
+		return err
+	}
+	scratch := d.getScratch()
+	limit := min(smallInflate, d.max)
+	out, err := d.decompressLimit(*scratch, codec, payload, limit, &d.zstdFast)
+	if err == nil && len(out) > limit { // the zstd decoders' bound is smallInflate
+		err = errTooBig
+	}
+	if err == nil {
+		err = v.records(h, out, s)
+	} else if !errors.Is(err, errTooBig) {
+		err = fmt.Errorf("%w: %s payload: %w", ErrCorrupt, codec, err)
+	}
+	*scratch = out[:0]
+	d.putScratch(scratch)
+	d.uncharge(charge)
+	if errors.Is(err, errTooBig) {
+		return v.streamBatch(d, h, codec, payload, s)
+	}
+	return err
+}
+
+// streamBatch validates a compressed batch's records as its payload is
+// inflated, with memory charged to the Decompressor's budget.
+func (v *validator) streamBatch(d *Decompressor, h Header, codec Codec, payload []byte, s *Summary) error {
 	src, charge, done, err := d.open(codec, payload)
 	if err != nil {
 		return fmt.Errorf("%w: %s payload: %w", ErrCorrupt, codec, err)
 	}
 	defer done()
-	if charge > 0 && d.budget != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), budgetWait)
-		err := d.budget.Acquire(ctx, charge)
-		cancel()
-		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-				return fmt.Errorf("%w: %d bytes: %w", ErrBudget, charge, err)
-			}
-			return fmt.Errorf("%w: %s payload needs %d bytes to inflate: %w", ErrCorrupt, codec, charge, err)
-		}
-		defer d.budget.Release(charge)
+	if err := d.charge(codec, charge); err != nil {
+		return err
 	}
+	defer d.uncharge(charge)
 	br := d.getReader(src)
 	defer d.putReader(br)
 	c := countingReader{br: br, limit: int64(d.max)}

@@ -49,7 +49,21 @@ func inMemory(b []byte, opts ValidateOptions) (Summary, error) {
 	}
 	s := Summary{MaxTimestamp: NoTimestamp, MaxTimestampIndex: -1}
 	v := validator{opts: opts, minTS: -1 << 63, maxTS: 1<<63 - 1}
-	return s, v.records(h, payload, &s)
+	err = v.records(h, payload, &s)
+	return s, err
+}
+
+// streamed validates the records of a compressed batch as inflateBatch
+// does for one that inflates past smallInflate: streaming.
+func streamed(b []byte, opts ValidateOptions) (Summary, error) {
+	h, err := ParseHeader(b)
+	if err != nil {
+		return Summary{}, err
+	}
+	s := Summary{MaxTimestamp: NoTimestamp, MaxTimestampIndex: -1}
+	v := validator{opts: opts, minTS: -1 << 63, maxTS: 1<<63 - 1}
+	err = v.streamBatch(opts.Decompressor, h, h.Compression(), b[HeaderSize:h.Size()], &s)
+	return s, err
 }
 
 // FuzzStreamMatchesInMemory: validating a compressed batch as it inflates
@@ -73,8 +87,11 @@ func FuzzStreamMatchesInMemory(f *testing.F) {
 		}
 		b := rawBatch(t, c, xerial, payload, n)
 		opts := ValidateOptions{Decompressor: d, RequireKeys: keys}
-		got, gerr := Validate(b, opts)
+		got, gerr := streamed(b, opts)
 		want, werr := inMemory(b, opts)
+		if vs, verr := Validate(b, opts); (verr == nil) != (werr == nil) || vs.MaxTimestamp != want.MaxTimestamp {
+			t.Fatalf("%s: Validate %v, in memory %v", c, verr, werr)
+		}
 		if (gerr == nil) != (werr == nil) {
 			t.Fatalf("%s: streaming %v, in memory %v", c, gerr, werr)
 		}
@@ -146,6 +163,8 @@ type countingBudget struct {
 	mu        sync.Mutex
 	used, top int64
 }
+
+func (b *countingBudget) TryAcquire(n int64) bool { return b.Acquire(context.Background(), n) == nil }
 
 func (b *countingBudget) Acquire(_ context.Context, n int64) error {
 	b.mu.Lock()

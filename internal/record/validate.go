@@ -173,7 +173,7 @@ func (v *validator) batch(b []byte, s *Summary) (Header, error) {
 	}
 	if codec != CodecNone {
 		s.Compressed = true
-		return h, v.streamBatch(h, codec, b[HeaderSize:], s)
+		return h, v.inflateBatch(h, codec, b[HeaderSize:], s)
 	}
 	return h, v.records(h, b[HeaderSize:], s)
 }
