@@ -112,6 +112,20 @@ func (n *Node) Addr() string { return n.inner.Addr() }
 // DataDir is the data folder.
 func (n *Node) DataDir() string { return n.inner.DataDir() }
 
+// Failed is closed when the node stopped serving on its own: its data
+// folder failed (a write or fsync error such as a full or broken disk), so
+// it took every partition offline and, in a cluster, handed its
+// leaderships to other brokers. Kafka halts the process then; an embedding
+// program decides instead: Err says why, and Close releases the rest.
+func (n *Node) Failed() <-chan struct{} { return n.inner.Failed() }
+
+// Err is why Failed was closed; it wraps ErrLogDirFailed. Nil while the
+// node is healthy.
+func (n *Node) Err() error { return n.inner.Err() }
+
+// ErrLogDirFailed is wrapped by Err when the data folder failed.
+var ErrLogDirFailed = node.ErrLogDirFailed
+
 // Close stops the broker and removes the temporary data folder, if the node
 // made one.
 func (n *Node) Close() error {

@@ -90,11 +90,38 @@ func runServer(cmd *cobra.Command, props map[string]string, logLevel string) err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "Fjord broker ready: bootstrap=%s data=%s\n", n.Addr(), n.DataDir())
 	fmt.Fprintf(cmd.OutOrStdout(), "Connect any Kafka client to %s (e.g. kcat -b %s -L); Ctrl-C stops the broker.\n", n.Addr(), n.Addr())
-	<-ctx.Done()
+	if err := waitStop(ctx, n); err != nil {
+		// The node stopped serving on its own (its log directory
+		// failed): close what is left and exit 1, as Kafka halts.
+		logger.Error("stopping: the broker can no longer serve", "err", err)
+		if cerr := n.Close(); cerr != nil {
+			logger.Warn("closing after the failure", "err", cerr)
+		}
+		return err
+	}
 	logger.Info("shutting down")
 	if err := n.Close(); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	logger.Info("stopped cleanly")
 	return nil
+}
+
+// failing is the part of a node that says it stopped on its own.
+type failing interface {
+	Failed() <-chan struct{}
+	Err() error
+}
+
+// waitStop blocks until ctx ends (SIGINT, SIGTERM: a clean stop, nil) or
+// the node fails on its own, and returns that failure: the decision that
+// makes `fjord server` exit with status 1. Library code never exits the
+// process; this command does.
+func waitStop(ctx context.Context, n failing) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-n.Failed():
+		return n.Err()
+	}
 }

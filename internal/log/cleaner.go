@@ -481,7 +481,7 @@ func (l *Log) swapIn(groups []cleanGroup, segs []*segment, endOffset int64, st *
 				g.neu.close()
 			}
 		}
-		l.failed = fmt.Errorf("clean swap: %w", err)
+		l.fail(fmt.Errorf("clean swap: %w", err))
 		return fmt.Errorf("%w: %w", ErrStorage, l.failed)
 	}
 	if err := l.hook("manifest"); err != nil {

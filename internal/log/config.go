@@ -131,6 +131,12 @@ type Options struct {
 	// FS holds the log's files; nil means the operating system's
 	// (vfs.OS). Tests pass a vfs.MemFS to simulate power loss.
 	FS vfs.FS
+	// OnFailure, if set, is told once when a write-side I/O error (a
+	// write, fsync, roll, truncation or checkpoint write) leaves the log
+	// refusing writes: the log directory is then suspect, and its owner
+	// takes it offline as Kafka's LogDirFailureChannel does. It runs
+	// with the log's lock held, so it must not call back into the log.
+	OnFailure func(error)
 }
 
 // AppendInfo describes an append.

@@ -118,7 +118,7 @@ func (l *Log) flushNow() (int64, error) {
 	if err != nil {
 		// After a failed fsync the page cache state is unknown
 		// (fsyncgate): refuse further writes.
-		l.failed = err
+		l.fail(err)
 		return 0, fmt.Errorf("%w: fsync: %w", ErrStorage, err)
 	}
 	if l.truncGen != gen {
@@ -144,7 +144,7 @@ func (l *Log) flushNow() (int64, error) {
 		// Whole segments became durable: move the recovery point so a
 		// crash does not rescan them.
 		if cerr := l.writeCheckpoint(); cerr != nil {
-			l.logger.Warn("log: checkpoint after flush failed", "error", cerr.Error())
+			l.fail(cerr)
 		}
 	}
 	return target, nil

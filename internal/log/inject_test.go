@@ -67,33 +67,44 @@ func TestLog_FsyncFailureRefusesWrites(t *testing.T) {
 	}
 }
 
-// TestLog_WriteFailureIsCutBack: a failed segment write is reported as
-// ErrStorage, the log end offset stays, and the log goes on appending
-// (the failed bytes were cut back, so offsets stay contiguous).
+// TestLog_WriteFailureIsCutBack: a failed segment write (ENOSPC, EIO) is
+// reported as ErrStorage and told once to Options.OnFailure, the log end
+// offset stays, the failed bytes are cut back, and the log refuses every
+// later write (Kafka takes the log directory offline on any write error);
+// what was appended before is still read.
 func TestLog_WriteFailureIsCutBack(t *testing.T) {
 	var writes atomic.Int64
-	l, _ := injectedLog(t, func(op vfs.Op) error {
+	mem := vfs.NewMem()
+	fsys := vfs.Inject(mem, func(op vfs.Op) error {
 		if op.Kind == vfs.OpWrite && strings.HasSuffix(op.Path, logSuffix) && writes.Add(1) == 5 {
 			return vfs.ErrInjected
 		}
 		return nil
 	})
+	var failures []error
+	l, err := Open(powerDir, testConfig(), Options{FS: fsys, Now: newClock().Now, OnFailure: func(err error) { failures = append(failures, err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer l.Close()
 	for i := range 10 {
 		leo := l.LogEndOffset()
 		_, err := l.Append(batch(2, "w", int64(i)), 0, -1)
-		if i == 4 {
-			if !errors.Is(err, ErrStorage) || l.LogEndOffset() != leo {
-				t.Fatalf("failed write: %v, log end %d -> %d", err, leo, l.LogEndOffset())
-			}
-			continue
-		}
-		if err != nil {
+		switch {
+		case i < 4 && err != nil:
 			t.Fatalf("append %d: %v", i, err)
+		case i >= 4 && (!errors.Is(err, ErrStorage) || l.LogEndOffset() != leo):
+			t.Fatalf("append %d after a failed write: %v, log end %d -> %d", i, err, leo, l.LogEndOffset())
 		}
 	}
-	if got := readAll(t, l); len(got) != 9 {
-		t.Fatalf("%d batches, want 9", len(got))
+	if len(failures) != 1 || !errors.Is(failures[0], vfs.ErrInjected) {
+		t.Fatalf("OnFailure told %v, want the injected error once", failures)
+	}
+	if got := readAll(t, l); len(got) != 4 {
+		t.Fatalf("%d batches, want 4", len(got))
+	}
+	if fi, err := mem.Stat(powerDir + "/00000000000000000000.log"); err != nil || fi.Size() != 4*int64(len(batch(2, "w", 0))) {
+		t.Fatalf("segment: %v, %v: the failed write was not cut back", fi, err)
 	}
 }
 

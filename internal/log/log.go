@@ -35,7 +35,8 @@ type Log struct {
 	dirDirty    bool       // segment files created since the last folder fsync
 	unflushedAt time.Time  // time of the first append after the last flush
 	closed      bool
-	failed      error // sticky I/O failure: writes are refused
+	failed      error // sticky I/O failure: writes are refused (see fail)
+	onFailure   func(error)
 	hdrBuf      [record.HeaderSize]byte
 	scratch     []byte // batch-sized scratch for timestamp lookups
 	walkBuf     []byte // header window of reads (walkBuffer)
@@ -76,7 +77,7 @@ type Log struct {
 // and a bad tail cut off, damaged indexes rebuilt. Repairs are logged at
 // Warn level.
 func Open(dir string, cfg Config, opts Options) (*Log, error) {
-	l := &Log{fs: opts.FS, dir: dir, logger: opts.Logger, now: opts.Now, decomp: opts.Decompressor, cfg: cfg.normalized()}
+	l := &Log{fs: opts.FS, dir: dir, logger: opts.Logger, now: opts.Now, decomp: opts.Decompressor, cfg: cfg.normalized(), onFailure: opts.OnFailure}
 	if l.fs == nil {
 		l.fs = vfs.OS()
 	}
@@ -218,6 +219,7 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 	if gapTop >= l.gapsBelow {
 		l.gapsBelow = gapTop + 1
 		if err := l.writeCleanerCheckpoint(); err != nil {
+			l.fail(err)
 			return AppendInfo{}, fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 	}
@@ -255,11 +257,14 @@ func (l *Log) write(batches []byte, last int64) (AppendInfo, error) {
 	}
 	start := s.size
 	if _, err := s.f.WriteAt(batches, start); err != nil {
-		// Cut back whatever part was written; if even that fails the
-		// file's contents are unknown and the log refuses writes.
+		// Cut back whatever part was written (if even that fails the
+		// file's contents are unknown). Either way the disk refused a
+		// write (ENOSPC, EIO): the log refuses writes from now on, as
+		// Kafka takes a log directory offline on any write error.
 		if terr := s.f.Truncate(start); terr != nil {
-			l.failed = fmt.Errorf("segment %d: write: %w; truncate: %w", s.base, err, terr)
+			err = fmt.Errorf("%w; truncate: %w", err, terr)
 		}
+		l.fail(fmt.Errorf("segment %d: write: %w", s.base, err))
 		return info, fmt.Errorf("%w: segment %d: write: %w", ErrStorage, s.base, err)
 	}
 	now := l.now()
@@ -525,7 +530,7 @@ func (l *Log) LatestEpoch() int32 {
 // (the cache is rebuilt from the batches on the next open). Caller holds mu.
 func (l *Log) persistEpochs() {
 	if err := writeAtomic(l.fs, l.dir, epochCheckpointFile, l.epochs.encode()); err != nil {
-		l.logger.Warn("log: writing leader epoch checkpoint failed", "error", err)
+		l.fail(fmt.Errorf("leader epoch checkpoint: %w", err))
 	}
 }
 

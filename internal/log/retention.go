@@ -63,6 +63,7 @@ func (l *Log) rollAt(base int64) error {
 			return nil
 		}
 		if err := old.remove(); err != nil {
+			l.fail(err)
 			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 		l.segs = l.segs[:len(l.segs)-1]
@@ -72,9 +73,7 @@ func (l *Log) rollAt(base int64) error {
 	}
 	s, err := createSegment(l.fs, l.dir, base)
 	if err != nil {
-		if len(l.segs) == 0 {
-			l.failed = err
-		}
+		l.fail(err)
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	l.segs = append(l.segs, s)
@@ -188,6 +187,7 @@ func (l *Log) deleteOldest(n int) error {
 		firstErr = err
 	}
 	if firstErr != nil {
+		l.fail(fmt.Errorf("deleting segments: %w", firstErr))
 		return fmt.Errorf("%w: deleting segments: %w", ErrStorage, firstErr)
 	}
 	return nil
@@ -260,7 +260,7 @@ func (l *Log) Truncate(to int64) error {
 	}
 	for _, s := range l.segs[i+1:] {
 		if err := s.remove(); err != nil {
-			l.failed = err
+			l.fail(err)
 			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 		l.dirtySegs = slices.DeleteFunc(l.dirtySegs, func(d *segment) bool { return d == s })
@@ -274,7 +274,7 @@ func (l *Log) Truncate(to int64) error {
 		}
 	}
 	if err != nil {
-		l.failed = err
+		l.fail(err)
 		return fmt.Errorf("%w: truncate segment %d: %w", ErrStorage, s.base, err)
 	}
 	if found {
@@ -298,11 +298,11 @@ func (l *Log) Truncate(to int64) error {
 // indexes. Caller holds mu.
 func (l *Log) cutSegment(s *segment, pos int64) error {
 	if err := s.f.Truncate(pos); err != nil {
-		l.failed = err
+		l.fail(err)
 		return fmt.Errorf("%w: truncate segment %d: %w", ErrStorage, s.base, err)
 	}
 	if err := s.f.Sync(); err != nil {
-		l.failed = err
+		l.fail(err)
 		return fmt.Errorf("%w: fsync segment %d: %w", ErrStorage, s.base, err)
 	}
 	s.size = pos
@@ -310,7 +310,7 @@ func (l *Log) cutSegment(s *segment, pos int64) error {
 		s.firstAppend = time.Time{}
 	}
 	if err := s.rebuildIndexes(l.cfg.IndexIntervalBytes, l.hdrBuf[:]); err != nil {
-		l.failed = err
+		l.fail(err)
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	if err := s.writeIndexes(false); err != nil {
@@ -341,19 +341,19 @@ func (l *Log) TruncateFullyAndStartAt(start int64) error {
 func (l *Log) truncateFully(start int64) error {
 	for _, s := range l.segs {
 		if err := s.remove(); err != nil {
-			l.failed = err
+			l.fail(err)
 			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 	}
 	l.segs, l.dirtySegs = l.segs[:0], l.dirtySegs[:0]
 	s, err := createSegment(l.fs, l.dir, start)
 	if err != nil {
-		l.failed = err
+		l.fail(err)
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	l.segs = append(l.segs, s)
 	if err := syncDir(l.fs, l.dir); err != nil {
-		l.failed = err
+		l.fail(err)
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	l.lso, l.leo = start, start

@@ -90,10 +90,16 @@ type Node struct {
 	lifecycle *controller.Lifecycle
 	repl      *replication.Manager
 
-	abort  atomic.Bool // Abort: no controlled shutdown
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // maintenance loop
-	once   sync.Once
+	abort atomic.Bool // Abort: no controlled shutdown
+	// dirFailure carries the data directory's first storage failure to
+	// watchDir; failed is closed, and failErr set, once the broker role
+	// stopped because of it (Failed, Err).
+	dirFailure chan error
+	failed     chan struct{}
+	failErr    error
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup // maintenance loop
+	once       sync.Once
 }
 
 // New validates the configuration; Start does the work.
@@ -114,7 +120,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: log.dirs: %w", err)
 	}
-	return &Node{cfg: cfg, logger: cfg.Logger, dataDir: dir}, nil
+	return &Node{cfg: cfg, logger: cfg.Logger, dataDir: dir, dirFailure: make(chan error, 1), failed: make(chan struct{})}, nil
 }
 
 // DataDir is the folder holding the node's data.

@@ -215,7 +215,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if isBroker {
 		n.budgets = newRequestBudgets(b)
 		n.parts = partition.NewManager(partition.ManagerConfig{Dir: n.dataDir, NodeID: b.NodeID, ReplicaLagTimeMax: b.ReplicaLagTimeMax, FS: n.cfg.FS,
-			Decompression: n.budgets.decompression, DecompressionBytes: n.budgets.decompression.Capacity()}, n.logger)
+			Decompression: n.budgets.decompression, DecompressionBytes: n.budgets.decompression.Capacity(), OnDirFailure: n.dirFailed}, n.logger)
 		n.parts.SetProducerIDExpiration(b.ProducerIDExpiration)
 		// Hosted replicas follow committed metadata: the replay of the
 		// metadata log at start-up opens them through the same publisher
@@ -391,13 +391,18 @@ func (n *Node) runController(ctx context.Context) {
 	}()
 }
 
-// startLoops starts the maintenance loop and the log cleaner.
+// startLoops starts the maintenance loop, the log cleaner and the watch
+// of the data directory.
 func (n *Node) startLoops(ctx context.Context) {
 	b := n.cfg.Broker
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
 		n.maintain(ctx)
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.watchDir(ctx)
 	}()
 	if b.LogCleanerEnable && b.LogCleanerThreads > 0 {
 		n.wg.Add(1)

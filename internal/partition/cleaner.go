@@ -14,6 +14,9 @@ import (
 // It returns the cleaned partition (nil when nothing was cleanable) and what
 // the clean did.
 func (m *Manager) CleanDirtiest(ctx context.Context, now time.Time, throttle *log.Throttle) (*Partition, log.CleanStats, error) {
+	if m.DirFailure() != nil {
+		return nil, log.CleanStats{}, nil // nothing is written to a failed directory
+	}
 	var (
 		best      *Partition
 		bestScore log.Cleanability

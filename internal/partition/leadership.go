@@ -44,6 +44,9 @@ func (p *Partition) ISR() []int32 {
 // unless it leads (ErrNotLeader), acks=all (-1) while the ISR is smaller
 // than min.insync.replicas (ErrNotEnoughReplicas).
 func (p *Partition) CheckProduce(acks int16) error {
+	if err := p.offline(); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.replica.CheckProduce(acks)
@@ -52,6 +55,9 @@ func (p *Partition) CheckProduce(acks int16) error {
 // checkLeader refuses a write unless the replica leads (in leaderEpoch,
 // when >= 0). The caller holds leaderMu.
 func (p *Partition) checkLeader(leaderEpoch int32) error {
+	if err := p.offline(); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.replica.CheckProduce(1); err != nil {
@@ -158,6 +164,9 @@ func (p *Partition) AppendAsFollower(leader, epoch int32, batches []byte, now ti
 	p.leaderMu.RLock()
 	defer p.leaderMu.RUnlock()
 	if err := p.checkFollowing(leader, epoch); err != nil {
+		return log.AppendInfo{}, err
+	}
+	if err := p.offline(); err != nil {
 		return log.AppendInfo{}, err
 	}
 	p.produceMu.Lock()
@@ -272,6 +281,9 @@ func (p *Partition) DurableEnd() int64 {
 // watermark for a moment, and a coordinator that skipped them would forget
 // committed offsets.
 func (p *Partition) ReadToEnd(offset int64, maxBytes int32, dst []byte) ([]byte, error) {
+	if err := p.offline(); err != nil {
+		return dst, err
+	}
 	return p.log.Read(offset, maxBytes, p.log.LogEndOffset(), true, dst)
 }
 
@@ -287,6 +299,9 @@ func (p *Partition) FollowerEndOffset(id int32) int64 {
 // offset (followers copy what consumers may not see yet), pinned as
 // ReadSlices pins them.
 func (p *Partition) ReadForFollower(offset int64, maxBytes int32) (*log.FileSlices, error) {
+	if err := p.offline(); err != nil {
+		return nil, err
+	}
 	return p.log.ReadSlices(offset, maxBytes, p.log.LogEndOffset(), true)
 }
 

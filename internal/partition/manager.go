@@ -36,6 +36,11 @@ type ManagerConfig struct {
 	// capacity.
 	Decompression      record.MemoryBudget
 	DecompressionBytes int64
+	// OnDirFailure, if set, is told once when a storage error takes the
+	// log directory offline (see FailDir), so the node can stop its
+	// broker role. It may run with a replica's lock held: it must not
+	// call back into the Manager or its replicas; nil logs the failure.
+	OnDirFailure func(error)
 }
 
 // Manager owns the replicas hosted by one node, keyed by topic partition,
@@ -51,6 +56,9 @@ type Manager struct {
 	delayed *Delayed // one registry for every hosted replica
 	// proposer sends ISR changes to the controller; guarded by mu.
 	proposer *func(ISRProposal)
+	// health is shared by every replica: a failure takes them all offline.
+	health       *dirHealth
+	onDirFailure func(error)
 
 	mu    sync.RWMutex // guards parts and producerIDExpiration
 	parts map[ID]*Partition
@@ -73,9 +81,12 @@ func NewManager(cfg ManagerConfig, logger *slog.Logger) *Manager {
 	if fsys == nil {
 		fsys = vfs.OS()
 	}
-	return &Manager{nodeID: cfg.NodeID, lag: lag, logOpts: log.Options{FS: fsys, Logger: logger, Decompressor: decomp}, decomp: decomp, dir: dir, fs: fsys, logger: logger, parts: map[ID]*Partition{},
+	m := &Manager{nodeID: cfg.NodeID, lag: lag, logOpts: log.Options{FS: fsys, Logger: logger, Decompressor: decomp}, decomp: decomp, dir: dir, fs: fsys, logger: logger, parts: map[ID]*Partition{},
 		delayed:              NewDelayed(0),
-		producerIDExpiration: DefaultProducerIDExpiration}
+		producerIDExpiration: DefaultProducerIDExpiration,
+		health:               &dirHealth{}, onDirFailure: cfg.OnDirFailure}
+	m.logOpts.OnFailure = m.logFailed
+	return m
 }
 
 // SetProducerIDExpiration sets producer.id.expiration.ms for the hosted
@@ -162,6 +173,7 @@ func (m *Manager) create(id ID, topicID metadata.TopicID, cfg config.Topic, l *L
 	p.setReplicaConfig(int(cfg.MinInsyncReplicas), m.lag)
 	p.SetProducerIDExpiration(m.producerIDExpiration)
 	p.delayed = m.delayed
+	p.health = m.health
 	if m.proposer != nil {
 		p.proposer.Store(m.proposer)
 	}
@@ -254,10 +266,20 @@ func (m *Manager) dropStaleFolder(dir string, topicID metadata.TopicID) error {
 	return m.fs.RemoveAll(dir)
 }
 
-// Maintain runs Partition.Maintain on every replica, logging failures.
+// Maintain runs Partition.Maintain on every replica, logging failures. A
+// storage failure takes the log directory offline (reportFailure); once it
+// is offline there is nothing to maintain.
 func (m *Manager) Maintain(now time.Time, enforceRetention bool) {
 	for _, p := range m.All() {
-		if err := p.Maintain(now, enforceRetention); err != nil {
+		if m.DirFailure() != nil {
+			return
+		}
+		err := p.Maintain(now, enforceRetention)
+		switch {
+		case err == nil:
+		case isStorageFailure(err):
+			m.reportFailure(err)
+		default:
 			m.logger.Error("partition maintenance failed", "topic", p.ID.Topic, "partition", p.ID.Partition, "err", err)
 		}
 	}

@@ -52,6 +52,8 @@ type Partition struct {
 	// delayed wakes the operations parked on this partition; shared by
 	// the Manager's replicas.
 	delayed *Delayed
+	// health is the log directory's (nil for a replica opened alone).
+	health *dirHealth
 
 	// hwMu orders the high-watermark checkpoint writes (Maintain, then the
 	// last one in Close) against Close and Delete: a closed or deleted
@@ -592,12 +594,18 @@ func (w Pending) WaitLeader(ctx context.Context) error {
 // Read returns whole batches from offset, bounded by the high watermark
 // (consumers) or the log end offset (followers, later).
 func (p *Partition) Read(offset int64, maxBytes int32, minOneBatch bool, dst []byte) ([]byte, error) {
+	if err := p.offline(); err != nil {
+		return dst, err
+	}
 	return p.log.Read(offset, maxBytes, p.HighWatermark(), minOneBatch, dst)
 }
 
 // ReadSlices is Read without the copy: the file regions of the batches,
 // pinned until the caller releases them (log.Log.ReadSlices).
 func (p *Partition) ReadSlices(offset int64, maxBytes int32, minOneBatch bool) (*log.FileSlices, error) {
+	if err := p.offline(); err != nil {
+		return nil, err
+	}
 	return p.log.ReadSlices(offset, maxBytes, p.HighWatermark(), minOneBatch)
 }
 
@@ -670,7 +678,7 @@ func (p *Partition) maintainProducers(now time.Time) error {
 	}
 	if segs := p.log.Segments(); len(segs) > 0 && segs[len(segs)-1].BaseOffset > p.snapOffset {
 		if err := p.snapshotLocked(); err != nil {
-			return fmt.Errorf("partition %s: %w", p.ID, err)
+			return fmt.Errorf("partition %s: %w: %w", p.ID, log.ErrStorage, err)
 		}
 	}
 	return nil
