@@ -97,8 +97,10 @@ func (l *Log) firstRecordAtOrAfter(s *segment, pos int64, h record.Header, ts in
 	}
 	var off, t int64
 	found := false
-	err := record.Walk(b, l.decomp, func(r *record.Record) bool {
-		o, rt := h.BaseOffset+int64(r.OffsetDelta), h.BaseTimestamp+r.TimestampDelta
+	// Any client can ask for this: the batch is inflated within the
+	// decompression budget, streaming when large, never whole.
+	err := record.WalkTimestamps(b, l.decomp, func(od int32, rt int64) bool {
+		o := h.BaseOffset + int64(od)
 		if o >= l.lso && rt >= ts {
 			off, t, found = o, rt, true
 			return false

@@ -213,7 +213,7 @@ func (v *validator) streamBatch(d *Decompressor, h Header, codec Codec, payload 
 // sentinels (a record-level finding rather than a decoder failure).
 func isClassified(err error) bool {
 	return errors.Is(err, ErrCorrupt) || errors.Is(err, ErrInvalidRecord) || errors.Is(err, ErrNoKey) ||
-		errors.Is(err, ErrInvalidTimestamp)
+		errors.Is(err, ErrInvalidTimestamp) || errors.Is(err, errStopWalk)
 }
 
 // streamRecords is records for an inflating stream: the same checks in the
@@ -245,6 +245,9 @@ func (v *validator) streamRecords(h Header, c *countingReader, s *Summary) error
 			return fmt.Errorf("record %d: %w", i, ErrNoKey)
 		}
 		ts := h.BaseTimestamp + rec.timestampDelta
+		if v.visit != nil && !v.visit(rec.offsetDelta, ts) {
+			return errStopWalk
+		}
 		if h.TimestampType() == CreateTime && ts != NoTimestamp && (ts < v.minTS || ts > v.maxTS) {
 			return fmt.Errorf("%w: record %d timestamp %d outside [%d, %d]", ErrInvalidTimestamp, i, ts, v.minTS, v.maxTS)
 		}
@@ -360,7 +363,7 @@ func (d *Decompressor) open(codec Codec, payload []byte) (io.Reader, int64, func
 		if window > class {
 			class = uint64(d.max)
 			if d.budget != nil {
-				class = min(class, uint64(d.budgetCap-streamBufSize-zstdBlockCharge))
+				class = min(class, uint64(d.maxCharge()-streamBufSize-zstdBlockCharge))
 			}
 		}
 		z, err := d.zstdStream(class)
@@ -384,10 +387,18 @@ func (d *Decompressor) open(codec Codec, payload []byte) (io.Reader, int64, func
 		if err != nil {
 			return nil, 0, nil, err
 		}
+		if d.budget != nil && int64(need)+streamBufSize > d.maxCharge() {
+			return nil, 0, nil, fmt.Errorf("%w: a %d-byte snappy block", errTooBig, need)
+		}
 		return sr, streamBufSize + int64(need), func() {}, nil
 	}
 	return nil, 0, nil, fmt.Errorf("unknown codec %d", int8(codec))
 }
+
+// maxCharge bounds one streaming validation's charge by half the budget, so
+// a batch needing a large window or block waits only for a few others to
+// finish, never for the budget to drain entirely.
+func (d *Decompressor) maxCharge() int64 { return d.budgetCap / 2 }
 
 // zstdStream returns a streaming decoder refusing windows above class.
 func (d *Decompressor) zstdStream(class uint64) (*zstd.Decoder, error) {
@@ -420,36 +431,49 @@ func (r *sliceReader) Read(p []byte) (int, error) {
 }
 
 // snappyReader yields a snappy payload block by block: a raw payload is
-// one block, a xerial-framed one (the Java producer's) a series of them.
-// Snappy cannot be inflated in pieces smaller than a block, so a block's
-// inflated size is what is charged.
+// one block, a xerial-framed one (the Java producer's) a series of them,
+// walked in place (nothing is kept per block, so a payload of many tiny
+// blocks costs nothing extra). Snappy cannot be inflated in pieces smaller
+// than a block, so a block's inflated size is what is charged.
 type snappyReader struct {
-	blocks [][]byte
+	rest   []byte // the blocks not yet inflated (xerial) or the raw block
+	xerial bool
 	buf    []byte
 	out    []byte
 }
 
-func newSnappyReader(payload []byte, limit int) (*snappyReader, int, error) {
-	r := &snappyReader{}
-	if len(payload) >= xerialHeaderLen && [8]byte(payload[:8]) == xerialMagic {
-		src := payload[xerialHeaderLen:]
-		for len(src) > 0 {
-			if len(src) < 4 {
-				return nil, 0, errors.New("xerial: truncated block length")
-			}
-			n := binary.BigEndian.Uint32(src)
-			src = src[4:]
-			if uint64(n) > uint64(len(src)) {
-				return nil, 0, errors.New("xerial: block past the end")
-			}
-			r.blocks = append(r.blocks, src[:n])
-			src = src[n:]
-		}
-	} else {
-		r.blocks = [][]byte{payload}
+// next returns the next block and steps over it.
+func (r *snappyReader) next() (block []byte, err error) {
+	if !r.xerial {
+		block, r.rest = r.rest, nil
+		return block, nil
 	}
+	if len(r.rest) < 4 {
+		return nil, errors.New("xerial: truncated block length")
+	}
+	n := binary.BigEndian.Uint32(r.rest)
+	if uint64(n) > uint64(len(r.rest)-4) {
+		return nil, errors.New("xerial: block past the end")
+	}
+	block, r.rest = r.rest[4:4+n], r.rest[4+n:]
+	return block, nil
+}
+
+// newSnappyReader checks every block's framing and inflated size (a first
+// pass that keeps nothing) and returns the reader and the largest block's
+// inflated size.
+func newSnappyReader(payload []byte, limit int) (*snappyReader, int, error) {
+	r := &snappyReader{rest: payload}
+	if len(payload) >= xerialHeaderLen && [8]byte(payload[:8]) == xerialMagic {
+		r.rest, r.xerial = payload[xerialHeaderLen:], true
+	}
+	scan := *r
 	need, total := 0, 0
-	for _, b := range r.blocks {
+	for !scan.xerial || len(scan.rest) > 0 {
+		b, err := scan.next()
+		if err != nil {
+			return nil, 0, err
+		}
 		n, err := s2.DecodedLen(b)
 		if err != nil {
 			return nil, 0, err
@@ -458,17 +482,22 @@ func newSnappyReader(payload []byte, limit int) (*snappyReader, int, error) {
 			return nil, 0, errTooBig
 		}
 		need = max(need, n)
+		if !scan.xerial {
+			break
+		}
 	}
 	return r, need, nil
 }
 
 func (r *snappyReader) Read(p []byte) (int, error) {
 	for len(r.out) == 0 {
-		if len(r.blocks) == 0 {
+		if len(r.rest) == 0 {
 			return 0, io.EOF
 		}
-		block := r.blocks[0]
-		r.blocks = r.blocks[1:]
+		block, err := r.next()
+		if err != nil {
+			return 0, err
+		}
 		n, _ := s2.DecodedLen(block) // checked in newSnappyReader
 		if cap(r.buf) < n {
 			r.buf = make([]byte, n)

@@ -226,3 +226,25 @@ func TestValidate_ZstdWindowOverBudget(t *testing.T) {
 		t.Fatalf("charged %d bytes of a 16 MiB budget", bud.top)
 	}
 }
+
+// WalkTimestamps sees every record's offset delta and timestamp, in
+// memory and streaming alike, and stops when told.
+func TestWalkTimestamps(t *testing.T) {
+	for _, size := range []int{16, 1 << 20} { // 4 MiB of records streams
+		recs := testRecords(4, size)
+		for i := range recs {
+			recs[i].TimestampDelta = int64(10 * i)
+		}
+		for _, c := range allCodecs {
+			b := Build(recs, BuildOptions{Codec: c.codec, XerialSnappy: c.xerial, BaseTimestamp: 1000})
+			var got []int64
+			err := WalkTimestamps(b, NewDecompressor(0), func(od int32, ts int64) bool {
+				got = append(got, int64(od), ts)
+				return od < 2
+			})
+			if err != nil || len(got) != 6 || got[4] != 2 || got[5] != 1020 {
+				t.Fatalf("%s, %d-byte values: walked %v, %v", c.name, size, got, err)
+			}
+		}
+	}
+}

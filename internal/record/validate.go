@@ -1,6 +1,7 @@
 package record
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -126,6 +127,27 @@ type validator struct {
 	opts         ValidateOptions
 	minTS, maxTS int64
 	rec          Record
+	// visit, if set, sees each record's offset delta and timestamp as it
+	// is checked; returning false stops the walk (errStopWalk).
+	visit func(offsetDelta int32, timestamp int64) bool
+}
+
+// errStopWalk ends a walk its visitor stopped; never returned to callers.
+var errStopWalk = errors.New("walk stopped")
+
+// WalkTimestamps calls fn with the offset delta and timestamp of each
+// record of the single stored batch b, in order, until fn returns false.
+// It inflates a compressed batch as Validate does, charged to d's budget
+// and streaming past 2 MiB, so a lookup by timestamp (which any client may
+// ask for) never inflates a large batch whole. It checks the batch as
+// Validate does.
+func WalkTimestamps(b []byte, d *Decompressor, fn func(offsetDelta int32, timestamp int64) bool) error {
+	v := validator{opts: ValidateOptions{AllowControl: true, AllowEmpty: true, Decompressor: d}, minTS: math.MinInt64, maxTS: math.MaxInt64, visit: fn}
+	s := Summary{MaxTimestamp: NoTimestamp, MaxTimestampIndex: -1}
+	if _, err := v.batch(b, &s); err != nil && !errors.Is(err, errStopWalk) {
+		return err
+	}
+	return nil
 }
 
 // batch validates the batch at the start of b and folds it into s.
@@ -199,6 +221,9 @@ func (v *validator) records(h Header, payload []byte, s *Summary) error {
 			return fmt.Errorf("record %d: %w", i, ErrNoKey)
 		}
 		ts := h.BaseTimestamp + r.TimestampDelta
+		if v.visit != nil && !v.visit(r.OffsetDelta, ts) {
+			return errStopWalk
+		}
 		if h.TimestampType() == CreateTime && ts != NoTimestamp && (ts < v.minTS || ts > v.maxTS) {
 			return fmt.Errorf("%w: record %d timestamp %d outside [%d, %d]", ErrInvalidTimestamp, i, ts, v.minTS, v.maxTS)
 		}
