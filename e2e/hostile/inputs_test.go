@@ -1,10 +1,12 @@
 package hostile
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 	"math"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -127,6 +129,18 @@ func TestHostile_InputsGetKafkasAnswer(t *testing.T) {
 	truncatedMeta := frame(kmsg.NewPtrMetadataRequest(), 1)
 	truncatedMeta = sizePrefixed(int32(len(truncatedMeta)-5), truncatedMeta[4:len(truncatedMeta)-1])
 	unknownKey := sizePrefixed(10, []byte{0x27, 0x0f, 0, 0, 0, 0, 0, 1, 0xff, 0xff}) // key 9999
+	bigFetch := sizePrefixed(9<<20, []byte{0, 1, 0, 12})                             // a 9 MiB Fetch
+	emptyEntries := kmsg.NewPtrProduceRequest()
+	emptyEntries.Version = 9
+	emptyEntries.Acks = 1
+	et := kmsg.NewProduceRequestTopic()
+	et.Topic = "plain"
+	for i := range 200000 {
+		ep := kmsg.NewProduceRequestTopicPartition()
+		ep.Partition = int32(i)
+		et.Partitions = append(et.Partitions, ep)
+	}
+	emptyEntries.Topics = append(emptyEntries.Topics, et)
 
 	cases := []hostileCase{
 		{"frame size negative", wantClosed(sizePrefixed(-1, nil))},
@@ -134,6 +148,8 @@ func TestHostile_InputsGetKafkasAnswer(t *testing.T) {
 		{"frame shorter than a header", wantClosed(sizePrefixed(3, []byte{0, 1, 2}))},
 		{"unknown api key", wantClosed(unknownKey)},
 		{"body ends inside the request", wantClosed(truncatedMeta)},
+		{"request other than Produce over 8 MiB", wantClosed(bigFetch)},
+		{"Produce of 200,000 empty partition entries", wantClosed(frame(emptyEntries, 1))},
 		{"record count larger than the records", wantProduceCode(9, "plain", lying, kerr.InvalidRecord)},
 		{"record count larger than the records, gzip", wantProduceCode(9, "plain", lyingGzip, kerr.InvalidRecord)},
 		{"record count of 2^31-1", wantProduceCode(9, "plain", lyingMax, kerr.InvalidRecord)},
@@ -334,24 +350,37 @@ func openFiles(t *testing.T, pid int) int {
 	return len(entries)
 }
 
-// Half-sent frames that spend the whole request budget stall reading for a
-// bounded time only: their connections are closed once their bodies are
-// overdue (10 s plus their size at 4 MiB/s), and the broker serves others
-// again.
+// Half-sent frames stall reading for a bounded time only, and only for
+// their own address: one address may hold a quarter of the request budget,
+// so a client elsewhere is served meanwhile, and the half-frame
+// connections are closed once their bodies are overdue (10 s plus their
+// size at 4 MiB/s), after which their address is served again.
 func TestHostile_HalfFramesOverTheBudgetAreCutOff(t *testing.T) {
 	p := fjordtest.StartProcess(t, fjordtest.BuildBinary(t), t.TempDir(),
-		"queued.max.request.bytes=33554432") // 16 MiB for frames
+		"queued.max.request.bytes=33554432") // 16 MiB for requests, 4 MiB per address
 	addr := p.Addr()
 	createTopics(t, addr, "healthy")
 	healthy(t, addr, "healthy")
 
 	start := time.Now()
-	hogs := make([]*rawConn, 20)
+	hogs := make([]*rawConn, 8)
 	for i := range hogs {
 		hogs[i] = dial(t, addr)
 		if err := hogs[i].write(sizePrefixed(1<<20, make([]byte, 100))); err != nil {
 			t.Fatal(err)
 		}
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+	if nc, err := d.Dial("tcp", addr); err != nil {
+		t.Logf("cannot dial from 127.0.0.2, skipping the other-address check: %v", err)
+	} else {
+		other := &rawConn{t: t, nc: nc, br: bufio.NewReader(nc)}
+		_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+		other.send(kmsg.NewPtrApiVersionsRequest(), 9)
+		if corr, err := other.recv(kmsg.NewPtrApiVersionsResponse()); err != nil || corr != 9 {
+			t.Fatalf("another address was not served while half-frames held their own: %d, %v", corr, err)
+		}
+		nc.Close()
 	}
 	for i, h := range hogs {
 		if !h.closedByPeer(time.Until(start.Add(40 * time.Second))) {

@@ -4,9 +4,9 @@
 // requests) shared by every connection of a node.
 //
 // Invariants: used never goes negative; a strict pool never lets used pass
-// its capacity; a lenient pool admits only while used is under its
-// capacity, so it passes the capacity by less than the largest single
-// charge (Kafka's memory pool for queued.max.request.bytes behaves the same
+// its capacity by admitting (Force, for memory already taken, may); a
+// lenient pool admits only while used is under its capacity, so admitting
+// passes the capacity by less than the largest single charge (Kafka's memory pool for queued.max.request.bytes behaves the same
 // way, so one frame larger than the whole budget is still served).
 package budget
 
@@ -107,6 +107,18 @@ func (p *Pool) Acquire(ctx context.Context, n int64) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// Force charges n units at once, whether or not the pool admits them: for
+// memory already taken (a decoded request), so that the pool stops
+// admitting more until it is released.
+func (p *Pool) Force(n int64) {
+	if p == nil || n <= 0 {
+		return
+	}
+	p.mu.Lock()
+	p.used += n
+	p.mu.Unlock()
 }
 
 // Release returns n units charged before.

@@ -22,6 +22,16 @@ type requestBudgets struct {
 	slots         *budget.Pool
 }
 
+// interBroker returns pools for a separate inter-broker listener: half
+// the frames budget and as many slots, its own, so that clients spending
+// theirs do not stop replication.
+func (rb requestBudgets) interBroker() (frames, slots *budget.Pool) {
+	if rb.frames != nil {
+		frames = budget.NewLenient(max(rb.frames.Capacity()/2, 1))
+	}
+	return frames, budget.NewStrict(rb.slots.Capacity())
+}
+
 func newRequestBudgets(b *config.Broker) requestBudgets {
 	var rb requestBudgets
 	rb.slots = budget.NewStrict(int64(max(b.QueuedMaxRequests, 1)))

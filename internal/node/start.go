@@ -298,8 +298,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		Advertised:            advertised,
 		SocketRequestMaxBytes: b.SocketRequestMaxBytes,
 		ConnectionsMaxIdle:    b.ConnectionsMaxIdle,
-		RequestBytes:          n.budgets.frames,
-		RequestSlots:          n.budgets.slots,
+		Requests:              server.NewRequestBudget(n.budgets.frames, n.budgets.slots),
 		Broker:                b,
 		BrokerProps:           n.cfg.Props,
 		BrokerEpoch:           n.lifecycle.Epoch,
@@ -320,6 +319,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			SendBuffer:    b.SocketSendBufferBytes,
 			ReceiveBuffer: b.SocketReceiveBufferBytes,
 		})
+		if l.Name == b.InterBrokerListenerName && len(listeners) > 1 {
+			// Replication has its own request budget: clients spending
+			// theirs cannot stop followers' fetches from being read.
+			s.UseRequestBudget(server.NewRequestBudget(n.budgets.interBroker()))
+		}
 		n.srvs = append(n.srvs, s)
 		s.Start()
 	}

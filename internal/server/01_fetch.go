@@ -188,9 +188,10 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64
 					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				}
 			}
-			if part != nil && req.Version < 10 && part.Config().CompressionType == "zstd" {
+			if part != nil && replica < 0 && req.Version < 10 && part.Config().CompressionType == "zstd" {
 				// KIP-110, before any other check, as Kafka converts
-				// every answered partition of a zstd topic.
+				// every answered partition of a zstd topic for
+				// consumers (never for followers).
 				sp.ErrorCode = kerr.UnsupportedCompressionType.Code
 			} else if part != nil {
 				sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch, part.LeaderEpoch())

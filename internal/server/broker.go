@@ -9,7 +9,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/fjordstream/fjord/internal/budget"
 	"github.com/fjordstream/fjord/internal/config"
 	"github.com/fjordstream/fjord/internal/group"
 	"github.com/fjordstream/fjord/internal/loglimit"
@@ -32,12 +31,12 @@ type Config struct {
 	Advertised            map[string]metadata.Endpoint
 	SocketRequestMaxBytes int32
 	ConnectionsMaxIdle    time.Duration
-	// RequestBytes and RequestSlots are the node's budgets for requests
-	// read and not yet processed (queued.max.request.bytes, the part not
-	// set aside for decompression, and queued.max.requests), shared by
-	// every listener; nil is unbounded.
-	RequestBytes *budget.Pool
-	RequestSlots *budget.Pool
+	// Requests is the node's budget for requests read and not yet
+	// processed (queued.max.request.bytes, the part not set aside for
+	// decompression, and queued.max.requests), shared by its listeners
+	// (a server may be given its own: Server.UseRequestBudget); nil is
+	// unbounded.
+	Requests *RequestBudget
 	// Broker is the node's parsed configuration: topic defaults, limits,
 	// and the source of DescribeConfigs answers.
 	Broker *config.Broker

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -29,13 +30,14 @@ type Server struct {
 	listener string // the listener's name, for answers that name addresses
 	broker   *Broker
 	logger   *slog.Logger
+	requests *RequestBudget // what its requests are charged to; set before Start
 }
 
 // New returns a server for ln, the listener named listener (its clients
 // are answered with the brokers' addresses on that listener), accepting
 // under opts' limits and socket settings; Start starts it.
 func New(listener string, ln net.Listener, b *Broker, logger *slog.Logger, opts netserve.Options) *Server {
-	s := &Server{listener: listener, broker: b, logger: logger}
+	s := &Server{listener: listener, broker: b, logger: logger, requests: b.cfg.Requests}
 	if opts.Name == "" {
 		opts.Name = listener
 	}
@@ -45,6 +47,11 @@ func New(listener string, ln net.Listener, b *Broker, logger *slog.Logger, opts 
 
 // Addr is the listener's address.
 func (s *Server) Addr() net.Addr { return s.loop.Addr() }
+
+// UseRequestBudget charges this listener's requests to rb instead of the
+// node's shared budget (the inter-broker listener's own, so clients cannot
+// stop replication by spending the shared one). Call it before Start.
+func (s *Server) UseRequestBudget(rb *RequestBudget) { s.requests = rb }
 
 // Start runs the accept loop in a goroutine owned by the server.
 func (s *Server) Start() { s.loop.Start() }
@@ -65,6 +72,9 @@ type inflight struct {
 	fetch  *fetchResult
 	// silent: finish runs but nothing is written (an acks=0 produce).
 	silent bool
+	// held is a fetch's charge to the request budget, given back by
+	// release: its request stays charged until it is answered.
+	held held
 }
 
 // release unpins a fetch response's files; a no-op for other responses
@@ -73,6 +83,7 @@ func (fl *inflight) release() {
 	if fl.fetch != nil {
 		fl.fetch.release()
 	}
+	fl.held.releaseBytes()
 }
 
 func (s *Server) serveConn(serverCtx context.Context, nc net.Conn) {
@@ -96,7 +107,9 @@ func (s *Server) serveConn(serverCtx context.Context, nc net.Conn) {
 	// such as a JoinGroup parked for a rebalance, while produce responses
 	// already queued are still written.
 	readCtx, readDone := context.WithCancel(ctx)
-	s.readLoop(readCtx, nc, queue, &pending)
+	share := s.requests.share(nc.RemoteAddr())
+	defer s.requests.unshare(share)
+	s.readLoop(readCtx, nc, share, queue, &pending)
 	readDone()
 	close(queue)
 	<-writerDone
@@ -113,7 +126,7 @@ func (s *Server) serveConn(serverCtx context.Context, nc net.Conn) {
 // call), so it sees the client leave at once; a connection is not idle
 // while a response is pending (pending > 0), as it was not when the wait
 // blocked the reader.
-func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflight, pending *atomic.Int32) {
+func (s *Server) readLoop(ctx context.Context, nc net.Conn, share *ipShare, queue chan<- *inflight, pending *atomic.Int32) {
 	cfg := s.broker.cfg
 	br := bufio.NewReaderSize(nc, 64<<10)
 	var buf []byte
@@ -131,9 +144,9 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 			}
 		}
 		var frame []byte
-		var charged int64
+		var h held
 		if err == nil {
-			frame, charged, err = s.readRequest(ctx, nc, br, buf)
+			frame, h, err = s.readRequest(ctx, nc, br, share, buf)
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
@@ -142,11 +155,8 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 			return
 		}
 		req, err := protocol.ParseRequest(frame)
-		if req.Key != 0 || err != nil {
-			// Only a produce request's records alias the frame while it is
-			// handled; every other request is decoded by now.
-			s.release(charged)
-			charged = 0
+		if err != nil {
+			h.release()
 		}
 		if err != nil {
 			if req.Key == protocol.ApiVersionsKey && errors.Is(err, protocol.ErrUnsupportedVersion) {
@@ -168,7 +178,15 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 			return
 		}
 		fl := s.broker.Handle(ctx, req, nc.RemoteAddr(), s.listener)
-		s.release(charged)
+		// The slot ends with the handling. The bytes end with it too,
+		// except a fetch's: a parked fetch keeps its decoded request
+		// until it is answered, so its charge goes with the response.
+		h.releaseSlot()
+		if fl != nil && req.Key == 1 {
+			fl.held = h
+		} else {
+			h.releaseBytes()
+		}
 		// Only a produce request's records alias the frame, and the append
 		// has copied them by now; anything else may keep references, so its
 		// frame buffer is not reused. Nor is a large one: an idle
@@ -196,6 +214,20 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, queue chan<- *inflig
 // connection keeps between requests.
 const maxReusedFrame = 1 << 20
 
+// A request other than Produce is charged decodeAmplification times its
+// frame: kmsg turns each array element into a struct, and elements of a
+// few bytes (a Fetch of empty topics, say) decode to about 21 times their
+// size. Such requests are small (a Metadata request naming 100,000 topics
+// is some 3 MiB), so they are limited to maxOtherFrame, which bounds one
+// request's charge (192 MiB). A Produce request is charged its frame when
+// admitted and, once read, its entries' structs (protocol.ProduceEntries
+// refuses one whose entries would decode to more than the frame again
+// plus 64 KiB): its records alias the frame.
+const (
+	decodeAmplification = 24
+	maxOtherFrame       = 8 << 20
+)
+
 // Reading a request body is bounded in time once its bytes are charged to
 // the budget, so a client trickling a large frame cannot hold the budget
 // (and with it every connection's reads) for long: the body must arrive
@@ -206,46 +238,52 @@ const (
 	bodyMinRate = 4 << 20 // bytes per second
 )
 
-// readRequest reads one request frame, charging it to the node's request
-// budgets first: while they are spent the connection is not read
-// (backpressure), so memory for frames is bounded node-wide. The caller
-// releases charged bytes (and the request slot) with release.
-func (s *Server) readRequest(ctx context.Context, nc net.Conn, br *bufio.Reader, buf []byte) (frame []byte, charged int64, err error) {
+// readRequest reads one request frame, charging it to the listener's
+// request budget first (a slot, and bytes within the client address's
+// share): while it is spent the connection is not read (backpressure), so
+// memory for requests is bounded node-wide. The caller gives the charge
+// back with h.release once the request is handled.
+func (s *Server) readRequest(ctx context.Context, nc net.Conn, br *bufio.Reader, share *ipShare, buf []byte) (frame []byte, h held, err error) {
 	cfg := s.broker.cfg
 	n, err := protocol.ReadFrameSize(br, cfg.SocketRequestMaxBytes)
 	if err != nil {
-		return nil, 0, err
+		return nil, h, err
 	}
-	if err := cfg.RequestSlots.Acquire(ctx, 1); err != nil {
-		return nil, 0, err
+	key, err := br.Peek(2) // n >= 8: the API key is there
+	if err != nil {
+		return nil, h, err
 	}
-	if err := cfg.RequestBytes.Acquire(ctx, int64(n)); err != nil {
-		cfg.RequestSlots.Release(1)
-		return nil, 0, err
+	produce := key[0] == 0 && key[1] == 0
+	charge := int64(n)
+	if !produce {
+		if n > maxOtherFrame {
+			return nil, h, fmt.Errorf("%w: a %d-byte request other than Produce (limit %d)", protocol.ErrFrameTooLarge, n, maxOtherFrame)
+		}
+		charge *= decodeAmplification
 	}
-	charged = int64(n)
+	if h, err = s.requests.acquire(ctx, share, charge); err != nil {
+		return nil, h, err
+	}
 	if int(n) > br.Buffered() {
 		_ = nc.SetReadDeadline(time.Now().Add(bodyGrace + time.Duration(n)*time.Second/bodyMinRate))
 	}
 	frame, err = protocol.ReadFrameBody(br, n, buf)
+	if err == nil && produce && int16(binary.BigEndian.Uint16(frame[2:])) >= 3 {
+		// A Produce request's records alias the frame; its topic and
+		// partition entries decode to structs, counted (at most the
+		// frame again, plus a slack) before they are decoded.
+		var entries int
+		entries, err = protocol.ProduceEntries(frame)
+		h.force(int64(entries) * protocol.ProduceEntryBytes)
+	}
 	if err != nil {
-		s.release(charged)
-		return nil, 0, err
+		h.release()
+		return nil, held{}, err
 	}
 	if cfg.ConnectionsMaxIdle <= 0 {
 		_ = nc.SetReadDeadline(time.Time{})
 	}
-	return frame, charged, nil
-}
-
-// release returns a request's charge (bytes and its slot) to the budgets;
-// a no-op for 0.
-func (s *Server) release(charged int64) {
-	if charged == 0 {
-		return
-	}
-	s.broker.cfg.RequestBytes.Release(charged)
-	s.broker.cfg.RequestSlots.Release(1)
+	return frame, h, nil
 }
 
 func (s *Server) writeLoop(ctx context.Context, nc net.Conn, queue <-chan *inflight, pending *atomic.Int32) {
