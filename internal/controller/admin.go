@@ -4,9 +4,11 @@ package controller
 // a client sent them to (brokers forward them, KIP-590): CreateTopics (19,
 // v0-v7), DeleteTopics (20, v0-v6), CreatePartitions (37, v0-v3),
 // AlterConfigs (33, v0-v2) and IncrementalAlterConfigs (44, v0-v1) for
-// topics, AllocateProducerIds (67). Each request is decoded into the
-// controller's typed operations, so validation and error codes are the
-// same whether the request came from a client or was forwarded.
+// topics, AlterPartitionReassignments (45, v0-v1) and
+// ListPartitionReassignments (46, v0) (in reassign.go), AllocateProducerIds
+// (67). Each request is decoded into the controller's typed operations, so
+// validation and error codes are the same whether the request came from a
+// client or was forwarded.
 
 import (
 	"context"
@@ -54,6 +56,10 @@ func (c *Controller) Forward(ctx context.Context, req kmsg.Request) (kmsg.Respon
 		return c.handleElectLeaders(ctx, r), nil
 	case *kmsg.DescribeQuorumRequest:
 		return c.handleDescribeQuorum(r), nil
+	case *kmsg.AlterPartitionAssignmentsRequest:
+		return c.handleAlterPartitionReassignments(ctx, r), nil
+	case *kmsg.ListPartitionReassignmentsRequest:
+		return c.handleListPartitionReassignments(r), nil
 	}
 	return nil, fmt.Errorf("%w: the controller does not answer %s", kerr.InvalidRequest, kmsg.NameForKey(req.Key()))
 }

@@ -324,7 +324,12 @@ func (c *Controller) handleAlterPartition(ctx context.Context, req *kmsg.AlterPa
 		return resp
 	}
 	var recs []metadata.Record
-	type pending struct{ topic, part int }
+	type pending struct {
+		topic, part int
+		// moved: the change completed a reassignment and moved the
+		// leadership away from the requesting broker.
+		moved bool
+	}
 	var changed []pending
 	for ti, rt := range req.Topics {
 		st := kmsg.NewAlterPartitionResponseTopic()
@@ -352,7 +357,8 @@ func (c *Controller) handleAlterPartition(ctx context.Context, req *kmsg.AlterPa
 				}
 			} else {
 				recs = append(recs, rec)
-				changed = append(changed, pending{ti, len(st.Partitions)})
+				moved := rec.Leader != metadata.NoLeaderChange && rec.Leader != req.BrokerID
+				changed = append(changed, pending{ti, len(st.Partitions), moved})
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -368,6 +374,16 @@ func (c *Controller) handleAlterPartition(ctx context.Context, req *kmsg.AlterPa
 	for _, ch := range changed {
 		st := &resp.Topics[ch.topic]
 		sp := &st.Partitions[ch.part]
+		if ch.moved {
+			// Kafka answers NEW_LEADER_ELECTED (FENCED_LEADER_EPOCH
+			// before v2) though the change is committed: the broker
+			// learns its new role from the metadata.
+			sp.ErrorCode = kerr.NewLeaderElected.Code
+			if req.Version < 2 {
+				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+			}
+			continue
+		}
 		t := img.TopicByID(req.Topics[ch.topic].TopicID)
 		if req.Version < 2 {
 			t = img.Topic(req.Topics[ch.topic].Topic)
@@ -379,7 +395,7 @@ func (c *Controller) handleAlterPartition(ctx context.Context, req *kmsg.AlterPa
 }
 
 // alterPartition validates a leader's ISR change and returns its record.
-func (c *Controller) alterPartition(img *metadata.Image, t *metadata.Topic, leader, part, leaderEpoch, partitionEpoch int32, isr []int32) (metadata.Record, error) {
+func (c *Controller) alterPartition(img *metadata.Image, t *metadata.Topic, leader, part, leaderEpoch, partitionEpoch int32, isr []int32) (*metadata.PartitionChangeRecord, error) {
 	if t == nil || part < 0 || int(part) >= len(t.Partitions) {
 		return nil, fmt.Errorf("%w: unknown partition %d", kerr.UnknownTopicOrPartition, part)
 	}
@@ -416,6 +432,16 @@ func (c *Controller) alterPartition(img *metadata.Image, t *metadata.Topic, lead
 		}
 		for _, r := range isr {
 			elr = without(elr, r)
+		}
+	}
+	if p.Reassigning() {
+		// The ISR may now hold every target replica: the same change
+		// completes the reassignment (and moves the leader off a removed
+		// replica), as Kafka's PartitionChangeBuilder does.
+		tgt := targetOf(p)
+		tgt.isr, tgt.elr = isr, elr
+		if rec := buildChange(t.ID, p, tgt, func(id int32) bool { return c.live(img, id) }); rec != nil {
+			return rec, nil
 		}
 	}
 	return &metadata.PartitionChangeRecord{PartitionID: part, TopicID: t.ID, ISR: isr, ELR: elr, Leader: metadata.NoLeaderChange}, nil

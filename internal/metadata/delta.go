@@ -117,7 +117,8 @@ func (d *Delta) Replay(r Record) error {
 			return err
 		}
 		p := Partition{Index: r.PartitionID, Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
-			Replicas: r.Replicas, ISR: r.ISR, ELR: r.ELR, LastKnownELR: r.LastKnownELR}
+			Replicas: r.Replicas, ISR: r.ISR, ELR: r.ELR, LastKnownELR: r.LastKnownELR,
+			AddingReplicas: nonEmpty(r.AddingReplicas), RemovingReplicas: nonEmpty(r.RemovingReplicas)}
 		switch {
 		case int(r.PartitionID) < len(t.Partitions) && r.PartitionID >= 0:
 			t.Partitions[r.PartitionID] = p
@@ -146,6 +147,14 @@ func (d *Delta) Replay(r Record) error {
 		}
 		if r.LastKnownELR != nil {
 			p.LastKnownELR = r.LastKnownELR
+		}
+		// An empty (not nil) list ends the reassignment: completed or
+		// cancelled.
+		if r.AddingReplicas != nil {
+			p.AddingReplicas = nonEmpty(r.AddingReplicas)
+		}
+		if r.RemovingReplicas != nil {
+			p.RemovingReplicas = nonEmpty(r.RemovingReplicas)
 		}
 		if r.Leader != NoLeaderChange {
 			p.Leader = r.Leader
@@ -188,6 +197,16 @@ func (d *Delta) Replay(r Record) error {
 		return fmt.Errorf("%w: record type %d cannot be replayed", ErrInconsistent, r.Type())
 	}
 	return nil
+}
+
+// nonEmpty keeps "no reassignment" one value in the image (nil), whether
+// it was replayed from a null or from an empty list: images rebuilt from a
+// snapshot and from the log then compare equal.
+func nonEmpty(ids []int32) []int32 {
+	if len(ids) == 0 {
+		return nil
+	}
+	return ids
 }
 
 func (d *Delta) setFenced(id int32, epoch int64, fenced bool) error {

@@ -53,6 +53,18 @@ type Partition struct {
 	// ELR and LastKnownELR are KIP-966's eligible leader replicas.
 	ELR          []int32 `json:"-"`
 	LastKnownELR []int32 `json:"-"`
+	// AddingReplicas and RemovingReplicas are an ongoing reassignment
+	// (KIP-455): Replicas holds the target replicas followed by the
+	// removing ones until every target replica is in the ISR. Both empty:
+	// no reassignment. They live in the image, not in the controller's
+	// memory, so a new active controller carries on where the old stopped.
+	AddingReplicas   []int32 `json:"-"`
+	RemovingReplicas []int32 `json:"-"`
+}
+
+// Reassigning reports whether a reassignment of the partition is ongoing.
+func (p *Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
 }
 
 // Topic is one topic. Configs holds only the overrides set for the topic;
@@ -170,7 +182,8 @@ func (im *Image) Records() []Record {
 		out = append(out, &TopicRecord{Name: t.Name, TopicID: t.ID})
 		for _, p := range t.Partitions {
 			out = append(out, &PartitionRecord{PartitionID: p.Index, TopicID: t.ID, Replicas: p.Replicas, ISR: p.ISR,
-				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ELR: p.ELR, LastKnownELR: p.LastKnownELR})
+				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ELR: p.ELR, LastKnownELR: p.LastKnownELR,
+				AddingReplicas: p.AddingReplicas, RemovingReplicas: p.RemovingReplicas})
 		}
 		for _, k := range sortedKeys(t.Configs) {
 			v := t.Configs[k]

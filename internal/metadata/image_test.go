@@ -49,3 +49,46 @@ func TestTopicID_RoundTrip(t *testing.T) {
 		t.Fatalf("%v %v", back, err)
 	}
 }
+
+// A reassignment's adding and removing replicas are kept by the image,
+// written to snapshots (Records) and cleared by an empty list: a new active
+// controller rebuilt from either carries the reassignment on.
+func TestImage_KeepsReassignment(t *testing.T) {
+	id := NewTopicID()
+	d := NewDelta(NewImage("c"))
+	for _, r := range []Record{
+		&TopicRecord{Name: "t", TopicID: id},
+		&PartitionRecord{TopicID: id, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1},
+		&PartitionChangeRecord{TopicID: id, Leader: NoLeaderChange, Replicas: []int32{2, 3, 1},
+			AddingReplicas: []int32{3}, RemovingReplicas: []int32{1}},
+	} {
+		if err := d.Replay(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := d.Apply()
+	snap := NewDelta(NewImage("c"))
+	for _, r := range img.Records() {
+		back, err := DecodeRecord(EncodeRecord(nil, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := snap.Replay(back); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, im := range map[string]*Image{"replayed": img, "snapshot": snap.Apply()} {
+		p := im.Topic("t").Partitions[0]
+		if !p.Reassigning() || len(p.AddingReplicas) != 1 || p.AddingReplicas[0] != 3 || len(p.RemovingReplicas) != 1 || p.RemovingReplicas[0] != 1 {
+			t.Fatalf("%s: adding %v removing %v, want [3] [1]", name, p.AddingReplicas, p.RemovingReplicas)
+		}
+	}
+	d = NewDelta(img)
+	if err := d.Replay(&PartitionChangeRecord{TopicID: id, Leader: NoLeaderChange, Replicas: []int32{2, 3},
+		AddingReplicas: []int32{}, RemovingReplicas: []int32{}}); err != nil {
+		t.Fatal(err)
+	}
+	if p := d.Apply().Topic("t").Partitions[0]; p.Reassigning() || p.AddingReplicas != nil || p.RemovingReplicas != nil {
+		t.Fatalf("completed reassignment still in the image: %+v", p)
+	}
+}

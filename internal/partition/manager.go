@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -199,7 +200,8 @@ func (m *Manager) Remove(id ID) error {
 // RemoveOrphans deletes partition folders whose topic ID is not in img,
 // and folders whose removal had begun (renamed to ...-delete by Delete):
 // leftovers of a topic deletion interrupted by a crash (the metadata change
-// is made durable first, the folders are removed after).
+// is made durable first, the folders are removed after). It also deletes
+// the folders of partitions img no longer assigns to this node.
 func (m *Manager) RemoveOrphans(img *metadata.Image) error {
 	entries, err := m.fs.ReadDir(m.dir)
 	if err != nil {
@@ -222,7 +224,16 @@ func (m *Manager) RemoveOrphans(img *metadata.Image) error {
 			continue // not a partition folder of ours
 		}
 		id, err := metadata.ParseTopicID(idText)
-		if err == nil && img.TopicByID(id) != nil {
+		if t := img.TopicByID(id); err == nil && t != nil {
+			if m.stray(t, e.Name()) {
+				// Reassigned away while this broker was down: it missed
+				// the change that would have deleted it (Kafka's stray
+				// replicas, KAFKA-14616).
+				m.logger.Warn("removing partition folder of a replica no longer assigned here", "folder", e.Name(), "node_id", m.nodeID)
+				if err := m.fs.RemoveAll(filepath.Join(m.dir, e.Name())); err != nil {
+					errs = append(errs, err)
+				}
+			}
 			continue
 		}
 		m.logger.Warn("removing partition folder of a deleted topic", "folder", e.Name(), "topic_id", idText)
@@ -231,6 +242,20 @@ func (m *Manager) RemoveOrphans(img *metadata.Image) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// stray reports whether folder holds a partition of t that img does not
+// assign to this node and that is not hosted.
+func (m *Manager) stray(t *metadata.Topic, folder string) bool {
+	i := strings.LastIndexByte(folder, '-')
+	if i < 0 || folder[:i] != t.Name {
+		return false
+	}
+	n, err := strconv.Atoi(folder[i+1:])
+	if err != nil || n < 0 || n >= len(t.Partitions) {
+		return false
+	}
+	return !slices.Contains(t.Partitions[n].Replicas, m.nodeID) && m.Get(ID{Topic: t.Name, Partition: int32(n)}) == nil
 }
 
 // readTopicID returns the topic ID that the partition.metadata file of dir

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -242,5 +243,50 @@ func TestManager_RemovalCutAtEveryOperation(t *testing.T) {
 				t.Fatalf("cut at operation %d: RemoveOrphans left %v", step, entries)
 			}
 		}
+	}
+}
+
+// A broker down while its replica was reassigned away missed the change
+// that deletes it: at start-up RemoveOrphans deletes that folder (a stray
+// replica) and keeps the folders of partitions still assigned here.
+func TestManager_RemoveOrphansDeletesReplicasReassignedAway(t *testing.T) {
+	mem := vfs.NewMem()
+	m := powerManager(t, mem)
+	cfg := topicConfig(t, nil)
+	movedID, keptID := metadata.TopicID{1}, metadata.TopicID{2}
+	for _, c := range []struct {
+		id  ID
+		tid metadata.TopicID
+	}{{ID{"moved-topic", 0}, movedID}, {ID{"moved-topic", 1}, movedID}, {ID{"kept", 0}, keptID}} {
+		if _, err := m.Create(c.id, c.tid, cfg, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := metadata.NewDelta(metadata.NewImage("c"))
+	for _, r := range []metadata.Record{
+		&metadata.TopicRecord{Name: "moved-topic", TopicID: movedID},
+		&metadata.PartitionRecord{TopicID: movedID, PartitionID: 0, Replicas: []int32{2, 3}, ISR: []int32{2, 3}, Leader: 2},
+		&metadata.PartitionRecord{TopicID: movedID, PartitionID: 1, Replicas: []int32{3, 1}, ISR: []int32{3, 1}, Leader: 3},
+		&metadata.TopicRecord{Name: "kept", TopicID: keptID},
+		&metadata.PartitionRecord{TopicID: keptID, Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1},
+	} {
+		if err := d.Replay(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m2 := powerManager(t, mem)
+	if err := m2.RemoveOrphans(d.Apply()); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := mem.ReadDir(powerDataDir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(names, []string{"kept-0", "moved-topic-1"}) {
+		t.Fatalf("left %v, want [kept-0 moved-topic-1]", names)
 	}
 }

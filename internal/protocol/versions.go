@@ -40,6 +40,8 @@ var implemented = [...]VersionRange{
 	{42, 0, 2, ""},
 	{43, 0, 2, "preferred and unclean elections (KIP-460), forwarded to the controller"},
 	{44, 0, 1, ""},
+	{45, 0, 1, "KIP-455 reassignment, forwarded to the controller; v1 is KIP-860's AllowReplicationFactorChange"},
+	{46, 0, 0, "KIP-455, answered by the controller"},
 	{47, 0, 0, ""},
 	{55, 0, 2, "the metadata quorum, answered by the active controller"},
 	{60, 0, 1, ""},

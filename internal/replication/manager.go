@@ -391,14 +391,16 @@ func (m *Manager) alterPartition(batch []partition.ISRProposal) []partition.ISRP
 // ISR forgotten, as Kafka's leaders do on INELIGIBLE_REPLICA or
 // OPERATION_NOT_ATTEMPTED. INVALID_UPDATE_VERSION and FENCED_LEADER_EPOCH
 // (also the answer to a resend of a proposal the controller committed),
-// NOT_LEADER_OR_FOLLOWER and UNKNOWN_TOPIC_OR_PARTITION keep it pending,
-// and sent again, until the newer metadata arrives (ApplyLeadership clears
+// NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION and NEW_LEADER_ELECTED
+// (the proposal was committed and completed a reassignment that moved the
+// leadership away) keep it pending, and sent again, until the newer metadata arrives (ApplyLeadership clears
 // it): forgetting an expansion the controller committed would let the
 // high watermark pass a member of the committed ISR that lacks the
 // records.
 func notApplied(code int16) bool {
 	switch code {
-	case 0, kerr.InvalidUpdateVersion.Code, kerr.FencedLeaderEpoch.Code, kerr.NotLeaderForPartition.Code, kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code:
+	case 0, kerr.InvalidUpdateVersion.Code, kerr.FencedLeaderEpoch.Code, kerr.NotLeaderForPartition.Code, kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code,
+		kerr.NewLeaderElected.Code:
 		return false
 	}
 	return true

@@ -256,3 +256,41 @@ func TestCreatePartitions_AsKafka(t *testing.T) {
 		t.Fatalf("committed offset after growing __consumer_offsets: %+v %v, want 7", o, ok)
 	}
 }
+
+// A standalone node answers the reassignment APIs through its own
+// controller, with Kafka's errors: a target naming an unknown broker,
+// a cancel with nothing to cancel; a target equal to the replicas is a
+// no-op, and nothing is listed.
+func TestPartitionReassignments_Standalone(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	_, adm := newClient(t, n.Addr())
+	ctx := testCtx(t)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "stay"); err != nil {
+		t.Fatal(err)
+	}
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign("stay", 0, []int32{2})
+	req.Assign("stay", 1, []int32{1})
+	resp, err := adm.AlterPartitionAssignments(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(resp["stay"][0].Err, kerr.InvalidReplicaAssignment) || !errors.Is(resp["stay"][1].Err, kerr.UnknownTopicOrPartition) {
+		t.Fatalf("%+v", resp)
+	}
+	req = nil
+	req.CancelAssign("stay", 0)
+	if resp, err = adm.AlterPartitionAssignments(ctx, req); err != nil || !errors.Is(resp["stay"][0].Err, kerr.NoReassignmentInProgress) {
+		t.Fatalf("cancel: %v %+v", err, resp)
+	}
+	req = nil
+	req.Assign("stay", 0, []int32{1})
+	if resp, err = adm.AlterPartitionAssignments(ctx, req); err != nil || resp["stay"][0].Err != nil {
+		t.Fatalf("no-op: %v %+v", err, resp)
+	}
+	s := make(kadm.TopicsSet)
+	s.Add("stay", 0)
+	if l, err := adm.ListPartitionReassignments(ctx, s); err != nil || len(l) != 0 {
+		t.Fatalf("list: %v %+v", err, l)
+	}
+}

@@ -127,6 +127,10 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Ad
 		resp = b.handleDescribeCluster(r, listener)
 	case *kmsg.ElectLeadersRequest:
 		resp = b.handleElectLeaders(r)
+	case *kmsg.AlterPartitionAssignmentsRequest:
+		resp = b.handleAlterPartitionReassignments(r)
+	case *kmsg.ListPartitionReassignmentsRequest:
+		resp = b.handleListPartitionReassignments(r)
 	case *kmsg.DescribeQuorumRequest:
 		resp = b.handleDescribeQuorum(r)
 	case *kmsg.DescribeTopicPartitionsRequest:
