@@ -3,9 +3,9 @@ package cli
 import "github.com/spf13/cobra"
 
 // newClusterCmd is the `cluster` noun: what the cluster is made of, what
-// its brokers speak, its metadata quorum and its partition leaders.
+// its brokers speak, its metadata quorum its partition leaders, and where replicas live.
 func newClusterCmd(g *globals) *cobra.Command {
-	cmd := newGroupCmd("cluster", "Inspect the cluster: ID, controller, brokers, API versions, metadata quorum; elect leaders")
-	cmd.AddCommand(newClusterInfoCmd(g), newClusterAPIVersionsCmd(g), newClusterQuorumCmd(g), newClusterElectLeadersCmd(g))
+	cmd := newGroupCmd("cluster", "Inspect the cluster: ID, controller, brokers, API versions, metadata quorum; elect leaders, reassign partitions")
+	cmd.AddCommand(newClusterInfoCmd(g), newClusterAPIVersionsCmd(g), newClusterQuorumCmd(g), newClusterElectLeadersCmd(g), newClusterReassignCmd(g))
 	return cmd
 }
