@@ -234,41 +234,53 @@ func listReassignments(ctx context.Context, cl *kgo.Client, only []reassignParti
 	return out, nil
 }
 
-// knownBrokers returns the registered brokers: those Metadata lists and,
-// where DescribeCluster v2 is served, the fenced ones too (a stopped broker
-// is still a valid target; its replica catches up when it returns).
-func knownBrokers(ctx context.Context, cl *kgo.Client, adm *kadm.Client) (map[int32]bool, error) {
+// knownBrokers returns the brokers the cluster lists: those Metadata lists
+// (the unfenced ones) and, where DescribeCluster v2 is served (KIP-1073),
+// the fenced ones too; complete reports whether fenced brokers were
+// visible, so that a broker missing from the list is really unknown.
+func knownBrokers(ctx context.Context, cl *kgo.Client, adm *kadm.Client) (known map[int32]bool, complete bool, err error) {
 	m, err := adm.BrokerMetadata(ctx)
 	if err != nil {
-		return nil, opErr("cluster metadata", err, "")
+		return nil, false, opErr("cluster metadata", err, "")
 	}
-	known := map[int32]bool{}
+	known = map[int32]bool{}
 	for _, b := range m.Brokers {
 		known[b.NodeID] = true
 	}
-	if apis, _ := supportedAPIs(ctx, cl); apis.serves(describeClusterKey, 0) {
+	if apis, _ := supportedAPIs(ctx, cl); apis.serves(describeClusterKey, 2) {
 		req := kmsg.NewPtrDescribeClusterRequest()
 		req.IncludeFencedBrokers = true
 		if resp, err := req.RequestWith(ctx, cl); err == nil && kerr.ErrorForCode(resp.ErrorCode) == nil {
 			for _, b := range resp.Brokers {
 				known[b.NodeID] = true
 			}
+			complete = resp.Version >= 2
 		}
 	}
-	return known, nil
+	return known, complete, nil
 }
 
 // checkBrokers fails with Kafka's "Unknown broker id N" for the first
-// broker of ids (in order) the cluster does not know.
-func checkBrokers(ctx context.Context, cl *kgo.Client, adm *kadm.Client, ids []int32) error {
-	known, err := knownBrokers(ctx, cl, adm)
+// broker of ids (in order) the cluster does not list. A stopped (fenced)
+// broker is a valid reassignment target, its replica catching up when it
+// returns; so when fenced brokers cannot be seen (no DescribeCluster v2)
+// and anyFenced is set, an unlisted broker is left for the controller to
+// judge (INVALID_REPLICA_ASSIGNMENT for one that is not registered).
+func checkBrokers(ctx context.Context, cl *kgo.Client, adm *kadm.Client, ids []int32, anyFenced bool) error {
+	known, complete, err := knownBrokers(ctx, cl, adm)
 	if err != nil {
 		return err
+	}
+	if !complete && anyFenced {
+		return nil
 	}
 	for _, id := range ids {
 		if !known[id] {
 			e := opErr("", fmt.Errorf("Unknown broker id %d", id), "")
 			e.hint = "list the brokers with `fjord cluster info`"
+			if !complete {
+				e.hint = "list the live brokers with `fjord cluster info` (a stopped broker is not listed)"
+			}
 			return e
 		}
 	}
@@ -294,7 +306,7 @@ func topicReplicas(ctx context.Context, adm *kadm.Client, topics []string, lenie
 			if ok && !errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
 				cause = td.Err
 			}
-			return nil, nil, opErr(fmt.Sprintf("Topic %s not found.", t), cause, "")
+			return nil, nil, opErr(fmt.Sprintf("Topic %s not found", t), cause, "")
 		}
 		counts[t] = len(td.Partitions)
 		for p, pd := range td.Partitions {
@@ -322,7 +334,7 @@ type generateJSON struct {
 }
 
 func reassignGenerate(ctx context.Context, w io.Writer, g *globals, cl *kgo.Client, adm *kadm.Client, topics []string, brokers []int32) error {
-	if err := checkBrokers(ctx, cl, adm, brokers); err != nil {
+	if err := checkBrokers(ctx, cl, adm, brokers, false); err != nil {
 		return err
 	}
 	replicas, counts, err := topicReplicas(ctx, adm, topics, false)
@@ -427,7 +439,7 @@ func reassignExecute(ctx context.Context, w io.Writer, g *globals, cl *kgo.Clien
 			}
 		}
 	}
-	if err := checkBrokers(ctx, cl, adm, targets); err != nil {
+	if err := checkBrokers(ctx, cl, adm, targets, true); err != nil {
 		return err
 	}
 	replicas, _, err := topicReplicas(ctx, adm, planTopics(plan.Partitions), false)
@@ -448,7 +460,9 @@ func reassignExecute(ctx context.Context, w io.Writer, g *globals, cl *kgo.Clien
 		started = append(started, p.name())
 	}
 	if len(missing) > 0 {
-		return opErr("Unable to find partition: "+strings.Join(missing, ", "), kerr.UnknownTopicOrPartition, "")
+		e := opErr("Unable to find partition: "+strings.Join(missing, ", "), kerr.UnknownTopicOrPartition, "")
+		e.hint = "see the topics' partitions with `fjord topic describe " + strings.Join(planTopics(plan.Partitions), " ") + "`"
+		return e
 	}
 	if !g.json() {
 		fmt.Fprintf(w, "Current partition replica assignment\n\n%s\n\nSave this to use as the --reassignment-json-file option during rollback\n", formatPlan(rollback))
@@ -457,7 +471,7 @@ func reassignExecute(ctx context.Context, w io.Writer, g *globals, cl *kgo.Clien
 	if err != nil {
 		return opErr("reassign partitions", err, "")
 	}
-	if err := alterResults("Error reassigning partition(s):", resp); err != nil {
+	if err := alterResults("could not reassign partition(s):", resp); err != nil {
 		return err
 	}
 	sortNames(started)
@@ -580,7 +594,7 @@ func reassignCancel(ctx context.Context, w io.Writer, g *globals, cl *kgo.Client
 		if err != nil {
 			return opErr("cancel partition reassignments", err, "")
 		}
-		if err := alterResults(fmt.Sprintf("Error cancelling partition reassignment%s for:", plural(len(cancelled))), resp); err != nil {
+		if err := alterResults(fmt.Sprintf("could not cancel partition reassignment%s for:", plural(len(cancelled))), resp); err != nil {
 			return err
 		}
 	}
