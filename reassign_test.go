@@ -257,3 +257,42 @@ func TestCluster_ReassignCancelledHalfway(t *testing.T) {
 		t.Fatalf("read back %d of 60 records", len(got))
 	}
 }
+
+// DescribeCluster v2 with IncludeFencedBrokers lists a stopped broker as
+// fenced (tools then tell it from an unknown one); without it, or before
+// v2, only live brokers are listed.
+func TestCluster_DescribeClusterListsFencedBrokers(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()[:2]...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := c.Stop(2); err != nil { // broker 3
+		t.Fatal(err)
+	}
+	describe := func(fenced bool) map[int32]bool {
+		req := kmsg.NewPtrDescribeClusterRequest()
+		req.Version = 2
+		req.IncludeFencedBrokers = fenced
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[int32]bool{}
+		for _, b := range resp.Brokers {
+			out[b.NodeID] = b.IsFenced
+		}
+		return out
+	}
+	waitFor(t, ctx, "broker 3 to be fenced", func() (bool, string) {
+		all := describe(true)
+		isFenced, listed := all[3]
+		return listed && isFenced && len(all) == 3, fmt.Sprint(all)
+	})
+	if live := describe(false); len(live) != 2 || live[1] || live[2] {
+		t.Fatalf("without IncludeFencedBrokers: %v, want brokers 1 and 2, not fenced", live)
+	}
+}

@@ -44,7 +44,7 @@ var implemented = [...]VersionRange{
 	{46, 0, 0, "KIP-455, answered by the controller"},
 	{47, 0, 0, ""},
 	{55, 0, 2, "the metadata quorum, answered by the active controller"},
-	{60, 0, 1, ""},
+	{60, 0, 2, ""},
 	{61, 0, 0, "KIP-664; idempotent producers only until transactions are served"},
 	{68, 0, 1, "KIP-848; v1 has client-generated member IDs and regular expressions"},
 	{69, 0, 1, "KIP-848"},

@@ -1,10 +1,12 @@
 package server
 
-// DescribeCluster (key 60), v0-v1: the live (registered, unfenced)
+// DescribeCluster (key 60), v0-v2: the live (registered, unfenced)
 // brokers with their rack, and as controller the active controller when
 // it is also a broker, else a live broker (as Kafka's brokers answer:
 // clients cannot reach a dedicated controller). v1's EndpointType 1 asks
-// for brokers, the only endpoints Fjord lists.
+// for brokers, the only endpoints Fjord lists. v2's IncludeFencedBrokers
+// (KIP-1073) adds the registered but fenced ones, marked IsFenced, so
+// tools can tell a stopped broker from an unknown one.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -19,6 +21,17 @@ func (b *Broker) handleDescribeCluster(req *kmsg.DescribeClusterRequest, listene
 		br := kmsg.NewDescribeClusterResponseBroker()
 		br.NodeID, br.Host, br.Port, br.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
 		resp.Brokers = append(resp.Brokers, br)
+	}
+	if req.IncludeFencedBrokers {
+		for _, fb := range img.Brokers() {
+			e, ok := endpointOn(fb, listener)
+			if !fb.Fenced || !ok {
+				continue
+			}
+			br := kmsg.NewDescribeClusterResponseBroker()
+			br.NodeID, br.Host, br.Port, br.Rack, br.IsFenced = fb.ID, e.Host, int32(e.Port), fb.Rack, true
+			resp.Brokers = append(resp.Brokers, br)
+		}
 	}
 	resp.ControllerID = b.controllerID()
 	resp.ClusterAuthorizedOperations = -2147483648
