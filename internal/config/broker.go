@@ -18,6 +18,7 @@ type Broker struct {
 	ProcessRoles                     []string // process.roles: "broker", "controller"
 	ClusterID                        string   // cluster.id; "" = generate on first start
 	BrokerRack                       string   // broker.rack; "" = none
+	ReplicaSelectorClass             string   // replica.selector.class; "" = leader-only reads
 	ControllerQuorumVoters           []Voter  // controller.quorum.voters
 	ControllerQuorumBootstrapServers []string // controller.quorum.bootstrap.servers
 	ControllerListenerNames          []string // controller.listener.names, upper-cased
@@ -217,6 +218,7 @@ func (b *Broker) fill(values map[string]any) {
 	b.ProcessRoles = list("process.roles")
 	b.ClusterID = str("cluster.id")
 	b.BrokerRack = str("broker.rack")
+	b.ReplicaSelectorClass = trim(str("replica.selector.class"))
 	b.ControllerQuorumVoters, _ = ParseVoters(list("controller.quorum.voters"))
 	b.ControllerQuorumBootstrapServers = list("controller.quorum.bootstrap.servers")
 

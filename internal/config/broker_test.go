@@ -161,6 +161,8 @@ func TestLoadBroker_InvalidValues(t *testing.T) {
 		{map[string]string{"log.dirs": "/a,/a"}, `log.dirs: item "/a" is repeated`},
 		{map[string]string{"fetch.max.bytes": "10"}, `fetch.max.bytes: must be at least 1024`},
 		{map[string]string{"ssl.client.auth": "always"}, `ssl.client.auth: must be one of required, requested, none`},
+		{map[string]string{"replica.selector.class": "com.example.MySelector"},
+			`invalid value "com.example.MySelector" for replica.selector.class: replica selector class not supported: Fjord implements only org.apache.kafka.common.replica.RackAwareReplicaSelector`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.wantMsg, func(t *testing.T) {
@@ -320,5 +322,21 @@ func TestLoadBroker_OtherTypedFields(t *testing.T) {
 	}
 	if !b.HasRole("controller") || b.HasRole("zookeeper") {
 		t.Error("HasRole")
+	}
+}
+
+func TestLoadBroker_ReplicaSelector(t *testing.T) {
+	for raw, want := range map[string]string{"": "", RackAwareReplicaSelector: RackAwareReplicaSelector, " " + RackAwareReplicaSelector + " ": RackAwareReplicaSelector} {
+		b, _, err := LoadBroker(map[string]string{"replica.selector.class": raw})
+		if err != nil {
+			t.Fatalf("replica.selector.class=%q: %v", raw, err)
+		}
+		if b.ReplicaSelectorClass != want {
+			t.Errorf("replica.selector.class=%q: got %q, want %q", raw, b.ReplicaSelectorClass, want)
+		}
+	}
+	b, _, err := LoadBroker(nil)
+	if err != nil || b.ReplicaSelectorClass != "" {
+		t.Fatalf("default: %q, %v; want null (leader-only reads)", b.ReplicaSelectorClass, err)
 	}
 }

@@ -258,6 +258,10 @@ func brokerKeys() []Key {
 		// Replication.
 		broker("replica.lag.time.max.ms", TypeLong, "30000", High,
 			"A follower that has not caught up to the leader for this long is removed from the ISR."),
+		broker("replica.selector.class", TypeClass, "", Medium,
+			"The ReplicaSelector a leader asks which replica a consumer (Fetch v11+) should read from (KIP-392). null: always the leader; "+RackAwareReplicaSelector+": an in-sync replica in the consumer's client.rack when the leader is in another rack.").
+			valid(stringCheck("replica selector", checkReplicaSelector)).
+			fjord("Only Kafka's own " + RackAwareReplicaSelector + " is built in: no other class can be loaded, so any other name is refused at start-up."),
 		broker("replica.fetch.max.bytes", TypeInt, "1048576", Medium,
 			"Bytes a follower asks for per partition in one fetch.").
 			valid(atLeast{0}),
@@ -371,4 +375,16 @@ func brokerKeys() []Key {
 // compressionTypes is Kafka's BrokerCompressionType list.
 func compressionTypes() Validator {
 	return oneOf{[]string{"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"}}
+}
+
+// RackAwareReplicaSelector is Kafka's rack-aware replica.selector.class.
+const RackAwareReplicaSelector = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+
+// checkReplicaSelector accepts null (leader only) and Kafka's rack-aware
+// selector: Fjord cannot load classes, so any other is refused.
+func checkReplicaSelector(s string) error {
+	if s = trim(s); s == "" || s == RackAwareReplicaSelector {
+		return nil
+	}
+	return fmt.Errorf("replica selector class not supported: Fjord implements only %s (or null for leader-only reads)", RackAwareReplicaSelector)
 }
