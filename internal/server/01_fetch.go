@@ -29,8 +29,15 @@ package server
 // Follower fetches (ReplicaID, or ReplicaState from v15, >= 0) read up to
 // the log end offset, not the high watermark; their fetch offset tells the
 // leader what the follower holds durably (see partition.Replica), and they
-// wait for log-end changes as well as high-watermark ones. Fetching from a
-// follower (KIP-392) is not served: consumers get NOT_LEADER_OR_FOLLOWER.
+// wait for log-end changes as well as high-watermark ones.
+//
+// Fetching from a follower (KIP-392, see rack_aware.go): a follower serves
+// consumers' Fetch v11+ (older ones get NOT_LEADER_OR_FOLLOWER, as Kafka's
+// fetchOnlyFromLeader) up to its own high watermark, which it learns from
+// the leader's fetch responses; an offset between its high watermark and
+// its log end reads nothing yet, one past its log end is
+// OFFSET_OUT_OF_RANGE, as on Kafka. A leader with the rack-aware selector
+// may answer a partition with PreferredReadReplica and no records instead.
 
 import (
 	"context"
@@ -84,7 +91,7 @@ func (r *fetchResult) release() {
 // connection is seen at once: the reader's context ends, the parked fetch
 // returns, and the connection's goroutines, descriptor and pinned files
 // go with it, not when MaxWait runs out.
-func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *inflight {
+func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest, listener string) *inflight {
 	if incrementalFetch(req) {
 		// No session was ever handed out, so none is found (Kafka's
 		// SessionErrorContext: the error, session ID 0, no partitions).
@@ -93,7 +100,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *infli
 		return &inflight{fetch: &fetchResult{resp: resp}}
 	}
 	wait := min(time.Duration(req.MaxWaitMillis)*time.Millisecond, maxFetchWait)
-	res, size, ready, keys := b.fetchOnce(req)
+	res, size, ready, keys := b.fetchOnce(req, listener)
 	if ready || size >= int64(req.MinBytes) || wait <= 0 || len(keys) == 0 {
 		return &inflight{fetch: res}
 	}
@@ -103,7 +110,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *infli
 	deadline := time.Now().Add(wait) // MaxWait counts from the request, not from its turn
 	fl := &inflight{}
 	fl.finish = func(wctx context.Context) {
-		fl.fetch = b.awaitFetch(ctx, wctx, req, deadline, keys)
+		fl.fetch = b.awaitFetch(ctx, wctx, req, listener, deadline, keys)
 	}
 	return fl
 }
@@ -114,7 +121,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest) *infli
 // is there. It parks in the delayed-operation registry, woken by a
 // high-watermark change of any partition asked for; the state is read
 // again after registering, so a change in between is not lost.
-func (b *Broker) awaitFetch(ctx, wctx context.Context, req *kmsg.FetchRequest, deadline time.Time, keys []partition.ID) *fetchResult {
+func (b *Broker) awaitFetch(ctx, wctx context.Context, req *kmsg.FetchRequest, listener string, deadline time.Time, keys []partition.ID) *fetchResult {
 	delayed := b.parts.Delayed()
 	events := partition.HighWatermarkMoved // consumers wait for what they may read
 	if fetchReplica(req) >= 0 {
@@ -123,14 +130,14 @@ func (b *Broker) awaitFetch(ctx, wctx context.Context, req *kmsg.FetchRequest, d
 	w, err := delayed.Watch(events, keys)
 	if err != nil {
 		b.logger.Warn("fetch answered without waiting", "err", err)
-		res, _, _, _ := b.fetchOnce(req)
+		res, _, _, _ := b.fetchOnce(req, listener)
 		return res
 	}
 	defer delayed.Cancel(w)
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	for {
-		res, size, ready, _ := b.fetchOnce(req)
+		res, size, ready, _ := b.fetchOnce(req, listener)
 		if ready || size >= int64(req.MinBytes) {
 			return res
 		}
@@ -151,7 +158,7 @@ func (b *Broker) awaitFetch(ctx, wctx context.Context, req *kmsg.FetchRequest, d
 // pinned record set bytes. ready reports an error partition (answered at
 // once, as Kafka does); keys names the partitions read, whose changes a
 // long poll waits for when there is not enough data yet.
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64, ready bool, keys []partition.ID) {
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest, listener string) (res *fetchResult, size int64, ready bool, keys []partition.ID) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	res = &fetchResult{resp: resp, sets: make([][]*log.FileSlices, len(req.Topics))}
 	resp.SessionID = 0
@@ -195,8 +202,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64
 				sp.ErrorCode = kerr.UnsupportedCompressionType.Code
 			} else if part != nil {
 				sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch, part.LeaderEpoch())
-				if sp.ErrorCode == 0 && part.Role() != partition.RoleLeader {
-					sp.ErrorCode = kerr.NotLeaderForPartition.Code // no follower fetching (KIP-392) yet
+				if role := part.Role(); sp.ErrorCode == 0 && role != partition.RoleLeader &&
+					(role != partition.RoleFollower || !fetchFromFollower(req, replica)) {
+					sp.ErrorCode = kerr.NotLeaderForPartition.Code
 				}
 			}
 			if sp.ErrorCode == 0 && replica >= 0 {
@@ -212,10 +220,18 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (res *fetchResult, size int64
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			keys = append(keys, part.ID)
 			hw := part.HighWatermark()
 			logStart := part.LogStartOffset()
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, logStart
+			if replica < 0 {
+				if id := b.preferredReadReplica(req, part, rp.FetchOffset, listener); id >= 0 {
+					// Redirected (KIP-392): no records, answered at once.
+					sp.PreferredReadReplica, ready = id, true
+					st.Partitions = append(st.Partitions, sp)
+					continue
+				}
+			}
+			keys = append(keys, part.ID)
 			visible := hw // consumers read to the high watermark, followers to the log end
 			if replica >= 0 {
 				visible = part.LogEndOffset()

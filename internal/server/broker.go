@@ -96,7 +96,7 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Ad
 	case *kmsg.ProduceRequest:
 		return b.handleProduce(ctx, r)
 	case *kmsg.FetchRequest:
-		return b.handleFetch(ctx, r)
+		return b.handleFetch(ctx, r, listener)
 	case *kmsg.ListOffsetsRequest:
 		resp = b.handleListOffsets(r)
 	case *kmsg.MetadataRequest:
