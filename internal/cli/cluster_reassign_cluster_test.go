@@ -181,7 +181,9 @@ func TestClusterReassign_Cluster(t *testing.T) {
 
 	t.Run("unknown broker, partition and topic", func(t *testing.T) {
 		for _, tc := range []struct{ plan, want string }{
-			{`{"version":1,"partitions":[{"topic":"moves","partition":0,"replicas":[2,9]}]}`, "Error: could not reassign partition(s):\n  moves-0: INVALID_REPLICA_ASSIGNMENT"},
+			// The broker serves DescribeCluster v2, so the tool sees every
+			// registered broker and refuses an unknown one itself, as Kafka's.
+			{`{"version":1,"partitions":[{"topic":"moves","partition":0,"replicas":[2,9]}]}`, "Error: Unknown broker id 9"},
 			{`{"version":1,"partitions":[{"topic":"moves","partition":7,"replicas":[2,3]}]}`, "Error: Unable to find partition: moves-7: UNKNOWN_TOPIC_OR_PARTITION"},
 			{`{"version":1,"partitions":[{"topic":"nope","partition":0,"replicas":[2,3]}]}`, "Error: Topic nope not found: UNKNOWN_TOPIC_OR_PARTITION"},
 		} {
