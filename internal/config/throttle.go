@@ -70,3 +70,23 @@ func throttled(list []string, partition, broker int32) bool {
 	}
 	return false
 }
+
+// ReplicationThrottleRates returns the leader and follower replication
+// throttle rates in effect (bytes per second): the broker's own dynamic
+// value, else the cluster-wide dynamic default, else the static one, as
+// Kafka's BrokerConfigHandler resolves them. Dynamic values were
+// validated by the controller; one that does not parse is skipped.
+func (b *Broker) ReplicationThrottleRates(perBroker, cluster map[string]string) (leader, follower int64) {
+	pick := func(key string, static int64) int64 {
+		for _, m := range []map[string]string{perBroker, cluster} {
+			if v, ok := m[key]; ok {
+				if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n >= 0 {
+					return n
+				}
+			}
+		}
+		return static
+	}
+	return pick("leader.replication.throttled.rate", b.LeaderReplicationThrottledRate),
+		pick("follower.replication.throttled.rate", b.FollowerReplicationThrottledRate)
+}

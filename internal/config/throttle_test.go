@@ -99,3 +99,19 @@ func TestDescribeBrokerDynamic(t *testing.T) {
 		t.Errorf("default: %+v", e)
 	}
 }
+
+func TestReplicationThrottleRates(t *testing.T) {
+	b, _, err := LoadBroker(map[string]string{"follower.replication.throttled.rate": "7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, f := b.ReplicationThrottleRates(nil, nil)
+	if l != 1<<63-1 || f != 7 {
+		t.Errorf("static: %d %d", l, f)
+	}
+	l, f = b.ReplicationThrottleRates(map[string]string{"leader.replication.throttled.rate": "1"},
+		map[string]string{"leader.replication.throttled.rate": "2", "follower.replication.throttled.rate": "3"})
+	if l != 1 || f != 3 {
+		t.Errorf("dynamic: %d %d", l, f)
+	}
+}
