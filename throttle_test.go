@@ -137,6 +137,11 @@ func TestCluster_LeaderReplicationThrottle(t *testing.T) {
 	})
 	produceBytes(t, ctx, cl, "lt", 200, 10<<10) // 2 MB
 	alterConfigs(t, ctx, adm, true, "1", set("leader.replication.throttled.rate", "102400"))
+	// Other broker keys stay static: refused, as Kafka refuses read-only ones.
+	if resp, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{set("log.retention.ms", "1000")}, 1); err != nil ||
+		len(resp) != 1 || resp[0].Err == nil {
+		t.Errorf("a static broker key was altered: %v %+v", err, resp)
+	}
 
 	// Fetch as broker 2 until held back. The quota is a rate over 2
 	// samples of 1 s, so at 100 KB/s it is exceeded after some 100-200 KB

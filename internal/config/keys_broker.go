@@ -292,6 +292,10 @@ func brokerKeys() []Key {
 			"Bytes per second this broker's fetchers take for the replicas its topics list in follower.replication.throttled.replicas; over it, those partitions are left out of the next fetch. Replicas caught up with the leader are never held back.").
 			valid(atLeast{0}).dynamicBroker().
 			fjord("Kafka takes it only as a dynamic config; Fjord also reads a static value from the properties, which dynamic values override."),
+		broker("replica.alter.log.dirs.io.max.bytes.per.second", TypeLong, longMax, Medium,
+			"Bytes per second of moving replicas between this broker's log directories (AlterReplicaLogDirs).").
+			valid(atLeast{0}).dynamicBroker().
+			fjord("Accepted and kept, without effect: Fjord does not move replicas between log directories. kafka-reassign-partitions.sh deletes it with the two rates when --verify clears throttles."),
 		broker("replication.quota.window.num", TypeInt, "11", Low,
 			"Samples the replication throttles' rates are measured over.").
 			valid(atLeast{1}),
