@@ -119,8 +119,9 @@ func TestCluster_LeaderReplicationThrottle(t *testing.T) {
 	c := startCluster(t, 3, "replica.lag.time.max.ms", "1000", "replication.quota.window.num", "2") // 3 voters: one may stop
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	// Batches of one 10 KB record, so a 64 KB fetch is a few of them.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()[0]), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(),
-		kgo.RetryTimeout(30*time.Second))
+		kgo.RetryTimeout(30*time.Second), kgo.ProducerBatchMaxBytes(16<<10))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,9 +144,23 @@ func TestCluster_LeaderReplicationThrottle(t *testing.T) {
 		t.Errorf("a static broker key was altered: %v %+v", err, resp)
 	}
 
+	// The rate reaches broker 1 through the metadata log; its
+	// DescribeConfigs shows it as a dynamic broker config once there.
+	waitFor(t, ctx, "the rate on broker 1", func() (bool, string) {
+		rcs, err := adm.DescribeBrokerConfigs(ctx, 1)
+		if err != nil || len(rcs) != 1 {
+			return false, fmt.Sprint(err)
+		}
+		for _, c := range rcs[0].Configs {
+			if c.Key == "leader.replication.throttled.rate" {
+				return c.MaybeValue() == "102400" && c.Source == kmsg.ConfigSourceDynamicBrokerConfig, fmt.Sprintf("%+v", c)
+			}
+		}
+		return false, "not described"
+	})
+
 	// Fetch as broker 2 until held back. The quota is a rate over 2
-	// samples of 1 s, so at 100 KB/s it is exceeded after some 100-200 KB
-	// (more only while the dynamic config is on its way to broker 1).
+	// samples of 1 s, so at 100 KB/s it is exceeded after some 100-200 KB.
 	var off int64
 	var copied int
 	held := func() bool {
@@ -161,7 +176,7 @@ func TestCluster_LeaderReplicationThrottle(t *testing.T) {
 		return held(), fmt.Sprintf("%d bytes copied", copied)
 	})
 	t.Logf("held back after %d bytes", copied)
-	if copied > 1<<20 {
+	if copied > 512<<10 {
 		t.Errorf("copied %d bytes before being held back at 100 KB/s", copied)
 	}
 	if n, _ := replicaFetch(t, ctx, cl, "lt", -1, off); n == 0 {
