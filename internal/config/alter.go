@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -48,6 +49,37 @@ type AlterOp struct {
 // already present. The result is validated as a whole with
 // ValidateTopicConfigs (errors wrap ErrInvalidConfig).
 func IncrementalAlter(overrides map[string]string, ops []AlterOp) (map[string]string, error) {
+	return incrementalAlter(overrides, ops, Key.IsTopic, "not a topic config", ValidateTopicConfigs)
+}
+
+// IncrementalAlterBroker is IncrementalAlter for a BROKER resource's
+// dynamic overrides (a broker ID, or "" for the cluster-wide default):
+// only the keys Fjord changes at run time are accepted (BrokerDynamic);
+// any other broker key is refused as Kafka refuses a read-only one.
+func IncrementalAlterBroker(overrides map[string]string, ops []AlterOp) (map[string]string, error) {
+	return incrementalAlter(overrides, ops, Key.IsBroker, "not a broker config", ValidateBrokerDynamicConfigs)
+}
+
+// ValidateBrokerDynamicConfigs checks a BROKER resource's dynamic
+// overrides: every key BrokerDynamic, every value valid.
+func ValidateBrokerDynamicConfigs(overrides map[string]string) error {
+	t := Registry()
+	for _, name := range slices.Sorted(maps.Keys(overrides)) {
+		k, ok := t.Lookup(name)
+		if !ok {
+			return &Error{Key: name, Unknown: true, Reason: "not a broker config"}
+		}
+		if !k.BrokerDynamic() {
+			return &Error{Key: name, Value: overrides[name], Reason: "cannot be updated dynamically; set it in server.properties"}
+		}
+		if _, err := k.Parse(overrides[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func incrementalAlter(overrides map[string]string, ops []AlterOp, accept func(Key) bool, refusal string, validate func(map[string]string) error) (map[string]string, error) {
 	t := Registry()
 	out := cloneOrEmpty(overrides)
 	seen := make(map[string]bool, len(ops))
@@ -57,8 +89,8 @@ func IncrementalAlter(overrides map[string]string, ops []AlterOp) (map[string]st
 		}
 		seen[op.Key] = true
 		k, ok := t.Lookup(op.Key)
-		if !ok || !k.IsTopic() {
-			return nil, &Error{Key: op.Key, Unknown: true, Reason: "not a topic config"}
+		if !ok || !accept(k) {
+			return nil, &Error{Key: op.Key, Unknown: true, Reason: refusal}
 		}
 		switch op.Op {
 		case OpSet:
@@ -78,7 +110,7 @@ func IncrementalAlter(overrides map[string]string, ops []AlterOp) (map[string]st
 			return nil, fmt.Errorf("config %s: unknown operation %d: %w", op.Key, op.Op, ErrInvalidRequest)
 		}
 	}
-	if err := ValidateTopicConfigs(out); err != nil {
+	if err := validate(out); err != nil {
 		return nil, err
 	}
 	return out, nil

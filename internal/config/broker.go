@@ -68,11 +68,17 @@ type Broker struct {
 	ReplicaFetchMinBytes         int32         // replica.fetch.min.bytes
 	ReplicaFetchBackoff          time.Duration // replica.fetch.backoff.ms
 	NumReplicaFetchers           int           // num.replica.fetchers
-	BrokerSessionTimeout         time.Duration // broker.session.timeout.ms
-	BrokerHeartbeatInterval      time.Duration // broker.heartbeat.interval.ms
-	AutoLeaderRebalanceEnable    bool          // auto.leader.rebalance.enable
-	LeaderImbalanceCheckInterval time.Duration // leader.imbalance.check.interval.seconds
-	ControlledShutdownEnable     bool          // controlled.shutdown.enable
+	// The replication throttles' static values (bytes per second;
+	// dynamic broker configs override them) and their measuring window.
+	LeaderReplicationThrottledRate   int64         // leader.replication.throttled.rate
+	FollowerReplicationThrottledRate int64         // follower.replication.throttled.rate
+	ReplicationQuotaWindowNum        int           // replication.quota.window.num
+	ReplicationQuotaWindowSize       time.Duration // replication.quota.window.size.seconds
+	BrokerSessionTimeout             time.Duration // broker.session.timeout.ms
+	BrokerHeartbeatInterval          time.Duration // broker.heartbeat.interval.ms
+	AutoLeaderRebalanceEnable        bool          // auto.leader.rebalance.enable
+	LeaderImbalanceCheckInterval     time.Duration // leader.imbalance.check.interval.seconds
+	ControlledShutdownEnable         bool          // controlled.shutdown.enable
 
 	OffsetsTopicNumPartitions     int32         // offsets.topic.num.partitions
 	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor
@@ -260,6 +266,10 @@ func (b *Broker) fill(values map[string]any) {
 	b.ReplicaFetchMinBytes = int32(i("replica.fetch.min.bytes"))
 	b.ReplicaFetchBackoff = ms("replica.fetch.backoff.ms")
 	b.NumReplicaFetchers = int(i("num.replica.fetchers"))
+	b.LeaderReplicationThrottledRate = i("leader.replication.throttled.rate")
+	b.FollowerReplicationThrottledRate = i("follower.replication.throttled.rate")
+	b.ReplicationQuotaWindowNum = int(i("replication.quota.window.num"))
+	b.ReplicationQuotaWindowSize = time.Duration(i("replication.quota.window.size.seconds")) * time.Second
 	b.BrokerSessionTimeout = ms("broker.session.timeout.ms")
 	b.BrokerHeartbeatInterval = ms("broker.heartbeat.interval.ms")
 	b.AutoLeaderRebalanceEnable, _ = values["auto.leader.rebalance.enable"].(bool)

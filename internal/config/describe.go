@@ -9,7 +9,8 @@ type Entry struct {
 	Value *string
 	// Source is where Value comes from (the first synonym's source).
 	Source Source
-	// ReadOnly is set for broker keys: Fjord has no dynamic broker config.
+	// ReadOnly is set for broker keys that change only with a restart
+	// (all but the replication throttle rates).
 	ReadOnly bool
 	// Sensitive marks passwords, whose values are never returned.
 	Sensitive bool
@@ -65,6 +66,15 @@ func DescribeTopic(b *Broker, overrides map[string]string) []Entry {
 // family (log.retention.ms/minutes/hours) with their configured and default
 // values. Entries are sorted by name.
 func DescribeBroker(b *Broker, props map[string]string) []Entry {
+	return DescribeBrokerDynamic(b, props, nil, nil)
+}
+
+// DescribeBrokerDynamic is DescribeBroker with the dynamic overrides of
+// the metadata log: perBroker (the broker's own, DYNAMIC_BROKER_CONFIG)
+// and cluster (the "" resource, DYNAMIC_DEFAULT_BROKER_CONFIG), which
+// take precedence over the static value, in that order, as in Kafka.
+// Keys that can change at run time (BrokerDynamic) are not read-only.
+func DescribeBrokerDynamic(b *Broker, props, perBroker, cluster map[string]string) []Entry {
 	b = orDefaults(b)
 	if b == nil {
 		return nil
@@ -87,10 +97,20 @@ func DescribeBroker(b *Broker, props map[string]string) []Entry {
 			value = ptr(k.Default)
 		}
 		var syns []Synonym
+		if k.BrokerDynamic() {
+			if v, ok := cluster[k.Name]; ok {
+				value = ptr(trim(v))
+				syns = append(syns, Synonym{Name: k.Name, Value: value, Source: SourceDynamicDefaultBroker})
+			}
+			if v, ok := perBroker[k.Name]; ok {
+				value = ptr(trim(v))
+				syns = append([]Synonym{{Name: k.Name, Value: value, Source: SourceDynamicBroker}}, syns...)
+			}
+		}
 		for _, g := range b.table.brokerGroup(k) {
 			syns = append(syns, synonymsOf(g, static)...)
 		}
-		out = append(out, entry(k, value, syns, true))
+		out = append(out, entry(k, value, syns, !k.BrokerDynamic()))
 	}
 	return out
 }

@@ -49,7 +49,7 @@ before it is acknowledged (concurrent writes share one fsync). Set it to
 		if k.IsTopic() {
 			desc += " Also a topic key (dynamic per topic)."
 		}
-		writeRow(&b, k, desc, false)
+		writeRow(&b, k, desc, k.BrokerDynamic())
 	}
 	b.WriteString("\n## Topic keys\n\n")
 	b.WriteString("Set per topic at creation or with IncrementalAlterConfigs. The default shown is\n")

@@ -25,6 +25,11 @@ func (k Key) alsoTopic() Key {
 	return k
 }
 
+// dynamicBroker makes a broker key changeable while the node runs, per
+// broker ID and cluster-wide, through IncrementalAlterConfigs on a BROKER
+// resource.
+func (k Key) dynamicBroker() Key { k.Dynamic = true; return k }
+
 // valid attaches a validator.
 func (k Key) valid(v Validator) Key { k.Validator = v; return k }
 
@@ -279,6 +284,27 @@ func brokerKeys() []Key {
 			valid(atLeast{0}),
 		broker("num.replica.fetchers", TypeInt, "1", High,
 			"Fetcher loops per source broker; partitions are spread over them.").
+			valid(atLeast{1}),
+		// Replication throttles (Kafka's DynamicConfig.Broker and
+		// QuotaConfig): the rates are dynamic, per broker ID or for the
+		// cluster ("" resource name); the window keys are static.
+		broker("leader.replication.throttled.rate", TypeLong, longMax, Medium,
+			"Bytes per second this broker, as leader, sends to followers of the replicas its topics list in leader.replication.throttled.replicas; over it, those partitions are answered with no records. Followers in the ISR are never held back.").
+			valid(atLeast{0}).dynamicBroker().
+			fjord("Kafka takes it only as a dynamic config; Fjord also reads a static value from the properties, which dynamic values override."),
+		broker("follower.replication.throttled.rate", TypeLong, longMax, Medium,
+			"Bytes per second this broker's fetchers take for the replicas its topics list in follower.replication.throttled.replicas; over it, those partitions are left out of the next fetch. Replicas caught up with the leader are never held back.").
+			valid(atLeast{0}).dynamicBroker().
+			fjord("Kafka takes it only as a dynamic config; Fjord also reads a static value from the properties, which dynamic values override."),
+		broker("replica.alter.log.dirs.io.max.bytes.per.second", TypeLong, longMax, Medium,
+			"Bytes per second of moving replicas between this broker's log directories (AlterReplicaLogDirs).").
+			valid(atLeast{0}).dynamicBroker().
+			fjord("Accepted and kept, without effect: Fjord does not move replicas between log directories. kafka-reassign-partitions.sh deletes it with the two rates when --verify clears throttles."),
+		broker("replication.quota.window.num", TypeInt, "11", Low,
+			"Samples the replication throttles' rates are measured over.").
+			valid(atLeast{1}),
+		broker("replication.quota.window.size.seconds", TypeInt, "1", Low,
+			"Length of one sample of the replication throttles' rates.").
 			valid(atLeast{1}),
 		broker("broker.session.timeout.ms", TypeInt, "1500", High,
 			"A broker that has not heartbeated to the controller for this long is fenced and its leaderships move. Kafka's default is 9000; Fjord's shorter default fails over within two seconds.").

@@ -10,6 +10,9 @@ func topic(name string, t Type, def string, doc string) Key {
 // topicKeys lists the keys valid only as topic overrides (the dual-scope
 // keys live in brokerKeys). Validators are Kafka's LogConfig validators.
 func topicKeys() []Key {
+	// Kafka's ThrottledReplicaListValidator: the literal * alone, or
+	// partitionId:brokerId pairs (an empty item is allowed).
+	throttledReplicas := listCheck("* or partitionId:brokerId list", checkThrottledReplicas)
 	return []Key{
 		topic("cleanup.policy", TypeList, "delete",
 			"delete drops segments past retention; compact keeps the latest record per key; both may be listed; an empty list (Kafka 4.2) keeps the log whole, with neither.").
@@ -29,6 +32,12 @@ func topicKeys() []Key {
 		topic("index.interval.bytes", TypeInt, "4096",
 			"Bytes of records between two offset index entries.").
 			valid(atLeast{0}),
+		topic("leader.replication.throttled.replicas", TypeList, "",
+			"Replicas throttled on the leader side, as partition:brokerId pairs (the broker being the leader that sends), or * for all; they count against leader.replication.throttled.rate.").
+			valid(throttledReplicas),
+		topic("follower.replication.throttled.replicas", TypeList, "",
+			"Replicas throttled on the follower side, as partition:brokerId pairs (the broker being the follower that fetches), or * for all; they count against follower.replication.throttled.rate.").
+			valid(throttledReplicas),
 		topic("max.compaction.lag.ms", TypeLong, longMax,
 			"Longest time a record may stay uncompacted.").
 			valid(atLeast{1}),

@@ -28,7 +28,8 @@ type Key struct {
 	// Validator checks parsed values; nil accepts any value of the type.
 	Validator Validator
 	// Dynamic keys can change without a restart. Topic keys are dynamic
-	// (per-topic overrides); broker keys are static in Fjord today.
+	// (per-topic overrides); of the broker-only keys, the replication
+	// throttle rates are (per broker ID and cluster-wide), the rest static.
 	Dynamic bool
 	// Importance is Kafka's ranking, used to order nothing but the docs.
 	Importance Importance
@@ -128,3 +129,8 @@ func (t *Table) brokerGroup(k Key) []Key {
 	}
 	return t.BrokerSynonyms(k.TopicKey)
 }
+
+// BrokerDynamic reports whether a broker key may be changed while the node
+// runs (IncrementalAlterConfigs on a BROKER resource). Keys valid in both
+// scopes are dynamic per topic only.
+func (k Key) BrokerDynamic() bool { return k.Dynamic && k.Scope == ScopeBroker }

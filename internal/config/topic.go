@@ -42,6 +42,10 @@ type Topic struct {
 	Preallocate            bool          // preallocate
 	FileDeleteDelay        time.Duration // file.delete.delay.ms
 	UncleanLeaderElection  bool          // unclean.leader.election.enable
+	// LeaderThrottledReplicas and FollowerThrottledReplicas are
+	// leader/follower.replication.throttled.replicas: partition:broker
+	// items or "*" (see LeaderThrottled). Shared: do not modify.
+	LeaderThrottledReplicas, FollowerThrottledReplicas []string
 }
 
 // Compact reports whether the cleanup policy includes compact.
@@ -179,6 +183,10 @@ func setTopicField(t *Topic, name string, v any) {
 		t.FileDeleteDelay = ms
 	case "unclean.leader.election.enable":
 		t.UncleanLeaderElection, _ = v.(bool)
+	case "leader.replication.throttled.replicas":
+		t.LeaderThrottledReplicas, _ = v.([]string)
+	case "follower.replication.throttled.replicas":
+		t.FollowerThrottledReplicas, _ = v.([]string)
 	}
 }
 
@@ -192,7 +200,8 @@ type topicDefault struct {
 
 // deriveTopicDefaults computes each topic key's default from the broker's
 // static properties: the first synonym that is set wins, else the first
-// with a non-null default; hours and minutes become milliseconds.
+// with a non-null default; hours and minutes become milliseconds. A topic
+// key no broker key supplies takes its own default.
 // Retention below zero means unlimited (-1); zero is rejected, as Kafka does.
 func deriveTopicDefaults(t *Table, static map[string]string) (map[string]topicDefault, error) {
 	out := map[string]topicDefault{}
@@ -201,6 +210,12 @@ func deriveTopicDefaults(t *Table, static map[string]string) (map[string]topicDe
 			continue
 		}
 		syns := t.BrokerSynonyms(tk.Name)
+		if len(syns) == 0 {
+			// Topic-only keys without a broker default in Kafka either
+			// (the *.replication.throttled.replicas lists).
+			out[tk.Name] = topicDefault{value: tk.Default, supplier: tk, raw: tk.Default}
+			continue
+		}
 		var pick *Key
 		var raw string
 		for i := range syns {

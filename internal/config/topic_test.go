@@ -36,6 +36,7 @@ func TestBroker_TopicConfig(t *testing.T) {
 			"compression.type": "zstd", "min.insync.replicas": "2", "delete.retention.ms": "13",
 			"min.compaction.lag.ms": "14", "max.compaction.lag.ms": "15", "min.cleanable.dirty.ratio": "0.25",
 			"preallocate": "TRUE", "file.delete.delay.ms": "16", "unclean.leader.election.enable": "true",
+			"leader.replication.throttled.replicas": "0:1, 1:2", "follower.replication.throttled.replicas": "*",
 		}, func(tc Topic) bool {
 			ms := time.Millisecond
 			return reflect.DeepEqual(tc, Topic{
@@ -45,6 +46,7 @@ func TestBroker_TopicConfig(t *testing.T) {
 				MessageTimestampAfterMax: 12 * ms, CleanupPolicy: []string{"compact"}, CompressionType: "zstd",
 				MinInsyncReplicas: 2, DeleteRetention: 13 * ms, MinCompactionLag: 14 * ms, MaxCompactionLag: 15 * ms,
 				MinCleanableDirtyRatio: 0.25, Preallocate: true, FileDeleteDelay: 16 * ms, UncleanLeaderElection: true,
+				LeaderThrottledReplicas: []string{"0:1", "1:2"}, FollowerThrottledReplicas: []string{"*"},
 			})
 		}},
 	}

@@ -4,7 +4,7 @@ package controller
 // a client sent them to (brokers forward them, KIP-590): CreateTopics (19,
 // v0-v7), DeleteTopics (20, v0-v6), CreatePartitions (37, v0-v3),
 // AlterConfigs (33, v0-v2) and IncrementalAlterConfigs (44, v0-v1) for
-// topics, AlterPartitionReassignments (45, v0-v1) and
+// topics and brokers (the replication throttle rates), AlterPartitionReassignments (45, v0-v1) and
 // ListPartitionReassignments (46, v0) (in reassign.go), AllocateProducerIds
 // (67). Each request is decoded into the controller's typed operations, so
 // validation and error codes are the same whether the request came from a
@@ -28,8 +28,6 @@ const (
 	resourceTopic  = 2
 	resourceBroker = 4
 )
-
-var errBrokerConfigsStatic = fmt.Errorf("%w: dynamic broker configs are not supported yet; set them in server.properties", config.ErrInvalidConfig)
 
 // Forward answers a Kafka request as the active controller.
 func (c *Controller) Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
@@ -252,8 +250,12 @@ func (c *Controller) handleIncrementalAlterConfigs(ctx context.Context, req *kms
 			}
 			ops = append(ops, op)
 		}
+		alter := config.IncrementalAlter
+		if rr.ResourceType == resourceBroker {
+			alter = config.IncrementalAlterBroker
+		}
 		err := c.alterConfigs(ctx, rr.ResourceType, rr.ResourceName, req.ValidateOnly,
-			func(cur map[string]string) (map[string]string, error) { return config.IncrementalAlter(cur, ops) })
+			func(cur map[string]string) (map[string]string, error) { return alter(cur, ops) })
 		sr.ErrorCode, sr.ErrorMessage = protocol.ErrorCode(err), protocol.ErrorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
@@ -261,14 +263,16 @@ func (c *Controller) handleIncrementalAlterConfigs(ctx context.Context, req *kms
 }
 
 // alterConfigs applies one resource's config change (AlterConfigs or
-// IncrementalAlterConfigs): a topic's through alter, which turns its
-// current overrides into the new ones; broker configs are static.
+// IncrementalAlterConfigs): a topic's or a broker's (its ID, or "" for
+// the cluster default) through alter, which turns its current overrides
+// into the new ones; of the broker keys only the dynamic ones (the
+// replication throttle rates) are accepted.
 func (c *Controller) alterConfigs(ctx context.Context, resourceType kmsg.ConfigResourceType, name string, validateOnly bool, alter func(map[string]string) (map[string]string, error)) error {
 	switch resourceType {
 	case resourceTopic:
 		return c.AlterTopicConfigs(ctx, name, alter, validateOnly)
 	case resourceBroker:
-		return errBrokerConfigsStatic
+		return c.AlterBrokerConfigs(ctx, name, alter, validateOnly)
 	default:
 		return fmt.Errorf("%w: unsupported resource type %d", kerr.InvalidRequest, resourceType)
 	}

@@ -31,6 +31,7 @@ var layer = map[string]int{
 	"internal/vfs":           0,
 	"internal/budget":        0,
 	"internal/loglimit":      0,
+	"internal/quota":         0,
 	"internal/netserve":      1,
 	"internal/log":           1,
 	"internal/metadata":      1,

@@ -89,6 +89,7 @@ type Node struct {
 	channel   *controller.Channel
 	lifecycle *controller.Lifecycle
 	repl      *replication.Manager
+	throttles *throttles // the replication quotas (brokers only)
 
 	abort atomic.Bool // Abort: no controlled shutdown
 	// dirFailure carries the data directory's first storage failure to

@@ -217,6 +217,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.parts = partition.NewManager(partition.ManagerConfig{Dir: n.dataDir, NodeID: b.NodeID, ReplicaLagTimeMax: b.ReplicaLagTimeMax, FS: n.cfg.FS,
 			Decompression: n.budgets.decompression, DecompressionBytes: n.budgets.decompression.Capacity(), OnDirFailure: n.dirFailed}, n.logger)
 		n.parts.SetProducerIDExpiration(b.ProducerIDExpiration)
+		n.throttles = newThrottles(b)
+		n.loader.Subscribe(metadata.PublisherFunc(n.throttles.publish))
 		// Hosted replicas follow committed metadata: the replay of the
 		// metadata log at start-up opens them through the same publisher
 		// that later creates, changes and deletes them.
@@ -287,6 +289,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		NodeID: b.NodeID, FetchMaxBytes: b.ReplicaFetchMaxBytes, ResponseMaxBytes: b.ReplicaFetchResponseMaxBytes,
 		WaitMax: b.ReplicaFetchWaitMax, MinBytes: b.ReplicaFetchMinBytes, Backoff: b.ReplicaFetchBackoff, BrokerEpoch: n.lifecycle.Epoch,
 		SourceHost: n.sourceHost(), Listener: b.InterBrokerListenerName, Fetchers: b.NumReplicaFetchers,
+		Quota: n.throttles.follower,
 	}, n.parts, n.loader, n.channel, n.logger)
 	n.repl.Start()
 	n.loader.SubscribeReplaying(metadata.PublisherFunc(n.repl.Publish)) // what the replay made followers, then every change
@@ -302,6 +305,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		Broker:                b,
 		BrokerProps:           n.cfg.Props,
 		BrokerEpoch:           n.lifecycle.Epoch,
+		LeaderQuota:           n.throttles.leader,
 	}, n.loader, n.channel, n.parts, n.groups, n.logger)
 	n.loader.Subscribe(metadata.PublisherFunc(broker.PublishMetadata))
 	if err := broker.StartGroups(loopCtx); err != nil {

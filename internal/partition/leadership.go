@@ -33,6 +33,15 @@ func (p *Partition) Leader() int32 {
 	return p.replica.Leader()
 }
 
+// InISR reports whether replica is in the committed in-sync replica set,
+// without copying it (the leader's replication throttle asks on every
+// fetch of a throttled partition).
+func (p *Partition) InISR(replica int32) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Contains(p.replica.ISR(), replica)
+}
+
 // ISR returns the committed in-sync replica set.
 func (p *Partition) ISR() []int32 {
 	p.mu.Lock()

@@ -29,6 +29,10 @@ type followed struct {
 	// (OffsetForLeaderEpoch) and cut where it diverged.
 	truncated bool
 	backoff   time.Time // fetch again only after this (after an error)
+	// caughtUp: the last fetch left this replica at the leader's high
+	// watermark (Kafka's PartitionFetchState.isReplicaInSync, lag 0);
+	// such a replica is never held back by the follower throttle.
+	caughtUp bool
 }
 
 // fetcher copies the partitions one leader leads. Its goroutine (run) owns
@@ -181,10 +185,20 @@ func (f *fetcher) run() {
 		}
 		f.cur = c
 		f.mu.Unlock()
-		err := f.round(c, parts)
+		held, err := f.round(c, parts)
 		f.mu.Lock()
 		f.cur = nil
 		f.mu.Unlock()
+		if err == nil && held {
+			// Every partition ready to fetch is held back by the
+			// follower throttle: wait for the rate to fall (Kafka's
+			// fetcher waits replica.fetch.backoff.ms on an empty
+			// fetch; a shorter wait keeps the rate closer to the bound).
+			if !f.sleep(min(f.m.cfg.Backoff, throttleWait)) {
+				return
+			}
+			continue
+		}
 		if err != nil {
 			if f.m.ctx.Err() == nil {
 				f.m.logger.Debug("replica fetch failed", "leader", f.leader, "err", err)
@@ -198,11 +212,29 @@ func (f *fetcher) run() {
 	}
 }
 
+// throttleWait is the longest a fetcher waits when the follower throttle
+// holds back every partition it would fetch.
+const throttleWait = 100 * time.Millisecond
+
 // round truncates what needs it, then fetches once and applies the answer.
-func (f *fetcher) round(c *kconn, parts []*followed) error {
+// held reports that nothing was fetched because the follower throttle held
+// every partition back.
+//
+// Follower throttle (Kafka's ReplicaFetcherThread shouldFollowerThrottle):
+// a partition its topic's follower.replication.throttled.replicas lists for
+// this node (or "*") is left out of the fetch while the node's follower
+// quota is exceeded, unless the replica caught up with the leader's high
+// watermark in its last fetch; the others are fetched as usual, so they
+// are never starved. The bytes fetched for listed partitions are recorded
+// against the quota. Being left out only delays a replica: it keeps its
+// log, and the leader's ISR rule (replica.lag.time.max.ms) is unchanged.
+func (f *fetcher) round(c *kconn, parts []*followed) (held bool, err error) {
 	if err := f.truncate(c, parts); err != nil {
-		return err
+		return false, err
 	}
+	now := time.Now()
+	q := f.m.cfg.Quota
+	exceeded, asked := false, false
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = fetchVersion
 	req.ReplicaID = f.m.cfg.NodeID
@@ -212,9 +244,22 @@ func (f *fetcher) round(c *kconn, parts []*followed) error {
 	req.SessionID, req.SessionEpoch = 0, -1
 	byTopic := map[string]int{}
 	sent := map[partition.ID]*followed{}
+	throttled := map[partition.ID]bool{}
 	for _, p := range parts {
 		if !p.truncated {
 			continue
+		}
+		if q != nil && p.part.Config().FollowerThrottled(p.part.ID.Partition, f.m.cfg.NodeID) {
+			throttled[p.part.ID] = true
+			if !p.caughtUp {
+				if !asked {
+					asked, exceeded = true, q.Exceeded(now)
+				}
+				if exceeded {
+					held = true
+					continue
+				}
+			}
 		}
 		i, ok := byTopic[p.part.ID.Topic]
 		if !ok {
@@ -236,16 +281,17 @@ func (f *fetcher) round(c *kconn, parts []*followed) error {
 		sent[p.part.ID] = p
 	}
 	if len(sent) == 0 {
-		return nil
+		return held, nil
 	}
 	resp := kmsg.NewPtrFetchResponse()
 	if err := c.request(req, resp, f.m.cfg.WaitMax+10*time.Second); err != nil {
-		return err
+		return false, err
 	}
 	if resp.ErrorCode != 0 {
-		return kerr.ErrorForCode(resp.ErrorCode)
+		return false, kerr.ErrorForCode(resp.ErrorCode)
 	}
-	now := time.Now()
+	now = time.Now()
+	var throttledBytes int64
 	var synced []*followed
 	for _, t := range resp.Topics {
 		for _, rp := range t.Partitions {
@@ -253,25 +299,32 @@ func (f *fetcher) round(c *kconn, parts []*followed) error {
 			if p == nil {
 				continue
 			}
+			if throttled[p.part.ID] {
+				throttledBytes += int64(len(rp.RecordBatches))
+			}
 			if err := f.apply(p, &rp, now); err != nil {
 				f.m.logger.Warn("applying a fetched partition failed", "topic", t.Topic, "partition", rp.Partition, "err", err)
 				f.backoff(p)
 				continue
 			}
+			p.caughtUp = rp.ErrorCode == 0 && p.part.LogEndOffset() >= rp.HighWatermark
 			if len(rp.RecordBatches) > 0 {
 				synced = append(synced, p)
 			}
 		}
+	}
+	if q != nil {
+		q.Record(now, throttledBytes)
 	}
 	// Durable before the next fetch reports the new offsets.
 	ctx, cancel := context.WithTimeout(f.m.ctx, time.Minute)
 	defer cancel()
 	for _, p := range synced {
 		if err := p.part.SyncTo(ctx, p.part.LogEndOffset()); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // apply appends one partition's fetched batches and adopts the leader's

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/partition"
+	"github.com/fjordstream/fjord/internal/quota"
 )
 
 // Forwarder sends a Kafka request to the active controller.
@@ -46,6 +47,9 @@ type Config struct {
 	// connection, fetch loop and fsyncs) copy one leader's partitions,
 	// which are spread over them by a hash of the partition.
 	Fetchers int
+	// Quota is the node's follower.replication.throttled.rate quota,
+	// shared by all its fetchers; nil throttles nothing.
+	Quota *quota.Replication
 }
 
 // fetcherKey names a fetcher: the leader it copies from and its index

@@ -38,6 +38,18 @@ package server
 // its log end reads nothing yet, one past its log end is
 // OFFSET_OUT_OF_RANGE, as on Kafka. A leader with the rack-aware selector
 // may answer a partition with PreferredReadReplica and no records instead.
+//
+// Replication throttle (leader side, Kafka's ReplicaManager
+// shouldLeaderThrottle and KafkaApis): a partition this node leads that
+// its topic's leader.replication.throttled.replicas lists for this node
+// (or "*") is throttled. While the node's leader quota
+// (leader.replication.throttled.rate) is exceeded, a follower outside the
+// committed ISR is answered for it with no records, not an error, and
+// those partitions do not count towards the fetch's MinBytes; followers in
+// the ISR are never held back (so the throttle cannot shrink the ISR), nor
+// are consumers or unlisted partitions. The bytes of every throttled
+// partition answered to a follower, ISR or not, are recorded against the
+// quota when the response is made.
 
 import (
 	"context"
@@ -50,6 +62,7 @@ import (
 	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/protocol"
+	"github.com/fjordstream/fjord/internal/quota"
 )
 
 // maxFetchWait bounds MaxWaitMillis so a hostile client cannot park a
@@ -63,6 +76,9 @@ const maxFetchWait = 5 * time.Minute
 type fetchResult struct {
 	resp *kmsg.FetchResponse
 	sets [][]*log.FileSlices
+	// throttled counts the record bytes of partitions under the leader's
+	// replication throttle, recorded against its quota once answered.
+	throttled int64
 }
 
 // recordSetLen is the protocol.AppendFetchResponse callback: the pinned
@@ -102,6 +118,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest, listen
 	wait := min(time.Duration(req.MaxWaitMillis)*time.Millisecond, maxFetchWait)
 	res, size, ready, keys := b.fetchOnce(req, listener)
 	if ready || size >= int64(req.MinBytes) || wait <= 0 || len(keys) == 0 {
+		b.recordThrottled(res)
 		return &inflight{fetch: res}
 	}
 	// The response is unpinned while it waits, so a parked long poll
@@ -111,6 +128,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *kmsg.FetchRequest, listen
 	fl := &inflight{}
 	fl.finish = func(wctx context.Context) {
 		fl.fetch = b.awaitFetch(ctx, wctx, req, listener, deadline, keys)
+		b.recordThrottled(fl.fetch)
 	}
 	return fl
 }
@@ -168,6 +186,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, listener string) (res *fetchR
 	}
 	replica := fetchReplica(req)
 	now := b.now()
+	throttle := b.leaderThrottle(replica, now)
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		res.sets[i] = make([]*log.FileSlices, len(rt.Partitions))
@@ -236,11 +255,16 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, listener string) (res *fetchR
 			if replica >= 0 {
 				visible = part.LogEndOffset()
 			}
+			throttled := throttle.listed(part)
 			switch {
 			case rp.FetchOffset < logStart || rp.FetchOffset > part.LogEndOffset():
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
 				ready = true
 			case rp.FetchOffset >= visible:
+			case throttled && throttle.holdBack(part):
+				// Over the leader's replication quota: no records
+				// for a follower catching up (Kafka's empty
+				// FetchDataInfo), the offsets answered as usual.
 			case remaining > 0 || size == 0:
 				limit := min(rp.PartitionMaxBytes, remaining)
 				var fs *log.FileSlices
@@ -259,6 +283,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, listener string) (res *fetchR
 				}
 				res.sets[i][j] = fs
 				size += fs.Size()
+				if throttled {
+					res.throttled += fs.Size()
+				}
 				remaining -= int32(min(fs.Size(), int64(remaining)))
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -293,5 +320,54 @@ func checkLeaderEpoch(clientEpoch, ours int32) int16 {
 		return kerr.UnknownLeaderEpoch.Code
 	default:
 		return kerr.FencedLeaderEpoch.Code
+	}
+}
+
+// leaderThrottle is one fetch's view of the leader's replication quota:
+// which partitions are throttled for the fetching follower, and whether
+// the quota is exceeded (asked once per fetch, when first needed).
+type leaderThrottle struct {
+	q        *quota.Replication
+	node     int32
+	replica  int32
+	now      time.Time
+	asked    bool
+	exceeded bool
+}
+
+// leaderThrottle returns the throttle view of a fetch; consumers' fetches
+// (replica < 0) and a node without a quota throttle nothing.
+func (b *Broker) leaderThrottle(replica int32, now time.Time) leaderThrottle {
+	if replica < 0 {
+		return leaderThrottle{}
+	}
+	return leaderThrottle{q: b.cfg.LeaderQuota, node: b.cfg.NodeID, replica: replica, now: now}
+}
+
+// listed reports whether the partition's topic lists it as throttled on
+// this node as leader.
+func (t *leaderThrottle) listed(part *partition.Partition) bool {
+	return t.q != nil && part.Config().LeaderThrottled(part.ID.Partition, t.node)
+}
+
+// holdBack reports whether a listed partition is answered with no records:
+// the quota is exceeded and the follower is not in the ISR (Kafka's
+// shouldLeaderThrottle: "to avoid ISR thrashing").
+func (t *leaderThrottle) holdBack(part *partition.Partition) bool {
+	if part.InISR(t.replica) {
+		return false
+	}
+	if !t.asked {
+		t.asked, t.exceeded = true, t.q.Exceeded(t.now)
+	}
+	return t.exceeded
+}
+
+// recordThrottled records the answered bytes of throttled partitions
+// against the leader's quota (Kafka's KafkaApis records
+// sizeOfThrottledPartitions of each follower fetch response).
+func (b *Broker) recordThrottled(res *fetchResult) {
+	if res != nil && res.throttled > 0 && b.cfg.LeaderQuota != nil {
+		b.cfg.LeaderQuota.Record(b.now(), res.throttled)
 	}
 }

@@ -92,7 +92,16 @@ func (b *Broker) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Re
 				sr.ErrorMessage = &msg
 				break
 			}
-			entries = convertEntries(config.DescribeBroker(b.cfg.Broker, b.cfg.BrokerProps), rr.ConfigNames, synonyms, req.IncludeDocumentation)
+			// The dynamic overrides come from the metadata log: the
+			// broker's own (not for "", the cluster default) and the
+			// cluster default's.
+			img := b.meta.Image()
+			var own map[string]string
+			if rr.ResourceName != "" {
+				own = img.BrokerConfigs(rr.ResourceName)
+			}
+			entries = convertEntries(config.DescribeBrokerDynamic(b.cfg.Broker, b.cfg.BrokerProps, own, img.BrokerConfigs("")),
+				rr.ConfigNames, synonyms, req.IncludeDocumentation)
 		default:
 			sr.ErrorCode = kerr.InvalidRequest.Code
 			msg := "unsupported resource type " + strconv.Itoa(int(rr.ResourceType))

@@ -15,6 +15,7 @@ import (
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/protocol"
+	"github.com/fjordstream/fjord/internal/quota"
 )
 
 // Config is what the request handlers need to know about their node.
@@ -45,6 +46,9 @@ type Config struct {
 	BrokerProps map[string]string
 	// BrokerEpoch returns this broker's current registration epoch.
 	BrokerEpoch func() int64
+	// LeaderQuota is the node's leader.replication.throttled.rate quota,
+	// shared with nobody else; nil throttles nothing.
+	LeaderQuota *quota.Replication
 }
 
 // MetadataView is how handlers read the cluster's metadata: the node's
