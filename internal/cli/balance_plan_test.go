@@ -201,7 +201,6 @@ func loadsOf(ps []balancePartition) map[int32]int {
 	return m
 }
 
-
 // TestPlanBalance_NewBroker: three brokers full, a fourth empty: a quarter
 // of the replicas move to it, and leaders end even.
 func TestPlanBalance_NewBroker(t *testing.T) {
