@@ -136,6 +136,7 @@ func TestClusterRebalance_Cluster(t *testing.T) {
 
 	t.Run("execute", func(t *testing.T) {
 		out := ok(t, "rebalance", "--execute", "--progress-interval", "200ms")
+		t.Log(out)
 		mustContain(t, "rebalance --execute", out, "Started ", "partitions moved", "Done: ")
 		replicas, preferred, _ := state(t)
 		if !even(replicas) || !even(preferred) || replicas[4] == 0 {
@@ -153,6 +154,7 @@ func TestClusterRebalance_Cluster(t *testing.T) {
 		// Unbalance: everything off 4 by hand, then rebalance with a throttle.
 		ok(t, "decommission", "4", "--execute", "--progress-interval", "200ms")
 		r := fj(t, "rebalance", "--execute", "--throttle", "10485760", "--progress-interval", "200ms")
+		t.Logf("throttled rebalance: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		if r.code != ExitOK {
 			// Brokers without replication throttles refuse the configs: the
 			// failure says so and nothing moves.
