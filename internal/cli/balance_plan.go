@@ -30,6 +30,9 @@ type balanceInput struct {
 	// decommission does), onto the least loaded targets, and balances
 	// nothing else.
 	EvacuateOnly bool
+	// Keep names brokers outside Targets whose replicas stay where they
+	// are (a stopped broker during a decommission); nothing moves onto them.
+	Keep []int32
 }
 
 // balanceMove is one partition whose replicas change: a reassignment.
@@ -99,6 +102,7 @@ type balancer struct {
 	ps       []balancePartition
 	targets  []int32 // sorted
 	isTarget map[int32]bool
+	keep     map[int32]bool
 	racks    map[int32]string
 	nracks   int // distinct racks among the targets; 0 without racks
 	count    map[int32]int
@@ -125,6 +129,7 @@ func planBalance(in balanceInput) ([]balanceMove, error) {
 	b := &balancer{
 		targets:  slices.Sorted(slices.Values(in.Targets)),
 		isTarget: map[int32]bool{},
+		keep:     map[int32]bool{},
 		racks:    in.Racks,
 		count:    map[int32]int{},
 		leaders:  map[int32]int{},
@@ -141,8 +146,11 @@ func planBalance(in balanceInput) ([]balanceMove, error) {
 		}
 	}
 	b.nracks = len(rackSet)
+	for _, id := range in.Keep {
+		b.keep[id] = !b.isTarget[id]
+	}
 	for _, p := range in.Partitions {
-		if len(p.Replicas) > len(b.targets) {
+		if len(p.Replicas) > len(b.targets)+b.kept(p.Replicas) {
 			return nil, fmt.Errorf("%s has %d replicas but only %d broker%s would hold them (%s): the replication factor cannot be kept",
 				p.name(), len(p.Replicas), len(b.targets), plural(len(b.targets)), int32List(b.targets))
 		}
@@ -171,6 +179,17 @@ func planBalance(in balanceInput) ([]balanceMove, error) {
 		}
 	}
 	return moves, nil
+}
+
+// kept counts the replicas on Keep brokers.
+func (b *balancer) kept(replicas []int32) int {
+	n := 0
+	for _, id := range replicas {
+		if b.keep[id] {
+			n++
+		}
+	}
+	return n
 }
 
 func (b *balancer) add(id int32, size int64, leader bool) {
@@ -234,7 +253,7 @@ func (b *balancer) evacuate() {
 	for pi := range b.ps {
 		p := &b.ps[pi]
 		for i, id := range p.Replicas {
-			if b.isTarget[id] {
+			if b.isTarget[id] || b.keep[id] {
 				continue
 			}
 			// The replica leaves anyway: judge racks on the others.
@@ -414,10 +433,19 @@ func (b *balancer) bestSwap(src, dst int32) bool {
 			fromDst = append(fromDst, slot{pi, i})
 		}
 	}
+	// For each replica on src, the best partner on dst is the one whose
+	// size is nearest size - gap/2: look on both sides of it in sorted order.
+	slices.SortStableFunc(fromDst, func(x, y slot) int { return cmp.Compare(b.ps[x.p].Size, b.ps[y.p].Size) })
 	var best [2]slot
 	bestKey := int64(-1)
 	for _, s := range fromSrc {
-		for _, d := range fromDst {
+		want := b.ps[s.p].Size - gap/2
+		at, _ := slices.BinarySearchFunc(fromDst, want, func(d slot, w int64) int { return cmp.Compare(b.ps[d.p].Size, w) })
+		for _, j := range []int{at - 1, at} {
+			if j < 0 || j >= len(fromDst) {
+				continue
+			}
+			d := fromDst[j]
 			diff := b.ps[s.p].Size - b.ps[d.p].Size
 			if diff <= 0 || diff >= gap {
 				continue

@@ -290,6 +290,19 @@ func TestPlanBalance_Decommission(t *testing.T) {
 	}
 	counts := loadsOf(applyMoves(ps, moves))
 	spreadWithin(t, "replicas", counts, []int32{1, 2, 4}, 1)
+	// Broker 4 is down: its replicas stay, only 3's move (onto 1 and 2).
+	moves, err = planBalance(balanceInput{Partitions: ps, Targets: []int32{1, 2}, Keep: []int32{4}, EvacuateOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range applyMoves(ps, moves) {
+		if slices.Contains(p.Replicas, 3) || len(p.Replicas) != 2 {
+			t.Errorf("%s on %v", p.name(), p.Replicas)
+		}
+	}
+	if got := loadsOf(applyMoves(ps, moves))[4]; got != 4 {
+		t.Errorf("broker 4 (kept) holds %d replicas, want its 4", got)
+	}
 	_, err = planBalance(balanceInput{Partitions: ps, Targets: []int32{1}, EvacuateOnly: true})
 	if err == nil || !strings.Contains(err.Error(), "replication factor cannot be kept") {
 		t.Errorf("rf 2 onto one broker: %v", err)

@@ -225,6 +225,14 @@ func runBalance(cmd *cobra.Command, g *globals, o *balanceOpts, targets []int32,
 	if decommission >= 0 {
 		in.EvacuateOnly = true
 		in.Targets = slices.DeleteFunc(slices.Clone(st.live), func(id int32) bool { return id == decommission })
+		// Replicas on other brokers that are down stay: only N is emptied.
+		for _, p := range st.partitions {
+			for _, id := range p.Replicas {
+				if id != decommission && !slices.Contains(st.live, id) && !slices.Contains(in.Keep, id) {
+					in.Keep = append(in.Keep, id)
+				}
+			}
+		}
 		if !slices.Contains(st.live, decommission) && !hostsReplicas(st.partitions, decommission) {
 			e := opErr("", fmt.Errorf("Unknown broker id %d", decommission), "")
 			e.hint = "list the brokers with `fjord cluster info`"
