@@ -189,6 +189,7 @@ func TestExecute_ConnectionRefusedHint(t *testing.T) {
 	addr := freeAddr(t)
 	for _, args := range [][]string{
 		{"topic", "list"}, {"topic", "create", "x"}, {"cluster", "info"}, {"cluster", "api-versions"}, {"cluster", "reassign", "--list"},
+		{"cluster", "rebalance"}, {"cluster", "decommission", "1"},
 		{"produce", "x"}, {"consume", "x"}, {"bench", "produce", "--records", "1"}, {"bench", "e2e", "--records", "1"},
 	} {
 		r := runFjord(t, "", append([]string{"--bootstrap-server", addr, "--timeout", "5s"}, args...)...)
