@@ -14,8 +14,8 @@ import (
 )
 
 // TestClusterRebalance_Cluster: topics on brokers 1-3 of a four-node
-// cluster; `cluster rebalance` shows a plan; --throttle is refused cleanly
-// (nothing moves) while brokers lack replication throttles; --execute evens replicas and
+// cluster; `cluster rebalance` shows a plan; --execute --throttle moves under
+// a replication throttle and removes it after; --execute evens replicas and
 // leaders onto broker 4 with every record still readable, a second plan is
 // empty; `cluster decommission 4 --execute` empties broker 4; decommission
 // is refused when the others cannot hold a partition's replicas.
@@ -139,16 +139,35 @@ func TestClusterRebalance_Cluster(t *testing.T) {
 		r := fj(t, "rebalance", "--execute", "--throttle", "10485760", "--progress-interval", "200ms")
 		t.Logf("throttled rebalance: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		if r.code != ExitOK {
-			// Brokers without replication throttles (Fjord today: no
-			// dynamic broker configs) refuse them: the failure says so and
-			// nothing moves.
-			mustContain(t, "throttle refused", r.stderr, "--throttle", "without --throttle")
-			if replicas, _, _ := state(t); replicas[4] != 0 {
-				t.Errorf("a refused throttle moved replicas: %v", replicas)
-			}
-			return
+			t.Fatalf("throttled rebalance: exit %d: %s", r.code, r.stderr)
 		}
 		mustContain(t, "throttled rebalance", r.stdout, "Done: ")
+		// The throttle is removed once the moves are done: no broker rate
+		// and no topic's throttled replica list is left set.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		brokers, err := adm.DescribeBrokerConfigs(ctx, 1, 2, 3, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range brokers {
+			for _, c := range b.Configs {
+				if strings.HasSuffix(c.Key, "replication.throttled.rate") && c.Source == kmsg.ConfigSourceDynamicBrokerConfig {
+					t.Errorf("broker %s: %s=%v left set", b.Name, c.Key, c.MaybeValue())
+				}
+			}
+		}
+		topics, err := adm.DescribeTopicConfigs(ctx, "wide", "narrow")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range topics {
+			for _, c := range tc.Configs {
+				if strings.HasSuffix(c.Key, "replication.throttled.replicas") && c.MaybeValue() != "" {
+					t.Errorf("topic %s: %s=%q left set", tc.Name, c.Key, c.MaybeValue())
+				}
+			}
+		}
 	})
 
 	t.Run("execute", func(t *testing.T) {
