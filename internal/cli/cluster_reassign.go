@@ -27,7 +27,7 @@ var (
 		"verify":   {"reassignment-json-file"},
 		"cancel":   {"reassignment-json-file"},
 	}
-	reassignAllowed = map[string][]string{"execute": {"additional"}}
+	reassignAllowed = map[string][]string{"execute": {"additional", "throttle"}, "verify": {"preserve-throttles"}}
 )
 
 // cannotExecuteMsg is Kafka's refusal to start a reassignment while others
@@ -35,11 +35,13 @@ var (
 const cannotExecuteMsg = "Cannot execute because there is an existing partition assignment.  Use --additional to override this and create a new partition assignment in addition to the existing one."
 
 type reassignOpts struct {
-	action     string
-	planFile   string
-	topicsFile string
-	brokerList string
-	additional bool
+	action            string
+	planFile          string
+	topicsFile        string
+	brokerList        string
+	additional        bool
+	throttle          int64
+	preserveThrottles bool
 }
 
 func newClusterReassignCmd(g *globals) *cobra.Command {
@@ -55,11 +57,13 @@ its plan files, flags and messages. Exactly one action:
   --generate --topics-to-move-json-file F --broker-list 1,2,3
       print the current assignment of the topics in F ({"topics":[{"topic":"t"}],"version":1})
       and a proposed one spreading their replicas evenly over the brokers listed; nothing moves
-  --execute --reassignment-json-file F [--additional]
+  --execute --reassignment-json-file F [--additional] [--throttle BYTES/s]
       print the current assignment of F's partitions (save it: it is the rollback plan) and
-      start moving them to F's replicas; refused while other reassignments run, unless --additional
-  --verify --reassignment-json-file F
-      per partition: completed, still in progress, or not reassigning but on other replicas
+      start moving them to F's replicas; refused while other reassignments run, unless
+      --additional; --throttle bounds the replication traffic of the moves
+  --verify --reassignment-json-file F [--preserve-throttles]
+      per partition: completed, still in progress, or not reassigning but on other replicas;
+      once every one is completed, the replication throttles are removed
   --cancel --reassignment-json-file F
       cancel the ongoing reassignments of F's partitions: they go back to their original replicas
   --list
@@ -67,7 +71,7 @@ its plan files, flags and messages. Exactly one action:
 
 A plan file is {"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2],
 "log_dirs":["any","any"]}]} ("-" reads it from standard input); log_dirs is optional and
-may only say "any". Replication throttles (--throttle) are not supported yet.`,
+may only say "any".`,
 		Args: checkArgs(cobra.NoArgs),
 		RunE: g.run(func(cmd *cobra.Command, _ []string) error {
 			if err := o.check(cmd, actions); err != nil {
@@ -89,6 +93,8 @@ may only say "any". Replication throttles (--throttle) are not supported yet.`,
 	f.StringVar(&o.topicsFile, "topics-to-move-json-file", "", `with --generate: {"topics":[{"topic":"t"}],"version":1}`)
 	f.StringVar(&o.brokerList, "broker-list", "", "with --generate: the brokers to spread replicas over, e.g. 1,2,3")
 	f.BoolVar(&o.additional, "additional", false, "with --execute: start even though other reassignments are running")
+	f.Int64Var(&o.throttle, "throttle", -1, "with --execute: the replication throttle of the moves, in bytes/s (leader and follower rates on the brokers involved)")
+	f.BoolVar(&o.preserveThrottles, "preserve-throttles", false, "with --verify: keep the replication throttles even when every reassignment is completed")
 	return cmd
 }
 
@@ -104,12 +110,15 @@ func (o *reassignOpts) check(cmd *cobra.Command, actions map[string]*bool) error
 		return usagef("Command must include exactly one action: --generate, --execute, --verify, --cancel, --list")
 	}
 	o.action = chosen[0]
+	if cmd.Flags().Changed("throttle") && o.throttle <= 0 {
+		return usagef("--throttle must be a positive number of bytes per second")
+	}
 	for _, r := range reassignRequired[o.action] {
 		if !cmd.Flags().Changed(r) {
 			return usagef("--%s needs --%s", o.action, r)
 		}
 	}
-	for _, name := range []string{"reassignment-json-file", "topics-to-move-json-file", "broker-list", "additional"} {
+	for _, name := range []string{"reassignment-json-file", "topics-to-move-json-file", "broker-list", "additional", "throttle", "preserve-throttles"} {
 		if cmd.Flags().Changed(name) && !slices.Contains(reassignRequired[o.action], name) && !slices.Contains(reassignAllowed[o.action], name) {
 			return usagef("Option --%s can't be used with action --%s", name, o.action)
 		}
@@ -157,9 +166,9 @@ func (o *reassignOpts) run(cmd *cobra.Command, g *globals) error {
 	case "generate":
 		return reassignGenerate(ctx, w, g, cl, adm, topics, brokers)
 	case "execute":
-		return reassignExecute(ctx, w, g, cl, adm, plan, o.additional)
+		return reassignExecute(ctx, w, g, cl, adm, plan, o.additional, o.throttle)
 	case "verify":
-		return reassignVerify(ctx, w, g, cl, adm, plan)
+		return reassignVerify(ctx, w, g, cl, adm, plan, o.preserveThrottles)
 	case "cancel":
 		return reassignCancel(ctx, w, g, cl, adm, plan)
 	default:
@@ -421,7 +430,7 @@ type executeJSON struct {
 	Started  []string     `json:"started"`
 }
 
-func reassignExecute(ctx context.Context, w io.Writer, g *globals, cl *kgo.Client, adm *kadm.Client, plan *reassignPlan, additional bool) error {
+func reassignExecute(ctx context.Context, w io.Writer, g *globals, cl *kgo.Client, adm *kadm.Client, plan *reassignPlan, additional bool, throttle int64) error {
 	ongoing, err := listReassignments(ctx, cl, nil)
 	if err != nil {
 		return err
@@ -466,6 +475,23 @@ func reassignExecute(ctx context.Context, w io.Writer, g *globals, cl *kgo.Clien
 	}
 	if !g.json() {
 		fmt.Fprintf(w, "Current partition replica assignment\n\n%s\n\nSave this to use as the --reassignment-json-file option during rollback\n", formatPlan(rollback))
+	}
+	if throttle > 0 {
+		// As kafka-reassign-partitions.sh: the rates on every broker a
+		// move touches, the senders and receivers marked on each topic;
+		// --verify removes them once every move is done.
+		moves := make([]balanceMove, len(rollback))
+		for i, r := range rollback {
+			moves[i] = balanceMove{Topic: r.Topic, Partition: r.Partition, From: r.Replicas, To: plan.Partitions[slices.IndexFunc(plan.Partitions, func(p reassignPartition) bool {
+				return p.Topic == r.Topic && p.Partition == r.Partition
+			})].Replicas}
+		}
+		if _, err := setThrottle(ctx, adm, moves, throttle); err != nil {
+			return err
+		}
+		if !g.json() {
+			fmt.Fprintf(w, "Warning: You must run --verify periodically, until the reassignment completes, to ensure the throttle is removed.\nThe inter-broker throttle limit was set to %d B/s\n", throttle)
+		}
 	}
 	resp, err := adm.AlterPartitionAssignments(ctx, req)
 	if err != nil {
@@ -521,7 +547,7 @@ type verifyJSON struct {
 	Target   []int32 `json:"target"`
 }
 
-func reassignVerify(ctx context.Context, w io.Writer, g *globals, cl *kgo.Client, adm *kadm.Client, plan *reassignPlan) error {
+func reassignVerify(ctx context.Context, w io.Writer, g *globals, cl *kgo.Client, adm *kadm.Client, plan *reassignPlan, preserveThrottles bool) error {
 	ongoing, err := listReassignments(ctx, cl, plan.Partitions)
 	if err != nil {
 		return err
@@ -554,10 +580,36 @@ func reassignVerify(ctx context.Context, w io.Writer, g *globals, cl *kgo.Client
 		}
 		return int(a.Part) - int(b.Part)
 	})
+	done := !slices.ContainsFunc(out, func(v verifyJSON) bool { return v.State == verifyInProgress })
+	var cleared *throttle
+	if done && !preserveThrottles {
+		// Every move of the plan is done: the throttles go, on every
+		// broker and on the plan's topics, as Kafka's --verify does.
+		// The live brokers, as Kafka's describeCluster gives them: a
+		// broker's own configs are changed through that broker.
+		m, err := adm.BrokerMetadata(ctx)
+		if err != nil {
+			return opErr("cluster metadata", err, "")
+		}
+		cleared = &throttle{topics: planTopics(plan.Partitions)}
+		for _, b := range m.Brokers {
+			cleared.brokers = append(cleared.brokers, b.NodeID)
+		}
+		slices.Sort(cleared.brokers)
+		if err := cleared.clear(ctx, adm); err != nil {
+			return err
+		}
+	}
 	if g.json() {
 		return writeJSON(w, out)
 	}
 	fmt.Fprintln(w, "Status of partition reassignment:")
+	defer func() {
+		if cleared != nil {
+			fmt.Fprintf(w, "\nClearing broker-level throttles on brokers %s\nClearing topic-level throttles on topic%s %s\n",
+				int32List(cleared.brokers), plural(len(cleared.topics)), strings.Join(cleared.topics, ","))
+		}
+	}()
 	for _, v := range out {
 		name := tp(v.Topic, v.Part)
 		switch v.State {

@@ -157,17 +157,29 @@ func TestClusterReassign_Cluster(t *testing.T) {
 		mustEqual(t, "proposed plan (json)", want, formatPlan(gj.Proposed.Partitions))
 
 		planFile := writeFile(t, "plan.json", plan)
-		out = ok(t, "", "--execute", "--reassignment-json-file", planFile)
+		out = ok(t, "", "--execute", "--throttle", "50000000", "--reassignment-json-file", planFile)
 		mustEqual(t, "execute output", "Current partition replica assignment\n\n"+current+
 			"\n\nSave this to use as the --reassignment-json-file option during rollback\n"+
+			"Warning: You must run --verify periodically, until the reassignment completes, to ensure the throttle is removed.\n"+
+			"The inter-broker throttle limit was set to 50000000 B/s\n"+
 			"Successfully started partition reassignments for moves-0,moves-1,moves-2\n", out)
+		waitUntil(t, "the throttled replicas set", func() (bool, string) {
+			v := topicConfig(t, adm, "moves", "leader.replication.throttled.replicas")
+			return v == "0:1,0:2,1:1,1:2,2:2,2:1", v // only --verify clears it
+		})
 
 		waitUntil(t, "verify to report every partition completed", func() (bool, string) {
 			out := ok(t, "", "--verify", "--reassignment-json-file", planFile)
 			return out == "Status of partition reassignment:\n"+
 				"Reassignment of partition moves-0 is completed.\n"+
 				"Reassignment of partition moves-1 is completed.\n"+
-				"Reassignment of partition moves-2 is completed.\n", out
+				"Reassignment of partition moves-2 is completed.\n"+
+				"\nClearing broker-level throttles on brokers 1,2,3\n"+
+				"Clearing topic-level throttles on topic moves\n", out
+		})
+		waitUntil(t, "the throttled replicas cleared", func() (bool, string) {
+			v := topicConfig(t, adm, "moves", "leader.replication.throttled.replicas")
+			return v == "", v
 		})
 		mustEqual(t, "replicas after the move", map[int32][]int32{0: {2, 3}, 1: {3, 2}, 2: {2, 3}}, replicasOf(t, "moves"))
 		mustEqual(t, "list", "No partition reassignments found.\n", ok(t, "", "--list"))
@@ -232,7 +244,9 @@ func TestClusterReassign_Cluster(t *testing.T) {
 			return slices.Equal(r[0], []int32{1, 2}), fmt.Sprint(r)
 		})
 		mustEqual(t, "verify after cancel", "Status of partition reassignment:\n"+
-			"There is no active reassignment of partition stuck-0, but replica set is 1,2 rather than 1,3.\n",
+			"There is no active reassignment of partition stuck-0, but replica set is 1,2 rather than 1,3.\n"+
+			"\nClearing broker-level throttles on brokers 1,2\n"+
+			"Clearing topic-level throttles on topic stuck\n",
 			ok(t, "", "--verify", "--reassignment-json-file", planFile))
 		mustEqual(t, "cancel again", "None of the specified partition reassignments are active.\n", ok(t, "", "--cancel", "--reassignment-json-file", planFile))
 		var cj cancelJSON
@@ -243,4 +257,23 @@ func TestClusterReassign_Cluster(t *testing.T) {
 		b, _ := json.Marshal(cj)
 		mustEqual(t, "cancel (json) text", `{"cancelled":[]}`, string(b))
 	})
+}
+
+// topicConfig is a topic's value of key ("" when unset).
+func topicConfig(t *testing.T, adm *kadm.Client, topic, key string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		for _, c := range r.Configs {
+			if c.Key == key {
+				return c.MaybeValue()
+			}
+		}
+	}
+	return ""
 }
