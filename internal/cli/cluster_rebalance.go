@@ -240,6 +240,16 @@ func runBalance(cmd *cobra.Command, g *globals, o *balanceOpts, targets []int32,
 		}
 	} else if in.Targets == nil {
 		in.Targets = st.live
+		// A broker that is down (restarting, say) keeps its replicas: it
+		// is not evacuated by a rebalance run while it is away. Moving
+		// them off is `fjord cluster decommission N`, or --brokers.
+		for _, p := range st.partitions {
+			for _, id := range p.Replicas {
+				if !slices.Contains(st.live, id) && !slices.Contains(in.Keep, id) {
+					in.Keep = append(in.Keep, id)
+				}
+			}
+		}
 	} else {
 		ctx, cancel := g.opCtx(cmd.Context())
 		err := checkBrokers(ctx, cl, adm, in.Targets, false)

@@ -225,28 +225,57 @@ func (m *Manager) RemoveOrphans(img *metadata.Image) error {
 		}
 		id, err := metadata.ParseTopicID(idText)
 		if t := img.TopicByID(id); err == nil && t != nil {
-			if m.stray(t, e.Name()) {
+			// Checked and moved out of the partition's name under mu, so
+			// a metadata change replayed meanwhile that assigns the
+			// partition here again either finds it hosted (not stray) or
+			// creates it afresh in an empty folder.
+			m.mu.Lock()
+			stray := m.strayLocked(t, e.Name())
+			var gone string
+			if stray {
 				// Reassigned away while this broker was down: it missed
 				// the change that would have deleted it (Kafka's stray
 				// replicas, KAFKA-14616).
 				m.logger.Warn("removing partition folder of a replica no longer assigned here", "folder", e.Name(), "node_id", m.nodeID)
-				if err := m.fs.RemoveAll(filepath.Join(m.dir, e.Name())); err != nil {
-					errs = append(errs, err)
+				gone, err = m.renameAway(e.Name(), id)
+			}
+			m.mu.Unlock()
+			if stray {
+				if err == nil {
+					err = m.fs.RemoveAll(gone)
 				}
+				errs = append(errs, err)
 			}
 			continue
 		}
 		m.logger.Warn("removing partition folder of a deleted topic", "folder", e.Name(), "topic_id", idText)
-		if err := m.fs.RemoveAll(filepath.Join(m.dir, e.Name())); err != nil {
-			errs = append(errs, err)
+		gone, err := m.renameAway(e.Name(), id)
+		if err == nil {
+			err = m.fs.RemoveAll(gone)
 		}
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// stray reports whether folder holds a partition of t that img does not
-// assign to this node and that is not hosted.
-func (m *Manager) stray(t *metadata.Topic, folder string) bool {
+// renameAway renames folder out of its partition's name, as Delete does
+// (<folder>.<topic ID>-delete, the rename made durable), so a crash while
+// its files are removed leaves a folder RemoveOrphans finishes, never a
+// partial one under the partition's name.
+func (m *Manager) renameAway(folder string, topicID [16]byte) (string, error) {
+	gone := filepath.Join(m.dir, fmt.Sprintf("%s.%x%s", folder, topicID, deletedSuffix))
+	if err := m.fs.Rename(filepath.Join(m.dir, folder), gone); err != nil {
+		return "", fmt.Errorf("remove partition folder %s: %w", folder, err)
+	}
+	if err := metadata.SyncDir(m.fs, m.dir); err != nil {
+		return "", fmt.Errorf("remove partition folder %s: %w", folder, err)
+	}
+	return gone, nil
+}
+
+// strayLocked reports whether folder holds a partition of t that t does not
+// assign to this node and that is not hosted. m.mu is held.
+func (m *Manager) strayLocked(t *metadata.Topic, folder string) bool {
 	i := strings.LastIndexByte(folder, '-')
 	if i < 0 || folder[:i] != t.Name {
 		return false
@@ -255,7 +284,7 @@ func (m *Manager) stray(t *metadata.Topic, folder string) bool {
 	if err != nil || n < 0 || n >= len(t.Partitions) {
 		return false
 	}
-	return !slices.Contains(t.Partitions[n].Replicas, m.nodeID) && m.Get(ID{Topic: t.Name, Partition: int32(n)}) == nil
+	return !slices.Contains(t.Partitions[n].Replicas, m.nodeID) && m.parts[ID{Topic: t.Name, Partition: int32(n)}] == nil
 }
 
 // readTopicID returns the topic ID that the partition.metadata file of dir

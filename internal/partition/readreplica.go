@@ -15,8 +15,10 @@ type ReadReplica struct {
 // ReadReplicas returns, while this replica leads, the followers a consumer
 // at fetchOffset may be redirected to, as Kafka's findPreferredReadReplica
 // filters them: in the ISR (a lagging follower would keep the consumer
-// behind) and holding fetchOffset (its log end at or past it). ok is false
-// unless this replica leads.
+// behind) and holding fetchOffset (its log start at or before it, its log
+// end at or past it: followers run retention on their own, so a consumer
+// at the leader's log start must not be sent where that offset is gone).
+// ok is false unless this replica leads.
 func (p *Partition) ReadReplicas(fetchOffset int64, now time.Time) (replicas []ReadReplica, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -30,7 +32,7 @@ func (r *Replica) readReplicas(fetchOffset int64, now time.Time) ([]ReadReplica,
 	var out []ReadReplica
 	for _, id := range r.isr {
 		f := r.followers[id]
-		if f == nil || f.leo < fetchOffset || f.leo < 0 {
+		if f == nil || f.leo < fetchOffset || f.leo < 0 || f.logStart < 0 || f.logStart > fetchOffset {
 			continue
 		}
 		since := now.Sub(f.lastCaughtUpTime)
@@ -40,4 +42,14 @@ func (r *Replica) readReplicas(fetchOffset int64, now time.Time) ([]ReadReplica,
 		out = append(out, ReadReplica{ID: id, LogEndOffset: f.leo, SinceCaughtUp: since})
 	}
 	return out, true
+}
+
+// FollowerLogStart records the log start offset follower id reported in
+// its fetch, which ReadReplicas checks.
+func (p *Partition) FollowerLogStart(id int32, logStart int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if f := p.replica.followers[id]; f != nil && p.replica.role == RoleLeader {
+		f.logStart = logStart
+	}
 }

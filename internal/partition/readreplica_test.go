@@ -22,6 +22,9 @@ func TestReplica_ReadReplicas(t *testing.T) {
 	if _, err := r.FollowerFetched(4, 10, t0.Add(2*time.Second)); err != nil { // not in the ISR (committed)
 		t.Fatal(err)
 	}
+	for id := int32(2); id <= 4; id++ {
+		r.followers[id].logStart = 0
+	}
 	now := t0.Add(5 * time.Second)
 	ids := func(fetchOffset int64) []int32 {
 		reps, ok := r.readReplicas(fetchOffset, now)
@@ -46,6 +49,16 @@ func TestReplica_ReadReplicas(t *testing.T) {
 	reps, _ := r.readReplicas(0, now)
 	if reps[0].LogEndOffset != 10 || reps[0].SinceCaughtUp != 4*time.Second {
 		t.Errorf("replica 2: %+v, want log end 10, caught up 4s ago", reps[0])
+	}
+	// A follower whose retention has deleted the fetch offset is not
+	// offered, nor one that has not reported its log start yet.
+	r.followers[2].logStart = 5
+	r.followers[3].logStart = -1
+	if got := ids(4); len(got) != 0 {
+		t.Errorf("fetch offset 4 with 2 starting at 5 and 3 unreported: %v, want none", got)
+	}
+	if got := ids(5); !slices.Equal(got, []int32{2}) {
+		t.Errorf("fetch offset 5: %v, want [2]", got)
 	}
 
 	f := NewReplica(ReplicaConfig{LocalID: 2, MinISR: 1, ReplicaLagTimeMax: 10 * time.Second}, 0, 0, 0)

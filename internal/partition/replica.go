@@ -80,6 +80,9 @@ type followerState struct {
 	lastFetchTime      time.Time
 	lastFetchLeaderLEO int64 // the leader's log end offset at that fetch
 	lastCaughtUpTime   time.Time
+	// logStart is the log start offset the follower last reported (its
+	// retention runs on its own); -1 until it reports one.
+	logStart int64
 }
 
 // Replica is the pure state machine of one partition replica: role, leader
@@ -191,7 +194,7 @@ func (r *Replica) ApplyLeadership(l Leadership, now time.Time) Decision {
 			}
 			// ISR members get a full lag period to fetch before they can be
 			// shrunk away, as Kafka does on a leader change.
-			f := &followerState{leo: -1, lastFetchLeaderLEO: -1}
+			f := &followerState{leo: -1, lastFetchLeaderLEO: -1, logStart: -1}
 			if slices.Contains(r.isr, id) {
 				f.lastCaughtUpTime = now
 			}
