@@ -480,11 +480,26 @@ func reassignExecute(ctx context.Context, w io.Writer, g *globals, cl *kgo.Clien
 		// As kafka-reassign-partitions.sh: the rates on every broker a
 		// move touches, the senders and receivers marked on each topic;
 		// --verify removes them once every move is done.
-		moves := make([]balanceMove, len(rollback))
-		for i, r := range rollback {
-			moves[i] = balanceMove{Topic: r.Topic, Partition: r.Partition, From: r.Replicas, To: plan.Partitions[slices.IndexFunc(plan.Partitions, func(p reassignPartition) bool {
+		// The throttled replica lists replace a topic's, so they name the
+		// moves already running too (--additional), as Kafka's tool
+		// merges them; a move's senders are its original replicas.
+		without := func(ids, drop []int32) []int32 {
+			return slices.DeleteFunc(slices.Clone(ids), func(id int32) bool { return slices.Contains(drop, id) })
+		}
+		var moves []balanceMove
+		for _, r := range ongoing {
+			if !slices.ContainsFunc(plan.Partitions, func(p reassignPartition) bool { return p.Topic == r.Topic && p.Partition == r.Part }) {
+				moves = append(moves, balanceMove{Topic: r.Topic, Partition: r.Part, From: without(r.Replicas, r.Adding), To: without(r.Replicas, r.Removing)})
+			}
+		}
+		for _, r := range rollback {
+			from := r.Replicas
+			if i := slices.IndexFunc(ongoing, func(o reassignmentJSON) bool { return o.Topic == r.Topic && o.Part == r.Partition }); i >= 0 {
+				from = without(from, ongoing[i].Adding)
+			}
+			moves = append(moves, balanceMove{Topic: r.Topic, Partition: r.Partition, From: from, To: plan.Partitions[slices.IndexFunc(plan.Partitions, func(p reassignPartition) bool {
 				return p.Topic == r.Topic && p.Partition == r.Partition
-			})].Replicas}
+			})].Replicas})
 		}
 		if _, err := setThrottle(ctx, adm, moves, throttle); err != nil {
 			return err

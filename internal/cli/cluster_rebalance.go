@@ -413,11 +413,7 @@ func executeBalance(parent context.Context, w io.Writer, g *globals, cl *kgo.Cli
 		err = alterResults("could not reassign partition(s):", resp)
 	}
 	if err != nil {
-		if throttled != nil {
-			ctx, cancel := g.opCtx(parent)
-			_ = throttled.clear(ctx, adm)
-			cancel()
-		}
+		err = endThrottle(parent, g, cl, adm, throttled, ps, err)
 		var pe *partitionsError
 		if errors.As(err, &pe) {
 			return err
@@ -430,18 +426,13 @@ func executeBalance(parent context.Context, w io.Writer, g *globals, cl *kgo.Cli
 	start := time.Now()
 	copied, err := followMoves(parent, w, g, cl, adm, o.poll, moves, ps, start)
 	if err != nil {
-		if throttled != nil && parent.Err() == nil {
-			ctx, cancel := g.opCtx(parent)
-			_ = throttled.clear(ctx, adm)
-			cancel()
-		}
-		return err
+		return endThrottle(parent, g, cl, adm, throttled, ps, err)
 	}
 	ctx, cancel = g.opCtx(parent)
 	err = waitAssigned(ctx, adm, moves)
 	cancel()
 	if err != nil {
-		return err
+		return endThrottle(parent, g, cl, adm, throttled, ps, err)
 	}
 	res.Executed, res.BytesMoved, res.Seconds = true, copied, time.Since(start).Seconds()
 	if throttled != nil {
@@ -560,8 +551,34 @@ func waitAssigned(ctx context.Context, adm *kadm.Client, moves []balanceMove) er
 
 func interrupted() error {
 	e := opErr("", errors.New("stopped watching: the reassignments go on"), "")
-	e.hint = "follow them with `fjord cluster reassign --list`; replication throttles set by --throttle stay until removed with `fjord topic alter-config`"
+	e.hint = "follow them with `fjord cluster reassign --list`"
 	return e
+}
+
+// endThrottle ends a run that failed with err: the throttle it set is
+// removed when none of its reassignments (ps) is still running, and kept
+// otherwise (removing it would let the moves that did start run
+// unthrottled), with the command that removes it once they are done.
+func endThrottle(parent context.Context, g *globals, cl *kgo.Client, adm *kadm.Client, th *throttle, ps []reassignPartition, err error) error {
+	if th == nil {
+		return err
+	}
+	ctx, cancel := g.opCtx(context.WithoutCancel(parent))
+	defer cancel()
+	running, lerr := listReassignments(ctx, cl, ps)
+	if lerr == nil && len(running) == 0 {
+		if cerr := th.clear(ctx, adm); cerr != nil {
+			return errors.Join(err, cerr)
+		}
+		return err
+	}
+	var ce *cmdError
+	if !errors.As(err, &ce) {
+		ce = opErr("", err, "")
+	}
+	ce.hint = strings.TrimSpace(ce.hint + "\nThe replication throttle stays while the moves that started run; once `fjord cluster reassign --list` shows none, remove it with:\n  echo '" +
+		formatPlan(ps) + "' | fjord cluster reassign --verify --reassignment-json-file -")
+	return ce
 }
 
 // electPreferred elects the preferred leaders of the moved partitions and
