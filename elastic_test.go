@@ -275,7 +275,6 @@ func TestCluster_AddBrokerAndRebalanceUnderLoad(t *testing.T) {
 	t.Logf("%d records acknowledged and verified", load.ledger.Len())
 }
 
-
 // isrWatch samples every partition's ISR size of a topic until stopped and
 // remembers the samples below min.
 type isrWatch struct {
