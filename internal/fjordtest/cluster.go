@@ -43,6 +43,9 @@ type ClusterConfig struct {
 	Proxied bool
 	// Overrides are key=value settings given to every node.
 	Overrides []string
+	// NodeOverrides, if set, returns key=value settings for one node
+	// (such as broker.rack), applied after Overrides.
+	NodeOverrides func(id int32) []string
 	// RetryFailedStart starts once more, as a supervisor would, a node
 	// whose first start failed (it exited or hung before its ready line),
 	// logging the failure, instead of failing the test. For tests that are
@@ -132,7 +135,11 @@ func StartCluster(t testing.TB, bin string, cfg ClusterConfig) *Cluster {
 		if cfg.Proxied {
 			ov = append(ov, "advertised.listeners=PLAINTEXT://"+node.Addr)
 		}
-		p, err := newProcess(t, bin, dataDirs[i], append(ov, cfg.Overrides...))
+		ov = append(ov, cfg.Overrides...)
+		if cfg.NodeOverrides != nil {
+			ov = append(ov, cfg.NodeOverrides(node.ID)...)
+		}
+		p, err := newProcess(t, bin, dataDirs[i], ov)
 		if err != nil {
 			t.Fatal(err)
 		}
