@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -20,6 +21,14 @@ func checkThrottledReplicas(items []string) error {
 		p, b, ok := strings.Cut(it, ":")
 		if !ok || !digits(p) || !digits(b) {
 			return errors.New("must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...")
+		}
+		// Kafka's pattern takes any digits and its handler then fails on
+		// numbers past an int; refused here rather than silently ignored.
+		if _, err := strconv.ParseInt(p, 10, 32); err != nil {
+			return fmt.Errorf("partition %s is out of range", p)
+		}
+		if _, err := strconv.ParseInt(b, 10, 32); err != nil {
+			return fmt.Errorf("broker %s is out of range", b)
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ func TestThrottledReplicas_Validation(t *testing.T) {
 	for v, ok := range map[string]bool{
 		"": true, "*": true, " * ": true, "0:1": true, "0:1,1:2": true, "0:1, 1:2": true, "0:1,": true,
 		"0": false, "a:1": false, "0:1,*": false, "-1:2": false, "0:1:2": false, "**": false,
+		"2147483647:1": true, "2147483648:1": false, "0:99999999999": false,
 	} {
 		err := ValidateTopicConfigs(map[string]string{"leader.replication.throttled.replicas": v})
 		if (err == nil) != ok {

@@ -10,6 +10,7 @@ package server
 // watermark.
 
 import (
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -86,10 +87,9 @@ func (b *Broker) preferredReadReplica(req *kmsg.FetchRequest, part *partition.Pa
 		return -1
 	}
 	if fetchOffset < part.LogStartOffset() {
-		// Kafka also requires the follower's log start at or below the
-		// fetch offset; Fjord's leader does not track followers' log
-		// starts, so it uses its own: below it, the leader answers
-		// OFFSET_OUT_OF_RANGE itself.
+		// Below the leader's log start the leader answers
+		// OFFSET_OUT_OF_RANGE itself; each follower's own log start is
+		// checked in ReadReplicas.
 		return -1
 	}
 	img := b.meta.Image()
@@ -106,10 +106,16 @@ func (b *Broker) preferredReadReplica(req *kmsg.FetchRequest, part *partition.Pa
 	if !ok {
 		return -1
 	}
+	// Replicas a reassignment is removing would send the consumer back
+	// once it completes: not offered (Kafka offers them; this is cheap).
+	var removing []int32
+	if t := img.Topic(part.ID.Topic); t != nil && int(part.ID.Partition) < len(t.Partitions) {
+		removing = t.Partitions[part.ID.Partition].RemovingReplicas
+	}
 	cands := make([]readCandidate, 0, len(reps))
 	for _, r := range reps {
 		br := img.Broker(r.ID)
-		if br == nil || br.Fenced || br.Rack == nil {
+		if br == nil || br.Fenced || br.InControlledShutdown || br.Rack == nil || slices.Contains(removing, r.ID) {
 			continue
 		}
 		if _, ok := endpointOn(br, listener); !ok && listener != "" {
