@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fjordstream/fjord/internal/balance"
@@ -76,9 +77,9 @@ func trackGone(img *metadata.Image, live func(int32) bool, prev map[int32]time.T
 // replicas move to the live brokers (as fjord cluster decommission does),
 // only if the live brokers can hold every partition's replication factor;
 // while such a broker has been away for less, nothing moves (a restart
-// moves no data). Else, when the live brokers' replica counts differ by
-// more than one (a broker joined), the cluster is rebalanced as fjord
-// cluster rebalance plans it. At most cfg.maxMoves partitions move at
+// moves no data). Else each topic whose replica counts over the live
+// brokers differ by more than one (a broker joined) is rebalanced as fjord
+// cluster rebalance --topic plans it. At most cfg.maxMoves partitions move at
 // once, data moves before mere changes of replica order.
 func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]time.Time, now time.Time, cfg balancerConfig) balanceDecision {
 	if !cfg.enable {
@@ -121,34 +122,47 @@ func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]ti
 			waiting = append(waiting, id)
 		}
 	}
-	var in balance.Input
+	var moves []balance.Move
 	var reason string
 	switch {
 	case len(evacuate) > 0:
-		in = balance.Input{Partitions: ps, Racks: racks, Targets: targets, EvacuateOnly: true, Keep: waiting}
+		in := balance.Input{Partitions: ps, Racks: racks, Targets: targets, EvacuateOnly: true, Keep: waiting}
 		reason = fmt.Sprintf("broker(s) %v gone for %v or more: moving their replicas to %v", evacuate, cfg.gone, targets)
+		var err error
+		if moves, err = balance.Plan(in); err != nil {
+			return balanceDecision{reason: "cannot evacuate: " + err.Error()}
+		}
 	case len(waiting) > 0:
 		return balanceDecision{reason: fmt.Sprintf("broker(s) %v away for less than %v: waiting", waiting, cfg.gone)}
 	default:
-		lo, hi := -1, 0
-		for _, l := range balance.Loads(ps, racks, targets) {
-			if !slices.Contains(targets, l.Broker) {
+		// Each topic is evened on its own, so every topic's load spreads
+		// over the brokers (the sum is then even too).
+		var uneven, refused []string
+		for i := 0; i < len(ps); {
+			j := i
+			for j < len(ps) && ps[j].Topic == ps[i].Topic {
+				j++
+			}
+			topic := ps[i:j]
+			i = j
+			if countGap(topic, racks, targets) <= 1 {
 				continue
 			}
-			hi = max(hi, l.Replicas)
-			if lo < 0 || l.Replicas < lo {
-				lo = l.Replicas
+			m, err := balance.Plan(balance.Input{Partitions: topic, Racks: racks, Targets: targets})
+			if err != nil {
+				refused = append(refused, err.Error())
+				continue
 			}
+			uneven = append(uneven, topic[0].Topic)
+			moves = append(moves, m...)
 		}
-		if hi-lo <= 1 {
+		if len(moves) == 0 {
+			if len(refused) > 0 {
+				return balanceDecision{reason: "cannot balance: " + strings.Join(refused, "; ")}
+			}
 			return balanceDecision{}
 		}
-		in = balance.Input{Partitions: ps, Racks: racks, Targets: targets}
-		reason = fmt.Sprintf("replica counts of brokers %v range from %d to %d: rebalancing", targets, lo, hi)
-	}
-	moves, err := balance.Plan(in)
-	if err != nil {
-		return balanceDecision{reason: "cannot balance: " + err.Error()}
+		reason = fmt.Sprintf("replicas of topic(s) %v are uneven over brokers %v (counts differ by more than one): rebalancing", uneven, targets)
 	}
 	// Data moves first; the planner's order (topic, partition) otherwise.
 	copies := func(m balance.Move) int {
@@ -162,6 +176,22 @@ func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]ti
 		moves = moves[:n]
 	}
 	return balanceDecision{moves: moves, reason: reason}
+}
+
+// countGap is the difference between the most and the fewest replicas of
+// ps a broker of targets holds.
+func countGap(ps []balance.Partition, racks map[int32]string, targets []int32) int {
+	lo, hi := -1, 0
+	for _, l := range balance.Loads(ps, racks, targets) {
+		if !slices.Contains(targets, l.Broker) {
+			continue
+		}
+		hi = max(hi, l.Replicas)
+		if lo < 0 || l.Replicas < lo {
+			lo = l.Replicas
+		}
+	}
+	return hi - lo
 }
 
 // balancerState is the balancer's memory, owned by Run's goroutine.
