@@ -122,3 +122,43 @@ func TestDecideBalance_GoneBrokerRFCannotBeKept(t *testing.T) {
 		t.Fatalf("decided %+v", d)
 	}
 }
+
+// Each topic is evened on its own: a topic on brokers 1-3 gets replicas
+// onto broker 4, a topic even over the four brokers moves no data.
+func TestDecideBalance_PerTopic(t *testing.T) {
+	d := metadata.NewDelta(metadata.NewImage("c"))
+	recs := []metadata.Record{}
+	for b := int32(1); b <= 4; b++ {
+		recs = append(recs, &metadata.RegisterBrokerRecord{BrokerID: b, BrokerEpoch: int64(b)})
+	}
+	for name, parts := range map[string][][]int32{
+		"a": sixOnThree,
+		"b": {{4, 1, 2}, {2, 3, 4}, {3, 4, 1}, {1, 2, 3}},
+	} {
+		id := metadata.NewTopicID()
+		recs = append(recs, &metadata.TopicRecord{Name: name, TopicID: id})
+		for i, rs := range parts {
+			recs = append(recs, &metadata.PartitionRecord{PartitionID: int32(i), TopicID: id, Replicas: rs, ISR: rs, Leader: rs[0]})
+		}
+	}
+	for _, r := range recs {
+		if err := d.Replay(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := balOn
+	cfg.maxMoves = 100
+	dec := decideBalance(d.Apply(), allLive, nil, time.Now(), cfg)
+	var toA, toB int
+	for _, m := range dec.moves {
+		if m.Topic == "a" && slices.Contains(m.Added(), 4) {
+			toA++
+		}
+		if m.Topic == "b" && len(m.Added()) > 0 {
+			toB++
+		}
+	}
+	if toA < 4 || toB != 0 {
+		t.Fatalf("moves onto broker 4 of topic a: %d (want at least 4), data moves of even topic b: %d: %+v", toA, toB, dec)
+	}
+}
