@@ -158,7 +158,7 @@ func readClusterState(ctx context.Context, adm *kadm.Client, topics []string) (*
 	}
 	for i := range st.partitions {
 		p := &st.partitions[i]
-		for _, s := range sizes[p.name()] {
+		for _, s := range sizes[p.Name()] {
 			p.Size = max(p.Size, s)
 		}
 	}
@@ -339,14 +339,14 @@ func printBalancePlan(w io.Writer, moves []balanceMove, summary []brokerSummary)
 		var replicas int
 		var data int64
 		for _, m := range moves {
-			replicas += len(m.added())
-			data += m.Size * int64(len(m.added()))
+			replicas += len(m.Added())
+			data += m.Size * int64(len(m.Added()))
 		}
 		fmt.Fprintf(w, "Plan: %d partition%s to reassign, %d replica%s to copy (%s)\n\n",
 			len(moves), plural(len(moves)), replicas, plural(replicas), humanBytes(data))
 		t := newTable("PARTITION", "FROM", "TO", "SIZE")
 		for _, m := range moves {
-			t.add(m.name(), int32List(m.From), int32List(m.To), humanBytes(m.Size))
+			t.add(m.Name(), int32List(m.From), int32List(m.To), humanBytes(m.Size))
 		}
 		if err := t.write(w, ""); err != nil {
 			return err
@@ -463,7 +463,7 @@ func followMoves(parent context.Context, w io.Writer, g *globals, cl *kgo.Client
 	var total int64
 	set := kadm.TopicsSet{}
 	for _, m := range moves {
-		total += m.Size * int64(len(m.added()))
+		total += m.Size * int64(len(m.Added()))
 		set.Add(m.Topic, m.Partition)
 	}
 	for {
@@ -486,11 +486,11 @@ func followMoves(parent context.Context, w io.Writer, g *globals, cl *kgo.Client
 		}
 		var copied int64
 		for _, m := range moves {
-			for _, id := range m.added() {
-				if !running[m.name()] {
+			for _, id := range m.Added() {
+				if !running[m.Name()] {
 					copied += m.Size
 				} else {
-					copied += min(m.Size, sizes[m.name()][id])
+					copied += min(m.Size, sizes[m.Name()][id])
 				}
 			}
 		}
@@ -534,7 +534,7 @@ func waitAssigned(ctx context.Context, adm *kadm.Client, moves []balanceMove) er
 		pending := ""
 		for _, m := range moves {
 			if got := md.Topics[m.Topic].Partitions[m.Partition].Replicas; !slices.Equal(got, m.To) {
-				pending = fmt.Sprintf("%s is on %s, not yet %s", m.name(), int32List(got), int32List(m.To))
+				pending = fmt.Sprintf("%s is on %s, not yet %s", m.Name(), int32List(got), int32List(m.To))
 				break
 			}
 		}
@@ -630,7 +630,7 @@ func setThrottle(ctx context.Context, adm *kadm.Client, moves []balanceMove, rat
 		for _, id := range m.From {
 			leaders[m.Topic] = append(leaders[m.Topic], fmt.Sprintf("%d:%d", m.Partition, id))
 		}
-		for _, id := range m.added() {
+		for _, id := range m.Added() {
 			followers[m.Topic] = append(followers[m.Topic], fmt.Sprintf("%d:%d", m.Partition, id))
 		}
 		for _, id := range append(slices.Clone(m.From), m.To...) {

@@ -79,6 +79,11 @@ type Broker struct {
 	AutoLeaderRebalanceEnable        bool          // auto.leader.rebalance.enable
 	LeaderImbalanceCheckInterval     time.Duration // leader.imbalance.check.interval.seconds
 	ControlledShutdownEnable         bool          // controlled.shutdown.enable
+	// The continuous balancer (Fjord only).
+	BalancerEnable             bool          // balancer.enable
+	BalancerInterval           time.Duration // balancer.interval.ms
+	BalancerBrokerGone         time.Duration // balancer.broker.gone.ms
+	BalancerMaxConcurrentMoves int           // balancer.max.concurrent.moves
 
 	OffsetsTopicNumPartitions     int32         // offsets.topic.num.partitions
 	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor
@@ -275,6 +280,10 @@ func (b *Broker) fill(values map[string]any) {
 	b.AutoLeaderRebalanceEnable, _ = values["auto.leader.rebalance.enable"].(bool)
 	b.LeaderImbalanceCheckInterval = time.Duration(i("leader.imbalance.check.interval.seconds")) * time.Second
 	b.ControlledShutdownEnable, _ = values["controlled.shutdown.enable"].(bool)
+	b.BalancerEnable, _ = values["balancer.enable"].(bool)
+	b.BalancerInterval = ms("balancer.interval.ms")
+	b.BalancerBrokerGone = ms("balancer.broker.gone.ms")
+	b.BalancerMaxConcurrentMoves = int(i("balancer.max.concurrent.moves"))
 
 	b.OffsetsTopicNumPartitions = int32(i("offsets.topic.num.partitions"))
 	b.OffsetsTopicReplicationFactor = int16(i("offsets.topic.replication.factor"))

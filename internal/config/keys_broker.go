@@ -319,6 +319,18 @@ func brokerKeys() []Key {
 			valid(atLeast{1}),
 		broker("controlled.shutdown.enable", TypeBoolean, "true", High,
 			"On SIGTERM a broker first moves its leaderships away (controlled shutdown), so clients see only retriable errors."),
+		broker("balancer.enable", TypeBoolean, "false", Medium,
+			"Run the continuous balancer in the active controller: it evacuates brokers gone for longer than balancer.broker.gone.ms and moves replicas onto brokers that hold too few (a new broker), through partition reassignments (see docs/cluster.md, Continuous balancing).").
+			fjord("Not a Kafka key: Kafka leaves rebalancing to external tools (Cruise Control)."),
+		broker("balancer.interval.ms", TypeLong, "30000", Medium,
+			"How often the continuous balancer looks at the cluster.").
+			valid(atLeast{1}).fjord("Not a Kafka key."),
+		broker("balancer.broker.gone.ms", TypeLong, "600000", Medium,
+			"How long a registered broker must stay fenced (or a replica's broker unregistered) before the continuous balancer moves its replicas to the other brokers. While a broker is fenced for less, the balancer moves nothing, so a restart moves no data.").
+			valid(atLeast{0}).fjord("Not a Kafka key."),
+		broker("balancer.max.concurrent.moves", TypeInt, "2", Medium,
+			"Partitions the continuous balancer reassigns at once; it starts no more until those complete. It sets no replication throttle: set leader./follower.replication.throttled.rate to bound the copy rate.").
+			valid(atLeast{1}).fjord("Not a Kafka key."),
 
 		// Group coordinator.
 		broker("offsets.topic.num.partitions", TypeInt, "50", High,

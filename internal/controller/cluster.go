@@ -235,12 +235,15 @@ func (c *Controller) sessionTimeout() time.Duration {
 
 // Run is the active controller's timer loop: it fences brokers whose
 // sessions expired and, with auto.leader.rebalance.enable, moves
-// leaderships back to preferred replicas. It returns when ctx ends.
+// leaderships back to preferred replicas, and with balancer.enable runs the
+// continuous balancer (balancer.go). Only the active controller works: a
+// standby's ticks do nothing. It returns when ctx ends.
 func (c *Controller) Run(ctx context.Context, active func() bool) {
 	tick := time.NewTicker(c.sessionTimeout() / 4)
 	defer tick.Stop()
 	wasActive := false
 	lastRebalance := time.Now()
+	var bal balancerState
 	for {
 		select {
 		case <-ctx.Done():
@@ -267,8 +270,12 @@ func (c *Controller) Run(ctx context.Context, active func() bool) {
 				}
 				c.hbMu.Unlock()
 				wasActive = true
+				// The balancer starts anew: its first look is one interval
+				// on, and gone brokers' grace counts from now.
+				bal = balancerState{last: now}
 			}
 			c.expireSessions(ctx, now)
+			c.balanceTick(ctx, &bal, now)
 			if c.cfg.Broker.AutoLeaderRebalanceEnable && now.Sub(lastRebalance) >= c.cfg.Broker.LeaderImbalanceCheckInterval {
 				lastRebalance = now
 				if _, err := c.electPreferred(ctx, nil); err != nil {

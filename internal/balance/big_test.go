@@ -1,4 +1,4 @@
-package cli
+package balance
 
 import (
 	"math/rand/v2"
@@ -13,13 +13,13 @@ func TestPlanBalance_Large(t *testing.T) {
 		t.Skip("plans 3,000 partitions")
 	}
 	r := rand.New(rand.NewPCG(3, 4))
-	var ps []balancePartition
+	var ps []Partition
 	for p := range int32(3000) {
 		perm := r.Perm(5)
-		ps = append(ps, balancePartition{Topic: "t", Partition: p, Replicas: []int32{int32(perm[0] + 1), int32(perm[1] + 1), int32(perm[2] + 1)}, Size: r.Int64N(1 << 30)})
+		ps = append(ps, Partition{Topic: "t", Partition: p, Replicas: []int32{int32(perm[0] + 1), int32(perm[1] + 1), int32(perm[2] + 1)}, Size: r.Int64N(1 << 30)})
 	}
 	start := time.Now()
-	moves, err := planBalance(balanceInput{Partitions: ps, Targets: []int32{1, 2, 3, 4, 5, 6}})
+	moves, err := Plan(Input{Partitions: ps, Targets: []int32{1, 2, 3, 4, 5, 6}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestPlanBalance_Large(t *testing.T) {
 	if took > 20*time.Second {
 		t.Errorf("planning took %s", took)
 	}
-	l := loads(applyMoves(ps, moves), nil, []int32{1, 2, 3, 4, 5, 6})
+	l := Loads(applyMoves(ps, moves), nil, []int32{1, 2, 3, 4, 5, 6})
 	lo, hi := l[0].Bytes, l[0].Bytes
 	for _, b := range l {
 		lo, hi = min(lo, b.Bytes), max(hi, b.Bytes)

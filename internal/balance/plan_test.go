@@ -1,4 +1,4 @@
-package cli
+package balance
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 )
 
 // applyMoves returns ps with moves applied.
-func applyMoves(ps []balancePartition, moves []balanceMove) []balancePartition {
+func applyMoves(ps []Partition, moves []Move) []Partition {
 	out := slices.Clone(ps)
 	for i := range out {
 		out[i].Replicas = slices.Clone(out[i].Replicas)
@@ -24,10 +24,10 @@ func applyMoves(ps []balancePartition, moves []balanceMove) []balancePartition {
 
 // replicaMoves counts the replicas that land on a broker that did not hold
 // them: the data a plan copies.
-func replicaMoves(moves []balanceMove) int {
+func replicaMoves(moves []Move) int {
 	n := 0
 	for _, m := range moves {
-		n += len(m.added())
+		n += len(m.Added())
 	}
 	return n
 }
@@ -62,7 +62,7 @@ func minCountMoves(counts []int, total int) int {
 }
 
 type balanceCase struct {
-	in       balanceInput
+	in       Input
 	racks    int
 	sized    bool
 	evacuate int32 // a broker left out of Targets, or -1
@@ -95,7 +95,7 @@ func randomCase(r *rand.Rand) balanceCase {
 			if c.sized {
 				size = r.Int64N(1 << 20)
 			}
-			c.in.Partitions = append(c.in.Partitions, balancePartition{Topic: fmt.Sprintf("t%d", t), Partition: int32(p), Replicas: replicas, Size: size})
+			c.in.Partitions = append(c.in.Partitions, Partition{Topic: fmt.Sprintf("t%d", t), Partition: int32(p), Replicas: replicas, Size: size})
 		}
 	}
 	c.in.Targets = all
@@ -126,7 +126,7 @@ func TestPlanBalance_Properties(t *testing.T) {
 			for _, p := range c.in.Partitions {
 				maxRF = max(maxRF, len(p.Replicas))
 			}
-			moves, err := planBalance(c.in)
+			moves, err := Plan(c.in)
 			if maxRF > len(c.in.Targets) {
 				if err == nil {
 					t.Fatalf("rf %d onto %d brokers: no error", maxRF, len(c.in.Targets))
@@ -141,14 +141,14 @@ func TestPlanBalance_Properties(t *testing.T) {
 			for i, p := range after {
 				before := c.in.Partitions[i].Replicas
 				if len(p.Replicas) != len(before) {
-					t.Fatalf("%s: replication factor %d became %d", p.name(), len(before), len(p.Replicas))
+					t.Fatalf("%s: replication factor %d became %d", p.Name(), len(before), len(p.Replicas))
 				}
 				if d := duplicates(p.Replicas); len(d) > 0 {
-					t.Fatalf("%s: %v twice", p.name(), d)
+					t.Fatalf("%s: %v twice", p.Name(), d)
 				}
 				for j, id := range p.Replicas {
 					if !slices.Contains(c.in.Targets, id) {
-						t.Fatalf("%s: on broker %d, not a target", p.name(), id)
+						t.Fatalf("%s: on broker %d, not a target", p.Name(), id)
 					}
 					counts[id]++
 					if j == 0 {
@@ -157,7 +157,7 @@ func TestPlanBalance_Properties(t *testing.T) {
 				}
 				if c.racks > 0 {
 					if got, want := spreadOf(c.in.Racks, p.Replicas), min(len(p.Replicas), c.racks); got != want {
-						t.Errorf("%s: %v spans %d racks, want %d", p.name(), p.Replicas, got, want)
+						t.Errorf("%s: %v spans %d racks, want %d", p.Name(), p.Replicas, got, want)
 					}
 				}
 			}
@@ -180,7 +180,7 @@ func TestPlanBalance_Properties(t *testing.T) {
 					}
 				}
 			}
-			again, err := planBalance(balanceInput{Partitions: after, Racks: c.in.Racks, Targets: c.in.Targets})
+			again, err := Plan(Input{Partitions: after, Racks: c.in.Racks, Targets: c.in.Targets})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -191,7 +191,7 @@ func TestPlanBalance_Properties(t *testing.T) {
 	}
 }
 
-func loadsOf(ps []balancePartition) map[int32]int {
+func loadsOf(ps []Partition) map[int32]int {
 	m := map[int32]int{}
 	for _, p := range ps {
 		for _, id := range p.Replicas {
@@ -204,23 +204,23 @@ func loadsOf(ps []balancePartition) map[int32]int {
 // TestPlanBalance_NewBroker: three brokers full, a fourth empty: a quarter
 // of the replicas move to it, and leaders end even.
 func TestPlanBalance_NewBroker(t *testing.T) {
-	var ps []balancePartition
+	var ps []Partition
 	for p := range int32(12) {
-		ps = append(ps, balancePartition{Topic: "t", Partition: p, Replicas: []int32{1 + p%3, 1 + (p+1)%3}, Size: 100})
+		ps = append(ps, Partition{Topic: "t", Partition: p, Replicas: []int32{1 + p%3, 1 + (p+1)%3}, Size: 100})
 	}
-	moves, err := planBalance(balanceInput{Partitions: ps, Targets: []int32{1, 2, 3, 4}})
+	moves, err := Plan(Input{Partitions: ps, Targets: []int32{1, 2, 3, 4}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := replicaMoves(moves); got != 6 {
 		t.Errorf("%d replica moves, want 6: %v", got, moves)
 	}
-	for _, l := range loads(applyMoves(ps, moves), nil, []int32{1, 2, 3, 4}) {
+	for _, l := range Loads(applyMoves(ps, moves), nil, []int32{1, 2, 3, 4}) {
 		if l.Replicas != 6 || l.Leaders != 3 || l.Bytes != 600 {
 			t.Errorf("broker %d: %+v, want 6 replicas, 3 leaders, 600 bytes", l.Broker, l)
 		}
 	}
-	if again, _ := planBalance(balanceInput{Partitions: applyMoves(ps, moves), Targets: []int32{1, 2, 3, 4}}); len(again) > 0 {
+	if again, _ := Plan(Input{Partitions: applyMoves(ps, moves), Targets: []int32{1, 2, 3, 4}}); len(again) > 0 {
 		t.Errorf("second plan: %v", again)
 	}
 }
@@ -228,17 +228,17 @@ func TestPlanBalance_NewBroker(t *testing.T) {
 // TestPlanBalance_Bytes: counts are even but one broker holds the big
 // partitions: swaps even the bytes, keeping counts.
 func TestPlanBalance_Bytes(t *testing.T) {
-	ps := []balancePartition{
+	ps := []Partition{
 		{Topic: "big", Partition: 0, Replicas: []int32{1}, Size: 1000},
 		{Topic: "big", Partition: 1, Replicas: []int32{1}, Size: 1000},
 		{Topic: "small", Partition: 0, Replicas: []int32{2}, Size: 10},
 		{Topic: "small", Partition: 1, Replicas: []int32{2}, Size: 10},
 	}
-	moves, err := planBalance(balanceInput{Partitions: ps, Targets: []int32{1, 2}})
+	moves, err := Plan(Input{Partitions: ps, Targets: []int32{1, 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range loads(applyMoves(ps, moves), nil, []int32{1, 2}) {
+	for _, l := range Loads(applyMoves(ps, moves), nil, []int32{1, 2}) {
 		if l.Replicas != 2 || l.Bytes != 1010 || l.Leaders != 2 {
 			t.Errorf("broker %d: %+v, want 2 replicas, 1010 bytes", l.Broker, l)
 		}
@@ -251,17 +251,17 @@ func TestPlanBalance_Bytes(t *testing.T) {
 // TestPlanBalance_Racks: replicas on one rack are spread over both.
 func TestPlanBalance_Racks(t *testing.T) {
 	racks := map[int32]string{1: "a", 2: "a", 3: "b", 4: "b"}
-	ps := []balancePartition{
+	ps := []Partition{
 		{Topic: "t", Partition: 0, Replicas: []int32{1, 2}},
 		{Topic: "t", Partition: 1, Replicas: []int32{3, 4}},
 	}
-	moves, err := planBalance(balanceInput{Partitions: ps, Racks: racks, Targets: []int32{1, 2, 3, 4}})
+	moves, err := Plan(Input{Partitions: ps, Racks: racks, Targets: []int32{1, 2, 3, 4}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range applyMoves(ps, moves) {
 		if spreadOf(racks, p.Replicas) != 2 {
-			t.Errorf("%s on %v: one rack", p.name(), p.Replicas)
+			t.Errorf("%s on %v: one rack", p.Name(), p.Replicas)
 		}
 	}
 	if replicaMoves(moves) != 2 {
@@ -272,16 +272,16 @@ func TestPlanBalance_Racks(t *testing.T) {
 // TestPlanBalance_Decommission: everything leaves broker 3, evenly, and
 // nothing else moves; too few brokers left is refused.
 func TestPlanBalance_Decommission(t *testing.T) {
-	var ps []balancePartition
+	var ps []Partition
 	for p := range int32(8) {
-		ps = append(ps, balancePartition{Topic: "t", Partition: p, Replicas: []int32{1 + p%4, 1 + (p+1)%4}})
+		ps = append(ps, Partition{Topic: "t", Partition: p, Replicas: []int32{1 + p%4, 1 + (p+1)%4}})
 	}
-	moves, err := planBalance(balanceInput{Partitions: ps, Targets: []int32{1, 2, 4}, EvacuateOnly: true})
+	moves, err := Plan(Input{Partitions: ps, Targets: []int32{1, 2, 4}, EvacuateOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range moves {
-		if !slices.Contains(m.From, 3) || slices.Contains(m.To, 3) || len(m.added()) != 1 {
+		if !slices.Contains(m.From, 3) || slices.Contains(m.To, 3) || len(m.Added()) != 1 {
 			t.Errorf("move %v: only replicas on 3 should move", m)
 		}
 	}
@@ -291,59 +291,29 @@ func TestPlanBalance_Decommission(t *testing.T) {
 	counts := loadsOf(applyMoves(ps, moves))
 	spreadWithin(t, "replicas", counts, []int32{1, 2, 4}, 1)
 	// Broker 4 is down: its replicas stay, only 3's move (onto 1 and 2).
-	moves, err = planBalance(balanceInput{Partitions: ps, Targets: []int32{1, 2}, Keep: []int32{4}, EvacuateOnly: true})
+	moves, err = Plan(Input{Partitions: ps, Targets: []int32{1, 2}, Keep: []int32{4}, EvacuateOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range applyMoves(ps, moves) {
 		if slices.Contains(p.Replicas, 3) || len(p.Replicas) != 2 {
-			t.Errorf("%s on %v", p.name(), p.Replicas)
+			t.Errorf("%s on %v", p.Name(), p.Replicas)
 		}
 	}
 	if got := loadsOf(applyMoves(ps, moves))[4]; got != 4 {
 		t.Errorf("broker 4 (kept) holds %d replicas, want its 4", got)
 	}
-	_, err = planBalance(balanceInput{Partitions: ps, Targets: []int32{1}, EvacuateOnly: true})
+	_, err = Plan(Input{Partitions: ps, Targets: []int32{1}, EvacuateOnly: true})
 	if err == nil || !strings.Contains(err.Error(), "replication factor cannot be kept") {
 		t.Errorf("rf 2 onto one broker: %v", err)
 	}
 }
 
-func uniformRF(ps []balancePartition) bool {
+func uniformRF(ps []Partition) bool {
 	for _, p := range ps {
 		if len(p.Replicas) != len(ps[0].Replicas) {
 			return false
 		}
 	}
 	return true
-}
-
-// TestBalanceFlags: misplaced flags are usage errors before any broker is
-// asked.
-func TestBalanceFlags(t *testing.T) {
-	for _, args := range [][]string{
-		{"rebalance", "--throttle", "100"},
-		{"rebalance", "--progress-interval", "1s"},
-		{"rebalance", "--execute", "--throttle", "-1"},
-		{"rebalance", "--execute", "--progress-interval", "0s"},
-		{"rebalance", "--brokers", "1,x"},
-		{"rebalance", "--brokers", "1,1"},
-		{"decommission"},
-		{"decommission", "x"},
-		{"decommission", "1", "2"},
-		{"decommission", "1", "--throttle", "5"},
-	} {
-		r := runFjord(t, "", append([]string{"-b", "127.0.0.1:1", "--timeout", "2s", "cluster"}, args...)...)
-		if r.code != ExitUsage {
-			t.Errorf("%v: exit %d, want %d\nstderr: %s", args, r.code, ExitUsage, r.stderr)
-		}
-	}
-}
-
-func TestHumanBytes(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 3 << 20: "3.0 MiB", 5 << 30: "5.0 GiB"} {
-		if got := humanBytes(n); got != want {
-			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
-		}
-	}
 }
