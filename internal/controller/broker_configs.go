@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"slices"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -41,25 +40,7 @@ func (c *Controller) AlterBrokerConfigs(ctx context.Context, name string, change
 	if validateOnly {
 		return nil
 	}
-	var recs []metadata.Record
-	keys := slices.Sorted(maps.Keys(overrides))
-	for k := range cur {
-		if _, ok := overrides[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		v, set := overrides[k]
-		if old, had := cur[k]; had && set && old == v {
-			continue
-		}
-		r := &metadata.ConfigRecord{ResourceType: metadata.ConfigResourceBroker, ResourceName: name, Name: k}
-		if set {
-			r.Value = &v
-		}
-		recs = append(recs, r)
-	}
+	recs := configChanges(metadata.ConfigResourceBroker, name, cur, overrides)
 	if len(recs) == 0 {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sort"
 	"sync"
 
@@ -241,28 +242,7 @@ func (c *Controller) AlterTopicConfigs(ctx context.Context, name string, change 
 	if validateOnly {
 		return nil
 	}
-	var recs []metadata.Record
-	keys := make([]string, 0, len(overrides)+len(t.Configs))
-	for k := range overrides {
-		keys = append(keys, k)
-	}
-	for k := range t.Configs {
-		if _, ok := overrides[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v, set := overrides[k]
-		if old, had := t.Configs[k]; had && set && old == v {
-			continue
-		}
-		r := &metadata.ConfigRecord{ResourceType: metadata.ConfigResourceTopic, ResourceName: name, Name: k}
-		if set {
-			r.Value = &v
-		}
-		recs = append(recs, r)
-	}
+	recs := configChanges(metadata.ConfigResourceTopic, name, t.Configs, overrides)
 	if len(recs) == 0 {
 		return nil
 	}
@@ -270,6 +250,32 @@ func (c *Controller) AlterTopicConfigs(ctx context.Context, name string, change 
 		return fmt.Errorf("alter configs of %s: %w", name, err)
 	}
 	return nil
+}
+
+// configChanges are the records that take a resource's configs from cur to
+// overrides: a value for each key set or changed, a deletion (nil value)
+// for each key dropped, in key order; none for a key left as it was.
+func configChanges(resourceType metadata.ConfigResourceType, name string, cur, overrides map[string]string) []metadata.Record {
+	var recs []metadata.Record
+	keys := slices.Sorted(maps.Keys(overrides))
+	for k := range cur {
+		if _, ok := overrides[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v, set := overrides[k]
+		if old, had := cur[k]; had && set && old == v {
+			continue
+		}
+		r := &metadata.ConfigRecord{ResourceType: resourceType, ResourceName: name, Name: k}
+		if set {
+			r.Value = &v
+		}
+		recs = append(recs, r)
+	}
+	return recs
 }
 
 // ProducerIDBlockSize is how many producer IDs a broker takes at a time
