@@ -28,14 +28,9 @@ func TestCluster_BalancerSpreadsOntoNewBroker(t *testing.T) {
 	addrs := c.Addrs()[:3]
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
+	admCl, adm := adminClient(t, addrs)
 	const topic = "spread"
-	createTopicOn(t, ctx, admCl, topic, []int32{1, 2, 3}, []int32{2, 3, 1}, []int32{3, 1, 2}, []int32{1, 2, 3}, []int32{2, 3, 1}, []int32{3, 1, 2})
+	createTopicOn(t, ctx, admCl, topic, onFirstThree...)
 
 	load := startLoad(t, addrs, topic, 512, 128)
 	waitFor(t, ctx, "acknowledged records", func() (bool, string) { return load.ledger.Len() >= 500, fmt.Sprint(load.ledger.Len()) })

@@ -155,6 +155,22 @@ func readTopic(t *testing.T, ctx context.Context, addrs []string, adm *kadm.Clie
 }
 
 // runCLI runs `fjord ARGS...` in process.
+// adminClient returns a client of addrs and its admin client, closed when
+// the test ends.
+func adminClient(t *testing.T, addrs []string) (*kgo.Client, *kadm.Client) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl, kadm.NewClient(cl)
+}
+
+// onFirstThree spreads six partitions of three replicas evenly over
+// brokers 1-3 (broker 4 holds nothing).
+var onFirstThree = [][]int32{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}, {1, 2, 3}, {2, 3, 1}, {3, 1, 2}}
+
 func runCLI(ctx context.Context, args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
 	code = cli.ExecuteContext(ctx, cli.NewRoot(), args, &out, &errb)
@@ -210,14 +226,9 @@ func TestCluster_AddBrokerAndRebalanceUnderLoad(t *testing.T) {
 	addrs := c.Addrs()[:3]
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
+	admCl, adm := adminClient(t, addrs)
 	const topic = "grow"
-	createTopicOn(t, ctx, admCl, topic, []int32{1, 2, 3}, []int32{2, 3, 1}, []int32{3, 1, 2}, []int32{1, 2, 3}, []int32{2, 3, 1}, []int32{3, 1, 2})
+	createTopicOn(t, ctx, admCl, topic, onFirstThree...)
 
 	// As many records as 128 in flight allow: the ledger keeps them all in
 	// memory, so values are small and the windows short.
@@ -336,12 +347,7 @@ func TestCluster_DecommissionUnderLoad(t *testing.T) {
 	addrs := c.Addrs()[:3]
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
+	admCl, adm := adminClient(t, addrs)
 	const topic = "shrink"
 	createTopicOn(t, ctx, admCl, topic, []int32{1, 2, 3}, []int32{2, 3, 4}, []int32{3, 4, 1}, []int32{4, 1, 2}, []int32{4, 2, 3}, []int32{1, 4, 2})
 
