@@ -73,7 +73,7 @@ func TestPartition_FollowerCopiesLeaderAndTruncates(t *testing.T) {
 	if err != nil || string(again) != string(copied) {
 		t.Fatalf("follower's log differs from the leader's (%v)", err)
 	}
-	if err := leader.FollowerFetched(2, follower.LogEndOffset(), now); err != nil {
+	if err := leader.FollowerFetched(2, follower.LogEndOffset(), 0, now); err != nil {
 		t.Fatal(err)
 	}
 	if hw := leader.HighWatermark(); hw != 6 {
@@ -158,7 +158,7 @@ func TestPartition_FollowerAheadOfLeaderFsyncCounts(t *testing.T) {
 	}
 	// The follower fetched the batch, appended and fsynced it, and fetches
 	// again from its end, all before the leader's group commit ran.
-	if err := leader.FollowerFetched(2, 3, now); err != nil {
+	if err := leader.FollowerFetched(2, 3, 0, now); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

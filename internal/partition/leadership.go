@@ -122,7 +122,7 @@ func (p *Partition) setReplicaConfig(minISR int, lag time.Duration) {
 
 // FollowerFetched records a follower's fetch from this leader at
 // fetchOffset (everything below is durable on the follower).
-func (p *Partition) FollowerFetched(id int32, fetchOffset int64, now time.Time) error {
+func (p *Partition) FollowerFetched(id int32, fetchOffset, logStart int64, now time.Time) error {
 	p.mu.Lock()
 	stale := fetchOffset > p.replica.LogEndOffset()
 	p.mu.Unlock()
@@ -133,6 +133,7 @@ func (p *Partition) FollowerFetched(id int32, fetchOffset int64, now time.Time) 
 		p.localProgress()
 	}
 	p.mu.Lock()
+	p.replica.followerLogStart(id, logStart)
 	d, err := p.replica.FollowerFetched(id, fetchOffset, now)
 	p.mu.Unlock()
 	if err != nil {

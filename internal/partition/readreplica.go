@@ -44,12 +44,10 @@ func (r *Replica) readReplicas(fetchOffset int64, now time.Time) ([]ReadReplica,
 	return out, true
 }
 
-// FollowerLogStart records the log start offset follower id reported in
-// its fetch, which ReadReplicas checks.
-func (p *Partition) FollowerLogStart(id int32, logStart int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if f := p.replica.followers[id]; f != nil && p.replica.role == RoleLeader {
+// followerLogStart records the log start offset follower id reported in
+// its fetch (the leader checks it in readReplicas); a no-op unless leading.
+func (r *Replica) followerLogStart(id int32, logStart int64) {
+	if f := r.followers[id]; f != nil && r.role == RoleLeader {
 		f.logStart = logStart
 	}
 }

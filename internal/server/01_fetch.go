@@ -230,8 +230,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, listener string) (res *fetchR
 				// A follower's fetch offset is its durable log end: it
 				// moves the ISR and the high watermark (Kafka's
 				// updateFollowerFetchState).
-				part.FollowerLogStart(replica, rp.LogStartOffset)
-				if err := part.FollowerFetched(replica, rp.FetchOffset, now); err != nil {
+				if err := part.FollowerFetched(replica, rp.FetchOffset, rp.LogStartOffset, now); err != nil {
 					sp.ErrorCode = protocol.ErrorCode(err)
 				}
 			}
