@@ -244,12 +244,15 @@ func (f *fetcher) round(c *kconn, parts []*followed) (held bool, err error) {
 	req.SessionID, req.SessionEpoch = 0, -1
 	byTopic := map[string]int{}
 	sent := map[partition.ID]*followed{}
-	throttled := map[partition.ID]bool{}
+	var throttled map[partition.ID]bool // made only when a partition is throttled
 	for _, p := range parts {
 		if !p.truncated {
 			continue
 		}
 		if q != nil && p.part.Config().FollowerThrottled(p.part.ID.Partition, f.m.cfg.NodeID) {
+			if throttled == nil {
+				throttled = map[partition.ID]bool{}
+			}
 			throttled[p.part.ID] = true
 			if !p.caughtUp {
 				if !asked {
