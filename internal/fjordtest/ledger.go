@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -30,6 +31,12 @@ type Record struct {
 	Key       []byte
 	Value     []byte
 	Headers   []Header
+	// LeaderEpoch is the leader epoch of the record's batch as a consumer
+	// read it (-1 unknown); At is when a producer had it acknowledged
+	// (Ledger.Ack stamps it). Neither is compared: they locate a problem
+	// in the brokers' logs.
+	LeaderEpoch int32
+	At          time.Time
 }
 
 // FromKgo converts a franz-go record (as returned in a produce promise or a
@@ -39,8 +46,9 @@ func FromKgo(r *kgo.Record) Record {
 		Topic:     r.Topic,
 		Partition: r.Partition,
 		Offset:    r.Offset,
-		Key:       bytes.Clone(r.Key),
-		Value:     bytes.Clone(r.Value),
+		Key:         bytes.Clone(r.Key),
+		Value:       bytes.Clone(r.Value),
+		LeaderEpoch: r.LeaderEpoch,
 	}
 	for _, h := range r.Headers {
 		out.Headers = append(out.Headers, Header{Key: h.Key, Value: bytes.Clone(h.Value)})
@@ -79,6 +87,9 @@ func NewLedger() *Ledger { return &Ledger{} }
 
 // Ack records that r was acknowledged at r.Offset.
 func (l *Ledger) Ack(r Record) {
+	if r.At.IsZero() {
+		r.At = time.Now()
+	}
 	l.mu.Lock()
 	l.acked = append(l.acked, r)
 	l.mu.Unlock()
@@ -202,20 +213,22 @@ func (l *Ledger) Check(got []Record) []string {
 					// Which one was read back tells which acknowledgement lied.
 					readBack := "nothing read there"
 					if r, ok := read[at{tp, a.Offset}]; ok {
-						readBack = fmt.Sprintf("read back: key %q value %q", clip(r.Key), clip(r.Value))
+						readBack = fmt.Sprintf("read back: key %q value %q (batch leader epoch %d)", clip(r.Key), clip(r.Value), r.LeaderEpoch)
 					}
-					add("%s offset %d: acknowledged twice with different records: %s; %s", tp, a.Offset, d, readBack)
+					add("%s offset %d: acknowledged twice with different records: %s; %s; acknowledged at %s and %s",
+						tp, a.Offset, d, readBack, stamp(p.At), stamp(a.At))
 				}
 				continue
 			}
 		}
 		r, ok := read[at{tp, a.Offset}]
 		if !ok {
-			add("%s offset %d: acknowledged record (key %q) missing", tp, a.Offset, clip(a.Key))
+			add("%s offset %d: acknowledged record (key %q) missing (acknowledged at %s)", tp, a.Offset, clip(a.Key), stamp(a.At))
 			continue
 		}
 		if d := diffRecord(a, r); d != "" {
-			add("%s offset %d: read back differs from acknowledged: %s", tp, a.Offset, d)
+			add("%s offset %d: read back differs from acknowledged: %s (acknowledged at %s; read back from a batch of leader epoch %d)",
+				tp, a.Offset, d, stamp(a.At), r.LeaderEpoch)
 		}
 	}
 	return problems
@@ -243,6 +256,15 @@ func diffRecord(a, b Record) string {
 		d = append(d, fmt.Sprintf("headers %v != %v", a.Headers, b.Headers))
 	}
 	return strings.Join(d, "; ")
+}
+
+// stamp formats an acknowledgement time as the brokers' logs do (UTC,
+// milliseconds), to find it there.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "an unknown time"
+	}
+	return t.UTC().Format("15:04:05.000")
 }
 
 // clip shortens b for messages.

@@ -79,7 +79,7 @@ func TestPartition_FollowerCopiesLeaderAndTruncates(t *testing.T) {
 	if hw := leader.HighWatermark(); hw != 6 {
 		t.Fatalf("leader high watermark %d once the follower holds all 6 records", hw)
 	}
-	follower.FollowerHighWatermark(leader.HighWatermark())
+	follower.FollowerHighWatermark(1, 4, leader.HighWatermark())
 	if hw := follower.HighWatermark(); hw != 6 {
 		t.Fatalf("follower high watermark %d", hw)
 	}

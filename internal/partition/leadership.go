@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -88,12 +89,13 @@ func (p *Partition) ApplyLeadership(l Leadership, now time.Time) {
 	leads, epoch := p.replica.Role() == RoleLeader, p.replica.LeaderEpoch()
 	role, isr := p.replica.Role(), slices.Clone(p.replica.ISR())
 	applied := role != roleBefore || p.replica.partitionEpoch != pepochBefore
+	leo, hw := p.replica.LogEndOffset(), p.replica.HighWatermark()
 	p.mu.Unlock()
 	if applied {
 		// As Kafka's brokers log each leadership and ISR change they
 		// apply: what an operator reads to follow a failover.
 		p.logger.Info("partition state applied", "role", role.String(), "leader", l.Leader, "leader_epoch", l.LeaderEpoch,
-			"partition_epoch", l.PartitionEpoch, "isr", isr)
+			"partition_epoch", l.PartitionEpoch, "isr", isr, "log_end_offset", leo, "high_watermark", hw)
 	}
 	if leads {
 		// The new epoch starts at this log's end, before any append:
@@ -151,10 +153,15 @@ func (p *Partition) Tick(now time.Time) {
 	p.act(d)
 }
 
-// FollowerHighWatermark adopts the leader's high watermark (a follower).
-func (p *Partition) FollowerHighWatermark(hw int64) {
+// FollowerHighWatermark adopts the high watermark of leader in epoch (a
+// follower), unless the replica no longer follows that leader in that
+// epoch: a late answer's high watermark counts another log.
+func (p *Partition) FollowerHighWatermark(leader, epoch int32, hw int64) {
 	p.mu.Lock()
-	d := p.replica.FollowerHighWatermark(hw)
+	var d Decision
+	if r := p.replica; r.Leader() == leader && r.LeaderEpoch() == epoch {
+		d = r.FollowerHighWatermark(hw)
+	}
 	p.mu.Unlock()
 	p.act(d)
 }
@@ -239,12 +246,24 @@ func (p *Partition) TruncateTo(leader, epoch int32, offset int64) error {
 		}
 		return nil
 	}
+	leo := p.log.LogEndOffset()
 	if err := p.log.Truncate(offset); err != nil {
 		return fmt.Errorf("partition %s: truncate to %d: %w", p.ID, offset, err)
 	}
 	p.mu.Lock()
+	hw := p.replica.HighWatermark()
 	p.replica.Truncated(offset)
 	p.mu.Unlock()
+	// As Kafka logs "Truncating partition ... to offset": records leave
+	// a log only here, so a lost record is traced from these lines.
+	level, msg := slog.LevelInfo, "truncated the log to the leader's"
+	if offset < hw {
+		// Below the high watermark: records counted as committed are
+		// gone from this replica. Only an unclean election explains it.
+		level, msg = slog.LevelWarn, "truncated the log below its high watermark"
+	}
+	p.logger.Log(context.Background(), level, msg, "leader", leader, "leader_epoch", epoch,
+		"offset", offset, "log_end_offset_before", leo, "high_watermark_before", hw)
 	if err := p.loadProducers(); err != nil {
 		return fmt.Errorf("partition %s: producer state after truncation: %w", p.ID, err)
 	}
@@ -283,6 +302,24 @@ func (p *Partition) ISRProposalInFlight(prop ISRProposal) bool {
 func (p *Partition) DurableEnd() int64 {
 	_, durable := p.localOffsets()
 	return durable
+}
+
+// FetchPosition returns what a follower of leader in epoch reports in its
+// next fetch: its durable end (the fetch offset, which the leader counts
+// towards its high watermark) and its log start offset. It refuses
+// (ErrNotFollowing) once the replica no longer follows that leader in that
+// epoch, atomically with leadership changes (leaderMu): a fetch built by a
+// round that began before this replica led, or followed another leader,
+// would otherwise report a log end holding that epoch's records to the old
+// leader, which, not yet told it was replaced, would count records it does
+// not have at those offsets as replicated and acknowledge its own.
+func (p *Partition) FetchPosition(leader, epoch int32) (fetchOffset, logStart int64, err error) {
+	p.leaderMu.RLock()
+	defer p.leaderMu.RUnlock()
+	if err := p.checkFollowing(leader, epoch); err != nil {
+		return 0, 0, err
+	}
+	return p.DurableEnd(), p.log.LogStartOffset(), nil
 }
 
 // ReadToEnd reads whole batches from offset up to the log end offset, for

@@ -264,6 +264,18 @@ func (f *fetcher) round(c *kconn, parts []*followed) (held bool, err error) {
 				}
 			}
 		}
+		// The fetch offset tells the leader what this replica holds
+		// durably (it counts towards the high watermark): the durable
+		// end, never an unsynced log end (a sync that failed last round
+		// leaves the two apart; the leader sends the gap again). Read
+		// only while the replica still follows this leader in this
+		// epoch: the round's partitions were taken before its
+		// OffsetForLeaderEpoch or dial, which can wait seconds on a
+		// partitioned network.
+		fetchOffset, logStart, err := p.part.FetchPosition(f.leader, p.epoch)
+		if err != nil {
+			continue // leadership moved: the metadata moves the partition
+		}
 		i, ok := byTopic[p.part.ID.Topic]
 		if !ok {
 			t := kmsg.NewFetchRequestTopic()
@@ -274,11 +286,7 @@ func (f *fetcher) round(c *kconn, parts []*followed) (held bool, err error) {
 		}
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition, rp.CurrentLeaderEpoch = p.part.ID.Partition, p.epoch
-		// The fetch offset tells the leader what this replica holds
-		// durably (it counts towards the high watermark): the durable
-		// end, never an unsynced log end (a sync that failed last round
-		// leaves the two apart; the leader sends the gap again).
-		rp.FetchOffset, rp.LogStartOffset = p.part.DurableEnd(), p.part.LogStartOffset()
+		rp.FetchOffset, rp.LogStartOffset = fetchOffset, logStart
 		rp.PartitionMaxBytes = f.m.cfg.FetchMaxBytes
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 		sent[p.part.ID] = p
@@ -363,7 +371,7 @@ func (f *fetcher) apply(p *followed, rp *kmsg.FetchResponseTopicPartition, now t
 					return terr
 				}
 				if _, err = p.part.AppendAsFollower(f.leader, p.epoch, rp.RecordBatches, now); err == nil {
-					p.part.FollowerHighWatermark(rp.HighWatermark)
+					p.part.FollowerHighWatermark(f.leader, p.epoch, rp.HighWatermark)
 					return nil
 				}
 			}
@@ -371,7 +379,7 @@ func (f *fetcher) apply(p *followed, rp *kmsg.FetchResponseTopicPartition, now t
 			return err
 		}
 	}
-	p.part.FollowerHighWatermark(rp.HighWatermark)
+	p.part.FollowerHighWatermark(f.leader, p.epoch, rp.HighWatermark)
 	return nil
 }
 
