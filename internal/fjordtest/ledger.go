@@ -43,9 +43,9 @@ type Record struct {
 // fetch) to a Record, copying its bytes.
 func FromKgo(r *kgo.Record) Record {
 	out := Record{
-		Topic:     r.Topic,
-		Partition: r.Partition,
-		Offset:    r.Offset,
+		Topic:       r.Topic,
+		Partition:   r.Partition,
+		Offset:      r.Offset,
 		Key:         bytes.Clone(r.Key),
 		Value:       bytes.Clone(r.Value),
 		LeaderEpoch: r.LeaderEpoch,
