@@ -73,7 +73,7 @@ func TestPartition_FollowerCopiesLeaderAndTruncates(t *testing.T) {
 	if err != nil || string(again) != string(copied) {
 		t.Fatalf("follower's log differs from the leader's (%v)", err)
 	}
-	if err := leader.FollowerFetched(2, follower.LogEndOffset(), 0, now); err != nil {
+	if err := leader.FollowerFetched(2, 4, follower.LogEndOffset(), 0, now); err != nil {
 		t.Fatal(err)
 	}
 	if hw := leader.HighWatermark(); hw != 6 {
@@ -158,7 +158,7 @@ func TestPartition_FollowerAheadOfLeaderFsyncCounts(t *testing.T) {
 	}
 	// The follower fetched the batch, appended and fsynced it, and fetches
 	// again from its end, all before the leader's group commit ran.
-	if err := leader.FollowerFetched(2, 3, 0, now); err != nil {
+	if err := leader.FollowerFetched(2, 4, 3, 0, now); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -291,5 +291,34 @@ func waitEndsWith(t *testing.T, p *Partition, want error, event func()) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the wait did not end")
+	}
+}
+
+// A follower's report counts only in the leader epoch it was fetched in:
+// a leader that has moved to another epoch since (it lost leadership and
+// won it back; its log may have been cut and rewritten meanwhile) refuses
+// it and moves neither its ISR nor its high watermark.
+func TestPartition_FollowerReportCountsOnlyInItsEpoch(t *testing.T) {
+	now := time.Now()
+	leader := openAs(t, 1)
+	leader.ApplyLeadership(Leadership{Leader: 1, LeaderEpoch: 6, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}, now)
+	if _, err := leader.Append(batch(3, now.UnixMilli()), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.SyncTo(context.Background(), 3); err != nil {
+		t.Fatal(err)
+	}
+	err := leader.FollowerFetched(2, 5, 3, 0, now)
+	if !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("a report fetched in epoch 5 to a leader in epoch 6: %v, want ErrNotLeader", err)
+	}
+	if hw := leader.HighWatermark(); hw != 0 {
+		t.Fatalf("high watermark %d after a report of another epoch, want 0", hw)
+	}
+	if err := leader.FollowerFetched(2, 6, 3, 0, now); err != nil {
+		t.Fatal(err)
+	}
+	if hw := leader.HighWatermark(); hw != 3 {
+		t.Fatalf("high watermark %d after the follower's report in epoch 6, want 3", hw)
 	}
 }

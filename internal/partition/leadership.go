@@ -124,7 +124,13 @@ func (p *Partition) setReplicaConfig(minISR int, lag time.Duration) {
 
 // FollowerFetched records a follower's fetch from this leader at
 // fetchOffset (everything below is durable on the follower).
-func (p *Partition) FollowerFetched(id int32, fetchOffset, logStart int64, now time.Time) error {
+//
+// leaderEpoch is the fetch's current leader epoch (-1: unchecked, as Kafka
+// takes it): the report counts only in that epoch, checked under the same
+// lock as the update, so a leader that changed epochs since the request was
+// checked (it lost and won back leadership, and its log may have been cut
+// and rewritten meanwhile) does not count offsets of a log it no longer has.
+func (p *Partition) FollowerFetched(id, leaderEpoch int32, fetchOffset, logStart int64, now time.Time) error {
 	p.mu.Lock()
 	stale := fetchOffset > p.replica.LogEndOffset()
 	p.mu.Unlock()
@@ -135,6 +141,10 @@ func (p *Partition) FollowerFetched(id int32, fetchOffset, logStart int64, now t
 		p.localProgress()
 	}
 	p.mu.Lock()
+	if ours := p.replica.LeaderEpoch(); leaderEpoch >= 0 && leaderEpoch != ours {
+		p.mu.Unlock()
+		return fmt.Errorf("partition %s: %w: fetched in leader epoch %d, the replica is in epoch %d", p.ID, ErrNotLeader, leaderEpoch, ours)
+	}
 	p.replica.followerLogStart(id, logStart)
 	d, err := p.replica.FollowerFetched(id, fetchOffset, now)
 	p.mu.Unlock()

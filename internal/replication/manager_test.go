@@ -93,7 +93,7 @@ func leaderWithExpansion(t *testing.T, ctl *scriptedController) (*partition.Part
 	m := New(Config{NodeID: 1}, parts, nil, ctl, logger)
 	m.Start()
 	t.Cleanup(m.Close)
-	if err := p.FollowerFetched(2, 0, 0, now); err != nil {
+	if err := p.FollowerFetched(2, 1, 0, 0, now); err != nil {
 		t.Fatal(err)
 	}
 	return p, partition.ISRProposal{Partition: p, ISR: []int32{1, 2}, LeaderEpoch: 1, PartitionEpoch: 1}

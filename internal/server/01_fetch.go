@@ -230,7 +230,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, listener string) (res *fetchR
 				// A follower's fetch offset is its durable log end: it
 				// moves the ISR and the high watermark (Kafka's
 				// updateFollowerFetchState).
-				if err := part.FollowerFetched(replica, rp.FetchOffset, rp.LogStartOffset, now); err != nil {
+				if err := part.FollowerFetched(replica, rp.CurrentLeaderEpoch, rp.FetchOffset, rp.LogStartOffset, now); err != nil {
 					sp.ErrorCode = protocol.ErrorCode(err)
 				}
 			}
