@@ -353,14 +353,23 @@ func (r *Replica) maximalISR() []int32 {
 }
 
 // maybeAdvanceHW moves the leader's high watermark to the smallest durable
-// log end offset of the maximal ISR, when that is higher and the ISR has
-// at least min.insync.replicas members.
+// log end offset of the maximal ISR, when that is higher and the committed
+// ISR has at least min.insync.replicas members.
+//
+// The committed ISR, not the maximal one, as Kafka's isUnderMinIsr: a
+// pending expansion may never commit, and KIP-966's election trusts that
+// the high watermark did not move while the committed ISR was below
+// min.insync.replicas: the replicas that left it then (the ELR) hold
+// everything below it, and one of them may be elected. Counting a pending
+// member let a leader with ISR [1] and a proposed [1 3] acknowledge records
+// only 1 and 3 held; the proposal never committed, 1 was fenced, and 2,
+// elected from the ELR, lacked them (TestNemesis_IsolateNode).
 func (r *Replica) maybeAdvanceHW() Decision {
 	isr := r.maximalISR()
 	// A replication factor below min.insync.replicas caps the rule, or
 	// such a partition could never commit anything (acks=all writes are
 	// still refused by CheckProduce).
-	if len(isr) < min(r.cfg.MinISR, len(r.replicas)) || !slices.Contains(isr, r.cfg.LocalID) {
+	if len(r.isr) < min(r.cfg.MinISR, len(r.replicas)) || !slices.Contains(isr, r.cfg.LocalID) {
 		return Decision{}
 	}
 	hw := r.durable

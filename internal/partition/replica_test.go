@@ -2,6 +2,7 @@ package partition
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -115,4 +116,39 @@ func describe(r *Replica, d Decision, err error) string {
 		fmt.Fprintf(&b, "error: %v\n", err)
 	}
 	return b.String()
+}
+
+// A pending ISR expansion counts towards the high watermark (the maximal
+// ISR) but never makes up for a committed ISR below min.insync.replicas:
+// with ISR [1] committed and [1 3] proposed, nothing is committed until the
+// controller accepts the expansion. KIP-966 elects from the ELR on the
+// promise that the high watermark stood still meanwhile.
+func TestReplica_PendingExpansionDoesNotLiftAnISRBelowMin(t *testing.T) {
+	now := time.Unix(1000, 0)
+	r := NewReplica(ReplicaConfig{LocalID: 1, MinISR: 2, ReplicaLagTimeMax: 10 * time.Second}, 0, 0, 0)
+	r.ApplyLeadership(Leadership{Leader: 1, LeaderEpoch: 5, PartitionEpoch: 9, Replicas: []int32{1, 2, 3}, ISR: []int32{1}}, now)
+	r.LocalAppended(10, 10)
+	d, err := r.FollowerFetched(3, 10, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.ProposeISR, []int32{1, 3}) {
+		t.Fatalf("proposed %v, want [1 3]", d.ProposeISR)
+	}
+	// The follower fetches again and the leader appends more, while the
+	// proposal is in flight.
+	if _, err := r.FollowerFetched(3, 10, now.Add(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	r.LocalAppended(12, 12)
+	if _, err := r.FollowerFetched(3, 12, now.Add(2*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if hw := r.HighWatermark(); hw != 0 {
+		t.Fatalf("high watermark %d with the committed ISR [1] below min.insync.replicas 2, want 0", hw)
+	}
+	r.ApplyLeadership(Leadership{Leader: 1, LeaderEpoch: 5, PartitionEpoch: 10, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 3}}, now)
+	if hw := r.HighWatermark(); hw != 12 {
+		t.Fatalf("high watermark %d once [1 3] is committed, want 12", hw)
+	}
 }
