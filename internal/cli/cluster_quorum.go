@@ -63,8 +63,8 @@ type quorumJSON struct {
 }
 
 func newClusterQuorumCmd(g *globals) *cobra.Command {
-	cmd := newGroupCmd("quorum", "Inspect the metadata quorum (kafka-metadata-quorum.sh)")
-	cmd.AddCommand(newClusterQuorumDescribeCmd(g))
+	cmd := newGroupCmd("quorum", "Inspect the metadata quorum and change its voters (kafka-metadata-quorum.sh)")
+	cmd.AddCommand(newClusterQuorumDescribeCmd(g), newClusterQuorumAddCmd(g), newClusterQuorumRemoveCmd(g))
 	return cmd
 }
 

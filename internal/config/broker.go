@@ -390,11 +390,9 @@ func (b *Broker) checkController() error {
 				Reason: "listener " + n + " is not in listeners"}
 		}
 	}
-	isSelf := func(v Voter) bool { return v.ID == b.NodeID }
-	if len(b.ControllerQuorumVoters) > 0 && !slices.ContainsFunc(b.ControllerQuorumVoters, isSelf) {
-		return &Error{Key: "controller.quorum.voters", Value: b.raw("controller.quorum.voters"),
-			Reason: fmt.Sprintf("a controller node's node.id (%d) must be one of the voters", b.NodeID)}
-	}
+	// A controller whose node.id is not among the voters joins the
+	// quorum later: it waits until `fjord cluster quorum add` makes it a
+	// voter (KIP-853).
 	return nil
 }
 

@@ -58,6 +58,10 @@ func (c *Controller) Forward(ctx context.Context, req kmsg.Request) (kmsg.Respon
 		return c.handleAlterPartitionReassignments(ctx, r), nil
 	case *kmsg.ListPartitionReassignmentsRequest:
 		return c.handleListPartitionReassignments(r), nil
+	case *kmsg.AddRaftVoterRequest:
+		return c.handleAddRaftVoter(ctx, r), nil
+	case *kmsg.RemoveRaftVoterRequest:
+		return c.handleRemoveRaftVoter(ctx, r), nil
 	}
 	return nil, fmt.Errorf("%w: the controller does not answer %s", kerr.InvalidRequest, kmsg.NameForKey(req.Key()))
 }
@@ -310,16 +314,19 @@ func (c *Controller) handleDescribeQuorum(req *kmsg.DescribeQuorumRequest) *kmsg
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	if req.Version >= 2 {
-		img := c.loader.Image()
-		for _, b := range img.Brokers() {
+	if req.Version >= 2 && ok {
+		// KIP-853: the members' controller endpoints, as Kafka's
+		// kafka-metadata-quorum.sh prints them.
+		name := "CONTROLLER"
+		if ls := c.cfg.Broker.ControllerListenerNames; len(ls) > 0 {
+			name = ls[0]
+		}
+		for _, m := range rq.members() {
 			n := kmsg.NewDescribeQuorumResponseNode()
-			n.NodeID = b.ID
-			for _, e := range b.Endpoints {
-				l := kmsg.NewDescribeQuorumResponseNodeListener()
-				l.Name, l.Host, l.Port = e.Name, e.Host, e.Port
-				n.Listeners = append(n.Listeners, l)
-			}
+			n.NodeID = m.ID
+			l := kmsg.NewDescribeQuorumResponseNodeListener()
+			l.Name, l.Host, l.Port = name, m.Host, m.Port
+			n.Listeners = append(n.Listeners, l)
 			resp.Nodes = append(resp.Nodes, n)
 		}
 	}

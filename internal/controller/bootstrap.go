@@ -24,6 +24,12 @@ func bootstrapIfNew(cfg RaftConfig) (fresh bool, err error) {
 		if _, herr := cfg.FS.Stat(filepath.Join(cfg.Dir, hardStateFile)); errors.Is(herr, fs.ErrNotExist) && snap.Metadata.Index == 1 {
 			fresh = true // bootstrapped before but never took part in a vote
 		}
+		if snap.Metadata.Index > 1 {
+			// A later snapshot holds the voters as changed since
+			// (AddVoter, RemoveVoter): the log, not the configuration,
+			// names them now.
+			return fresh, nil
+		}
 		stored := make([]int32, 0, len(snap.Metadata.ConfState.Voters))
 		for _, v := range snap.Metadata.ConfState.Voters {
 			stored = append(stored, int32(v))

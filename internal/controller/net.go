@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,6 +221,24 @@ func (c *Client) Close() {
 	}
 }
 
+// SetVoters replaces the voters the client reaches (a change of the
+// quorum's voters, from the metadata image); connections to voters no
+// longer listed are closed.
+func (c *Client) SetVoters(voters []config.Voter) {
+	if len(voters) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.voters = slices.Clone(voters)
+	for id, cn := range c.conns {
+		if !slices.ContainsFunc(voters, func(v config.Voter) bool { return v.ID == id }) {
+			cn.close(errors.New("no longer a voter"))
+			delete(c.conns, id)
+		}
+	}
+}
+
 func (c *Client) target() config.Voter {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -354,19 +373,43 @@ type peer struct {
 // are made from; "" lets the kernel choose.
 func NewPeerTransport(self int32, voters []config.Voter, sourceHost string, logger *slog.Logger) *PeerTransport {
 	t := &PeerTransport{self: self, sourceHost: sourceHost, logger: logger, peers: map[int32]*peer{}}
+	t.SetVoters(voters)
+	return t
+}
+
+// SetVoters makes the transport reach exactly these members (self
+// excluded): a change of the quorum's voters starts a pump for a new
+// member, stops a removed one's, and restarts one whose endpoint moved.
+func (t *PeerTransport) SetVoters(voters []config.Voter) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	want := map[int32]config.Voter{}
 	for _, v := range voters {
-		if v.ID == self {
+		if v.ID != t.self {
+			want[v.ID] = v
+		}
+	}
+	for id, p := range t.peers {
+		if v, ok := want[id]; !ok || v.Address() != p.v.Address() {
+			close(p.stop)
+			delete(t.peers, id)
+		}
+	}
+	for id, v := range want {
+		if t.peers[id] != nil {
 			continue
 		}
 		p := &peer{v: v, q: make(chan []byte, 4096), stop: make(chan struct{})}
-		t.peers[v.ID] = p
+		t.peers[id] = p
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
 			t.pump(p)
 		}()
 	}
-	return t
 }
 
 // OnReport sets the callback for unreachable peers and snapshots.

@@ -107,10 +107,8 @@ func (o *Observer) recordsOf(ents []pb.Entry, err error) (int64, []metadata.Reco
 	var out []metadata.Record
 	for _, e := range ents {
 		last = int64(e.Index) - 1
-		if e.Type != pb.EntryNormal || len(e.Data) == 0 {
-			continue
-		}
-		_, recs, err := decodeEntry(e.Data)
+		// A change of voters carries the members' endpoints (voters.go).
+		_, recs, _, err := entryRecords(e)
 		if err != nil {
 			return -1, nil, fmt.Errorf("metadata entry %d: %w", e.Index, err)
 		}

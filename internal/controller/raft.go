@@ -37,9 +37,15 @@ type Transport interface {
 type RaftConfig struct {
 	// NodeID is this voter's node.id.
 	NodeID int32
-	// Voters are the node IDs of controller.quorum.voters (this node
-	// among them).
+	// Voters are the node IDs of controller.quorum.voters: the voters a
+	// new metadata log starts with. A node not among them joins an
+	// existing quorum: it waits, as a non-member, until the active
+	// controller adds it (AddVoter). Once the voters have changed, the
+	// metadata log's own configuration rules.
 	Voters []int32
+	// Endpoints are controller.quorum.voters with their addresses: the
+	// members' endpoints until a change of voters records new ones.
+	Endpoints []metadata.Voter
 	// Dir is the metadata log folder (__cluster_metadata-0).
 	Dir string
 	// FS holds Dir: the metadata log, quorum-state and the snapshot are
@@ -67,10 +73,11 @@ type RaftConfig struct {
 // proposes, persists each Ready to the metadata log before sending its
 // messages, and applies committed entries to the loader in order.
 //
-// The voter set is static (controller.quorum.voters): every voter starts
-// its log from the same bootstrap snapshot at index 1 holding the voters,
-// so no configuration change is ever proposed, and a voter list that
-// disagrees with the stored one is refused at start-up.
+// Every node starts its log from the same bootstrap snapshot at index 1
+// holding the initial voters (controller.quorum.voters), so a node added
+// later shares the leader's log from its first entry; voters change
+// only through AddVoter and RemoveVoter (voters.go), as raft
+// configuration changes in the log.
 type RaftQuorum struct {
 	cfg    RaftConfig
 	rn     *raft.RawNode // owned by run
@@ -113,7 +120,19 @@ type RaftQuorum struct {
 	applied     uint64 // owned by run
 	appliedTerm uint64 // owned by run: term of the last applied entry
 	confState   pb.ConfState
-	lastSnap    uint64 // owned by run
+	// confApplied is the last configuration change raft applied (owned by
+	// run): a restart replays the records of every committed entry
+	// before raft starts, but raft learns the changes after the last
+	// snapshot only as they are delivered again.
+	confApplied uint64
+	// delivered is the last entry raft handed to apply (owned by run); it
+	// trails applied while a restart's entries are delivered again.
+	delivered uint64
+	snapNow   bool   // owned by run: a new change of members asks for a snapshot
+	lastSnap  uint64 // owned by run
+
+	confc  chan confProposal
+	confMu sync.Mutex // one voter change (AddVoter, RemoveVoter) at a time
 }
 
 // applied answers a local proposal: the entry's index, or why it failed.
@@ -166,9 +185,6 @@ func OpenRaft(cfg RaftConfig, loader *metadata.Loader) (*RaftQuorum, error) {
 	if cfg.SnapshotEntries == 0 {
 		cfg.SnapshotEntries = 10_000
 	}
-	if !slices.Contains(cfg.Voters, cfg.NodeID) {
-		return nil, fmt.Errorf("node.id %d is not one of the voters %v", cfg.NodeID, cfg.Voters)
-	}
 	if len(cfg.Bootstrap) > 0 && len(cfg.Voters) != 1 {
 		return nil, errors.New("only a lone voter can bootstrap from a legacy image")
 	}
@@ -188,7 +204,8 @@ func OpenRaft(cfg RaftConfig, loader *metadata.Loader) (*RaftQuorum, error) {
 	}
 	q := &RaftQuorum{cfg: cfg, rl: rl, loader: loader, logger: cfg.Logger,
 		recvc: make(chan pb.Message, 1024), propc: make(chan proposal, 256), funcc: make(chan func(), 16),
-		stop: make(chan struct{}), done: make(chan struct{}), waiters: map[uint64]chan applied{}, unresolved: map[uint64]struct{}{},
+		confc: make(chan confProposal, 1),
+		stop:  make(chan struct{}), done: make(chan struct{}), waiters: map[uint64]chan applied{}, unresolved: map[uint64]struct{}{},
 		commitChanged: make(chan struct{}), lastHeard: map[int32]time.Time{}, observers: map[int32]observerState{}}
 	q.status.NodeID, q.status.Leader, q.status.Voters = cfg.NodeID, -1, slices.Clone(cfg.Voters)
 	q.holdVotes.Store(fresh && len(cfg.Voters) > 1)
@@ -196,21 +213,32 @@ func OpenRaft(cfg RaftConfig, loader *metadata.Loader) (*RaftQuorum, error) {
 		_ = rl.close()
 		return nil, err
 	}
+	q.status.Voters = idsOf(q.confState.Voters)
+	if !slices.Contains(q.status.Voters, cfg.NodeID) && !slices.Contains(q.confState.Learners, uint64(cfg.NodeID)) {
+		cfg.Logger.Info("this controller is not a voter of the metadata quorum: it waits to be added (fjord cluster quorum add)",
+			"node", cfg.NodeID, "voters", q.status.Voters)
+	}
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID: uint64(cfg.NodeID), ElectionTick: cfg.ElectionTicks, HeartbeatTick: cfg.HeartbeatTicks,
-		Storage: rl.mem, Applied: q.applied, MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256,
+		// Applied is the snapshot's index, not the replayed end: raft
+		// delivers the committed entries after it again, so it applies the
+		// configuration changes among them (apply skips their records).
+		Storage: rl.mem, Applied: q.lastSnap, MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256,
 		MaxUncommittedEntriesSize: 64 << 20, CheckQuorum: true, PreVote: true, Logger: raftLogger{cfg.Logger},
 		// A follower's proposals are dropped, never forwarded: the
 		// controller made them from its own image, which only the leader
 		// may decide from.
 		DisableProposalForwarding: true,
+		// A leader that removed itself hands over at once (KIP-853's
+		// leader resigns once its removal is committed).
+		StepDownOnRemoval: true,
 	})
 	if err != nil {
 		_ = rl.close()
 		return nil, fmt.Errorf("metadata quorum: %w", err)
 	}
 	q.rn = rn
-	if len(cfg.Voters) == 1 {
+	if len(q.status.Voters) == 1 && q.status.Voters[0] == cfg.NodeID {
 		// A lone voter need not wait out an election timeout.
 		_ = rn.Campaign()
 	}
@@ -228,7 +256,7 @@ func (q *RaftQuorum) replay() error {
 	if err != nil {
 		return fmt.Errorf("metadata snapshot: %w", err)
 	}
-	q.confState = snap.Metadata.ConfState
+	q.confState, q.confApplied, q.delivered = snap.Metadata.ConfState, snap.Metadata.Index, snap.Metadata.Index
 	q.applied, q.appliedTerm, q.lastSnap = snap.Metadata.Index, snap.Metadata.Term, snap.Metadata.Index
 	var batch []metadata.Record
 	batch = append(batch, recs...)
@@ -240,13 +268,11 @@ func (q *RaftQuorum) replay() error {
 			return fmt.Errorf("metadata log: %w", err)
 		}
 		for _, e := range ents {
-			if e.Type == pb.EntryNormal && len(e.Data) > 0 {
-				_, rs, err := decodeEntry(e.Data)
-				if err != nil {
-					return fmt.Errorf("metadata log entry %d: %w", e.Index, err)
-				}
-				batch = append(batch, rs...)
+			_, rs, _, err := entryRecords(e)
+			if err != nil {
+				return fmt.Errorf("metadata log entry %d: %w", e.Index, err)
 			}
+			batch = append(batch, rs...)
 			q.applied, q.appliedTerm, last = e.Index, e.Term, int64(e.Index)-1
 		}
 	}
@@ -436,6 +462,8 @@ func (q *RaftQuorum) run() {
 			if err := q.rn.Propose(p.data); err != nil {
 				q.finish(p.id, 0, fmt.Errorf("%w: %w", ErrNotController, err))
 			}
+		case c := <-q.confc:
+			q.proposeConf(c)
 		case f := <-q.funcc:
 			f()
 		}
@@ -488,18 +516,25 @@ func (q *RaftQuorum) handleReady() error {
 // apply applies one committed entry to the loader and answers its
 // proposer if it is local.
 func (q *RaftQuorum) apply(e pb.Entry) error {
+	id, recs, cc, err := entryRecords(e)
+	if err != nil {
+		return fmt.Errorf("metadata log entry %d: %w", e.Index, err)
+	}
+	q.delivered = max(q.delivered, e.Index)
+	if cc != nil {
+		q.applyConf(e.Index, *cc)
+	}
 	if e.Index <= q.applied {
 		return nil
 	}
 	q.applied, q.appliedTerm = e.Index, e.Term
-	if e.Type != pb.EntryNormal || len(e.Data) == 0 {
+	if id == 0 && len(recs) == 0 {
 		return nil // the leader's empty entry of its term
 	}
-	id, recs, err := decodeEntry(e.Data)
-	if err != nil {
-		return fmt.Errorf("metadata log entry %d: %w", e.Index, err)
+	var aerr error
+	if len(recs) > 0 {
+		_, aerr = q.loader.Apply(recs, int64(e.Index)-1)
 	}
-	_, aerr := q.loader.Apply(recs, int64(e.Index)-1)
 	if aerr != nil {
 		// The proposer dry-ran the records: reaching this is a bug. The
 		// entry is skipped on every node alike, so images stay equal.
@@ -519,16 +554,29 @@ func (q *RaftQuorum) applySnapshot(snap pb.Snapshot) error {
 		return err
 	}
 	q.applied, q.appliedTerm, q.lastSnap = snap.Metadata.Index, snap.Metadata.Term, snap.Metadata.Index
-	q.confState = snap.Metadata.ConfState
+	q.confState, q.confApplied, q.delivered = snap.Metadata.ConfState, snap.Metadata.Index, snap.Metadata.Index
+	voters := idsOf(q.confState.Voters)
+	q.setStatusLocked(func(s *QuorumStatus) { s.Voters = voters })
 	return nil
 }
 
 // maybeSnapshot compacts the log once SnapshotEntries entries were applied
 // since the last snapshot.
+//
+// Not while raft is still delivering again the entries a restart replayed
+// (their configuration changes are not all applied to confState yet, and
+// a snapshot must hold the configuration of its index); at once after a
+// new change of members, so that a learner being added, which the leader
+// brings up to date with a snapshot, finds itself in the snapshot's
+// configuration (raft refuses one that does not name it).
 func (q *RaftQuorum) maybeSnapshot() error {
-	if q.applied-q.lastSnap < q.cfg.SnapshotEntries {
+	if q.delivered < q.applied || q.applied == q.lastSnap {
 		return nil
 	}
+	if !q.snapNow && q.applied-q.lastSnap < q.cfg.SnapshotEntries {
+		return nil
+	}
+	q.snapNow = false
 	data := encodeRecords(q.loader.Image().Records())
 	if err := q.rl.compact(q.applied, &q.confState, data); err != nil {
 		return fmt.Errorf("metadata snapshot at %d: %w", q.applied, err)

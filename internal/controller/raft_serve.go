@@ -139,9 +139,14 @@ func (q *RaftQuorum) Describe(version int16) kmsg.DescribeQuorumResponseTopicPar
 	p := kmsg.NewDescribeQuorumResponseTopicPartition()
 	p.LeaderID, p.LeaderEpoch, p.HighWatermark = st.Leader, int32(st.Term), int64(st.Commit)
 	now := time.Now()
+	dirs := map[int32][16]byte{}
+	for _, m := range q.members() {
+		dirs[m.ID] = m.DirectoryID
+	}
 	for _, id := range st.Voters {
 		r := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
 		r.ReplicaID, r.LogEndOffset, r.LastFetchTimestamp, r.LastCaughtUpTimestamp = id, -1, -1, -1
+		r.ReplicaDirectoryID = dirs[id]
 		if m, ok := st.Progress[id]; ok {
 			r.LogEndOffset = int64(m)
 		}
@@ -160,8 +165,25 @@ func (q *RaftQuorum) Describe(version int16) kmsg.DescribeQuorumResponseTopicPar
 		}
 		p.CurrentVoters = append(p.CurrentVoters, r)
 	}
-	for id, o := range q.observers {
+	for id, m := range st.Progress {
 		if slices.Contains(st.Voters, id) {
+			continue
+		}
+		// A learner (a controller being added) is an observer in
+		// Kafka's words.
+		r := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+		r.ReplicaID, r.ReplicaDirectoryID, r.LogEndOffset, r.LastCaughtUpTimestamp = id, dirs[id], int64(m), -1
+		r.LastFetchTimestamp = -1
+		if t := q.lastHeard[id]; !t.IsZero() {
+			r.LastFetchTimestamp = t.UnixMilli()
+			if m >= st.Commit {
+				r.LastCaughtUpTimestamp = r.LastFetchTimestamp
+			}
+		}
+		p.Observers = append(p.Observers, r)
+	}
+	for id, o := range q.observers {
+		if slices.Contains(st.Voters, id) || st.Progress[id] > 0 {
 			continue
 		}
 		r := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()

@@ -69,7 +69,11 @@ func newRaftCluster(t *testing.T, snapshotEntries uint64, ids ...int32) *raftClu
 func (rc *raftCluster) start(id int32) *RaftQuorum {
 	rc.t.Helper()
 	rc.loaders[id] = metadata.NewLoader(metadata.NewImage("c"))
-	q, err := OpenRaft(RaftConfig{NodeID: id, Voters: rc.voters, Dir: rc.dirs[id], FS: rc.fss[id], Tick: 10 * time.Millisecond,
+	var endpoints []metadata.Voter
+	for _, v := range rc.voters {
+		endpoints = append(endpoints, metadata.Voter{ID: v, Host: fmt.Sprintf("h%d", v), Port: uint16(v)})
+	}
+	q, err := OpenRaft(RaftConfig{NodeID: id, Voters: rc.voters, Endpoints: endpoints, Dir: rc.dirs[id], FS: rc.fss[id], Tick: 10 * time.Millisecond,
 		SnapshotEntries: rc.snapN, Transport: memTransport{net: rc.net, self: id}}, rc.loaders[id])
 	if err != nil {
 		rc.t.Fatal(err)

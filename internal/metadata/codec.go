@@ -237,3 +237,23 @@ func (r *ProducerIdsRecord) appendFields(b []byte) []byte {
 func (r *ProducerIdsRecord) readFields(d *reader) {
 	r.BrokerID, r.BrokerEpoch, r.NextProducerID = d.int32(), d.int64(), d.int64()
 }
+
+func (r *VotersRecord) appendFields(b []byte) []byte {
+	b = kbin.AppendCompactArrayLen(b, len(r.Voters))
+	for _, v := range r.Voters {
+		b = kbin.AppendInt32(b, v.ID)
+		b = kbin.AppendUuid(b, v.DirectoryID)
+		b = kbin.AppendCompactString(b, v.Host)
+		b = kbin.AppendUint16(b, v.Port)
+		b = appendUvarint(b, 0)
+	}
+	return b
+}
+
+func (r *VotersRecord) readFields(d *reader) {
+	for n := d.arrayLen(); n > 0 && d.err == nil; n-- {
+		v := Voter{ID: d.int32(), DirectoryID: d.uuid(), Host: d.string(), Port: d.uint16()}
+		d.skipTags()
+		r.Voters = append(r.Voters, v)
+	}
+}

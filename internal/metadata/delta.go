@@ -27,6 +27,7 @@ type Delta struct {
 	changedTopics  map[TopicID]bool   // created or changed, present in next
 	removedTopics  map[TopicID]*Topic // present in base, gone from next
 	changedBrokers map[int32]bool
+	votersChanged  bool
 }
 
 // NewDelta starts a delta on base.
@@ -34,7 +35,7 @@ func NewDelta(base *Image) *Delta {
 	next := &Image{
 		ClusterID: base.ClusterID, NextProducerID: base.NextProducerID, Offset: base.Offset,
 		topics: maps.Clone(base.topics), byID: maps.Clone(base.byID), brokers: maps.Clone(base.brokers),
-		brokerConfigs: maps.Clone(base.brokerConfigs), features: maps.Clone(base.features),
+		brokerConfigs: maps.Clone(base.brokerConfigs), features: maps.Clone(base.features), voters: base.voters,
 	}
 	return &Delta{base: base, next: next, owned: map[TopicID]bool{}, changedTopics: map[TopicID]bool{},
 		removedTopics: map[TopicID]*Topic{}, changedBrokers: map[int32]bool{}}
@@ -67,6 +68,10 @@ func (d *Delta) RemovedTopics() []*Topic {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// VotersChanged reports whether a VotersRecord was replayed: the quorum's
+// voters or their endpoints changed.
+func (d *Delta) VotersChanged() bool { return d.votersChanged }
 
 // ChangedBrokers lists the brokers registered, changed or unregistered.
 func (d *Delta) ChangedBrokers() []int32 {
@@ -188,6 +193,14 @@ func (d *Delta) Replay(r Record) error {
 		return d.setFenced(r.ID, r.Epoch, false)
 	case *FeatureLevelRecord:
 		im.features[r.Name] = r.FeatureLevel
+	case *VotersRecord:
+		voters := slices.Clone(r.Voters)
+		if voters == nil {
+			voters = []Voter{}
+		}
+		slices.SortFunc(voters, func(a, b Voter) int { return int(a.ID) - int(b.ID) })
+		d.next.voters = voters
+		d.votersChanged = true
 	case *ProducerIdsRecord:
 		if r.NextProducerID < im.NextProducerID {
 			return fmt.Errorf("%w: producer IDs moving back from %d to %d", ErrInconsistent, im.NextProducerID, r.NextProducerID)
@@ -281,6 +294,7 @@ func diff(base, next *Image) *Delta {
 			d.changedBrokers[id] = true
 		}
 	}
+	d.votersChanged = !reflect.DeepEqual(base.voters, next.voters)
 	return d
 }
 

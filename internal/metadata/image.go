@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -102,6 +103,9 @@ type Image struct {
 	brokers       map[int32]*Broker
 	brokerConfigs map[string]map[string]string
 	features      map[string]int16
+	// voters is the metadata quorum's voter set once it was changed
+	// (VotersRecord); nil while it is controller.quorum.voters'.
+	voters []Voter
 }
 
 // FirstProducerID is where producer IDs start in a new cluster.
@@ -113,6 +117,11 @@ func NewImage(clusterID string) *Image {
 		topics: map[string]*Topic{}, byID: map[TopicID]*Topic{}, brokers: map[int32]*Broker{},
 		brokerConfigs: map[string]map[string]string{}, features: map[string]int16{}}
 }
+
+// Voters returns the metadata quorum's voters as last changed by
+// AddRaftVoter or RemoveRaftVoter, sorted by ID, or nil when the quorum
+// has never changed (its voters are controller.quorum.voters').
+func (im *Image) Voters() []Voter { return slices.Clone(im.voters) }
 
 // Topic returns the named topic, or nil.
 func (im *Image) Topic(name string) *Topic { return im.topics[name] }
@@ -165,6 +174,9 @@ func (im *Image) Records() []Record {
 	var out []Record
 	for _, f := range sortedKeys(im.features) {
 		out = append(out, &FeatureLevelRecord{Name: f, FeatureLevel: im.features[f]})
+	}
+	if im.voters != nil {
+		out = append(out, &VotersRecord{Voters: slices.Clone(im.voters)})
 	}
 	for _, b := range im.Brokers() {
 		out = append(out, &RegisterBrokerRecord{BrokerID: b.ID, IncarnationID: b.IncarnationID, BrokerEpoch: b.Epoch,

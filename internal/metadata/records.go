@@ -30,6 +30,10 @@ const (
 	TypeRemoveTopic      RecordType = 9
 	TypeFeatureLevel     RecordType = 12
 	TypeProducerIDs      RecordType = 14
+	// TypeVoters is Fjord's own: the metadata quorum's voter set with
+	// endpoints, which KRaft keeps in a control record (KRAFT_VOTERS, type
+	// 6) rather than a metadata record; numbered above Kafka's apiKeys.
+	TypeVoters RecordType = 1006
 )
 
 // ConfigResourceType is Kafka's resource type of a ConfigRecord.
@@ -196,6 +200,28 @@ func (*FeatureLevelRecord) Type() RecordType { return TypeFeatureLevel }
 // Type implements Record.
 func (*ProducerIdsRecord) Type() RecordType { return TypeProducerIDs }
 
+// Voter is one voter of the metadata quorum (KIP-853): its node ID, the
+// directory ID of its metadata log (zero: not known, a voter of the
+// static controller.quorum.voters) and its controller endpoint.
+type Voter struct {
+	ID          int32
+	DirectoryID [16]byte
+	Host        string
+	Port        uint16
+}
+
+// VotersRecord is the metadata quorum's voter set after a change of voters
+// (AddRaftVoter, RemoveRaftVoter): the whole set, each voter with its
+// endpoint, so every node, brokers included, can reach a voter that
+// controller.quorum.voters does not name. It rides in the raft
+// configuration change it describes and is applied at the same offset.
+type VotersRecord struct {
+	Voters []Voter
+}
+
+// Type implements Record.
+func (*VotersRecord) Type() RecordType { return TypeVoters }
+
 // newRecord returns an empty record of type t, or nil for a type Fjord
 // does not know.
 func newRecord(t RecordType) Record {
@@ -222,6 +248,8 @@ func newRecord(t RecordType) Record {
 		return &FeatureLevelRecord{}
 	case TypeProducerIDs:
 		return &ProducerIdsRecord{}
+	case TypeVoters:
+		return &VotersRecord{}
 	}
 	return nil
 }

@@ -29,6 +29,36 @@ func sampleRecords() []Record {
 		&RemoveTopicRecord{TopicID: id},
 		&FeatureLevelRecord{Name: "metadata.version", FeatureLevel: 27},
 		&ProducerIdsRecord{BrokerID: 1, BrokerEpoch: 7, NextProducerID: 2000},
+		&VotersRecord{Voters: []Voter{{ID: 1, Host: "127.0.0.1", Port: 9093}, {ID: 4, DirectoryID: [16]byte{4}, Host: "c4", Port: 19093}}},
+	}
+}
+
+// A changed voter set is part of the image: a snapshot (Records) carries it,
+// replaying it gives it back sorted, and a delta says it changed.
+func TestImage_VotersSurviveASnapshot(t *testing.T) {
+	if v := NewImage("c").Voters(); v != nil {
+		t.Fatalf("a new image has voters %v, want nil (controller.quorum.voters')", v)
+	}
+	d := NewDelta(NewImage("c"))
+	if err := d.Replay(&VotersRecord{Voters: []Voter{{ID: 4, Host: "h4", Port: 4}, {ID: 1, Host: "h1", Port: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if !d.VotersChanged() {
+		t.Fatal("the delta does not report the voter change")
+	}
+	img := d.Apply()
+	want := []Voter{{ID: 1, Host: "h1", Port: 1}, {ID: 4, Host: "h4", Port: 4}}
+	if !reflect.DeepEqual(img.Voters(), want) {
+		t.Fatalf("voters %v, want %v", img.Voters(), want)
+	}
+	again := NewDelta(NewImage("c"))
+	for _, r := range img.Records() {
+		if err := again.Replay(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := again.Apply().Voters(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("voters after a snapshot %v, want %v", got, want)
 	}
 }
 

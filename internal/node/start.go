@@ -357,6 +357,7 @@ func (n *Node) startMetadata(ctx, loopCtx context.Context) error {
 		if n.observer, err = controller.OpenObserver(b.NodeID, n.cfg.FS, dir, n.client, n.loader, n.logger); err != nil {
 			return err
 		}
+		n.followVoters()
 		n.channel = controller.NewChannel(nil, nil, n.client, n.loader)
 		return nil
 	}
@@ -370,11 +371,13 @@ func (n *Node) startMetadata(ctx, loopCtx context.Context) error {
 		ids = append(ids, v.ID)
 	}
 	n.transport = controller.NewPeerTransport(b.NodeID, b.ControllerQuorumVoters, n.sourceHost(), n.logger)
-	n.quorum, err = controller.OpenRaft(controller.RaftConfig{NodeID: b.NodeID, Voters: ids, Dir: dir, FS: n.cfg.FS, Transport: n.transport, Logger: n.logger}, n.loader)
+	n.quorum, err = controller.OpenRaft(controller.RaftConfig{NodeID: b.NodeID, Voters: ids, Endpoints: metadataVoters(b.ControllerQuorumVoters),
+		Dir: dir, FS: n.cfg.FS, Transport: n.transport, Logger: n.logger}, n.loader)
 	if err != nil {
 		ln.Close()
 		return err
 	}
+	n.followVoters()
 	n.transport.OnReport(n.quorum.Report)
 	n.wg.Add(1)
 	go func() {
@@ -387,6 +390,40 @@ func (n *Node) startMetadata(ctx, loopCtx context.Context) error {
 	n.channel = controller.NewChannel(n.ctrl, n.quorum, n.client, n.loader)
 	n.runController(loopCtx)
 	return nil
+}
+
+// followVoters keeps the quorum transport and the client of the active
+// controller pointed at the quorum's members as the metadata log records
+// changes of voters (AddRaftVoter, RemoveRaftVoter), starting with the
+// replayed image's.
+func (n *Node) followVoters() {
+	n.loader.SubscribeReplaying(metadata.PublisherFunc(func(d *metadata.Delta, img *metadata.Image) {
+		if !d.VotersChanged() {
+			return
+		}
+		vs := img.Voters()
+		voters := make([]config.Voter, 0, len(vs))
+		for _, v := range vs {
+			voters = append(voters, config.Voter{ID: v.ID, Host: v.Host, Port: int(v.Port)})
+		}
+		n.logger.Info("metadata quorum members", "voters", voters)
+		if n.transport != nil {
+			n.transport.SetVoters(voters)
+		}
+		if n.client != nil {
+			n.client.SetVoters(voters)
+		}
+	}))
+}
+
+// metadataVoters converts controller.quorum.voters to the quorum's
+// member records.
+func metadataVoters(vs []config.Voter) []metadata.Voter {
+	out := make([]metadata.Voter, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, metadata.Voter{ID: v.ID, Host: v.Host, Port: uint16(v.Port)})
+	}
+	return out
 }
 
 // runController starts the active controller's timers (fencing, preferred

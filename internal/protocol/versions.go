@@ -49,6 +49,8 @@ var implemented = [...]VersionRange{
 	{68, 0, 1, "KIP-848; v1 has client-generated member IDs and regular expressions"},
 	{69, 0, 1, "KIP-848"},
 	{75, 0, 0, "KIP-966's eligible leader replicas, which Metadata does not carry"},
+	{80, 0, 1, "KIP-853 AddRaftVoter, forwarded to the active controller"},
+	{81, 0, 0, "KIP-853 RemoveRaftVoter, forwarded to the active controller"},
 }
 
 // Supported reports whether Fjord serves version v of API key.

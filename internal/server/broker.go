@@ -137,6 +137,10 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Ad
 		resp = b.handleListPartitionReassignments(r)
 	case *kmsg.DescribeQuorumRequest:
 		resp = b.handleDescribeQuorum(r)
+	case *kmsg.AddRaftVoterRequest:
+		resp = b.handleAddRaftVoter(r)
+	case *kmsg.RemoveRaftVoterRequest:
+		resp = b.handleRemoveRaftVoter(r)
 	case *kmsg.DescribeTopicPartitionsRequest:
 		resp = b.handleDescribeTopicPartitions(r)
 	case *kmsg.DescribeProducersRequest:
