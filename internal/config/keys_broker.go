@@ -57,7 +57,8 @@ func brokerKeys() []Key {
 
 		// Controller quorum.
 		broker("controller.quorum.voters", TypeList, "", High,
-			"Static controller quorum as id@host:port entries. Empty means a standalone node is its own quorum.").
+			"The controller quorum a new cluster starts with, as id@host:port entries, and how nodes first reach it; "+
+				"a controller whose node.id is not listed joins later (fjord cluster quorum add). Empty means a standalone node is its own quorum.").
 			valid(listCheck("id@host:port list", func(items []string) error { _, err := ParseVoters(items); return err })),
 		broker("controller.quorum.bootstrap.servers", TypeList, "", High,
 			"host:port entries used to find the controller quorum when it is not given statically.").
