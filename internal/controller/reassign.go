@@ -342,6 +342,17 @@ func (c *Controller) handleAlterPartitionReassignments(ctx context.Context, req 
 			sp.Partition = rp.Partition
 			rec, err := planReassignment(img, reassignRequest{topic: rt.Topic, partition: rp.Partition, target: rp.Replicas,
 				allowRFChange: req.Version < 1 || req.AllowReplicationFactorChange}, unclean, live)
+			if err == nil && rec != nil {
+				// Each change is planned on the image the earlier ones
+				// of the request make, as KRaft's controller replays a
+				// request's records as it generates them: a partition
+				// named twice is changed twice, in order, not twice
+				// from the same starting point.
+				d := metadata.NewDelta(img)
+				if err = d.Replay(rec); err == nil {
+					img = d.Apply()
+				}
+			}
 			if err != nil {
 				c.logger.Info("unable to alter partition reassignment", "topic", rt.Topic, "partition", rp.Partition, "err", err)
 				sp.ErrorCode, sp.ErrorMessage = protocol.ErrorCode(err), protocol.ErrorMessage(err)

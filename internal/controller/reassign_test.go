@@ -313,3 +313,38 @@ func TestController_ReassignmentThroughAlterPartition(t *testing.T) {
 		t.Fatalf("still listed: %+v", l)
 	}
 }
+
+// A partition named twice in one AlterPartitionReassignments is changed
+// twice in order (the second entry, a cancellation, undoes the first), as
+// KRaft's controller replays a request's records as it makes them; planned
+// both from one image, the cancellation found nothing to cancel and the
+// reassignment went on.
+func TestController_PartitionTwiceInOneReassignmentRequest(t *testing.T) {
+	h := open(t, t.TempDir(), 1, 2, 3)
+	ctx := context.Background()
+	if _, err := h.ctrl.CreateTopic(ctx, TopicSpec{Name: "t", Partitions: -1, ReplicationFactor: -1,
+		Assignments: map[int32][]int32{0: {1, 2}}, Configs: map[string]string{}}, false); err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+	rt := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+	rt.Topic = "t"
+	move := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
+	move.Replicas = []int32{2, 3}
+	cancel := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition() // nil replicas: cancel
+	rt.Partitions = append(rt.Partitions, move, cancel)
+	req.Topics = append(req.Topics, rt)
+	resp, err := h.ctrl.Forward(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar := resp.(*kmsg.AlterPartitionAssignmentsResponse)
+	if ar.ErrorCode != 0 || ar.Topics[0].Partitions[0].ErrorCode != 0 || ar.Topics[0].Partitions[1].ErrorCode != 0 {
+		t.Fatalf("alter: %+v", ar)
+	}
+	// The original replicas come back in the order the reassignment kept
+	// them (target first), as Kafka's revert does.
+	if p := part(h, "t", 0); !slices.Equal(slices.Sorted(slices.Values(p.Replicas)), []int32{1, 2}) || p.Reassigning() {
+		t.Fatalf("after a move and its cancellation in one request: %+v", p)
+	}
+}
