@@ -318,9 +318,10 @@ func listReassignments(img *metadata.Image, only map[string][]int32) []kmsg.List
 }
 
 // handleAlterPartitionReassignments answers AlterPartitionReassignments
-// (45, v0-v1). Every partition is planned on the same image and the
-// records are committed together, as Kafka's controller commits them
-// atomically; each partition is answered with its own error.
+// (45, v0-v1). Each partition is planned on the image the request's
+// earlier partitions leave, and the records are committed together, as
+// Kafka's controller commits them atomically; each partition is answered
+// with its own error.
 func (c *Controller) handleAlterPartitionReassignments(ctx context.Context, req *kmsg.AlterPartitionAssignmentsRequest) *kmsg.AlterPartitionAssignmentsResponse {
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	ctx, cancel := requestCtx(ctx, req.TimeoutMillis)
