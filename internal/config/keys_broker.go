@@ -331,6 +331,9 @@ func brokerKeys() []Key {
 		broker("balancer.max.concurrent.moves", TypeInt, "2", Medium,
 			"Partitions the continuous balancer reassigns at once; it starts no more until those complete. It sets no replication throttle: set leader./follower.replication.throttled.rate to bound the copy rate.").
 			valid(atLeast{1}).fjord("Not a Kafka key."),
+		broker("balancer.disk.usage.threshold.percent", TypeInt, "80", Medium,
+			"When the file system holding a broker's log directory is fuller than this percentage (as the broker reports it in its heartbeats), the continuous balancer moves that broker's largest partitions onto brokers below it with the most free space, and moves nothing onto a broker above it. 100 turns the disk trigger off.").
+			valid(between{1, 100}).fjord("Not a Kafka key: Redpanda's partition_autobalancing_max_disk_usage_percent."),
 
 		// Group coordinator.
 		broker("offsets.topic.num.partitions", TypeInt, "50", High,

@@ -28,6 +28,10 @@ type brokerSession struct {
 	// reaches this (the image's offset when it registered).
 	caughtUpOffset int64
 	shuttingDown   bool
+	// disk is the broker's latest disk report (disk.go), received at
+	// diskAt; nil until its heartbeats carry one.
+	disk   *DiskReport
+	diskAt time.Time
 }
 
 // session returns (creating) the session state of a broker; c.hbMu held.
@@ -108,9 +112,16 @@ func (c *Controller) handleBrokerHeartbeat(ctx context.Context, req *kmsg.Broker
 		return resp
 	}
 	now := time.Now()
+	disk, hasDisk, diskErr := diskReportOf(req)
+	if diskErr != nil {
+		c.logger.Debug("ignoring a broker's disk report", "node_id", req.BrokerID, "err", diskErr)
+	}
 	c.hbMu.Lock()
 	s := c.session(req.BrokerID, now)
 	s.lastHeartbeat = now
+	if hasDisk {
+		s.disk, s.diskAt = &disk, now
+	}
 	caughtUp := req.CurrentMetadataOffset >= s.caughtUpOffset
 	s.shuttingDown = s.shuttingDown || req.WantShutdown
 	shutting := s.shuttingDown
