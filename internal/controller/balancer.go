@@ -157,11 +157,15 @@ func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]ti
 		}
 		var uneven, refused []string
 		moves, uneven, refused = evenTopics(ps, racks, dv.cool, dv.hot)
+		planned := len(moves)
 		moves = dv.fitting(moves)
 		if len(moves) == 0 {
 			var why []string
 			if diskNote != "" {
 				why = append(why, diskNote)
+			}
+			if planned > 0 {
+				why = append(why, fmt.Sprintf("replicas of topic(s) %v are uneven, but evening them would take brokers past balancer.disk.usage.threshold.percent", uneven))
 			}
 			if len(refused) > 0 {
 				why = append(why, "cannot balance: "+strings.Join(refused, "; "))
