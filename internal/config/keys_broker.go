@@ -320,7 +320,7 @@ func brokerKeys() []Key {
 		broker("controlled.shutdown.enable", TypeBoolean, "true", High,
 			"On SIGTERM a broker first moves its leaderships away (controlled shutdown), so clients see only retriable errors."),
 		broker("balancer.enable", TypeBoolean, "false", Medium,
-			"Run the continuous balancer in the active controller: it evacuates brokers gone for longer than balancer.broker.gone.ms and moves replicas onto brokers that hold too few (a new broker), through partition reassignments (see docs/cluster.md, Continuous balancing).").
+			"Run the continuous balancer in the active controller: it evacuates brokers gone for longer than balancer.broker.gone.ms, moves the largest partitions off brokers whose disks are fuller than balancer.disk.usage.threshold.percent, and moves replicas onto brokers that hold too few (a new broker), through partition reassignments (see docs/cluster.md, Continuous balancing).").
 			fjord("Not a Kafka key: Kafka leaves rebalancing to external tools (Cruise Control)."),
 		broker("balancer.interval.ms", TypeLong, "30000", Medium,
 			"How often the continuous balancer looks at the cluster.").

@@ -215,6 +215,18 @@ func evenTopics(ps []balance.Partition, racks map[int32]string, targets, keep []
 	return moves, uneven, refused
 }
 
+// reassigning reports whether a reassignment is in progress.
+func reassigning(img *metadata.Image) bool {
+	for _, name := range img.TopicNames() {
+		for _, p := range img.Topic(name).Partitions {
+			if p.Reassigning() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // countGap is the difference between the most and the fewest replicas of
 // ps a broker of targets holds.
 func countGap(ps []balance.Partition, racks map[int32]string, targets []int32) int {
@@ -236,6 +248,10 @@ type balancerState struct {
 	last       time.Time           // when it last looked
 	gone       map[int32]time.Time // when each broker went away
 	lastReason string              // the last reason logged, not to repeat it
+	// busyAt is the last tick that saw a reassignment in progress: disk
+	// reports received before busyAt+diskSettle may predate the deletion
+	// of a moved replica's old copy.
+	busyAt time.Time
 }
 
 func (c *Controller) balancerConfig() balancerConfig {
@@ -263,11 +279,22 @@ func (c *Controller) balanceTick(ctx context.Context, st *balancerState, now tim
 	// Absence is tracked every tick, so the grace counts from when the
 	// broker went, not from the balancer's next look.
 	st.gone = trackGone(img, live, st.gone, now)
+	diskOn := cfg.diskThreshold > 0 && cfg.diskThreshold < 100
+	if diskOn && reassigning(img) {
+		st.busyAt = now
+	}
 	if now.Sub(st.last) < c.cfg.Broker.BalancerInterval {
 		return
 	}
+	disks, oldest := c.diskReports(now)
+	if diskOn && len(disks) > 0 && oldest.Before(st.busyAt.Add(diskSettle)) {
+		// A broker's usage may still count the old copy of a replica a
+		// reassignment just moved away: look again at the next tick,
+		// once every report is newer (stale ones age out of disks).
+		return
+	}
 	st.last = now
-	d := decideBalance(img, live, st.gone, c.diskReports(now), now, cfg)
+	d := decideBalance(img, live, st.gone, disks, now, cfg)
 	if len(d.moves) == 0 {
 		if d.reason != "" && d.reason != st.lastReason {
 			c.logger.Info("balancer: nothing to start", "reason", d.reason)

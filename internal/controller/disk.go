@@ -53,6 +53,12 @@ const DefaultDiskInterval = 5 * time.Second
 // broker unknown.
 const diskReportMaxAge = time.Minute
 
+// diskSettle is how long after the last reassignment the balancer waits
+// for disk reports: a completed move's old replica is deleted when its
+// broker applies the completion (well within this), and only a report
+// measured after that shows the bytes freed.
+const diskSettle = 2 * time.Second
+
 // LogDirUsage is one log directory's disk usage.
 type LogDirUsage struct {
 	Dir string
@@ -172,17 +178,22 @@ func (r DiskReport) fullest() (balance.Disk, bool) {
 }
 
 // diskReports returns the latest report of every broker whose report is
-// younger than diskReportMaxAge at now: what the balancer decides with.
-func (c *Controller) diskReports(now time.Time) map[int32]DiskReport {
+// younger than diskReportMaxAge at now (what the balancer decides with),
+// and when the oldest of them arrived.
+func (c *Controller) diskReports(now time.Time) (map[int32]DiskReport, time.Time) {
 	c.hbMu.Lock()
 	defer c.hbMu.Unlock()
 	out := map[int32]DiskReport{}
+	var oldest time.Time
 	for id, s := range c.sessions {
 		if s.disk != nil && now.Sub(s.diskAt) <= diskReportMaxAge {
 			out[id] = *s.disk
+			if oldest.IsZero() || s.diskAt.Before(oldest) {
+				oldest = s.diskAt
+			}
 		}
 	}
-	return out
+	return out, oldest
 }
 
 // diskView is what the balancer knows of the brokers' disks, from their

@@ -173,10 +173,10 @@ func TestController_DiskReportsAge(t *testing.T) {
 	r := report(50, nil)
 	h.ctrl.sessions[1].disk, h.ctrl.sessions[1].diskAt = &r, now
 	h.ctrl.hbMu.Unlock()
-	if got := h.ctrl.diskReports(now.Add(diskReportMaxAge)); len(got) != 1 {
-		t.Fatalf("fresh report missing: %v", got)
+	if got, oldest := h.ctrl.diskReports(now.Add(diskReportMaxAge)); len(got) != 1 || !oldest.Equal(now) {
+		t.Fatalf("fresh report missing: %v %v", got, oldest)
 	}
-	if got := h.ctrl.diskReports(now.Add(diskReportMaxAge + time.Second)); len(got) != 0 {
+	if got, _ := h.ctrl.diskReports(now.Add(diskReportMaxAge + time.Second)); len(got) != 0 {
 		t.Fatalf("stale report used: %v", got)
 	}
 }
@@ -250,9 +250,9 @@ func TestLifecycle_DiskTriggerMoves(t *testing.T) {
 	if _, err := h.ctrl.CreateTopic(ctx, spec, false); err != nil {
 		t.Fatal(err)
 	}
-	for len(h.ctrl.diskReports(time.Now())) < 4 {
+	for got, _ := h.ctrl.diskReports(time.Now()); len(got) < 4; got, _ = h.ctrl.diskReports(time.Now()) {
 		if ctx.Err() != nil {
-			t.Fatalf("reports: %v", h.ctrl.diskReports(time.Now()))
+			t.Fatalf("reports: %v", got)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -267,5 +267,31 @@ func TestLifecycle_DiskTriggerMoves(t *testing.T) {
 	defer fake.mu.Unlock()
 	if n := fake.calls[1]; n > 10 {
 		t.Fatalf("broker 1 measured %d times", n)
+	}
+}
+
+// After a reassignment the balancer waits for disk reports received at
+// least diskSettle later: older ones may still count a moved replica's
+// deleted copy.
+func TestBalanceTick_WaitsForReportsAfterReassignment(t *testing.T) {
+	h := open(t, t.TempDir(), 1)
+	b := h.ctrl.cfg.Broker
+	b.BalancerEnable, b.BalancerDiskUsageThreshold = true, 80
+	t0 := time.Now()
+	r := report(50, nil)
+	h.ctrl.hbMu.Lock()
+	h.ctrl.sessions[1].disk, h.ctrl.sessions[1].diskAt = &r, t0
+	h.ctrl.hbMu.Unlock()
+	st := &balancerState{busyAt: t0.Add(-time.Second)}
+	h.ctrl.balanceTick(context.Background(), st, t0.Add(time.Second))
+	if !st.last.IsZero() {
+		t.Fatal("the balancer looked with a report from before the reassignment settled")
+	}
+	h.ctrl.hbMu.Lock()
+	h.ctrl.sessions[1].diskAt = t0.Add(2 * time.Second)
+	h.ctrl.hbMu.Unlock()
+	h.ctrl.balanceTick(context.Background(), st, t0.Add(3*time.Second))
+	if st.last.IsZero() {
+		t.Fatal("the balancer did not look once the report was fresh")
 	}
 }
