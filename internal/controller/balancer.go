@@ -325,4 +325,6 @@ func (c *Controller) balanceTick(ctx context.Context, st *balancerState, now tim
 	if err := c.commit(ctx, recs); err != nil {
 		c.logger.Warn("balancer: starting reassignments failed", "err", err)
 	}
+	// A move may complete before the next tick sees it in progress.
+	st.busyAt = now
 }
