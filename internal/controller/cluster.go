@@ -97,7 +97,13 @@ func (c *Controller) RegisterBrokerRequest(ctx context.Context, req *kmsg.Broker
 		return 0, err
 	}
 	c.hbMu.Lock()
-	c.sessions[req.BrokerID] = &brokerSession{lastHeartbeat: now, caughtUpOffset: img.Offset}
+	ns := &brokerSession{lastHeartbeat: now, caughtUpOffset: img.Offset}
+	if prev := c.sessions[req.BrokerID]; prev != nil {
+		// The disk is the same disk: its last report stands until the
+		// next, which the broker sends at once (Lifecycle.Start).
+		ns.disk, ns.diskAt = prev.disk, prev.diskAt
+	}
+	c.sessions[req.BrokerID] = ns
 	c.hbMu.Unlock()
 	c.logger.Info("registered broker", "node_id", req.BrokerID, "broker_epoch", epoch)
 	return epoch, nil

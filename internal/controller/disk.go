@@ -14,8 +14,8 @@ package controller
 //
 // The controller keeps each broker's latest report in its session
 // (brokerSession.disk): soft state, never in the metadata log. A failover
-// or a re-registration loses it and the next reports refill it; a report
-// older than diskReportMaxAge counts as none.
+// loses it and the next reports refill it (a re-registration keeps it: the
+// disk is the same); a report older than diskReportMaxAge counts as none.
 
 import (
 	"cmp"

@@ -169,6 +169,7 @@ func (l *Lifecycle) Start() {
 				if err := l.Register(ctx); err != nil && ctx.Err() == nil {
 					l.logger.Warn("re-registration failed", "err", err)
 				}
+				disk.last = time.Time{} // the next heartbeat reports the disks
 			} else if err != nil && ctx.Err() == nil {
 				// Cut off from the quorum: keep serving what is safe (the
 				// partitions this broker still leads answer until the
