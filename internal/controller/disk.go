@@ -62,10 +62,12 @@ const diskSettle = 2 * time.Second
 // LogDirUsage is one log directory's disk usage.
 type LogDirUsage struct {
 	Dir string
-	// TotalBytes is the size of the file system holding Dir.
+	// TotalBytes is the size of the file system holding Dir that Fjord
+	// may fill: its used bytes plus those available to unprivileged
+	// writers (blocks reserved for root left out), so UsedBytes/TotalBytes
+	// is df's Use%.
 	TotalBytes int64
-	// UsedBytes is what of it Fjord can no longer write: the size minus
-	// the bytes available to it (space reserved for root counts as used).
+	// UsedBytes is what of the file system is used, by anything.
 	UsedBytes int64
 	// LogBytes is what Fjord's partition logs in Dir hold.
 	LogBytes int64

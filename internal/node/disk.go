@@ -26,10 +26,12 @@ func (u statfsUsage) DiskReport() (controller.DiskReport, error) {
 	if err := syscall.Statfs(u.dir, &st); err != nil {
 		return controller.DiskReport{}, fmt.Errorf("statfs %s: %w", u.dir, err)
 	}
-	// Bavail, not Bfree: the blocks reserved for root are no room for
-	// Fjord, as DescribeLogDirs' UsableBytes counts them.
-	total := int64(st.Blocks) * int64(st.Bsize)
-	dir := controller.LogDirUsage{Dir: u.dir, TotalBytes: total, UsedBytes: total - int64(st.Bavail)*int64(st.Bsize)}
+	// As df computes Use%: used blocks over used plus available ones,
+	// leaving out the blocks reserved for root (no room for Fjord) and
+	// any the file system keeps from every user.
+	used := (int64(st.Blocks) - int64(st.Bfree)) * int64(st.Bsize)
+	avail := int64(st.Bavail) * int64(st.Bsize)
+	dir := controller.LogDirUsage{Dir: u.dir, TotalBytes: used + avail, UsedBytes: used}
 	all := u.parts.All()
 	sizes := make([]controller.PartitionSize, 0, len(all))
 	for _, p := range all {
