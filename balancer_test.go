@@ -10,6 +10,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// noDiskTrigger turns the balancer's disk trigger off: a test's brokers
+// share the host's one file system, so its fill level (past the threshold
+// on a full build machine) would only decide whether anything may move.
+var noDiskTrigger = [2]string{"balancer.disk.usage.threshold.percent", "100"}
+
 // With balancer.enable, a fourth broker joining a cluster whose topic (6
 // partitions, RF 3) lives on brokers 1-3 receives replicas by itself,
 // through reassignments the active controller starts (at most two at a
@@ -20,7 +25,7 @@ func TestCluster_BalancerSpreadsOntoNewBroker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("four-node cluster under load")
 	}
-	c := startCluster(t, 4, "balancer.enable", "true", "balancer.interval.ms", "500", "balancer.max.concurrent.moves", "2")
+	c := startCluster(t, 4, "balancer.enable", "true", "balancer.interval.ms", "500", "balancer.max.concurrent.moves", "2", noDiskTrigger[0], noDiskTrigger[1])
 	// Broker 4 is "added" later: stopped before anything is created.
 	if err := c.Stop(3); err != nil {
 		t.Fatal(err)
@@ -79,7 +84,7 @@ func TestCluster_BalancerEvacuatesGoneBroker(t *testing.T) {
 		t.Skip("four-node cluster under load")
 	}
 	const grace = 4 * time.Second
-	c := startCluster(t, 4, "balancer.enable", "true", "balancer.interval.ms", "500", "balancer.broker.gone.ms", fmt.Sprint(grace.Milliseconds()))
+	c := startCluster(t, 4, "balancer.enable", "true", "balancer.interval.ms", "500", "balancer.broker.gone.ms", fmt.Sprint(grace.Milliseconds()), noDiskTrigger[0], noDiskTrigger[1])
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	admCl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...))

@@ -84,6 +84,7 @@ type Broker struct {
 	BalancerInterval           time.Duration // balancer.interval.ms
 	BalancerBrokerGone         time.Duration // balancer.broker.gone.ms
 	BalancerMaxConcurrentMoves int           // balancer.max.concurrent.moves
+	BalancerDiskUsageThreshold int           // balancer.disk.usage.threshold.percent
 
 	OffsetsTopicNumPartitions     int32         // offsets.topic.num.partitions
 	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor
@@ -284,6 +285,7 @@ func (b *Broker) fill(values map[string]any) {
 	b.BalancerInterval = ms("balancer.interval.ms")
 	b.BalancerBrokerGone = ms("balancer.broker.gone.ms")
 	b.BalancerMaxConcurrentMoves = int(i("balancer.max.concurrent.moves"))
+	b.BalancerDiskUsageThreshold = int(i("balancer.disk.usage.threshold.percent"))
 
 	b.OffsetsTopicNumPartitions = int32(i("offsets.topic.num.partitions"))
 	b.OffsetsTopicReplicationFactor = int16(i("offsets.topic.replication.factor"))

@@ -321,7 +321,7 @@ func brokerKeys() []Key {
 		broker("controlled.shutdown.enable", TypeBoolean, "true", High,
 			"On SIGTERM a broker first moves its leaderships away (controlled shutdown), so clients see only retriable errors."),
 		broker("balancer.enable", TypeBoolean, "false", Medium,
-			"Run the continuous balancer in the active controller: it evacuates brokers gone for longer than balancer.broker.gone.ms and moves replicas onto brokers that hold too few (a new broker), through partition reassignments (see docs/cluster.md, Continuous balancing).").
+			"Run the continuous balancer in the active controller: it evacuates brokers gone for longer than balancer.broker.gone.ms, moves the largest partitions off brokers whose disks are fuller than balancer.disk.usage.threshold.percent, and moves replicas onto brokers that hold too few (a new broker), through partition reassignments (see docs/cluster.md, Continuous balancing).").
 			fjord("Not a Kafka key: Kafka leaves rebalancing to external tools (Cruise Control)."),
 		broker("balancer.interval.ms", TypeLong, "30000", Medium,
 			"How often the continuous balancer looks at the cluster.").
@@ -332,6 +332,9 @@ func brokerKeys() []Key {
 		broker("balancer.max.concurrent.moves", TypeInt, "2", Medium,
 			"Partitions the continuous balancer reassigns at once; it starts no more until those complete. It sets no replication throttle: set leader./follower.replication.throttled.rate to bound the copy rate.").
 			valid(atLeast{1}).fjord("Not a Kafka key."),
+		broker("balancer.disk.usage.threshold.percent", TypeInt, "80", Medium,
+			"When the file system holding a broker's log directory is fuller than this percentage (as the broker reports it in its heartbeats), the continuous balancer moves that broker's largest partitions onto brokers below it with the most free space, and moves nothing onto a broker above it. 100 turns the disk trigger off.").
+			valid(between{1, 100}).fjord("Not a Kafka key: Redpanda's partition_autobalancing_max_disk_usage_percent."),
 
 		// Group coordinator.
 		broker("offsets.topic.num.partitions", TypeInt, "50", High,

@@ -32,6 +32,9 @@ type balancerConfig struct {
 	enable   bool
 	gone     time.Duration // balancer.broker.gone.ms
 	maxMoves int           // balancer.max.concurrent.moves
+	// diskThreshold is balancer.disk.usage.threshold.percent; 0 or 100
+	// turns the disk trigger off.
+	diskThreshold int
 }
 
 // balanceDecision is one look at the cluster: the reassignments to start
@@ -77,11 +80,16 @@ func trackGone(img *metadata.Image, live func(int32) bool, prev map[int32]time.T
 // replicas move to the live brokers (as fjord cluster decommission does),
 // only if the live brokers can hold every partition's replication factor;
 // while such a broker has been away for less, nothing moves (a restart
-// moves no data). Else each topic whose replica counts over the live
-// brokers differ by more than one (a broker joined) is rebalanced as fjord
-// cluster rebalance --topic plans it. At most cfg.maxMoves partitions move at
-// once, data moves before mere changes of replica order.
-func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]time.Time, now time.Time, cfg balancerConfig) balanceDecision {
+// moves no data). Else, when live brokers' disks (disks: the brokers'
+// latest reports; a broker without one is unknown) are fuller than
+// cfg.diskThreshold percent, their largest partitions move onto the
+// brokers below it with the most free space (balance.PlanDisk). Else each
+// topic whose replica counts over the live brokers differ by more than one
+// (a broker joined) is rebalanced as fjord cluster rebalance --topic plans
+// it. No replica moves onto a broker over the disk threshold, nor, where
+// sizes are known, onto one it would push over. At most cfg.maxMoves
+// partitions move at once, data moves before mere changes of replica order.
+func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]time.Time, disks map[int32]DiskReport, now time.Time, cfg balancerConfig) balanceDecision {
 	if !cfg.enable {
 		return balanceDecision{}
 	}
@@ -111,6 +119,7 @@ func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]ti
 	if len(ps) == 0 || len(targets) == 0 {
 		return balanceDecision{}
 	}
+	dv := newDiskView(disks, targets, cfg.diskThreshold)
 	var evacuate, waiting []int32
 	for _, id := range slices.Sorted(maps.Keys(gone)) {
 		if !hosts[id] || live(id) {
@@ -126,43 +135,44 @@ func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]ti
 	var reason string
 	switch {
 	case len(evacuate) > 0:
-		in := balance.Input{Partitions: ps, Racks: racks, Targets: targets, EvacuateOnly: true, Keep: waiting}
-		reason = fmt.Sprintf("broker(s) %v gone for %v or more: moving their replicas to %v", evacuate, cfg.gone, targets)
+		// Brokers over the disk threshold keep their replicas but take none.
+		in := balance.Input{Partitions: ps, Racks: racks, Targets: dv.cool, EvacuateOnly: true, Keep: slices.Concat(waiting, dv.hot)}
+		reason = fmt.Sprintf("broker(s) %v gone for %v or more: moving their replicas to %v", evacuate, cfg.gone, dv.cool)
 		var err error
 		if moves, err = balance.Plan(in); err != nil {
-			return balanceDecision{reason: "cannot evacuate: " + err.Error()}
+			return balanceDecision{reason: "cannot evacuate: " + err.Error() + dv.excluded()}
 		}
 	case len(waiting) > 0:
 		return balanceDecision{reason: fmt.Sprintf("broker(s) %v away for less than %v: waiting", waiting, cfg.gone)}
 	default:
-		// Each topic is evened on its own, so every topic's load spreads
-		// over the brokers (the sum is then even too).
+		var diskNote string
+		if len(dv.hot) > 0 {
+			moves = balance.PlanDisk(balance.DiskInput{Partitions: dv.sized(ps), Racks: racks, Disks: dv.usage,
+				Targets: targets, ThresholdPercent: cfg.diskThreshold, MaxMoves: cfg.maxMoves})
+			if len(moves) > 0 {
+				reason = fmt.Sprintf("broker(s) %v fuller than balancer.disk.usage.threshold.percent (%d%%): moving their largest partitions to the brokers below it with the most free space", dv.hot, cfg.diskThreshold)
+				break
+			}
+			diskNote = fmt.Sprintf("broker(s) %v fuller than balancer.disk.usage.threshold.percent (%d%%), but no broker below it has room for their partitions", dv.hot, cfg.diskThreshold)
+		}
 		var uneven, refused []string
-		for i := 0; i < len(ps); {
-			j := i
-			for j < len(ps) && ps[j].Topic == ps[i].Topic {
-				j++
-			}
-			topic := ps[i:j]
-			i = j
-			if countGap(topic, racks, targets) <= 1 {
-				continue
-			}
-			m, err := balance.Plan(balance.Input{Partitions: topic, Racks: racks, Targets: targets})
-			if err != nil {
-				refused = append(refused, err.Error())
-				continue
-			}
-			uneven = append(uneven, topic[0].Topic)
-			moves = append(moves, m...)
-		}
+		moves, uneven, refused = evenTopics(ps, racks, dv.cool, dv.hot)
+		planned := len(moves)
+		moves = dv.fitting(moves)
 		if len(moves) == 0 {
-			if len(refused) > 0 {
-				return balanceDecision{reason: "cannot balance: " + strings.Join(refused, "; ")}
+			var why []string
+			if diskNote != "" {
+				why = append(why, diskNote)
 			}
-			return balanceDecision{}
+			if planned > 0 {
+				why = append(why, fmt.Sprintf("replicas of topic(s) %v are uneven, but evening them would take brokers past balancer.disk.usage.threshold.percent", uneven))
+			}
+			if len(refused) > 0 {
+				why = append(why, "cannot balance: "+strings.Join(refused, "; "))
+			}
+			return balanceDecision{reason: strings.Join(why, "; ")}
 		}
-		reason = fmt.Sprintf("replicas of topic(s) %v are uneven over brokers %v (counts differ by more than one): rebalancing", uneven, targets)
+		reason = fmt.Sprintf("replicas of topic(s) %v are uneven over brokers %v (counts differ by more than one): rebalancing", uneven, dv.cool)
 	}
 	// Data moves first; the planner's order (topic, partition) otherwise.
 	copies := func(m balance.Move) int {
@@ -176,6 +186,45 @@ func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]ti
 		moves = moves[:n]
 	}
 	return balanceDecision{moves: moves, reason: reason}
+}
+
+// evenTopics plans, topic by topic, the moves that bring each topic's
+// replica counts over targets within one, so every topic's load spreads
+// over the brokers (the sum is then even too); the replicas on keep stay
+// where they are. It returns the moves, the topics they even, and why
+// topics could not be evened.
+func evenTopics(ps []balance.Partition, racks map[int32]string, targets, keep []int32) (moves []balance.Move, uneven, refused []string) {
+	for i := 0; i < len(ps); {
+		j := i
+		for j < len(ps) && ps[j].Topic == ps[i].Topic {
+			j++
+		}
+		topic := ps[i:j]
+		i = j
+		if countGap(topic, racks, targets) <= 1 {
+			continue
+		}
+		m, err := balance.Plan(balance.Input{Partitions: topic, Racks: racks, Targets: targets, Keep: keep})
+		if err != nil {
+			refused = append(refused, err.Error())
+			continue
+		}
+		uneven = append(uneven, topic[0].Topic)
+		moves = append(moves, m...)
+	}
+	return moves, uneven, refused
+}
+
+// reassigning reports whether a reassignment is in progress.
+func reassigning(img *metadata.Image) bool {
+	for _, name := range img.TopicNames() {
+		for _, p := range img.Topic(name).Partitions {
+			if p.Reassigning() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // countGap is the difference between the most and the fewest replicas of
@@ -199,6 +248,10 @@ type balancerState struct {
 	last       time.Time           // when it last looked
 	gone       map[int32]time.Time // when each broker went away
 	lastReason string              // the last reason logged, not to repeat it
+	// busyAt is the last tick that saw a reassignment in progress: disk
+	// reports received before busyAt+diskSettle may predate the deletion
+	// of a moved replica's old copy.
+	busyAt time.Time
 }
 
 func (c *Controller) balancerConfig() balancerConfig {
@@ -206,7 +259,8 @@ func (c *Controller) balancerConfig() balancerConfig {
 	if b == nil {
 		return balancerConfig{}
 	}
-	return balancerConfig{enable: b.BalancerEnable, gone: b.BalancerBrokerGone, maxMoves: b.BalancerMaxConcurrentMoves}
+	return balancerConfig{enable: b.BalancerEnable, gone: b.BalancerBrokerGone, maxMoves: b.BalancerMaxConcurrentMoves,
+		diskThreshold: b.BalancerDiskUsageThreshold}
 }
 
 // balanceTick is the balancer's turn in Run on the active controller:
@@ -225,11 +279,22 @@ func (c *Controller) balanceTick(ctx context.Context, st *balancerState, now tim
 	// Absence is tracked every tick, so the grace counts from when the
 	// broker went, not from the balancer's next look.
 	st.gone = trackGone(img, live, st.gone, now)
+	diskOn := cfg.diskThreshold > 0 && cfg.diskThreshold < 100
+	if diskOn && reassigning(img) {
+		st.busyAt = now
+	}
 	if now.Sub(st.last) < c.cfg.Broker.BalancerInterval {
 		return
 	}
+	disks, oldest := c.diskReports(now)
+	if diskOn && len(disks) > 0 && oldest.Before(st.busyAt.Add(diskSettle)) {
+		// A broker's usage may still count the old copy of a replica a
+		// reassignment just moved away: look again at the next tick,
+		// once every report is newer (stale ones age out of disks).
+		return
+	}
 	st.last = now
-	d := decideBalance(img, live, st.gone, now, cfg)
+	d := decideBalance(img, live, st.gone, disks, now, cfg)
 	if len(d.moves) == 0 {
 		if d.reason != "" && d.reason != st.lastReason {
 			c.logger.Info("balancer: nothing to start", "reason", d.reason)
@@ -260,4 +325,6 @@ func (c *Controller) balanceTick(ctx context.Context, st *balancerState, now tim
 	if err := c.commit(ctx, recs); err != nil {
 		c.logger.Warn("balancer: starting reassignments failed", "err", err)
 	}
+	// A move may complete before the next tick sees it in progress.
+	st.busyAt = now
 }

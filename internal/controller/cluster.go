@@ -28,6 +28,10 @@ type brokerSession struct {
 	// reaches this (the image's offset when it registered).
 	caughtUpOffset int64
 	shuttingDown   bool
+	// disk is the broker's latest disk report (disk.go), received at
+	// diskAt; nil until its heartbeats carry one.
+	disk   *DiskReport
+	diskAt time.Time
 }
 
 // session returns (creating) the session state of a broker; c.hbMu held.
@@ -93,7 +97,13 @@ func (c *Controller) RegisterBrokerRequest(ctx context.Context, req *kmsg.Broker
 		return 0, err
 	}
 	c.hbMu.Lock()
-	c.sessions[req.BrokerID] = &brokerSession{lastHeartbeat: now, caughtUpOffset: img.Offset}
+	ns := &brokerSession{lastHeartbeat: now, caughtUpOffset: img.Offset}
+	if prev := c.sessions[req.BrokerID]; prev != nil {
+		// The disk is the same disk: its last report stands until the
+		// next, which the broker sends at once (Lifecycle.Start).
+		ns.disk, ns.diskAt = prev.disk, prev.diskAt
+	}
+	c.sessions[req.BrokerID] = ns
 	c.hbMu.Unlock()
 	c.logger.Info("registered broker", "node_id", req.BrokerID, "broker_epoch", epoch)
 	return epoch, nil
@@ -108,9 +118,16 @@ func (c *Controller) handleBrokerHeartbeat(ctx context.Context, req *kmsg.Broker
 		return resp
 	}
 	now := time.Now()
+	disk, hasDisk, diskErr := diskReportOf(req)
+	if diskErr != nil {
+		c.logger.Debug("ignoring a broker's disk report", "node_id", req.BrokerID, "err", diskErr)
+	}
 	c.hbMu.Lock()
 	s := c.session(req.BrokerID, now)
 	s.lastHeartbeat = now
+	if hasDisk {
+		s.disk, s.diskAt = &disk, now
+	}
 	caughtUp := req.CurrentMetadataOffset >= s.caughtUpOffset
 	s.shuttingDown = s.shuttingDown || req.WantShutdown
 	shutting := s.shuttingDown

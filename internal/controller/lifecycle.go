@@ -32,6 +32,11 @@ type LifecycleConfig struct {
 	Rack      *string
 	// Interval is broker.heartbeat.interval.ms.
 	Interval time.Duration
+	// Disk, when set, measures the broker's disks for the continuous
+	// balancer: at most every DiskInterval (DefaultDiskInterval when 0),
+	// and the next heartbeat carries the report (disk.go).
+	Disk         DiskUsage
+	DiskInterval time.Duration
 }
 
 // Lifecycle is a broker's side of its session with the controller
@@ -62,6 +67,9 @@ func NewLifecycle(cfg LifecycleConfig, fwd Forwarder, loader *metadata.Loader, l
 	l.fenced.Store(true)
 	if l.cfg.Interval <= 0 {
 		l.cfg.Interval = 250 * time.Millisecond
+	}
+	if l.cfg.DiskInterval <= 0 {
+		l.cfg.DiskInterval = DefaultDiskInterval
 	}
 	return l
 }
@@ -106,13 +114,17 @@ func (l *Lifecycle) Register(ctx context.Context) error {
 	}
 }
 
-// heartbeat sends one heartbeat; it returns the controller's answer.
-func (l *Lifecycle) heartbeat(ctx context.Context, wantShutdown bool) (*kmsg.BrokerHeartbeatResponse, error) {
+// heartbeat sends one heartbeat, with disk's report when there is one; it
+// returns the controller's answer.
+func (l *Lifecycle) heartbeat(ctx context.Context, wantShutdown bool, disk *DiskReport) (*kmsg.BrokerHeartbeatResponse, error) {
 	req := kmsg.NewPtrBrokerHeartbeatRequest()
 	req.Version = 1
 	req.BrokerID, req.BrokerEpoch = l.cfg.NodeID, l.epoch.Load()
 	req.CurrentMetadataOffset = l.loader.Image().Offset
 	req.WantShutdown = wantShutdown
+	if disk != nil {
+		setDiskReport(req, *disk)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*l.cfg.Interval+time.Second)
 	defer cancel()
 	resp, err := l.fwd.Forward(ctx, req)
@@ -137,6 +149,8 @@ func (l *Lifecycle) Start() {
 		t := time.NewTicker(l.cfg.Interval)
 		defer t.Stop()
 		var lastWarn time.Time
+		// The disk measurement's memory is this goroutine's alone.
+		var disk diskMeter
 		for first := true; ; first = false {
 			if !first { // the first heartbeat goes at once: it unfences
 				select {
@@ -148,13 +162,14 @@ func (l *Lifecycle) Start() {
 			if l.shutdown.Load() {
 				continue
 			}
-			_, err := l.heartbeat(ctx, false)
+			_, err := l.heartbeat(ctx, false, disk.measure(l, time.Now()))
 			if errors.Is(err, kerr.StaleBrokerEpoch) {
 				// The controller lost this registration (we were fenced
 				// and replaced, or the log was restored): register again.
 				if err := l.Register(ctx); err != nil && ctx.Err() == nil {
 					l.logger.Warn("re-registration failed", "err", err)
 				}
+				disk.last = time.Time{} // the next heartbeat reports the disks
 			} else if err != nil && ctx.Err() == nil {
 				// Cut off from the quorum: keep serving what is safe (the
 				// partitions this broker still leads answer until the
@@ -166,6 +181,33 @@ func (l *Lifecycle) Start() {
 			}
 		}
 	}()
+}
+
+// diskMeter paces a broker's disk measurements (Lifecycle's heartbeat
+// loop owns it).
+type diskMeter struct {
+	last     time.Time // when it last measured
+	lastWarn time.Time // when it last logged a failed measurement
+}
+
+// measure returns a fresh report when DiskInterval has passed since the
+// last measurement, else nil (the controller keeps the last one). Statfs
+// and the partitions' sizes are cheap; a file system too slow to answer
+// them would delay heartbeats, but its writes would hang the broker anyway.
+func (m *diskMeter) measure(l *Lifecycle, now time.Time) *DiskReport {
+	if l.cfg.Disk == nil || now.Sub(m.last) < l.cfg.DiskInterval {
+		return nil
+	}
+	m.last = now
+	r, err := l.cfg.Disk.DiskReport()
+	if err != nil {
+		if now.Sub(m.lastWarn) >= time.Minute {
+			m.lastWarn = now
+			l.logger.Warn("cannot measure the log directories' disk usage; the balancer's disk trigger does not see this broker", "err", err)
+		}
+		return nil
+	}
+	return &r
 }
 
 // WaitUnfenced returns once the controller has unfenced this broker.
@@ -185,7 +227,7 @@ func (l *Lifecycle) WaitUnfenced(ctx context.Context) error {
 func (l *Lifecycle) ControlledShutdown(ctx context.Context) error {
 	l.shutdown.Store(true)
 	for {
-		r, err := l.heartbeat(ctx, true)
+		r, err := l.heartbeat(ctx, true, nil)
 		if err == nil && r.ShouldShutdown {
 			return nil
 		}

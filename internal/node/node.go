@@ -62,6 +62,10 @@ type Config struct {
 	// vfs.MemFS to cut the power under a running node. The public fjord
 	// package does not expose it: package vfs is internal.
 	FS vfs.FS
+	// DiskUsage, when set, measures the broker's disks for the continuous
+	// balancer's disk trigger instead of statfs on the data folder (tests
+	// fake a full disk with it).
+	DiskUsage controller.DiskUsage
 }
 
 // Node is one running Fjord process (broker and controller roles).

@@ -269,7 +269,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.lifecycle = controller.NewLifecycle(controller.LifecycleConfig{
 		NodeID: b.NodeID, ClusterID: clusterID, Interval: b.BrokerHeartbeatInterval, Rack: rackOf(b),
-		Endpoints: endpoints,
+		Endpoints: endpoints, Disk: n.diskUsage(),
 	}, n.channel, n.loader, n.logger)
 	if err := n.lifecycle.Register(ctx); err != nil {
 		return err
