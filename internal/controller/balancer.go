@@ -72,7 +72,11 @@ func trackGone(img *metadata.Image, live func(int32) bool, prev map[int32]time.T
 }
 
 // decideBalance decides what the balancer starts now. Nothing while it is
-// disabled or any reassignment runs (its own or an operator's). Else, when
+// disabled or any reassignment runs (its own or an operator's). Cordoned
+// brokers (cordoned.log.dirs, see cordonedBrokers) are never targets, and
+// those holding replicas are evacuated at once, like brokers gone for
+// good: so a fjord cluster decommission, which cordons the broker it
+// empties, is not undone. Else, when
 // brokers holding replicas have been away (not live) for cfg.gone, their
 // replicas move to the live brokers (as fjord cluster decommission does),
 // only if the live brokers can hold every partition's replication factor;
@@ -81,7 +85,7 @@ func trackGone(img *metadata.Image, live func(int32) bool, prev map[int32]time.T
 // brokers differ by more than one (a broker joined) is rebalanced as fjord
 // cluster rebalance --topic plans it. At most cfg.maxMoves partitions move at
 // once, data moves before mere changes of replica order.
-func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]time.Time, now time.Time, cfg balancerConfig) balanceDecision {
+func decideBalance(img *metadata.Image, live func(int32) bool, cordoned map[int32]bool, gone map[int32]time.Time, now time.Time, cfg balancerConfig) balanceDecision {
 	if !cfg.enable {
 		return balanceDecision{}
 	}
@@ -104,16 +108,21 @@ func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]ti
 		if b.Rack != nil {
 			racks[b.ID] = *b.Rack
 		}
-		if live(b.ID) {
+		if live(b.ID) && !cordoned[b.ID] {
 			targets = append(targets, b.ID)
 		}
 	}
 	if len(ps) == 0 || len(targets) == 0 {
 		return balanceDecision{}
 	}
-	var evacuate, waiting []int32
+	var evacuate, waiting, leaving []int32
+	for _, id := range slices.Sorted(maps.Keys(hosts)) {
+		if cordoned[id] {
+			leaving = append(leaving, id)
+		}
+	}
 	for _, id := range slices.Sorted(maps.Keys(gone)) {
-		if !hosts[id] || live(id) {
+		if !hosts[id] || live(id) || cordoned[id] {
 			continue
 		}
 		if now.Sub(gone[id]) >= cfg.gone {
@@ -125,9 +134,18 @@ func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]ti
 	var moves []balance.Move
 	var reason string
 	switch {
-	case len(evacuate) > 0:
+	case len(evacuate) > 0 || len(leaving) > 0:
+		// A cordoned broker's replicas move even while another broker is
+		// away for less than the grace: that one keeps its replicas (Keep).
 		in := balance.Input{Partitions: ps, Racks: racks, Targets: targets, EvacuateOnly: true, Keep: waiting}
-		reason = fmt.Sprintf("broker(s) %v gone for %v or more: moving their replicas to %v", evacuate, cfg.gone, targets)
+		var why []string
+		if len(leaving) > 0 {
+			why = append(why, fmt.Sprintf("broker(s) %v cordoned (cordoned.log.dirs)", leaving))
+		}
+		if len(evacuate) > 0 {
+			why = append(why, fmt.Sprintf("broker(s) %v gone for %v or more", evacuate, cfg.gone))
+		}
+		reason = fmt.Sprintf("%s: moving their replicas to %v", strings.Join(why, ", "), targets)
 		var err error
 		if moves, err = balance.Plan(in); err != nil {
 			return balanceDecision{reason: "cannot evacuate: " + err.Error()}
@@ -229,7 +247,7 @@ func (c *Controller) balanceTick(ctx context.Context, st *balancerState, now tim
 		return
 	}
 	st.last = now
-	d := decideBalance(img, live, st.gone, now, cfg)
+	d := decideBalance(img, live, cordonedBrokers(img), st.gone, now, cfg)
 	if len(d.moves) == 0 {
 		if d.reason != "" && d.reason != st.lastReason {
 			c.logger.Info("balancer: nothing to start", "reason", d.reason)
