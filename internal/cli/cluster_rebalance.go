@@ -285,7 +285,7 @@ func runBalance(cmd *cobra.Command, g *globals, o *balanceOpts, targets []int32,
 			}
 		}
 		ctx, cancel := g.opCtx(cmd.Context())
-		err := checkBrokers(ctx, cl, adm, in.Targets, false)
+		_, err := checkBrokers(ctx, cl, adm, in.Targets, false)
 		cancel()
 		if err != nil {
 			return err
