@@ -78,7 +78,8 @@ data moves (leader/follower.replication.throttled.rate and .replicas, removed wh
 Interrupting only stops watching: the moves go on (see fjord cluster reassign --list).
 
 --brokers names the brokers to balance over (default: every live broker); replicas on
-other brokers are moved onto them.`,
+other brokers are moved onto them. Cordoned brokers (cordoned.log.dirs, set by fjord cluster
+decommission --execute) are never targets: they keep their replicas and receive none.`,
 		Args: checkArgs(cobra.NoArgs),
 		RunE: g.run(func(cmd *cobra.Command, _ []string) error {
 			if err := o.check(cmd); err != nil {

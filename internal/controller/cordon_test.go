@@ -112,3 +112,26 @@ func TestDecideBalance_Cordoned(t *testing.T) {
 		t.Fatalf("rf 3 on 2 uncordoned brokers: %+v", d)
 	}
 }
+
+// A reassignment may not add a replica on a cordoned broker (Kafka's
+// INELIGIBLE_REPLICA); one that keeps the replica the broker has is fine.
+func TestReassignment_CordonedTargetIneligible(t *testing.T) {
+	h := open(t, t.TempDir(), 1, 2, 3)
+	if _, err := h.ctrl.CreateTopic(context.Background(), TopicSpec{Name: "t", Partitions: -1, ReplicationFactor: -1,
+		Assignments: map[int32][]int32{0: {1, 2}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"2", "3"} {
+		if err := h.setCordon(t, id, config.CordonAll); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := h.ctrl.Image()
+	_, err := planReassignment(img, reassignRequest{topic: "t", target: []int32{1, 3}}, false, allLive)
+	if !errors.Is(err, kerr.IneligibleReplica) || !strings.Contains(err.Error(), "broker 3") {
+		t.Fatalf("adding a replica on cordoned broker 3: %v", err)
+	}
+	if _, err := planReassignment(img, reassignRequest{topic: "t", target: []int32{2, 1}}, false, allLive); err != nil {
+		t.Fatalf("reordering onto cordoned broker 2, which holds the replica: %v", err)
+	}
+}
