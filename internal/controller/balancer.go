@@ -2,17 +2,19 @@ package controller
 
 // The continuous balancer (balancer.enable, Fjord only): the active
 // controller reassigns partitions by itself when a broker is gone for good
-// or when brokers hold uneven replica counts (a new broker holds none). It
-// plans with internal/balance, the planner of fjord cluster rebalance and
-// decommission, and starts its moves as AlterPartitionReassignments does:
-// PartitionChangeRecords committed through the quorum, completed by the
-// leaders' AlterPartitions like any reassignment.
+// or is cordoned (cordoned.log.dirs), or when brokers hold uneven replica
+// counts (a new broker holds none). It plans with internal/balance, the
+// planner of fjord cluster rebalance and decommission, and starts its moves
+// as AlterPartitionReassignments does: PartitionChangeRecords committed
+// through the quorum, completed by the leaders' AlterPartitions like any
+// reassignment.
 //
-// decideBalance is pure (image, liveness, the times brokers went away, now
-// -> the moves to start); the balancer's memory (when each broker went
-// away, when it last looked) lives in Run's goroutine only and starts anew
-// each time this controller becomes active, so a failover restarts a gone
-// broker's grace period rather than shortening it.
+// decideBalance is pure (image, liveness, the cordoned brokers, the times
+// brokers went away, now -> the moves to start); the balancer's memory
+// (when each broker went away, when it last looked) lives in Run's
+// goroutine only and starts anew each time this controller becomes active,
+// so a failover restarts a gone broker's grace period rather than
+// shortening it.
 
 import (
 	"cmp"
