@@ -27,7 +27,7 @@ var (
 		"verify":   {"reassignment-json-file"},
 		"cancel":   {"reassignment-json-file"},
 	}
-	reassignAllowed = map[string][]string{"execute": {"additional", "throttle"}, "verify": {"preserve-throttles"}}
+	reassignAllowed = map[string][]string{"generate": {"disable-rack-aware"}, "execute": {"additional", "throttle"}, "verify": {"preserve-throttles"}}
 )
 
 // cannotExecuteMsg is Kafka's refusal to start a reassignment while others
@@ -42,6 +42,7 @@ type reassignOpts struct {
 	additional        bool
 	throttle          int64
 	preserveThrottles bool
+	disableRackAware  bool
 }
 
 func newClusterReassignCmd(g *globals) *cobra.Command {
@@ -54,9 +55,11 @@ func newClusterReassignCmd(g *globals) *cobra.Command {
 ListPartitionReassignments (API keys 45 and 46), as kafka-reassign-partitions.sh does, with
 its plan files, flags and messages. Exactly one action:
 
-  --generate --topics-to-move-json-file F --broker-list 1,2,3
+  --generate --topics-to-move-json-file F --broker-list 1,2,3 [--disable-rack-aware]
       print the current assignment of the topics in F ({"topics":[{"topic":"t"}],"version":1})
-      and a proposed one spreading their replicas evenly over the brokers listed; nothing moves
+      and a proposed one spreading their replicas evenly over the brokers listed; nothing moves.
+      When the brokers have racks (broker.rack) each partition's replicas are spread over
+      distinct racks, as topic creation does; --disable-rack-aware ignores racks
   --execute --reassignment-json-file F [--additional] [--throttle BYTES/s]
       print the current assignment of F's partitions (save it: it is the rollback plan) and
       start moving them to F's replicas; refused while other reassignments run, unless
@@ -95,6 +98,7 @@ may only say "any".`,
 	f.BoolVar(&o.additional, "additional", false, "with --execute: start even though other reassignments are running")
 	f.Int64Var(&o.throttle, "throttle", -1, "with --execute: the replication throttle of the moves, in bytes/s (leader and follower rates on the brokers involved)")
 	f.BoolVar(&o.preserveThrottles, "preserve-throttles", false, "with --verify: keep the replication throttles even when every reassignment is completed")
+	f.BoolVar(&o.disableRackAware, "disable-rack-aware", false, "with --generate: ignore the brokers' racks")
 	return cmd
 }
 
@@ -118,7 +122,7 @@ func (o *reassignOpts) check(cmd *cobra.Command, actions map[string]*bool) error
 			return usagef("--%s needs --%s", o.action, r)
 		}
 	}
-	for _, name := range []string{"reassignment-json-file", "topics-to-move-json-file", "broker-list", "additional", "throttle", "preserve-throttles"} {
+	for _, name := range []string{"reassignment-json-file", "topics-to-move-json-file", "broker-list", "additional", "throttle", "preserve-throttles", "disable-rack-aware"} {
 		if cmd.Flags().Changed(name) && !slices.Contains(reassignRequired[o.action], name) && !slices.Contains(reassignAllowed[o.action], name) {
 			return usagef("Option --%s can't be used with action --%s", name, o.action)
 		}
@@ -164,7 +168,7 @@ func (o *reassignOpts) run(cmd *cobra.Command, g *globals) error {
 	w := cmd.OutOrStdout()
 	switch o.action {
 	case "generate":
-		return reassignGenerate(ctx, w, g, cl, adm, topics, brokers)
+		return reassignGenerate(ctx, w, g, cl, adm, topics, brokers, !o.disableRackAware)
 	case "execute":
 		return reassignExecute(ctx, w, g, cl, adm, plan, o.additional, o.throttle)
 	case "verify":
@@ -246,22 +250,23 @@ func listReassignments(ctx context.Context, cl *kgo.Client, only []reassignParti
 // knownBrokers returns the brokers the cluster lists: those Metadata lists
 // (the unfenced ones) and, where DescribeCluster v2 is served (KIP-1073),
 // the fenced ones too; complete reports whether fenced brokers were
-// visible, so that a broker missing from the list is really unknown.
-func knownBrokers(ctx context.Context, cl *kgo.Client, adm *kadm.Client) (known map[int32]bool, complete bool, err error) {
+// visible, so that a broker missing from the list is really unknown. Each
+// is mapped to its rack ("" for none).
+func knownBrokers(ctx context.Context, cl *kgo.Client, adm *kadm.Client) (known map[int32]string, complete bool, err error) {
 	m, err := adm.BrokerMetadata(ctx)
 	if err != nil {
 		return nil, false, opErr("cluster metadata", err, "")
 	}
-	known = map[int32]bool{}
+	known = map[int32]string{}
 	for _, b := range m.Brokers {
-		known[b.NodeID] = true
+		known[b.NodeID] = deref(b.Rack)
 	}
 	if apis, _ := supportedAPIs(ctx, cl); apis.serves(describeClusterKey, 2) {
 		req := kmsg.NewPtrDescribeClusterRequest()
 		req.IncludeFencedBrokers = true
 		if resp, err := req.RequestWith(ctx, cl); err == nil && kerr.ErrorForCode(resp.ErrorCode) == nil {
 			for _, b := range resp.Brokers {
-				known[b.NodeID] = true
+				known[b.NodeID] = deref(b.Rack)
 			}
 			complete = resp.Version >= 2
 		}
@@ -274,26 +279,27 @@ func knownBrokers(ctx context.Context, cl *kgo.Client, adm *kadm.Client) (known 
 // broker is a valid reassignment target, its replica catching up when it
 // returns; so when fenced brokers cannot be seen (no DescribeCluster v2)
 // and anyFenced is set, an unlisted broker is left for the controller to
-// judge (INVALID_REPLICA_ASSIGNMENT for one that is not registered).
-func checkBrokers(ctx context.Context, cl *kgo.Client, adm *kadm.Client, ids []int32, anyFenced bool) error {
+// judge (INVALID_REPLICA_ASSIGNMENT for one that is not registered). It
+// returns the racks of the brokers it knows ("" for none).
+func checkBrokers(ctx context.Context, cl *kgo.Client, adm *kadm.Client, ids []int32, anyFenced bool) (racks map[int32]string, err error) {
 	known, complete, err := knownBrokers(ctx, cl, adm)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !complete && anyFenced {
-		return nil
+		return known, nil
 	}
 	for _, id := range ids {
-		if !known[id] {
+		if _, ok := known[id]; !ok {
 			e := opErr("", fmt.Errorf("Unknown broker id %d", id), "")
 			e.hint = "list the brokers with `fjord cluster info`"
 			if !complete {
 				e.hint = "list the live brokers with `fjord cluster info` (a stopped broker is not listed)"
 			}
-			return e
+			return nil, e
 		}
 	}
-	return nil
+	return known, nil
 }
 
 // topicReplicas returns the replicas of every partition of topics, from
@@ -342,13 +348,26 @@ type generateJSON struct {
 	Proposed reassignPlan `json:"proposed"`
 }
 
-func reassignGenerate(ctx context.Context, w io.Writer, g *globals, cl *kgo.Client, adm *kadm.Client, topics []string, brokers []int32) error {
-	if err := checkBrokers(ctx, cl, adm, brokers, false); err != nil {
+// reassignGenerate is --generate: the current assignment of topics and a
+// proposed one over brokers, rack-aware unless rackAware is off (Kafka's
+// --disable-rack-aware); refused, as Kafka does, when only some of the
+// brokers have a rack.
+func reassignGenerate(ctx context.Context, w io.Writer, g *globals, cl *kgo.Client, adm *kadm.Client, topics []string, brokers []int32, rackAware bool) error {
+	racks, err := checkBrokers(ctx, cl, adm, brokers, false)
+	if err != nil {
 		return err
 	}
 	replicas, counts, err := topicReplicas(ctx, adm, topics, false)
 	if err != nil {
 		return err
+	}
+	if rackAware {
+		// Checked once, before any topic, as Kafka's getBrokerMetadata does.
+		if _, err := useRacks(brokers, racks); err != nil {
+			e := opErr("", err, "")
+			e.hint = "set broker.rack on every broker of --broker-list, or add --disable-rack-aware"
+			return e
+		}
 	}
 	var current, proposed []reassignPartition
 	for i, t := range slices.Sorted(slices.Values(topics)) {
@@ -358,7 +377,7 @@ func reassignGenerate(ctx context.Context, w io.Writer, g *globals, cl *kgo.Clie
 		if counts[t] == 0 {
 			continue
 		}
-		assigned, err := assignReplicas(brokers, counts[t], len(replicas[tp(t, 0)]), i)
+		assigned, err := proposeAssignment(brokers, racks, rackAware, counts[t], len(replicas[tp(t, 0)]), i)
 		if err != nil {
 			return opErr("propose an assignment for "+t, err, "")
 		}
@@ -448,7 +467,7 @@ func reassignExecute(ctx context.Context, w io.Writer, g *globals, cl *kgo.Clien
 			}
 		}
 	}
-	if err := checkBrokers(ctx, cl, adm, targets, true); err != nil {
+	if _, err := checkBrokers(ctx, cl, adm, targets, true); err != nil {
 		return err
 	}
 	replicas, _, err := topicReplicas(ctx, adm, planTopics(plan.Partitions), false)

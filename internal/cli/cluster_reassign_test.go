@@ -98,6 +98,7 @@ func TestClusterReassign_BadInput(t *testing.T) {
 		{"generate without brokers", "", []string{"--generate", "--topics-to-move-json-file", "x"}, ExitUsage, "--generate needs --broker-list"},
 		{"flag of another action", "", []string{"--list", "--broker-list", "1"}, ExitUsage, "Option --broker-list can't be used with action --list"},
 		{"additional with verify", "", []string{"--verify", "--reassignment-json-file", "x", "--additional"}, ExitUsage, "Option --additional can't be used with action --verify"},
+		{"disable-rack-aware with execute", "", []string{"--execute", "--reassignment-json-file", "x", "--disable-rack-aware"}, ExitUsage, "Option --disable-rack-aware can't be used with action --execute"},
 		{"bad broker list", "", []string{"--generate", "--topics-to-move-json-file", "x", "--broker-list", "1,a"}, ExitUsage, `--broker-list "1,a"`},
 		{"duplicate broker", "", []string{"--generate", "--topics-to-move-json-file", "x", "--broker-list", "1,2,1"}, ExitUsage, "Broker list contains duplicate entries: 1"},
 		{"topics not JSON", "", []string{"--generate", "--topics-to-move-json-file", "TOPICS:nope", "--broker-list", "1"}, ExitError, "topics-to-move JSON file"},

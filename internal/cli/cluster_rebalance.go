@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord/internal/config"
 )
 
 // The replication throttle configs (KIP-73) --throttle sets while a plan
@@ -76,7 +78,8 @@ data moves (leader/follower.replication.throttled.rate and .replicas, removed wh
 Interrupting only stops watching: the moves go on (see fjord cluster reassign --list).
 
 --brokers names the brokers to balance over (default: every live broker); replicas on
-other brokers are moved onto them.`,
+other brokers are moved onto them. Cordoned brokers (cordoned.log.dirs, set by fjord cluster
+decommission --execute) are never targets: they keep their replicas and receive none.`,
 		Args: checkArgs(cobra.NoArgs),
 		RunE: g.run(func(cmd *cobra.Command, _ []string) error {
 			if err := o.check(cmd); err != nil {
@@ -99,15 +102,21 @@ other brokers are moved onto them.`,
 
 func newClusterDecommissionCmd(g *globals) *cobra.Command {
 	var o balanceOpts
+	var cancelIt bool
 	cmd := &cobra.Command{
-		Use:   "decommission BROKER [--execute [--throttle BYTES/s]]",
+		Use:   "decommission BROKER [--execute [--throttle BYTES/s]] | --cancel",
 		Short: "Move every replica off a broker before it is removed: show the plan, or run it with --execute",
 		Long: `Plan, and with --execute run, moving every replica off BROKER onto the other live
 brokers, each to the least loaded broker that holds no replica of the partition (on a rack the
 partition does not use yet, where racks are set); nothing else moves. Refused if the other
 brokers are fewer than a partition's replicas. --execute, --throttle and the progress report
 are as for fjord cluster rebalance. When it is done the broker holds nothing and can be
-stopped; check with fjord cluster info or fjord topic describe.`,
+stopped; check with fjord cluster info or fjord topic describe.
+
+--execute first cordons BROKER (KIP-1066: cordoned.log.dirs=* on the BROKER resource), so
+that new topics and partitions are not placed on it and the continuous balancer
+(balancer.enable) does not move replicas back. --cancel removes the cordon: the broker
+receives new replicas again; replicas already moved stay, running moves go on.`,
 		Args: checkArgs(cobra.ExactArgs(1)),
 		RunE: g.run(func(cmd *cobra.Command, args []string) error {
 			if err := o.check(cmd); err != nil {
@@ -117,10 +126,19 @@ stopped; check with fjord cluster info or fjord topic describe.`,
 			if err != nil || id < 0 {
 				return usagef("broker %q: want a broker ID", args[0])
 			}
+			if cancelIt {
+				for _, name := range []string{"execute", "throttle", "progress-interval", "topic"} {
+					if cmd.Flags().Changed(name) {
+						return usagef("--cancel cannot be used with --%s", name)
+					}
+				}
+				return cancelDecommission(cmd, g, int32(id))
+			}
 			return runBalance(cmd, g, &o, nil, int32(id))
 		}),
 	}
 	o.flags(cmd)
+	cmd.Flags().BoolVar(&cancelIt, "cancel", false, "remove the broker's cordon (cordoned.log.dirs) so it receives new replicas again")
 	return cmd
 }
 
@@ -129,6 +147,7 @@ type clusterState struct {
 	partitions []balancePartition
 	racks      map[int32]string
 	live       []int32 // the brokers Metadata lists, sorted
+	cordoned   []int32 // the live brokers with cordoned.log.dirs set, sorted
 }
 
 // readClusterState reads the assignment and racks from Metadata and the
@@ -151,6 +170,9 @@ func readClusterState(ctx context.Context, adm *kadm.Client, topics []string) (*
 		for _, p := range t.Partitions.Sorted() {
 			st.partitions = append(st.partitions, balancePartition{Topic: t.Topic, Partition: p.Partition, Replicas: slices.Clone(p.Replicas)})
 		}
+	}
+	if st.cordoned, err = readCordoned(ctx, adm, st.live); err != nil {
+		return nil, err
 	}
 	sizes, err := partitionSizes(ctx, adm, nil)
 	if err != nil {
@@ -200,6 +222,7 @@ type brokerSummary struct {
 type balanceJSON struct {
 	Moves    []balanceMove   `json:"moves"`
 	Brokers  []brokerSummary `json:"brokers"`
+	Cordoned []int32         `json:"cordoned,omitempty"` // live brokers with cordoned.log.dirs set (decommission --execute: before it ran)
 	Executed bool            `json:"executed"`
 	// With --execute: the data copied, and the preferred leader election.
 	BytesMoved int64    `json:"bytes_moved,omitempty"`
@@ -222,13 +245,17 @@ func runBalance(cmd *cobra.Command, g *globals, o *balanceOpts, targets []int32,
 		return err
 	}
 	in := balanceInput{Partitions: st.partitions, Racks: st.racks, Targets: targets}
+	// Cordoned brokers receive nothing; their replicas stay (emptying one
+	// is decommission's job).
+	usable := slices.DeleteFunc(slices.Clone(st.live), func(id int32) bool { return slices.Contains(st.cordoned, id) })
 	if decommission >= 0 {
 		in.EvacuateOnly = true
-		in.Targets = slices.DeleteFunc(slices.Clone(st.live), func(id int32) bool { return id == decommission })
-		// Replicas on other brokers that are down stay: only N is emptied.
+		in.Targets = slices.DeleteFunc(usable, func(id int32) bool { return id == decommission })
+		// Replicas on other brokers that are down or cordoned stay: only N
+		// is emptied.
 		for _, p := range st.partitions {
 			for _, id := range p.Replicas {
-				if id != decommission && !slices.Contains(st.live, id) && !slices.Contains(in.Keep, id) {
+				if id != decommission && !slices.Contains(in.Targets, id) && !slices.Contains(in.Keep, id) {
 					in.Keep = append(in.Keep, id)
 				}
 			}
@@ -239,20 +266,27 @@ func runBalance(cmd *cobra.Command, g *globals, o *balanceOpts, targets []int32,
 			return e
 		}
 	} else if in.Targets == nil {
-		in.Targets = st.live
+		in.Targets = usable
 		// A broker that is down (restarting, say) keeps its replicas: it
 		// is not evacuated by a rebalance run while it is away. Moving
 		// them off is `fjord cluster decommission N`, or --brokers.
 		for _, p := range st.partitions {
 			for _, id := range p.Replicas {
-				if !slices.Contains(st.live, id) && !slices.Contains(in.Keep, id) {
+				if !slices.Contains(usable, id) && !slices.Contains(in.Keep, id) {
 					in.Keep = append(in.Keep, id)
 				}
 			}
 		}
 	} else {
+		for _, id := range in.Targets {
+			if slices.Contains(st.cordoned, id) {
+				e := opErr("", fmt.Errorf("broker %d is cordoned (%s): it receives no new replicas", id, config.CordonedLogDirs), "")
+				e.hint = fmt.Sprintf("leave it out of --brokers, or uncordon it with `fjord cluster decommission %d --cancel`", id)
+				return e
+			}
+		}
 		ctx, cancel := g.opCtx(cmd.Context())
-		err := checkBrokers(ctx, cl, adm, in.Targets, false)
+		_, err := checkBrokers(ctx, cl, adm, in.Targets, false)
 		cancel()
 		if err != nil {
 			return err
@@ -273,12 +307,27 @@ func runBalance(cmd *cobra.Command, g *globals, o *balanceOpts, targets []int32,
 		}
 	}
 	summary := summarize(st.partitions, moves, st.racks, all)
-	res := balanceJSON{Moves: moves, Brokers: summary}
+	res := balanceJSON{Moves: moves, Brokers: summary, Cordoned: st.cordoned}
 	if res.Moves == nil {
 		res.Moves = []balanceMove{}
 	}
 	if !g.json() {
 		if err := printBalancePlan(w, moves, summary); err != nil {
+			return err
+		}
+		if len(st.cordoned) > 0 {
+			fmt.Fprintf(w, "\nCordoned (%s; no new replicas): %s\n", config.CordonedLogDirs, int32List(st.cordoned))
+		}
+	}
+	cordon := func() error {
+		if decommission < 0 {
+			return nil
+		}
+		return cordonForDecommission(cmd.Context(), w, cmd.ErrOrStderr(), g, adm, decommission, st.live)
+	}
+	if o.execute && len(moves) == 0 {
+		// Emptied already (or by hand): still cordoned, so it stays empty.
+		if err := cordon(); err != nil {
 			return err
 		}
 	}
@@ -291,7 +340,7 @@ func runBalance(cmd *cobra.Command, g *globals, o *balanceOpts, targets []int32,
 		}
 		return nil
 	}
-	if err := executeBalance(cmd.Context(), w, g, cl, adm, o, moves, &res); err != nil {
+	if err := executeBalance(cmd.Context(), w, g, cl, adm, o, moves, &res, cordon); err != nil {
 		return err
 	}
 	if g.json() {
@@ -378,8 +427,11 @@ func humanBytes(n int64) string {
 }
 
 // executeBalance starts the moves, follows them to the end, clears the
-// throttle and elects preferred leaders.
-func executeBalance(parent context.Context, w io.Writer, g *globals, cl *kgo.Client, adm *kadm.Client, o *balanceOpts, moves []balanceMove, res *balanceJSON) error {
+// throttle and elects preferred leaders. before runs once no other
+// reassignment is found running, just before the moves start (decommission
+// cordons its broker there: cordoned earlier, the continuous balancer could
+// start moving the broker's replicas itself and make this run refuse).
+func executeBalance(parent context.Context, w io.Writer, g *globals, cl *kgo.Client, adm *kadm.Client, o *balanceOpts, moves []balanceMove, res *balanceJSON, before func() error) error {
 	ctx, cancel := g.opCtx(parent)
 	ongoing, err := listReassignments(ctx, cl, nil)
 	cancel()
@@ -390,6 +442,9 @@ func executeBalance(parent context.Context, w io.Writer, g *globals, cl *kgo.Cli
 		e := opErr("", fmt.Errorf("%d partition reassignment%s already running; a plan made now would fight them", len(ongoing), plural(len(ongoing))), "")
 		e.hint = "wait for them (`fjord cluster reassign --list`) or cancel them, then plan again"
 		return e
+	}
+	if err := before(); err != nil {
+		return err
 	}
 	var throttled *throttle
 	if o.throttle > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -192,13 +193,72 @@ func TestClusterRebalance_Cluster(t *testing.T) {
 		out := ok(t, "decommission", "4")
 		mustContain(t, "decommission dry run", out, "This is a dry run")
 		out = ok(t, "decommission", "4", "--execute", "--progress-interval", "200ms")
-		mustContain(t, "decommission --execute", out, "Done: ")
+		mustContain(t, "decommission --execute", out, "Broker 4 cordoned", "Done: ")
 		replicas, _, _ := state(t)
 		if replicas[4] != 0 {
 			t.Errorf("broker 4 still holds %d replicas: %v", replicas[4], replicas)
 		}
 		mustContain(t, "decommission again", ok(t, "decommission", "4"), "nothing to move")
 		consumeAll(t, c.Addrs(), produced)
+
+		// Broker 4 is cordoned: a rebalance puts nothing back on it, a new
+		// topic is placed on the others; --cancel uncordons it.
+		cordon := func() string {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			rcs, err := adm.DescribeBrokerConfigs(ctx, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := rcs.On("4", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cf := range c.Configs {
+				if cf.Key == "cordoned.log.dirs" {
+					return cf.MaybeValue()
+				}
+			}
+			t.Fatal("cordoned.log.dirs not described")
+			return ""
+		}
+		if v := cordon(); v != "*" {
+			t.Fatalf("after decommission --execute: cordoned.log.dirs=%q, want *", v)
+		}
+		mustContain(t, "rebalance after decommission", ok(t, "rebalance"), "Cordoned (cordoned.log.dirs; no new replicas): 4")
+		var plan balanceJSON
+		if err := json.Unmarshal([]byte(ok(t, "-o", "json", "rebalance")), &plan); err != nil || !slices.Equal(plan.Cordoned, []int32{4}) {
+			t.Fatalf("rebalance -o json after decommission: %v %+v", err, plan)
+		}
+		for _, m := range plan.Moves {
+			if slices.Contains(m.To, 4) {
+				t.Errorf("rebalance moves %s onto cordoned broker 4: %v", m.Name(), m.To)
+			}
+		}
+		if r := fj(t, "rebalance", "--brokers", "1,2,3,4"); r.code != ExitError || !strings.Contains(r.stderr, "broker 4 is cordoned") {
+			t.Errorf("rebalance onto cordoned broker 4: exit %d: %s", r.code, r.stderr)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := adm.CreateTopic(ctx, 8, 2, nil, "fresh"); err != nil {
+			t.Fatal(err)
+		}
+		md, err := adm.Metadata(ctx, "fresh")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range md.Topics["fresh"].Partitions {
+			if slices.Contains(p.Replicas, 4) {
+				t.Errorf("new partition fresh-%d placed on cordoned broker 4: %v", p.Partition, p.Replicas)
+			}
+		}
+		r := fj(t, "-", "decommission", "4", "--cancel")
+		if r.code != ExitOK || !strings.Contains(r.stdout, "Broker 4 uncordoned") {
+			t.Fatalf("decommission --cancel: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if v := cordon(); v != "" {
+			t.Errorf("after --cancel: cordoned.log.dirs=%q", v)
+		}
 	})
 
 	t.Run("refused", func(t *testing.T) {

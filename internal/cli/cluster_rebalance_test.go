@@ -16,6 +16,8 @@ func TestBalanceFlags(t *testing.T) {
 		{"decommission", "x"},
 		{"decommission", "1", "2"},
 		{"decommission", "1", "--throttle", "5"},
+		{"decommission", "1", "--cancel", "--execute"},
+		{"decommission", "1", "--cancel", "--topic", "t"},
 	} {
 		r := runFjord(t, "", append([]string{"-b", "127.0.0.1:1", "--timeout", "2s", "cluster"}, args...)...)
 		if r.code != ExitUsage {

@@ -276,3 +276,119 @@ func assignReplicas(brokers []int32, partitions, rf, offset int) (map[int32][]in
 	}
 	return out, nil
 }
+
+// notAllRacksMsg is kafka-reassign-partitions.sh's refusal when only some
+// of the --broker-list brokers have a rack.
+const notAllRacksMsg = "Not all brokers have rack information. Add --disable-rack-aware in command line to make replica assignment without rack information."
+
+// proposeAssignment is --generate's assignment of one topic, as Kafka's
+// AdminUtils.assignReplicasToBrokers: rack-aware when every broker has a
+// rack (racks[id] != ""), as topic creation is; without racks (or with
+// rackAware off, --disable-rack-aware) the rack-unaware assignReplicas; an
+// error when only some brokers have one.
+func proposeAssignment(brokers []int32, racks map[int32]string, rackAware bool, partitions, rf, offset int) (map[int32][]int32, error) {
+	if rackAware {
+		var err error
+		if rackAware, err = useRacks(brokers, racks); err != nil {
+			return nil, err
+		}
+	}
+	if !rackAware {
+		return assignReplicas(brokers, partitions, rf, offset)
+	}
+	return assignReplicasRackAware(brokers, racks, partitions, rf, offset)
+}
+
+// useRacks reports whether every broker has a rack (then the assignment
+// is rack-aware); none having one is no error, only some is.
+func useRacks(brokers []int32, racks map[int32]string) (bool, error) {
+	withRack := 0
+	for _, id := range brokers {
+		if racks[id] != "" {
+			withRack++
+		}
+	}
+	if withRack > 0 && withRack < len(brokers) {
+		return false, errors.New(notAllRacksMsg)
+	}
+	return withRack > 0, nil
+}
+
+// assignReplicasRackAware is Kafka's AdminUtils.assignReplicasToBrokersRackAware.
+// The brokers are ordered alternating racks (rackAlternated: a1 b1 c1 a2
+// b2 ...); partition p's first replica is the broker at (p+start) mod n of
+// that order, so leaders spread over brokers and racks. Each further
+// replica is searched from a shift that grows by one every n partitions
+// (scaled by the number of racks, so followers do not always sit next to
+// their leader's rack), skipping a broker whose rack already holds a
+// replica while some rack holds none, and a broker that holds one while
+// some broker holds none. So with at least rf racks a partition's replicas
+// are on rf distinct racks, and otherwise on every rack. Kafka picks start
+// and the first shift at random; here both are offset, as in assignReplicas.
+func assignReplicasRackAware(brokers []int32, racks map[int32]string, partitions, rf, offset int) (map[int32][]int32, error) {
+	n := len(brokers)
+	if rf <= 0 {
+		return nil, fmt.Errorf("Replication factor must be larger than 0, not %d", rf)
+	}
+	if rf > n {
+		return nil, fmt.Errorf("Replication factor: %d larger than available brokers: %d.", rf, n)
+	}
+	order := rackAlternated(brokers, racks)
+	numRacks := len(distinctRacks(brokers, racks))
+	start := offset % n
+	shift := offset % n
+	out := make(map[int32][]int32, partitions)
+	for p := range partitions {
+		if p > 0 && p%n == 0 {
+			shift++
+		}
+		first := (p + start) % n
+		leader := order[first]
+		replicas := []int32{leader}
+		usedRacks := map[string]bool{racks[leader]: true}
+		for k := 0; len(replicas) < rf; k++ {
+			// rf <= n, so n > 1 here: the modulus is never zero.
+			cand := order[(first+1+(shift*numRacks+k)%(n-1))%n]
+			rack := racks[cand]
+			if (usedRacks[rack] && len(usedRacks) < numRacks) || (slices.Contains(replicas, cand) && len(replicas) < n) {
+				continue
+			}
+			replicas = append(replicas, cand)
+			usedRacks[rack] = true
+		}
+		out[int32(p)] = replicas
+	}
+	return out, nil
+}
+
+// rackAlternated orders brokers as Kafka's getRackAlternatedBrokerList:
+// racks sorted, each rack's brokers sorted, then the first broker of each
+// rack, the second of each, and so on.
+func rackAlternated(brokers []int32, racks map[int32]string) []int32 {
+	byRack := map[string][]int32{}
+	for _, id := range slices.Sorted(slices.Values(brokers)) {
+		byRack[racks[id]] = append(byRack[racks[id]], id)
+	}
+	names := distinctRacks(brokers, racks)
+	out := make([]int32, 0, len(brokers))
+	for k := 0; len(out) < len(brokers); k++ {
+		for _, r := range names {
+			if k < len(byRack[r]) {
+				out = append(out, byRack[r][k])
+			}
+		}
+	}
+	return out
+}
+
+// distinctRacks returns the racks of brokers, sorted, each once.
+func distinctRacks(brokers []int32, racks map[int32]string) []string {
+	var out []string
+	for _, id := range brokers {
+		if !slices.Contains(out, racks[id]) {
+			out = append(out, racks[id])
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -165,6 +165,10 @@ func LoadBroker(props map[string]string) (*Broker, []string, error) {
 		case !k.IsBroker():
 			warnings = append(warnings, fmt.Sprintf("config %q is a topic config, ignored in broker properties (its broker default is %s)",
 				name, synonymNames(t, name)))
+		case name == CordonedLogDirs:
+			// Only the dynamic value counts (see cordon.go); a static one
+			// would look set in DescribeConfigs and do nothing.
+			warnings = append(warnings, fmt.Sprintf("config %q ignored in broker properties: set it per broker at run time (IncrementalAlterConfigs, or fjord cluster decommission N --execute)", name))
 		default:
 			static[name] = trim(props[name])
 		}

@@ -88,6 +88,12 @@ func brokerKeys() []Key {
 		broker("log.dir", TypeList, "./fjord-data", High,
 			"Data directory used when log.dirs is unset.").
 			valid(nonEmptyList{}).fjord("Kafka's default is /tmp/kafka-logs."),
+		// KIP-1066: a broker whose log directories are all cordoned
+		// receives no new replicas (placement, the balancers).
+		broker(CordonedLogDirs, TypeList, "", Medium,
+			"Log directories of this broker that receive no new replicas, or * for all of them. A broker whose log directories are all cordoned is left out of topic creation and CreatePartitions placement, of fjord cluster rebalance's targets, and of the continuous balancer's (which moves its replicas off); its replicas keep serving. fjord cluster decommission --execute sets it to *.").
+			valid(check{desc: "* or a list of log directories", fn: validateCordoned}).dynamicBroker().
+			fjord("Set per broker only (not cluster-wide), dynamically: a value in server.properties is ignored with a warning. A Fjord node has one log directory and the controller does not know its path, so any value cordons the whole broker (Kafka checks each path against log.dirs)."),
 		broker("num.recovery.threads.per.data.dir", TypeInt, "1", High,
 			"Parallelism per data directory when recovering logs at startup and flushing them at shutdown.").
 			valid(atLeast{1}),

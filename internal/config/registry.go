@@ -29,7 +29,8 @@ type Key struct {
 	Validator Validator
 	// Dynamic keys can change without a restart. Topic keys are dynamic
 	// (per-topic overrides); of the broker-only keys, the replication
-	// throttle rates are (per broker ID and cluster-wide), the rest static.
+	// throttle rates are (per broker ID and cluster-wide), and
+	// cordoned.log.dirs (per broker ID), the rest static.
 	Dynamic bool
 	// Importance is Kafka's ranking, used to order nothing but the docs.
 	Importance Importance

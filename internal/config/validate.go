@@ -177,3 +177,16 @@ func listCheck(desc string, fn func([]string) error) check {
 		return fn(items)
 	}}
 }
+
+// validateCordoned checks cordoned.log.dirs: no empty or repeated items, and
+// "*" (every log directory) only on its own.
+func validateCordoned(v any) error {
+	if err := (nonEmptyList{allowEmpty: true}).Validate(v); err != nil {
+		return err
+	}
+	items, _ := v.([]string)
+	if slices.Contains(items, CordonAll) && len(items) > 1 {
+		return fmt.Errorf("%s stands for every log directory and must be the only item", CordonAll)
+	}
+	return nil
+}

@@ -2,17 +2,19 @@ package controller
 
 // The continuous balancer (balancer.enable, Fjord only): the active
 // controller reassigns partitions by itself when a broker is gone for good
-// or when brokers hold uneven replica counts (a new broker holds none). It
-// plans with internal/balance, the planner of fjord cluster rebalance and
-// decommission, and starts its moves as AlterPartitionReassignments does:
-// PartitionChangeRecords committed through the quorum, completed by the
-// leaders' AlterPartitions like any reassignment.
+// or is cordoned (cordoned.log.dirs), or when brokers hold uneven replica
+// counts (a new broker holds none). It plans with internal/balance, the
+// planner of fjord cluster rebalance and decommission, and starts its moves
+// as AlterPartitionReassignments does: PartitionChangeRecords committed
+// through the quorum, completed by the leaders' AlterPartitions like any
+// reassignment.
 //
-// decideBalance is pure (image, liveness, the times brokers went away, now
-// -> the moves to start); the balancer's memory (when each broker went
-// away, when it last looked) lives in Run's goroutine only and starts anew
-// each time this controller becomes active, so a failover restarts a gone
-// broker's grace period rather than shortening it.
+// decideBalance is pure (image, liveness, the cordoned brokers, the times
+// brokers went away, now -> the moves to start); the balancer's memory
+// (when each broker went away, when it last looked) lives in Run's
+// goroutine only and starts anew each time this controller becomes active,
+// so a failover restarts a gone broker's grace period rather than
+// shortening it.
 
 import (
 	"cmp"
@@ -35,6 +37,11 @@ type balancerConfig struct {
 	// diskThreshold is balancer.disk.usage.threshold.percent; 0 or 100
 	// turns the disk trigger off.
 	diskThreshold int
+	// diskStale: some report may predate the deletion of a replica a
+	// reassignment just moved away, so the disk trigger waits; the other
+	// decisions go on (a report that is too high only keeps moves off a
+	// broker, which is the safe side).
+	diskStale bool
 }
 
 // balanceDecision is one look at the cluster: the reassignments to start
@@ -75,12 +82,17 @@ func trackGone(img *metadata.Image, live func(int32) bool, prev map[int32]time.T
 }
 
 // decideBalance decides what the balancer starts now. Nothing while it is
-// disabled or any reassignment runs (its own or an operator's). Else, when
+// disabled or any reassignment runs (its own or an operator's). Cordoned
+// brokers (cordoned.log.dirs, see cordonedBrokers) are never targets, and
+// those holding replicas are evacuated at once, like brokers gone for
+// good: so a fjord cluster decommission, which cordons the broker it
+// empties, is not undone. Else, when
 // brokers holding replicas have been away (not live) for cfg.gone, their
 // replicas move to the live brokers (as fjord cluster decommission does),
 // only if the live brokers can hold every partition's replication factor;
 // while such a broker has been away for less, nothing moves (a restart
-// moves no data). Else, when live brokers' disks (disks: the brokers'
+// moves no data); so do a cordoned broker's (cordoned.log.dirs), at once,
+// and none moves onto one. Else, when live brokers' disks (disks: the brokers'
 // latest reports; a broker without one is unknown) are fuller than
 // cfg.diskThreshold percent, their largest partitions move onto the
 // brokers below it with the most free space (balance.PlanDisk). Else each
@@ -89,7 +101,7 @@ func trackGone(img *metadata.Image, live func(int32) bool, prev map[int32]time.T
 // it. No replica moves onto a broker over the disk threshold, nor, where
 // sizes are known, onto one it would push over. At most cfg.maxMoves
 // partitions move at once, data moves before mere changes of replica order.
-func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]time.Time, disks map[int32]DiskReport, now time.Time, cfg balancerConfig) balanceDecision {
+func decideBalance(img *metadata.Image, live func(int32) bool, cordoned map[int32]bool, gone map[int32]time.Time, disks map[int32]DiskReport, now time.Time, cfg balancerConfig) balanceDecision {
 	if !cfg.enable {
 		return balanceDecision{}
 	}
@@ -112,7 +124,7 @@ func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]ti
 		if b.Rack != nil {
 			racks[b.ID] = *b.Rack
 		}
-		if live(b.ID) {
+		if live(b.ID) && !cordoned[b.ID] {
 			targets = append(targets, b.ID)
 		}
 	}
@@ -120,9 +132,14 @@ func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]ti
 		return balanceDecision{}
 	}
 	dv := newDiskView(disks, targets, cfg.diskThreshold)
-	var evacuate, waiting []int32
+	var evacuate, waiting, leaving []int32
+	for _, id := range slices.Sorted(maps.Keys(hosts)) {
+		if cordoned[id] {
+			leaving = append(leaving, id)
+		}
+	}
 	for _, id := range slices.Sorted(maps.Keys(gone)) {
-		if !hosts[id] || live(id) {
+		if !hosts[id] || live(id) || cordoned[id] {
 			continue
 		}
 		if now.Sub(gone[id]) >= cfg.gone {
@@ -134,10 +151,20 @@ func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]ti
 	var moves []balance.Move
 	var reason string
 	switch {
-	case len(evacuate) > 0:
-		// Brokers over the disk threshold keep their replicas but take none.
+	case len(evacuate) > 0 || len(leaving) > 0:
+		// A cordoned broker's replicas move even while another broker is
+		// away for less than the grace: that one keeps its replicas
+		// (Keep), and so do brokers over the disk threshold, which take
+		// none.
 		in := balance.Input{Partitions: ps, Racks: racks, Targets: dv.cool, EvacuateOnly: true, Keep: slices.Concat(waiting, dv.hot)}
-		reason = fmt.Sprintf("broker(s) %v gone for %v or more: moving their replicas to %v", evacuate, cfg.gone, dv.cool)
+		var why []string
+		if len(leaving) > 0 {
+			why = append(why, fmt.Sprintf("broker(s) %v cordoned (cordoned.log.dirs)", leaving))
+		}
+		if len(evacuate) > 0 {
+			why = append(why, fmt.Sprintf("broker(s) %v gone for %v or more", evacuate, cfg.gone))
+		}
+		reason = fmt.Sprintf("%s: moving their replicas to %v", strings.Join(why, ", "), dv.cool)
 		var err error
 		if moves, err = balance.Plan(in); err != nil {
 			return balanceDecision{reason: "cannot evacuate: " + err.Error() + dv.excluded()}
@@ -146,7 +173,9 @@ func decideBalance(img *metadata.Image, live func(int32) bool, gone map[int32]ti
 		return balanceDecision{reason: fmt.Sprintf("broker(s) %v away for less than %v: waiting", waiting, cfg.gone)}
 	default:
 		var diskNote string
-		if len(dv.hot) > 0 {
+		if len(dv.hot) > 0 && cfg.diskStale {
+			diskNote = fmt.Sprintf("broker(s) %v fuller than balancer.disk.usage.threshold.percent (%d%%): waiting for disk reports newer than the last reassignment", dv.hot, cfg.diskThreshold)
+		} else if len(dv.hot) > 0 {
 			moves = balance.PlanDisk(balance.DiskInput{Partitions: dv.sized(ps), Racks: racks, Disks: dv.usage,
 				Targets: targets, ThresholdPercent: cfg.diskThreshold, MaxMoves: cfg.maxMoves})
 			if len(moves) > 0 {
@@ -287,14 +316,13 @@ func (c *Controller) balanceTick(ctx context.Context, st *balancerState, now tim
 		return
 	}
 	disks, oldest := c.diskReports(now)
-	if diskOn && len(disks) > 0 && oldest.Before(st.busyAt.Add(diskSettle)) {
-		// A broker's usage may still count the old copy of a replica a
-		// reassignment just moved away: look again at the next tick,
-		// once every report is newer (stale ones age out of disks).
-		return
-	}
+	// A broker's usage may still count the old copy of a replica a
+	// reassignment just moved away: the disk trigger waits until every
+	// report is newer (stale ones age out of disks); evacuations and the
+	// count evening do not wait for it.
+	cfg.diskStale = diskOn && len(disks) > 0 && oldest.Before(st.busyAt.Add(diskSettle))
 	st.last = now
-	d := decideBalance(img, live, st.gone, disks, now, cfg)
+	d := decideBalance(img, live, cordonedBrokers(img), st.gone, disks, now, cfg)
 	if len(d.moves) == 0 {
 		if d.reason != "" && d.reason != st.lastReason {
 			c.logger.Info("balancer: nothing to start", "reason", d.reason)

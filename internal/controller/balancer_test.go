@@ -45,7 +45,7 @@ func liveExcept(down ...int32) func(int32) bool {
 
 func TestDecideBalance_Disabled(t *testing.T) {
 	img := balanceImage(t, 4, sixOnThree)
-	if d := decideBalance(img, allLive, nil, nil, time.Now(), balancerConfig{maxMoves: 2}); len(d.moves) > 0 || d.reason != "" {
+	if d := decideBalance(img, allLive, nil, nil, nil, time.Now(), balancerConfig{maxMoves: 2}); len(d.moves) > 0 || d.reason != "" {
 		t.Fatalf("disabled balancer decided %+v", d)
 	}
 }
@@ -57,7 +57,7 @@ func TestDecideBalance_NewBrokerGetsReplicas(t *testing.T) {
 	for _, n := range []int{1, 2, 3} {
 		cfg := balOn
 		cfg.maxMoves = n
-		d := decideBalance(img, allLive, nil, nil, time.Now(), cfg)
+		d := decideBalance(img, allLive, nil, nil, nil, time.Now(), cfg)
 		if len(d.moves) != n {
 			t.Fatalf("maxMoves %d: %d moves: %+v", n, len(d.moves), d)
 		}
@@ -69,14 +69,14 @@ func TestDecideBalance_NewBrokerGetsReplicas(t *testing.T) {
 	}
 	// Balanced already: nothing.
 	even := [][]int32{{1, 2, 3}, {2, 3, 4}, {3, 4, 1}, {4, 1, 2}}
-	if d := decideBalance(balanceImage(t, 4, even), allLive, nil, nil, time.Now(), balOn); len(d.moves) > 0 {
+	if d := decideBalance(balanceImage(t, 4, even), allLive, nil, nil, nil, time.Now(), balOn); len(d.moves) > 0 {
 		t.Fatalf("balanced cluster: %+v", d)
 	}
 }
 
 func TestDecideBalance_NothingWhileReassigning(t *testing.T) {
 	img := balanceImage(t, 4, sixOnThree, 2)
-	d := decideBalance(img, allLive, nil, nil, time.Now(), balOn)
+	d := decideBalance(img, allLive, nil, nil, nil, time.Now(), balOn)
 	if len(d.moves) > 0 || !strings.Contains(d.reason, "in progress") {
 		t.Fatalf("decided %+v during a reassignment", d)
 	}
@@ -92,12 +92,12 @@ func TestDecideBalance_GoneBrokerAfterGrace(t *testing.T) {
 	if len(gone) != 1 || !gone[4].Equal(t0) {
 		t.Fatalf("gone = %v", gone)
 	}
-	if d := decideBalance(img, live, trackGone(img, live, gone, t0.Add(time.Minute)), nil, t0.Add(9*time.Minute), balOn); len(d.moves) > 0 || !strings.Contains(d.reason, "waiting") {
+	if d := decideBalance(img, live, nil, trackGone(img, live, gone, t0.Add(time.Minute)), nil, t0.Add(9*time.Minute), balOn); len(d.moves) > 0 || !strings.Contains(d.reason, "waiting") {
 		t.Fatalf("within the grace: %+v", d)
 	}
 	cfg := balOn
 	cfg.maxMoves = 10
-	d := decideBalance(img, live, gone, nil, t0.Add(10*time.Minute), cfg)
+	d := decideBalance(img, live, nil, gone, nil, t0.Add(10*time.Minute), cfg)
 	if len(d.moves) != 3 {
 		t.Fatalf("after the grace: %d moves, want the 3 partitions on broker 4: %+v", len(d.moves), d)
 	}
@@ -117,7 +117,7 @@ func TestDecideBalance_GoneBrokerRFCannotBeKept(t *testing.T) {
 	img := balanceImage(t, 3, sixOnThree)
 	live := liveExcept(3)
 	t0 := time.Now()
-	d := decideBalance(img, live, trackGone(img, live, nil, t0), nil, t0.Add(time.Hour), balOn)
+	d := decideBalance(img, live, nil, trackGone(img, live, nil, t0), nil, t0.Add(time.Hour), balOn)
 	if len(d.moves) > 0 || !strings.Contains(d.reason, "replication factor") {
 		t.Fatalf("decided %+v", d)
 	}
@@ -148,7 +148,7 @@ func TestDecideBalance_PerTopic(t *testing.T) {
 	}
 	cfg := balOn
 	cfg.maxMoves = 100
-	dec := decideBalance(d.Apply(), allLive, nil, nil, time.Now(), cfg)
+	dec := decideBalance(d.Apply(), allLive, nil, nil, nil, time.Now(), cfg)
 	var toA, toB int
 	for _, m := range dec.moves {
 		if m.Topic == "a" && slices.Contains(m.Added(), 4) {

@@ -16,7 +16,8 @@ import (
 // name is a broker ID, or "" for the cluster-wide default every broker
 // falls back to (Kafka's <default> entity). change turns the current
 // overrides into the new ones; only the keys Fjord applies at run time
-// are accepted (config.Key.BrokerDynamic: the replication throttle rates),
+// are accepted (config.Key.BrokerDynamic: the replication throttle rates,
+// cordoned.log.dirs),
 // the rest stay static, set in server.properties. The change is written to
 // the metadata log as ConfigRecords, which every broker replays (Kafka's
 // BrokerConfigHandler). As in Kafka's KRaft controller, a broker ID need
@@ -36,6 +37,11 @@ func (c *Controller) AlterBrokerConfigs(ctx context.Context, name string, change
 	}
 	if err := config.ValidateBrokerDynamicConfigs(overrides); err != nil {
 		return err
+	}
+	// Cordoning names one broker's log directories: as Kafka refuses its
+	// per-broker configs at the default (cluster) level.
+	if v, ok := overrides[config.CordonedLogDirs]; ok && name == "" {
+		return &config.Error{Key: config.CordonedLogDirs, Value: v, Reason: "cannot be set at the default cluster level, broker id must be specified"}
 	}
 	if validateOnly {
 		return nil

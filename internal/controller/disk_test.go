@@ -80,7 +80,7 @@ func TestDecideBalance_DiskOverThreshold(t *testing.T) {
 		1: report(90, map[int32]int64{0: 30, 2: 5, 3: 1}),
 		2: report(40, nil), 3: report(50, nil), 4: report(20, nil),
 	}
-	d := decideBalance(img, allLive, nil, disks, time.Now(), balDisk)
+	d := decideBalance(img, allLive, nil, nil, disks, time.Now(), balDisk)
 	if len(d.moves) != 1 || !strings.Contains(d.reason, "balancer.disk.usage.threshold.percent") {
 		t.Fatalf("decided %+v, want one move off broker 1", d)
 	}
@@ -88,14 +88,14 @@ func TestDecideBalance_DiskOverThreshold(t *testing.T) {
 		t.Fatalf("move %+v, want t-0 (the largest) to broker 4 (the most free space)", m)
 	}
 	disks[1] = report(79, map[int32]int64{0: 30, 2: 5, 3: 1})
-	if d := decideBalance(img, allLive, nil, disks, time.Now(), balDisk); len(d.moves) != 0 || d.reason != "" {
+	if d := decideBalance(img, allLive, nil, nil, disks, time.Now(), balDisk); len(d.moves) != 0 || d.reason != "" {
 		t.Fatalf("all under the threshold: %+v", d)
 	}
 	// Threshold 100 turns the trigger off.
 	cfg := balDisk
 	cfg.diskThreshold = 100
 	disks[1] = report(99, map[int32]int64{0: 30, 2: 5, 3: 1})
-	if d := decideBalance(img, allLive, nil, disks, time.Now(), cfg); len(d.moves) != 0 {
+	if d := decideBalance(img, allLive, nil, nil, disks, time.Now(), cfg); len(d.moves) != 0 {
 		t.Fatalf("threshold 100: %+v", d)
 	}
 }
@@ -106,7 +106,7 @@ func TestDecideBalance_DiskOverThreshold(t *testing.T) {
 func TestDecideBalance_NoMoveOntoBrokerOverThreshold(t *testing.T) {
 	img := balanceImage(t, 4, sixOnThree)
 	disks := map[int32]DiskReport{1: report(10, nil), 2: report(10, nil), 3: report(10, nil), 4: report(95, nil)}
-	d := decideBalance(img, allLive, nil, disks, time.Now(), balDisk)
+	d := decideBalance(img, allLive, nil, nil, disks, time.Now(), balDisk)
 	for _, m := range d.moves {
 		if slices.Contains(m.Added(), 4) {
 			t.Fatalf("move onto broker 4, past the threshold: %+v", d)
@@ -114,12 +114,12 @@ func TestDecideBalance_NoMoveOntoBrokerOverThreshold(t *testing.T) {
 	}
 	// Without the report broker 4 is unknown, and takes replicas as before.
 	delete(disks, 4)
-	if d := decideBalance(img, allLive, nil, disks, time.Now(), balDisk); len(d.moves) == 0 {
+	if d := decideBalance(img, allLive, nil, nil, disks, time.Now(), balDisk); len(d.moves) == 0 {
 		t.Fatalf("unknown broker 4 got nothing: %+v", d)
 	}
 	// A count move that would push a broker past it is left out.
 	disks = map[int32]DiskReport{1: report(10, map[int32]int64{0: 30, 1: 30, 2: 30}), 2: report(10, nil), 3: report(10, nil), 4: report(75, nil)}
-	d = decideBalance(img, allLive, nil, disks, time.Now(), balDisk)
+	d = decideBalance(img, allLive, nil, nil, disks, time.Now(), balDisk)
 	for _, m := range d.moves {
 		if slices.Contains(m.Added(), 4) && m.Partition <= 2 {
 			t.Fatalf("a 30 GiB partition onto broker 4 at 75%%: %+v", d)
@@ -131,7 +131,7 @@ func TestDecideBalance_NoMoveOntoBrokerOverThreshold(t *testing.T) {
 	live := liveExcept(3)
 	t0 := time.Now()
 	disks = map[int32]DiskReport{1: report(10, nil), 2: report(10, nil), 4: report(95, nil)}
-	d = decideBalance(img, live, trackGone(img, live, nil, t0), disks, t0.Add(time.Hour), balDisk)
+	d = decideBalance(img, live, nil, trackGone(img, live, nil, t0), disks, t0.Add(time.Hour), balDisk)
 	if len(d.moves) != 0 || !strings.Contains(d.reason, "take no replicas") {
 		t.Fatalf("evacuation onto a full broker: %+v", d)
 	}
@@ -144,7 +144,7 @@ func TestDecideBalance_DiskUnknownBroker(t *testing.T) {
 	// Broker 1 past the threshold, broker 4 unreported: t-0 (on 1, 2, 3)
 	// could only go to 4, so it stays; t-2 and t-3 go to 2 or 3.
 	disks := map[int32]DiskReport{1: report(90, map[int32]int64{0: 30, 2: 5, 3: 6}), 2: report(40, nil), 3: report(50, nil)}
-	d := decideBalance(img, allLive, nil, disks, time.Now(), balDisk)
+	d := decideBalance(img, allLive, nil, nil, disks, time.Now(), balDisk)
 	if len(d.moves) == 0 {
 		t.Fatalf("nothing moved off broker 1: %+v", d)
 	}
@@ -154,12 +154,12 @@ func TestDecideBalance_DiskUnknownBroker(t *testing.T) {
 		}
 	}
 	// No broker reports: nothing (the cluster is even).
-	if d := decideBalance(img, allLive, nil, nil, time.Now(), balDisk); len(d.moves) != 0 {
+	if d := decideBalance(img, allLive, nil, nil, nil, time.Now(), balDisk); len(d.moves) != 0 {
 		t.Fatalf("no reports: %+v", d)
 	}
 	// Only brokers with no room below the threshold: why is logged.
 	disks = map[int32]DiskReport{1: report(90, map[int32]int64{0: 30}), 2: report(85, nil), 3: report(85, nil), 4: report(85, nil)}
-	if d := decideBalance(img, allLive, nil, disks, time.Now(), balDisk); len(d.moves) != 0 || !strings.Contains(d.reason, "no broker below it") {
+	if d := decideBalance(img, allLive, nil, nil, disks, time.Now(), balDisk); len(d.moves) != 0 || !strings.Contains(d.reason, "no broker below it") {
 		t.Fatalf("no room anywhere: %+v", d)
 	}
 }
@@ -270,10 +270,11 @@ func TestLifecycle_DiskTriggerMoves(t *testing.T) {
 	}
 }
 
-// After a reassignment the balancer waits for disk reports received at
-// least diskSettle later: older ones may still count a moved replica's
-// deleted copy.
-func TestBalanceTick_WaitsForReportsAfterReassignment(t *testing.T) {
+// After a reassignment the disk trigger waits for disk reports received at
+// least diskSettle later (older ones may still count a moved replica's
+// deleted copy); the balancer's other decisions do not wait for them, so a
+// broker joining is evened at the balancer's pace, not the reports'.
+func TestBalanceTick_DiskTriggerWaitsForReportsAfterReassignment(t *testing.T) {
 	h := open(t, t.TempDir(), 1)
 	b := h.ctrl.cfg.Broker
 	b.BalancerEnable, b.BalancerDiskUsageThreshold = true, 80
@@ -284,14 +285,23 @@ func TestBalanceTick_WaitsForReportsAfterReassignment(t *testing.T) {
 	h.ctrl.hbMu.Unlock()
 	st := &balancerState{busyAt: t0.Add(-time.Second)}
 	h.ctrl.balanceTick(context.Background(), st, t0.Add(time.Second))
-	if !st.last.IsZero() {
-		t.Fatal("the balancer looked with a report from before the reassignment settled")
-	}
-	h.ctrl.hbMu.Lock()
-	h.ctrl.sessions[1].diskAt = t0.Add(2 * time.Second)
-	h.ctrl.hbMu.Unlock()
-	h.ctrl.balanceTick(context.Background(), st, t0.Add(3*time.Second))
 	if st.last.IsZero() {
-		t.Fatal("the balancer did not look once the report was fresh")
+		t.Fatal("the balancer did not look while a disk report was stale")
+	}
+
+	img := balanceImage(t, 4, evenOnFour)
+	disks := map[int32]DiskReport{
+		1: report(90, map[int32]int64{0: 30, 2: 5, 3: 1}),
+		2: report(40, nil), 3: report(50, nil), 4: report(20, nil),
+	}
+	stale := balDisk
+	stale.diskStale = true
+	if d := decideBalance(img, allLive, nil, nil, disks, time.Now(), stale); len(d.moves) != 0 || !strings.Contains(d.reason, "waiting for disk reports") {
+		t.Fatalf("stale reports: %+v, want the disk trigger waiting", d)
+	}
+	// A broker that holds nothing is still evened while reports are stale.
+	d := decideBalance(balanceImage(t, 4, sixOnThree), allLive, nil, nil, disks, time.Now(), stale)
+	if len(d.moves) == 0 || !strings.Contains(d.reason, "uneven") {
+		t.Fatalf("count evening with stale reports: %+v", d)
 	}
 }

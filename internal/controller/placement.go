@@ -3,9 +3,11 @@ package controller
 import (
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/fjordstream/fjord/internal/config"
 	"github.com/fjordstream/fjord/internal/metadata"
 )
 
@@ -15,6 +17,20 @@ func liveBrokers(img *metadata.Image) []int32 {
 	for _, b := range img.Brokers() {
 		if !b.Fenced {
 			out = append(out, b.ID)
+		}
+	}
+	return out
+}
+
+// cordonedBrokers is the set of brokers whose log directories are all
+// cordoned (KIP-1066's cordoned.log.dirs, a per-broker dynamic config):
+// they receive no new replicas. Registered or not: a broker's cordon
+// outlives its registration, as its config does.
+func cordonedBrokers(img *metadata.Image) map[int32]bool {
+	out := map[int32]bool{}
+	for _, b := range img.Brokers() {
+		if config.Cordoned(img.BrokerConfigs(strconv.Itoa(int(b.ID)))) {
+			out[b.ID] = true
 		}
 	}
 	return out
@@ -54,8 +70,8 @@ func (c *Controller) assign(img *metadata.Image, spec TopicSpec) ([][]int32, err
 	return c.place(img, int(n), int(rf), 0)
 }
 
-// place spreads count partitions of rf replicas over the live brokers,
-// racks first: the brokers are ordered alternating racks (a1 b1 c1 a2 b2
+// place spreads count partitions of rf replicas over the live brokers that
+// are not cordoned (cordonedBrokers), racks first: the brokers are ordered alternating racks (a1 b1 c1 a2 b2
 // ...), partition i is led by the broker at (first+i) in that order, so
 // leaders are balanced, and its followers are the next brokers on racks it
 // does not use yet, so a partition spans min(rf, racks) racks and a
@@ -64,8 +80,22 @@ func (c *Controller) assign(img *metadata.Image, spec TopicSpec) ([][]int32, err
 // as Kafka's assignment does. firstIndex is the index of the first
 // partition placed (CreatePartitions continues a topic's stripe).
 func (c *Controller) place(img *metadata.Image, count, rf, firstIndex int) ([][]int32, error) {
-	live := rackAlternated(img, liveBrokers(img))
+	cordoned := cordonedBrokers(img)
+	var usable, skipped []int32
+	for _, id := range liveBrokers(img) {
+		if cordoned[id] {
+			skipped = append(skipped, id)
+		} else {
+			usable = append(usable, id)
+		}
+	}
+	live := rackAlternated(img, usable)
 	if rf > len(live) {
+		if len(skipped) > 0 {
+			// Kafka's message, with KIP-1066's mention of cordoning.
+			return nil, fmt.Errorf("%w: unable to replicate the partition %d time(s): the target replication factor of %d cannot be reached because only %d broker(s) are registered and not cordoned (all log directories of broker(s) %v are cordoned: cordoned.log.dirs)",
+				kerr.InvalidReplicationFactor, rf, rf, len(live), skipped)
+		}
 		return nil, fmt.Errorf("%w: unable to replicate the partition %d time(s): the target replication factor of %d cannot be reached because only %d broker(s) are registered",
 			kerr.InvalidReplicationFactor, rf, rf, len(live))
 	}

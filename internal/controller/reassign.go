@@ -248,6 +248,15 @@ func planReassignment(img *metadata.Image, req reassignRequest, unclean bool, li
 	// A new target replaces an ongoing one: it is planned from the
 	// current replica list, which holds both the old and the new ones.
 	r := newReassignment(p.Replicas, req.target)
+	// KIP-1066: no new replica on a broker whose log directories are all
+	// cordoned; replicas it holds already may stay in the target.
+	cordoned := cordonedBrokers(img)
+	for _, id := range r.adding {
+		if cordoned[id] {
+			return nil, fmt.Errorf("%w: cannot add a replica of %s-%d on broker %d: all its log directories are cordoned (cordoned.log.dirs)",
+				kerr.IneligibleReplica, req.topic, req.partition, id)
+		}
+	}
 	tgt := targetOf(p)
 	if !slices.Equal(r.replicas, p.Replicas) {
 		tgt.replicas = r.replicas
