@@ -13,6 +13,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -61,7 +62,7 @@ func (c *Controller) Forward(ctx context.Context, req kmsg.Request) (kmsg.Respon
 	case *kmsg.AddRaftVoterRequest:
 		return c.handleAddRaftVoter(ctx, r), nil
 	case *kmsg.RemoveRaftVoterRequest:
-		return c.handleRemoveRaftVoter(ctx, r), nil
+		return c.handleRemoveRaftVoter(ctx, r)
 	}
 	return nil, fmt.Errorf("%w: the controller does not answer %s", kerr.InvalidRequest, kmsg.NameForKey(req.Key()))
 }
@@ -321,7 +322,11 @@ func (c *Controller) handleDescribeQuorum(req *kmsg.DescribeQuorumRequest) *kmsg
 		if ls := c.cfg.Broker.ControllerListenerNames; len(ls) > 0 {
 			name = ls[0]
 		}
+		voters := rq.Status().Voters
 		for _, m := range rq.members() {
+			if !slices.Contains(voters, m.ID) {
+				continue // a learner: an observer, whose endpoint Kafka does not list
+			}
 			n := kmsg.NewDescribeQuorumResponseNode()
 			n.NodeID = m.ID
 			l := kmsg.NewDescribeQuorumResponseNodeListener()

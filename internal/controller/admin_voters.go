@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -45,14 +46,20 @@ func (c *Controller) handleAddRaftVoter(ctx context.Context, req *kmsg.AddRaftVo
 	return resp
 }
 
-// handleRemoveRaftVoter answers RemoveRaftVoter (KIP-853).
-func (c *Controller) handleRemoveRaftVoter(ctx context.Context, req *kmsg.RemoveRaftVoterRequest) *kmsg.RemoveRaftVoterResponse {
+// handleRemoveRaftVoter answers RemoveRaftVoter (KIP-853). When this node
+// is the voter to remove it hands its leadership over and returns
+// ErrHandedOver, so that forwarding sends the request again to the next
+// active controller.
+func (c *Controller) handleRemoveRaftVoter(ctx context.Context, req *kmsg.RemoveRaftVoterRequest) (*kmsg.RemoveRaftVoterResponse, error) {
 	resp := req.ResponseKind().(*kmsg.RemoveRaftVoterResponse)
-	fail := func(err error) *kmsg.RemoveRaftVoterResponse {
+	fail := func(err error) (*kmsg.RemoveRaftVoterResponse, error) {
+		if errors.Is(err, ErrHandedOver) {
+			return nil, err
+		}
 		resp.ErrorCode = errOf(err).Code
 		msg := err.Error()
 		resp.ErrorMessage = &msg
-		return resp
+		return resp, nil
 	}
 	rq, err := c.voterQuorum(req.ClusterID)
 	if err != nil {
@@ -64,7 +71,7 @@ func (c *Controller) handleRemoveRaftVoter(ctx context.Context, req *kmsg.Remove
 		return fail(err)
 	}
 	c.logger.Info("removed a voter from the metadata quorum", "node", req.VoterID)
-	return resp
+	return resp, nil
 }
 
 // adminVoterTimeout bounds a RemoveRaftVoter, which has no timeout field.

@@ -49,6 +49,14 @@ func bootstrapIfNew(cfg RaftConfig) (fresh bool, err error) {
 	}) {
 		return false, fmt.Errorf("the metadata log in %s has segments but no snapshot: it was not written by this release; move it away to start a new log", cfg.Dir)
 	}
+	if !slices.Contains(cfg.Voters, cfg.NodeID) {
+		// A node joining the quorum starts with an empty log: the leader
+		// that adds it sends it a snapshot (it compacts its log at every
+		// change of voters). Bootstrapping from this node's
+		// controller.quorum.voters, which need not be the voters the
+		// cluster started with, could give it another first entry.
+		return true, nil
+	}
 	cs := pb.ConfState{}
 	for _, v := range cfg.Voters {
 		cs.Voters = append(cs.Voters, uint64(v))

@@ -20,6 +20,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/fjordstream/fjord/internal/config"
+	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/netserve"
 )
 
@@ -143,6 +144,14 @@ func (s *Server) answer(ctx context.Context, method uint16, payload []byte) (int
 		}
 		li, term := s.quorum.State()
 		out = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, li), term)
+	case MethodMembers:
+		if s.quorum == nil {
+			err = fmt.Errorf("%w: not a voter", kerr.InvalidRequest)
+			break
+		}
+		if v := s.quorum.loader.Image().Voters(); v != nil {
+			out = encodeRecords([]metadata.Record{&metadata.VotersRecord{Voters: v}})
+		}
 	default:
 		err = fmt.Errorf("%w: unknown method %d", kerr.InvalidRequest, method)
 	}
@@ -219,6 +228,52 @@ func (c *Client) Close() {
 		cn.close(errors.New("client closed"))
 		delete(c.conns, id)
 	}
+}
+
+// voterCount is how many voters the client knows (at least one).
+func (c *Client) voterCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(len(c.voters), 1)
+}
+
+// Members asks the known voters, in turn, for the quorum's members with
+// their endpoints (MethodMembers): nil, nil when no voter answered with a
+// changed voter set (the voters never changed, or none answered).
+func (c *Client) Members(ctx context.Context) ([]config.Voter, error) {
+	c.mu.Lock()
+	voters := slices.Clone(c.voters)
+	c.mu.Unlock()
+	var last error
+	for _, v := range voters {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		out, err := c.CallVoter(cctx, v, MethodMembers, nil)
+		cancel()
+		if err != nil {
+			last = err
+			continue
+		}
+		recs, err := decodeRecords(out)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			if vr, ok := r.(*metadata.VotersRecord); ok && len(vr.Voters) > 0 {
+				return configVoters(vr.Voters), nil
+			}
+		}
+	}
+	return nil, last
+}
+
+// configVoters converts member records to the voters a client and a
+// transport reach.
+func configVoters(vs []metadata.Voter) []config.Voter {
+	out := make([]config.Voter, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, config.Voter{ID: v.ID, Host: v.Host, Port: int(v.Port)})
+	}
+	return out
 }
 
 // SetVoters replaces the voters the client reaches (a change of the
@@ -313,7 +368,7 @@ func (c *Client) Call(ctx context.Context, method uint16, payload []byte) ([]byt
 			c.setLeader(-1)
 		}
 		last = err
-		if attempt%len(c.voters) == len(c.voters)-1 {
+		if n := c.voterCount(); attempt%n == n-1 {
 			select {
 			case <-ctx.Done():
 			case <-time.After(backoff):
@@ -426,6 +481,11 @@ func (t *PeerTransport) Send(msgs []pb.Message) {
 		p := t.peers[int32(m.To)]
 		t.mu.Unlock()
 		if p == nil {
+			if m.Type == pb.MsgSnap {
+				// Raft waits for a snapshot's outcome before sending that
+				// peer anything else: a dropped one must be reported.
+				t.notify(int32(m.To), true, true, false)
+			}
 			continue
 		}
 		b, err := m.Marshal()
@@ -440,6 +500,9 @@ func (t *PeerTransport) Send(msgs []pb.Message) {
 		select {
 		case p.q <- b:
 		default: // full: raft will retransmit
+			if m.Type == pb.MsgSnap {
+				t.notify(p.v.ID, true, true, false)
+			}
 		}
 	}
 }
@@ -460,6 +523,18 @@ func (t *PeerTransport) pump(p *peer) {
 	defer func() {
 		if cn != nil {
 			cn.close(errors.New("transport closed"))
+		}
+		// A snapshot left in the queue is never sent: raft must hear so,
+		// or it waits for its outcome and sends that peer nothing more.
+		for {
+			select {
+			case b := <-p.q:
+				if b[0] == 1 {
+					t.notify(p.v.ID, true, true, false)
+				}
+			default:
+				return
+			}
 		}
 	}()
 	for {

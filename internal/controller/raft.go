@@ -163,6 +163,8 @@ type QuorumStatus struct {
 	// leader.
 	Progress map[int32]uint64
 	Voters   []int32
+	// Learners are the nodes being added (AddVoter), not yet voters.
+	Learners []int32
 }
 
 // OpenRaft opens (creating on first start) the metadata log in cfg.Dir,
@@ -213,7 +215,7 @@ func OpenRaft(cfg RaftConfig, loader *metadata.Loader) (*RaftQuorum, error) {
 		_ = rl.close()
 		return nil, err
 	}
-	q.status.Voters = idsOf(q.confState.Voters)
+	q.status.Voters, q.status.Learners = idsOf(q.confState.Voters), idsOf(q.confState.Learners)
 	if !slices.Contains(q.status.Voters, cfg.NodeID) && !slices.Contains(q.confState.Learners, uint64(cfg.NodeID)) {
 		cfg.Logger.Info("this controller is not a voter of the metadata quorum: it waits to be added (fjord cluster quorum add)",
 			"node", cfg.NodeID, "voters", q.status.Voters)
@@ -275,6 +277,9 @@ func (q *RaftQuorum) replay() error {
 			batch = append(batch, rs...)
 			q.applied, q.appliedTerm, last = e.Index, e.Term, int64(e.Index)-1
 		}
+	}
+	if len(batch) == 0 && last < 0 {
+		return nil // a joining node's empty log
 	}
 	if _, err := q.loader.Apply(batch, last); err != nil {
 		return fmt.Errorf("metadata log: %w", err)
@@ -555,8 +560,8 @@ func (q *RaftQuorum) applySnapshot(snap pb.Snapshot) error {
 	}
 	q.applied, q.appliedTerm, q.lastSnap = snap.Metadata.Index, snap.Metadata.Term, snap.Metadata.Index
 	q.confState, q.confApplied, q.delivered = snap.Metadata.ConfState, snap.Metadata.Index, snap.Metadata.Index
-	voters := idsOf(q.confState.Voters)
-	q.setStatusLocked(func(s *QuorumStatus) { s.Voters = voters })
+	voters, learners := idsOf(q.confState.Voters), idsOf(q.confState.Learners)
+	q.setStatusLocked(func(s *QuorumStatus) { s.Voters, s.Learners = voters, learners })
 	return nil
 }
 

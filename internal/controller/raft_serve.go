@@ -183,7 +183,7 @@ func (q *RaftQuorum) Describe(version int16) kmsg.DescribeQuorumResponseTopicPar
 		p.Observers = append(p.Observers, r)
 	}
 	for id, o := range q.observers {
-		if slices.Contains(st.Voters, id) || st.Progress[id] > 0 {
+		if _, learner := st.Progress[id]; learner || slices.Contains(st.Voters, id) {
 			continue
 		}
 		r := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()

@@ -47,6 +47,11 @@ const (
 	// MethodState asks a voter for its last index and term (a brand-new
 	// voter checking whether the quorum is forming or established).
 	MethodState uint16 = 3
+	// MethodMembers asks a voter for the quorum's members with their
+	// endpoints, as its image holds them (a VotersRecord; empty while
+	// the voters never changed): how a node whose
+	// controller.quorum.voters is out of date finds the current ones.
+	MethodMembers uint16 = 4
 )
 
 // errFrame reports a malformed frame; the connection is closed.

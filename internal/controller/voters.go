@@ -83,8 +83,8 @@ func (q *RaftQuorum) applyConf(index uint64, cc pb.ConfChange) {
 	if index > q.applied {
 		q.snapNow = true // a change new to this node, not one a restart delivers again
 	}
-	voters := idsOf(q.confState.Voters)
-	q.setStatusLocked(func(s *QuorumStatus) { s.Voters = voters })
+	voters, learners := idsOf(q.confState.Voters), idsOf(q.confState.Learners)
+	q.setStatusLocked(func(s *QuorumStatus) { s.Voters, s.Learners = voters, learners })
 	q.logger.Info("metadata quorum membership changed", "change", cc.Type.String(), "node", cc.NodeID,
 		"voters", voters, "learners", idsOf(q.confState.Learners), "index", index)
 }
@@ -126,16 +126,25 @@ func (q *RaftQuorum) AddVoter(ctx context.Context, v metadata.Voter) error {
 	}
 	members := slices.DeleteFunc(q.members(), func(m metadata.Voter) bool { return m.ID == v.ID })
 	withNew := append(slices.Clone(members), v)
-	if err := q.changeConf(ctx, pb.ConfChangeAddLearnerNode, v.ID, withNew); err != nil {
-		return fmt.Errorf("adding node %d as a learner: %w", v.ID, err)
+	// The catch-up wait ends early enough for taking the learner out
+	// again to be answered within the caller's deadline too.
+	wctx, cancel := ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		wctx, cancel = context.WithDeadline(ctx, dl.Add(-time.Until(dl)/5))
 	}
-	if err := q.waitCaughtUp(ctx, v.ID); err != nil {
+	defer cancel()
+	if !slices.Contains(st.Learners, v.ID) {
+		if err := q.changeConf(wctx, pb.ConfChangeAddLearnerNode, v.ID, withNew); err != nil {
+			return fmt.Errorf("adding node %d as a learner: %w", v.ID, err)
+		}
+	}
+	if err := q.waitCaughtUp(wctx, v.ID); err != nil {
 		// Not a voter after all: take the learner out, so the quorum's
-		// members are what the caller was told.
-		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if rerr := q.changeConf(rctx, pb.ConfChangeRemoveNode, v.ID, members); rerr != nil {
-			q.logger.Warn("removing a learner that did not catch up failed", "node", v.ID, "err", rerr)
+		// members are what the caller was told. If that fails too (the
+		// leadership moved), the learner stays, listed by DescribeQuorum
+		// as an observer; RemoveRaftVoter takes it out.
+		if rerr := q.changeConf(ctx, pb.ConfChangeRemoveNode, v.ID, members); rerr != nil {
+			q.logger.Warn("removing a learner that did not catch up failed; remove it with fjord cluster quorum remove", "node", v.ID, "err", rerr)
 		}
 		return fmt.Errorf("node %d did not catch up with the metadata log: %w", v.ID, err)
 	}
@@ -157,11 +166,18 @@ func (q *RaftQuorum) RemoveVoter(ctx context.Context, id int32, dir [16]byte) er
 	if !st.Active {
 		return fmt.Errorf("%w: the leader is %d", ErrNotController, st.Leader)
 	}
-	if !slices.Contains(st.Voters, id) {
+	if !slices.Contains(st.Voters, id) && !slices.Contains(st.Learners, id) {
 		return fmt.Errorf("%w: node %d is not a voter (voters %v)", ErrVoterNotFound, id, st.Voters)
 	}
-	if len(st.Voters) == 1 {
+	if len(st.Voters) == 1 && st.Voters[0] == id {
 		return fmt.Errorf("%w: node %d is the only voter", kerr.InvalidRequest, id)
+	}
+	if id == q.cfg.NodeID && slices.Contains(st.Voters, id) {
+		// The leader removing itself hands its leadership over first and
+		// has the new leader remove it: a leader that applied its own
+		// removal steps down at once, and a voter that missed the commit
+		// (a two-voter quorum) would wait for the removed node's vote.
+		return q.handOver(ctx, st)
 	}
 	members := q.members()
 	if i := slices.IndexFunc(members, func(m metadata.Voter) bool { return m.ID == id }); i >= 0 &&
@@ -173,6 +189,37 @@ func (q *RaftQuorum) RemoveVoter(ctx context.Context, id int32, dir [16]byte) er
 		return fmt.Errorf("removing voter %d: %w", id, err)
 	}
 	return nil
+}
+
+// ErrHandedOver: the active controller was asked to remove itself and
+// handed its leadership to another voter; the request is to be sent again
+// to the new active controller (NOT_CONTROLLER, which forwarding retries).
+var ErrHandedOver = fmt.Errorf("%w: this controller handed its leadership over to be removed by the next one", ErrNotController)
+
+// handOver transfers the leadership to the most caught-up other voter and
+// waits (a few election timeouts at most) until this node no longer leads.
+func (q *RaftQuorum) handOver(ctx context.Context, st QuorumStatus) error {
+	to, best := int32(-1), uint64(0)
+	for _, id := range st.Voters {
+		if m := st.Progress[id]; id != q.cfg.NodeID && (to < 0 || m > best) {
+			to, best = id, m
+		}
+	}
+	q.TransferLeadership(to)
+	deadline := time.Now().Add(time.Duration(q.cfg.ElectionTicks*3) * q.cfg.Tick)
+	for q.Status().Leader == q.cfg.NodeID {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: handing the leadership to voter %d before removing this one did not complete", kerr.RequestTimedOut, to)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", kerr.RequestTimedOut, ctx.Err())
+		case <-q.done:
+			return ErrQuorumStopped
+		case <-time.After(q.cfg.Tick):
+		}
+	}
+	return ErrHandedOver
 }
 
 // changeConf proposes one configuration change carrying the members'
@@ -203,7 +250,7 @@ func (q *RaftQuorum) changeConf(ctx context.Context, typ pb.ConfChangeType, node
 	select {
 	case q.confc <- p:
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("%w: %w", kerr.RequestTimedOut, ctx.Err())
 	case <-q.done:
 		return ErrQuorumStopped
 	}
@@ -226,9 +273,30 @@ func (q *RaftQuorum) proposeConf(p confProposal) {
 		q.finish(p.id, 0, fmt.Errorf("%w: leadership moved before the proposal", ErrNotController))
 		return
 	}
+	// Raft turns a change proposed while another is unapplied into an
+	// empty entry, silently: refuse it here instead, as Kafka refuses a
+	// voter change while one is pending.
+	if pending, err := q.confPending(); err != nil || pending {
+		q.finish(p.id, 0, fmt.Errorf("%w: a previous change of voters is not applied yet; try again", kerr.RequestTimedOut))
+		return
+	}
 	if err := q.rn.ProposeConfChange(p.cc); err != nil {
 		q.finish(p.id, 0, fmt.Errorf("%w: %w", ErrNotController, err))
 	}
+}
+
+// confPending reports whether the log holds a configuration change raft
+// has not yet handed to apply (run's goroutine).
+func (q *RaftQuorum) confPending() (bool, error) {
+	last, err := q.rl.mem.LastIndex()
+	if err != nil || last <= q.delivered {
+		return false, err
+	}
+	ents, err := q.rl.mem.Entries(q.delivered+1, last+1, 1<<62)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(ents, func(e pb.Entry) bool { return e.Type != pb.EntryNormal }), nil
 }
 
 // waitCaughtUp returns once learner id's log, as the leader tracks it,
@@ -261,8 +329,13 @@ func binaryID(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) 
 // errOf maps a voter-change error to its Kafka error code.
 func errOf(err error) *kerr.Error {
 	var ke *kerr.Error
-	if errors.As(err, &ke) {
+	switch {
+	case errors.As(err, &ke):
 		return ke
+	case errors.Is(err, ErrQuorumStopped):
+		return kerr.NotController
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return kerr.RequestTimedOut
 	}
 	return kerr.UnknownServerError
 }

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	pb "go.etcd.io/raft/v3/raftpb"
+
 	"github.com/fjordstream/fjord/internal/metadata"
 )
 
@@ -30,6 +33,22 @@ func (rc *raftCluster) waitVoters(id int32, want ...int32) {
 			rc.t.Fatalf("node %d has voters %v, want %v", id, got, want)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// removeVoter removes a voter through the active controller, sending the
+// request again to the next one when the active one hands over to be
+// removed itself (as forwarding does).
+func (rc *raftCluster) removeVoter(ctx context.Context, id int32) {
+	rc.t.Helper()
+	for {
+		err := rc.leader().RemoveVoter(ctx, id, [16]byte{})
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, ErrNotController) || ctx.Err() != nil {
+			rc.t.Fatalf("removing voter %d: %v", id, err)
+		}
 	}
 }
 
@@ -72,9 +91,7 @@ func TestRaft_VotersAddedAndRemoved(t *testing.T) {
 		t.Fatalf("the new voter's image holds members %v", got)
 	}
 
-	if err := rc.leader().RemoveVoter(ctx, 3, [16]byte{}); err != nil {
-		t.Fatal(err)
-	}
+	rc.removeVoter(ctx, 3)
 	for _, id := range []int32{1, 2, 4} {
 		rc.waitVoters(id, 1, 2, 4)
 	}
@@ -128,4 +145,83 @@ func TestRaft_AddVoterThatNeverCatchesUpIsRolledBack(t *testing.T) {
 	}
 	rc.createTopic("b")
 	rc.waitSame(2)
+}
+
+// A change of voters proposed while an earlier one is unapplied is refused
+// at once (raft would drop it silently, leaving its caller waiting out its
+// deadline); a learner left behind by a failed add is removed by
+// RemoveVoter; and the leader asked to remove itself hands over and is
+// removed by the next leader.
+func TestRaft_VoterChangeEdgeCases(t *testing.T) {
+	rc := newRaftCluster(t, 0, 1, 2, 3)
+	for _, id := range []int32{1, 2, 3} {
+		rc.start(id).ReleaseVotes()
+	}
+	rc.createTopic("a")
+	leader := rc.leader()
+	members := leader.members()
+
+	for i := range 20 {
+		expired, cancel := context.WithCancel(context.Background())
+		cancel()
+		// Proposed or not, this call gives up at once; the next change
+		// must not wait out its own deadline behind it.
+		_ = leader.changeConf(expired, pb.ConfChangeAddLearnerNode, 7, append(slices.Clone(members), metadata.Voter{ID: 7, Host: "h7", Port: 7}))
+		ctx, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+		start := time.Now()
+		err := leader.changeConf(ctx, pb.ConfChangeRemoveNode, 7, slices.Clone(members))
+		cancel2()
+		if took := time.Since(start); took > 2*time.Second {
+			t.Fatalf("attempt %d: the second change took %v (%v): dropped behind the first", i, took, err)
+		}
+	}
+	// Learner 7 may be left over from the last attempts: RemoveVoter
+	// takes a learner out too.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		err := leader.changeConf(ctx, pb.ConfChangeAddLearnerNode, 8, append(slices.Clone(members), metadata.Voter{ID: 8, Host: "h8", Port: 8}))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, kerr.RequestTimedOut) || ctx.Err() != nil {
+			t.Fatal(err) // only "the previous change is not applied yet" is retried
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := leader.Status(); !slices.Contains(st.Learners, 8) {
+		t.Fatalf("learners %v, want 8 among them", st.Learners)
+	}
+	if err := leader.RemoveVoter(ctx, 8, [16]byte{}); err != nil {
+		t.Fatalf("removing learner 8: %v", err)
+	}
+	if st := leader.Status(); slices.Contains(st.Learners, 8) {
+		t.Fatalf("learner 8 still there: %v", st.Learners)
+	}
+
+	// The leader removes itself: it hands over, and the next leader
+	// removes it.
+	self := leader.cfg.NodeID
+	err := leader.RemoveVoter(ctx, self, [16]byte{})
+	if !errors.Is(err, ErrHandedOver) {
+		t.Fatalf("the leader removing itself: %v, want ErrHandedOver", err)
+	}
+	next := rc.leader()
+	if next.cfg.NodeID == self {
+		t.Fatal("the leader did not hand over")
+	}
+	if err := next.RemoveVoter(ctx, self, [16]byte{}); err != nil {
+		t.Fatal(err)
+	}
+	var rest []int32
+	for _, id := range []int32{1, 2, 3} {
+		if id != self {
+			rest = append(rest, id)
+		}
+	}
+	for _, id := range rest {
+		rc.waitVoters(id, rest...)
+	}
+	rc.stop(self)
+	rc.createTopic("b")
 }

@@ -379,10 +379,14 @@ func (n *Node) startMetadata(ctx, loopCtx context.Context) error {
 	}
 	n.followVoters()
 	n.transport.OnReport(n.quorum.Report)
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
 		controller.ReleaseWhenForming(loopCtx, n.quorum, n.client, b.NodeID, b.ControllerQuorumVoters)
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.discoverMembers(loopCtx)
 	}()
 	n.ctrl = controller.New(controller.Config{Broker: b}, n.quorum, n.loader, n.logger)
 	n.ctrlSrv = controller.NewServer(ln, n.quorum, controller.NewService(n.ctrl, n.quorum, n.loader), n.logger)
@@ -414,6 +418,30 @@ func (n *Node) followVoters() {
 			n.client.SetVoters(voters)
 		}
 	}))
+}
+
+// discoverMembers runs on a controller that is not a member of the quorum
+// and whose metadata names no changed voter set (a node joining, whose
+// controller.quorum.voters may no longer name the leader): every second it
+// asks the configured voters for the quorum's members and points the
+// transport and the client at them, so that the leader that adds it is
+// answered. It ends once the node is a voter or its own metadata names
+// the members (followVoters carries on).
+func (n *Node) discoverMembers(ctx context.Context) {
+	self := n.cfg.Broker.NodeID
+	for ctx.Err() == nil {
+		if slices.Contains(n.quorum.Status().Voters, self) || n.loader.Image().Voters() != nil {
+			return
+		}
+		if members, err := n.client.Members(ctx); err == nil && members != nil {
+			n.transport.SetVoters(members)
+			n.client.SetVoters(members)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // metadataVoters converts controller.quorum.voters to the quorum's
