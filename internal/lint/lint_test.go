@@ -48,13 +48,22 @@ var layer = map[string]int{
 	"internal/balance":       0, // pure planner: the CLI and the controller share it
 	"internal/consumergroup": 1,
 	"internal/cli":           2,
+	// Fjord Connect: the core API, then what implements it, then the
+	// runtime that runs them (a Kafka client only).
+	"internal/connect":                    0,
+	"internal/connect/convert":            1,
+	"internal/connect/transform":          1,
+	"internal/connect/rest":               1,
+	"internal/connect/connectors/file":    1,
+	"internal/connect/connectors/datagen": 1,
+	"internal/connect/runtime":            2,
 	// Test harness and tools: above everything they drive.
 	"internal/fjordtest":             7,
 	"internal/fjordtest/kfakebroker": 8,
 }
 
 // clientOnly packages reach brokers only through kgo/kadm.
-var clientOnly = map[string]bool{"internal/cli": true, "internal/bench": true}
+var clientOnly = map[string]bool{"internal/cli": true, "internal/bench": true, "internal/connect/runtime": true}
 
 type goFile struct {
 	path string // relative to the module root

@@ -1,0 +1,99 @@
+package connect
+
+import (
+	"errors"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate_SchemasAndValues(t *testing.T) {
+	s := StructSchema(Field{Name: "id", Schema: Int64Schema}, Field{Name: "name", Schema: OptionalStringSchema},
+		Field{Name: "tags", Schema: ArraySchema(StringSchema)}, Field{Name: "at", Schema: TimestampSchema()},
+		Field{Name: "price", Schema: DecimalSchema(2)})
+	st := NewStruct(s)
+	for name, v := range map[string]any{"id": int64(7), "tags": []any{"a", "b"}, "at": time.Now(), "price": big.NewRat(314, 100)} {
+		if err := st.Put(name, v); err != nil {
+			t.Fatalf("put %s: %v", name, err)
+		}
+	}
+	if err := Validate(s, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Put("id", int32(7)); !errors.Is(err, ErrData) {
+		t.Fatalf("int32 into an int64 field: %v", err)
+	}
+	if err := st.Put("nope", 1); !errors.Is(err, ErrData) {
+		t.Fatalf("unknown field: %v", err)
+	}
+	st.Values[0] = nil
+	if err := st.Validate(); !errors.Is(err, ErrData) {
+		t.Fatalf("null required field: %v", err)
+	}
+	if err := Validate(ArraySchema(Int32Schema), []any{int32(1), "x"}); !errors.Is(err, ErrData) {
+		t.Fatalf("array element of the wrong type: %v", err)
+	}
+	if err := Validate(nil, "anything"); err != nil {
+		t.Fatalf("schemaless: %v", err)
+	}
+}
+
+func TestConfigDef_ValidateAndParse(t *testing.T) {
+	def := CommonConfig()
+	res := def.Validate(map[string]string{"connector.class": "X", "tasks.max": "zero", "errors.tolerance": "some"})
+	byName := map[string]ConfigValue{}
+	for _, r := range res {
+		byName[r.Name] = r
+	}
+	if len(byName["name"].Errors) != 1 || !strings.Contains(byName["name"].Errors[0], `Missing required configuration "name"`) {
+		t.Errorf("name: %+v", byName["name"])
+	}
+	if len(byName["tasks.max"].Errors) != 1 || !strings.Contains(byName["tasks.max"].Errors[0], "Not a number of type INT") {
+		t.Errorf("tasks.max: %+v", byName["tasks.max"])
+	}
+	if len(byName["errors.tolerance"].Errors) != 1 {
+		t.Errorf("errors.tolerance: %+v", byName["errors.tolerance"])
+	}
+	if ErrorCount(res) != 3 {
+		t.Errorf("%d errors, want 3", ErrorCount(res))
+	}
+	p, err := def.Parse(map[string]string{"name": "c", "connector.class": "X", "tasks.max": "4", "transforms": "a, b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Int("tasks.max") != 4 || p.String("errors.tolerance") != "none" || len(p.List("transforms")) != 2 || p.List("transforms")[1] != "b" {
+		t.Fatalf("parsed %+v", p.values)
+	}
+	if !p.IsSet("tasks.max") || p.IsSet("errors.tolerance") {
+		t.Fatal("IsSet")
+	}
+}
+
+type fakeConnector struct{}
+
+func (fakeConnector) Version() string                                 { return "1" }
+func (fakeConnector) Config() ConfigDef                               { return nil }
+func (fakeConnector) Start(ConnectorContext, map[string]string) error { return nil }
+func (fakeConnector) TaskConfigs(int) ([]map[string]string, error)    { return nil, nil }
+func (fakeConnector) Stop() error                                     { return nil }
+func (fakeConnector) NewTask() SourceTask                             { return nil }
+
+func TestRegistry_KafkaNamesAndAliases(t *testing.T) {
+	r := NewRegistry()
+	r.MustRegister(Plugin{Class: "org.apache.kafka.connect.file.FileStreamSourceConnector", Type: PluginSource, Version: "1", New: func() any { return fakeConnector{} }})
+	for _, name := range []string{"org.apache.kafka.connect.file.FileStreamSourceConnector", "FileStreamSourceConnector", "FileStreamSource"} {
+		if _, typ, err := r.NewConnector(name); err != nil || typ != SourceType {
+			t.Errorf("%s: %v %v", name, typ, err)
+		}
+	}
+	if _, _, err := r.NewConnector("FileStream"); err == nil {
+		t.Error("an unknown name found a connector")
+	}
+	if err := r.Register(Plugin{Class: "x.FileStreamSource", Type: PluginTransformation}); err == nil {
+		t.Error("a clashing alias was accepted")
+	}
+	if l := r.List(PluginSource); len(l) != 1 || l[0].Type != PluginSource {
+		t.Errorf("list: %+v", l)
+	}
+}
