@@ -1,0 +1,384 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord/internal/connect"
+)
+
+// maxUncommitted bounds the records a source task holds between poll and
+// offset commit; past it the task commits early and then waits for acks
+// before polling again.
+const maxUncommitted = 10000
+
+// sourceRunner is Kafka Connect's WorkerSourceTask: Poll, transforms,
+// converters, produce; source offsets stored once acknowledged.
+type sourceRunner struct {
+	w        *Worker
+	id       connect.TaskID
+	log      *slog.Logger
+	task     connect.SourceTask
+	taskCfg  map[string]string
+	conv     *converters
+	chain    transformChain
+	op       *retryOperator
+	client   *kgo.Client
+	listener StatusListener
+	gate     *pauseGate
+
+	submitted *submittedRecords
+	stopOnce  sync.Once
+
+	// commitMu serializes offset commits (the flusher's and the final
+	// one) and guards unstored.
+	commitMu sync.Mutex
+	unstored map[string]connect.ConnectorOffset // committable, not yet stored
+
+	cbMu sync.Mutex // serializes CommitRecord calls from producer callbacks
+
+	failMu  sync.Mutex
+	failure error // first producer failure: fails the task
+}
+
+func newSourceRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, taskCfg map[string]string, task connect.SourceTask, l StatusListener) (*sourceRunner, error) {
+	props, err := connect.SourceConfig().Parse(conn)
+	if err != nil {
+		return nil, fmt.Errorf("connector configuration: %w", err)
+	}
+	conv, err := buildConverters(w.cfg.Registry, w.cfg.ConverterProps, conn)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := buildChain(w.cfg.Registry, conn)
+	if err != nil {
+		return nil, err
+	}
+	log := w.log.With("task", taskName(id))
+	s := &sourceRunner{w: w, id: id, log: log, task: task, taskCfg: taskCfg, conv: conv, chain: chain,
+		listener: l, gate: newPauseGate(id, l), submitted: newSubmittedRecords(), unstored: map[string]connect.ConnectorOffset{}}
+	s.op = &retryOperator{cfg: parseErrorConfig(props), log: log, task: id, ctx: ctx}
+	// kgo's defaults are what Kafka Connect sets: an idempotent producer
+	// with acks=all; the partitioner honours a record's own partition.
+	s.client, err = kgo.NewClient(w.clientOpts(id, kgo.RecordPartitioner(connectPartitioner{kgo.StickyKeyPartitioner(nil)}),
+		kgo.MaxBufferedRecords(maxUncommitted))...)
+	if err != nil {
+		return nil, fmt.Errorf("producer: %w", err)
+	}
+	return s, nil
+}
+
+func (s *sourceRunner) setPaused(p bool) { s.gate.set(p) }
+
+// interrupt calls the task's Stop so a blocked Poll returns.
+func (s *sourceRunner) interrupt() { s.stopTask() }
+
+func (s *sourceRunner) stopTask() {
+	s.stopOnce.Do(func() {
+		if err := s.task.Stop(); err != nil {
+			s.log.Warn("source task Stop failed", "err", err)
+		}
+	})
+}
+
+func (s *sourceRunner) run(ctx context.Context) (err error) {
+	// Records in flight outlive ctx (they are flushed on stop), so they
+	// get a context that ends only after the final flush, or the flush
+	// timeout after ctx ends if the loop is stuck producing.
+	produceCtx, cancelProduce := context.WithCancel(context.WithoutCancel(ctx))
+	stopTimer := context.AfterFunc(ctx, func() { time.AfterFunc(s.w.cfg.OffsetFlushTimeout, cancelProduce) })
+	defer func() {
+		stopTimer()
+		cancelProduce()
+		s.client.Close()
+	}()
+	if err := s.task.Start(&sourceContext{s: s}, s.taskCfg); err != nil {
+		s.stopTask()
+		return fmt.Errorf("start: %w", err)
+	}
+	s.listener.OnRunning(s.id)
+
+	flushCtx, stopFlusher := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.flusher(flushCtx)
+	}()
+	err = s.loop(ctx, produceCtx)
+	stopFlusher()
+	wg.Wait()
+	s.stopTask()
+
+	// The final commit: wait (bounded) for what was sent, store what was
+	// acknowledged.
+	fctx, cancel := context.WithTimeout(context.Background(), s.w.cfg.OffsetFlushTimeout)
+	defer cancel()
+	if ferr := s.client.Flush(fctx); ferr != nil {
+		s.log.Warn("records still unacknowledged at stop: their offsets are not committed", "err", ferr)
+	}
+	if cerr := s.commitOffsets(fctx); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = s.failed()
+	}
+	return err
+}
+
+// flusher commits offsets every offset.flush.interval.ms.
+func (s *sourceRunner) flusher(ctx context.Context) {
+	t := time.NewTicker(s.w.cfg.OffsetFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			cctx, cancel := context.WithTimeout(ctx, s.w.cfg.OffsetFlushTimeout)
+			if err := s.commitOffsets(cctx); err != nil {
+				s.log.Error("offset commit failed; it is retried at the next flush", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+func (s *sourceRunner) loop(ctx, produceCtx context.Context) error {
+	for ctx.Err() == nil {
+		if err := s.failed(); err != nil {
+			return err
+		}
+		if s.gate.isPaused() {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-s.gate.wait():
+			}
+			continue
+		}
+		if s.submitted.size() >= maxUncommitted {
+			s.waitForRoom(ctx)
+			continue
+		}
+		recs, err := s.task.Poll(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("poll: %w", err)
+		}
+		for _, r := range recs {
+			if err := s.send(produceCtx, r); err != nil {
+				if ctx.Err() != nil && produceCtx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// waitForRoom commits what it can and, if the task still holds too many
+// records, waits for an ack (bounded, so a stop is seen).
+func (s *sourceRunner) waitForRoom(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, s.w.cfg.OffsetFlushTimeout)
+	if err := s.commitOffsets(cctx); err != nil {
+		s.log.Error("offset commit failed", "err", err)
+	}
+	cancel()
+	if s.submitted.size() < maxUncommitted {
+		return
+	}
+	t := time.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-s.submitted.acked:
+	case <-t.C:
+	}
+}
+
+// send transforms, converts and produces one record. A record a
+// transform drops or errors.tolerance skips is acknowledged at once (its
+// offset may be committed).
+func (s *sourceRunner) send(ctx context.Context, rec connect.SourceRecord) error {
+	ec := &errorContext{source: &rec}
+	out, keep, err := s.chain.apply(s.op, ec, rec.Record)
+	if err != nil {
+		return err
+	}
+	var kr *kgo.Record
+	if keep {
+		kr, keep, err = s.convert(ec, out)
+		if err != nil {
+			return err
+		}
+	}
+	sub, err := s.submitted.submit(rec.SourcePartition, rec.SourceOffset)
+	if err != nil {
+		return fmt.Errorf("record of source partition %v: %w", rec.SourcePartition, err)
+	}
+	if !keep {
+		sub.ack()
+		s.commitRecord(rec, nil)
+		return nil
+	}
+	s.client.Produce(ctx, kr, func(r *kgo.Record, err error) {
+		if err != nil {
+			s.produceFailed(rec, sub, err)
+			return
+		}
+		sub.ack()
+		s.commitRecord(rec, &connect.RecordMetadata{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp})
+	})
+	return nil
+}
+
+// produceFailed handles a record the brokers refused: skipped under
+// errors.tolerance=all (KIP-779), the task's failure otherwise.
+func (s *sourceRunner) produceFailed(rec connect.SourceRecord, sub *submittedRecord, err error) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
+		// Abandoned at stop after the flush timeout: left unacknowledged,
+		// so its offset is not committed and it is sent again.
+		s.log.Warn("record abandoned at stop", "topic", rec.Topic, "err", err)
+		return
+	}
+	ec := &errorContext{source: &rec, stage: stageKafkaProduce, class: "kgo.Client", err: err}
+	s.op.report(ec)
+	if s.op.cfg.tolerateAll {
+		sub.ack()
+		s.commitRecord(rec, nil)
+		return
+	}
+	s.failMu.Lock()
+	if s.failure == nil {
+		s.failure = fmt.Errorf("produce to %s: %w", rec.Topic, err)
+	}
+	s.failMu.Unlock()
+}
+
+func (s *sourceRunner) failed() error {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	return s.failure
+}
+
+func (s *sourceRunner) commitRecord(rec connect.SourceRecord, meta *connect.RecordMetadata) {
+	c, ok := s.task.(connect.SourceTaskCommitter)
+	if !ok {
+		return
+	}
+	s.cbMu.Lock()
+	defer s.cbMu.Unlock()
+	if err := c.CommitRecord(rec, meta); err != nil {
+		s.log.Warn("CommitRecord failed", "err", err)
+	}
+}
+
+// convert serializes a transformed record; ok false: a tolerated error
+// skipped it.
+func (s *sourceRunner) convert(ec *errorContext, r connect.Record) (*kgo.Record, bool, error) {
+	kr := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Timestamp: r.Timestamp}
+	ok, err := s.op.execute(ec, stageKeyConverter, s.conv.keyClass, func() (err error) {
+		kr.Key, err = s.conv.key.FromConnectData(r.Topic, r.Headers, r.KeySchema, r.Key)
+		return err
+	})
+	if !ok {
+		return nil, false, err
+	}
+	ok, err = s.op.execute(ec, stageValueConverter, s.conv.valueClass, func() (err error) {
+		kr.Value, err = s.conv.value.FromConnectData(r.Topic, r.Headers, r.ValueSchema, r.Value)
+		return err
+	})
+	if !ok {
+		return nil, false, err
+	}
+	ok, err = s.op.execute(ec, stageHeaderConverter, s.conv.headerClass, func() error {
+		kr.Headers = kr.Headers[:0]
+		for _, h := range r.Headers {
+			b, err := s.conv.header.FromConnectHeader(r.Topic, h.Key, h.Schema, h.Value)
+			if err != nil {
+				return err
+			}
+			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: b})
+		}
+		return nil
+	})
+	if !ok {
+		return nil, false, err
+	}
+	return kr, true, nil
+}
+
+// commitOffsets stores the offsets of every source partition's
+// acknowledged prefix, then tells the task (SourceTaskCommitter.Commit).
+// Offsets a failed store could not keep are retried with the next
+// commit, newer ones replacing them.
+func (s *sourceRunner) commitOffsets(ctx context.Context) error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	for _, o := range s.submitted.committable() {
+		k, _ := partitionKey(o.Partition) // submit checked it
+		s.unstored[k] = o
+	}
+	if len(s.unstored) > 0 {
+		batch := make([]connect.ConnectorOffset, 0, len(s.unstored))
+		for _, o := range s.unstored {
+			batch = append(batch, o)
+		}
+		if err := s.w.cfg.Offsets.Set(ctx, s.id.Connector, batch); err != nil {
+			return fmt.Errorf("store offsets: %w", err)
+		}
+		clear(s.unstored)
+	}
+	if c, ok := s.task.(connect.SourceTaskCommitter); ok {
+		if err := c.Commit(); err != nil {
+			s.log.Warn("source task Commit failed", "err", err)
+		}
+	}
+	return nil
+}
+
+// sourceContext is the SourceTaskContext the runtime hands a task.
+type sourceContext struct{ s *sourceRunner }
+
+func (c *sourceContext) Config() map[string]string { return c.s.taskCfg }
+
+func (c *sourceContext) Offset(partition map[string]any) (map[string]any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.w.cfg.OffsetFlushTimeout)
+	defer cancel()
+	offs, err := c.s.w.cfg.Offsets.Get(ctx, c.s.id.Connector, []map[string]any{partition})
+	if err != nil {
+		return nil, fmt.Errorf("read offset of %v: %w", partition, err)
+	}
+	return offs[0], nil
+}
+
+// connectPartitioner sends a record with a partition (>= 0) there and
+// lets the default partitioner pick for the others (NoPartition).
+type connectPartitioner struct{ def kgo.Partitioner }
+
+func (p connectPartitioner) ForTopic(t string) kgo.TopicPartitioner {
+	return connectTopicPartitioner{p.def.ForTopic(t)}
+}
+
+type connectTopicPartitioner struct{ def kgo.TopicPartitioner }
+
+func (p connectTopicPartitioner) RequiresConsistency(r *kgo.Record) bool {
+	return r.Partition >= 0 || p.def.RequiresConsistency(r)
+}
+
+func (p connectTopicPartitioner) Partition(r *kgo.Record, n int) int {
+	if r.Partition >= 0 {
+		return int(r.Partition)
+	}
+	return p.def.Partition(r, n)
+}

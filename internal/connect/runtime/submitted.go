@@ -1,0 +1,121 @@
+package runtime
+
+import (
+	"sync"
+
+	"github.com/fjordstream/fjord/internal/connect"
+)
+
+// submittedRecords tracks a source task's records between Poll and the
+// broker's acknowledgement, Kafka Connect's SubmittedRecords: per source
+// partition, in submission order. A partition's offset is committable up
+// to (not past) its first unacknowledged record, so a commit never covers
+// a record Kafka may not have, whatever order the acks come in.
+// Safe for concurrent use (acks arrive on the producer's goroutines).
+type submittedRecords struct {
+	mu      sync.Mutex
+	parts   map[string]*partitionQueue
+	pending int           // submitted, not acknowledged
+	acked   chan struct{} // signalled (never blocking) on every ack
+}
+
+type partitionQueue struct {
+	partition map[string]any
+	recs      []*submittedRecord
+}
+
+// submittedRecord is one record's place in its partition's queue.
+type submittedRecord struct {
+	s      *submittedRecords
+	offset map[string]any
+	acked  bool
+}
+
+func newSubmittedRecords() *submittedRecords {
+	return &submittedRecords{parts: map[string]*partitionQueue{}, acked: make(chan struct{}, 1)}
+}
+
+// submit appends a record of partition with the offset it carries; a
+// record without a source partition or offset has nothing to commit and
+// is not tracked (nil).
+func (s *submittedRecords) submit(partition, offset map[string]any) (*submittedRecord, error) {
+	if partition == nil || offset == nil {
+		return nil, nil
+	}
+	k, err := partitionKey(partition)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.parts[k]
+	if q == nil {
+		q = &partitionQueue{partition: partition}
+		s.parts[k] = q
+	}
+	r := &submittedRecord{s: s, offset: offset}
+	q.recs = append(q.recs, r)
+	s.pending++
+	return r, nil
+}
+
+// ack marks the record acknowledged; acking twice is harmless.
+func (r *submittedRecord) ack() {
+	if r == nil {
+		return
+	}
+	s := r.s
+	s.mu.Lock()
+	if !r.acked {
+		r.acked = true
+		s.pending--
+	}
+	s.mu.Unlock()
+	select {
+	case s.acked <- struct{}{}:
+	default:
+	}
+}
+
+// committable removes every partition's acknowledged prefix and returns
+// the offset of the last record of each prefix (the partitions with one).
+func (s *submittedRecords) committable() []connect.ConnectorOffset {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []connect.ConnectorOffset
+	for k, q := range s.parts {
+		n := 0
+		for n < len(q.recs) && q.recs[n].acked {
+			n++
+		}
+		if n == 0 {
+			continue
+		}
+		out = append(out, connect.ConnectorOffset{Partition: q.partition, Offset: q.recs[n-1].offset})
+		q.recs = q.recs[n:]
+		if len(q.recs) == 0 {
+			delete(s.parts, k) // keeps the map as small as the set of busy partitions
+		}
+	}
+	return out
+}
+
+// outstanding is the number of records submitted and not yet
+// acknowledged.
+func (s *submittedRecords) outstanding() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending
+}
+
+// size is the number of records held (acknowledged or not) awaiting a
+// commit: what bounds the task's memory.
+func (s *submittedRecords) size() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, q := range s.parts {
+		n += len(q.recs)
+	}
+	return n
+}
