@@ -1,0 +1,204 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord/internal/connect"
+)
+
+// countingSource emits, for each of its source partitions, records with
+// offsets from where the stored offset says up to limit, to topicOf(i).
+type countingSource struct {
+	parts   []string
+	limit   int64
+	topicOf func(part string, pos int64) string
+
+	ctx     connect.SourceTaskContext
+	next    map[string]int64
+	mu      sync.Mutex
+	metas   []*connect.RecordMetadata
+	commits int
+}
+
+func (s *countingSource) Start(ctx connect.SourceTaskContext, _ map[string]string) error {
+	s.ctx, s.next = ctx, map[string]int64{}
+	for _, p := range s.parts {
+		off, err := ctx.Offset(map[string]any{"part": p})
+		if err != nil {
+			return err
+		}
+		if off != nil {
+			s.next[p] = off["pos"].(int64) + 1
+		}
+	}
+	return nil
+}
+
+func (s *countingSource) Poll(ctx context.Context) ([]connect.SourceRecord, error) {
+	var out []connect.SourceRecord
+	for _, p := range s.parts {
+		for i := 0; i < 3 && s.next[p] < s.limit; i++ {
+			pos := s.next[p]
+			s.next[p]++
+			out = append(out, connect.SourceRecord{
+				Record:          connect.Record{Topic: s.topicOf(p, pos), Partition: connect.NoPartition, Key: p, Value: fmt.Sprintf("%s-%d", p, pos)},
+				SourcePartition: map[string]any{"part": p}, SourceOffset: map[string]any{"pos": pos},
+			})
+		}
+	}
+	if len(out) == 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return out, nil
+}
+
+func (s *countingSource) Stop() error { return nil }
+
+func (s *countingSource) CommitRecord(_ connect.SourceRecord, meta *connect.RecordMetadata) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.metas = append(s.metas, meta)
+	return nil
+}
+
+func (s *countingSource) Commit() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.commits++
+	return nil
+}
+
+func (s *countingSource) acked() (n, skipped, commits int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.metas {
+		if m == nil {
+			skipped++
+		}
+	}
+	return len(s.metas), skipped, s.commits
+}
+
+func storedPos(t *testing.T, store OffsetStore, conn, part string) int64 {
+	t.Helper()
+	got, err := store.Get(context.Background(), conn, []map[string]any{{"part": part}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0] == nil {
+		return -1
+	}
+	return got[0]["pos"].(int64)
+}
+
+func sourceConfig(name string) map[string]string {
+	return map[string]string{"name": name, "connector.class": "test.SourceConnector", "tasks.max": "1",
+		"transforms": "s", "transforms.s.type": "test.Suffix", "transforms.s.suffix": "!"}
+}
+
+func TestSourceTask_DeliversCommitsAndResumes(t *testing.T) {
+	addr := startKafka(t, 2, "src")
+	store := NewMemoryOffsetStore()
+	var task *countingSource
+	newTask := func(limit int64) func() connect.SourceTask {
+		return func() connect.SourceTask {
+			task = &countingSource{parts: []string{"a", "b"}, limit: limit, topicOf: func(string, int64) string { return "src" }}
+			return task
+		}
+	}
+	limit := int64(5)
+	reg := newRegistry(t, func() connect.SourceTask { return newTask(limit)() }, nil)
+	w := newTestWorker(t, addr, reg, store)
+	l := newListener()
+	id := connect.TaskID{Connector: "src-conn", Task: 0}
+	if err := w.StartTask(id, sourceConfig("src-conn"), map[string]string{}, l); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "offsets of both partitions", func() bool {
+		return storedPos(t, store, "src-conn", "a") == 4 && storedPos(t, store, "src-conn", "b") == 4
+	})
+	if n, skipped, commits := task.acked(); n != 10 || skipped != 0 || commits == 0 {
+		t.Fatalf("CommitRecord %d times (%d skipped), Commit %d times", n, skipped, commits)
+	}
+	if err := w.StopTask(id); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.list(); fmt.Sprint(got) != "[startup running shutdown]" {
+		t.Fatalf("listener heard %v", got)
+	}
+
+	// A new task resumes after the stored offsets.
+	limit = 8
+	l2 := newListener()
+	if err := w.StartTask(id, sourceConfig("src-conn"), map[string]string{}, l2); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "offsets after the restart", func() bool {
+		return storedPos(t, store, "src-conn", "a") == 7 && storedPos(t, store, "src-conn", "b") == 7
+	})
+	if err := w.StopTask(id); err != nil {
+		t.Fatal(err)
+	}
+	recs := consumeAll(t, addr, "src", 16)
+	var values []string
+	for _, r := range recs {
+		values = append(values, string(r.Value))
+		// The default partitioner keeps a source partition's records
+		// (same key) in one Kafka partition.
+		if string(r.Key) == "a" && r.Partition != recs[0].Partition && string(recs[0].Key) == "a" {
+			t.Fatalf("key a in two partitions")
+		}
+	}
+	sort.Strings(values)
+	want := []string{}
+	for _, p := range []string{"a", "b"} {
+		for i := 0; i < 8; i++ {
+			want = append(want, fmt.Sprintf("%s-%d!", p, i))
+		}
+	}
+	sort.Strings(want)
+	if fmt.Sprint(values) != fmt.Sprint(want) {
+		t.Fatalf("topic holds %v\nwant %v", values, want)
+	}
+}
+
+// A record the brokers do not acknowledge holds back its source
+// partition's offset (not the other partitions'); under
+// errors.tolerance=all it is skipped once the producer gives up.
+func TestSourceTask_UnackedRecordHoldsOffset(t *testing.T) {
+	addr := startKafka(t, 1, "good")
+	store := NewMemoryOffsetStore()
+	task := &countingSource{parts: []string{"a", "b"}, limit: 4, topicOf: func(p string, pos int64) string {
+		if p == "a" && pos == 1 {
+			return "missing" // not created, not auto-created: never acked
+		}
+		return "good"
+	}}
+	reg := newRegistry(t, func() connect.SourceTask { return task }, nil)
+	w := newTestWorker(t, addr, reg, store)
+	w.cfg.ClientOptions = append(w.cfg.ClientOptions, kgo.UnknownTopicRetries(-1), kgo.MetadataMinAge(50*time.Millisecond))
+	cfg := sourceConfig("hold")
+	id := connect.TaskID{Connector: "hold"}
+	if err := w.StartTask(id, cfg, nil, newListener()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b's offset", func() bool { return storedPos(t, store, "hold", "b") == 3 })
+	time.Sleep(300 * time.Millisecond) // several flush intervals
+	if got := storedPos(t, store, "hold", "a"); got != 0 {
+		t.Fatalf("a's offset is %d, want 0 (record 1 is unacknowledged)", got)
+	}
+	_ = w.StopTask(id)
+	if got := storedPos(t, store, "hold", "a"); got != 0 {
+		t.Fatalf("after stop a's offset is %d, want 0", got)
+	}
+}
