@@ -57,6 +57,7 @@ type sinkRunner struct {
 	// first read), where a failed Flush rewinds to.
 	current, base map[connect.TopicPartition]int64
 	retry         []connect.SinkRecord // a batch whose Put failed retriably
+	fatal         error                // a failure in a rebalance callback (Open)
 	retryOffsets  map[connect.TopicPartition]int64
 
 	ctxMu           sync.Mutex
@@ -139,7 +140,7 @@ func (s *sinkRunner) run(ctx context.Context) (err error) {
 	s.started = err == nil
 	if tps := s.assignment(); s.started && len(tps) > 0 {
 		if oerr := s.task.Open(tps); oerr != nil {
-			s.log.Error("Open failed", "partitions", tps, "err", oerr)
+			s.fatal = fmt.Errorf("open %v: %w", tps, oerr)
 		}
 	}
 	s.taskMu.Unlock()
@@ -208,8 +209,11 @@ func (s *sinkRunner) loop(ctx context.Context) error {
 			continue
 		}
 		s.taskMu.Lock()
-		pending := s.retry != nil
+		pending, fatal := s.retry != nil, s.fatal
 		s.taskMu.Unlock()
+		if fatal != nil {
+			return fatal
+		}
 		if pending {
 			if err := s.retryPut(ctx, nextCommit); err != nil {
 				return err

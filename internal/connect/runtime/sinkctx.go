@@ -40,8 +40,8 @@ func (s *sinkRunner) onAssigned(_ context.Context, _ *kgo.Client, m map[string][
 	if !s.started || s.closed {
 		return
 	}
-	if err := s.task.Open(tps); err != nil {
-		s.log.Error("Open failed", "partitions", tps, "err", err)
+	if err := s.task.Open(tps); err != nil && s.fatal == nil {
+		s.fatal = fmt.Errorf("open %v: %w", tps, err) // the loop fails the task, as Kafka's poll would throw
 	}
 }
 
