@@ -50,13 +50,13 @@ var layer = map[string]int{
 	"internal/cli":           2,
 	// Fjord Connect: the core API, then what implements it, then the
 	// runtime that runs them (a Kafka client only).
-	"internal/connect":                    0,
-	"internal/connect/convert":            1,
-	"internal/connect/transform":          1,
-	"internal/connect/rest":               1,
-	"internal/connect/connectors/file":    1,
-	"internal/connect/connectors/datagen": 1,
-	"internal/connect/runtime":            2,
+	"internal/connect":                    1,
+	"internal/connect/convert":            2,
+	"internal/connect/transform":          2,
+	"internal/connect/rest":               2,
+	"internal/connect/connectors/file":    2,
+	"internal/connect/connectors/datagen": 2,
+	"internal/connect/runtime":            3,
 	// Test harness and tools: above everything they drive.
 	"internal/fjordtest":             7,
 	"internal/fjordtest/kfakebroker": 8,
