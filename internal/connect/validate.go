@@ -64,7 +64,7 @@ func ValidateConfig(reg *Registry, config map[string]string) (ConfigInfos, Conne
 	}
 	for _, kind := range []struct {
 		list, prefix string
-		want        PluginType
+		want         PluginType
 	}{{KeyTransforms, "transforms.", PluginTransformation}, {KeyPredicates, "predicates.", PluginPredicate}} {
 		for _, alias := range splitList(config[kind.list]) {
 			infos = append(infos, aliasInfos(reg, config, kind.prefix+alias+".", kind.want, addGroup)...)
