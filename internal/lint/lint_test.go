@@ -57,6 +57,7 @@ var layer = map[string]int{
 	"internal/connect/connectors/file":    2,
 	"internal/connect/connectors/datagen": 2,
 	"internal/connect/runtime":            3,
+	"internal/connect/distributed":        2,
 	// Test harness and tools: above everything they drive.
 	"internal/fjordtest":             7,
 	"internal/fjordtest/kfakebroker": 8,
