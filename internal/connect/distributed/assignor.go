@@ -67,7 +67,9 @@ func itemsOf(a Assignment) []item {
 
 func (i item) isConnector() bool { return i.task == int(ConnectorTask) }
 
-func cmpItem(a, b item) int { return cmp.Or(cmp.Compare(a.connector, b.connector), cmp.Compare(a.task, b.task)) }
+func cmpItem(a, b item) int {
+	return cmp.Or(cmp.Compare(a.connector, b.connector), cmp.Compare(a.task, b.task))
+}
 
 func assignmentOf(items []item) Assignment {
 	var a Assignment
@@ -108,7 +110,7 @@ func Assign(in AssignInput) (map[string]MemberAssignment, AssignorState) {
 		configured[item{t.Connector, t.Task}] = true
 	}
 
-	held := map[string][]item{}   // what each member keeps
+	held := map[string][]item{}    // what each member keeps
 	revoked := map[string][]item{} // what each member stops
 	owner := map[item]string{}
 	for _, m := range members {
