@@ -58,13 +58,14 @@ var layer = map[string]int{
 	"internal/connect/connectors/datagen": 2,
 	"internal/connect/runtime":            3,
 	"internal/connect/distributed":        2,
+	"internal/connect/storage":            3,
 	// Test harness and tools: above everything they drive.
 	"internal/fjordtest":             7,
 	"internal/fjordtest/kfakebroker": 8,
 }
 
 // clientOnly packages reach brokers only through kgo/kadm.
-var clientOnly = map[string]bool{"internal/cli": true, "internal/bench": true, "internal/connect/runtime": true}
+var clientOnly = map[string]bool{"internal/cli": true, "internal/bench": true, "internal/connect/runtime": true, "internal/connect/storage": true}
 
 type goFile struct {
 	path string // relative to the module root
