@@ -134,7 +134,10 @@ func TestLint_ImportLayering(t *testing.T) {
 				continue
 			}
 			to := strings.TrimPrefix(p, module+"/")
-			if clientOnly[f.pkg] && to != "internal/bench" && to != "internal/config" && to != "internal/balance" {
+			// Client packages may use the other client-side packages
+			// (Connect's are all client side), never the broker's.
+			if clientOnly[f.pkg] && to != "internal/bench" && to != "internal/config" && to != "internal/balance" &&
+				to != "internal/connect" && !strings.HasPrefix(to, "internal/connect/") {
 				t.Errorf("%s (a client package) imports %s; clients reach brokers only through kgo/kadm", f.path, to)
 			}
 			if to == "internal/node" && f.pkg != "." && f.pkg != "cmd/fjord" {
