@@ -59,13 +59,14 @@ var layer = map[string]int{
 	"internal/connect/runtime":            3,
 	"internal/connect/distributed":        2,
 	"internal/connect/storage":            3,
+	"internal/connect/workergroup":        3,
 	// Test harness and tools: above everything they drive.
 	"internal/fjordtest":             7,
 	"internal/fjordtest/kfakebroker": 8,
 }
 
 // clientOnly packages reach brokers only through kgo/kadm.
-var clientOnly = map[string]bool{"internal/cli": true, "internal/bench": true, "internal/connect/runtime": true, "internal/connect/storage": true}
+var clientOnly = map[string]bool{"internal/cli": true, "internal/bench": true, "internal/connect/runtime": true, "internal/connect/storage": true, "internal/connect/workergroup": true}
 
 type goFile struct {
 	path string // relative to the module root
