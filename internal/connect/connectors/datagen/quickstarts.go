@@ -235,7 +235,9 @@ func record(name, doc string, fields ...namedGen) (*connect.Schema, []fieldGen) 
 	return schema, gens
 }
 
-func long(name string, g fieldGen) namedGen { return namedGen{name: name, gen: g, s: connect.Int64Schema} }
+func long(name string, g fieldGen) namedGen {
+	return namedGen{name: name, gen: g, s: connect.Int64Schema}
+}
 func int32f(name, doc string, g fieldGen) namedGen {
 	return namedGen{name: name, doc: doc, gen: g, s: connect.Int32Schema}
 }
