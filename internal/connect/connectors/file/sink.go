@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
 
 	"github.com/fjordstream/fjord/internal/connect"
 )
@@ -70,6 +72,7 @@ type SinkTask struct {
 	stdout   io.Writer // where lines go when file is unset
 	w        *bufio.Writer
 	line     []byte // reused to format one value
+	created  bool   // the task created the file: its folder is synced at the next Flush
 	// fsync is (*os.File).Sync, a seam for tests to see that Flush syncs.
 	fsync func(*os.File) error
 }
@@ -91,7 +94,14 @@ func (t *SinkTask) Start(_ connect.SinkTaskContext, props map[string]string) err
 		t.w = bufio.NewWriterSize(t.stdout, readChunk)
 		return nil
 	}
-	f, err := os.OpenFile(t.filename, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
+	// O_EXCL first tells whether this task created the file: then its
+	// folder entry must be synced too, or a power cut could lose the
+	// whole file even after its data was fsynced.
+	f, err := os.OpenFile(t.filename, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o666)
+	t.created = err == nil
+	if errors.Is(err, fs.ErrExist) {
+		f, err = os.OpenFile(t.filename, os.O_WRONLY|os.O_APPEND, 0o666)
+	}
 	if err != nil {
 		return fmt.Errorf("file sink: open %s: %w", t.filename, err)
 	}
@@ -134,8 +144,24 @@ func (t *SinkTask) Flush(map[connect.TopicPartition]int64) error {
 		if err := t.fsync(t.f); err != nil {
 			return fmt.Errorf("file sink: fsync %s: %w", t.filename, err)
 		}
+		if t.created {
+			if err := syncDir(filepath.Dir(t.filename)); err != nil {
+				return fmt.Errorf("file sink: fsync the folder of %s: %w", t.filename, err)
+			}
+			t.created = false
+		}
 	}
 	return nil
+}
+
+// syncDir fsyncs a folder, making the entries created in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Close is a no-op: the runtime flushed before revoking.
