@@ -169,18 +169,25 @@ func (c *Connector) Version() string { return Version }
 func (c *Connector) Config() connect.ConfigDef { return config() }
 
 // Validate reports what the keys' own checks cannot: a missing quickstart
-// or a key field the quickstart lacks.
+// (Fjord has no schema.filename) or a key field the quickstart lacks. Each
+// is checked on its own, so one validation shows every problem.
 func (c *Connector) Validate(props map[string]string) []connect.ConfigValue {
-	if connect.ErrorCount(config().Validate(props)) > 0 {
-		return nil // the ConfigDef's findings say it already
-	}
-	if _, err := parse(props); err != nil {
-		name := KeyQuickstart
-		if props[KeyQuickstart] != "" {
-			name = KeySchemaKeyfield
-		}
+	finding := func(name, msg string) []connect.ConfigValue {
 		v := props[name]
-		return []connect.ConfigValue{{Name: name, Value: &v, RecommendedValues: []string{}, Errors: []string{err.Error()}, Visible: true}}
+		return []connect.ConfigValue{{Name: name, Value: &v, RecommendedValues: []string{}, Errors: []string{msg}, Visible: true}}
+	}
+	name := strings.TrimSpace(props[KeyQuickstart])
+	if name == "" {
+		return finding(KeyQuickstart, fmt.Sprintf("Fjord's Datagen needs %s (one of %s): %s and %s are not supported",
+			KeyQuickstart, strings.Join(Quickstarts(), ", "), KeySchemaFilename, KeySchemaString))
+	}
+	q, ok := newQuickstart(name)
+	key := strings.TrimSpace(props[KeySchemaKeyfield])
+	if !ok || key == "" {
+		return nil // an unknown quickstart is the ConfigDef's finding
+	}
+	if f := q.schema.Field(key); f == nil || f.Schema.Type == connect.TypeStruct {
+		return finding(KeySchemaKeyfield, fmt.Sprintf("%s %q is not a top-level, non-struct field of quickstart %s", KeySchemaKeyfield, key, name))
 	}
 	return nil
 }

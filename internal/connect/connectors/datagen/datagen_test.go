@@ -285,6 +285,12 @@ func TestDatagen_ConfigChecks(t *testing.T) {
 			t.Errorf("%s: validated", name)
 		}
 	}
+	// Both problems show in one validation: the missing topic (the
+	// ConfigDef's) and the missing quickstart (the connector's).
+	empty := map[string]string{}
+	if connect.ErrorCount(c.Config().Validate(empty)) != 1 || connect.ErrorCount(c.Validate(empty)) != 1 {
+		t.Errorf("validation of an empty config: %+v %+v", c.Config().Validate(empty), c.Validate(empty))
+	}
 	if err := c.Start(nil, props(KeyQuickstart, "Stock_Trades", KeySchemaKeyfield, "userid")); err != nil {
 		t.Errorf("a quickstart in another case and a chosen key field: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -112,6 +113,42 @@ func TestSource_BatchSize(t *testing.T) {
 		if n := len(poll(t, task)); n != want {
 			t.Fatalf("batch of %d, want %d", n, want)
 		}
+	}
+}
+
+func TestSource_LinesLongerThanAReadAndManyBatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "in.txt")
+	long := strings.Repeat("x", 3*readChunk+17)
+	var want []string
+	var text strings.Builder
+	for i := range 5000 {
+		l := strconv.Itoa(i)
+		if i%1000 == 500 {
+			l = long
+		}
+		want = append(want, l)
+		text.WriteString(l + "\n")
+	}
+	appendFile(t, path, text.String())
+	task := startSource(t, &fakeSourceCtx{}, map[string]string{KeyFile: path, KeyTopic: "t", KeyBatchSize: "700"})
+	var got []string
+	var last any
+	for len(got) < len(want) {
+		recs := poll(t, task)
+		if recs == nil {
+			t.Fatalf("stopped after %d lines", len(got))
+		}
+		if len(recs) > 700 {
+			t.Fatalf("a batch of %d", len(recs))
+		}
+		vals, pos := lines(recs)
+		got, last = append(got, vals...), pos[len(pos)-1]
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatal("lines differ")
+	}
+	if last != int64(text.Len()) {
+		t.Fatalf("last position %v, file size %d", last, text.Len())
 	}
 }
 
