@@ -153,7 +153,9 @@ func (h *Handler) handle(pattern string, ep endpoint) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	handler, pattern := h.mux.Handler(r)
 	if pattern != "" {
-		handler.ServeHTTP(w, r)
+		// Through the mux, not handler: only ServeHTTP sets the path
+		// values ({name}) on the request.
+		h.mux.ServeHTTP(w, r)
 		return
 	}
 	// ServeMux knows whether the path exists with another method (405,
@@ -161,6 +163,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{header: http.Header{}}
 	handler.ServeHTTP(rec, r)
 	status := rec.status
+	if status >= 300 && status < 400 {
+		// ServeMux's redirect to a cleaned path: let it answer.
+		h.mux.ServeHTTP(w, r)
+		return
+	}
 	if status != http.StatusMethodNotAllowed {
 		status = http.StatusNotFound
 	}
