@@ -171,6 +171,14 @@ func (c *Client) PutConfig(ctx context.Context, name string, config map[string]s
 	return info, st == http.StatusCreated, err
 }
 
+// PatchConfig sets the keys of patch with a value and removes those
+// with nil (PATCH /connectors/{name}/config, KIP-477).
+func (c *Client) PatchConfig(ctx context.Context, name string, patch map[string]*string) (connect.ConnectorInfo, error) {
+	var out connect.ConnectorInfo
+	_, err := c.do(ctx, http.MethodPatch, connPath(name, "config"), nil, patch, &out)
+	return out, err
+}
+
 // Status returns a connector's and its tasks' states.
 func (c *Client) Status(ctx context.Context, name string) (connect.ConnectorStateInfo, error) {
 	var out connect.ConnectorStateInfo

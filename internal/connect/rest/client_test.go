@@ -73,6 +73,12 @@ func TestClient_AgainstServer(t *testing.T) {
 	if created {
 		t.Fatal("update reported as created")
 	}
+	v := "w"
+	if info, err := c.PatchConfig(ctx, "s", map[string]*string{"topics": &v, "file": nil}); err != nil || info.Config["topics"] != "w" {
+		t.Fatalf("patch: %+v %v", info, err)
+	}
+	_, _, err = c.PutConfig(ctx, "s", map[string]string{"connector.class": "FileStreamSink", "topics": "u"})
+	must(err)
 	cfg, err := c.Config(ctx, "s")
 	must(err)
 	if cfg["topics"] != "u" {

@@ -68,7 +68,7 @@ func (h *Handler) listConnectors(c *call) (int, any, error) {
 		var e Expansion
 		gone := false
 		for _, x := range expand {
-			switch strings.ToLower(x) {
+			switch x { // case-sensitive, as Kafka's
 			case "status":
 				st, err := h.herder.ConnectorStatus(c.ctx, name)
 				if errors.Is(err, connect.ErrNotFound) {
@@ -211,13 +211,52 @@ func (h *Handler) restart(c *call) (int, any, error) {
 	return http.StatusAccepted, st, nil
 }
 
-// targetState answers pause, resume and stop: 202 with no body, the
-// state following asynchronously.
-func (h *Handler) targetState(f func(ctx context.Context, name string) error) endpoint {
+// targetState answers pause, resume (202) and stop (204: Kafka's stop
+// endpoint returns nothing, so Jersey answers No Content) with no body,
+// the state following asynchronously.
+func (h *Handler) targetState(status int, f func(ctx context.Context, name string) error) endpoint {
 	return func(c *call) (int, any, error) {
 		err := f(c.ctx, c.r.PathValue("name"))
-		return http.StatusAccepted, nil, wrap(err, "changing target state")
+		return status, nil, wrap(err, "changing target state")
 	}
+}
+
+// patchConfig is KIP-477's PATCH /connectors/{name}/config: keys with a
+// value are set, keys with null removed. The herder has no patch
+// operation, so this reads and writes back; a concurrent write between
+// the two is overwritten (Kafka's leader patches under its lock).
+func (h *Handler) patchConfig(c *call) (int, any, error) {
+	name := c.r.PathValue("name")
+	var patch map[string]any
+	if err := decodeJSON(c.body, &patch); err != nil {
+		return 0, nil, err
+	}
+	if patch == nil {
+		return 0, nil, badRequest("Request body must be a JSON object of configuration keys and values")
+	}
+	config, err := h.herder.ConnectorConfig(c.ctx, name)
+	if err != nil {
+		return 0, nil, wrap(err, "patching connector config")
+	}
+	for k, v := range patch {
+		if v == nil {
+			delete(config, k)
+			continue
+		}
+		one, err := stringMap(map[string]any{k: v})
+		if err != nil {
+			return 0, nil, err
+		}
+		config[k] = one[k]
+	}
+	if err := checkName(name, config); err != nil {
+		return 0, nil, err
+	}
+	info, _, err := h.herder.PutConnectorConfig(c.ctx, name, config, true)
+	if err != nil {
+		return 0, nil, wrap(err, "patching connector config")
+	}
+	return http.StatusOK, info, nil
 }
 
 func (h *Handler) tasks(c *call) (int, any, error) {
@@ -286,13 +325,10 @@ func (h *Handler) alterOffsets(c *call) (int, any, error) {
 	if err := decodeJSON(c.body, &offs); err != nil {
 		return 0, nil, err
 	}
+	// A null offset is allowed (it removes the partition's offset); the
+	// herder checks partitions, as Kafka's worker does.
 	if len(offs.Offsets) == 0 {
-		return 0, nil, badRequest("Partitions to modify cannot be empty or null")
-	}
-	for _, o := range offs.Offsets {
-		if o.Partition == nil {
-			return 0, nil, badRequest("The partition for a source partition / offset pair cannot be null or empty")
-		}
+		return 0, nil, badRequest("Partitions / offsets need to be provided for an alter offsets request")
 	}
 	// The decoder kept numbers as json.Number so offsets survive
 	// exactly; the herder sees plain JSON values.
