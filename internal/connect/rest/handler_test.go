@@ -1,10 +1,13 @@
 package rest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -213,7 +216,7 @@ func TestHandler_Endpoints(t *testing.T) {
 			want: errBody(400, "Included connector type FileStreamSinkConnector does not match request type FileStreamSource")},
 		{name: "loggers", method: "GET", path: "/admin/loggers", status: 200,
 			want: `{"org.apache.kafka.connect.runtime":{"level":"INFO","last_modified":null},"root":{"level":"INFO","last_modified":null}}`},
-		{name: "logger", method: "GET", path: "/admin/loggers/root", status: 200, want: `{"level":"INFO","last_modified":null}`},
+		{name: "logger", method: "GET", path: "/admin/loggers/ROOT", status: 200, want: `{"level":"INFO","last_modified":null}`},
 		{name: "logger unknown", method: "GET", path: "/admin/loggers/nope", status: 404, want: errBody(404, "Logger nope not found.")},
 		{name: "set logger", method: "PUT", path: "/admin/loggers/org.apache.kafka.connect", body: `{"level":"debug"}`, status: 200,
 			want: `["org.apache.kafka.connect","org.apache.kafka.connect.runtime"]`},
@@ -288,4 +291,59 @@ func TestHandler_BodyLimit(t *testing.T) {
 	if status != http.StatusRequestEntityTooLarge || !strings.Contains(body, `"error_code":413`) {
 		t.Fatalf("status %d body %s", status, body)
 	}
+}
+
+// TestHandler_ValidateShape checks the validate answer's shape key by key
+// against Kafka's documented example (ConfigInfos, ConfigKeyInfo,
+// ConfigValueInfo).
+func TestHandler_ValidateShape(t *testing.T) {
+	_, h := seeded(t)
+	status, _, body := request(t, h, "PUT", "/connector-plugins/FileStreamSinkConnector/config/validate",
+		`{"connector.class":"org.apache.kafka.connect.file.FileStreamSinkConnector","topics":"t","name":"v"}`)
+	if status != 200 {
+		t.Fatalf("status %d %s", status, body)
+	}
+	var got struct {
+		Name       string   `json:"name"`
+		ErrorCount *int     `json:"error_count"`
+		Groups     []string `json:"groups"`
+		Configs    []struct {
+			Definition map[string]any `json:"definition"`
+			Value      map[string]any `json:"value"`
+		} `json:"configs"`
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Name == "" || got.ErrorCount == nil || *got.ErrorCount != 0 || len(got.Groups) == 0 || len(got.Configs) == 0 {
+		t.Fatalf("validate answer %s", body)
+	}
+	wantDef := []string{"default_value", "dependents", "display_name", "documentation", "group", "importance", "name", "order_in_group", "required", "type", "width"}
+	wantVal := []string{"errors", "name", "recommended_values", "value", "visible"}
+	for _, c := range got.Configs {
+		if keys := slices.Sorted(maps.Keys(c.Definition)); !slices.Equal(keys, wantDef) {
+			t.Fatalf("definition keys %v, want %v", keys, wantDef)
+		}
+		if keys := slices.Sorted(maps.Keys(c.Value)); !slices.Equal(keys, wantVal) {
+			t.Fatalf("value keys %v, want %v", keys, wantVal)
+		}
+	}
+	var topics map[string]any
+	for _, c := range got.Configs {
+		if c.Value["name"] == "topics" {
+			topics = c.Value
+		}
+	}
+	if !sameJSON(t, mustJSON(t, topics), `{"name":"topics","value":"t","recommended_values":[],"errors":[],"visible":true}`) {
+		t.Fatalf("topics value %v", topics)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -202,7 +202,7 @@ func (h *Handler) getLogger(c *call) (int, any, error) {
 	if h.opts.Loggers == nil {
 		return 0, nil, notFound("HTTP 404 Not Found")
 	}
-	name := c.r.PathValue("logger")
+	name := loggerName(c.r.PathValue("logger"))
 	lv, ok := h.opts.Loggers.Level(name)
 	if !ok {
 		return 0, nil, notFound("Logger %s not found.", name)
@@ -229,8 +229,7 @@ func (h *Handler) setLogger(c *call) (int, any, error) {
 		// that check for it.
 		return 0, nil, notFound("invalid log level '%v'.", raw)
 	}
-	name := c.r.PathValue("logger")
-	affected := h.opts.Loggers.SetLevel(name, level)
+	affected := h.opts.Loggers.SetLevel(loggerName(c.r.PathValue("logger")), level)
 	// scope=cluster (KIP-976) asks every worker; this worker has no
 	// channel to the others, so it applies the level here and answers as
 	// Kafka does for that scope: 204, no body.
@@ -241,4 +240,13 @@ func (h *Handler) setLogger(c *call) (int, any, error) {
 		affected = []string{}
 	}
 	return http.StatusOK, affected, nil
+}
+
+// loggerName maps the root logger's name in any case to RootLogger, as
+// Kafka compares it.
+func loggerName(s string) string {
+	if strings.EqualFold(s, RootLogger) {
+		return RootLogger
+	}
+	return s
 }
