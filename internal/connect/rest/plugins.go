@@ -2,6 +2,7 @@ package rest
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/fjordstream/fjord/internal/connect"
@@ -19,7 +20,29 @@ func (h *Handler) listPlugins(c *call) (int, any, error) {
 	if out == nil {
 		out = []connect.PluginInfo{}
 	}
+	// Kafka lists by kind (sinks, sources, transforms, predicates,
+	// converters, header converters), each kind by class name; List
+	// sorted by class, and the stable sort keeps that within a kind.
+	slices.SortStableFunc(out, func(a, b connect.PluginInfo) int { return kindRank(a.Type) - kindRank(b.Type) })
 	return http.StatusOK, out, nil
+}
+
+func kindRank(t connect.PluginType) int {
+	switch t {
+	case connect.PluginSink:
+		return 0
+	case connect.PluginSource:
+		return 1
+	case connect.PluginTransformation:
+		return 2
+	case connect.PluginPredicate:
+		return 3
+	case connect.PluginConverter:
+		return 4
+	case connect.PluginHeaderConverter:
+		return 5
+	}
+	return 6
 }
 
 // configurable is what every plugin with declared keys implements
