@@ -209,3 +209,47 @@ func TestParseListeners(t *testing.T) {
 		}
 	}
 }
+
+// Close lets a request in flight finish, then refuses new connections.
+func TestServer_GracefulClose(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	}), "http://127.0.0.1:0", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := srv.URL()
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNoContent {
+				err = errors.New(resp.Status)
+			}
+		}
+		done <- err
+	}()
+	<-started
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		closed <- srv.Close(ctx)
+	}()
+	time.Sleep(20 * time.Millisecond) // Close has begun: no new connections
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("request in flight: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if resp, err := http.Get(url); err == nil {
+		resp.Body.Close()
+		t.Fatal("served after Close")
+	}
+}

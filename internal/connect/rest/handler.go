@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -57,6 +58,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// Transport sends forwarded requests; nil uses a default transport.
 	Transport http.RoundTripper
+	// Logger records answers of 500 (which a caller may not report);
+	// nil discards.
+	Logger *slog.Logger
 }
 
 // Handler is the REST API over a herder. It is safe for concurrent use.
@@ -83,6 +87,9 @@ func NewHandler(h connect.Herder, opts Options) *Handler {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	tr := opts.Transport
 	if tr == nil {
@@ -133,6 +140,9 @@ func (h *Handler) handle(pattern string, ep endpoint) {
 		case errors.As(err, &nl):
 			h.forwardToLeader(w, c, nl.LeaderURL)
 		case err != nil:
+			if status, _ := errorStatus(err); status == http.StatusInternalServerError {
+				h.opts.Logger.Error("connect REST request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
 			writeError(w, err)
 		default:
 			if c.location != "" {

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -232,6 +233,8 @@ func TestHandler_Endpoints(t *testing.T) {
 			want: errBody(409, "Rebalance in progress")},
 		{name: "internal error", method: "GET", path: "/connectors", prep: func(f *fakeHerder) { f.err = errors.New("config topic unreadable") }, status: 500,
 			want: errBody(500, "config topic unreadable")},
+		{name: "herder timed out", method: "GET", path: "/connectors/local-file-sink/status",
+			prep: func(f *fakeHerder) { f.err = fmt.Errorf("reading status: %w", context.DeadlineExceeded) }, status: 500, want: errBody(500, msgTimedOut)},
 		{name: "not leader without leader URL", method: "PUT", path: "/connectors/local-file-sink/pause",
 			prep: func(f *fakeHerder) { f.err = &connect.NotLeaderError{} }, status: 409, want: errBody(409, msgNoLeader)},
 		{name: "not leader after two hops", method: "PUT", path: "/connectors/local-file-sink/pause?forward=false",
