@@ -32,6 +32,7 @@ type Error struct {
 	Message string
 }
 
+// Error says the status and the worker's message.
 func (e *Error) Error() string {
 	return fmt.Sprintf("connect REST API: %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
 }

@@ -389,7 +389,9 @@ type opError struct {
 	err error
 }
 
+// Error is the operation and the herder's message, for logs.
 func (e *opError) Error() string { return e.op + ": " + e.err.Error() }
+// Unwrap gives errors.Is and errors.As the herder's error.
 func (e *opError) Unwrap() error { return e.err }
 
 // wrap adds context to a herder error, keeping nil nil.

@@ -42,6 +42,7 @@ type httpError struct {
 	msg    string
 }
 
+// Error is the message the answer carries.
 func (e *httpError) Error() string { return e.msg }
 
 func badRequest(format string, args ...any) error {

@@ -194,13 +194,16 @@ type statusRecorder struct {
 	status int
 }
 
+// Header collects ServeMux's headers (Allow, for a 405).
 func (s *statusRecorder) Header() http.Header { return s.header }
+// Write drops the plain-text body; the JSON one replaces it.
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
 	return len(b), nil
 }
+// WriteHeader records the first status, as a ResponseWriter keeps it.
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
