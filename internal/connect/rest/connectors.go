@@ -391,6 +391,7 @@ type opError struct {
 
 // Error is the operation and the herder's message, for logs.
 func (e *opError) Error() string { return e.op + ": " + e.err.Error() }
+
 // Unwrap gives errors.Is and errors.As the herder's error.
 func (e *opError) Unwrap() error { return e.err }
 

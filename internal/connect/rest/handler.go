@@ -196,6 +196,7 @@ type statusRecorder struct {
 
 // Header collects ServeMux's headers (Allow, for a 405).
 func (s *statusRecorder) Header() http.Header { return s.header }
+
 // Write drops the plain-text body; the JSON one replaces it.
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
@@ -203,6 +204,7 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
 // WriteHeader records the first status, as a ResponseWriter keeps it.
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
