@@ -132,6 +132,15 @@ func (c *Client) List(ctx context.Context) ([]string, error) {
 // ListExpanded returns every connector with its status and/or info
 // (GET /connectors?expand=status&expand=info).
 func (c *Client) ListExpanded(ctx context.Context, status, info bool) (map[string]Expansion, error) {
+	if !status && !info {
+		// Without an expansion the API answers a list, not a map.
+		names, err := c.List(ctx)
+		out := make(map[string]Expansion, len(names))
+		for _, n := range names {
+			out[n] = Expansion{}
+		}
+		return out, err
+	}
 	q := url.Values{}
 	if status {
 		q.Add("expand", "status")

@@ -68,6 +68,9 @@ func TestClient_AgainstServer(t *testing.T) {
 	if e := exp["s"]; e.Status == nil || e.Info == nil || e.Status.Connector.State != connect.Running {
 		t.Fatalf("expanded %+v", exp)
 	}
+	if exp, err := c.ListExpanded(ctx, false, false); err != nil || len(exp) != 1 {
+		t.Fatalf("expanded without expansions: %v %v", exp, err)
+	}
 	_, created, err := c.PutConfig(ctx, "s", map[string]string{"connector.class": "FileStreamSink", "topics": "u"})
 	must(err)
 	if created {

@@ -267,6 +267,21 @@ func (h *Handler) tasks(c *call) (int, any, error) {
 	return http.StatusOK, tasks, wrap(err, "task configs")
 }
 
+// tasksConfig is Kafka 3.x's deprecated GET /connectors/{name}/tasks-config
+// (KIP-661, deprecated by KIP-970, removed in Kafka 4.0): each task's configuration keyed by
+// "connector-task".
+func (h *Handler) tasksConfig(c *call) (int, any, error) {
+	tasks, err := h.herder.TaskConfigs(c.ctx, c.r.PathValue("name"))
+	if err != nil {
+		return 0, nil, wrap(err, "task configs")
+	}
+	out := make(map[string]map[string]string, len(tasks))
+	for _, t := range tasks {
+		out[fmt.Sprintf("%s-%d", t.ID.Connector, t.ID.Task)] = t.Config
+	}
+	return http.StatusOK, out, nil
+}
+
 // taskID reads {name} and {task}. A task id that is not a number cannot
 // name a task: Jersey answers 404 for a path parameter it cannot convert.
 func taskID(c *call) (connect.TaskID, error) {

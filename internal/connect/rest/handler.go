@@ -233,6 +233,7 @@ func (h *Handler) routes() {
 	h.handle("PUT /connectors/{name}/resume", h.targetState(http.StatusAccepted, h.herder.ResumeConnector))
 	h.handle("PUT /connectors/{name}/stop", h.targetState(http.StatusNoContent, h.herder.StopConnector))
 	h.handle("GET /connectors/{name}/tasks", h.tasks)
+	h.handle("GET /connectors/{name}/tasks-config", h.tasksConfig)
 	h.handle("GET /connectors/{name}/tasks/{task}/status", h.taskStatus)
 	h.handle("POST /connectors/{name}/tasks/{task}/restart", h.restartTask)
 	h.handle("GET /connectors/{name}/topics", h.topics)

@@ -159,6 +159,8 @@ func TestHandler_Endpoints(t *testing.T) {
 		{name: "pause unknown", method: "PUT", path: "/connectors/nope/pause", status: 404, want: errBody(404, "Connector nope not found")},
 		{name: "tasks", method: "GET", path: "/connectors/local-file-sink/tasks", status: 200,
 			want: `[{"id":{"connector":"local-file-sink","task":0},"config":{"task.class":"org.apache.kafka.connect.file.FileStreamSinkTask"}}]`},
+		{name: "tasks-config", method: "GET", path: "/connectors/local-file-sink/tasks-config", status: 200,
+			want: `{"local-file-sink-0":{"task.class":"org.apache.kafka.connect.file.FileStreamSinkTask"}}`},
 		{name: "task status", method: "GET", path: "/connectors/local-file-sink/tasks/0/status", status: 200,
 			want: `{"id":0,"state":"RUNNING","worker_id":"fakehost:8083"}`},
 		{name: "task status unknown task", method: "GET", path: "/connectors/local-file-sink/tasks/3/status", status: 404,
