@@ -267,9 +267,9 @@ func (h *Handler) tasks(c *call) (int, any, error) {
 	return http.StatusOK, tasks, wrap(err, "task configs")
 }
 
-// tasksConfig is Kafka 3.x's deprecated GET /connectors/{name}/tasks-config
-// (KIP-661, deprecated by KIP-970, removed in Kafka 4.0): each task's configuration keyed by
-// "connector-task".
+// tasksConfig is Kafka 3.x's GET /connectors/{name}/tasks-config
+// (KIP-661; deprecated by KIP-970, removed in Kafka 4.0): each task's
+// configuration keyed by "connector-task".
 func (h *Handler) tasksConfig(c *call) (int, any, error) {
 	tasks, err := h.herder.TaskConfigs(c.ctx, c.r.PathValue("name"))
 	if err != nil {
