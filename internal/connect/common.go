@@ -66,7 +66,7 @@ func CommonConfig() ConfigDef {
 		{Name: KeyErrorsRetryDelay, Type: ConfigLong, Default: "60000", Importance: Medium, Group: groupErrors, OrderInGroup: 2, Width: "MEDIUM", DisplayName: "Maximum Delay Between Retries for Errors",
 			Doc: "The maximum duration in milliseconds between consecutive retry attempts. Jitter will be added to the delay once this limit is reached to prevent thundering herd issues."},
 		{Name: KeyErrorsTolerance, Type: ConfigString, Default: "none", Importance: Medium, Group: groupErrors, OrderInGroup: 3, Width: "SHORT", DisplayName: "Error Tolerance",
-			Doc: "Behavior for tolerating errors during connector operation. 'none' is the default value and signals that any error will result in an immediate connector task failure; 'all' changes the behavior to skip over problematic records.",
+			Doc:         "Behavior for tolerating errors during connector operation. 'none' is the default value and signals that any error will result in an immediate connector task failure; 'all' changes the behavior to skip over problematic records.",
 			Recommended: []string{"none", "all"}, Validator: oneOf("none", "all")},
 		{Name: KeyErrorsLog, Type: ConfigBoolean, Default: "false", Importance: Medium, Group: groupErrors, OrderInGroup: 4, Width: "SHORT", DisplayName: "Log Errors",
 			Doc: "If true, write each error and the details of the failed operation and problematic record to the Connect application log."},

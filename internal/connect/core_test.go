@@ -97,3 +97,16 @@ func TestRegistry_KafkaNamesAndAliases(t *testing.T) {
 		t.Errorf("list: %+v", l)
 	}
 }
+
+func TestValidateConfig_KafkaShapes(t *testing.T) {
+	r := NewRegistry()
+	r.MustRegister(Plugin{Class: "org.apache.kafka.connect.file.FileStreamSourceConnector", Type: PluginSource, Version: "1", New: func() any { return fakeConnector{} }})
+	infos, typ := ValidateConfig(r, map[string]string{"connector.class": "FileStreamSource", "name": "f"})
+	if typ != SourceType || infos.ErrorCount != 0 || infos.Name != "FileStreamSource" {
+		t.Fatalf("valid source: %v %+v", typ, infos)
+	}
+	infos, _ = ValidateConfig(r, map[string]string{"connector.class": "Nope", "name": "f", "transforms": "a"})
+	if infos.ErrorCount != 2 {
+		t.Fatalf("unknown class and a transform without type: %d errors: %+v", infos.ErrorCount, infos)
+	}
+}

@@ -50,20 +50,24 @@ var layer = map[string]int{
 	"internal/cli":           2,
 	// Fjord Connect: the core API, then what implements it, then the
 	// runtime that runs them (a Kafka client only).
-	"internal/connect":                    0,
-	"internal/connect/convert":            1,
-	"internal/connect/transform":          1,
-	"internal/connect/rest":               1,
-	"internal/connect/connectors/file":    1,
-	"internal/connect/connectors/datagen": 1,
-	"internal/connect/runtime":            2,
+	"internal/connect":                    1,
+	"internal/connect/convert":            2,
+	"internal/connect/transform":          2,
+	"internal/connect/rest":               2,
+	"internal/connect/connectors/file":    2,
+	"internal/connect/connectors/datagen": 2,
+	"internal/connect/runtime":            3,
+	"internal/connect/distributed":        2,
+	"internal/connect/storage":            3,
+	"internal/connect/workergroup":        3,
+	"internal/connect/herder":             4,
 	// Test harness and tools: above everything they drive.
 	"internal/fjordtest":             7,
 	"internal/fjordtest/kfakebroker": 8,
 }
 
 // clientOnly packages reach brokers only through kgo/kadm.
-var clientOnly = map[string]bool{"internal/cli": true, "internal/bench": true, "internal/connect/runtime": true}
+var clientOnly = map[string]bool{"internal/cli": true, "internal/bench": true, "internal/connect/runtime": true, "internal/connect/storage": true, "internal/connect/workergroup": true, "internal/connect/herder": true}
 
 type goFile struct {
 	path string // relative to the module root
@@ -132,9 +136,10 @@ func TestLint_ImportLayering(t *testing.T) {
 				continue
 			}
 			to := strings.TrimPrefix(p, module+"/")
-			// The Connect runtime also uses the Connect core API (no I/O).
-			connectAPI := f.pkg == "internal/connect/runtime" && to == "internal/connect"
-			if clientOnly[f.pkg] && to != "internal/bench" && to != "internal/config" && to != "internal/balance" && !connectAPI {
+			// Client packages may use the other client-side packages
+			// (Connect's are all client side), never the broker's.
+			if clientOnly[f.pkg] && to != "internal/bench" && to != "internal/config" && to != "internal/balance" &&
+				to != "internal/connect" && !strings.HasPrefix(to, "internal/connect/") {
 				t.Errorf("%s (a client package) imports %s; clients reach brokers only through kgo/kadm", f.path, to)
 			}
 			if to == "internal/node" && f.pkg != "." && f.pkg != "cmd/fjord" {

@@ -1,0 +1,236 @@
+// Package datagen is Fjord Connect's mock data source, Confluent's
+// kafka-connect-datagen (io.confluent.kafka.connect.datagen.DatagenConnector)
+// under its class name and keys: each task generates records of a
+// quickstart schema (users, pageviews, orders, stock_trades) with a Struct
+// value and its schema, a string key, and Confluent's headers and offsets.
+// It is also what Fjord's load benchmarks drive, so generating a record
+// allocates little: strings are boxed once, and a batch's structs, values
+// and headers come from a few shared allocations.
+//
+// Invariants: a task's source offset holds its whole generator state (the
+// record count and the random state after the record), so a task
+// restarted from a committed offset generates exactly what the
+// uninterrupted task would have generated next; with random.seed set, the
+// records (all but the task.generation header) are a function of the seed,
+// the task id and the record number alone.
+package datagen
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/fjordstream/fjord/internal/connect"
+)
+
+// Class is Confluent's class name; "Datagen" and "DatagenConnector" also
+// name it (the Registry adds them).
+const Class = "io.confluent.kafka.connect.datagen.DatagenConnector"
+
+// Version is the connector's version, as GET /connector-plugins shows it.
+const Version = "1.0.0"
+
+// Configuration keys, Confluent's names, and TaskID, the key the connector
+// adds to each task's configuration.
+const (
+	KeyTopic          = "kafka.topic"
+	KeyMaxInterval    = "max.interval"
+	KeyIterations     = "iterations"
+	KeyQuickstart     = "quickstart"
+	KeySchemaKeyfield = "schema.keyfield"
+	KeySchemaFilename = "schema.filename"
+	KeySchemaString   = "schema.string"
+	KeyRandomSeed     = "random.seed"
+	TaskID            = "task.id"
+)
+
+// Source offset (and header) fields, Confluent's.
+const (
+	FieldTaskGeneration   = "task.generation"
+	FieldCurrentIteration = "current.iteration"
+	FieldRandomSeed       = "random.seed"
+)
+
+// Register adds the connector to r.
+func Register(r *connect.Registry) error {
+	if err := r.Register(connect.Plugin{Class: Class, Type: connect.PluginSource, Version: Version,
+		New: func() any { return &Connector{} }}); err != nil {
+		return fmt.Errorf("register %s: %w", Class, err)
+	}
+	return nil
+}
+
+func unsupported(key string) func(any) error {
+	return func(v any) error {
+		if v.(string) != "" {
+			return fmt.Errorf("%s is not supported by Fjord's Datagen: use %s", key, KeyQuickstart)
+		}
+		return nil
+	}
+}
+
+// config declares Datagen's keys, as Confluent's DatagenConnectorConfig.
+func config() connect.ConfigDef {
+	return connect.ConfigDef{
+		{Name: KeyTopic, Type: connect.ConfigString, Default: connect.NoDefault, Importance: connect.High,
+			Doc: "Topic to write to", Validator: func(v any) error {
+				if strings.TrimSpace(v.(string)) == "" {
+					return errors.New("String must be non-empty")
+				}
+				return nil
+			}},
+		{Name: KeyMaxInterval, Type: connect.ConfigLong, Default: "500", Importance: connect.High,
+			Doc: "Max interval between messages (ms); each task waits a random time up to it before each record. 0 generates as fast as possible, in batches", Validator: func(v any) error {
+				if v.(int64) < 0 {
+					return errors.New("Value must be at least 0")
+				}
+				return nil
+			}},
+		{Name: KeyIterations, Type: connect.ConfigInt, Default: "-1", Importance: connect.High,
+			Doc: "Number of messages to send in all, split across the tasks, or less than 1 for unlimited"},
+		{Name: KeySchemaFilename, Type: connect.ConfigString, Default: "", Importance: connect.High,
+			Doc: "Filename of schema to use (not supported: use quickstart)", Validator: unsupported(KeySchemaFilename)},
+		{Name: KeySchemaString, Type: connect.ConfigString, Default: "", Importance: connect.High,
+			Doc: "The literal JSON-encoded Avro schema to use (not supported: use quickstart)", Validator: unsupported(KeySchemaString)},
+		{Name: KeySchemaKeyfield, Type: connect.ConfigString, Default: "", Importance: connect.High,
+			Doc: "Name of field to use as the message key (default: the quickstart's)"},
+		{Name: KeyQuickstart, Type: connect.ConfigString, Default: "", Importance: connect.High,
+			Doc: "Name of quickstart to use", Recommended: Quickstarts(), Validator: func(v any) error {
+				if _, ok := newQuickstart(v.(string)); !ok && v.(string) != "" {
+					return fmt.Errorf("String must be one of: %s", strings.Join(Quickstarts(), ", "))
+				}
+				return nil
+			}},
+		{Name: KeyRandomSeed, Type: connect.ConfigLong, NullDefault: true, Importance: connect.Low,
+			Doc: "Numeric seed for generating random data. Two connectors started with the same seed will deterministically produce the same data. Each task will generate different data than the other tasks in the same connector."},
+	}
+}
+
+// settings is a parsed configuration.
+type settings struct {
+	topic       string
+	maxInterval int64
+	iterations  int64
+	quickstart  quickstart
+	keyIndex    int
+	seed        int64
+	seeded      bool
+	taskID      int64
+}
+
+// parse reads and checks props: the keys' own checks, then what depends
+// on several (a quickstart is needed, the key field must be one of its
+// top-level, non-struct fields).
+func parse(props map[string]string) (settings, error) {
+	p, err := config().Parse(props)
+	if err != nil {
+		return settings{}, err
+	}
+	s := settings{topic: p.String(KeyTopic), maxInterval: p.Int(KeyMaxInterval), iterations: p.Int(KeyIterations)}
+	if p.String(KeyQuickstart) == "" {
+		return settings{}, fmt.Errorf("Fjord's Datagen needs %s (one of %s): %s and %s are not supported",
+			KeyQuickstart, strings.Join(Quickstarts(), ", "), KeySchemaFilename, KeySchemaString)
+	}
+	s.quickstart, _ = newQuickstart(p.String(KeyQuickstart))
+	keyField := s.quickstart.keyField
+	if k := p.String(KeySchemaKeyfield); k != "" {
+		keyField = k
+	}
+	f := s.quickstart.schema.Field(keyField)
+	if f == nil || f.Schema.Type == connect.TypeStruct {
+		return settings{}, fmt.Errorf("%s %q is not a top-level, non-struct field of quickstart %s", KeySchemaKeyfield, keyField, p.String(KeyQuickstart))
+	}
+	s.keyIndex = f.Index
+	if p.IsSet(KeyRandomSeed) {
+		s.seed, s.seeded = p.Int(KeyRandomSeed), true
+	}
+	if id, ok := props[TaskID]; ok {
+		if s.taskID, err = strconv.ParseInt(strings.TrimSpace(id), 10, 32); err != nil || s.taskID < 0 {
+			return settings{}, fmt.Errorf("invalid %s %q", TaskID, id)
+		}
+	}
+	return s, nil
+}
+
+// Connector is Confluent's DatagenConnector: tasks.max tasks, each with its
+// task.id and its share of iterations.
+type Connector struct {
+	props map[string]string
+	s     settings
+}
+
+// Version returns the connector's version.
+func (c *Connector) Version() string { return Version }
+
+// Config declares Datagen's keys.
+func (c *Connector) Config() connect.ConfigDef { return config() }
+
+// Validate reports what the keys' own checks cannot: a missing quickstart
+// (Fjord has no schema.filename) or a key field the quickstart lacks. Each
+// is checked on its own, so one validation shows every problem.
+func (c *Connector) Validate(props map[string]string) []connect.ConfigValue {
+	finding := func(name, msg string) []connect.ConfigValue {
+		v := props[name]
+		return []connect.ConfigValue{{Name: name, Value: &v, RecommendedValues: []string{}, Errors: []string{msg}, Visible: true}}
+	}
+	name := strings.TrimSpace(props[KeyQuickstart])
+	if name == "" {
+		return finding(KeyQuickstart, fmt.Sprintf("Fjord's Datagen needs %s (one of %s): %s and %s are not supported",
+			KeyQuickstart, strings.Join(Quickstarts(), ", "), KeySchemaFilename, KeySchemaString))
+	}
+	q, ok := newQuickstart(name)
+	key := strings.TrimSpace(props[KeySchemaKeyfield])
+	if !ok || key == "" {
+		return nil // an unknown quickstart is the ConfigDef's finding
+	}
+	if f := q.schema.Field(key); f == nil || f.Schema.Type == connect.TypeStruct {
+		return finding(KeySchemaKeyfield, fmt.Sprintf("%s %q is not a top-level, non-struct field of quickstart %s", KeySchemaKeyfield, key, name))
+	}
+	return nil
+}
+
+// Start checks the configuration and keeps it for the tasks.
+func (c *Connector) Start(_ connect.ConnectorContext, props map[string]string) error {
+	s, err := parse(props)
+	if err != nil {
+		return fmt.Errorf("Datagen connector could not start because of an error in the configuration: %w", err)
+	}
+	c.props, c.s = maps.Clone(props), s
+	return nil
+}
+
+// TaskConfigs returns maxTasks configurations (fewer when iterations is
+// smaller), each with its task.id and iterations set to its share of the
+// total: the first iterations%n tasks generate one more.
+func (c *Connector) TaskConfigs(maxTasks int) ([]map[string]string, error) {
+	n := int64(maxTasks)
+	if c.s.iterations > 0 {
+		n = min(n, c.s.iterations)
+	}
+	out := make([]map[string]string, 0, max(n, 0))
+	for i := range n {
+		cfg := maps.Clone(c.props)
+		cfg[TaskID] = strconv.FormatInt(i, 10)
+		if c.s.iterations > 0 {
+			share := c.s.iterations / n
+			if i < c.s.iterations%n {
+				share++
+			}
+			cfg[KeyIterations] = strconv.FormatInt(share, 10)
+		}
+		out = append(out, cfg)
+	}
+	return out, nil
+}
+
+// Stop ends the connector; it holds no resources.
+func (c *Connector) Stop() error { return nil }
+
+// NewTask returns an unstarted Task.
+func (c *Connector) NewTask() connect.SourceTask { return NewTask() }
+
+// sortedKeys is for messages that list a map's keys.
+func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }

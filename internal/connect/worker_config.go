@@ -1,0 +1,148 @@
+package connect
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/fjordstream/fjord/internal/config"
+)
+
+// Worker configuration keys, Kafka Connect's WorkerConfig,
+// StandaloneConfig and DistributedConfig names.
+const (
+	WorkerBootstrapServers        = "bootstrap.servers"
+	WorkerKeyConverter            = "key.converter"
+	WorkerValueConverter          = "value.converter"
+	WorkerHeaderConverter         = "header.converter"
+	WorkerOffsetFlushInterval     = "offset.flush.interval.ms"
+	WorkerOffsetFlushTimeout      = "offset.flush.timeout.ms"
+	WorkerListeners               = "listeners"
+	WorkerRestAdvertisedHost      = "rest.advertised.host.name"
+	WorkerRestAdvertisedPort      = "rest.advertised.port"
+	WorkerRestAdvertisedListener  = "rest.advertised.listener"
+	WorkerPluginPath              = "plugin.path"
+	WorkerTaskShutdownTimeout     = "task.shutdown.graceful.timeout.ms"
+	WorkerOffsetFile              = "offset.storage.file.filename"
+	WorkerGroupID                 = "group.id"
+	WorkerConfigTopic             = "config.storage.topic"
+	WorkerOffsetTopic             = "offset.storage.topic"
+	WorkerStatusTopic             = "status.storage.topic"
+	WorkerConfigTopicRF           = "config.storage.replication.factor"
+	WorkerOffsetTopicRF           = "offset.storage.replication.factor"
+	WorkerOffsetTopicPartitions   = "offset.storage.partitions"
+	WorkerStatusTopicRF           = "status.storage.replication.factor"
+	WorkerStatusTopicPartitions   = "status.storage.partitions"
+	WorkerSessionTimeout          = "session.timeout.ms"
+	WorkerHeartbeatInterval       = "heartbeat.interval.ms"
+	WorkerRebalanceTimeout        = "rebalance.timeout.ms"
+	WorkerScheduledRebalanceDelay = "scheduled.rebalance.max.delay.ms"
+	WorkerConnectProtocol         = "connect.protocol"
+)
+
+// WorkerMode is standalone or distributed.
+type WorkerMode string
+
+// Worker modes, as connect-standalone.sh and connect-distributed.sh.
+const (
+	Standalone  WorkerMode = "standalone"
+	Distributed WorkerMode = "distributed"
+)
+
+// WorkerConfigDef declares a worker's keys in mode, with Kafka's defaults.
+// Kafka requires key.converter and value.converter; Fjord defaults them
+// to Kafka's JsonConverter, what Kafka's sample worker files set.
+func WorkerConfigDef(mode WorkerMode) ConfigDef {
+	def := ConfigDef{
+		{Name: WorkerBootstrapServers, Type: ConfigList, Default: "localhost:9092", Importance: High,
+			Doc: "A list of host/port pairs to use for establishing the initial connection to the Kafka cluster."},
+		{Name: WorkerKeyConverter, Type: ConfigClass, Default: "org.apache.kafka.connect.json.JsonConverter", Importance: High,
+			Doc: "Converter class used to convert between Kafka Connect format and the serialized form that is written to Kafka (keys)."},
+		{Name: WorkerValueConverter, Type: ConfigClass, Default: "org.apache.kafka.connect.json.JsonConverter", Importance: High,
+			Doc: "Converter class used to convert between Kafka Connect format and the serialized form that is written to Kafka (values)."},
+		{Name: WorkerHeaderConverter, Type: ConfigClass, Default: "org.apache.kafka.connect.storage.SimpleHeaderConverter", Importance: Low,
+			Doc: "HeaderConverter class used to convert between Kafka Connect format and the serialized form that is written to Kafka (headers)."},
+		{Name: WorkerOffsetFlushInterval, Type: ConfigLong, Default: "60000", Importance: Low,
+			Doc: "Interval at which to try committing offsets for tasks."},
+		{Name: WorkerOffsetFlushTimeout, Type: ConfigLong, Default: "5000", Importance: Low,
+			Doc: "Maximum number of milliseconds to wait for records to flush and partition offset data to be committed to offset storage before cancelling the process and restoring the offset data to be committed in a future attempt."},
+		{Name: WorkerListeners, Type: ConfigList, Default: "http://:8083", Importance: Low,
+			Doc: "List of comma-separated URIs the REST API will listen on. The supported protocols are HTTP and HTTPS (Fjord: HTTP only)."},
+		{Name: WorkerRestAdvertisedHost, Type: ConfigString, NullDefault: true, Importance: Low,
+			Doc: "If this is set, this is the hostname that will be given out to other workers to connect to."},
+		{Name: WorkerRestAdvertisedPort, Type: ConfigInt, NullDefault: true, Importance: Low,
+			Doc: "If this is set, this is the port that will be given out to other workers to connect to."},
+		{Name: WorkerRestAdvertisedListener, Type: ConfigString, NullDefault: true, Importance: Low,
+			Doc: "Sets the advertised listener (HTTP or HTTPS) which will be given to other workers to use."},
+		{Name: WorkerPluginPath, Type: ConfigList, NullDefault: true, Importance: Low,
+			Doc: "Accepted and ignored: Fjord's connectors are built into the binary."},
+		{Name: WorkerTaskShutdownTimeout, Type: ConfigLong, Default: "5000", Importance: Low,
+			Doc: "Amount of time to wait for tasks to shutdown gracefully."},
+	}
+	switch mode {
+	case Standalone:
+		def = append(def, ConfigKey{Name: WorkerOffsetFile, Type: ConfigString, Default: NoDefault, Importance: High,
+			Doc: "File to store source connector offsets."})
+	case Distributed:
+		def = append(def,
+			ConfigKey{Name: WorkerGroupID, Type: ConfigString, Default: NoDefault, Importance: High,
+				Doc: "A unique string that identifies the Connect cluster group this worker belongs to."},
+			ConfigKey{Name: WorkerConfigTopic, Type: ConfigString, Default: NoDefault, Importance: High,
+				Doc: "The name of the Kafka topic where connector configurations are stored."},
+			ConfigKey{Name: WorkerOffsetTopic, Type: ConfigString, Default: NoDefault, Importance: High,
+				Doc: "The name of the Kafka topic where source connector offsets are stored."},
+			ConfigKey{Name: WorkerStatusTopic, Type: ConfigString, Default: NoDefault, Importance: High,
+				Doc: "The name of the Kafka topic where connector and task status are stored."},
+			ConfigKey{Name: WorkerConfigTopicRF, Type: ConfigShort, Default: "3", Importance: Low,
+				Doc: "Replication factor used when creating the configuration storage topic (-1: the broker's default)."},
+			ConfigKey{Name: WorkerOffsetTopicRF, Type: ConfigShort, Default: "3", Importance: Low,
+				Doc: "Replication factor used when creating the offset storage topic (-1: the broker's default)."},
+			ConfigKey{Name: WorkerOffsetTopicPartitions, Type: ConfigInt, Default: "25", Importance: Low,
+				Doc: "The number of partitions used when creating the offset storage topic (-1: the broker's default)."},
+			ConfigKey{Name: WorkerStatusTopicRF, Type: ConfigShort, Default: "3", Importance: Low,
+				Doc: "Replication factor used when creating the status storage topic (-1: the broker's default)."},
+			ConfigKey{Name: WorkerStatusTopicPartitions, Type: ConfigInt, Default: "5", Importance: Low,
+				Doc: "The number of partitions used when creating the status storage topic (-1: the broker's default)."},
+			ConfigKey{Name: WorkerSessionTimeout, Type: ConfigInt, Default: "10000", Importance: High,
+				Doc: "The timeout used to detect worker failures."},
+			ConfigKey{Name: WorkerHeartbeatInterval, Type: ConfigInt, Default: "3000", Importance: High,
+				Doc: "The expected time between heartbeats to the group coordinator when using Kafka's group management facilities."},
+			ConfigKey{Name: WorkerRebalanceTimeout, Type: ConfigInt, Default: "60000", Importance: High,
+				Doc: "The maximum allowed time for each worker to join the group once a rebalance has begun."},
+			ConfigKey{Name: WorkerScheduledRebalanceDelay, Type: ConfigInt, Default: "300000", Importance: Low,
+				Doc: "The maximum delay that is scheduled in order to wait for the return of one or more departed workers before rebalancing and reassigning their connectors and tasks to the group."},
+			ConfigKey{Name: WorkerConnectProtocol, Type: ConfigString, Default: "sessioned", Importance: Low,
+				Doc: "Compatibility mode for Kafka Connect Protocol.", Recommended: []string{"eager", "compatible", "sessioned"},
+				Validator: OneOf("eager", "compatible", "sessioned")},
+		)
+	}
+	return def
+}
+
+// ReadProperties reads a worker's or connector's .properties file with
+// java.util.Properties rules (internal/config's parser).
+func ReadProperties(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	props, err := config.ParseProperties(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return props, nil
+}
+
+// WithPrefix returns the keys of props that start with prefix, the prefix
+// removed: a converter's own keys (key.converter.schemas.enable ->
+// schemas.enable), a client's overrides (producer.*, consumer.*).
+func WithPrefix(props map[string]string, prefix string) map[string]string {
+	out := map[string]string{}
+	for k, v := range props {
+		if rest, ok := strings.CutPrefix(k, prefix); ok && rest != "" {
+			out[rest] = v
+		}
+	}
+	return out
+}
