@@ -14,7 +14,6 @@ package herder
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -325,5 +324,4 @@ func (h *Standalone) StopConnector(_ context.Context, name string) error {
 	return nil
 }
 
-// errors for a herder that was asked about something it cannot do.
-var errNotStopped = errors.New("connector is not stopped")
+var _ connect.Herder = (*Standalone)(nil)

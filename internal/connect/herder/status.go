@@ -255,8 +255,6 @@ func (c *connectorContext) RequestTaskReconfiguration() {
 		if conn == nil || conn.instance == nil || conn.ctx != c || !c.live() {
 			return
 		}
-		maxTasks := len(conn.tasks)
-		_ = maxTasks
 		old := conn.tasks
 		if err := h.reconfigure(context.Background(), conn); err != nil {
 			h.failConnector(c.name, err)
