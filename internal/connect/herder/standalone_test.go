@@ -65,8 +65,8 @@ func startHerder(t *testing.T) (*Standalone, string) {
 	}
 	t.Cleanup(cl.Close)
 	w, err := runtime.NewWorker(runtime.WorkerConfig{WorkerID: "127.0.0.1:8083", BootstrapServers: []string{n.Addr()}, Registry: reg, Offsets: offsets,
-		ClientOptions: []kgo.Opt{kgo.AllowAutoTopicCreation()},
-		ConverterProps: map[string]string{"key.converter": "org.apache.kafka.connect.storage.StringConverter", "value.converter": "org.apache.kafka.connect.storage.StringConverter"},
+		ClientOptions:       []kgo.Opt{kgo.AllowAutoTopicCreation()},
+		ConverterProps:      map[string]string{"key.converter": "org.apache.kafka.connect.storage.StringConverter", "value.converter": "org.apache.kafka.connect.storage.StringConverter"},
 		OffsetFlushInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
