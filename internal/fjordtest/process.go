@@ -47,6 +47,7 @@ type Process struct {
 	pinIndex     int           // index in args of the listeners override to pin; 0 none
 	readyTimeout time.Duration // bound on each start's wait for the ready line
 	stopTimeout  time.Duration // bound on each wait for exit
+	marker       string        // what precedes the address in the ready line ("" is bootstrapMarker)
 }
 
 // StartProcess runs `BIN server --data-dir DATADIR --override K=V...` and
@@ -81,6 +82,22 @@ func StartCommand(t testing.TB, bin string, args ...string) *Process {
 	t.Helper()
 	p := &Process{
 		t: t, bin: bin, out: &output{}, args: args,
+		readyTimeout: ReadyTimeout, stopTimeout: StopTimeout,
+	}
+	t.Cleanup(p.cleanup)
+	if err := p.start(); err != nil {
+		t.Fatalf("start %s: %v\n--- output ---\n%s", strings.Join(args, " "), err, p.out.tail(failDumpSize))
+	}
+	return p
+}
+
+// StartCommandMarked is StartCommand for a command whose ready line gives
+// its address after marker instead of "bootstrap=" (`fjord connect
+// standalone` prints its REST API's as "rest=").
+func StartCommandMarked(t testing.TB, bin, marker string, args ...string) *Process {
+	t.Helper()
+	p := &Process{
+		t: t, bin: bin, out: &output{}, args: args, marker: marker,
 		readyTimeout: ReadyTimeout, stopTimeout: StopTimeout,
 	}
 	t.Cleanup(p.cleanup)
@@ -158,12 +175,16 @@ func FreeAddr(t testing.TB) string {
 // start launches the process with p.args and waits for its ready line.
 func (p *Process) start() error {
 	ready := make(chan string, 1)
+	marker := p.marker
+	if marker == "" {
+		marker = bootstrapMarker
+	}
 	p.out.setOnLine(func(line string) {
-		i := strings.Index(line, bootstrapMarker)
+		i := strings.Index(line, marker)
 		if i < 0 {
 			return
 		}
-		addr, _, _ := strings.Cut(line[i+len(bootstrapMarker):], " ")
+		addr, _, _ := strings.Cut(line[i+len(marker):], " ")
 		select {
 		case ready <- strings.TrimSpace(addr):
 		default: // only the first ready line of a run counts
@@ -215,7 +236,7 @@ func (p *Process) start() error {
 		return fmt.Errorf("broker exited before it was ready: %s", exitString(p.waitErr()))
 	case <-timer.C:
 		p.killAndWait()
-		return fmt.Errorf("no %q line within %v", bootstrapMarker, p.readyTimeout)
+		return fmt.Errorf("no %q line within %v", marker, p.readyTimeout)
 	}
 }
 

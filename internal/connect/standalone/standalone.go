@@ -1,0 +1,184 @@
+// Package standalone runs a standalone Connect worker, what
+// connect-standalone.sh runs: one process, connector configurations from
+// properties files (and the REST API), source offsets in
+// offset.storage.file.filename, no failover.
+//
+// Invariant: Run returns only after every task was stopped and its
+// offsets flushed, and the REST server closed.
+package standalone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord/internal/connect"
+	"github.com/fjordstream/fjord/internal/connect/herder"
+	"github.com/fjordstream/fjord/internal/connect/plugins"
+	"github.com/fjordstream/fjord/internal/connect/rest"
+	"github.com/fjordstream/fjord/internal/connect/runtime"
+)
+
+// Config is a standalone worker's configuration.
+type Config struct {
+	// Worker is worker.properties.
+	Worker map[string]string
+	// Connectors are the connector configurations given on the command
+	// line (each holds name and connector.class).
+	Connectors []map[string]string
+	Logger     *slog.Logger
+	Levels     *rest.Levels
+	// Ready, when set, hears the REST API's URL once the worker serves.
+	Ready func(url string)
+}
+
+// Run runs the worker until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	def := connect.WorkerConfigDef(connect.Standalone)
+	if results := def.Validate(cfg.Worker); connect.ErrorCount(results) > 0 {
+		var msgs []string
+		for _, r := range results {
+			msgs = append(msgs, r.Errors...)
+		}
+		return fmt.Errorf("worker configuration: %s", strings.Join(msgs, "; "))
+	}
+	props, err := def.Parse(cfg.Worker)
+	if err != nil {
+		return err
+	}
+	reg, err := plugins.Builtins()
+	if err != nil {
+		return err
+	}
+	seeds := props.List(connect.WorkerBootstrapServers)
+	clientOpts := []kgo.Opt{kgo.AllowAutoTopicCreation()}
+	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, clientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	md, err := adm.BrokerMetadata(mctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("reaching the Kafka cluster at %v: %w", seeds, err)
+	}
+	offsets, err := runtime.OpenFileOffsetStore(props.String(connect.WorkerOffsetFile))
+	if err != nil {
+		return fmt.Errorf("offset.storage.file.filename: %w", err)
+	}
+	levels := cfg.Levels
+	if levels == nil {
+		levels = rest.NewLevels(slog.LevelInfo)
+	}
+	handler := &swapHandler{}
+	srv, err := rest.NewServer(handler, strings.Join(props.List(connect.WorkerListeners), ","), 0)
+	if err != nil {
+		return err
+	}
+	workerID := advertised(props, srv)
+	worker, err := runtime.NewWorker(runtime.WorkerConfig{WorkerID: workerID, BootstrapServers: seeds, ClientOptions: clientOpts,
+		ConverterProps: converterProps(cfg.Worker), OffsetFlushInterval: time.Duration(props.Int(connect.WorkerOffsetFlushInterval)) * time.Millisecond,
+		OffsetFlushTimeout: time.Duration(props.Int(connect.WorkerOffsetFlushTimeout)) * time.Millisecond,
+		ShutdownTimeout:    time.Duration(props.Int(connect.WorkerTaskShutdownTimeout)) * time.Millisecond,
+		Logger:             logger, Registry: reg, Offsets: offsets})
+	if err != nil {
+		_ = srv.Close(context.Background())
+		return err
+	}
+	h := herder.NewStandalone(herder.StandaloneConfig{WorkerID: workerID, Worker: worker, Registry: reg, Offsets: offsets, Admin: adm,
+		ClusterID: md.Cluster, Logger: logger})
+	handler.set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger}))
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Close(cctx)
+		h.Close()
+		_ = worker.StopAll()
+	}()
+	for _, c := range cfg.Connectors {
+		name := c[connect.KeyName]
+		if name == "" {
+			return errors.New("a connector configuration has no name")
+		}
+		if _, _, err := h.PutConnectorConfig(ctx, name, c, true); err != nil {
+			return fmt.Errorf("connector %s: %w", name, err)
+		}
+		logger.Info("created connector", "connector", name)
+	}
+	logger.Info("Fjord Connect standalone worker started", "rest", srv.URL(), "worker_id", workerID, "kafka_cluster_id", md.Cluster)
+	if cfg.Ready != nil {
+		cfg.Ready(srv.URL())
+	}
+	<-ctx.Done()
+	logger.Info("stopping the worker")
+	return nil
+}
+
+// converterProps are the worker's converter keys (key.converter and
+// key.converter.*, value..., header...), which the runtime reads.
+func converterProps(worker map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range worker {
+		for _, p := range []string{connect.WorkerKeyConverter, connect.WorkerValueConverter, connect.WorkerHeaderConverter} {
+			if k == p || strings.HasPrefix(k, p+".") {
+				out[k] = v
+			}
+		}
+	}
+	def := connect.WorkerConfigDef(connect.Standalone)
+	for _, k := range []string{connect.WorkerKeyConverter, connect.WorkerValueConverter, connect.WorkerHeaderConverter} {
+		if _, ok := out[k]; !ok {
+			out[k] = def.Key(k).Default
+		}
+	}
+	return maps.Clone(out)
+}
+
+// advertised is the worker ID: rest.advertised.host.name and port when
+// set, else the REST listener's host and port (Kafka's host:port).
+func advertised(props *connect.Props, srv *rest.Server) string {
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL(), "http://"))
+	if h := props.String(connect.WorkerRestAdvertisedHost); h != "" {
+		host = h
+	}
+	if p := props.Int(connect.WorkerRestAdvertisedPort); p > 0 {
+		port = strconv.FormatInt(p, 10)
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// swapHandler lets the REST server listen (its port is the worker's ID)
+// before the herder exists; until then it answers 503, as a Kafka worker
+// still starting does.
+type swapHandler struct {
+	h atomic.Pointer[http.Handler]
+}
+
+func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := s.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write([]byte(`{"error_code":503,"message":"The worker is starting"}`))
+}
