@@ -124,19 +124,24 @@ func (s *TopicOffsetStore) Start(ctx context.Context) error { return s.log.Start
 // Close stops the store.
 func (s *TopicOffsetStore) Close() { s.log.Close() }
 
-// Get returns the stored offset of a connector's source partition (nil:
-// none), after reading the topic to its end.
-func (s *TopicOffsetStore) Get(ctx context.Context, connector string, partition map[string]any) (map[string]any, error) {
+// Get returns the stored offsets of a connector's source partitions, in
+// order (nil for one that has none), after reading the topic to its end:
+// the runtime's OffsetStore.
+func (s *TopicOffsetStore) Get(ctx context.Context, connector string, partitions []map[string]any) ([]map[string]any, error) {
 	if err := s.log.ReadToEnd(ctx); err != nil {
 		return nil, err
 	}
-	key, err := OffsetKey(connector, partition)
-	if err != nil {
-		return nil, err
-	}
+	out := make([]map[string]any, len(partitions))
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.offsets[string(key)], nil
+	for i, p := range partitions {
+		key, err := OffsetKey(connector, p)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s.offsets[string(key)]
+	}
+	return out, nil
 }
 
 // Set writes offsets of a connector's source partitions (a nil offset

@@ -65,8 +65,8 @@ func TestTopicOffsetStore_SurvivesAReopen(t *testing.T) {
 	if err := b.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := b.Get(ctx, "c", map[string]any{"filename": "/a"})
-	if err != nil || !reflect.DeepEqual(got, map[string]any{"position": int64(11)}) {
+	got, err := b.Get(ctx, "c", []map[string]any{{"filename": "/a"}, {"filename": "/b"}})
+	if err != nil || len(got) != 2 || !reflect.DeepEqual(got[0], map[string]any{"position": int64(11)}) || got[1] != nil {
 		t.Fatalf("offset of /a: %v %v", got, err)
 	}
 	list, err := b.List(ctx, "c")
