@@ -285,3 +285,47 @@ func TestWorker_StartTaskBadConfig(t *testing.T) {
 		t.Fatal("an unknown connector class started")
 	}
 }
+
+// rewindingSink moves partition 0 to offset 2 when it is opened.
+type rewindingSink struct{ recordingSink }
+
+func (s *rewindingSink) Open(p []connect.TopicPartition) error {
+	s.ctx.Offset(map[connect.TopicPartition]int64{{Topic: "in"}: 2})
+	return s.recordingSink.Open(p)
+}
+
+func TestSinkTask_RewindPauseResume(t *testing.T) {
+	addr := startKafka(t, 1, "in")
+	produce(t, addr, "in", "a", "b", "c", "d")
+	sink := &rewindingSink{}
+	reg := newRegistry(t, nil, func() connect.SinkTask { return sink })
+	w := newTestWorker(t, addr, reg, NewMemoryOffsetStore())
+	id := connect.TaskID{Connector: "rw"}
+	l := newListener()
+	if err := w.StartTask(id, sinkConfig("rw", "in"), nil, l); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "records from offset 2", func() bool { f, _ := sink.state(); return len(f) >= 2 })
+	if f, _ := sink.state(); fmt.Sprint(f) != "[c! d!]" {
+		t.Fatalf("after the rewind the task got %v, want [c! d!]", f)
+	}
+	if err := w.PauseTask(id); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(250 * time.Millisecond) // let a poll in progress (at most a flush interval) end
+	produce(t, addr, "in", "e")
+	time.Sleep(300 * time.Millisecond)
+	if f, _ := sink.state(); len(f) != 2 {
+		t.Fatalf("a paused task got %v", f)
+	}
+	if err := w.ResumeTask(id); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the record after resume", func() bool { f, _ := sink.state(); return len(f) == 3 })
+	if err := w.StopTask(id); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(l.list()); got != "[startup running pause resume shutdown]" {
+		t.Fatalf("listener heard %s", got)
+	}
+}

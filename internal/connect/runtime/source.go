@@ -92,9 +92,26 @@ func (s *sourceRunner) run(ctx context.Context) (err error) {
 	// get a context that ends only after the final flush, or the flush
 	// timeout after ctx ends if the loop is stuck producing.
 	produceCtx, cancelProduce := context.WithCancel(context.WithoutCancel(ctx))
-	stopTimer := context.AfterFunc(ctx, func() { time.AfterFunc(s.w.cfg.OffsetFlushTimeout, cancelProduce) })
+	var (
+		abandonMu sync.Mutex
+		abandon   *time.Timer
+		finished  bool
+	)
+	stopWatch := context.AfterFunc(ctx, func() {
+		abandonMu.Lock()
+		defer abandonMu.Unlock()
+		if !finished {
+			abandon = time.AfterFunc(s.w.cfg.OffsetFlushTimeout, cancelProduce)
+		}
+	})
 	defer func() {
-		stopTimer()
+		stopWatch()
+		abandonMu.Lock()
+		finished = true
+		if abandon != nil {
+			abandon.Stop()
+		}
+		abandonMu.Unlock()
 		cancelProduce()
 		s.client.Close()
 	}()

@@ -130,8 +130,13 @@ func (w *Worker) Offsets() OffsetStore { return w.cfg.Offsets }
 func (w *Worker) StartTask(id connect.TaskID, connectorConfig, taskConfig map[string]string, listener StatusListener) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, ok := w.tasks[id]; ok {
-		return fmt.Errorf("task %s is already running on this worker", taskName(id))
+	if t, ok := w.tasks[id]; ok {
+		select {
+		case <-t.done: // failed: a restart replaces it
+			t.cancel()
+		default:
+			return fmt.Errorf("task %s is already running on this worker", taskName(id))
+		}
 	}
 	listener.OnStartup(id)
 	ctx, cancel := context.WithCancel(context.Background())
