@@ -367,8 +367,11 @@ func (s *sourceRunner) commitOffsets(ctx context.Context) error {
 // sourceContext is the SourceTaskContext the runtime hands a task.
 type sourceContext struct{ s *sourceRunner }
 
+// Config is the task's configuration.
 func (c *sourceContext) Config() map[string]string { return c.s.taskCfg }
 
+// Offset reads the partition's stored offset (bounded by the flush
+// timeout).
 func (c *sourceContext) Offset(partition map[string]any) (map[string]any, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.s.w.cfg.OffsetFlushTimeout)
 	defer cancel()
@@ -383,16 +386,19 @@ func (c *sourceContext) Offset(partition map[string]any) (map[string]any, error)
 // lets the default partitioner pick for the others (NoPartition).
 type connectPartitioner struct{ def kgo.Partitioner }
 
+// ForTopic implements kgo.Partitioner.
 func (p connectPartitioner) ForTopic(t string) kgo.TopicPartitioner {
 	return connectTopicPartitioner{p.def.ForTopic(t)}
 }
 
 type connectTopicPartitioner struct{ def kgo.TopicPartitioner }
 
+// RequiresConsistency keeps a record with a partition there.
 func (p connectTopicPartitioner) RequiresConsistency(r *kgo.Record) bool {
 	return r.Partition >= 0 || p.def.RequiresConsistency(r)
 }
 
+// Partition honours the record's own partition.
 func (p connectTopicPartitioner) Partition(r *kgo.Record, n int) int {
 	if r.Partition >= 0 {
 		return int(r.Partition)

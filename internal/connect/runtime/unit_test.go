@@ -173,3 +173,21 @@ func TestRetryOperator_RetriesThenTolerates(t *testing.T) {
 		t.Fatalf("tolerance all: ok %v err %v, want a skip", ok, err)
 	}
 }
+
+func TestParseWorkerProps(t *testing.T) {
+	cfg, err := ParseWorkerProps(map[string]string{
+		"bootstrap.servers": "a:9092, b:9092", "offset.flush.interval.ms": "10000",
+		"key.converter": "org.apache.kafka.connect.json.JsonConverter", "key.converter.schemas.enable": "false",
+		"value.converter": "x", "plugin.path": "/p",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg.BootstrapServers, []string{"a:9092", "b:9092"}) || cfg.OffsetFlushInterval.Milliseconds() != 10000 ||
+		len(cfg.ConverterProps) != 3 || cfg.ConverterProps["key.converter.schemas.enable"] != "false" {
+		t.Fatalf("%+v", cfg)
+	}
+	if _, err := ParseWorkerProps(map[string]string{"offset.flush.interval.ms": "soon"}); err == nil {
+		t.Fatal("a bad interval was accepted")
+	}
+}
