@@ -193,7 +193,9 @@ func (s *sourceRunner) loop(ctx, produceCtx context.Context) error {
 		}
 		for _, r := range recs {
 			if err := s.send(produceCtx, r); err != nil {
-				if ctx.Err() != nil && produceCtx.Err() != nil {
+				if ctx.Err() != nil {
+					// Stopping (a retry was cut short): the rest of the
+					// batch is not submitted, so not committed either.
 					return nil
 				}
 				return err

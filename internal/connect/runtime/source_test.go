@@ -198,6 +198,7 @@ func TestSourceTask_UnackedRecordHoldsOffset(t *testing.T) {
 	reg := newRegistry(t, func() connect.SourceTask { return task }, nil)
 	w := newTestWorker(t, addr, reg, store)
 	w.cfg.ClientOptions = append(w.cfg.ClientOptions, kgo.UnknownTopicRetries(-1), kgo.MetadataMinAge(50*time.Millisecond))
+	w.cfg.OffsetFlushTimeout = 500 * time.Millisecond // the stop waits this long for the record that never comes
 	cfg := sourceConfig("hold")
 	id := connect.TaskID{Connector: "hold"}
 	if err := w.StartTask(id, cfg, nil, newListener()); err != nil {

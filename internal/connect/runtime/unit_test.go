@@ -191,3 +191,41 @@ func TestParseWorkerProps(t *testing.T) {
 		t.Fatal("a bad interval was accepted")
 	}
 }
+
+// propsConverter remembers how it was configured.
+type propsConverter struct {
+	stringConverter
+	props map[string]string
+	isKey bool
+}
+
+func (c *propsConverter) Configure(p map[string]string, isKey bool) error {
+	c.props, c.isKey = p, isKey
+	return nil
+}
+
+func TestBuildConverters_ConnectorOverridesWorker(t *testing.T) {
+	reg := newRegistry(t, nil, nil)
+	reg.MustRegister(connect.Plugin{Class: "test.Props", Type: connect.PluginConverter, New: func() any { return &propsConverter{} }})
+	worker := map[string]string{"key.converter": "test.Props", "key.converter.schemas.enable": "false",
+		"value.converter": "test.Props", "value.converter.a": "worker"}
+	conn := map[string]string{"value.converter": "test.Props", "value.converter.b": "conn"}
+	c, err := buildConverters(reg, worker, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, v := c.key.(*propsConverter), c.value.(*propsConverter)
+	if !k.isKey || k.props["schemas.enable"] != "false" || k.props["converter.type"] != "key" {
+		t.Fatalf("key converter configured with %v (isKey %v)", k.props, k.isKey)
+	}
+	// The connector's converter takes the connector's keys only.
+	if v.isKey || v.props["b"] != "conn" || v.props["a"] != "" {
+		t.Fatalf("value converter configured with %v", v.props)
+	}
+	if _, ok := c.header.(bytesHeaderConverter); !ok {
+		t.Fatalf("header converter %T, want the pass-through", c.header)
+	}
+	if _, err := buildConverters(reg, map[string]string{}, map[string]string{}); err == nil {
+		t.Fatal("no key.converter anywhere was accepted")
+	}
+}
