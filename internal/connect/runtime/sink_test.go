@@ -325,7 +325,7 @@ func TestSinkTask_RewindPauseResume(t *testing.T) {
 	if err := w.PauseTask(id); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(250 * time.Millisecond) // let a poll in progress (at most a flush interval) end
+	time.Sleep(150 * time.Millisecond) // let a poll in progress (at most a flush interval) end
 	produce(t, addr, "in", "e")
 	time.Sleep(300 * time.Millisecond)
 	if f, _ := sink.state(); len(f) != 2 {
