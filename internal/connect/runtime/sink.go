@@ -156,6 +156,13 @@ func (s *sinkRunner) interrupt() {}
 
 func (s *sinkRunner) run(ctx context.Context) (err error) {
 	defer s.client.Close()
+	defer func() {
+		// Whatever way run ends (a failure, a panic), leaving the group
+		// must not call into the task again.
+		s.taskMu.Lock()
+		s.closed = true
+		s.taskMu.Unlock()
+	}()
 	if s.dlq != nil {
 		if err := s.createDLQ(ctx); err != nil {
 			return err

@@ -415,3 +415,32 @@ func TestSinkTask_RebalanceBetweenTasks(t *testing.T) {
 		t.Error("the first task never closed the partition it gave up")
 	}
 }
+
+// panickySink panics in Put.
+type panickySink struct{ recordingSink }
+
+func (*panickySink) Put([]connect.SinkRecord) error { panic("boom") }
+
+func TestWorker_PanickingTaskFails(t *testing.T) {
+	addr := startKafka(t, 1, "in")
+	produce(t, addr, "in", "a")
+	reg := newRegistry(t, nil, func() connect.SinkTask { return &panickySink{} })
+	w := newTestWorker(t, addr, reg, NewMemoryOffsetStore())
+	l := newListener()
+	id := connect.TaskID{Connector: "boom"}
+	if err := w.StartTask(id, sinkConfig("boom", "in"), nil, l); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.failed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the task did not fail")
+	}
+	if !strings.Contains(l.failure.Error(), "boom") {
+		t.Fatalf("failure %v", l.failure)
+	}
+	// A restart replaces the failed task.
+	if err := w.StartTask(id, sinkConfig("boom", "in"), nil, newListener()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -151,6 +152,15 @@ func (w *Worker) StartTask(id connect.TaskID, connectorConfig, taskConfig map[st
 	w.tasks[id] = t
 	go func() {
 		defer close(t.done)
+		defer func() {
+			// A panic in a task's code fails that task, not the worker
+			// (Kafka catches Throwable the same way).
+			if p := recover(); p != nil {
+				err := fmt.Errorf("task %s panicked: %v", taskName(id), p)
+				w.log.Error("task panicked", "task", taskName(id), "panic", p)
+				listener.OnFailure(id, err, err.Error()+"\n"+string(debug.Stack()))
+			}
+		}()
 		if err := r.run(ctx); err != nil {
 			err = fmt.Errorf("task %s: %w", taskName(id), err)
 			w.log.Error("task failed", "task", taskName(id), "err", err)
