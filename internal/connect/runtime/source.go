@@ -128,6 +128,10 @@ func (s *sourceRunner) run(ctx context.Context) (err error) {
 		defer wg.Done()
 		s.flusher(flushCtx)
 	}()
+	defer func() { // also on a panic in the task's code
+		stopFlusher()
+		wg.Wait()
+	}()
 	err = s.loop(ctx, produceCtx)
 	stopFlusher()
 	wg.Wait()
