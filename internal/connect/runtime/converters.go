@@ -91,8 +91,10 @@ func newConverter(reg *connect.Registry, worker, conn map[string]string, key str
 // registered.
 type bytesHeaderConverter struct{}
 
+// Configure takes no keys.
 func (bytesHeaderConverter) Configure(map[string]string) error { return nil }
 
+// FromConnectHeader passes bytes and strings.
 func (bytesHeaderConverter) FromConnectHeader(_, key string, _ *connect.Schema, v any) ([]byte, error) {
 	switch t := v.(type) {
 	case nil:
@@ -105,6 +107,7 @@ func (bytesHeaderConverter) FromConnectHeader(_, key string, _ *connect.Schema, 
 	return nil, fmt.Errorf("header %s: no header.converter for a %T", key, v)
 }
 
+// ToConnectHeader returns the bytes, schemaless.
 func (bytesHeaderConverter) ToConnectHeader(_, _ string, data []byte) (*connect.Schema, any, error) {
 	return nil, data, nil
 }

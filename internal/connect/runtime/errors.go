@@ -167,6 +167,9 @@ const (
 	HeaderStacktrace    = headerPrefix + "exception.stacktrace"
 )
 
+// dlqTimeout bounds a dead-letter record's write.
+const dlqTimeout = 30 * time.Second
+
 // dlqReporter writes failed consumed records, their bytes unchanged, to
 // errors.deadletterqueue.topic.name. Writes are asynchronous; wait
 // flushes them and returns the first failure, which the sink checks
@@ -201,8 +204,11 @@ func (d *dlqReporter) report(ec *errorContext) {
 		add(HeaderStacktrace, errorTrace(ec.err))
 	}
 	// The task's context is not used: a record reported while stopping
-	// must still reach the queue before the final commit.
-	d.client.Produce(context.Background(), r, func(_ *kgo.Record, err error) {
+	// must still reach the queue before the final commit. The timeout
+	// bounds a Produce blocked on a full buffer and the record's life.
+	ctx, cancel := context.WithTimeout(context.Background(), dlqTimeout)
+	d.client.Produce(ctx, r, func(_ *kgo.Record, err error) {
+		cancel()
 		if err != nil {
 			d.mu.Lock()
 			if d.failure == nil {

@@ -67,6 +67,8 @@ type sinkRunner struct {
 	commitRequested bool
 	reportFailure   error
 	batch           map[connect.TopicPartition]map[int64]*kgo.Record // the batch being Put, for ReportError
+	topics          []string                                         // the topics key (none with topics.regex)
+	pausedTopics    []string                                         // paused by PauseTask
 }
 
 func newSinkRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, taskCfg map[string]string, task connect.SinkTask, l StatusListener) (*sinkRunner, error) {
@@ -94,7 +96,7 @@ func newSinkRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, task
 	log := w.log.With("task", taskName(id))
 	s := &sinkRunner{w: w, id: id, log: log, task: task, taskCfg: taskCfg, conv: conv, chain: chain, listener: l,
 		gate: newPauseGate(id, l), current: map[connect.TopicPartition]int64{}, base: map[connect.TopicPartition]int64{},
-		assigned: map[connect.TopicPartition]bool{}, rewinds: map[connect.TopicPartition]int64{}}
+		assigned: map[connect.TopicPartition]bool{}, rewinds: map[connect.TopicPartition]int64{}, topics: topics}
 	ecfg := parseErrorConfig(props)
 	s.op = &retryOperator{cfg: ecfg, log: log, task: id, ctx: ctx}
 	opts := []kgo.Opt{
@@ -122,7 +124,31 @@ func newSinkRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, task
 	return s, nil
 }
 
-func (s *sinkRunner) setPaused(p bool) { s.gate.set(p) }
+// setPaused pauses or resumes the task. Fetching stops too (kgo's topic
+// pauses, independent of the partitions the task paused itself), so no
+// records pile up in the client while the loop does not poll.
+func (s *sinkRunner) setPaused(p bool) {
+	s.ctxMu.Lock()
+	if p {
+		topics := map[string]bool{}
+		for _, t := range s.topics {
+			topics[t] = true
+		}
+		for tp := range s.assigned {
+			topics[tp.Topic] = true
+		}
+		s.pausedTopics = s.pausedTopics[:0]
+		for t := range topics {
+			s.pausedTopics = append(s.pausedTopics, t)
+		}
+		s.client.PauseFetchTopics(s.pausedTopics...)
+	} else {
+		s.client.ResumeFetchTopics(s.pausedTopics...)
+		s.pausedTopics = nil
+	}
+	s.ctxMu.Unlock()
+	s.gate.set(p)
+}
 
 // interrupt does nothing: a sink task's calls return by themselves and
 // the loop's polls are bounded.
@@ -130,6 +156,13 @@ func (s *sinkRunner) interrupt() {}
 
 func (s *sinkRunner) run(ctx context.Context) (err error) {
 	defer s.client.Close()
+	defer func() {
+		// Whatever way run ends (a failure, a panic), leaving the group
+		// must not call into the task again.
+		s.taskMu.Lock()
+		s.closed = true
+		s.taskMu.Unlock()
+	}()
 	if s.dlq != nil {
 		if err := s.createDLQ(ctx); err != nil {
 			return err

@@ -31,8 +31,21 @@ type recordingSink struct {
 }
 
 func (s *recordingSink) Start(ctx connect.SinkTaskContext, _ map[string]string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.ctx = ctx
 	return nil
+}
+
+// assigned is the task's assignment (0 before Start).
+func (s *recordingSink) assigned() int {
+	s.mu.Lock()
+	ctx := s.ctx
+	s.mu.Unlock()
+	if ctx == nil {
+		return 0
+	}
+	return len(ctx.Assignment())
 }
 
 func (s *recordingSink) Open(p []connect.TopicPartition) error {
@@ -283,5 +296,151 @@ func TestWorker_StartTaskBadConfig(t *testing.T) {
 	}
 	if err := w.StartTask(connect.TaskID{Connector: "y"}, map[string]string{"name": "y", "connector.class": "nope"}, nil, newListener()); err == nil {
 		t.Fatal("an unknown connector class started")
+	}
+}
+
+// rewindingSink moves partition 0 to offset 2 when it is opened.
+type rewindingSink struct{ recordingSink }
+
+func (s *rewindingSink) Open(p []connect.TopicPartition) error {
+	s.ctx.Offset(map[connect.TopicPartition]int64{{Topic: "in"}: 2})
+	return s.recordingSink.Open(p)
+}
+
+func TestSinkTask_RewindPauseResume(t *testing.T) {
+	addr := startKafka(t, 1, "in")
+	produce(t, addr, "in", "a", "b", "c", "d")
+	sink := &rewindingSink{}
+	reg := newRegistry(t, nil, func() connect.SinkTask { return sink })
+	w := newTestWorker(t, addr, reg, NewMemoryOffsetStore())
+	id := connect.TaskID{Connector: "rw"}
+	l := newListener()
+	if err := w.StartTask(id, sinkConfig("rw", "in"), nil, l); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "records from offset 2", func() bool { f, _ := sink.state(); return len(f) >= 2 })
+	if f, _ := sink.state(); fmt.Sprint(f) != "[c! d!]" {
+		t.Fatalf("after the rewind the task got %v, want [c! d!]", f)
+	}
+	if err := w.PauseTask(id); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond) // let a poll in progress (at most a flush interval) end
+	produce(t, addr, "in", "e")
+	time.Sleep(300 * time.Millisecond)
+	if f, _ := sink.state(); len(f) != 2 {
+		t.Fatalf("a paused task got %v", f)
+	}
+	if err := w.ResumeTask(id); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the record after resume", func() bool { f, _ := sink.state(); return len(f) == 3 })
+	if err := w.StopTask(id); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(l.list()); got != "[startup running pause resume shutdown]" {
+		t.Fatalf("listener heard %s", got)
+	}
+}
+
+// Two tasks of a connector share its group: a rebalance moves a
+// partition, which is flushed, committed and closed on revocation, so no
+// record is lost or (with clean hand-overs) passed twice.
+func TestSinkTask_RebalanceBetweenTasks(t *testing.T) {
+	addr := startKafka(t, 2, "in2")
+	var mu sync.Mutex
+	var sinks []*recordingSink
+	reg := newRegistry(t, nil, func() connect.SinkTask {
+		mu.Lock()
+		defer mu.Unlock()
+		s := &recordingSink{}
+		sinks = append(sinks, s)
+		return s
+	})
+	w := newTestWorker(t, addr, reg, NewMemoryOffsetStore())
+	cfg := sinkConfig("reb", "in2")
+	total := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var all []string
+		for _, s := range sinks {
+			f, _ := s.state()
+			all = append(all, f...)
+		}
+		return all
+	}
+	produceBoth := func(prefix string, n int) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		for i := 0; i < n; i++ {
+			r := &kgo.Record{Topic: "in2", Partition: int32(i % 2), Value: []byte(fmt.Sprintf("%s%d", prefix, i))}
+			if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	produceBoth("a", 10)
+	if err := w.StartTask(connect.TaskID{Connector: "reb", Task: 0}, cfg, nil, newListener()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first records", func() bool { return len(total()) >= 10 })
+	if err := w.StartTask(connect.TaskID{Connector: "reb", Task: 1}, cfg, nil, newListener()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both tasks hold a partition", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(sinks) == 2 && sinks[1].assigned() == 1 && sinks[0].assigned() == 1
+	})
+	produceBoth("b", 10)
+	eventually(t, "every record", func() bool { return len(total()) >= 20 })
+	if err := w.StopAll(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, v := range total() {
+		seen[v]++
+	}
+	for i := 0; i < 10; i++ {
+		for _, p := range []string{"a", "b"} {
+			if v := fmt.Sprintf("%s%d!", p, i); seen[v] != 1 {
+				t.Errorf("%s delivered %d times", v, seen[v])
+			}
+		}
+	}
+	if len(sinks[0].closed) == 0 {
+		t.Error("the first task never closed the partition it gave up")
+	}
+}
+
+// panickySink panics in Put.
+type panickySink struct{ recordingSink }
+
+func (*panickySink) Put([]connect.SinkRecord) error { panic("boom") }
+
+func TestWorker_PanickingTaskFails(t *testing.T) {
+	addr := startKafka(t, 1, "in")
+	produce(t, addr, "in", "a")
+	reg := newRegistry(t, nil, func() connect.SinkTask { return &panickySink{} })
+	w := newTestWorker(t, addr, reg, NewMemoryOffsetStore())
+	l := newListener()
+	id := connect.TaskID{Connector: "boom"}
+	if err := w.StartTask(id, sinkConfig("boom", "in"), nil, l); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.failed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the task did not fail")
+	}
+	if !strings.Contains(l.failure.Error(), "boom") {
+		t.Fatalf("failure %v", l.failure)
+	}
+	// A restart replaces the failed task.
+	if err := w.StartTask(id, sinkConfig("boom", "in"), nil, newListener()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -137,10 +137,13 @@ func commitError(resp *kmsg.OffsetCommitResponse, err error) error {
 // ctxMu only.
 type sinkContext struct{ s *sinkRunner }
 
+// Config is the task's configuration.
 func (c *sinkContext) Config() map[string]string { return c.s.taskCfg }
 
+// Assignment is the partitions the task holds.
 func (c *sinkContext) Assignment() []connect.TopicPartition { return c.s.assignment() }
 
+// Offset records rewinds, applied before the next poll.
 func (c *sinkContext) Offset(offsets map[connect.TopicPartition]int64) {
 	c.s.ctxMu.Lock()
 	defer c.s.ctxMu.Unlock()
@@ -149,20 +152,24 @@ func (c *sinkContext) Offset(offsets map[connect.TopicPartition]int64) {
 	}
 }
 
+// Timeout sets the wait before a retriable Put is retried.
 func (c *sinkContext) Timeout(d time.Duration) {
 	c.s.ctxMu.Lock()
 	c.s.timeout = d
 	c.s.ctxMu.Unlock()
 }
 
+// Pause stops fetching the partitions.
 func (c *sinkContext) Pause(partitions ...connect.TopicPartition) {
 	c.s.client.PauseFetchPartitions(fromTPs(partitions))
 }
 
+// Resume restarts fetching the partitions.
 func (c *sinkContext) Resume(partitions ...connect.TopicPartition) {
 	c.s.client.ResumeFetchPartitions(fromTPs(partitions))
 }
 
+// RequestCommit makes the loop commit at its next turn.
 func (c *sinkContext) RequestCommit() {
 	c.s.ctxMu.Lock()
 	c.s.commitRequested = true

@@ -92,9 +92,26 @@ func (s *sourceRunner) run(ctx context.Context) (err error) {
 	// get a context that ends only after the final flush, or the flush
 	// timeout after ctx ends if the loop is stuck producing.
 	produceCtx, cancelProduce := context.WithCancel(context.WithoutCancel(ctx))
-	stopTimer := context.AfterFunc(ctx, func() { time.AfterFunc(s.w.cfg.OffsetFlushTimeout, cancelProduce) })
+	var (
+		abandonMu sync.Mutex
+		abandon   *time.Timer
+		finished  bool
+	)
+	stopWatch := context.AfterFunc(ctx, func() {
+		abandonMu.Lock()
+		defer abandonMu.Unlock()
+		if !finished {
+			abandon = time.AfterFunc(s.w.cfg.OffsetFlushTimeout, cancelProduce)
+		}
+	})
 	defer func() {
-		stopTimer()
+		stopWatch()
+		abandonMu.Lock()
+		finished = true
+		if abandon != nil {
+			abandon.Stop()
+		}
+		abandonMu.Unlock()
 		cancelProduce()
 		s.client.Close()
 	}()
@@ -110,6 +127,10 @@ func (s *sourceRunner) run(ctx context.Context) (err error) {
 	go func() {
 		defer wg.Done()
 		s.flusher(flushCtx)
+	}()
+	defer func() { // also on a panic in the task's code
+		stopFlusher()
+		wg.Wait()
 	}()
 	err = s.loop(ctx, produceCtx)
 	stopFlusher()
@@ -176,7 +197,9 @@ func (s *sourceRunner) loop(ctx, produceCtx context.Context) error {
 		}
 		for _, r := range recs {
 			if err := s.send(produceCtx, r); err != nil {
-				if ctx.Err() != nil && produceCtx.Err() != nil {
+				if ctx.Err() != nil {
+					// Stopping (a retry was cut short): the rest of the
+					// batch is not submitted, so not committed either.
 					return nil
 				}
 				return err
@@ -350,8 +373,11 @@ func (s *sourceRunner) commitOffsets(ctx context.Context) error {
 // sourceContext is the SourceTaskContext the runtime hands a task.
 type sourceContext struct{ s *sourceRunner }
 
+// Config is the task's configuration.
 func (c *sourceContext) Config() map[string]string { return c.s.taskCfg }
 
+// Offset reads the partition's stored offset (bounded by the flush
+// timeout).
 func (c *sourceContext) Offset(partition map[string]any) (map[string]any, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.s.w.cfg.OffsetFlushTimeout)
 	defer cancel()
@@ -366,16 +392,19 @@ func (c *sourceContext) Offset(partition map[string]any) (map[string]any, error)
 // lets the default partitioner pick for the others (NoPartition).
 type connectPartitioner struct{ def kgo.Partitioner }
 
+// ForTopic implements kgo.Partitioner.
 func (p connectPartitioner) ForTopic(t string) kgo.TopicPartitioner {
 	return connectTopicPartitioner{p.def.ForTopic(t)}
 }
 
 type connectTopicPartitioner struct{ def kgo.TopicPartitioner }
 
+// RequiresConsistency keeps a record with a partition there.
 func (p connectTopicPartitioner) RequiresConsistency(r *kgo.Record) bool {
 	return r.Partition >= 0 || p.def.RequiresConsistency(r)
 }
 
+// Partition honours the record's own partition.
 func (p connectTopicPartitioner) Partition(r *kgo.Record, n int) int {
 	if r.Partition >= 0 {
 		return int(r.Partition)

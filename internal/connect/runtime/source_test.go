@@ -3,7 +3,9 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,7 +110,11 @@ func sourceConfig(name string) map[string]string {
 
 func TestSourceTask_DeliversCommitsAndResumes(t *testing.T) {
 	addr := startKafka(t, 2, "src")
-	store := NewMemoryOffsetStore()
+	path := filepath.Join(t.TempDir(), "connect.offsets")
+	store, err := OpenFileOffsetStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var task *countingSource
 	newTask := func(limit int64) func() connect.SourceTask {
 		return func() connect.SourceTask {
@@ -127,8 +133,10 @@ func TestSourceTask_DeliversCommitsAndResumes(t *testing.T) {
 	eventually(t, "offsets of both partitions", func() bool {
 		return storedPos(t, store, "src-conn", "a") == 4 && storedPos(t, store, "src-conn", "b") == 4
 	})
-	if n, skipped, commits := task.acked(); n != 10 || skipped != 0 || commits == 0 {
-		t.Fatalf("CommitRecord %d times (%d skipped), Commit %d times", n, skipped, commits)
+	// Commit follows the store's Set.
+	eventually(t, "a Commit", func() bool { _, _, commits := task.acked(); return commits > 0 })
+	if n, skipped, _ := task.acked(); n != 10 || skipped != 0 {
+		t.Fatalf("CommitRecord %d times (%d skipped)", n, skipped)
 	}
 	if err := w.StopTask(id); err != nil {
 		t.Fatal(err)
@@ -137,8 +145,13 @@ func TestSourceTask_DeliversCommitsAndResumes(t *testing.T) {
 		t.Fatalf("listener heard %v", got)
 	}
 
-	// A new task resumes after the stored offsets.
+	// A new worker (a restarted process) with the reopened file store:
+	// the new task resumes after the stored offsets.
 	limit = 8
+	if store, err = OpenFileOffsetStore(path); err != nil {
+		t.Fatal(err)
+	}
+	w = newTestWorker(t, addr, reg, store)
 	l2 := newListener()
 	if err := w.StartTask(id, sourceConfig("src-conn"), map[string]string{}, l2); err != nil {
 		t.Fatal(err)
@@ -187,6 +200,7 @@ func TestSourceTask_UnackedRecordHoldsOffset(t *testing.T) {
 	reg := newRegistry(t, func() connect.SourceTask { return task }, nil)
 	w := newTestWorker(t, addr, reg, store)
 	w.cfg.ClientOptions = append(w.cfg.ClientOptions, kgo.UnknownTopicRetries(-1), kgo.MetadataMinAge(50*time.Millisecond))
+	w.cfg.OffsetFlushTimeout = 500 * time.Millisecond // the stop waits this long for the record that never comes
 	cfg := sourceConfig("hold")
 	id := connect.TaskID{Connector: "hold"}
 	if err := w.StartTask(id, cfg, nil, newListener()); err != nil {
@@ -201,4 +215,74 @@ func TestSourceTask_UnackedRecordHoldsOffset(t *testing.T) {
 	if got := storedPos(t, store, "hold", "a"); got != 0 {
 		t.Fatalf("after stop a's offset is %d, want 0", got)
 	}
+}
+
+// A record whose conversion fails is skipped under errors.tolerance=all:
+// the task hears CommitRecord(nil) and its offset is committed.
+func TestSourceTask_ToleranceAllSkipsConversionFailure(t *testing.T) {
+	addr := startKafka(t, 1, "out")
+	store := NewMemoryOffsetStore()
+	task := &scriptedSource{recs: []connect.SourceRecord{
+		{Record: connect.Record{Topic: "out", Partition: connect.NoPartition, Value: "ok1"}, SourcePartition: map[string]any{"part": "a"}, SourceOffset: map[string]any{"pos": int64(0)}},
+		{Record: connect.Record{Topic: "out", Partition: connect.NoPartition, Value: 3.5}, SourcePartition: map[string]any{"part": "a"}, SourceOffset: map[string]any{"pos": int64(1)}},
+		{Record: connect.Record{Topic: "out", Partition: connect.NoPartition, Value: "drop"}, SourcePartition: map[string]any{"part": "a"}, SourceOffset: map[string]any{"pos": int64(2)}},
+		{Record: connect.Record{Topic: "out", Partition: 0, Value: "ok2"}, SourcePartition: map[string]any{"part": "a"}, SourceOffset: map[string]any{"pos": int64(3)}},
+	}}
+	reg := newRegistry(t, func() connect.SourceTask { return task }, nil)
+	w := newTestWorker(t, addr, reg, store)
+	cfg := sourceConfig("tol")
+	cfg["errors.tolerance"] = "all"
+	id := connect.TaskID{Connector: "tol"}
+	if err := w.StartTask(id, cfg, nil, newListener()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the last offset", func() bool { return storedPos(t, store, "tol", "a") == 3 })
+	if n, skipped, _ := task.acked(); n != 4 || skipped != 2 {
+		t.Fatalf("CommitRecord %d times, %d with nil metadata; want 4 and 2 (failed, dropped)", n, skipped)
+	}
+	if err := w.StopTask(id); err != nil {
+		t.Fatal(err)
+	}
+	recs := consumeAll(t, addr, "out", 2)
+	if string(recs[0].Value) != "ok1!" || string(recs[1].Value) != "ok2!" {
+		t.Fatalf("topic holds %q %q", recs[0].Value, recs[1].Value)
+	}
+
+	// Under errors.tolerance=none the same failure fails the task.
+	task2 := &scriptedSource{recs: task.recs[1:2]}
+	reg2 := newRegistry(t, func() connect.SourceTask { return task2 }, nil)
+	w2 := newTestWorker(t, addr, reg2, store)
+	l := newListener()
+	if err := w2.StartTask(connect.TaskID{Connector: "strict-src"}, sourceConfig("strict-src"), nil, l); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.failed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the task did not fail")
+	}
+	if !strings.Contains(l.failure.Error(), "VALUE_CONVERTER") {
+		t.Fatalf("failure %v", l.failure)
+	}
+}
+
+// scriptedSource returns its records once.
+type scriptedSource struct {
+	countingSource
+	recs []connect.SourceRecord
+	sent bool
+}
+
+func (s *scriptedSource) Start(connect.SourceTaskContext, map[string]string) error { return nil }
+
+func (s *scriptedSource) Poll(ctx context.Context) ([]connect.SourceRecord, error) {
+	if !s.sent {
+		s.sent = true
+		return s.recs, nil
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(20 * time.Millisecond):
+	}
+	return nil, nil
 }

@@ -173,3 +173,59 @@ func TestRetryOperator_RetriesThenTolerates(t *testing.T) {
 		t.Fatalf("tolerance all: ok %v err %v, want a skip", ok, err)
 	}
 }
+
+func TestParseWorkerProps(t *testing.T) {
+	cfg, err := ParseWorkerProps(map[string]string{
+		"bootstrap.servers": "a:9092, b:9092", "offset.flush.interval.ms": "10000",
+		"key.converter": "org.apache.kafka.connect.json.JsonConverter", "key.converter.schemas.enable": "false",
+		"value.converter": "x", "plugin.path": "/p",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg.BootstrapServers, []string{"a:9092", "b:9092"}) || cfg.OffsetFlushInterval.Milliseconds() != 10000 ||
+		len(cfg.ConverterProps) != 3 || cfg.ConverterProps["key.converter.schemas.enable"] != "false" {
+		t.Fatalf("%+v", cfg)
+	}
+	if _, err := ParseWorkerProps(map[string]string{"offset.flush.interval.ms": "soon"}); err == nil {
+		t.Fatal("a bad interval was accepted")
+	}
+}
+
+// propsConverter remembers how it was configured.
+type propsConverter struct {
+	stringConverter
+	props map[string]string
+	isKey bool
+}
+
+func (c *propsConverter) Configure(p map[string]string, isKey bool) error {
+	c.props, c.isKey = p, isKey
+	return nil
+}
+
+func TestBuildConverters_ConnectorOverridesWorker(t *testing.T) {
+	reg := newRegistry(t, nil, nil)
+	reg.MustRegister(connect.Plugin{Class: "test.Props", Type: connect.PluginConverter, New: func() any { return &propsConverter{} }})
+	worker := map[string]string{"key.converter": "test.Props", "key.converter.schemas.enable": "false",
+		"value.converter": "test.Props", "value.converter.a": "worker"}
+	conn := map[string]string{"value.converter": "test.Props", "value.converter.b": "conn"}
+	c, err := buildConverters(reg, worker, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, v := c.key.(*propsConverter), c.value.(*propsConverter)
+	if !k.isKey || k.props["schemas.enable"] != "false" || k.props["converter.type"] != "key" {
+		t.Fatalf("key converter configured with %v (isKey %v)", k.props, k.isKey)
+	}
+	// The connector's converter takes the connector's keys only.
+	if v.isKey || v.props["b"] != "conn" || v.props["a"] != "" {
+		t.Fatalf("value converter configured with %v", v.props)
+	}
+	if _, ok := c.header.(bytesHeaderConverter); !ok {
+		t.Fatalf("header converter %T, want the pass-through", c.header)
+	}
+	if _, err := buildConverters(reg, map[string]string{}, map[string]string{}); err == nil {
+		t.Fatal("no key.converter anywhere was accepted")
+	}
+}

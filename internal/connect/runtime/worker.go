@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -55,7 +57,9 @@ type WorkerConfig struct {
 
 // StatusListener hears a task's state changes, Kafka Connect's
 // TaskStatus.Listener: a herder turns them into task states. Calls come
-// from the task's goroutine (or StartTask's caller); they must not block.
+// from the task's goroutine (or StartTask's caller); they must not block
+// nor call the Worker (a restart after OnFailure goes through the
+// herder's own goroutine).
 type StatusListener interface {
 	// OnStartup: the task is being started.
 	OnStartup(id connect.TaskID)
@@ -86,6 +90,7 @@ type workerTask struct {
 	r      runner
 	cancel context.CancelFunc
 	done   chan struct{}
+	failed atomic.Bool // set before the listener hears the failure
 }
 
 // Worker runs tasks, Kafka Connect's Worker. Safe for concurrent use.
@@ -130,8 +135,19 @@ func (w *Worker) Offsets() OffsetStore { return w.cfg.Offsets }
 func (w *Worker) StartTask(id connect.TaskID, connectorConfig, taskConfig map[string]string, listener StatusListener) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, ok := w.tasks[id]; ok {
-		return fmt.Errorf("task %s is already running on this worker", taskName(id))
+	if t, ok := w.tasks[id]; ok {
+		if !t.failed.Load() {
+			return fmt.Errorf("task %s is already running on this worker", taskName(id))
+		}
+		// Failed: a restart replaces it once its goroutine is gone (it
+		// is, or is about to be after telling the listener).
+		timer := time.NewTimer(w.cfg.ShutdownTimeout)
+		select {
+		case <-t.done:
+		case <-timer.C:
+		}
+		timer.Stop()
+		t.cancel()
 	}
 	listener.OnStartup(id)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -146,9 +162,20 @@ func (w *Worker) StartTask(id connect.TaskID, connectorConfig, taskConfig map[st
 	w.tasks[id] = t
 	go func() {
 		defer close(t.done)
+		defer func() {
+			// A panic in a task's code fails that task, not the worker
+			// (Kafka catches Throwable the same way).
+			if p := recover(); p != nil {
+				err := fmt.Errorf("task %s panicked: %v", taskName(id), p)
+				w.log.Error("task panicked", "task", taskName(id), "panic", p)
+				t.failed.Store(true)
+				listener.OnFailure(id, err, err.Error()+"\n"+string(debug.Stack()))
+			}
+		}()
 		if err := r.run(ctx); err != nil {
 			err = fmt.Errorf("task %s: %w", taskName(id), err)
 			w.log.Error("task failed", "task", taskName(id), "err", err)
+			t.failed.Store(true)
 			listener.OnFailure(id, err, errorTrace(err))
 			return
 		}
