@@ -146,3 +146,26 @@ func WithPrefix(props map[string]string, prefix string) map[string]string {
 	}
 	return out
 }
+
+// ConverterProps returns the worker's converter keys (key.converter and
+// key.converter.*, and the same for value and header converters), each
+// converter class defaulted as WorkerConfigDef says: what the runtime
+// reads.
+func ConverterProps(worker map[string]string) map[string]string {
+	out := map[string]string{}
+	keys := []string{WorkerKeyConverter, WorkerValueConverter, WorkerHeaderConverter}
+	for k, v := range worker {
+		for _, p := range keys {
+			if k == p || strings.HasPrefix(k, p+".") {
+				out[k] = v
+			}
+		}
+	}
+	def := WorkerConfigDef(Standalone)
+	for _, k := range keys {
+		if _, ok := out[k]; !ok {
+			out[k] = def.Key(k).Default
+		}
+	}
+	return out
+}

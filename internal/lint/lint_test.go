@@ -63,13 +63,14 @@ var layer = map[string]int{
 	"internal/connect/herder":             4,
 	"internal/connect/plugins":            3,
 	"internal/connect/standalone":         5,
+	"internal/connect/cluster":            5,
 	// Test harness and tools: above everything they drive.
 	"internal/fjordtest":             7,
 	"internal/fjordtest/kfakebroker": 8,
 }
 
 // clientOnly packages reach brokers only through kgo/kadm.
-var clientOnly = map[string]bool{"internal/cli": true, "internal/bench": true, "internal/connect/runtime": true, "internal/connect/storage": true, "internal/connect/workergroup": true, "internal/connect/herder": true, "internal/connect/plugins": true, "internal/connect/standalone": true}
+var clientOnly = map[string]bool{"internal/cli": true, "internal/bench": true, "internal/connect/runtime": true, "internal/connect/storage": true, "internal/connect/workergroup": true, "internal/connect/herder": true, "internal/connect/plugins": true, "internal/connect/standalone": true, "internal/connect/cluster": true}
 
 type goFile struct {
 	path string // relative to the module root

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/fjordstream/fjord/internal/connect"
+	"github.com/fjordstream/fjord/internal/connect/runtime"
 )
 
 // Keys of a sink connector's offsets in the REST API (KIP-875).
@@ -29,34 +30,33 @@ const (
 // sinkGroup is a sink connector's consumer group, as Kafka names it.
 func sinkGroup(connector string) string { return "connect-" + connector }
 
-// ConnectorOffsets implements connect.Herder: a source connector's stored
-// offsets, or a sink connector's consumer group offsets.
-func (h *Standalone) ConnectorOffsets(ctx context.Context, name string) (connect.ConnectorOffsets, error) {
-	h.mu.Lock()
-	c, err := h.get(name)
-	var typ connect.ConnectorType
-	if err == nil {
-		typ = c.typ
-	}
-	h.mu.Unlock()
-	if err != nil {
-		return connect.ConnectorOffsets{}, err
-	}
+// offsetsView is a connector's offsets as both herders read and change
+// them: a source connector's in the offset store, a sink connector's in
+// its consumer group.
+type offsetsView struct {
+	name    string
+	typ     connect.ConnectorType
+	stopped bool
+	store   runtime.OffsetStore
+	admin   *kadm.Client
+}
+
+func (v offsetsView) list(ctx context.Context) (connect.ConnectorOffsets, error) {
 	out := connect.ConnectorOffsets{Offsets: []connect.ConnectorOffset{}}
-	if typ == connect.SourceType {
-		offs, err := h.cfg.Offsets.List(ctx, name)
+	if v.typ == connect.SourceType {
+		offs, err := v.store.List(ctx, v.name)
 		if err != nil {
-			return out, fmt.Errorf("reading the offsets of %s: %w", name, err)
+			return out, fmt.Errorf("reading the offsets of %s: %w", v.name, err)
 		}
 		out.Offsets = append(out.Offsets, offs...)
 		return out, nil
 	}
-	if h.cfg.Admin == nil {
+	if v.admin == nil {
 		return out, nil
 	}
-	fetched, err := h.cfg.Admin.FetchOffsets(ctx, sinkGroup(name))
+	fetched, err := v.admin.FetchOffsets(ctx, sinkGroup(v.name))
 	if err != nil {
-		return out, fmt.Errorf("reading the offsets of %s: %w", name, err)
+		return out, fmt.Errorf("reading the offsets of %s: %w", v.name, err)
 	}
 	fetched.Each(func(o kadm.OffsetResponse) {
 		if o.Err != nil || o.At < 0 {
@@ -76,31 +76,20 @@ func (h *Standalone) ConnectorOffsets(ctx context.Context, name string) (connect
 	return out, nil
 }
 
-// stoppedConnector returns a connector's type if it is stopped (KIP-875:
-// offsets change only then).
-func (h *Standalone) stoppedConnector(name string) (connect.ConnectorType, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	c, err := h.get(name)
-	if err != nil {
-		return "", err
-	}
-	if c.target != connect.TargetStopped {
-		return "", fmt.Errorf("%w: Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/%s/stop' endpoint",
-			connect.ErrBadRequest, name)
-	}
-	return c.typ, nil
+// errNotStopped is KIP-875's refusal to change a running connector's
+// offsets.
+func errNotStopped(name string) error {
+	return fmt.Errorf("%w: Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/%s/stop' endpoint",
+		connect.ErrBadRequest, name)
 }
 
-// AlterConnectorOffsets implements connect.Herder.
-func (h *Standalone) AlterConnectorOffsets(ctx context.Context, name string, offsets connect.ConnectorOffsets) (string, error) {
-	typ, err := h.stoppedConnector(name)
-	if err != nil {
-		return "", err
+func (v offsetsView) alter(ctx context.Context, offsets connect.ConnectorOffsets) (string, error) {
+	if !v.stopped {
+		return "", errNotStopped(v.name)
 	}
-	if typ == connect.SourceType {
-		if err := h.cfg.Offsets.Set(ctx, name, offsets.Offsets); err != nil {
-			return "", fmt.Errorf("altering the offsets of %s: %w", name, err)
+	if v.typ == connect.SourceType {
+		if err := v.store.Set(ctx, v.name, offsets.Offsets); err != nil {
+			return "", fmt.Errorf("altering the offsets of %s: %w", v.name, err)
 		}
 		return msgSourceAltered, nil
 	}
@@ -108,28 +97,95 @@ func (h *Standalone) AlterConnectorOffsets(ctx context.Context, name string, off
 	if err != nil {
 		return "", err
 	}
-	if h.cfg.Admin == nil {
+	if v.admin == nil {
 		return "", fmt.Errorf("%w: no Kafka admin client", connect.ErrBadRequest)
 	}
 	if len(commit) > 0 {
-		resp, err := h.cfg.Admin.CommitOffsets(ctx, sinkGroup(name), commit)
+		resp, err := v.admin.CommitOffsets(ctx, sinkGroup(v.name), commit)
 		if err == nil {
 			err = resp.Error()
 		}
 		if err != nil {
-			return "", fmt.Errorf("altering the offsets of %s: %w", name, err)
+			return "", fmt.Errorf("altering the offsets of %s: %w", v.name, err)
 		}
 	}
 	if len(del) > 0 {
-		resp, err := h.cfg.Admin.DeleteOffsets(ctx, sinkGroup(name), del)
+		resp, err := v.admin.DeleteOffsets(ctx, sinkGroup(v.name), del)
 		if err == nil {
 			err = resp.Error()
 		}
 		if err != nil {
-			return "", fmt.Errorf("altering the offsets of %s: %w", name, err)
+			return "", fmt.Errorf("altering the offsets of %s: %w", v.name, err)
 		}
 	}
 	return msgSinkAltered, nil
+}
+
+func (v offsetsView) reset(ctx context.Context) (string, error) {
+	if !v.stopped {
+		return "", errNotStopped(v.name)
+	}
+	if v.typ == connect.SourceType {
+		offs, err := v.store.List(ctx, v.name)
+		if err != nil {
+			return "", err
+		}
+		for i := range offs {
+			offs[i].Offset = nil
+		}
+		if err := v.store.Set(ctx, v.name, offs); err != nil {
+			return "", fmt.Errorf("resetting the offsets of %s: %w", v.name, err)
+		}
+		return msgSourceReset, nil
+	}
+	if v.admin != nil {
+		resp, err := v.admin.DeleteGroup(ctx, sinkGroup(v.name))
+		if err != nil && resp.Err == nil {
+			resp.Err = err
+		}
+		if resp.Err != nil && !strings.Contains(resp.Err.Error(), "GROUP_ID_NOT_FOUND") {
+			return "", fmt.Errorf("resetting the offsets of %s: %w", v.name, resp.Err)
+		}
+	}
+	return msgSinkReset, nil
+}
+
+// view returns a standalone connector's offsets view.
+func (h *Standalone) view(name string) (offsetsView, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, err := h.get(name)
+	if err != nil {
+		return offsetsView{}, err
+	}
+	return offsetsView{name: name, typ: c.typ, stopped: c.target == connect.TargetStopped, store: h.cfg.Offsets, admin: h.cfg.Admin}, nil
+}
+
+// ConnectorOffsets implements connect.Herder.
+func (h *Standalone) ConnectorOffsets(ctx context.Context, name string) (connect.ConnectorOffsets, error) {
+	v, err := h.view(name)
+	if err != nil {
+		return connect.ConnectorOffsets{}, err
+	}
+	return v.list(ctx)
+}
+
+// AlterConnectorOffsets implements connect.Herder.
+func (h *Standalone) AlterConnectorOffsets(ctx context.Context, name string, offsets connect.ConnectorOffsets) (string, error) {
+	v, err := h.view(name)
+	if err != nil {
+		return "", err
+	}
+	return v.alter(ctx, offsets)
+}
+
+// ResetConnectorOffsets implements connect.Herder.
+func (h *Standalone) ResetConnectorOffsets(ctx context.Context, name string) (string, error) {
+	v, err := h.view(name)
+	if err != nil {
+		return "", err
+	}
+	return v.reset(ctx)
 }
 
 // sinkOffsets reads a sink connector's offsets as the REST API gives them.
@@ -168,37 +224,6 @@ func asInt(v any) (int64, bool) {
 		}
 	}
 	return 0, false
-}
-
-// ResetConnectorOffsets implements connect.Herder.
-func (h *Standalone) ResetConnectorOffsets(ctx context.Context, name string) (string, error) {
-	typ, err := h.stoppedConnector(name)
-	if err != nil {
-		return "", err
-	}
-	if typ == connect.SourceType {
-		offs, err := h.cfg.Offsets.List(ctx, name)
-		if err != nil {
-			return "", err
-		}
-		for i := range offs {
-			offs[i].Offset = nil
-		}
-		if err := h.cfg.Offsets.Set(ctx, name, offs); err != nil {
-			return "", fmt.Errorf("resetting the offsets of %s: %w", name, err)
-		}
-		return msgSourceReset, nil
-	}
-	if h.cfg.Admin != nil {
-		resp, err := h.cfg.Admin.DeleteGroup(ctx, sinkGroup(name))
-		if err != nil && resp.Err == nil {
-			resp.Err = err
-		}
-		if resp.Err != nil && !strings.Contains(resp.Err.Error(), "GROUP_ID_NOT_FOUND") {
-			return "", fmt.Errorf("resetting the offsets of %s: %w", name, resp.Err)
-		}
-	}
-	return msgSinkReset, nil
 }
 
 // ConnectorTopics implements connect.Herder. Standalone mode does not track

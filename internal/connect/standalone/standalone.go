@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -94,7 +93,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	workerID := advertised(props, srv)
 	worker, err := runtime.NewWorker(runtime.WorkerConfig{WorkerID: workerID, BootstrapServers: seeds, ClientOptions: clientOpts,
-		ConverterProps: converterProps(cfg.Worker), OffsetFlushInterval: time.Duration(props.Int(connect.WorkerOffsetFlushInterval)) * time.Millisecond,
+		ConverterProps: connect.ConverterProps(cfg.Worker), OffsetFlushInterval: time.Duration(props.Int(connect.WorkerOffsetFlushInterval)) * time.Millisecond,
 		OffsetFlushTimeout: time.Duration(props.Int(connect.WorkerOffsetFlushTimeout)) * time.Millisecond,
 		ShutdownTimeout:    time.Duration(props.Int(connect.WorkerTaskShutdownTimeout)) * time.Millisecond,
 		Logger:             logger, Registry: reg, Offsets: offsets})
@@ -129,26 +128,6 @@ func Run(ctx context.Context, cfg Config) error {
 	<-ctx.Done()
 	logger.Info("stopping the worker")
 	return nil
-}
-
-// converterProps are the worker's converter keys (key.converter and
-// key.converter.*, value..., header...), which the runtime reads.
-func converterProps(worker map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range worker {
-		for _, p := range []string{connect.WorkerKeyConverter, connect.WorkerValueConverter, connect.WorkerHeaderConverter} {
-			if k == p || strings.HasPrefix(k, p+".") {
-				out[k] = v
-			}
-		}
-	}
-	def := connect.WorkerConfigDef(connect.Standalone)
-	for _, k := range []string{connect.WorkerKeyConverter, connect.WorkerValueConverter, connect.WorkerHeaderConverter} {
-		if _, ok := out[k]; !ok {
-			out[k] = def.Key(k).Default
-		}
-	}
-	return maps.Clone(out)
 }
 
 // advertised is the worker ID: rest.advertised.host.name and port when

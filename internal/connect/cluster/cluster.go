@@ -1,0 +1,170 @@
+// Package cluster runs a distributed Connect worker, what
+// connect-distributed.sh runs: workers sharing group.id split connectors
+// and tasks through the broker's group coordinator, keep their state in
+// config.storage.topic, offset.storage.topic and status.storage.topic, and
+// forward REST writes to the group's leader.
+//
+// Invariant: Run returns only after the worker left its group, its tasks
+// stopped and its REST server closed.
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord/internal/connect"
+	"github.com/fjordstream/fjord/internal/connect/herder"
+	"github.com/fjordstream/fjord/internal/connect/plugins"
+	"github.com/fjordstream/fjord/internal/connect/rest"
+	"github.com/fjordstream/fjord/internal/connect/runtime"
+	"github.com/fjordstream/fjord/internal/connect/storage"
+	"github.com/fjordstream/fjord/internal/connect/workergroup"
+)
+
+// Config is a distributed worker's configuration.
+type Config struct {
+	// Worker is worker.properties.
+	Worker map[string]string
+	Logger *slog.Logger
+	Levels *rest.Levels
+	// Ready, when set, hears the REST API's URL once the worker serves.
+	Ready func(url string)
+}
+
+// Run runs the worker until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	def := connect.WorkerConfigDef(connect.Distributed)
+	if results := def.Validate(cfg.Worker); connect.ErrorCount(results) > 0 {
+		var msgs []string
+		for _, r := range results {
+			msgs = append(msgs, r.Errors...)
+		}
+		return fmt.Errorf("worker configuration: %s", strings.Join(msgs, "; "))
+	}
+	props, err := def.Parse(cfg.Worker)
+	if err != nil {
+		return err
+	}
+	reg, err := plugins.Builtins()
+	if err != nil {
+		return err
+	}
+	seeds := props.List(connect.WorkerBootstrapServers)
+	clientOpts := []kgo.Opt{kgo.AllowAutoTopicCreation()}
+	admCl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, clientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer admCl.Close()
+	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	md, err := kadm.NewClient(admCl).BrokerMetadata(mctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("reaching the Kafka cluster at %v: %w", seeds, err)
+	}
+	rf := func(key string) int16 { return int16(props.Int(key)) }
+	offsets, err := storage.NewTopicOffsetStore(storage.TopicSpec{Name: props.String(connect.WorkerOffsetTopic),
+		Partitions: int32(props.Int(connect.WorkerOffsetTopicPartitions)), ReplicationFactor: rf(connect.WorkerOffsetTopicRF)}, seeds, clientOpts, logger)
+	if err != nil {
+		return err
+	}
+	levels := cfg.Levels
+	if levels == nil {
+		levels = rest.NewLevels(slog.LevelInfo)
+	}
+	handler := &swapHandler{}
+	srv, err := rest.NewServer(handler, strings.Join(props.List(connect.WorkerListeners), ","), 0)
+	if err != nil {
+		return err
+	}
+	workerID, url := advertised(props, srv)
+	worker, err := runtime.NewWorker(runtime.WorkerConfig{WorkerID: workerID, BootstrapServers: seeds, ClientOptions: clientOpts,
+		ConverterProps: connect.ConverterProps(cfg.Worker), OffsetFlushInterval: time.Duration(props.Int(connect.WorkerOffsetFlushInterval)) * time.Millisecond,
+		OffsetFlushTimeout: time.Duration(props.Int(connect.WorkerOffsetFlushTimeout)) * time.Millisecond,
+		ShutdownTimeout:    time.Duration(props.Int(connect.WorkerTaskShutdownTimeout)) * time.Millisecond,
+		Logger:             logger, Registry: reg, Offsets: offsets})
+	if err != nil {
+		_ = srv.Close(context.Background())
+		return err
+	}
+	h, err := herder.NewDistributed(herder.DistributedConfig{WorkerID: workerID, URL: url, Seeds: seeds, ClientOptions: clientOpts,
+		Registry: reg, Worker: worker, Offsets: offsets,
+		Configs: storage.TopicSpec{Name: props.String(connect.WorkerConfigTopic), Partitions: 1, ReplicationFactor: rf(connect.WorkerConfigTopicRF)},
+		Status: storage.TopicSpec{Name: props.String(connect.WorkerStatusTopic), Partitions: int32(props.Int(connect.WorkerStatusTopicPartitions)),
+			ReplicationFactor: rf(connect.WorkerStatusTopicRF)},
+		Group: workergroup.Config{GroupID: props.String(connect.WorkerGroupID),
+			SessionTimeout:    time.Duration(props.Int(connect.WorkerSessionTimeout)) * time.Millisecond,
+			RebalanceTimeout:  time.Duration(props.Int(connect.WorkerRebalanceTimeout)) * time.Millisecond,
+			HeartbeatInterval: time.Duration(props.Int(connect.WorkerHeartbeatInterval)) * time.Millisecond,
+			Protocol:          props.String(connect.WorkerConnectProtocol), Logger: logger},
+		MaxDelay:  time.Duration(props.Int(connect.WorkerScheduledRebalanceDelay)) * time.Millisecond,
+		ClusterID: md.Cluster, Logger: logger})
+	if err != nil {
+		_ = srv.Close(context.Background())
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Close(cctx)
+		h.Close()
+	}()
+	if err := h.Start(ctx); err != nil {
+		return err
+	}
+	handler.set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger}))
+	logger.Info("Fjord Connect distributed worker started", "rest", url, "worker_id", workerID, "group", props.String(connect.WorkerGroupID),
+		"kafka_cluster_id", md.Cluster)
+	if cfg.Ready != nil {
+		cfg.Ready(url)
+	}
+	<-ctx.Done()
+	logger.Info("stopping the worker")
+	return nil
+}
+
+// advertised returns the worker ID (host:port) and the URL other workers
+// forward to: rest.advertised.host.name and port when set, else the REST
+// listener's.
+func advertised(props *connect.Props, srv *rest.Server) (string, string) {
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL(), "http://"))
+	if h := props.String(connect.WorkerRestAdvertisedHost); h != "" {
+		host = h
+	}
+	if p := props.Int(connect.WorkerRestAdvertisedPort); p > 0 {
+		port = strconv.FormatInt(p, 10)
+	}
+	id := net.JoinHostPort(host, port)
+	return id, "http://" + id
+}
+
+// swapHandler answers 503 until the herder serves (see standalone's).
+type swapHandler struct {
+	h atomic.Pointer[http.Handler]
+}
+
+func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := s.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write([]byte(`{"error_code":503,"message":"The worker is starting"}`))
+}
