@@ -1,0 +1,60 @@
+package transform
+
+import (
+	"fmt"
+
+	"github.com/fjordstream/fjord/internal/connect"
+)
+
+const (
+	transformsPackage = "org.apache.kafka.connect.transforms."
+	predicatesPackage = "org.apache.kafka.connect.transforms.predicates."
+)
+
+// Register adds the built-in transforms and predicates to r under Kafka's
+// class names (and their simple names, e.g. "InsertField$Value"). It fails
+// when a name is taken already.
+func Register(r *connect.Registry) error {
+	var plugins []connect.Plugin
+	tr := func(name string, newT func() connect.Transformation) {
+		plugins = append(plugins, connect.Plugin{Class: transformsPackage + name, Type: connect.PluginTransformation, Version: Version,
+			New: func() any { return newT() }})
+	}
+	for _, s := range []side{onKey, onValue} {
+		tr("InsertField"+s.suffix(), func() connect.Transformation { return &InsertField{side: s} })
+		tr("ReplaceField"+s.suffix(), func() connect.Transformation { return &ReplaceField{side: s} })
+		tr("MaskField"+s.suffix(), func() connect.Transformation { return &MaskField{side: s} })
+		tr("ExtractField"+s.suffix(), func() connect.Transformation { return &ExtractField{side: s} })
+		tr("HoistField"+s.suffix(), func() connect.Transformation { return &HoistField{side: s} })
+		tr("Cast"+s.suffix(), func() connect.Transformation { return &Cast{side: s} })
+	}
+	tr("ValueToKey", func() connect.Transformation { return &ValueToKey{} })
+	tr("TimestampRouter", func() connect.Transformation { return &TimestampRouter{} })
+	tr("RegexRouter", func() connect.Transformation { return &RegexRouter{} })
+	tr("Filter", func() connect.Transformation { return &Filter{} })
+	for name, newP := range map[string]func() connect.Predicate{
+		"TopicNameMatches":  func() connect.Predicate { return &TopicNameMatches{} },
+		"HasHeaderKey":      func() connect.Predicate { return &HasHeaderKey{} },
+		"RecordIsTombstone": func() connect.Predicate { return &RecordIsTombstone{} },
+	} {
+		plugins = append(plugins, connect.Plugin{Class: predicatesPackage + name, Type: connect.PluginPredicate, Version: Version,
+			New: func() any { return newP() }})
+	}
+	for _, p := range plugins {
+		if err := r.Register(p); err != nil {
+			return fmt.Errorf("transform: register %s: %w", p.Class, err)
+		}
+	}
+	return nil
+}
+
+// NewInsertField, NewReplaceField, NewMaskField, NewExtractField,
+// NewHoistField and NewCast return an unconfigured transform working on
+// the key (key true) or the value, for callers that build transforms
+// without a registry.
+func NewInsertField(key bool) *InsertField   { return &InsertField{side: side(key)} }
+func NewReplaceField(key bool) *ReplaceField { return &ReplaceField{side: side(key)} }
+func NewMaskField(key bool) *MaskField       { return &MaskField{side: side(key)} }
+func NewExtractField(key bool) *ExtractField { return &ExtractField{side: side(key)} }
+func NewHoistField(key bool) *HoistField     { return &HoistField{side: side(key)} }
+func NewCast(key bool) *Cast                 { return &Cast{side: side(key)} }
