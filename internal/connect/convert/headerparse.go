@@ -2,6 +2,7 @@ package convert
 
 import (
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -236,40 +237,88 @@ func widen(v any, t connect.Type) any {
 	return v
 }
 
-// scalar infers one bare token's schema and value.
+// scalar infers one bare token's schema and value as Kafka's
+// Values.parseString does: temporal literals first, then numbers (the
+// smallest integer type that holds the value exactly, else float32 when
+// finite, else float64, else a Decimal), then booleans; anything else is a
+// string.
 func scalar(tok string) (*connect.Schema, any) {
-	switch strings.ToLower(tok) {
+	switch tok {
 	case "true":
 		return connect.BooleanSchema, true
 	case "false":
 		return connect.BooleanSchema, false
 	}
-	if n, err := strconv.ParseInt(tok, 10, 64); err == nil {
-		switch {
-		case n >= math.MinInt8 && n <= math.MaxInt8:
-			return connect.Int8Schema, int8(n)
-		case n >= math.MinInt16 && n <= math.MaxInt16:
-			return connect.Int16Schema, int16(n)
-		case n >= math.MinInt32 && n <= math.MaxInt32:
-			return connect.Int32Schema, int32(n)
+	first := tok[0]
+	if first >= '0' && first <= '9' {
+		if t, err := time.Parse(isoTimestamp, tok); err == nil {
+			return connect.TimestampSchema(), t.UTC()
 		}
-		return connect.Int64Schema, n
-	}
-	if looksNumeric(tok) {
-		if f, err := strconv.ParseFloat(tok, 64); err == nil && !math.IsInf(f, 0) {
-			return connect.Float64Schema, f
+		if t, err := time.Parse(isoDate, tok); err == nil {
+			return connect.DateSchema(), t.UTC()
+		}
+		if t, err := time.Parse(isoTime, tok); err == nil {
+			return connect.TimeSchema(), time.UnixMilli(int64(t.Hour()*3600000 + t.Minute()*60000 + t.Second()*1000 + t.Nanosecond()/1e6)).UTC()
 		}
 	}
-	if t, err := time.Parse(isoTimestamp, tok); err == nil {
-		return connect.TimestampSchema(), t.UTC()
-	}
-	if t, err := time.Parse(isoDate, tok); err == nil {
-		return connect.DateSchema(), t.UTC()
-	}
-	if t, err := time.Parse(isoTime, tok); err == nil {
-		return connect.TimeSchema(), time.UnixMilli(int64(t.Hour()*3600000 + t.Minute()*60000 + t.Second()*1000 + t.Nanosecond()/1e6)).UTC()
+	if (first >= '0' && first <= '9' || first == '+' || first == '-') && looksNumeric(tok) {
+		if s, v, ok := number(tok); ok {
+			return s, v
+		}
 	}
 	return connect.StringSchema, tok
+}
+
+// number parses a numeric token as Java's BigDecimal and picks its type
+// as Values.parseString does.
+func number(tok string) (*connect.Schema, any, bool) {
+	r, ok := new(big.Rat).SetString(tok)
+	if !ok {
+		return nil, nil, false
+	}
+	if r.IsInt() && r.Num().IsInt64() {
+		n := r.Num().Int64()
+		switch {
+		case n >= math.MinInt8 && n <= math.MaxInt8:
+			return connect.Int8Schema, int8(n), true
+		case n >= math.MinInt16 && n <= math.MaxInt16:
+			return connect.Int16Schema, int16(n), true
+		case n >= math.MinInt32 && n <= math.MaxInt32:
+			return connect.Int32Schema, int32(n), true
+		}
+		return connect.Int64Schema, n, true
+	}
+	scale := javaScale(tok)
+	if scale != 0 {
+		if f, _ := r.Float32(); !math.IsInf(float64(f), 0) {
+			return connect.Float32Schema, f, true
+		}
+		if f, _ := r.Float64(); !math.IsInf(f, 0) {
+			return connect.Float64Schema, f, true
+		}
+	}
+	if scale < -1000 || scale > 1000 {
+		return nil, nil, false
+	}
+	return connect.DecimalSchema(scale), r, true
+}
+
+// javaScale is the scale Java's BigDecimal gives a literal: the digits
+// after the point less the exponent.
+func javaScale(tok string) int {
+	mant, exp, _ := strings.Cut(strings.ToLower(tok), "e")
+	scale := 0
+	if _, frac, ok := strings.Cut(mant, "."); ok {
+		scale = len(frac)
+	}
+	if exp != "" {
+		e, err := strconv.Atoi(exp)
+		if err != nil {
+			return 0
+		}
+		scale -= e
+	}
+	return scale
 }
 
 // looksNumeric keeps ParseFloat from taking words like "Inf" or "NaN" or

@@ -92,7 +92,7 @@ func (c *JSONConverter) appendSchemaField(b []byte, s *connect.Schema, field str
 		b = append(b, `,"doc":`...)
 		b = appendString(b, s.Doc)
 	}
-	if len(s.Parameters) > 0 {
+	if s.Parameters != nil {
 		b = append(b, `,"parameters":{`...)
 		// Kafka keeps parameters in insertion order; Go maps have none,
 		// so sorted order keeps the output stable.
@@ -209,34 +209,25 @@ func (c *JSONConverter) parseSchema(node any, depth int) (*connect.Schema, error
 	if o, ok := obj["optional"].(bool); ok && o {
 		s.Optional = true
 	}
-	if n, ok := obj["name"]; ok && n != nil {
-		if s.Name, ok = n.(string); !ok {
-			return nil, fmt.Errorf("%w: Schema name must be a string", connect.ErrData)
+	// Like Kafka, name, version, doc and parameters of the wrong JSON
+	// type are ignored rather than refused.
+	if n, ok := obj["name"].(string); ok {
+		s.Name = n
+	}
+	if v, ok := obj["version"].(json.Number); ok {
+		if n, err := strconv.ParseInt(string(v), 10, 32); err == nil {
+			s.Version = int32(n)
 		}
 	}
-	if v, ok := obj["version"]; ok && v != nil {
-		num, _ := v.(json.Number)
-		n, err := strconv.ParseInt(string(num), 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("%w: Schema version must be an integer", connect.ErrData)
-		}
-		s.Version = int32(n)
+	if d, ok := obj["doc"].(string); ok {
+		s.Doc = d
 	}
-	if d, ok := obj["doc"]; ok && d != nil {
-		if s.Doc, ok = d.(string); !ok {
-			return nil, fmt.Errorf("%w: Schema doc must be a string", connect.ErrData)
-		}
-	}
-	if p, ok := obj["parameters"]; ok && p != nil {
-		po, ok := p.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("%w: Schema parameters must be a JSON object", connect.ErrData)
-		}
+	if po, ok := obj["parameters"].(map[string]any); ok {
 		s.Parameters = make(map[string]string, len(po))
 		for k, v := range po {
 			sv, ok := v.(string)
 			if !ok {
-				return nil, fmt.Errorf("%w: Schema parameter %s must be a string", connect.ErrData, k)
+				return nil, fmt.Errorf("%w: Schema parameters must have string values.", connect.ErrData)
 			}
 			s.Parameters[k] = sv
 		}
