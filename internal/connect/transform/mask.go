@@ -65,11 +65,10 @@ func (t *MaskField) Apply(r connect.Record) (connect.Record, bool, error) {
 			return r, false, err
 		}
 		out := maps.Clone(m)
+		// As Kafka, a listed field the map lacks is added as null.
 		for _, f := range t.fields {
-			if v, ok := m[f]; ok {
-				if out[f], err = t.masked(v); err != nil {
-					return r, false, fmt.Errorf("field %s: %w", f, err)
-				}
+			if out[f], err = t.masked(m[f]); err != nil {
+				return r, false, fmt.Errorf("field %s: %w", f, err)
 			}
 		}
 		return t.side.set(r, nil, out), true, nil

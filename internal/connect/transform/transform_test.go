@@ -113,12 +113,12 @@ func TestMaskField(t *testing.T) {
 	if st.Values[1] != "secret" {
 		t.Fatal("the input struct changed")
 	}
-	out, _, err = configured(t, NewMaskField(false), map[string]string{"fields": "n,s", "replacement": "42"}).Apply(
+	out, _, err = configured(t, NewMaskField(false), map[string]string{"fields": "n,s,absent", "replacement": "42"}).Apply(
 		rec(nil, nil, nil, map[string]any{"n": int64(7), "s": "secret", "o": 1.5}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustEqual(t, out.Value, map[string]any{"n": int64(42), "s": "42", "o": 1.5})
+	mustEqual(t, out.Value, map[string]any{"n": int64(42), "s": "42", "o": 1.5, "absent": nil})
 	_, _, err = configured(t, NewMaskField(false), map[string]string{"fields": "n", "replacement": "abc"}).Apply(rec(nil, nil, nil, map[string]any{"n": int32(1)}))
 	if err == nil || !strings.Contains(err.Error(), "Unable to convert abc") {
 		t.Fatalf("bad replacement: %v", err)
