@@ -3,6 +3,7 @@ package transform
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"strconv"
@@ -53,6 +54,9 @@ func (t *Cast) Configure(props map[string]string) error {
 		return fmt.Errorf("Cast%s: Invalid value %s for configuration spec: %s", t.side.suffix(), props["spec"], fmt.Sprintf(format, a...))
 	}
 	for _, m := range spec {
+		if strings.Count(m, ":") > 1 {
+			return bad("Invalid rename mapping: %s", m) // sic: Kafka's text
+		}
 		field, typ, hasField := strings.Cut(m, ":")
 		if !hasField {
 			if len(spec) > 1 {
@@ -60,8 +64,12 @@ func (t *Cast) Configure(props map[string]string) error {
 			}
 			typ = field
 		}
-		target, ok := castTargets[strings.ToLower(strings.TrimSpace(typ))]
-		if !ok {
+		name := strings.ToLower(strings.TrimSpace(typ))
+		target, ok := castTargets[name]
+		switch {
+		case !ok && (name == "bytes" || name == "array" || name == "map" || name == "struct"):
+			return bad("Cast transformation does not support casting to %s; supported types are [INT8, INT16, INT32, INT64, FLOAT32, FLOAT64, BOOLEAN, STRING]", strings.ToUpper(name))
+		case !ok:
 			return bad("Invalid type found in casting spec: %s", strings.TrimSpace(typ))
 		}
 		if !hasField {
@@ -93,10 +101,9 @@ func (t *Cast) Apply(r connect.Record) (connect.Record, bool, error) {
 		}
 		var ns *connect.Schema
 		if schema != nil {
-			if !primitive(schema) {
-				return r, false, fmt.Errorf("%w: Cast transformation does not support casting to/from %s", connect.ErrData, schema.Type)
+			if ns, err = t.cache.get(schema, func() (*connect.Schema, error) { return wholeSchema(schema, t.whole) }); err != nil {
+				return r, false, err
 			}
-			ns = &connect.Schema{Type: t.whole, Optional: schema.Optional}
 		}
 		return t.side.set(r, ns, v), true, nil
 	}
@@ -105,10 +112,12 @@ func (t *Cast) Apply(r connect.Record) (connect.Record, bool, error) {
 		if err != nil {
 			return r, false, err
 		}
-		out := make(map[string]any, len(m))
-		for k, v := range m {
-			if target, ok := t.casts[k]; ok && v != nil {
-				if v, err = castValue(v, target); err != nil {
+		out := maps.Clone(m)
+		// As Kafka, a listed field the map lacks is added as null.
+		for _, k := range t.order {
+			v := m[k]
+			if v != nil {
+				if v, err = castValue(v, t.casts[k]); err != nil {
 					return r, false, fmt.Errorf("field %s: %w", k, err)
 				}
 			}
@@ -137,13 +146,37 @@ func (t *Cast) Apply(r connect.Record) (connect.Record, bool, error) {
 	return t.side.set(r, ns, out), true, nil
 }
 
+// wholeSchema is the schema of a whole key or value cast to target: the
+// input's name, version, doc and parameters (as Kafka's copySchemaBasics;
+// a logical type's name is dropped, as it no longer applies), its
+// optionality, and its default cast.
+func wholeSchema(in *connect.Schema, target connect.Type) (*connect.Schema, error) {
+	if !primitive(in) {
+		return nil, fmt.Errorf("%w: Cast transformation does not support casting from %s; supported types are [INT8, INT16, INT32, INT64, FLOAT32, FLOAT64, BOOLEAN, STRING, BYTES]", connect.ErrData, strings.ToUpper(string(in.Type)))
+	}
+	s := &connect.Schema{Type: target, Optional: in.Optional, Name: in.Name, Version: in.Version, Doc: in.Doc, Parameters: maps.Clone(in.Parameters)}
+	switch in.Name {
+	case connect.DecimalName, connect.DateName, connect.TimeName, connect.TimestampName:
+		s.Name, s.Version, s.Parameters = "", 0, nil
+	}
+	if in.Default != nil {
+		d, err := castValue(in.Default, target)
+		if err != nil {
+			return nil, fmt.Errorf("default: %w", err)
+		}
+		s.Default = d
+	}
+	return s, nil
+}
+
 func (t *Cast) castSchema(in *connect.Schema) (*connect.Schema, error) {
 	s := structBasics(in)
+	s.Optional = in.Optional // unlike most transforms, Kafka's Cast keeps it
 	for _, f := range in.Fields {
 		fs := f.Schema
 		if target, ok := t.casts[f.Name]; ok {
 			if !primitive(fs) {
-				return nil, fmt.Errorf("%w: Cast transformation does not support casting to/from %s", connect.ErrData, fs.Type)
+				return nil, fmt.Errorf("%w: Cast transformation does not support casting from %s; supported types are [INT8, INT16, INT32, INT64, FLOAT32, FLOAT64, BOOLEAN, STRING, BYTES]", connect.ErrData, strings.ToUpper(string(fs.Type)))
 			}
 			ns := &connect.Schema{Type: target, Optional: fs.Optional}
 			if fs.Default != nil {
@@ -160,15 +193,12 @@ func (t *Cast) castSchema(in *connect.Schema) (*connect.Schema, error) {
 	return s, nil
 }
 
-// primitive reports whether Cast can read a value of s: primitives and
-// the logical types (Decimal, Date, Time, Timestamp); not structs, arrays,
-// maps or plain bytes.
+// primitive reports whether Cast can read a value of s: primitives, bytes
+// and the logical types; not structs, arrays or maps.
 func primitive(s *connect.Schema) bool {
 	switch s.Type {
 	case connect.TypeStruct, connect.TypeArray, connect.TypeMap:
 		return false
-	case connect.TypeBytes:
-		return s.Name == connect.DecimalName
 	}
 	return true
 }
@@ -205,6 +235,8 @@ func castValue(v any, target connect.Type) (any, error) {
 		i = x.UnixMilli()
 	case string:
 		return parseCast(x, target)
+	case []any, map[string]any, map[any]any, *connect.Struct:
+		return nil, fmt.Errorf("%w: Cast transformation does not support casting from %T; supported types are [INT8, INT16, INT32, INT64, FLOAT32, FLOAT64, BOOLEAN, STRING, BYTES]", connect.ErrData, v)
 	default:
 		return nil, fmt.Errorf("%w: Unexpected type in Cast transformation: %T", connect.ErrData, v)
 	}
@@ -229,7 +261,7 @@ func castValue(v any, target connect.Type) (any, error) {
 		return f, nil
 	case connect.TypeBoolean:
 		if isFloat {
-			return f != 0, nil
+			return javaLong(f) != 0, nil // Java: longValue() != 0, so 0.5 is false
 		}
 		return i != 0, nil
 	}
@@ -262,7 +294,7 @@ func parseCast(s string, target connect.Type) (any, error) {
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(s), b)
 		if err != nil {
-			return nil, fmt.Errorf("%w: For input string: %q", connect.ErrData, s)
+			return nil, fmt.Errorf("%w: Value (%s) was out of range for requested data type", connect.ErrData, s)
 		}
 		if b == 32 {
 			return float32(f), nil
@@ -271,7 +303,7 @@ func parseCast(s string, target connect.Type) (any, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, bits[target])
 	if err != nil {
-		return nil, fmt.Errorf("%w: For input string: %q", connect.ErrData, s)
+		return nil, fmt.Errorf("%w: Value (%s) was out of range for requested data type", connect.ErrData, s)
 	}
 	return castValue(n, target)
 }
@@ -293,6 +325,14 @@ func castString(v any) (any, error) {
 	case *big.Rat:
 		return x.FloatString(ratDigits(x)), nil
 	case time.Time:
+		// Kafka's Values.dateFormatFor picks the format from the value.
+		ms := x.UnixMilli()
+		switch {
+		case ms < 86400000:
+			return x.UTC().Format("15:04:05.000Z"), nil
+		case ms%86400000 == 0:
+			return x.UTC().Format("2006-01-02"), nil
+		}
 		return x.UTC().Format("2006-01-02T15:04:05.000Z"), nil
 	}
 	return nil, fmt.Errorf("%w: Unexpected type in Cast transformation: %T", connect.ErrData, v)

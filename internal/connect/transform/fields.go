@@ -301,13 +301,16 @@ func (t *ExtractField) Apply(r connect.Record) (connect.Record, bool, error) {
 			return r, false, err
 		}
 		var v any = m
-		for _, seg := range t.path {
-			mm, ok := v.(map[string]any)
-			if !ok {
-				v = nil
-				break
+		for i, seg := range t.path {
+			if i > 0 {
+				if v == nil {
+					break
+				}
+				if _, ok := v.(map[string]any); !ok {
+					return r, false, fmt.Errorf("%w: Only Map objects supported in absence of schema for [nested field access], found: %s", connect.ErrData, typeName(v))
+				}
 			}
-			v = mm[seg]
+			v = v.(map[string]any)[seg]
 		}
 		return t.side.set(r, nil, v), true, nil
 	}
@@ -342,44 +345,69 @@ func (t *ExtractField) Apply(r connect.Record) (connect.Record, bool, error) {
 	return t.side.set(r, fs, v), true, nil
 }
 
-// parsePath splits a V2 field path at dots; a segment wrapped in
-// backticks may hold dots, and a backslash escapes a backtick in it.
-func parsePath(s string) ([]string, error) {
-	var out []string
-	for i := 0; i <= len(s); {
-		if i < len(s) && s[i] == '`' {
-			var sb strings.Builder
-			j := i + 1
-			for ; j < len(s); j++ {
-				if s[j] == '\\' && j+1 < len(s) && s[j+1] == '`' {
-					sb.WriteByte('`')
-					j++
-					continue
-				}
-				if s[j] == '`' && (j+1 == len(s) || s[j+1] == '.') {
-					break
-				}
-				sb.WriteByte(s[j])
+// parsePath splits a V2 field path (KIP-821) as Kafka's SingleFieldPath
+// does: steps are separated by dots; a step starting with a backtick runs
+// to the next backtick followed by a dot (or ending the path), so it may
+// hold dots; a backslash before such a backtick keeps it in the name; a
+// trailing dot adds an empty last step.
+func parsePath(path string) ([]string, error) {
+	incomplete := func(at int) error {
+		return fmt.Errorf("Incomplete backtick pair in path: [%s], consider adding a backslash before backtick at position %d to escape it", path, at)
+	}
+	var steps []string
+	for i := 0; i < len(path); {
+		if path[i] != '`' {
+			dot := strings.IndexByte(path[i:], '.')
+			if dot < 0 {
+				steps = append(steps, path[i:])
+				break
 			}
-			if j >= len(s) {
-				return nil, fmt.Errorf("unclosed backtick")
-			}
-			out = append(out, sb.String())
-			i = j + 2
+			steps = append(steps, path[i:i+dot])
+			i += dot + 1
 			continue
 		}
-		end := strings.IndexByte(s[i:], '.')
-		if end < 0 {
-			out = append(out, s[i:])
+		open := i
+		i++
+		start := i
+		var field strings.Builder
+		for {
+			j := strings.IndexByte(path[i:], '`')
+			if j < 0 {
+				return nil, incomplete(open)
+			}
+			i += j
+			escaped := path[i-1] == '\\'
+			if i == len(path)-1 {
+				if escaped {
+					return nil, incomplete(open)
+				}
+				field.WriteString(path[start:i])
+				steps = append(steps, field.String())
+				i++
+				break
+			}
+			if path[i+1] != '.' {
+				i++ // a backtick inside the name
+				continue
+			}
+			if escaped {
+				field.WriteString(path[start : i-1])
+				field.WriteByte('`')
+				i++
+				start = i
+				continue
+			}
+			field.WriteString(path[start:i])
+			steps = append(steps, field.String())
+			i += 2
 			break
 		}
-		out = append(out, s[i:i+end])
-		i += end + 1
 	}
-	for _, seg := range out {
-		if seg == "" {
-			return nil, fmt.Errorf("empty field name in path")
-		}
+	if strings.HasSuffix(path, ".") {
+		steps = append(steps, "")
 	}
-	return out, nil
+	if len(steps) == 0 {
+		return nil, fmt.Errorf("empty field path")
+	}
+	return steps, nil
 }

@@ -186,7 +186,21 @@ func TestExtractAndHoistField(t *testing.T) {
 	if err != nil || out.Value != "m" {
 		t.Fatalf("V2 map: %v %v", out.Value, err)
 	}
-	mustEqual(t, mustPath(t, "a.`b.c`.d"), []string{"a", "b.c", "d"})
+	for in, want := range map[string][]string{
+		"a.`b.c`.d":   {"a", "b.c", "d"},
+		"a.b.":        {"a", "b", ""},
+		"`a\\`.b`.c": {"a`.b", "c"},
+		"`a`b`":       {"a`b"},
+		"x":           {"x"},
+	} {
+		mustEqual(t, mustPath(t, in), want)
+	}
+	if _, err := parsePath("a.`b"); err == nil || !strings.Contains(err.Error(), "Incomplete backtick pair in path: [a.`b]") {
+		t.Fatal(err)
+	}
+	if _, _, err := v2.Apply(rec(nil, nil, nil, map[string]any{"a.b": "str"})); err == nil || !strings.Contains(err.Error(), "[nested field access]") {
+		t.Fatal(err)
+	}
 
 	h := configured(t, NewHoistField(false), map[string]string{"field": "line"})
 	out, _, _ = h.Apply(rec(nil, nil, connect.StringSchema, "hello"))
@@ -271,11 +285,18 @@ func TestCast(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustEqual(t, out.Value, map[string]any{"a": 1.5, "b": false, "c": "1.0E20", "d": "x"})
+	out, _, _ = configured(t, NewCast(false), map[string]string{"spec": "h:boolean,absent:int8"}).Apply(rec(nil, nil, nil, map[string]any{"h": 0.5}))
+	mustEqual(t, out.Value, map[string]any{"h": false, "absent": nil})
 	out, _, err = configured(t, NewCast(true), map[string]string{"spec": "string"}).Apply(rec(connect.OptionalInt32Schema, int32(7), nil, nil))
 	if err != nil || out.Key != "7" || out.KeySchema.Type != connect.TypeString || !out.KeySchema.Optional {
 		t.Fatalf("%v %+v %v", out.Key, out.KeySchema, err)
 	}
-	for spec, want := range map[string]string{"a:int8,int8": "may ony specify a single cast", "a:uuid": "Invalid type found in casting spec: uuid"} {
+	out, _, err = configured(t, NewCast(false), map[string]string{"spec": "string"}).Apply(rec(nil, nil, connect.TimestampSchema(), at))
+	if err != nil || out.Value != "2024-05-06T07:08:09.000Z" || out.ValueSchema.Name != "" || out.ValueSchema.Type != connect.TypeString {
+		t.Fatalf("%v %+v %v", out.Value, out.ValueSchema, err)
+	}
+	for spec, want := range map[string]string{"a:int8,int8": "may ony specify a single cast", "a:uuid": "Invalid type found in casting spec: uuid",
+		"a:b:c": "Invalid rename mapping: a:b:c", "bytes": "does not support casting to BYTES"} {
 		if err := NewCast(false).Configure(map[string]string{"spec": spec}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v", spec, err)
 		}
