@@ -187,11 +187,11 @@ func TestExtractAndHoistField(t *testing.T) {
 		t.Fatalf("V2 map: %v %v", out.Value, err)
 	}
 	for in, want := range map[string][]string{
-		"a.`b.c`.d":   {"a", "b.c", "d"},
-		"a.b.":        {"a", "b", ""},
+		"a.`b.c`.d":  {"a", "b.c", "d"},
+		"a.b.":       {"a", "b", ""},
 		"`a\\`.b`.c": {"a`.b", "c"},
-		"`a`b`":       {"a`b"},
-		"x":           {"x"},
+		"`a`b`":      {"a`b"},
+		"x":          {"x"},
 	} {
 		mustEqual(t, mustPath(t, in), want)
 	}
