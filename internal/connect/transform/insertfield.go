@@ -84,6 +84,13 @@ func (t *InsertField) Configure(props map[string]string) error {
 	t.staticValue, t.hasStatic = props["static.value"], p.IsSet("static.value")
 	t.replaceNull = p.Bool("replace.null.with.default")
 	t.cache = schemaCache{}
+	name := "InsertField" + t.side.suffix()
+	if t.topic == nil && t.partition == nil && t.offset == nil && t.timestamp == nil && t.static == nil {
+		return fmt.Errorf("%s: No field insertion configured", name)
+	}
+	if t.static != nil && !t.hasStatic {
+		return fmt.Errorf("%s: Invalid value null for configuration static.value: No value specified for static field: %s", name, t.static.name)
+	}
 	return nil
 }
 

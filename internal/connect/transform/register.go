@@ -48,13 +48,21 @@ func Register(r *connect.Registry) error {
 	return nil
 }
 
-// NewInsertField, NewReplaceField, NewMaskField, NewExtractField,
-// NewHoistField and NewCast return an unconfigured transform working on
-// the key (key true) or the value, for callers that build transforms
-// without a registry.
-func NewInsertField(key bool) *InsertField   { return &InsertField{side: side(key)} }
+// NewInsertField returns an unconfigured InsertField$Key (key) or
+// InsertField$Value, for callers that build transforms without a registry.
+func NewInsertField(key bool) *InsertField { return &InsertField{side: side(key)} }
+
+// NewReplaceField returns an unconfigured ReplaceField$Key or $Value.
 func NewReplaceField(key bool) *ReplaceField { return &ReplaceField{side: side(key)} }
-func NewMaskField(key bool) *MaskField       { return &MaskField{side: side(key)} }
+
+// NewMaskField returns an unconfigured MaskField$Key or $Value.
+func NewMaskField(key bool) *MaskField { return &MaskField{side: side(key)} }
+
+// NewExtractField returns an unconfigured ExtractField$Key or $Value.
 func NewExtractField(key bool) *ExtractField { return &ExtractField{side: side(key)} }
-func NewHoistField(key bool) *HoistField     { return &HoistField{side: side(key)} }
-func NewCast(key bool) *Cast                 { return &Cast{side: side(key)} }
+
+// NewHoistField returns an unconfigured HoistField$Key or $Value.
+func NewHoistField(key bool) *HoistField { return &HoistField{side: side(key)} }
+
+// NewCast returns an unconfigured Cast$Key or $Value.
+func NewCast(key bool) *Cast { return &Cast{side: side(key)} }

@@ -53,6 +53,12 @@ func TestInsertField(t *testing.T) {
 	if err != nil || fieldsOf(out.Key) != "map[k:v off:42]" || out.KafkaOffset != 42 {
 		t.Fatalf("sink: %v %v", out.Key, err)
 	}
+	if err := NewInsertField(false).Configure(map[string]string{}); err == nil || !strings.Contains(err.Error(), "No field insertion configured") {
+		t.Fatal(err)
+	}
+	if err := NewInsertField(false).Configure(map[string]string{"static.field": "s"}); err == nil || !strings.Contains(err.Error(), "No value specified for static field: s") {
+		t.Fatal(err)
+	}
 	tomb := rec(nil, nil, s, nil)
 	if out, keep, err := configured(t, NewInsertField(false), props).Apply(tomb); err != nil || !keep || out.Value != nil {
 		t.Fatal("tombstone did not pass through")
