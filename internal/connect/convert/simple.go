@@ -205,3 +205,23 @@ func toJavaString(v any) string {
 	}
 	return sb.String()
 }
+
+// HeaderConverterOf returns a header converter backed by c, for
+// header.converter naming a converter class: Kafka's JsonConverter,
+// StringConverter, ByteArrayConverter and number converters are header
+// converters too, and writing a header is writing its value.
+func HeaderConverterOf(c connect.Converter) connect.HeaderConverter { return converterHeaders{c} }
+
+type converterHeaders struct{ c connect.Converter }
+
+func (h converterHeaders) Configure(props map[string]string) error {
+	return h.c.Configure(props, false)
+}
+
+func (h converterHeaders) FromConnectHeader(topic, _ string, schema *connect.Schema, value any) ([]byte, error) {
+	return h.c.FromConnectData(topic, nil, schema, value)
+}
+
+func (h converterHeaders) ToConnectHeader(topic, _ string, data []byte) (*connect.Schema, any, error) {
+	return h.c.ToConnectData(topic, nil, data)
+}

@@ -191,3 +191,17 @@ func FuzzSimpleHeaderConverter(f *testing.F) {
 		}
 	})
 }
+
+func TestHeaderConverterOf(t *testing.T) {
+	h := HeaderConverterOf(&JSONConverter{})
+	if err := h.Configure(map[string]string{KeySchemasEnable: "false"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.FromConnectHeader("t", "k", connect.Int32Schema, int32(5))
+	if err != nil || string(b) != "5" {
+		t.Fatalf("%q %v", b, err)
+	}
+	if _, v, err := h.ToConnectHeader("t", "k", b); err != nil || v != int64(5) {
+		t.Fatalf("%v %v", v, err)
+	}
+}
