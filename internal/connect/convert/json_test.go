@@ -49,6 +49,8 @@ func TestJSON_GoldenEnvelope(t *testing.T) {
 		{"boolean", connect.BooleanSchema, true, nil, `{"schema":{"type":"boolean","optional":false},"payload":true}`},
 		{"float32", connect.Float32Schema, float32(12.34), nil, `{"schema":{"type":"float","optional":false},"payload":12.34}`},
 		{"float64 integral", connect.Float64Schema, 2.0, nil, `{"schema":{"type":"double","optional":false},"payload":2.0}`},
+		{"float64 large", connect.Float64Schema, 12345678.0, nil, `{"schema":{"type":"double","optional":false},"payload":1.2345678E7}`},
+		{"float64 small", connect.Float64Schema, -0.0001, nil, `{"schema":{"type":"double","optional":false},"payload":-1.0E-4}`},
 		{"bytes", connect.BytesSchema, []byte("test-string"), nil, `{"schema":{"type":"bytes","optional":false},"payload":"dGVzdC1zdHJpbmc="}`},
 		{"struct of docs", users, u, nil, `{"schema":{"type":"struct","fields":[{"type":"int64","optional":false,"field":"registertime"},{"type":"string","optional":false,"field":"userid"},{"type":"string","optional":false,"field":"regionid"},{"type":"string","optional":false,"field":"gender"}],"optional":false,"name":"ksql.users"},"payload":{"registertime":1493819497170,"userid":"User_1","regionid":"Region_5","gender":"MALE"}}`},
 		{"nested", withDoc, wd, nil, `{"schema":{"type":"struct","fields":[{"type":"int32","optional":true,"field":"id"},{"type":"array","items":{"type":"string","optional":false},"optional":false,"field":"tags"},{"type":"map","keys":{"type":"string","optional":false},"values":{"type":"double","optional":false},"optional":false,"field":"attrs"},{"type":"map","keys":{"type":"int32","optional":false},"values":{"type":"boolean","optional":false},"optional":false,"field":"pairs"}],"optional":true,"version":3,"doc":"a record"},"payload":{"id":null,"tags":["a"],"attrs":{"x":1.5},"pairs":[[2,true]]}}`},
@@ -193,7 +195,7 @@ func TestJSON_Schemaless(t *testing.T) {
 		t.Fatalf("got %#v", v)
 	}
 	b, err := c.FromConnectData("t", nil, nil, v)
-	if err != nil || string(b) != `{"a":1,"b":1.0,"c":[true,null,"x"],"d":{"e":-2000.0},"f":1.2345678901234568e+20}` {
+	if err != nil || string(b) != `{"a":1,"b":1.0,"c":[true,null,"x"],"d":{"e":-2000.0},"f":1.2345678901234568E20}` {
 		t.Fatalf("%s %v", b, err)
 	}
 	if _, err := c.FromConnectData("t", nil, nil, map[any]any{int32(1): "x"}); err != nil {

@@ -291,18 +291,12 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendFloat writes f as Jackson writes a double: always with a decimal
-// point or exponent, so a reader tells it from an integer.
+// appendFloat writes f as Jackson writes a double or float (Java's
+// Double.toString / Float.toString: 1.0, 1.0E7), so a reader tells it
+// from an integer and the bytes match a Java worker's.
 func appendFloat(b []byte, f float64, bits int) ([]byte, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return nil, fmt.Errorf("%w: %v cannot be written as JSON", connect.ErrData, f)
 	}
-	start := len(b)
-	b = strconv.AppendFloat(b, f, 'g', -1, bits)
-	for _, ch := range b[start:] {
-		if ch == '.' || ch == 'e' || ch == 'E' {
-			return b, nil
-		}
-	}
-	return append(b, '.', '0'), nil
+	return append(b, javaDouble(f, bits)...), nil
 }
