@@ -225,6 +225,25 @@ func TestJSON_LogicalErrors(t *testing.T) {
 	}
 }
 
+func TestPlainDecimal_JavaBigDecimalToString(t *testing.T) {
+	for _, tc := range []struct {
+		unscaled int64
+		scale    int
+		want     string
+	}{
+		{156, 2, "1.56"}, {-156, 2, "-1.56"}, {5, 3, "0.005"}, {1, 6, "0.000001"}, {1, 7, "1E-7"}, {12, 8, "1.2E-7"},
+		{123, -2, "1.23E+4"}, {1, -1, "1E+1"}, {0, 2, "0.00"}, {42, 0, "42"},
+	} {
+		if got := plainDecimal(big.NewInt(tc.unscaled), tc.scale); got != tc.want {
+			t.Errorf("%d scale %d: %s, want %s", tc.unscaled, tc.scale, got, tc.want)
+		}
+		r, ok := new(big.Rat).SetString(tc.want)
+		if !ok || r.Cmp(ratOf(big.NewInt(tc.unscaled), tc.scale)) != 0 {
+			t.Errorf("%s does not read back", tc.want)
+		}
+	}
+}
+
 func TestTwosComplement(t *testing.T) {
 	for n, want := range map[int64]string{0: "00", 1: "01", 127: "7f", 128: "0080", -1: "ff", -128: "80", -129: "ff7f", 156: "009c"} {
 		got := twosComplement(big.NewInt(n))

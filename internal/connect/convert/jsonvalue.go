@@ -313,22 +313,36 @@ func abs(n int) int {
 	return n
 }
 
-// plainDecimal writes unscaled / 10^scale with exactly scale digits after
-// the point.
+// plainDecimal writes unscaled / 10^scale as Java's BigDecimal.toString
+// does (Jackson writes a NUMERIC Decimal so): plain with exactly scale
+// fraction digits, unless the scale is negative or the number is below
+// 10^-6, which take scientific form (1E-7, 1.23E+4).
 func plainDecimal(unscaled *big.Int, scale int) string {
-	if scale <= 0 {
-		return unscaled.String() + strings.Repeat("0", -scale)
-	}
 	neg := unscaled.Sign() < 0
 	digits := new(big.Int).Abs(unscaled).String()
-	if len(digits) <= scale {
-		digits = strings.Repeat("0", scale-len(digits)+1) + digits
-	}
-	s := digits[:len(digits)-scale] + "." + digits[len(digits)-scale:]
+	sign := ""
 	if neg {
-		s = "-" + s
+		sign = "-"
 	}
-	return s
+	if scale == 0 {
+		return sign + digits
+	}
+	adjusted := len(digits) - 1 - scale
+	if scale > 0 && adjusted >= -6 {
+		if len(digits) <= scale {
+			digits = strings.Repeat("0", scale-len(digits)+1) + digits
+		}
+		return sign + digits[:len(digits)-scale] + "." + digits[len(digits)-scale:]
+	}
+	out := sign + digits[:1]
+	if len(digits) > 1 {
+		out += "." + digits[1:]
+	}
+	exp := strconv.Itoa(adjusted)
+	if adjusted >= 0 {
+		exp = "+" + exp
+	}
+	return out + "E" + exp
 }
 
 // twosComplement returns x as Java's BigInteger.toByteArray does: the
@@ -600,7 +614,11 @@ func toLogicalTime(s *connect.Schema, node any) (any, error) {
 		n, err = strconv.ParseInt(string(num), 10, bits)
 	}
 	if !ok || err != nil {
-		return nil, fmt.Errorf("%w: Invalid type for %s, underlying representation should be integer but was %s", connect.ErrData, s.Name, jsonKind(node))
+		kind := "integer"
+		if bits == 64 {
+			kind = "integral"
+		}
+		return nil, fmt.Errorf("%w: Invalid type for %s, underlying representation should be %s but was %s", connect.ErrData, s.Name[strings.LastIndex(s.Name, ".")+1:], kind, jsonKind(node))
 	}
 	switch s.Name {
 	case connect.DateName:
