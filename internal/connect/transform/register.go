@@ -27,11 +27,14 @@ func Register(r *connect.Registry) error {
 		tr("ExtractField"+s.suffix(), func() connect.Transformation { return &ExtractField{side: s} })
 		tr("HoistField"+s.suffix(), func() connect.Transformation { return &HoistField{side: s} })
 		tr("Cast"+s.suffix(), func() connect.Transformation { return &Cast{side: s} })
+		tr("SetSchemaMetadata"+s.suffix(), func() connect.Transformation { return &SetSchemaMetadata{side: s} })
 	}
 	tr("ValueToKey", func() connect.Transformation { return &ValueToKey{} })
 	tr("TimestampRouter", func() connect.Transformation { return &TimestampRouter{} })
 	tr("RegexRouter", func() connect.Transformation { return &RegexRouter{} })
 	tr("Filter", func() connect.Transformation { return &Filter{} })
+	tr("InsertHeader", func() connect.Transformation { return &InsertHeader{} })
+	tr("DropHeaders", func() connect.Transformation { return &DropHeaders{} })
 	for name, newP := range map[string]func() connect.Predicate{
 		"TopicNameMatches":  func() connect.Predicate { return &TopicNameMatches{} },
 		"HasHeaderKey":      func() connect.Predicate { return &HasHeaderKey{} },
@@ -66,3 +69,7 @@ func NewHoistField(key bool) *HoistField { return &HoistField{side: side(key)} }
 
 // NewCast returns an unconfigured Cast$Key or $Value.
 func NewCast(key bool) *Cast { return &Cast{side: side(key)} }
+
+// NewSetSchemaMetadata returns an unconfigured SetSchemaMetadata$Key or
+// $Value.
+func NewSetSchemaMetadata(key bool) *SetSchemaMetadata { return &SetSchemaMetadata{side: side(key)} }
