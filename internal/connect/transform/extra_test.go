@@ -43,3 +43,40 @@ func TestSetSchemaMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestFlatten(t *testing.T) {
+	addr := connect.StructSchema(connect.Field{Name: "city", Schema: connect.StringSchema}, connect.Field{Name: "zip", Schema: connect.OptionalInt32Schema})
+	addr.Optional = true
+	s := connect.StructSchema(connect.Field{Name: "id", Schema: connect.Int64Schema}, connect.Field{Name: "addr", Schema: addr},
+		connect.Field{Name: "tags", Schema: connect.ArraySchema(connect.StringSchema)})
+	a := connect.NewStruct(addr)
+	a.Values = []any{"Oslo", int32(150)}
+	st := connect.NewStruct(s)
+	st.Values = []any{int64(1), a, []any{"x"}}
+	tr := configured(t, NewFlatten(false), map[string]string{"delimiter": "_"})
+	out, _, err := tr.Apply(rec(nil, nil, s, st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fieldsOf(out.Value); got != "struct{id:int64=1 addr_city:string?=Oslo addr_zip:int32?=150 tags:array=[x]}" {
+		t.Fatal(got)
+	}
+	if err := connect.Validate(out.ValueSchema, out.Value); err != nil {
+		t.Fatal(err)
+	}
+	st2 := connect.NewStruct(s)
+	st2.Values = []any{int64(2), nil, []any{}}
+	out2, _, err := tr.Apply(rec(nil, nil, s, st2))
+	if err != nil || fieldsOf(out2.Value) != "struct{id:int64=2 addr_city:string?=<nil> addr_zip:int32?=<nil> tags:array=[]}" || out2.ValueSchema != out.ValueSchema {
+		t.Fatalf("%s %v", fieldsOf(out2.Value), err)
+	}
+	out, _, err = configured(t, NewFlatten(false), map[string]string{}).Apply(rec(nil, nil, nil,
+		map[string]any{"a": map[string]any{"b": map[string]any{"c": int64(1)}, "d": []any{1}}, "e": nil}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEqual(t, out.Value, map[string]any{"a.b.c": int64(1), "a.d": []any{1}, "e": nil})
+	if out, keep, err := tr.Apply(rec(nil, nil, s, nil)); err != nil || !keep || out.Value != nil {
+		t.Fatal("tombstone")
+	}
+}
