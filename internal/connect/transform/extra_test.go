@@ -3,6 +3,7 @@ package transform
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fjordstream/fjord/internal/connect"
 )
@@ -78,5 +79,62 @@ func TestFlatten(t *testing.T) {
 	mustEqual(t, out.Value, map[string]any{"a.b.c": int64(1), "a.d": []any{1}, "e": nil})
 	if out, keep, err := tr.Apply(rec(nil, nil, s, nil)); err != nil || !keep || out.Value != nil {
 		t.Fatal("tombstone")
+	}
+}
+
+func TestTimestampConverter(t *testing.T) {
+	ts := at.Add(123 * time.Millisecond) // 2024-05-06 07:08:09.123 UTC
+	s := connect.StructSchema(connect.Field{Name: "id", Schema: connect.Int64Schema}, connect.Field{Name: "at", Schema: connect.TimestampSchema()})
+	st := connect.NewStruct(s)
+	st.Values = []any{int64(1), ts}
+	out, _, err := configured(t, NewTimestampConverter(false), map[string]string{"field": "at", "target.type": "string", "format": "yyyy-MM-dd'T'HH:mm:ss.SSS"}).
+		Apply(rec(nil, nil, s, st))
+	if err != nil || fieldsOf(out.Value) != "struct{id:int64=1 at:string=2024-05-06T07:08:09.123}" {
+		t.Fatalf("%s %v", fieldsOf(out.Value), err)
+	}
+	if err := connect.Validate(out.ValueSchema, out.Value); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		props map[string]string
+		in    any
+		want  any
+	}{
+		{map[string]string{"target.type": "unix", "format": "yyyy-MM-dd HH:mm:ss.SSS"}, "2024-05-06 07:08:09.123", ts.UnixMilli()},
+		{map[string]string{"target.type": "unix", "unix.precision": "seconds"}, ts, ts.Unix()},
+		{map[string]string{"target.type": "Timestamp", "unix.precision": "microseconds"}, ts.UnixMicro(), ts},
+		{map[string]string{"target.type": "Date"}, ts, time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC)},
+		{map[string]string{"target.type": "Time"}, ts, time.Date(1970, 1, 1, 7, 8, 9, 123e6, time.UTC)},
+		{map[string]string{"target.type": "string", "format": "dd/MM/yy hh:mm a"}, ts, "06/05/24 07:08 AM"},
+		{map[string]string{"target.type": "Timestamp", "format": "dd MMM yyyy HH:mm:ss Z"}, "06 May 2024 09:08:09 +0200", at},
+	} {
+		out, _, err := configured(t, NewTimestampConverter(false), tc.props).Apply(rec(nil, nil, nil, tc.in))
+		if err != nil {
+			t.Fatalf("%v: %v", tc.props, err)
+		}
+		if got, ok := out.Value.(time.Time); ok {
+			if !got.Equal(tc.want.(time.Time)) {
+				t.Fatalf("%v: %v, want %v", tc.props, got, tc.want)
+			}
+			continue
+		}
+		mustEqual(t, out.Value, tc.want)
+	}
+	out, _, err = configured(t, NewTimestampConverter(true), map[string]string{"target.type": "Date"}).Apply(rec(connect.OptionalInt64Schema, ts.UnixMilli(), nil, nil))
+	if err != nil || out.KeySchema.Name != connect.DateName || !out.KeySchema.Optional {
+		t.Fatalf("%+v %v", out.KeySchema, err)
+	}
+	if err := NewTimestampConverter(false).Configure(map[string]string{"target.type": "string"}); err == nil || !strings.Contains(err.Error(), "requires format option") {
+		t.Fatal(err)
+	}
+	if err := NewTimestampConverter(false).Configure(map[string]string{"target.type": "epoch"}); err == nil {
+		t.Fatal("bad target accepted")
+	}
+	if _, _, err := configured(t, NewTimestampConverter(false), map[string]string{"target.type": "unix"}).Apply(rec(nil, nil, connect.BooleanSchema, true)); err == nil ||
+		!strings.Contains(err.Error(), "does not correspond to a known timestamp type format") {
+		t.Fatal(err)
+	}
+	if _, _, err := configured(t, NewTimestampConverter(false), map[string]string{"target.type": "unix", "format": "yyyy"}).Apply(rec(nil, nil, nil, "20x4")); err == nil {
+		t.Fatal("a bad timestamp string was parsed")
 	}
 }

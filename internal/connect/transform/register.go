@@ -27,6 +27,7 @@ func Register(r *connect.Registry) error {
 		tr("ExtractField"+s.suffix(), func() connect.Transformation { return &ExtractField{side: s} })
 		tr("HoistField"+s.suffix(), func() connect.Transformation { return &HoistField{side: s} })
 		tr("Cast"+s.suffix(), func() connect.Transformation { return &Cast{side: s} })
+		tr("TimestampConverter"+s.suffix(), func() connect.Transformation { return &TimestampConverter{side: s} })
 		tr("Flatten"+s.suffix(), func() connect.Transformation { return &Flatten{side: s} })
 		tr("SetSchemaMetadata"+s.suffix(), func() connect.Transformation { return &SetSchemaMetadata{side: s} })
 	}
