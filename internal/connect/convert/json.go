@@ -40,7 +40,9 @@ func ConverterTypeConfig() connect.ConfigKey {
 
 // JSONConverter is Kafka's org.apache.kafka.connect.json.JsonConverter:
 // JSON with, when schemas.enable is true, the schema beside the payload
-// in an envelope. The zero value is unusable: call Configure.
+// in an envelope. Call Configure before use; a configured converter is
+// safe for concurrent use (an unconfigured one configures itself with
+// Kafka's defaults on first use, which is not).
 type JSONConverter struct {
 	schemasEnable   bool
 	decimalNumeric  bool

@@ -245,6 +245,9 @@ func (t *HoistField) Apply(r connect.Record) (connect.Record, bool, error) {
 	ns, _ := t.cache.get(schema, func() (*connect.Schema, error) {
 		return connect.StructSchema(connect.Field{Name: t.field, Schema: schema}), nil
 	})
+	if value == nil && !schema.Optional && schema.Default == nil {
+		return r, false, fmt.Errorf("%w: Invalid value: null used for required field: %q, schema type: %s", connect.ErrData, t.field, strings.ToUpper(string(schema.Type)))
+	}
 	out := connect.NewStruct(ns)
 	out.Values[0] = value
 	return t.side.set(r, ns, out), true, nil

@@ -215,6 +215,12 @@ func TestExtractAndHoistField(t *testing.T) {
 	}
 	out, _, _ = h.Apply(rec(nil, nil, nil, int64(1)))
 	mustEqual(t, out.Value, map[string]any{"line": int64(1)})
+	if _, _, err := h.Apply(rec(nil, nil, connect.StringSchema, nil)); err == nil || !strings.Contains(err.Error(), `null used for required field: "line"`) {
+		t.Fatal(err)
+	}
+	if out, _, err := h.Apply(rec(nil, nil, connect.OptionalStringSchema, nil)); err != nil || fieldsOf(out.Value) != "struct{line:string?=<nil>}" {
+		t.Fatal(err)
+	}
 }
 
 func mustPath(t *testing.T, s string) []string {
