@@ -21,7 +21,7 @@ type StringConverter struct{ latin1 bool }
 // Config declares StringConverter's keys.
 func (c *StringConverter) Config() connect.ConfigDef {
 	return connect.ConfigDef{
-		{Name: KeyConverterEncoding, Type: connect.ConfigString, Default: "UTF8", Importance: connect.High, Group: "Converter", Width: "MEDIUM", DisplayName: "Encoding",
+		{Name: KeyConverterEncoding, Type: connect.ConfigString, Default: "UTF-8", Importance: connect.High, Group: "Converter", Width: "MEDIUM", DisplayName: "Encoding",
 			Doc: "The name of the Java character set to use for encoding strings as byte arrays."},
 		ConverterTypeConfig(),
 	}
