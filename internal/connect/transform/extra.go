@@ -36,7 +36,7 @@ func (t *InsertHeader) Configure(props map[string]string) error {
 	if err != nil {
 		return err
 	}
-	t.header, t.value = p.String("header"), props["value.literal"]
+	t.header, t.value = p.String("header"), p.String("value.literal")
 	return nil
 }
 

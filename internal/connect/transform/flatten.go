@@ -30,12 +30,8 @@ func (t *Flatten) Configure(props map[string]string) error {
 	if err != nil {
 		return err
 	}
-	// The raw value: the parser trims spaces, and a space is a valid
-	// delimiter.
+	// Trimmed, as Kafka's ConfigDef trims every STRING value.
 	t.delimiter = p.String("delimiter")
-	if raw, ok := props["delimiter"]; ok {
-		t.delimiter = raw
-	}
 	t.cache = schemaCache{}
 	return nil
 }

@@ -81,7 +81,7 @@ func (t *InsertField) Configure(props map[string]string) error {
 	t.offset = parseInsertSpec(p.String("offset.field"))
 	t.timestamp = parseInsertSpec(p.String("timestamp.field"))
 	t.static = parseInsertSpec(p.String("static.field"))
-	t.staticValue, t.hasStatic = props["static.value"], p.IsSet("static.value")
+	t.staticValue, t.hasStatic = p.String("static.value"), p.IsSet("static.value")
 	t.replaceNull = p.Bool("replace.null.with.default")
 	t.cache = schemaCache{}
 	name := "InsertField" + t.side.suffix()

@@ -212,8 +212,8 @@ func (t *RegexRouter) Configure(props map[string]string) error {
 	if t.re, err = compileJavaRegex(p.String("regex")); err != nil {
 		return fmt.Errorf("RegexRouter: Invalid value %s for configuration regex: %w", p.String("regex"), err)
 	}
-	if t.replacement, err = javaReplacement(props["replacement"], t.re); err != nil {
-		return fmt.Errorf("RegexRouter: Invalid value %s for configuration replacement: %w", props["replacement"], err)
+	if t.replacement, err = javaReplacement(p.String("replacement"), t.re); err != nil {
+		return fmt.Errorf("RegexRouter: Invalid value %s for configuration replacement: %w", p.String("replacement"), err)
 	}
 	return nil
 }

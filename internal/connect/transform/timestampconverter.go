@@ -62,7 +62,7 @@ func (t *TimestampConverter) Configure(props map[string]string) error {
 	}
 	t.field, t.target, t.precision = p.String("field"), p.String("target.type"), strings.ToLower(p.String("unix.precision"))
 	t.replaceNull, t.cache, t.format, t.layout = p.Bool("replace.null.with.default"), schemaCache{}, nil, ""
-	pattern := props["format"]
+	pattern := p.String("format")
 	if t.target == "string" && strings.TrimSpace(pattern) == "" {
 		return fmt.Errorf("%s: TimestampConverter requires format option to be specified when using string timestamps", name)
 	}
