@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -16,16 +18,18 @@ import (
 type runningWorker struct {
 	url  string
 	stop context.CancelFunc
-	done chan error
+	done chan struct{} // closed when Run returned, with err set
+	err  error
 }
 
 func startWorker(t *testing.T, broker string) *runningWorker {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &runningWorker{stop: cancel, done: make(chan error, 1)}
+	w := &runningWorker{stop: cancel, done: make(chan struct{})}
 	ready := make(chan string, 1)
 	go func() {
-		w.done <- Run(ctx, Config{Worker: map[string]string{
+		defer close(w.done)
+		w.err = Run(ctx, Config{Worker: map[string]string{
 			"bootstrap.servers": broker, "group.id": "connect-cluster", "listeners": "http://127.0.0.1:0",
 			"config.storage.topic": "connect-configs", "offset.storage.topic": "connect-offsets", "status.storage.topic": "connect-status",
 			"config.storage.replication.factor": "1", "offset.storage.replication.factor": "1", "status.storage.replication.factor": "1",
@@ -33,12 +37,12 @@ func startWorker(t *testing.T, broker string) *runningWorker {
 			"key.converter": "org.apache.kafka.connect.storage.StringConverter", "value.converter": "org.apache.kafka.connect.storage.StringConverter",
 			"scheduled.rebalance.max.delay.ms": "2000", "session.timeout.ms": "6000", "heartbeat.interval.ms": "300",
 			"offset.flush.interval.ms": "500",
-		}, Ready: func(url string) { ready <- url }})
+		}, Ready: func(url string) { ready <- url }, Logger: testLogger(t)})
 	}()
 	select {
 	case w.url = <-ready:
-	case err := <-w.done:
-		t.Fatalf("worker exited: %v", err)
+	case <-w.done:
+		t.Fatalf("worker exited: %v", w.err)
 	case <-time.After(60 * time.Second):
 		t.Fatal("worker not ready within 60 s")
 	}
@@ -77,7 +81,7 @@ func TestDistributed_TasksSpreadMoveAndJoin(t *testing.T) {
 	if err := n.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer n.Close()
+	t.Cleanup(func() { _ = n.Close() }) // after the workers' cleanups, which need it
 	var workers []*runningWorker
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -180,4 +184,11 @@ func retry(ctx context.Context, f func() error) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("FJORD_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

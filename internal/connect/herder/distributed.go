@@ -51,6 +51,7 @@ type Distributed struct {
 	cfg      DistributedConfig
 	configs  *storage.ConfigStore
 	statuses *storage.StatusStore
+	queue    *statusQueue
 	admin    *kadm.Client
 	groupCl  *kgo.Client
 	member   *workergroup.Member
@@ -91,6 +92,7 @@ func NewDistributed(cfg DistributedConfig) (*Distributed, error) {
 	if d.statuses, err = storage.NewStatusStore(cfg.Status, cfg.Seeds, cfg.ClientOptions, cfg.Logger); err != nil {
 		return nil, err
 	}
+	d.queue = newStatusQueue(d.statuses, cfg.Logger)
 	if d.groupCl, err = kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Seeds...)}, cfg.ClientOptions...)...); err != nil {
 		return nil, err
 	}
@@ -112,10 +114,14 @@ func (d *Distributed) Start(ctx context.Context) error {
 	d.mu.Unlock()
 	runCtx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
-	d.wg.Add(1)
+	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()
 		_ = d.member.Run(runCtx)
+	}()
+	go func() {
+		defer d.wg.Done()
+		d.queue.run()
 	}()
 	return nil
 }
@@ -125,13 +131,16 @@ func (d *Distributed) Close() {
 	if d.cancel != nil {
 		d.cancel()
 	}
-	d.wg.Wait()
 	d.mu.Lock()
 	for name := range d.running {
 		d.stopConnectorLocked(name)
 	}
 	d.mu.Unlock()
 	_ = d.cfg.Worker.StopAll()
+	if d.cancel != nil {
+		d.queue.close()
+	}
+	d.wg.Wait()
 	d.configs.Close()
 	d.statuses.Close()
 	d.cfg.Offsets.Close()
@@ -442,25 +451,11 @@ func (d *Distributed) status(state connect.State, trace string) storage.Status {
 }
 
 func (d *Distributed) putTaskStatus(id connect.TaskID, state connect.State, trace string) {
-	st := d.status(state, trace)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := d.statuses.PutTask(ctx, id, st); err != nil {
-			d.cfg.Logger.Warn("writing a task status", "task", id, "err", err)
-		}
-	}()
+	d.queue.putTask(id, d.status(state, trace))
 }
 
 func (d *Distributed) putConnectorStatus(name string, state connect.State, trace string) {
-	st := d.status(state, trace)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := d.statuses.PutConnector(ctx, name, st); err != nil {
-			d.cfg.Logger.Warn("writing a connector status", "connector", name, "err", err)
-		}
-	}()
+	d.queue.putConnector(name, d.status(state, trace))
 }
 
 // dConnectorContext is a running connector's ConnectorContext here.

@@ -10,14 +10,18 @@ import (
 	"github.com/fjordstream/fjord/internal/connect"
 	"github.com/fjordstream/fjord/internal/connect/connectors/datagen"
 	"github.com/fjordstream/fjord/internal/connect/connectors/file"
+	"github.com/fjordstream/fjord/internal/connect/convert"
+	"github.com/fjordstream/fjord/internal/connect/transform"
 )
 
 // Builtins returns a registry holding every built-in plugin.
 func Builtins() (*connect.Registry, error) {
 	r := connect.NewRegistry()
 	for name, register := range map[string]func(*connect.Registry) error{
-		"file":    file.Register,
-		"datagen": datagen.Register,
+		"file":      file.Register,
+		"datagen":   datagen.Register,
+		"converter": convert.Register,
+		"transform": transform.Register,
 	} {
 		if err := register(r); err != nil {
 			return nil, fmt.Errorf("registering the %s plugins: %w", name, err)

@@ -1,0 +1,93 @@
+package herder
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/fjordstream/fjord/internal/connect"
+	"github.com/fjordstream/fjord/internal/connect/storage"
+)
+
+// statusQueue writes statuses to the status topic from one goroutine, the
+// latest per connector and task: the runtime's callbacks must not block,
+// and writes from separate goroutines could land out of order (a task's
+// UNASSIGNED at start-up after its RUNNING). Its size is bounded by the
+// number of connectors and tasks.
+type statusQueue struct {
+	store  *storage.StatusStore
+	logger *slog.Logger
+
+	mu    sync.Mutex
+	conns map[string]storage.Status
+	tasks map[connect.TaskID]storage.Status
+	wake  chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func newStatusQueue(store *storage.StatusStore, logger *slog.Logger) *statusQueue {
+	return &statusQueue{store: store, logger: logger, conns: map[string]storage.Status{}, tasks: map[connect.TaskID]storage.Status{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (q *statusQueue) putConnector(name string, st storage.Status) {
+	q.mu.Lock()
+	q.conns[name] = st
+	q.mu.Unlock()
+	q.notify()
+}
+
+func (q *statusQueue) putTask(id connect.TaskID, st storage.Status) {
+	q.mu.Lock()
+	q.tasks[id] = st
+	q.mu.Unlock()
+	q.notify()
+}
+
+func (q *statusQueue) notify() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run writes until close; what is pending at close is written within a
+// few seconds.
+func (q *statusQueue) run() {
+	defer close(q.done)
+	for {
+		select {
+		case <-q.wake:
+			q.flush(10 * time.Second)
+		case <-q.stop:
+			q.flush(3 * time.Second)
+			return
+		}
+	}
+}
+
+func (q *statusQueue) flush(timeout time.Duration) {
+	q.mu.Lock()
+	conns, tasks := q.conns, q.tasks
+	q.conns, q.tasks = map[string]storage.Status{}, map[connect.TaskID]storage.Status{}
+	q.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for name, st := range conns {
+		if err := q.store.PutConnector(ctx, name, st); err != nil {
+			q.logger.Warn("writing a connector status", "connector", name, "err", err)
+		}
+	}
+	for id, st := range tasks {
+		if err := q.store.PutTask(ctx, id, st); err != nil {
+			q.logger.Warn("writing a task status", "task", id, "err", err)
+		}
+	}
+}
+
+func (q *statusQueue) close() {
+	close(q.stop)
+	<-q.done
+}
