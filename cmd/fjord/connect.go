@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fjordstream/fjord/internal/connect"
+	"github.com/fjordstream/fjord/internal/connect/cluster"
 	"github.com/fjordstream/fjord/internal/connect/rest"
 	"github.com/fjordstream/fjord/internal/connect/standalone"
 )
@@ -32,8 +33,8 @@ func connectCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "connect",
 		Short: "Run a Kafka Connect worker, or manage connectors through a worker's REST API",
-		Long: `fjord connect standalone runs a standalone Connect worker, as connect-standalone.sh does.
-The other verbs talk to any Kafka Connect worker's REST API (Fjord's or Kafka's), at --url,
+		Long: `fjord connect standalone runs a standalone Connect worker, as connect-standalone.sh does;
+fjord connect distributed a distributed one, as connect-distributed.sh does. The other verbs talk to any Kafka Connect worker's REST API (Fjord's or Kafka's), at --url,
 else $` + envConnectURL + `, else http://localhost:8083. See docs/connect.md.`,
 	}
 	cmd.PersistentFlags().StringVar(&url, "url", "", "the worker's REST API (default $"+envConnectURL+" or http://localhost:8083)")
@@ -47,7 +48,7 @@ else $` + envConnectURL + `, else http://localhost:8083. See docs/connect.md.`,
 		}
 		return rest.NewClient(strings.TrimRight(u, "/"), 100*time.Second)
 	}
-	cmd.AddCommand(connectStandaloneCommand())
+	cmd.AddCommand(connectStandaloneCommand(), connectDistributedCommand())
 	for _, c := range connectClientCommands(client) {
 		cmd.AddCommand(c)
 	}
@@ -89,6 +90,41 @@ stops the worker after its tasks stop and their offsets are flushed.`,
 			return standalone.Run(ctx, standalone.Config{Worker: worker, Connectors: conns, Logger: logger, Levels: levels,
 				Ready: func(url string) {
 					fmt.Fprintf(cmd.OutOrStdout(), "Fjord Connect standalone worker ready: rest=%s\n", strings.TrimPrefix(url, "http://"))
+				}})
+		},
+	}
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func connectDistributedCommand() *cobra.Command {
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "distributed WORKER.properties",
+		Short: "Run a distributed Connect worker (connect-distributed.sh)",
+		Long: `Run a distributed Kafka Connect worker: worker.properties with Kafka's worker keys
+(bootstrap.servers, group.id, config.storage.topic, offset.storage.topic, status.storage.topic,
+converters, listeners, ...). Workers sharing group.id split connectors and tasks, keep their state
+in the three topics (created compacted when missing), and forward REST writes to the group's leader.
+Connectors are created through the REST API (fjord connect create). SIGINT or SIGTERM leaves the
+group after the worker's tasks stop.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			levels := rest.NewLevels(level)
+			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: levels.Var("root")}))
+			worker, err := connect.ReadProperties(args[0])
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return cluster.Run(ctx, cluster.Config{Worker: worker, Logger: logger, Levels: levels,
+				Ready: func(url string) {
+					fmt.Fprintf(cmd.OutOrStdout(), "Fjord Connect distributed worker ready: rest=%s\n", strings.TrimPrefix(url, "http://"))
 				}})
 		},
 	}

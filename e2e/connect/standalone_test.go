@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/fjordstream/fjord/internal/fjordtest"
 )
 
@@ -56,8 +59,11 @@ func TestStandalone_FileCopySurvivesSIGKILL(t *testing.T) {
 	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
 	const n = 100_000
 	var b strings.Builder
+	// Lines of 300 bytes: long enough for the copy to take a few
+	// seconds, so the kill lands in the middle of it.
+	pad := strings.Repeat("x", 288)
 	for i := range n {
-		fmt.Fprintf(&b, "line-%06d\n", i)
+		fmt.Fprintf(&b, "line-%06d-%s\n", i, pad)
 	}
 	if err := os.WriteFile(in, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -69,7 +75,7 @@ func TestStandalone_FileCopySurvivesSIGKILL(t *testing.T) {
 		"offset.storage.file.filename", filepath.Join(dir, "offsets"), "offset.flush.interval.ms", "300")
 	writeProps(t, src, "name", "src", "connector.class", "FileStreamSource", "file", in, "topic", "lines", "batch.size", "500")
 	writeProps(t, dst, "name", "dst", "connector.class", "FileStreamSink", "file", out, "topics", "lines")
-	w := fjordtest.StartCommandMarked(t, bin, "rest=", "connect", "standalone", worker, src, dst)
+	w := fjordtest.StartCommandMarked(t, bin, "worker ready: rest=", "connect", "standalone", worker, src, dst)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
@@ -83,6 +89,24 @@ func TestStandalone_FileCopySurvivesSIGKILL(t *testing.T) {
 		}
 	}
 	waitLines("a third of the copy", n/3)
+	// The kill must come after the sink's first offset commit, so that
+	// the restart shows offsets resuming rather than a replay.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	var committed int64
+	for committed == 0 {
+		if offs, err := adm.FetchOffsets(ctx, "connect-dst"); err == nil {
+			offs.Each(func(o kadm.OffsetResponse) { committed += max(o.At, 0) })
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the sink committed no offset\n%s", w.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	w.Kill()
 	killedAt := len(readLines(out))
 	w.Restart(t)
@@ -100,13 +124,14 @@ func TestStandalone_FileCopySurvivesSIGKILL(t *testing.T) {
 		}
 		if len(firsts) == n {
 			for i, l := range firsts {
-				if want := fmt.Sprintf("line-%06d", i); l != want {
+				if want := fmt.Sprintf("line-%06d-%s", i, pad); l != want {
 					t.Fatalf("line %d of the copy is %q, want %q: out of order", i, l, want)
 				}
 			}
 			dups := len(got) - n
-			t.Logf("%d lines copied; %d written before the kill; %d duplicates (the at-least-once window)", n, killedAt, dups)
-			if dups > killedAt {
+			t.Logf("%d lines copied; %d written before the kill, %d of them committed by the sink; %d duplicates (the at-least-once window)",
+				n, killedAt, committed, dups)
+			if dups >= killedAt {
 				t.Fatalf("%d duplicates, more than the %d lines written before the kill: offsets did not resume", dups, killedAt)
 			}
 			return

@@ -2,6 +2,7 @@ package file
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -100,6 +101,9 @@ func (t *SinkTask) Start(_ connect.SinkTaskContext, props map[string]string) err
 	f, err := os.OpenFile(t.filename, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o666)
 	t.created = err == nil
 	if errors.Is(err, fs.ErrExist) {
+		if err := cutPartialLine(t.filename); err != nil {
+			return fmt.Errorf("file sink: %s: %w", t.filename, err)
+		}
 		f, err = os.OpenFile(t.filename, os.O_WRONLY|os.O_APPEND, 0o666)
 	}
 	if err != nil {
@@ -192,4 +196,44 @@ func (t *SinkTask) target() string {
 		return "stdout"
 	}
 	return t.filename
+}
+
+// cutPartialLine removes a last line without its newline, which only a
+// worker killed mid-write leaves: that record's offset was never
+// committed (a flush ends every line), so it is written again whole, and
+// appending after the fragment would fuse the two into a line no record
+// had. Kafka's FileStreamSink leaves the fragment.
+func cutPartialLine(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return err
+	}
+	buf := make([]byte, 64<<10)
+	end := st.Size()
+	for pos := end; pos > 0; {
+		n := min(int64(len(buf)), pos)
+		pos -= n
+		if _, err := f.ReadAt(buf[:n], pos); err != nil {
+			return err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			if cut := pos + int64(i) + 1; cut < end {
+				if err := f.Truncate(cut); err != nil {
+					return err
+				}
+				return f.Sync()
+			}
+			return nil
+		}
+	}
+	// No newline at all: the whole file is one fragment.
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	return f.Sync()
 }
