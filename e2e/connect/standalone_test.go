@@ -57,22 +57,38 @@ func TestStandalone_FileCopySurvivesSIGKILL(t *testing.T) {
 	broker := fjordtest.StartProcess(t, bin, t.TempDir())
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
-	const n = 100_000
-	var b strings.Builder
-	// Lines of 300 bytes: long enough for the copy to take a few
-	// seconds, so the kill lands in the middle of it.
-	pad := strings.Repeat("x", 288)
-	for i := range n {
-		fmt.Fprintf(&b, "line-%06d-%s\n", i, pad)
-	}
-	if err := os.WriteFile(in, []byte(b.String()), 0o644); err != nil {
+	const n, chunk = 100_000, 1000
+	// The file grows while the worker copies it (a chunk every 40 ms, as
+	// a log being written), so the kill lands in the middle of the copy
+	// whatever the machine's speed.
+	pad := strings.Repeat("x", 88)
+	f, err := os.Create(in)
+	if err != nil {
 		t.Fatal(err)
 	}
+	writerDone := make(chan error, 1)
+	go func() {
+		defer f.Close()
+		for c := 0; c < n/chunk; c++ {
+			var b strings.Builder
+			for i := c * chunk; i < (c+1)*chunk; i++ {
+				fmt.Fprintf(&b, "line-%06d-%s\n", i, pad)
+			}
+			if _, err := f.WriteString(b.String()); err != nil {
+				writerDone <- err
+				return
+			}
+			time.Sleep(40 * time.Millisecond)
+		}
+		writerDone <- nil
+	}()
 	worker, src, dst := filepath.Join(dir, "worker.properties"), filepath.Join(dir, "source.properties"), filepath.Join(dir, "sink.properties")
 	writeProps(t, worker, "bootstrap.servers", broker.Addr(), "listeners", "http://127.0.0.1:0",
 		"key.converter", "org.apache.kafka.connect.storage.StringConverter",
 		"value.converter", "org.apache.kafka.connect.storage.StringConverter",
-		"offset.storage.file.filename", filepath.Join(dir, "offsets"), "offset.flush.interval.ms", "300")
+		"offset.storage.file.filename", filepath.Join(dir, "offsets"), "offset.flush.interval.ms", "300",
+		// The killed worker's consumer leaves the group when its session ends.
+		"consumer.session.timeout.ms", "6000", "consumer.heartbeat.interval.ms", "500")
 	writeProps(t, src, "name", "src", "connector.class", "FileStreamSource", "file", in, "topic", "lines", "batch.size", "500")
 	writeProps(t, dst, "name", "dst", "connector.class", "FileStreamSink", "file", out, "topics", "lines")
 	w := fjordtest.StartCommandMarked(t, bin, "worker ready: rest=", "connect", "standalone", worker, src, dst)
@@ -88,7 +104,7 @@ func TestStandalone_FileCopySurvivesSIGKILL(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	waitLines("a third of the copy", n/3)
+	waitLines("a fifth of the copy", n/5)
 	// The kill must come after the sink's first offset commit, so that
 	// the restart shows offsets resuming rather than a replay.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker.Addr()))
@@ -109,7 +125,14 @@ func TestStandalone_FileCopySurvivesSIGKILL(t *testing.T) {
 	}
 	w.Kill()
 	killedAt := len(readLines(out))
+	if killedAt >= n {
+		t.Fatalf("the copy ended before the kill (%d lines): the test did not kill mid-copy", killedAt)
+	}
+	time.Sleep(500 * time.Millisecond) // down for a while: the file grows meanwhile
 	w.Restart(t)
+	if err := <-writerDone; err != nil {
+		t.Fatal(err)
+	}
 	// Every line arrives (the first copy of each, in order), duplicates
 	// only from the window around the kill.
 	for {

@@ -92,7 +92,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	workerID, url := advertised(props, srv)
+	producerOpts, consumerOpts, err := clientOverrides(cfg.Worker, logger)
+	if err != nil {
+		_ = srv.Close(context.Background())
+		return err
+	}
 	worker, err := runtime.NewWorker(runtime.WorkerConfig{WorkerID: workerID, BootstrapServers: seeds, ClientOptions: clientOpts,
+		ProducerOptions: producerOpts, ConsumerOptions: consumerOpts,
 		ConverterProps: connect.ConverterProps(cfg.Worker), OffsetFlushInterval: time.Duration(props.Int(connect.WorkerOffsetFlushInterval)) * time.Millisecond,
 		OffsetFlushTimeout: time.Duration(props.Int(connect.WorkerOffsetFlushTimeout)) * time.Millisecond,
 		ShutdownTimeout:    time.Duration(props.Int(connect.WorkerTaskShutdownTimeout)) * time.Millisecond,
@@ -167,4 +173,21 @@ func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = w.Write([]byte(`{"error_code":503,"message":"The worker is starting"}`))
+}
+
+// clientOverrides reads the worker's producer.* and consumer.* keys; the
+// ones kgo has no counterpart of are logged, not silently dropped.
+func clientOverrides(worker map[string]string, logger *slog.Logger) (producer, consumer []kgo.Opt, err error) {
+	producer, unknownP, err := runtime.ClientOverrides(worker, "producer.")
+	if err != nil {
+		return nil, nil, err
+	}
+	consumer, unknownC, err := runtime.ClientOverrides(worker, "consumer.")
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, k := range append(unknownP, unknownC...) {
+		logger.Warn("worker setting not applied: Fjord's clients have no counterpart of it", "key", k)
+	}
+	return producer, consumer, nil
 }

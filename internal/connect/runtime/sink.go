@@ -114,7 +114,7 @@ func newSinkRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, task
 	} else {
 		opts = append(opts, kgo.ConsumeTopics(topics...))
 	}
-	if s.client, err = kgo.NewClient(w.clientOpts(id, opts...)...); err != nil {
+	if s.client, err = kgo.NewClient(append(w.clientOpts(id, opts...), w.cfg.ConsumerOptions...)...); err != nil {
 		return nil, fmt.Errorf("consumer: %w", err)
 	}
 	if ecfg.dlqTopic != "" {

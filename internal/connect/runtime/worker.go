@@ -32,6 +32,10 @@ type WorkerConfig struct {
 	// SASL, client IDs).
 	BootstrapServers []string
 	ClientOptions    []kgo.Opt
+	// ProducerOptions and ConsumerOptions come last for source tasks'
+	// producers and sink tasks' consumers: the worker's producer.* and
+	// consumer.* keys (ClientOverrides).
+	ProducerOptions, ConsumerOptions []kgo.Opt
 	// ConverterProps holds the worker's converter keys as
 	// worker.properties writes them: key.converter, value.converter,
 	// header.converter and their prefixed settings

@@ -1,0 +1,117 @@
+package runtime
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ClientOverrides turns a worker's `producer.` or `consumer.` keys (Kafka
+// Connect's worker-level client settings; prefix includes the dot) into
+// franz-go options, for the Kafka producer and consumer settings kgo has a
+// counterpart of. It returns the keys it does not know, which the caller
+// logs: a setting silently dropped would surprise a Kafka operator.
+func ClientOverrides(props map[string]string, prefix string) ([]kgo.Opt, []string, error) {
+	var opts []kgo.Opt
+	var unknown []string
+	ms := func(v string) (time.Duration, error) {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("want a non-negative number of milliseconds")
+		}
+		return time.Duration(n) * time.Millisecond, nil
+	}
+	num := func(v string) (int32, error) {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("want a non-negative number")
+		}
+		return int32(n), nil
+	}
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, full := range keys {
+		k, v := strings.TrimPrefix(full, prefix), props[full]
+		var err error
+		var d time.Duration
+		var n int32
+		switch k {
+		case "session.timeout.ms":
+			if d, err = ms(v); err == nil {
+				opts = append(opts, kgo.SessionTimeout(d))
+			}
+		case "heartbeat.interval.ms":
+			if d, err = ms(v); err == nil {
+				opts = append(opts, kgo.HeartbeatInterval(d))
+			}
+		case "rebalance.timeout.ms", "max.poll.interval.ms":
+			if d, err = ms(v); err == nil {
+				opts = append(opts, kgo.RebalanceTimeout(d))
+			}
+		case "fetch.max.wait.ms":
+			if d, err = ms(v); err == nil {
+				opts = append(opts, kgo.FetchMaxWait(d))
+			}
+		case "fetch.min.bytes":
+			if n, err = num(v); err == nil {
+				opts = append(opts, kgo.FetchMinBytes(n))
+			}
+		case "fetch.max.bytes":
+			if n, err = num(v); err == nil {
+				opts = append(opts, kgo.FetchMaxBytes(n))
+			}
+		case "max.partition.fetch.bytes":
+			if n, err = num(v); err == nil {
+				opts = append(opts, kgo.FetchMaxPartitionBytes(n))
+			}
+		case "linger.ms":
+			if d, err = ms(v); err == nil {
+				opts = append(opts, kgo.ProducerLinger(d))
+			}
+		case "batch.size", "max.request.size":
+			if n, err = num(v); err == nil {
+				opts = append(opts, kgo.ProducerBatchMaxBytes(n))
+			}
+		case "delivery.timeout.ms":
+			if d, err = ms(v); err == nil {
+				opts = append(opts, kgo.RecordDeliveryTimeout(d))
+			}
+		case "compression.type":
+			var c kgo.CompressionCodec
+			switch strings.ToLower(strings.TrimSpace(v)) {
+			case "none":
+				c = kgo.NoCompression()
+			case "gzip":
+				c = kgo.GzipCompression()
+			case "snappy":
+				c = kgo.SnappyCompression()
+			case "lz4":
+				c = kgo.Lz4Compression()
+			case "zstd":
+				c = kgo.ZstdCompression()
+			default:
+				err = fmt.Errorf("want none, gzip, snappy, lz4 or zstd")
+			}
+			if err == nil {
+				opts = append(opts, kgo.ProducerBatchCompression(c))
+			}
+		case "client.id":
+			opts = append(opts, kgo.ClientID(v))
+		default:
+			unknown = append(unknown, full)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s=%q: %w", full, v, err)
+		}
+	}
+	return opts, unknown, nil
+}
