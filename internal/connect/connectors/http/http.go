@@ -187,7 +187,17 @@ func parseHeaders(s, sep string) ([][2]string, error) {
 		if !ok || name == "" {
 			return nil, fmt.Errorf("header %q is not Name:Value", pair)
 		}
-		out = append(out, [2]string{name, strings.TrimSpace(value)})
+		value = strings.TrimSpace(value)
+		// Caught here, a bad header is a validation error; caught by the
+		// HTTP client it would look like a connection error, retried
+		// forever.
+		if strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) }) >= 0 {
+			return nil, fmt.Errorf("header name %q is not an HTTP token", name)
+		}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			return nil, fmt.Errorf("header %s: the value holds a line break or NUL", name)
+		}
+		out = append(out, [2]string{name, value})
 	}
 	return out, nil
 }

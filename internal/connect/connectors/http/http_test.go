@@ -534,6 +534,8 @@ func TestConnectorConfig(t *testing.T) {
 		{KeyURL: "http://h", KeyHeaders: "NoColon"},
 		{KeyURL: "http://h", KeyBatchMaxSize: "0"},
 		{KeyURL: "http://h", KeyMethod: "GET"},
+		{KeyURL: "http://h", KeyHeaders: "Bad Name:v"},
+		{KeyURL: "http://h", KeyHeaders: "X-A:v\r\nX-B:w"},
 	} {
 		if err := c.Start(nil, props); err == nil {
 			t.Errorf("%v accepted", props)
@@ -553,5 +555,36 @@ func TestConnectorConfig(t *testing.T) {
 	codes, _ := parseCodes("408, 429,500-")
 	if len(codes) != 3 || codes[0] != (codeRange{408, 408}) || codes[2] != (codeRange{500, 999}) {
 		t.Errorf("codes %v", codes)
+	}
+}
+
+// Retry-After, in seconds or as a date, stretches the wait before a retry.
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for h, want := range map[string]time.Duration{"": 0, "2": 2 * time.Second, "x": 0, "-1": 0,
+		now.Add(3 * time.Second).Format(http.TimeFormat): 3 * time.Second, now.Add(-time.Hour).Format(http.TimeFormat): 0} {
+		if got := retryAfter(h, now); got != want {
+			t.Errorf("Retry-After %q: %v, want %v", h, got, want)
+		}
+	}
+	var mu sync.Mutex
+	var times []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		times = append(times, time.Now())
+		n := len(times)
+		mu.Unlock()
+		if n == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	}))
+	defer srv.Close()
+	task := startTask(t, &fakeCtx{}, srv.URL)
+	if err := task.Put(recs("v")); err != nil {
+		t.Fatal(err)
+	}
+	if len(times) != 2 || times[1].Sub(times[0]) < 900*time.Millisecond {
+		t.Fatalf("retried at %v", times)
 	}
 }

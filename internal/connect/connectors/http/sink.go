@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -368,7 +369,15 @@ func (t *SinkTask) send(body []byte, contentType string) error {
 		if attempt >= t.cfg.maxRetries || t.stop.Err() != nil {
 			break
 		}
-		timer := time.NewTimer(backoff)
+		wait := backoff
+		var se *statusError
+		if errors.As(err, &se) {
+			// A server that says when to come back knows better than
+			// our schedule; the cap keeps a wrong answer from stalling
+			// the task.
+			wait = min(max(wait, se.retryAfter), maxBackoff)
+		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-t.stop.Done():
 		case <-timer.C:
@@ -382,9 +391,35 @@ func (t *SinkTask) send(body []byte, contentType string) error {
 	return &connect.RetriableError{Err: fmt.Errorf("http sink: %s %s failed after %d retries: %w", t.cfg.method, t.cfg.url, t.cfg.maxRetries, last)}
 }
 
-// do makes one attempt. A transport error or a status of
-// retry.on.status.codes is returned plain (retriable); another status
-// that is not 2xx as a *permanentError.
+// statusError is a response of retry.on.status.codes.
+type statusError struct {
+	status     int
+	body       string
+	retryAfter time.Duration // the Retry-After header's wait, or 0
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("HTTP %d %s: %s", e.status, http.StatusText(e.status), e.body)
+}
+
+// retryAfter reads a Retry-After header: seconds or an HTTP date.
+func retryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(h); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if at, err := http.ParseTime(h); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
+}
+
+// do makes one attempt. A transport error (retriable) is returned plain,
+// a status of retry.on.status.codes as a *statusError (retriable), any
+// other status that is not 2xx as a *permanentError.
 func (t *SinkTask) do(body []byte, contentType string) error {
 	ctx, cancel := context.WithTimeout(t.stop, t.cfg.requestTimeout)
 	defer cancel()
@@ -412,7 +447,8 @@ func (t *SinkTask) do(body []byte, contentType string) error {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
 	for _, r := range t.cfg.retryCodes {
 		if resp.StatusCode >= r.lo && resp.StatusCode <= r.hi {
-			return fmt.Errorf("HTTP %d %s: %s", resp.StatusCode, http.StatusText(resp.StatusCode), bytes.TrimSpace(msg))
+			return &statusError{status: resp.StatusCode, body: string(bytes.TrimSpace(msg)),
+				retryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 		}
 	}
 	return &permanentError{status: resp.StatusCode, body: string(bytes.TrimSpace(msg))}
