@@ -588,3 +588,19 @@ func TestRetryAfter(t *testing.T) {
 		t.Fatalf("retried at %v", times)
 	}
 }
+
+// The REST API's validation shows a bad headers value on that key.
+func TestValidateConfigThroughRegistry(t *testing.T) {
+	r := connect.NewRegistry()
+	if err := Register(r); err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]string{"name": "h", "connector.class": "HttpSink", "topics": "in", KeyURL: "http://h"}
+	if infos, _ := connect.ValidateConfig(r, base); infos.ErrorCount != 0 {
+		t.Fatalf("valid config: %d errors: %+v", infos.ErrorCount, infos)
+	}
+	base[KeyHeaders] = "A:1|nocolon"
+	if infos, _ := connect.ValidateConfig(r, base); infos.ErrorCount != 1 {
+		t.Fatalf("bad headers: %d errors", infos.ErrorCount)
+	}
+}
