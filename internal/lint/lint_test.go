@@ -56,6 +56,7 @@ var layer = map[string]int{
 	"internal/connect/rest":               2,
 	"internal/connect/connectors/file":    2,
 	"internal/connect/connectors/datagen": 2,
+	"internal/connect/connectors/http":    2,
 	"internal/connect/runtime":            3,
 	"internal/connect/distributed":        2,
 	"internal/connect/storage":            3,
