@@ -1,6 +1,7 @@
 package connect
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -112,8 +113,14 @@ func WorkerConfigDef(mode WorkerMode) ConfigDef {
 			ConfigKey{Name: WorkerScheduledRebalanceDelay, Type: ConfigInt, Default: "300000", Importance: Low,
 				Doc: "The maximum delay that is scheduled in order to wait for the return of one or more departed workers before rebalancing and reassigning their connectors and tasks to the group."},
 			ConfigKey{Name: WorkerConnectProtocol, Type: ConfigString, Default: "sessioned", Importance: Low,
-				Doc: "Compatibility mode for Kafka Connect Protocol.", Recommended: []string{"eager", "compatible", "sessioned"},
-				Validator: OneOf("eager", "compatible", "sessioned")},
+				Doc:         "Compatibility mode for Kafka Connect Protocol. Fjord serves the incremental cooperative protocols (compatible, sessioned); eager, Kafka's protocol before 2.3, is refused.",
+				Recommended: []string{"compatible", "sessioned"},
+				Validator: func(v any) error {
+					if s, _ := v.(string); strings.EqualFold(s, "eager") {
+						return errors.New("eager rebalancing is not supported by Fjord Connect; use compatible or sessioned")
+					}
+					return OneOf("compatible", "sessioned")(v)
+				}},
 		)
 	}
 	return def

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -48,13 +49,14 @@ type DistributedConfig struct {
 // status.storage.topic, and answer reads from any worker; writes reaching
 // a follower are forwarded to the leader (connect.NotLeaderError).
 type Distributed struct {
-	cfg      DistributedConfig
-	configs  *storage.ConfigStore
-	statuses *storage.StatusStore
-	queue    *statusQueue
-	admin    *kadm.Client
-	groupCl  *kgo.Client
-	member   *workergroup.Member
+	cfg        DistributedConfig
+	configs    *storage.ConfigStore
+	statuses   *storage.StatusStore
+	queue      *statusQueue
+	taskWriter *taskConfigWriter
+	admin      *kadm.Client
+	groupCl    *kgo.Client
+	member     *workergroup.Member
 
 	mu         sync.Mutex // guards everything below
 	snap       storage.ConfigSnapshot
@@ -66,7 +68,11 @@ type Distributed struct {
 	assignor   distributed.AssignorState
 	running    map[string]*runningConnector         // connector instances on this worker
 	taskCfgs   map[connect.TaskID]map[string]string // what each running task was started with
+	attempted  map[string]map[string]string         // the configuration each assigned connector was last started with
+	closing    bool                                 // Close began: nothing starts any more
 	owners     map[connect.TaskID]string            // on the leader: each task's worker URL
+
+	gen atomic.Int32 // the generation, for status writes from task goroutines
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -84,7 +90,8 @@ func NewDistributed(cfg DistributedConfig) (*Distributed, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Distributed{cfg: cfg, running: map[string]*runningConnector{}, taskCfgs: map[connect.TaskID]map[string]string{},
-		owners: map[connect.TaskID]string{}, generation: -1}
+		owners: map[connect.TaskID]string{}, attempted: map[string]map[string]string{}, generation: -1}
+	d.taskWriter = newTaskConfigWriter(d)
 	var err error
 	if d.configs, err = storage.NewConfigStore(cfg.Configs, cfg.Seeds, cfg.ClientOptions, d.onConfigChange, d.onRestart, cfg.Logger); err != nil {
 		return nil, err
@@ -123,21 +130,29 @@ func (d *Distributed) Start(ctx context.Context) error {
 		defer d.wg.Done()
 		d.queue.run()
 	}()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.taskWriter.run()
+	}()
 	return nil
 }
 
 // Close leaves the group and stops everything this worker runs.
 func (d *Distributed) Close() {
-	if d.cancel != nil {
-		d.cancel()
-	}
+	// Stop the work first, then leave the group: leaving first would let
+	// the others start these tasks while they still run here.
 	d.mu.Lock()
+	d.closing = true
 	for name := range d.running {
 		d.stopConnectorLocked(name)
 	}
+	d.assignment, d.taskCfgs = distributed.Assignment{}, map[connect.TaskID]map[string]string{}
 	d.mu.Unlock()
 	_ = d.cfg.Worker.StopAll()
 	if d.cancel != nil {
+		d.cancel()
+		d.taskWriter.close()
 		d.queue.close()
 	}
 	d.wg.Wait()
@@ -205,10 +220,15 @@ func (d *Distributed) Assigned(ctx context.Context, a distributed.LeaderAssignme
 	snap := d.configs.Snapshot()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.snap, d.memberID, d.leaderID, d.leaderURL, d.generation = snap, memberID, a.Leader, a.LeaderURL, generation
-	for _, t := range a.Revoked.Tasks {
-		d.stopTaskLocked(t)
+	if d.closing {
+		return
 	}
+	d.snap, d.memberID, d.leaderID, d.leaderURL = snap, memberID, a.Leader, a.LeaderURL
+	d.generation = generation
+	d.gen.Store(generation)
+	// Revoked tasks stop in parallel: one after another, a few slow
+	// stops would outlast the session while no heartbeat is sent.
+	d.stopTasksLocked(a.Revoked.Tasks)
 	for _, c := range a.Revoked.Connectors {
 		d.stopConnectorLocked(c)
 	}
@@ -254,9 +274,10 @@ func (d *Distributed) Revoked(context.Context) {
 // task configurations when they changed.
 func (d *Distributed) startConnectorLocked(ctx context.Context, name string) {
 	cfg, ok := d.snap.Connectors[name]
-	if !ok || d.running[name] != nil {
+	if !ok || d.running[name] != nil || d.closing {
 		return
 	}
+	d.attempted[name] = maps.Clone(cfg)
 	target := d.snap.TargetStates[name]
 	if target == connect.TargetStopped {
 		d.putConnectorStatus(name, connect.Stopped, "")
@@ -294,13 +315,8 @@ func (d *Distributed) writeTaskConfigsLocked(ctx context.Context, name string, r
 	if slices.EqualFunc(tasks, d.snap.Tasks[name], maps.Equal) {
 		return
 	}
-	go func() {
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if err := d.configs.PutTaskConfigs(wctx, name, tasks); err != nil {
-			d.cfg.Logger.Warn("writing task configurations", "connector", name, "err", err)
-		}
-	}()
+	_ = ctx
+	d.taskWriter.put(name, rc, tasks)
 }
 
 func (d *Distributed) stopConnectorLocked(name string) {
@@ -317,7 +333,7 @@ func (d *Distributed) stopConnectorLocked(name string) {
 
 func (d *Distributed) startTaskLocked(id connect.TaskID) {
 	tasks := d.snap.Tasks[id.Connector]
-	if id.Task >= len(tasks) || d.snap.TargetStates[id.Connector] == connect.TargetStopped {
+	if id.Task >= len(tasks) || d.snap.TargetStates[id.Connector] == connect.TargetStopped || d.closing {
 		return
 	}
 	conn := d.snap.Connectors[id.Connector]
@@ -329,6 +345,25 @@ func (d *Distributed) startTaskLocked(id connect.TaskID) {
 	if d.snap.TargetStates[id.Connector] == connect.TargetPaused {
 		_ = d.cfg.Worker.PauseTask(id)
 	}
+}
+
+// stopTasksLocked stops tasks at once and waits for them all.
+func (d *Distributed) stopTasksLocked(ids []connect.TaskID) {
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		if _, ok := d.taskCfgs[id]; !ok {
+			continue
+		}
+		delete(d.taskCfgs, id)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.cfg.Worker.StopTask(id); err != nil {
+				d.cfg.Logger.Warn("stopping a task", "task", id, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (d *Distributed) stopTaskLocked(id connect.TaskID) {
@@ -355,21 +390,19 @@ func (d *Distributed) onConfigChange(snap storage.ConfigSnapshot) {
 			rebalance = true
 		}
 	}
-	for name, rc := range d.running {
+	for _, name := range d.assignment.Connectors {
 		cfg, ok := snap.Connectors[name]
+		changed := !maps.Equal(cfg, d.attempted[name]) || snap.TargetStates[name] != old.TargetStates[name]
 		switch {
 		case !ok:
 			d.stopConnectorLocked(name)
-		case !maps.Equal(cfg, rc.config) || snap.TargetStates[name] == connect.TargetStopped:
-			// A new configuration restarts the connector (and its
-			// tasks, below); stopped means shut down.
+			delete(d.attempted, name)
+		case changed:
+			// A new configuration or target state restarts the
+			// connector (and its tasks, below), including one whose
+			// last start failed; stopped means shut down.
 			d.stopConnectorLocked(name)
 			d.startConnectorLocked(context.Background(), name)
-		}
-	}
-	for _, c := range d.assignment.Connectors {
-		if d.running[c] == nil && snap.TargetStates[c] != connect.TargetStopped && old.TargetStates[c] == connect.TargetStopped {
-			d.startConnectorLocked(context.Background(), c)
 		}
 	}
 	for _, id := range d.assignment.Tasks {
@@ -410,7 +443,10 @@ func (d *Distributed) onRestart(r storage.RestartRequest) {
 	st, _ := d.statuses.Connector(r.Connector)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if rc := d.running[r.Connector]; rc != nil && (!r.OnlyFailed || st.State == connect.Failed) {
+	if d.closing {
+		return
+	}
+	if slices.Contains(d.assignment.Connectors, r.Connector) && (!r.OnlyFailed || st.State == connect.Failed) {
 		d.stopConnectorLocked(r.Connector)
 		d.startConnectorLocked(context.Background(), r.Connector)
 	}
@@ -443,7 +479,7 @@ func (s statusWriter) OnFailure(id connect.TaskID, _ error, trace string) {
 func (s statusWriter) OnShutdown(id connect.TaskID) { s.d.putTaskStatus(id, connect.Unassigned, "") }
 
 func (d *Distributed) status(state connect.State, trace string) storage.Status {
-	st := storage.Status{State: state, WorkerID: d.cfg.WorkerID, Generation: d.generation}
+	st := storage.Status{State: state, WorkerID: d.cfg.WorkerID, Generation: d.gen.Load()}
 	if trace != "" {
 		st.Trace = &trace
 	}

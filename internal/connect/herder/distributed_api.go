@@ -248,8 +248,19 @@ func (d *Distributed) ResumeConnector(ctx context.Context, name string) error {
 	return d.setTarget(ctx, name, connect.TargetStarted)
 }
 
-// StopConnector implements connect.Herder (KIP-875).
+// StopConnector implements connect.Herder (KIP-875): as Kafka, the
+// connector's task configurations are emptied first, so a stopped
+// connector lists no tasks.
 func (d *Distributed) StopConnector(ctx context.Context, name string) error {
+	if err := d.leaderCheck(); err != nil {
+		return err
+	}
+	if _, _, err := d.connector(ctx, name); err != nil {
+		return err
+	}
+	if err := d.configs.PutTaskConfigs(ctx, name, nil); err != nil {
+		return err
+	}
 	return d.setTarget(ctx, name, connect.TargetStopped)
 }
 

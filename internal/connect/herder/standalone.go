@@ -200,6 +200,9 @@ func (h *Standalone) reconfigure(_ context.Context, c *connState) error {
 	if len(tasks) > maxTasks {
 		return fmt.Errorf("connector %s produced %d task configurations, more than tasks.max (%d)", c.name, len(tasks), maxTasks)
 	}
+	if c.tasks != nil && slices.EqualFunc(tasks, c.tasks, maps.Equal) {
+		return nil // unchanged: the running tasks go on, as Kafka's
+	}
 	h.stopTasks(c)
 	c.tasks = tasks
 	for i := range tasks {

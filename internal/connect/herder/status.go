@@ -192,6 +192,12 @@ func (h *Standalone) RestartConnector(ctx context.Context, name string, includeT
 				state = connect.Paused
 			}
 			h.setConnector(name, connect.ComponentState{State: state, WorkerID: h.cfg.WorkerID})
+			if len(c.tasks) == 0 {
+				// Its start had failed, so it never split into tasks.
+				if err := h.reconfigure(ctx, c); err != nil {
+					h.failConnector(name, err)
+				}
+			}
 		}
 	}
 	for _, i := range restartTasks {

@@ -75,15 +75,39 @@ func (q *statusQueue) flush(timeout time.Duration) {
 	q.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	failed := false
 	for name, st := range conns {
 		if err := q.store.PutConnector(ctx, name, st); err != nil {
-			q.logger.Warn("writing a connector status", "connector", name, "err", err)
+			q.logger.Warn("writing a connector status; retried", "connector", name, "err", err)
+			q.mu.Lock()
+			if _, newer := q.conns[name]; !newer {
+				q.conns[name] = st
+			}
+			q.mu.Unlock()
+			failed = true
 		}
 	}
 	for id, st := range tasks {
 		if err := q.store.PutTask(ctx, id, st); err != nil {
-			q.logger.Warn("writing a task status", "task", id, "err", err)
+			q.logger.Warn("writing a task status; retried", "task", id, "err", err)
+			q.mu.Lock()
+			if _, newer := q.tasks[id]; !newer {
+				q.tasks[id] = st
+			}
+			q.mu.Unlock()
+			failed = true
 		}
+	}
+	if failed {
+		// A status that failed to be written (a leader moving) is
+		// written again after a pause, unless a newer one replaced it.
+		go func() {
+			select {
+			case <-q.stop:
+			case <-time.After(time.Second):
+				q.notify()
+			}
+		}()
 	}
 }
 

@@ -180,7 +180,7 @@ func (s *sinkRunner) run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	s.listener.OnRunning(s.id)
+	s.gate.running()
 	err = s.loop(ctx)
 
 	// Stop as Kafka does: commit and close the partitions, stop the

@@ -119,7 +119,7 @@ func (s *sourceRunner) run(ctx context.Context) (err error) {
 		s.stopTask()
 		return fmt.Errorf("start: %w", err)
 	}
-	s.listener.OnRunning(s.id)
+	s.gate.running()
 
 	flushCtx, stopFlusher := context.WithCancel(ctx)
 	var wg sync.WaitGroup

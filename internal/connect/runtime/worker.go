@@ -335,6 +335,20 @@ func (g *pauseGate) wait() <-chan struct{} {
 	return g.resumed
 }
 
+// running reports that the task's Start returned: RUNNING, or PAUSED when
+// it was paused meanwhile (a paused connector's task restarting), under
+// the gate's lock so a pause cannot slip between the check and the
+// report.
+func (g *pauseGate) running() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.paused {
+		g.l.OnPause(g.id)
+		return
+	}
+	g.l.OnRunning(g.id)
+}
+
 func (g *pauseGate) isPaused() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()

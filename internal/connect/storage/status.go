@@ -25,7 +25,7 @@ const (
 
 // Status is a connector's or task's status as stored: its state, the
 // failure's trace, the worker running it, and the group generation it was
-// written in (a later generation's status wins over an older one).
+// written in. The last record of a key wins.
 type Status struct {
 	State      connect.State `json:"state"`
 	Trace      *string       `json:"trace"`
@@ -80,11 +80,13 @@ func (s *StatusStore) apply(r *kgo.Record) {
 			delete(s.connectors, name)
 			return
 		}
+		// The last record wins, as Kafka's KafkaStatusBackingStore
+		// reads them: a generation check here would keep stale states
+		// forever once the group's generations start again (a group the
+		// coordinator deleted while empty).
 		var st Status
 		if json.Unmarshal(r.Value, &st) == nil {
-			if cur, ok := s.connectors[name]; !ok || st.Generation >= cur.Generation {
-				s.connectors[name] = st
-			}
+			s.connectors[name] = st
 		}
 	case strings.HasPrefix(key, statusTaskPrefix):
 		name, n, ok := splitTaskKey(strings.TrimPrefix(key, statusTaskPrefix))
@@ -98,9 +100,7 @@ func (s *StatusStore) apply(r *kgo.Record) {
 		}
 		var st Status
 		if json.Unmarshal(r.Value, &st) == nil {
-			if cur, ok := s.tasks[id]; !ok || st.Generation >= cur.Generation {
-				s.tasks[id] = st
-			}
+			s.tasks[id] = st
 		}
 	case strings.HasPrefix(key, statusTopicPrefix):
 		rest := strings.TrimPrefix(key, statusTopicPrefix)

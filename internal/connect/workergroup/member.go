@@ -218,6 +218,7 @@ func (m *Member) joinAndSync(ctx context.Context) error {
 func (m *Member) heartbeat(ctx context.Context) error {
 	t := time.NewTicker(m.cfg.HeartbeatInterval)
 	defer t.Stop()
+	lastOK := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -232,8 +233,17 @@ func (m *Member) heartbeat(ctx context.Context) error {
 		r, err := hb.RequestWith(hctx, m.cl)
 		cancel()
 		if err != nil {
-			continue // the next heartbeat retries; the session timeout bounds it
+			if time.Since(lastOK) > m.cfg.SessionTimeout {
+				// Cut off from the coordinator for longer than the
+				// session: the group has given this worker's work to
+				// the others, so it must stop running it.
+				m.memberID, m.generation = "", -1
+				m.handler.Revoked(ctx)
+				return errRejoin
+			}
+			continue // the next heartbeat retries
 		}
+		lastOK = time.Now()
 		switch err := kerr.ErrorForCode(r.ErrorCode); {
 		case err == nil:
 		case errors.Is(err, kerr.RebalanceInProgress):
