@@ -10,6 +10,7 @@ import (
 	"github.com/fjordstream/fjord/internal/connect"
 	"github.com/fjordstream/fjord/internal/connect/connectors/datagen"
 	"github.com/fjordstream/fjord/internal/connect/connectors/file"
+	"github.com/fjordstream/fjord/internal/connect/connectors/postgres"
 	"github.com/fjordstream/fjord/internal/connect/convert"
 	"github.com/fjordstream/fjord/internal/connect/transform"
 )
@@ -20,6 +21,7 @@ func Builtins() (*connect.Registry, error) {
 	for name, register := range map[string]func(*connect.Registry) error{
 		"file":      file.Register,
 		"datagen":   datagen.Register,
+		"postgres":  postgres.Register,
 		"converter": convert.Register,
 		"transform": transform.Register,
 	} {
