@@ -101,6 +101,7 @@ func TestSink(t *testing.T) {
 	t.Run("BadRecordsReported", e.testBadRecords)
 	t.Run("RefusedRowReported", e.testRefusedRow)
 	t.Run("OneTransaction", e.testOneTransaction)
+	t.Run("ReconnectAfterTerminate", e.testReconnect)
 }
 
 // allTypes is a value schema with a field of every mapped type.
@@ -363,11 +364,16 @@ func (e *env) testRefusedRow(t *testing.T) {
 	e.exec(t, `CREATE TABLE refused (id integer PRIMARY KEY, name text CHECK (name <> 'evil'))`)
 	fc := &fakeCtx{}
 	task := e.task(t, fc, nil)
-	put(t, task, personRecord("refused", 0, 1, "ann"), personRecord("refused", 1, 2, "evil"), personRecord("refused", 2, 3, "cy"), personRecord("refused", 3, 1, "dup"))
+	textID := connect.StructSchema(connect.Field{Name: "id", Schema: connect.StringSchema}, connect.Field{Name: "name", Schema: connect.StringSchema})
+	st := connect.NewStruct(textID)
+	st.Values[0], st.Values[1] = "abc", "text id"
+	put(t, task, personRecord("refused", 0, 1, "ann"), personRecord("refused", 1, 2, "evil"), personRecord("refused", 2, 3, "cy"),
+		personRecord("refused", 3, 1, "dup"), valueRecord("refused", 4, textID, st))
 	flush(t, task)
-	if len(fc.reported) != 2 || fc.reported[0].KafkaOffset != 1 || fc.reported[1].KafkaOffset != 3 {
-		t.Fatalf("reported %v (%v), want offsets 1 and 3", fc.reported, fc.reasons)
+	if len(fc.reported) != 3 || fc.reported[0].KafkaOffset != 1 || fc.reported[1].KafkaOffset != 3 || fc.reported[2].KafkaOffset != 4 {
+		t.Fatalf("reported %v (%v), want offsets 1, 3 and 4", fc.reported, fc.reasons)
 	}
+	t.Logf("reasons: %v", fc.reasons)
 	if got := fmt.Sprint(e.query(t, `SELECT id, name FROM refused ORDER BY id`)); got != "[[1 ann] [3 cy]]" {
 		t.Fatalf("rows %s", got)
 	}
@@ -498,5 +504,26 @@ func TestRegister(t *testing.T) {
 	}
 	if _, ok := r.Lookup("io.confluent.connect.jdbc.JdbcSinkConnector"); ok {
 		t.Fatal("Confluent's JDBC class is claimed")
+	}
+}
+
+// testReconnect: the server ends the task's connection between Flushes
+// (admin shutdown, a transient error): the next Flush reconnects and
+// writes, counting it as a retry.
+func (e *env) testReconnect(t *testing.T) {
+	task := e.task(t, &fakeCtx{}, map[string]string{KeyAutoCreate: "true", KeyMaxRetries: "3"})
+	slept := 0
+	task.sleep = func(time.Duration) { slept++ }
+	put(t, task, personRecord("reconnect", 0, 1, "ann"))
+	flush(t, task)
+	pid := task.conn.PgConn().PID()
+	e.query(t, `SELECT pg_terminate_backend($1)`, pid)
+	put(t, task, personRecord("reconnect", 1, 2, "bob"))
+	flush(t, task)
+	if got := fmt.Sprint(e.query(t, `SELECT id FROM reconnect ORDER BY id`)); got != "[[1] [2]]" {
+		t.Fatalf("rows %s", got)
+	}
+	if slept != 1 || task.conn.PgConn().PID() == pid {
+		t.Fatalf("slept %d times, pid %d (was %d): want one retry on a new connection", slept, task.conn.PgConn().PID(), pid)
 	}
 }
