@@ -202,7 +202,7 @@ func (s *settings) check() (string, string) {
 		return KeyPKFields, "pk.mode=kafka takes three column names (topic, partition, offset) or none"
 	case s.pkMode == PKModeNone && len(s.pkFields) != 0:
 		return KeyPKFields, "pk.fields needs a pk.mode other than none"
-	case !strings.Contains(s.tableFormat, "${topic}") && strings.TrimSpace(s.tableFormat) == "":
+	case strings.TrimSpace(s.tableFormat) == "":
 		return KeyTableFormat, "must not be empty"
 	}
 	return "", ""

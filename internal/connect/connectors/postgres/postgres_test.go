@@ -102,6 +102,7 @@ func TestSink(t *testing.T) {
 	t.Run("RefusedRowReported", e.testRefusedRow)
 	t.Run("OneTransaction", e.testOneTransaction)
 	t.Run("ReconnectAfterTerminate", e.testReconnect)
+	t.Run("QuotedSchemaQualified", e.testQualified)
 }
 
 // allTypes is a value schema with a field of every mapped type.
@@ -525,5 +526,25 @@ func (e *env) testReconnect(t *testing.T) {
 	}
 	if slept != 1 || task.conn.PgConn().PID() == pid {
 		t.Fatalf("slept %d times, pid %d (was %d): want one retry on a new connection", slept, task.conn.PgConn().PID(), pid)
+	}
+}
+
+// testQualified: table.name.format's '.' names a schema, and names keep
+// their case and odd characters (each part quoted on its own).
+func (e *env) testQualified(t *testing.T) {
+	e.exec(t, `CREATE SCHEMA audit`)
+	task := e.task(t, &fakeCtx{}, map[string]string{KeyAutoCreate: "true", KeyTableFormat: "audit.${topic}"})
+	put(t, task, personRecord(`Mixed "Case"; x`, 0, 1, "ann"))
+	flush(t, task)
+	got := fmt.Sprint(e.query(t, `SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema = 'audit'`))
+	if want := `[[audit Mixed "Case"; x]]`; got != want {
+		t.Fatalf("tables %s, want %s", got, want)
+	}
+	// The cached columns are reloaded by the next task: it finds the table.
+	task = e.task(t, &fakeCtx{}, map[string]string{KeyTableFormat: "audit.${topic}"})
+	put(t, task, personRecord(`Mixed "Case"; x`, 1, 2, "bob"))
+	flush(t, task)
+	if n := len(e.query(t, `SELECT * FROM audit."Mixed ""Case""; x"`)); n != 2 {
+		t.Fatalf("%d rows, want 2", n)
 	}
 }

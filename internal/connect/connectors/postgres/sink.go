@@ -21,6 +21,9 @@ import (
 // is off, a required column cannot be added): retrying cannot help.
 var errSchema = errors.New("postgres sink: table does not fit the records")
 
+// errConfig marks a configuration pgx refuses: retrying cannot help.
+var errConfig = errors.New("postgres sink: bad configuration")
+
 // SinkTask writes records as rows. Put converts and buffers them (a bad
 // record goes to ReportError at once); Flush writes the buffer in one
 // transaction, in batch.size round trips, retrying transient errors
@@ -299,16 +302,12 @@ func (t *SinkTask) ensureTable(tx pgx.Tx, u *row) error {
 }
 
 // columns returns the names of a table's columns (none: no such table).
+// to_regclass resolves the name as the INSERT will, search path included.
 func (t *SinkTask) columns(tx pgx.Tx, table pgx.Identifier) (map[string]bool, error) {
-	var schema any // nil: the search path's first schema
-	name := table[len(table)-1]
-	if len(table) > 1 {
-		schema = table[len(table)-2]
-	}
 	cols := map[string]bool{}
 	err := t.bounded(func(ctx context.Context) error {
-		rows, err := tx.Query(ctx, `SELECT column_name FROM information_schema.columns
-			WHERE table_schema = COALESCE($1::text, current_schema()) AND table_name = $2`, schema, name)
+		rows, err := tx.Query(ctx, `SELECT attname::text FROM pg_attribute
+			WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped`, table.Sanitize())
 		if err != nil {
 			return err
 		}
@@ -331,7 +330,7 @@ func (t *SinkTask) connect() (*pgx.Conn, error) {
 	}
 	cfg, err := pgx.ParseConfig(t.s.url)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", errSchema, KeyURL, err) // not retriable either
+		return nil, fmt.Errorf("%w: %s: %w", errConfig, KeyURL, err)
 	}
 	cfg.ConnectTimeout = t.s.timeout
 	if t.s.userSet {
@@ -383,7 +382,7 @@ func (t *SinkTask) Stop() error {
 // serialization failure; deadlock; too many connections, class 53; shut
 // down; lock or statement timeout).
 func transient(err error) bool {
-	if errors.Is(err, errSchema) || errors.Is(err, errBadRecord) {
+	if errors.Is(err, errSchema) || errors.Is(err, errConfig) || errors.Is(err, errBadRecord) {
 		return false
 	}
 	var pgErr *pgconn.PgError
@@ -413,5 +412,5 @@ func badData(err error) bool {
 	if errors.As(err, &pgErr) {
 		return strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")
 	}
-	return !errors.Is(err, errSchema) && !transient(err)
+	return !errors.Is(err, errSchema) && !errors.Is(err, errConfig) && !transient(err)
 }
