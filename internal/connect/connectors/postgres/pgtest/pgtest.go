@@ -50,7 +50,14 @@ func Start(t testing.TB) string {
 	}
 	// Not t.TempDir: its parents are 0700 root, which the postgres user
 	// could not traverse.
-	root, err := os.MkdirTemp("", "fjord-pgtest-")
+	base := os.TempDir()
+	if asRoot && !traversable(base) {
+		base = "/tmp" // TMPDIR is private to root: /tmp is world-traversable
+	}
+	if asRoot && !traversable(base) {
+		t.Fatalf("pgtest: %s or one of its parents is not traversable by others, so the postgres user cannot reach the server's folder", base)
+	}
+	root, err := os.MkdirTemp(base, "fjord-pgtest-")
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -168,6 +175,26 @@ func postgresUser() (int, int, error) {
 		return 0, 0, fmt.Errorf("gid %q: %w", u.Gid, err)
 	}
 	return uid, gid, nil
+}
+
+// traversable reports whether every folder from dir up to / lets others
+// in (the x bit for others), as the postgres user needs.
+func traversable(dir string) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for {
+		fi, err := os.Stat(dir)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return true
+		}
+		dir = parent
+	}
 }
 
 // freePort returns a loopback port nothing listens on now.
