@@ -11,6 +11,7 @@ import (
 	"github.com/fjordstream/fjord/internal/connect/connectors/datagen"
 	"github.com/fjordstream/fjord/internal/connect/connectors/file"
 	httpsink "github.com/fjordstream/fjord/internal/connect/connectors/http"
+	"github.com/fjordstream/fjord/internal/connect/connectors/postgres"
 	"github.com/fjordstream/fjord/internal/connect/convert"
 	"github.com/fjordstream/fjord/internal/connect/transform"
 )
@@ -22,6 +23,7 @@ func Builtins() (*connect.Registry, error) {
 		"file":      file.Register,
 		"datagen":   datagen.Register,
 		"http":      httpsink.Register,
+		"postgres":  postgres.Register,
 		"converter": convert.Register,
 		"transform": transform.Register,
 	} {
