@@ -209,7 +209,17 @@ func (m *Member) joinAndSync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Heartbeats go on while the worker stops and starts work: stopping
+	// revoked tasks can take longer than the session, and a member that
+	// sends none meanwhile is evicted, which starts another rebalance.
+	hbCtx, stopHB := context.WithCancel(ctx)
+	hbDone := make(chan error, 1)
+	go func() { hbDone <- m.heartbeat(hbCtx) }()
 	m.handler.Assigned(ctx, a, resp.Generation, resp.MemberID)
+	stopHB()
+	if err := <-hbDone; errors.Is(err, errRejoin) {
+		m.RequestRejoin() // a rebalance was announced meanwhile (or asked for)
+	}
 	return nil
 }
 
