@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/fjordstream/fjord"
 )
@@ -162,5 +164,97 @@ func BenchmarkPlainKgoFileToFile(b *testing.B) {
 		cancel()
 		b.ReportMetric(float64(benchRecords)/elapsed.Seconds(), "records/s")
 		b.ReportMetric(float64(benchRecords*benchRecordBytes)/elapsed.Seconds()/(1<<20), "MB/s")
+	}
+}
+
+const datagenRecords = 100_000
+
+// endOffsets sums a topic's end offsets (-1 on error).
+func endOffsets(ctx context.Context, cl *kgo.Client, topic string) int64 {
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	p := kmsg.NewListOffsetsRequestTopicPartition()
+	p.Timestamp = -1
+	rt.Partitions = append(rt.Partitions, p)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || len(resp.Topics) == 0 || len(resp.Topics[0].Partitions) == 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		return -1
+	}
+	return resp.Topics[0].Partitions[0].Offset
+}
+
+// createTopic creates a one-partition topic: the benchmarks measure
+// producing, not a client's wait for an auto-created topic's metadata
+// (kgo looks again only after its metadata minimum age, 5 s).
+func createTopic(b *testing.B, cl *kgo.Client, topic string) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkDatagenToTopic produces 100,000 Datagen pageviews records
+// (JsonConverter without schemas, one task, no pause between records)
+// into a one-partition topic.
+func BenchmarkDatagenToTopic(b *testing.B) {
+	broker := benchBroker(b)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		topic := fmt.Sprintf("gen-%d", i)
+		createTopic(b, cl, topic)
+		ctx, cancel := context.WithCancel(context.Background())
+		ready, done := make(chan struct{}), make(chan error, 1)
+		start := time.Now()
+		go func() {
+			done <- Run(ctx, Config{Worker: map[string]string{"bootstrap.servers": broker, "listeners": "http://127.0.0.1:0",
+				"offset.storage.file.filename": filepath.Join(dir, "offsets"), "value.converter.schemas.enable": "false"},
+				Connectors: []map[string]string{{"name": "gen", "connector.class": "Datagen", "quickstart": "pageviews",
+					"kafka.topic": topic, "max.interval": "0", "iterations": fmt.Sprint(datagenRecords)}},
+				Ready: func(string) { close(ready) }})
+		}()
+		<-ready
+		for endOffsets(ctx, cl, topic) < datagenRecords {
+			time.Sleep(20 * time.Millisecond)
+		}
+		elapsed := time.Since(start)
+		cancel()
+		<-done
+		b.ReportMetric(float64(datagenRecords)/elapsed.Seconds(), "records/s")
+	}
+}
+
+// BenchmarkPlainKgoProduceSmall is BenchmarkDatagenToTopic's baseline: a
+// plain idempotent acks=all kgo producer sending 100,000 records of a
+// Datagen pageview's size (about 100 bytes of JSON).
+func BenchmarkPlainKgoProduceSmall(b *testing.B) {
+	broker := benchBroker(b)
+	value := []byte(`{"viewtime":1700000000000,"userid":"User_5","pageid":"Page_42"}`)
+	for i := 0; i < b.N; i++ {
+		topic := fmt.Sprintf("plain-small-%d", i)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.DefaultProduceTopic(topic))
+		if err != nil {
+			b.Fatal(err)
+		}
+		createTopic(b, cl, topic)
+		ctx := context.Background()
+		start := time.Now()
+		for j := 0; j < datagenRecords; j++ {
+			cl.Produce(ctx, &kgo.Record{Key: []byte("User_5"), Value: value}, nil)
+		}
+		if err := cl.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		cl.Close()
+		b.ReportMetric(float64(datagenRecords)/elapsed.Seconds(), "records/s")
 	}
 }
