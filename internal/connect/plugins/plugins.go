@@ -10,6 +10,7 @@ import (
 	"github.com/fjordstream/fjord/internal/connect"
 	"github.com/fjordstream/fjord/internal/connect/connectors/datagen"
 	"github.com/fjordstream/fjord/internal/connect/connectors/file"
+	"github.com/fjordstream/fjord/internal/connect/connectors/postgrescdc"
 	"github.com/fjordstream/fjord/internal/connect/convert"
 	"github.com/fjordstream/fjord/internal/connect/transform"
 )
@@ -18,10 +19,11 @@ import (
 func Builtins() (*connect.Registry, error) {
 	r := connect.NewRegistry()
 	for name, register := range map[string]func(*connect.Registry) error{
-		"file":      file.Register,
-		"datagen":   datagen.Register,
-		"converter": convert.Register,
-		"transform": transform.Register,
+		"file":        file.Register,
+		"datagen":     datagen.Register,
+		"postgrescdc": postgrescdc.Register,
+		"converter":   convert.Register,
+		"transform":   transform.Register,
 	} {
 		if err := register(r); err != nil {
 			return nil, fmt.Errorf("registering the %s plugins: %w", name, err)
