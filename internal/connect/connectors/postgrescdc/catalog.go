@@ -64,8 +64,8 @@ func query(ctx context.Context, conn *pgconn.PgConn, sql string, args ...string)
 	return res.Rows, nil
 }
 
-// exec runs statements without parameters.
-func exec(ctx context.Context, conn *pgconn.PgConn, sql string) error {
+// execSQL runs statements without parameters.
+func execSQL(ctx context.Context, conn *pgconn.PgConn, sql string) error {
 	qctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	_, err := conn.Exec(qctx, sql).ReadAll()
@@ -138,7 +138,7 @@ func ensurePublication(ctx context.Context, conn *pgconn.PgConn, s settings, tab
 		}
 		sql = "CREATE PUBLICATION " + quoteIdent(s.publication) + " FOR TABLE " + strings.Join(names, ", ")
 	}
-	if err := exec(ctx, conn, sql); err != nil {
+	if err := execSQL(ctx, conn, sql); err != nil {
 		return fmt.Errorf("create publication %s: %w", s.publication, err)
 	}
 	return nil

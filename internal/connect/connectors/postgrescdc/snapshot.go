@@ -33,10 +33,10 @@ type snapshotter struct {
 // snapshot; it must run before the replication connection's next command,
 // which ends the export.
 func beginSnapshot(ctx context.Context, conn *pgconn.PgConn, snapshotName string) error {
-	if err := exec(ctx, conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+	if err := execSQL(ctx, conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
 		return fmt.Errorf("begin snapshot transaction: %w", err)
 	}
-	if err := exec(ctx, conn, "SET TRANSACTION SNAPSHOT '"+strings.ReplaceAll(snapshotName, "'", "''")+"'"); err != nil {
+	if err := execSQL(ctx, conn, "SET TRANSACTION SNAPSHOT '"+strings.ReplaceAll(snapshotName, "'", "''")+"'"); err != nil {
 		return fmt.Errorf("import snapshot %s: %w", snapshotName, err)
 	}
 	return nil
@@ -66,7 +66,7 @@ func (sn *snapshotter) read(ctx context.Context, max int) (out []connect.SourceR
 					last.Value.(*connect.Struct).Get("source").(*connect.Struct).Values[4] = "last"
 					out, sn.pending = append(out, last), nil
 				}
-				if err := exec(ctx, sn.conn, "COMMIT"); err != nil {
+				if err := execSQL(ctx, sn.conn, "COMMIT"); err != nil {
 					return out, false, fmt.Errorf("end snapshot transaction: %w", err)
 				}
 				return out, true, nil

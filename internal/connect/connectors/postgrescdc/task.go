@@ -220,9 +220,12 @@ func (t *Task) Poll(ctx context.Context) ([]connect.SourceRecord, error) {
 			t.snap = nil
 			t.log.Info("snapshot complete")
 		}
-		if len(recs) > 0 || !done {
-			return recs, nil
+		// Returned even when empty: the first wait for a change is the
+		// next Poll's.
+		if len(recs) == 0 {
+			return nil, nil
 		}
+		return recs, nil
 	}
 	timer := time.NewTimer(t.wait)
 	defer timer.Stop()

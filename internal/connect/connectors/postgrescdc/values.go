@@ -297,7 +297,7 @@ func (t *table) event(op string, before, after *connect.Struct, si sourceInfo, o
 		src.Values[9] = si.lsn
 	}
 	env := connect.NewStruct(t.envelope)
-	env.Values = []any{before, after, src, op, time.Now().UnixMilli()}
+	env.Values = []any{orNil(before), orNil(after), src, op, time.Now().UnixMilli()}
 	keyRow := after
 	if keyRow == nil {
 		keyRow = before
@@ -309,6 +309,15 @@ func (t *table) event(op string, before, after *connect.Struct, si sourceInfo, o
 		rec.KeySchema, rec.Key = t.keySchema, k
 	}
 	return rec
+}
+
+// orNil keeps a missing row an untyped nil: a typed nil pointer in an
+// interface is not null to Validate and the converters.
+func orNil(s *connect.Struct) any {
+	if s == nil {
+		return nil
+	}
+	return s
 }
 
 // tombstone is the record following a delete: the key, a null value.
