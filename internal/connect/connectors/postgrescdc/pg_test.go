@@ -141,3 +141,20 @@ func (p *pgServer) props(kv ...string) map[string]string {
 	}
 	return m
 }
+
+// count returns the first column of a query's first row, as text.
+func (p *pgServer) count(t *testing.T, sql string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgconn.Connect(ctx, fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", p.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	res := conn.ExecParams(ctx, sql, nil, nil, nil, nil).Read()
+	if res.Err != nil || len(res.Rows) == 0 {
+		t.Fatalf("%s: %v (%d rows)", sql, res.Err, len(res.Rows))
+	}
+	return string(res.Rows[0][0])
+}

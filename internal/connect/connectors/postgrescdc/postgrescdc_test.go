@@ -261,6 +261,27 @@ func TestSnapshotModeNever(t *testing.T) {
 	wantOps(t, pollN(t, task, 1), "c:2")
 }
 
+func TestSnapshotModeInitialOnly(t *testing.T) {
+	pg := startPG(t)
+	pg.exec(t, `CREATE TABLE items (id int PRIMARY KEY, name text)`, `INSERT INTO items VALUES (1, 'one'), (2, 'two')`)
+	ctx := &fakeCtx{}
+	props := pg.props(KeySnapshotMode, SnapshotInitialOnly)
+	task := startTask(t, ctx, props)
+	recs := pollN(t, task, 2)
+	wantOps(t, recs, "r:1", "r:2")
+	pg.exec(t, `INSERT INTO items VALUES (3, 'three')`)
+	pollQuiet(t, task)
+	if n := pg.count(t, `SELECT count(*) FROM pg_replication_slots`); n != "0" {
+		t.Errorf("%s slots left after an initial_only snapshot, want none", n)
+	}
+	ctx.store(t, recs[1])
+	if err := task.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	task = startTask(t, ctx, props)
+	pollQuiet(t, task)
+}
+
 func TestStopUnblocksPoll(t *testing.T) {
 	pg := startPG(t)
 	pg.exec(t, `CREATE TABLE items (id int PRIMARY KEY)`)

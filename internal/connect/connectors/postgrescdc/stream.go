@@ -58,12 +58,26 @@ func startStream(ctx context.Context, conn *pgconn.PgConn, s settings, tables ma
 	resume resumePoint, confirmed *atomic.Uint64, log *slog.Logger) (*streamer, error) {
 	sctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	// Start at 0: the server begins at the slot's confirmed_flush_lsn,
-	// which is at or before resume.lsn; what was stored is skipped here.
-	err := pglogrepl.StartReplication(sctx, conn, s.slot, 0, pglogrepl.StartReplicationOptions{
-		PluginArgs: []string{"proto_version '1'", "publication_names '" + s.publication + "'"}})
-	if err != nil {
-		return nil, fmt.Errorf("start replication from slot %s: %w", s.slot, err)
+	for {
+		// Start at 0: the server begins at the slot's confirmed_flush_lsn,
+		// which is at or before resume.lsn; what was stored is skipped
+		// here.
+		err := pglogrepl.StartReplication(sctx, conn, s.slot, 0, pglogrepl.StartReplicationOptions{
+			PluginArgs: []string{"proto_version '1'", "publication_names '" + s.publication + "'"}})
+		if err == nil {
+			break
+		}
+		// The walsender of a task just stopped may hold the slot a
+		// moment longer (object_in_use): wait for it, within sctx.
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "55006" || sctx.Err() != nil {
+			return nil, fmt.Errorf("start replication from slot %s: %w", s.slot, err)
+		}
+		select {
+		case <-sctx.Done():
+			return nil, fmt.Errorf("start replication from slot %s: %w", s.slot, err)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	st := &streamer{conn: conn, s: s, tables: tables, rels: map[uint32]*table{}, partition: partition, resume: resume,
 		confirmed: confirmed, log: log, out: make(chan connect.SourceRecord, streamBuffer), done: make(chan struct{})}

@@ -107,15 +107,15 @@ func (t *Task) start() error {
 		}
 		ev, _ := number(stored[OffsetEvent])
 		resume = resumePoint{lsn: pglogrepl.LSN(lsn), events: ev}
+		if t.s.snapshotMode == SnapshotInitialOnly {
+			_ = repl.Close(t.run)
+			return nil // the snapshot is done, and its slot was temporary
+		}
 		if !exists {
 			_ = repl.Close(t.run)
 			return fmt.Errorf("replication slot %s is gone: the changes after LSN %s are lost; delete the connector's offsets to snapshot again", t.s.slot, resume.lsn)
 		}
 		t.confirmed.Store(uint64(lsn))
-		if t.s.snapshotMode == SnapshotInitialOnly {
-			_ = repl.Close(t.run)
-			return nil
-		}
 	case t.s.snapshotMode == SnapshotNever:
 		if !exists {
 			res, err := pglogrepl.CreateReplicationSlot(t.run, repl, t.s.slot, "pgoutput",
@@ -134,13 +134,17 @@ func (t *Task) start() error {
 		// again and the snapshot taken again (its rows may repeat).
 		if exists {
 			t.log.Warn("dropping the replication slot of an unfinished snapshot", "slot", t.s.slot)
-			if err := pglogrepl.DropReplicationSlot(t.run, repl, t.s.slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
+			// Wait: the walsender of a task just stopped may still hold it.
+			if err := pglogrepl.DropReplicationSlot(t.run, repl, t.s.slot, pglogrepl.DropReplicationSlotOptions{Wait: true}); err != nil {
 				_ = repl.Close(t.run)
 				return fmt.Errorf("drop replication slot %s: %w", t.s.slot, err)
 			}
 		}
+		// initial_only never streams: a temporary slot, gone with the
+		// connection, exports the snapshot without retaining WAL after.
 		res, err := pglogrepl.CreateReplicationSlot(t.run, repl, t.s.slot, "pgoutput",
-			pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
+			pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT",
+				Temporary: t.s.snapshotMode == SnapshotInitialOnly})
 		if err != nil {
 			_ = repl.Close(t.run)
 			return fmt.Errorf("create replication slot %s: %w", t.s.slot, err)
@@ -158,6 +162,8 @@ func (t *Task) start() error {
 		resume = resumePoint{lsn: lsn}
 		t.snap = newSnapshotter(t.catalog, tables, int64(lsn), t.s, t.partition)
 		if t.s.snapshotMode == SnapshotInitialOnly {
+			// The snapshot transaction imported the snapshot already, so
+			// the slot may go.
 			_ = repl.Close(t.run)
 			return nil
 		}
