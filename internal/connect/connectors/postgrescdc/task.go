@@ -96,6 +96,9 @@ func (t *Task) start() error {
 		_ = repl.Close(t.run)
 		return err
 	}
+	// Slot commands are bounded: dropping waits for a walsender to let go.
+	sctx, scancel := context.WithTimeout(t.run, connectTimeout)
+	defer scancel()
 	var resume resumePoint
 	switch {
 	case stored != nil && (stored[OffsetSnapshot] != true || stored[OffsetLastSnapshot] == true):
@@ -118,7 +121,7 @@ func (t *Task) start() error {
 		t.confirmed.Store(uint64(lsn))
 	case t.s.snapshotMode == SnapshotNever:
 		if !exists {
-			res, err := pglogrepl.CreateReplicationSlot(t.run, repl, t.s.slot, "pgoutput",
+			res, err := pglogrepl.CreateReplicationSlot(sctx, repl, t.s.slot, "pgoutput",
 				pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "NOEXPORT_SNAPSHOT"})
 			if err != nil {
 				_ = repl.Close(t.run)
@@ -135,14 +138,14 @@ func (t *Task) start() error {
 		if exists {
 			t.log.Warn("dropping the replication slot of an unfinished snapshot", "slot", t.s.slot)
 			// Wait: the walsender of a task just stopped may still hold it.
-			if err := pglogrepl.DropReplicationSlot(t.run, repl, t.s.slot, pglogrepl.DropReplicationSlotOptions{Wait: true}); err != nil {
+			if err := pglogrepl.DropReplicationSlot(sctx, repl, t.s.slot, pglogrepl.DropReplicationSlotOptions{Wait: true}); err != nil {
 				_ = repl.Close(t.run)
 				return fmt.Errorf("drop replication slot %s: %w", t.s.slot, err)
 			}
 		}
 		// initial_only never streams: a temporary slot, gone with the
 		// connection, exports the snapshot without retaining WAL after.
-		res, err := pglogrepl.CreateReplicationSlot(t.run, repl, t.s.slot, "pgoutput",
+		res, err := pglogrepl.CreateReplicationSlot(sctx, repl, t.s.slot, "pgoutput",
 			pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT",
 				Temporary: t.s.snapshotMode == SnapshotInitialOnly})
 		if err != nil {
