@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fjordstream/fjord/internal/connect"
+	"github.com/jackc/pglogrepl"
 )
 
 // fakeCtx is the runtime's side of a source task: the stored offsets by
@@ -223,7 +224,19 @@ func TestResumeFromStoredOffset(t *testing.T) {
 	if err := task.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // a status update carries the confirmed LSN
+	// A status update carries the stored offset's commit LSN to the slot.
+	want := pglogrepl.LSN(uint64(recs[2].SourceOffset[OffsetLSN].(int64))).String()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := pg.count(t, `SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'debezium'`)
+		if got == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot confirmed %s, want %s (the stored offset's)", got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err := task.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -250,6 +263,28 @@ func TestResumeFromStoredOffset(t *testing.T) {
 	task = startTask(t, ctx, props)
 	recs = pollN(t, task, 3)
 	wantOps(t, recs, "c:4", "c:5", "d:1")
+}
+
+func TestUnfinishedSnapshotIsTakenAgain(t *testing.T) {
+	pg := startPG(t)
+	pg.exec(t, `CREATE TABLE items (id int PRIMARY KEY, name text)`, `INSERT INTO items VALUES (1, 'one'), (2, 'two'), (3, 'three')`)
+	ctx := &fakeCtx{}
+	props := pg.props(KeyMaxBatchSize, "1")
+	task := startTask(t, ctx, props)
+	recs := pollN(t, task, 1)
+	wantOps(t, recs, "r:1")
+	ctx.store(t, recs[0])
+	if err := task.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	pg.exec(t, `INSERT INTO items VALUES (4, 'four')`)
+	task = startTask(t, ctx, props)
+	recs = pollN(t, task, 4)
+	wantOps(t, recs, "r:1", "r:2", "r:3", "r:4")
+	if recs[3].SourceOffset[OffsetLastSnapshot] != true {
+		t.Errorf("last offset %v", recs[3].SourceOffset)
+	}
+	pollQuiet(t, task)
 }
 
 func TestSnapshotModeNever(t *testing.T) {
