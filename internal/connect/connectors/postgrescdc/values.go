@@ -41,8 +41,9 @@ const (
 // pgoutput does not resend.
 const unavailable = "__debezium_unavailable_value"
 
-// sourceSchema is Debezium's io.debezium.connector.postgresql.Source.
-var sourceSchema = func() *connect.Schema {
+// newSourceSchema returns Debezium's io.debezium.connector.postgresql.Source
+// (one per table, so the package holds no shared state).
+func newSourceSchema() *connect.Schema {
 	s := connect.StructSchema(
 		connect.Field{Name: "version", Schema: connect.StringSchema},
 		connect.Field{Name: "connector", Schema: connect.StringSchema},
@@ -57,7 +58,7 @@ var sourceSchema = func() *connect.Schema {
 	)
 	s.Name = "io.debezium.connector.postgresql.Source"
 	return s
-}()
+}
 
 // column is one captured column and how its text form becomes a value.
 type column struct {
@@ -74,6 +75,7 @@ type table struct {
 	schema, name, topic    string
 	cols                   []column
 	keySchema, valueSchema *connect.Schema
+	source                 *connect.Schema // Debezium's Source block
 	envelope               *connect.Schema
 	keyIdx                 []int // indexes into cols of the key columns
 }
@@ -81,7 +83,7 @@ type table struct {
 // newTable builds a table's key, row and envelope schemas, Debezium's
 // <topic>.Key, <topic>.Value and <topic>.Envelope.
 func newTable(prefix, schema, name string, cols []column) *table {
-	t := &table{schema: schema, name: name, topic: prefix + "." + schema + "." + name, cols: cols}
+	t := &table{schema: schema, name: name, topic: prefix + "." + schema + "." + name, cols: cols, source: newSourceSchema()}
 	var keyFields, valFields []connect.Field
 	for i := range t.cols {
 		c := &t.cols[i]
@@ -101,7 +103,7 @@ func newTable(prefix, schema, name string, cols []column) *table {
 	t.envelope = connect.StructSchema(
 		connect.Field{Name: "before", Schema: t.valueSchema},
 		connect.Field{Name: "after", Schema: t.valueSchema},
-		connect.Field{Name: "source", Schema: sourceSchema},
+		connect.Field{Name: "source", Schema: t.source},
 		connect.Field{Name: "op", Schema: connect.StringSchema},
 		connect.Field{Name: "ts_ms", Schema: connect.OptionalInt64Schema},
 	)
@@ -283,7 +285,7 @@ type sourceInfo struct {
 
 // event builds one change event record of t.
 func (t *table) event(op string, before, after *connect.Struct, si sourceInfo, offset map[string]any, partition map[string]any) connect.SourceRecord {
-	src := connect.NewStruct(sourceSchema)
+	src := connect.NewStruct(t.source)
 	src.Values = []any{Version, "postgresql", si.prefix, si.ts.UnixMilli(), nil, si.db, t.schema, t.name, nil, nil}
 	if si.snapshot != "" {
 		src.Values[4] = si.snapshot
