@@ -59,6 +59,7 @@ var layer = map[string]int{
 	"internal/connect/connectors/http":            2,
 	"internal/connect/connectors/postgres":        2,
 	"internal/connect/connectors/postgres/pgtest": 2,
+	"internal/connect/connectors/postgrescdc":     2,
 	"internal/connect/runtime":                    3,
 	"internal/connect/distributed":                2,
 	"internal/connect/storage":                    3,

@@ -12,6 +12,7 @@ import (
 	"github.com/fjordstream/fjord/internal/connect/connectors/file"
 	httpsink "github.com/fjordstream/fjord/internal/connect/connectors/http"
 	"github.com/fjordstream/fjord/internal/connect/connectors/postgres"
+	"github.com/fjordstream/fjord/internal/connect/connectors/postgrescdc"
 	"github.com/fjordstream/fjord/internal/connect/convert"
 	"github.com/fjordstream/fjord/internal/connect/transform"
 )
@@ -20,12 +21,13 @@ import (
 func Builtins() (*connect.Registry, error) {
 	r := connect.NewRegistry()
 	for name, register := range map[string]func(*connect.Registry) error{
-		"file":      file.Register,
-		"datagen":   datagen.Register,
-		"http":      httpsink.Register,
-		"postgres":  postgres.Register,
-		"converter": convert.Register,
-		"transform": transform.Register,
+		"file":        file.Register,
+		"datagen":     datagen.Register,
+		"http":        httpsink.Register,
+		"postgres":    postgres.Register,
+		"converter":   convert.Register,
+		"transform":   transform.Register,
+		"postgrescdc": postgrescdc.Register,
 	} {
 		if err := register(r); err != nil {
 			return nil, fmt.Errorf("registering the %s plugins: %w", name, err)
