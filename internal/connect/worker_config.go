@@ -79,6 +79,14 @@ func WorkerConfigDef(mode WorkerMode) ConfigDef {
 			Doc: "Accepted and ignored: Fjord's connectors are built into the binary."},
 		{Name: WorkerTaskShutdownTimeout, Type: ConfigLong, Default: "5000", Importance: Low,
 			Doc: "Amount of time to wait for tasks to shutdown gracefully."},
+		{Name: WorkerClientOverridePolicy, Type: ConfigString, Default: string(OverrideAll), Importance: Medium,
+			Doc:         "Which of a connector's Kafka client settings (producer.override.*, consumer.override.*, admin.override.*) it may set: All, None, or Principal (sasl.jaas.config, sasl.mechanism and security.protocol only). Kafka's class names for the three are accepted too.",
+			Recommended: []string{string(OverrideAll), string(OverrideNone), string(OverridePrincipal)},
+			Validator: func(v any) error {
+				s, _ := v.(string)
+				_, err := ParseClientOverridePolicy(s)
+				return err
+			}},
 	}
 	switch mode {
 	case Standalone:

@@ -92,7 +92,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	workerID, url := advertised(props, srv)
-	producerOpts, consumerOpts, err := clientOverrides(cfg.Worker, logger)
+	policy, err := connect.ParseClientOverridePolicy(props.String(connect.WorkerClientOverridePolicy))
+	if err != nil {
+		_ = srv.Close(context.Background())
+		return err
+	}
+	producerOpts, consumerOpts, err := runtime.WorkerClientOverrides(cfg.Worker, logger)
 	if err != nil {
 		_ = srv.Close(context.Background())
 		return err
@@ -108,7 +113,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	h, err := herder.NewDistributed(herder.DistributedConfig{WorkerID: workerID, URL: url, Seeds: seeds, ClientOptions: clientOpts,
-		Registry: reg, Worker: worker, Offsets: offsets,
+		OverridePolicy: policy, Registry: reg, Worker: worker, Offsets: offsets,
 		Configs: storage.TopicSpec{Name: props.String(connect.WorkerConfigTopic), Partitions: 1, ReplicationFactor: rf(connect.WorkerConfigTopicRF)},
 		Status: storage.TopicSpec{Name: props.String(connect.WorkerStatusTopic), Partitions: int32(props.Int(connect.WorkerStatusTopicPartitions)),
 			ReplicationFactor: rf(connect.WorkerStatusTopicRF)},
@@ -173,21 +178,4 @@ func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = w.Write([]byte(`{"error_code":503,"message":"The worker is starting"}`))
-}
-
-// clientOverrides reads the worker's producer.* and consumer.* keys; the
-// ones kgo has no counterpart of are logged, not silently dropped.
-func clientOverrides(worker map[string]string, logger *slog.Logger) (producer, consumer []kgo.Opt, err error) {
-	producer, unknownP, err := runtime.ClientOverrides(worker, "producer.")
-	if err != nil {
-		return nil, nil, err
-	}
-	consumer, unknownC, err := runtime.ClientOverrides(worker, "consumer.")
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, k := range append(unknownP, unknownC...) {
-		logger.Warn("worker setting not applied: Fjord's clients have no counterpart of it", "key", k)
-	}
-	return producer, consumer, nil
 }

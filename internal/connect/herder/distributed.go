@@ -40,6 +40,9 @@ type DistributedConfig struct {
 	MaxDelay  time.Duration
 	ClusterID string
 	Logger    *slog.Logger
+	// OverridePolicy is connector.client.config.override.policy (empty:
+	// All).
+	OverridePolicy connect.ClientOverridePolicy
 }
 
 // Distributed is Kafka Connect's DistributedHerder: workers sharing

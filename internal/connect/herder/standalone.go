@@ -36,6 +36,9 @@ type StandaloneConfig struct {
 	Admin     *kadm.Client // sink connectors' consumer group offsets
 	ClusterID string
 	Logger    *slog.Logger
+	// OverridePolicy is connector.client.config.override.policy (empty:
+	// All).
+	OverridePolicy connect.ClientOverridePolicy
 }
 
 // Standalone is Kafka Connect's StandaloneHerder.
@@ -127,7 +130,7 @@ func (h *Standalone) ConnectorConfig(_ context.Context, name string) (map[string
 
 // ValidateConnectorConfig implements connect.Herder.
 func (h *Standalone) ValidateConnectorConfig(_ context.Context, config map[string]string) (connect.ConfigInfos, error) {
-	infos, _ := connect.ValidateConfig(h.cfg.Registry, config)
+	infos, _ := validateConnector(h.cfg.Registry, h.cfg.OverridePolicy, config)
 	return infos, nil
 }
 
@@ -137,7 +140,7 @@ func (h *Standalone) ValidateConnectorConfig(_ context.Context, config map[strin
 func (h *Standalone) PutConnectorConfig(ctx context.Context, name string, config map[string]string, allowReplace bool) (connect.ConnectorInfo, bool, error) {
 	config = maps.Clone(config)
 	config[connect.KeyName] = name
-	infos, typ := connect.ValidateConfig(h.cfg.Registry, config)
+	infos, typ := validateConnector(h.cfg.Registry, h.cfg.OverridePolicy, config)
 	if infos.ErrorCount > 0 {
 		return connect.ConnectorInfo{}, false, &connect.BadConfigError{Infos: infos}
 	}

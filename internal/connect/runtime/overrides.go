@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,9 +12,10 @@ import (
 )
 
 // ClientOverrides turns a worker's `producer.` or `consumer.` keys (Kafka
-// Connect's worker-level client settings; prefix includes the dot) into
-// franz-go options, for the Kafka producer and consumer settings kgo has a
-// counterpart of. It returns the keys it does not know, which the caller
+// Connect's worker-level client settings), or a connector's
+// `producer.override.` or `consumer.override.` keys (KIP-458; prefix
+// includes the dot), into franz-go options, for the Kafka producer and
+// consumer settings kgo has a counterpart of. It returns the keys it does not know, which the caller
 // logs: a setting silently dropped would surprise a Kafka operator.
 func ClientOverrides(props map[string]string, prefix string) ([]kgo.Opt, []string, error) {
 	var opts []kgo.Opt
@@ -106,6 +108,38 @@ func ClientOverrides(props map[string]string, prefix string) ([]kgo.Opt, []strin
 			}
 		case "client.id":
 			opts = append(opts, kgo.ClientID(v))
+		case "acks":
+			// Anything but all needs the idempotent producer off, as in
+			// Kafka 3.x (kgo refuses the mix).
+			switch strings.ToLower(strings.TrimSpace(v)) {
+			case "all", "-1":
+				opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+			case "1":
+				opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+			case "0":
+				opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+			default:
+				err = fmt.Errorf("want all, -1, 1 or 0")
+			}
+		case "enable.idempotence":
+			switch strings.ToLower(strings.TrimSpace(v)) {
+			case "true":
+			case "false":
+				opts = append(opts, kgo.DisableIdempotentWrite())
+			default:
+				err = fmt.Errorf("want true or false")
+			}
+		case "auto.offset.reset":
+			switch strings.ToLower(strings.TrimSpace(v)) {
+			case "earliest":
+				opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			case "latest":
+				opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
+			case "none":
+				opts = append(opts, kgo.ConsumeResetOffset(kgo.NoResetOffset()))
+			default:
+				err = fmt.Errorf("want earliest, latest or none")
+			}
 		default:
 			unknown = append(unknown, full)
 		}
@@ -114,4 +148,35 @@ func ClientOverrides(props map[string]string, prefix string) ([]kgo.Opt, []strin
 		}
 	}
 	return opts, unknown, nil
+}
+
+// connectorOverrides is the options of a connector's client overrides
+// under prefix (KIP-458; the herder checked them against the worker's
+// policy). Keys kgo has no counterpart of are logged.
+func connectorOverrides(log *slog.Logger, conn map[string]string, prefix string) ([]kgo.Opt, error) {
+	opts, unknown, err := ClientOverrides(conn, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("connector client override: %w", err)
+	}
+	for _, k := range unknown {
+		log.Warn("connector setting not applied: Fjord's clients have no counterpart of it", "key", k)
+	}
+	return opts, nil
+}
+
+// WorkerClientOverrides reads a worker's producer.* and consumer.* keys;
+// the ones kgo has no counterpart of are logged, not silently dropped.
+func WorkerClientOverrides(worker map[string]string, logger *slog.Logger) (producer, consumer []kgo.Opt, err error) {
+	producer, unknownP, err := ClientOverrides(worker, "producer.")
+	if err != nil {
+		return nil, nil, err
+	}
+	consumer, unknownC, err := ClientOverrides(worker, "consumer.")
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, k := range append(unknownP, unknownC...) {
+		logger.Warn("worker setting not applied: Fjord's clients have no counterpart of it", "key", k)
+	}
+	return producer, consumer, nil
 }

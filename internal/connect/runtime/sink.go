@@ -114,7 +114,11 @@ func newSinkRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, task
 	} else {
 		opts = append(opts, kgo.ConsumeTopics(topics...))
 	}
-	if s.client, err = kgo.NewClient(append(w.clientOpts(id, opts...), w.cfg.ConsumerOptions...)...); err != nil {
+	overrides, err := connectorOverrides(log, conn, connect.ConsumerOverridePrefix)
+	if err != nil {
+		return nil, err
+	}
+	if s.client, err = kgo.NewClient(append(append(w.clientOpts(id, opts...), w.cfg.ConsumerOptions...), overrides...)...); err != nil {
 		return nil, fmt.Errorf("consumer: %w", err)
 	}
 	if ecfg.dlqTopic != "" {

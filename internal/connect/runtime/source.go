@@ -66,8 +66,13 @@ func newSourceRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, ta
 	s.op = &retryOperator{cfg: parseErrorConfig(props), log: log, task: id, ctx: ctx}
 	// kgo's defaults are what Kafka Connect sets: an idempotent producer
 	// with acks=all; the partitioner honours a record's own partition.
-	s.client, err = kgo.NewClient(append(w.clientOpts(id, kgo.RecordPartitioner(connectPartitioner{kgo.StickyKeyPartitioner(nil)}),
-		kgo.MaxBufferedRecords(maxUncommitted)), w.cfg.ProducerOptions...)...)
+	overrides, err := connectorOverrides(log, conn, connect.ProducerOverridePrefix)
+	if err != nil {
+		return nil, err
+	}
+	opts := append(w.clientOpts(id, kgo.RecordPartitioner(connectPartitioner{kgo.StickyKeyPartitioner(nil)}),
+		kgo.MaxBufferedRecords(maxUncommitted)), w.cfg.ProducerOptions...)
+	s.client, err = kgo.NewClient(append(opts, overrides...)...)
 	if err != nil {
 		return nil, fmt.Errorf("producer: %w", err)
 	}

@@ -92,7 +92,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	workerID := advertised(props, srv)
-	producerOpts, consumerOpts, err := clientOverrides(cfg.Worker, logger)
+	policy, err := connect.ParseClientOverridePolicy(props.String(connect.WorkerClientOverridePolicy))
+	if err != nil {
+		_ = srv.Close(context.Background())
+		return err
+	}
+	producerOpts, consumerOpts, err := runtime.WorkerClientOverrides(cfg.Worker, logger)
 	if err != nil {
 		_ = srv.Close(context.Background())
 		return err
@@ -108,7 +113,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	h := herder.NewStandalone(herder.StandaloneConfig{WorkerID: workerID, Worker: worker, Registry: reg, Offsets: offsets, Admin: adm,
-		ClusterID: md.Cluster, Logger: logger})
+		ClusterID: md.Cluster, Logger: logger, OverridePolicy: policy})
 	handler.set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger}))
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -166,21 +171,4 @@ func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = w.Write([]byte(`{"error_code":503,"message":"The worker is starting"}`))
-}
-
-// clientOverrides reads the worker's producer.* and consumer.* keys; the
-// ones kgo has no counterpart of are logged, not silently dropped.
-func clientOverrides(worker map[string]string, logger *slog.Logger) (producer, consumer []kgo.Opt, err error) {
-	producer, unknownP, err := runtime.ClientOverrides(worker, "producer.")
-	if err != nil {
-		return nil, nil, err
-	}
-	consumer, unknownC, err := runtime.ClientOverrides(worker, "consumer.")
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, k := range append(unknownP, unknownC...) {
-		logger.Warn("worker setting not applied: Fjord's clients have no counterpart of it", "key", k)
-	}
-	return producer, consumer, nil
 }

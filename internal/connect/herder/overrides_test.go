@@ -1,0 +1,89 @@
+package herder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord/internal/connect"
+)
+
+// A connector's consumer.override.* keys (KIP-458) reach its consumer:
+// a sink told auto.offset.reset=latest never sees the records that were
+// in its topic before it started, one without the override does; a value
+// the client cannot take fails the task; a worker whose policy is None
+// refuses any override.
+func TestStandalone_ConnectorClientOverrides(t *testing.T) {
+	h, addr := startHerder(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("ov"), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	produce := func(prefix string, n int) {
+		t.Helper()
+		for i := range n {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%s-%d", prefix, i)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	produce("old", 5)
+	dir := t.TempDir()
+	latest, earliest := filepath.Join(dir, "latest.txt"), filepath.Join(dir, "earliest.txt")
+	for name, cfg := range map[string]map[string]string{
+		"latest":   {"connector.class": "FileStreamSink", "file": latest, "topics": "ov", "consumer.override.auto.offset.reset": "latest"},
+		"earliest": {"connector.class": "FileStreamSink", "file": earliest, "topics": "ov"},
+	} {
+		if _, _, err := h.PutConnectorConfig(ctx, name, cfg, false); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	// Records keep coming until the latest sink has written some: it may
+	// take a while to be assigned its partition.
+	for i := 0; len(lines(t, latest)) == 0; i++ {
+		if ctx.Err() != nil {
+			t.Fatal("the sink with auto.offset.reset=latest wrote nothing")
+		}
+		produce(fmt.Sprintf("new%d", i), 1)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := lines(t, latest); slices.ContainsFunc(got, func(l string) bool { return strings.HasPrefix(l, "old-") }) {
+		t.Fatalf("auto.offset.reset=latest: the sink read the records from before it started: %v", got)
+	}
+	waitFor(t, ctx, "the sink without the override to read from the start", func() bool {
+		got := lines(t, earliest)
+		return len(got) > 0 && got[0] == "old-0"
+	})
+
+	// A value the consumer cannot take fails the task with the key named.
+	if _, _, err := h.PutConnectorConfig(ctx, "sideways", map[string]string{"connector.class": "FileStreamSink",
+		"file": filepath.Join(dir, "x.txt"), "topics": "ov", "consumer.override.auto.offset.reset": "sideways"}, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the task with a bad override to fail", func() bool {
+		st, _ := h.ConnectorStatus(ctx, "sideways")
+		return len(st.Tasks) == 1 && st.Tasks[0].State == connect.Failed && strings.Contains(st.Tasks[0].Trace, "consumer.override.auto.offset.reset")
+	})
+
+	// Policy None: the connector is refused with Kafka's message.
+	h.cfg.OverridePolicy = connect.OverrideNone
+	_, _, err = h.PutConnectorConfig(ctx, "refused", map[string]string{"connector.class": "FileStreamSink",
+		"file": filepath.Join(dir, "y.txt"), "topics": "ov", "producer.override.acks": "1"}, false)
+	var bad *connect.BadConfigError
+	if !errors.As(err, &bad) || !strings.Contains(fmt.Sprint(bad.Infos), "The 'None' policy does not allow 'acks' to be overridden in the connector configuration.") {
+		t.Fatalf("an override under the None policy: %v", err)
+	}
+	if _, err := h.ConnectorInfo(ctx, "refused"); !errors.Is(err, connect.ErrNotFound) {
+		t.Fatalf("the refused connector exists: %v", err)
+	}
+}
