@@ -39,6 +39,8 @@ const (
 	WorkerRebalanceTimeout        = "rebalance.timeout.ms"
 	WorkerScheduledRebalanceDelay = "scheduled.rebalance.max.delay.ms"
 	WorkerConnectProtocol         = "connect.protocol"
+	WorkerTopicTracking           = "topic.tracking.enable"
+	WorkerTopicTrackingReset      = "topic.tracking.allow.reset"
 )
 
 // WorkerMode is standalone or distributed.
@@ -79,6 +81,10 @@ func WorkerConfigDef(mode WorkerMode) ConfigDef {
 			Doc: "Accepted and ignored: Fjord's connectors are built into the binary."},
 		{Name: WorkerTaskShutdownTimeout, Type: ConfigLong, Default: "5000", Importance: Low,
 			Doc: "Amount of time to wait for tasks to shutdown gracefully."},
+		{Name: WorkerTopicTracking, Type: ConfigBoolean, Default: "true", Importance: Low,
+			Doc: "Enable tracking the set of active topics per connector during runtime."},
+		{Name: WorkerTopicTrackingReset, Type: ConfigBoolean, Default: "true", Importance: Low,
+			Doc: "If set to true, it allows user requests to reset the set of active topics per connector."},
 		{Name: WorkerClientOverridePolicy, Type: ConfigString, Default: string(OverrideAll), Importance: Medium,
 			Doc:         "Which of a connector's Kafka client settings (producer.override.*, consumer.override.*, admin.override.*) it may set: All, None, or Principal (sasl.jaas.config, sasl.mechanism and security.protocol only). Kafka's class names for the three are accepted too.",
 			Recommended: []string{string(OverrideAll), string(OverrideNone), string(OverridePrincipal)},

@@ -113,7 +113,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	h, err := herder.NewDistributed(herder.DistributedConfig{WorkerID: workerID, URL: url, Seeds: seeds, ClientOptions: clientOpts,
-		OverridePolicy: policy, Registry: reg, Worker: worker, Offsets: offsets,
+		OverridePolicy: policy, TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking), Registry: reg, Worker: worker, Offsets: offsets,
 		Configs: storage.TopicSpec{Name: props.String(connect.WorkerConfigTopic), Partitions: 1, ReplicationFactor: rf(connect.WorkerConfigTopicRF)},
 		Status: storage.TopicSpec{Name: props.String(connect.WorkerStatusTopic), Partitions: int32(props.Int(connect.WorkerStatusTopicPartitions)),
 			ReplicationFactor: rf(connect.WorkerStatusTopicRF)},
@@ -137,7 +137,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := h.Start(ctx); err != nil {
 		return err
 	}
-	handler.set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger}))
+	handler.set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger,
+		TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking), TopicResetDisabled: !props.Bool(connect.WorkerTopicTrackingReset)}))
 	logger.Info("Fjord Connect distributed worker started", "rest", url, "worker_id", workerID, "group", props.String(connect.WorkerGroupID),
 		"kafka_cluster_id", md.Cluster)
 	if cfg.Ready != nil {

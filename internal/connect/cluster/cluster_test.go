@@ -150,6 +150,25 @@ func TestDistributed_TasksSpreadMoveAndJoin(t *testing.T) {
 		return owners
 	}
 	spread(3)
+	// KIP-558: the topic the tasks produce to is in the status topic, read
+	// by every worker; a reset through another worker forgets it until the
+	// tasks, told by the status topic, report it again.
+	topicsAre := func(c *rest.Client, want ...string) error {
+		got, err := c.Topics(ctx, "gen-0")
+		if err == nil && !slices.Equal(got, want) {
+			err = fmt.Errorf("topics %v, want %v", got, want)
+		}
+		return err
+	}
+	if err := retry(ctx, func() error { return topicsAre(clients[1], "users") }); err != nil {
+		t.Fatalf("gen-0's topics: %v", err)
+	}
+	if err := clients[2].ResetTopics(ctx, "gen-0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := retry(ctx, func() error { return topicsAre(clients[0], "users") }); err != nil {
+		t.Fatalf("gen-0's topics after a reset: %v", err)
+	}
 	gone := workers[2]
 	gone.stop()
 	<-gone.done

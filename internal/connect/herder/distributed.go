@@ -43,6 +43,9 @@ type DistributedConfig struct {
 	// OverridePolicy is connector.client.config.override.policy (empty:
 	// All).
 	OverridePolicy connect.ClientOverridePolicy
+	// TopicTrackingDisabled is topic.tracking.enable=false: the topics
+	// tasks use are not recorded.
+	TopicTrackingDisabled bool
 }
 
 // Distributed is Kafka Connect's DistributedHerder: workers sharing

@@ -119,7 +119,11 @@ func (d *Distributed) DeleteConnector(ctx context.Context, name string) error {
 	if err := d.configs.ReadToEnd(ctx); err != nil {
 		return err
 	}
-	return d.statuses.Remove(ctx, name, snap.TaskCount(name))
+	if err := d.statuses.Remove(ctx, name, snap.TaskCount(name)); err != nil {
+		return err
+	}
+	// A connector created again under the name starts with no topics.
+	return d.statuses.ResetTopics(ctx, name)
 }
 
 // ConnectorStatus implements connect.Herder.

@@ -226,37 +226,6 @@ func asInt(v any) (int64, bool) {
 	return 0, false
 }
 
-// ConnectorTopics implements connect.Herder. Standalone mode does not track
-// the topics a source connector produced to (Kafka's topic tracking keeps
-// them in the status topic); a sink's configured topics are listed.
-func (h *Standalone) ConnectorTopics(_ context.Context, name string) ([]string, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	c, err := h.get(name)
-	if err != nil {
-		return nil, err
-	}
-	out := []string{}
-	if c.typ == connect.SinkType {
-		for _, t := range strings.Split(c.config[connect.KeyTopics], ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				out = append(out, t)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
-// ResetConnectorTopics implements connect.Herder (nothing is tracked in
-// standalone mode, so nothing is reset).
-func (h *Standalone) ResetConnectorTopics(_ context.Context, name string) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, err := h.get(name)
-	return err
-}
-
 // Close stops every connector and task.
 func (h *Standalone) Close() {
 	h.mu.Lock()

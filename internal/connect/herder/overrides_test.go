@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -85,5 +86,58 @@ func TestStandalone_ConnectorClientOverrides(t *testing.T) {
 	}
 	if _, err := h.ConnectorInfo(ctx, "refused"); !errors.Is(err, connect.ErrNotFound) {
 		t.Fatalf("the refused connector exists: %v", err)
+	}
+}
+
+// The topics a connector's tasks use (KIP-558): a source's as produced
+// to, a sink's as consumed; a reset forgets them until they are used
+// again; a deleted connector's are gone.
+func TestStandalone_ActiveTopics(t *testing.T) {
+	h, addr := startHerder(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.txt")
+	if err := os.WriteFile(in, []byte("one\ntwo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.PutConnectorConfig(ctx, "src", map[string]string{"connector.class": "FileStreamSource", "file": in, "topic": "tracked"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.PutConnectorConfig(ctx, "dst", map[string]string{"connector.class": "FileStreamSink",
+		"file": filepath.Join(dir, "out.txt"), "topics": "tracked"}, false); err != nil {
+		t.Fatal(err)
+	}
+	topicsAre := func(name string, want ...string) func() bool {
+		return func() bool {
+			got, err := h.ConnectorTopics(ctx, name)
+			return err == nil && slices.Equal(got, want)
+		}
+	}
+	waitFor(t, ctx, "the source's topic", topicsAre("src", "tracked"))
+	waitFor(t, ctx, "the sink's topic", topicsAre("dst", "tracked"))
+	if err := h.ResetConnectorTopics(ctx, "dst"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := h.ConnectorTopics(ctx, "dst"); len(got) != 0 {
+		t.Fatalf("after a reset: %v", got)
+	}
+	if got, _ := h.ConnectorTopics(ctx, "src"); !slices.Equal(got, []string{"tracked"}) {
+		t.Fatalf("another connector's reset changed the source's topics: %v", got)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("tracked"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("three")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the sink's topic again once used after the reset", topicsAre("dst", "tracked"))
+	if err := h.DeleteConnector(ctx, "dst"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.ConnectorTopics(ctx, "dst"); !errors.Is(err, connect.ErrNotFound) {
+		t.Fatalf("a deleted connector's topics: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
@@ -39,6 +40,9 @@ type StandaloneConfig struct {
 	// OverridePolicy is connector.client.config.override.policy (empty:
 	// All).
 	OverridePolicy connect.ClientOverridePolicy
+	// TopicTrackingDisabled is topic.tracking.enable=false: the topics
+	// tasks use are not recorded.
+	TopicTrackingDisabled bool
 }
 
 // Standalone is Kafka Connect's StandaloneHerder.
@@ -50,6 +54,9 @@ type Standalone struct {
 
 	statusMu sync.Mutex
 	status   map[string]*statusState
+	// topicsEpoch changes when a connector's topics are reset, so that
+	// its tasks report again the topics they use.
+	topicsEpoch atomic.Uint64
 }
 
 // connState is a connector's configuration and what runs for it.
@@ -67,6 +74,7 @@ type connState struct {
 type statusState struct {
 	connector connect.ComponentState
 	tasks     map[int]connect.ComponentState
+	topics    map[string]bool // used by the connector's tasks (KIP-558)
 }
 
 // NewStandalone returns a herder with no connectors.

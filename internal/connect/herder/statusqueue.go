@@ -14,22 +14,24 @@ import (
 // latest per connector and task: the runtime's callbacks must not block,
 // and writes from separate goroutines could land out of order (a task's
 // UNASSIGNED at start-up after its RUNNING). Its size is bounded by the
-// number of connectors and tasks.
+// number of connectors and tasks (and the topics they use).
 type statusQueue struct {
 	store  *storage.StatusStore
 	logger *slog.Logger
 
-	mu    sync.Mutex
-	conns map[string]storage.Status
-	tasks map[connect.TaskID]storage.Status
-	wake  chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
+	mu     sync.Mutex
+	conns  map[string]storage.Status
+	tasks  map[connect.TaskID]storage.Status
+	topics map[topicUse]time.Time // discovered topics (KIP-558), with when
+	wake   chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 func newStatusQueue(store *storage.StatusStore, logger *slog.Logger) *statusQueue {
 	return &statusQueue{store: store, logger: logger, conns: map[string]storage.Status{}, tasks: map[connect.TaskID]storage.Status{},
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		topics: map[topicUse]time.Time{},
+		wake:   make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 func (q *statusQueue) putConnector(name string, st storage.Status) {
@@ -42,6 +44,22 @@ func (q *statusQueue) putConnector(name string, st storage.Status) {
 func (q *statusQueue) putTask(id connect.TaskID, st storage.Status) {
 	q.mu.Lock()
 	q.tasks[id] = st
+	q.mu.Unlock()
+	q.notify()
+}
+
+// topicUse is a topic a task used.
+type topicUse struct {
+	task  connect.TaskID
+	topic string
+}
+
+func (q *statusQueue) putTopic(id connect.TaskID, topic string, at time.Time) {
+	q.mu.Lock()
+	k := topicUse{id, topic}
+	if _, ok := q.topics[k]; !ok {
+		q.topics[k] = at
+	}
 	q.mu.Unlock()
 	q.notify()
 }
@@ -70,8 +88,8 @@ func (q *statusQueue) run() {
 
 func (q *statusQueue) flush(timeout time.Duration) {
 	q.mu.Lock()
-	conns, tasks := q.conns, q.tasks
-	q.conns, q.tasks = map[string]storage.Status{}, map[connect.TaskID]storage.Status{}
+	conns, tasks, topics := q.conns, q.tasks, q.topics
+	q.conns, q.tasks, q.topics = map[string]storage.Status{}, map[connect.TaskID]storage.Status{}, map[topicUse]time.Time{}
 	q.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -93,6 +111,17 @@ func (q *statusQueue) flush(timeout time.Duration) {
 			q.mu.Lock()
 			if _, newer := q.tasks[id]; !newer {
 				q.tasks[id] = st
+			}
+			q.mu.Unlock()
+			failed = true
+		}
+	}
+	for k, at := range topics {
+		if err := q.store.PutTopic(ctx, k.task.Connector, k.task.Task, k.topic, at); err != nil {
+			q.logger.Warn("writing a connector's topic; retried", "connector", k.task.Connector, "topic", k.topic, "err", err)
+			q.mu.Lock()
+			if _, newer := q.topics[k]; !newer {
+				q.topics[k] = at
 			}
 			q.mu.Unlock()
 			failed = true

@@ -311,6 +311,9 @@ func (h *Handler) restartTask(c *call) (int, any, error) {
 }
 
 func (h *Handler) topics(c *call) (int, any, error) {
+	if h.opts.TopicTrackingDisabled {
+		return 0, nil, &httpError{status: http.StatusForbidden, msg: "Topic tracking is disabled."}
+	}
 	name := c.r.PathValue("name")
 	topics, err := h.herder.ConnectorTopics(c.ctx, name)
 	if err != nil {
@@ -323,6 +326,12 @@ func (h *Handler) topics(c *call) (int, any, error) {
 }
 
 func (h *Handler) resetTopics(c *call) (int, any, error) {
+	switch {
+	case h.opts.TopicTrackingDisabled:
+		return 0, nil, &httpError{status: http.StatusForbidden, msg: "Topic tracking is disabled."}
+	case h.opts.TopicResetDisabled:
+		return 0, nil, &httpError{status: http.StatusForbidden, msg: "Topic tracking reset is disabled."}
+	}
 	err := h.herder.ResetConnectorTopics(c.ctx, c.r.PathValue("name"))
 	return http.StatusAccepted, nil, wrap(err, "resetting connector topics")
 }

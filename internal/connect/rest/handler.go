@@ -61,6 +61,10 @@ type Options struct {
 	// Logger records answers of 500 (which a caller may not report);
 	// nil discards.
 	Logger *slog.Logger
+	// TopicTrackingDisabled (topic.tracking.enable=false) answers the
+	// topics endpoints 403; TopicResetDisabled
+	// (topic.tracking.allow.reset=false) answers the reset 403.
+	TopicTrackingDisabled, TopicResetDisabled bool
 }
 
 // Handler is the REST API over a herder. It is safe for concurrent use.

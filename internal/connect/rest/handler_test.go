@@ -352,3 +352,27 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// topic.tracking.enable=false and topic.tracking.allow.reset=false answer
+// 403 with Kafka's messages.
+func TestHandler_TopicTrackingDisabled(t *testing.T) {
+	f, _ := seeded(t)
+	off := NewHandler(f, Options{TopicTrackingDisabled: true})
+	noReset := NewHandler(f, Options{TopicResetDisabled: true})
+	for _, c := range []struct {
+		h              *Handler
+		method, target string
+		status         int
+		body           string
+	}{
+		{off, "GET", "/connectors/local-file-sink/topics", 403, errBody(403, "Topic tracking is disabled.")},
+		{off, "PUT", "/connectors/local-file-sink/topics/reset", 403, errBody(403, "Topic tracking is disabled.")},
+		{noReset, "PUT", "/connectors/local-file-sink/topics/reset", 403, errBody(403, "Topic tracking reset is disabled.")},
+		{noReset, "GET", "/connectors/local-file-sink/topics", 200, `{"local-file-sink":{"topics":["connect-test"]}}`},
+	} {
+		status, _, body := request(t, c.h, c.method, c.target, "")
+		if status != c.status || strings.TrimSpace(body) != c.body {
+			t.Errorf("%s %s: %d %s, want %d %s", c.method, c.target, status, body, c.status, c.body)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord/internal/connect"
 )
 
 func TestClientOverrides(t *testing.T) {
@@ -60,4 +62,32 @@ func TestClientOverrides_AcksAndReset(t *testing.T) {
 	if got := cl.OptValue(kgo.ConsumeResetOffset).(kgo.Offset); got.String() != kgo.NewOffset().AtEnd().String() {
 		t.Errorf("auto.offset.reset=latest: %v", got)
 	}
+}
+
+type topicRecorder struct {
+	StatusListener
+	epoch uint64
+	got   []string
+}
+
+func (r *topicRecorder) OnTopicUsed(_ connect.TaskID, topic string) { r.got = append(r.got, topic) }
+func (r *topicRecorder) TopicsEpoch() uint64                        { return r.epoch }
+
+// A task reports each topic it uses once, and again after a reset.
+func TestTopicTracker(t *testing.T) {
+	r := &topicRecorder{}
+	tr := newTopicTracker(connect.TaskID{Connector: "c"}, r)
+	for _, topic := range []string{"a", "a", "b", "a", "b", "c"} {
+		tr.used(topic)
+	}
+	if !slices.Equal(r.got, []string{"a", "b", "c"}) {
+		t.Fatalf("reported %v", r.got)
+	}
+	r.epoch++
+	tr.used("c")
+	tr.used("c")
+	if !slices.Equal(r.got, []string{"a", "b", "c", "c"}) {
+		t.Fatalf("after a reset, reported %v", r.got)
+	}
+	newTopicTracker(connect.TaskID{}, nil).used("x") // a listener that does not track: nothing to call
 }

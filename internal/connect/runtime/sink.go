@@ -36,6 +36,7 @@ const (
 // rebalance callbacks'); the context's methods, which the task calls
 // while taskMu is held, use ctxMu.
 type sinkRunner struct {
+	tracker  *topicTracker // used on the run goroutine only
 	w        *Worker
 	id       connect.TaskID
 	log      *slog.Logger
@@ -94,7 +95,7 @@ func newSinkRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, task
 		return nil, err
 	}
 	log := w.log.With("task", taskName(id))
-	s := &sinkRunner{w: w, id: id, log: log, task: task, taskCfg: taskCfg, conv: conv, chain: chain, listener: l,
+	s := &sinkRunner{w: w, id: id, log: log, task: task, taskCfg: taskCfg, conv: conv, chain: chain, listener: l, tracker: newTopicTracker(id, l),
 		gate: newPauseGate(id, l), current: map[connect.TopicPartition]int64{}, base: map[connect.TopicPartition]int64{},
 		assigned: map[connect.TopicPartition]bool{}, rewinds: map[connect.TopicPartition]int64{}, topics: topics}
 	ecfg := parseErrorConfig(props)
@@ -398,6 +399,7 @@ func (s *sinkRunner) retryPut(ctx context.Context, nextCommit time.Time) error {
 // and value through the converters, then the transforms. ok is false when
 // a transform dropped it or a tolerated error skipped it.
 func (s *sinkRunner) convertRecord(kr *kgo.Record) (connect.SinkRecord, bool, error) {
+	s.tracker.used(kr.Topic)
 	ec := &errorContext{consumed: kr}
 	sr := connect.SinkRecord{KafkaOffset: kr.Offset, TimestampType: connect.TimestampType(kr.Attrs.TimestampType()),
 		OriginalTopic: kr.Topic, OriginalPartition: kr.Partition, OriginalOffset: kr.Offset}

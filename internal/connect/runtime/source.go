@@ -21,6 +21,7 @@ const maxUncommitted = 10000
 // sourceRunner is Kafka Connect's WorkerSourceTask: Poll, transforms,
 // converters, produce; source offsets stored once acknowledged.
 type sourceRunner struct {
+	topics   *topicTracker // used on the run goroutine only
 	w        *Worker
 	id       connect.TaskID
 	log      *slog.Logger
@@ -62,7 +63,8 @@ func newSourceRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, ta
 	}
 	log := w.log.With("task", taskName(id))
 	s := &sourceRunner{w: w, id: id, log: log, task: task, taskCfg: taskCfg, conv: conv, chain: chain,
-		listener: l, gate: newPauseGate(id, l), submitted: newSubmittedRecords(), unstored: map[string]connect.ConnectorOffset{}}
+		listener: l, gate: newPauseGate(id, l), submitted: newSubmittedRecords(), unstored: map[string]connect.ConnectorOffset{},
+		topics: newTopicTracker(id, l)}
 	s.op = &retryOperator{cfg: parseErrorConfig(props), log: log, task: id, ctx: ctx}
 	// kgo's defaults are what Kafka Connect sets: an idempotent producer
 	// with acks=all; the partitioner honours a record's own partition.
@@ -259,6 +261,7 @@ func (s *sourceRunner) send(ctx context.Context, rec connect.SourceRecord) error
 		s.commitRecord(rec, nil)
 		return nil
 	}
+	s.topics.used(kr.Topic)
 	s.client.Produce(ctx, kr, func(r *kgo.Record, err error) {
 		if err != nil {
 			s.produceFailed(rec, sub, err)

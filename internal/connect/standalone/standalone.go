@@ -113,8 +113,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	h := herder.NewStandalone(herder.StandaloneConfig{WorkerID: workerID, Worker: worker, Registry: reg, Offsets: offsets, Admin: adm,
-		ClusterID: md.Cluster, Logger: logger, OverridePolicy: policy})
-	handler.set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger}))
+		ClusterID: md.Cluster, Logger: logger, OverridePolicy: policy, TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking)})
+	handler.set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger,
+		TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking), TopicResetDisabled: !props.Bool(connect.WorkerTopicTrackingReset)}))
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -50,6 +51,9 @@ type StatusStore struct {
 	connectors map[string]Status
 	tasks      map[connect.TaskID]Status
 	topics     map[string]map[string]bool // topics used, by connector (KIP-558)
+	// topicsEpoch counts the topic records deleted (resets), so that
+	// tasks report again the topics they go on using.
+	topicsEpoch atomic.Uint64
 }
 
 // NewStatusStore returns a store over spec's topic.
@@ -110,6 +114,7 @@ func (s *StatusStore) apply(r *kgo.Record) {
 		}
 		if r.Value == nil {
 			delete(s.topics[conn], topic)
+			s.topicsEpoch.Add(1)
 			return
 		}
 		if s.topics[conn] == nil {
@@ -201,3 +206,14 @@ func (s *StatusStore) Topics(connector string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// HasTopic reports whether the store holds that connector used topic.
+func (s *StatusStore) HasTopic(connector, topic string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.topics[connector][topic]
+}
+
+// TopicsEpoch changes each time a topic record is deleted (a reset, by
+// any worker).
+func (s *StatusStore) TopicsEpoch() uint64 { return s.topicsEpoch.Load() }
