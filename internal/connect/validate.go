@@ -54,6 +54,9 @@ func ValidateConfig(reg *Registry, config map[string]string) (ConfigInfos, Conne
 	if typ == SinkType {
 		infos = checkSinkTopics(infos, config)
 	}
+	if typ == SourceType {
+		infos = checkTopicCreation(infos, config)
+	}
 	if conn != nil {
 		own := conn.Config()
 		values := own.Validate(config)

@@ -81,6 +81,8 @@ func WorkerConfigDef(mode WorkerMode) ConfigDef {
 			Doc: "Accepted and ignored: Fjord's connectors are built into the binary."},
 		{Name: WorkerTaskShutdownTimeout, Type: ConfigLong, Default: "5000", Importance: Low,
 			Doc: "Amount of time to wait for tasks to shutdown gracefully."},
+		{Name: WorkerTopicCreation, Type: ConfigBoolean, Default: "true", Importance: Low,
+			Doc: "Whether to allow automatic creation of topics used by source connectors, when source connectors are configured with `topic.creation.` properties."},
 		{Name: WorkerTopicTracking, Type: ConfigBoolean, Default: "true", Importance: Low,
 			Doc: "Enable tracking the set of active topics per connector during runtime."},
 		{Name: WorkerTopicTrackingReset, Type: ConfigBoolean, Default: "true", Importance: Low,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fjordstream/fjord/internal/connect"
@@ -139,5 +141,71 @@ func TestStandalone_ActiveTopics(t *testing.T) {
 	}
 	if _, err := h.ConnectorTopics(ctx, "dst"); !errors.Is(err, connect.ErrNotFound) {
 		t.Fatalf("a deleted connector's topics: %v", err)
+	}
+}
+
+// A source connector's topic.creation.* keys (KIP-158) create its topics
+// before their first record: each topic by the first group that takes it,
+// the rest by the default group. A connector missing the default group's
+// partitions is refused.
+func TestStandalone_TopicCreation(t *testing.T) {
+	h, addr := startHerder(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.txt")
+	if err := os.WriteFile(in, []byte("one\ntwo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	creation := map[string]string{"connector.class": "FileStreamSource", "file": in,
+		"topic.creation.default.replication.factor": "1", "topic.creation.default.partitions": "3",
+		"topic.creation.groups": "compacted", "topic.creation.compacted.include": "state.*",
+		"topic.creation.compacted.partitions": "2", "topic.creation.compacted.cleanup.policy": "compact"}
+	for name, topic := range map[string]string{"plain": "events", "state": "state-users"} {
+		cfg := maps.Clone(creation)
+		cfg["topic"] = topic
+		if _, _, err := h.PutConnectorConfig(ctx, name, cfg, false); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for topic, want := range map[string]struct {
+		partitions int
+		policy     string
+	}{"events": {3, "delete"}, "state-users": {2, "compact"}} {
+		waitFor(t, ctx, "topic "+topic, func() bool {
+			d, err := adm.ListTopics(ctx, topic)
+			return err == nil && d.Has(topic) && len(d[topic].Partitions) > 0
+		})
+		d, _ := adm.ListTopics(ctx, topic)
+		rc, err := adm.DescribeTopicConfigs(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := rc.On(topic, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		policy := ""
+		for _, kv := range c.Configs {
+			if kv.Key == "cleanup.policy" {
+				policy = kv.MaybeValue()
+			}
+		}
+		if got := len(d[topic].Partitions); got != want.partitions || policy != want.policy {
+			t.Errorf("%s: %d partitions, cleanup.policy %q; want %+v", topic, got, policy, want)
+		}
+	}
+	bad := maps.Clone(creation)
+	delete(bad, "topic.creation.default.partitions")
+	bad["topic"] = "x"
+	var badCfg *connect.BadConfigError
+	if _, _, err := h.PutConnectorConfig(ctx, "bad", bad, false); !errors.As(err, &badCfg) || !strings.Contains(fmt.Sprint(badCfg.Infos), "topic.creation.default.partitions") {
+		t.Fatalf("missing default partitions: %v", err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fjordstream/fjord/internal/connect"
@@ -21,7 +23,9 @@ const maxUncommitted = 10000
 // sourceRunner is Kafka Connect's WorkerSourceTask: Poll, transforms,
 // converters, produce; source offsets stored once acknowledged.
 type sourceRunner struct {
-	topics   *topicTracker // used on the run goroutine only
+	topics   *topicTracker          // used on the run goroutine only
+	creation *connect.TopicCreation // nil: the broker's auto-creation (KIP-158)
+	created  map[string]bool        // topics created or found; run goroutine only
 	w        *Worker
 	id       connect.TaskID
 	log      *slog.Logger
@@ -68,6 +72,12 @@ func newSourceRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, ta
 	s.op = &retryOperator{cfg: parseErrorConfig(props), log: log, task: id, ctx: ctx}
 	// kgo's defaults are what Kafka Connect sets: an idempotent producer
 	// with acks=all; the partitioner honours a record's own partition.
+	if !w.cfg.TopicCreationDisabled {
+		if s.creation, err = connect.ParseTopicCreation(conn); err != nil {
+			return nil, err
+		}
+		s.created = map[string]bool{}
+	}
 	overrides, err := connectorOverrides(log, conn, connect.ProducerOverridePrefix)
 	if err != nil {
 		return nil, err
@@ -252,6 +262,11 @@ func (s *sourceRunner) send(ctx context.Context, rec connect.SourceRecord) error
 			return err
 		}
 	}
+	if keep && s.creation != nil && !s.created[kr.Topic] {
+		if err := s.createTopic(ctx, kr.Topic); err != nil {
+			return err
+		}
+	}
 	sub, err := s.submitted.submit(rec.SourcePartition, rec.SourceOffset)
 	if err != nil {
 		return fmt.Errorf("record of source partition %v: %w", rec.SourcePartition, err)
@@ -418,4 +433,25 @@ func (p connectTopicPartitioner) Partition(r *kgo.Record, n int) int {
 		return int(r.Partition)
 	}
 	return p.def.Partition(r, n)
+}
+
+// createTopic creates topic by the connector's topic.creation rules
+// before its first record is sent, as Kafka's WorkerSourceTask does; a
+// topic that exists is left as it is.
+func (s *sourceRunner) createTopic(ctx context.Context, topic string) error {
+	g := s.creation.For(topic)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(s.client).CreateTopic(cctx, g.Partitions, g.ReplicationFactor, g.Configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	switch {
+	case err == nil:
+		s.log.Info("created topic", "topic", topic, "topic.creation.group", g.Name, "partitions", g.Partitions, "replication.factor", g.ReplicationFactor)
+	case !errors.Is(err, kerr.TopicAlreadyExists):
+		return fmt.Errorf("create topic %s (topic.creation group %s): %w", topic, g.Name, err)
+	}
+	s.created[topic] = true
+	return nil
 }

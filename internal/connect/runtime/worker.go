@@ -57,6 +57,9 @@ type WorkerConfig struct {
 	Registry *connect.Registry
 	// Offsets stores source offsets.
 	Offsets OffsetStore
+	// TopicCreationDisabled is topic.creation.enable=false: source
+	// connectors' topic.creation.* keys are ignored (KIP-158).
+	TopicCreationDisabled bool
 }
 
 // StatusListener hears a task's state changes, Kafka Connect's
