@@ -68,9 +68,14 @@ func TestCDC_WorkerSIGKILLedLosesNoChange(t *testing.T) {
 	}
 	const n = 2000
 	writerDone := make(chan error, 1)
+	wdb, err := pgx.Connect(ctx, pgURL) // the writer's own: a pgx.Conn is not for two goroutines
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
+		defer wdb.Close(context.Background())
 		for i := range n {
-			if _, err := db.Exec(ctx, "INSERT INTO items (id, name) VALUES ($1, $2)", i, fmt.Sprintf("item-%d", i)); err != nil {
+			if _, err := wdb.Exec(ctx, "INSERT INTO items (id, name) VALUES ($1, $2)", i, fmt.Sprintf("item-%d", i)); err != nil {
 				writerDone <- err
 				return
 			}

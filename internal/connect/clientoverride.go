@@ -70,14 +70,25 @@ func (p ClientOverridePolicy) allows(key string) bool {
 // each client override in config the policy refuses, as Kafka's
 // AbstractHerder.validateClientOverrides: a connector is created only
 // when every override it carries is allowed.
-func CheckClientOverrides(infos ConfigInfos, policy ClientOverridePolicy, config map[string]string) ConfigInfos {
+//
+// Only the prefixes of the connector's clients are checked, as in Kafka:
+// producer and admin for a source, consumer and admin for a sink (any of
+// them for a connector of unknown type). The runtime applies no others.
+func CheckClientOverrides(infos ConfigInfos, policy ClientOverridePolicy, typ ConnectorType, config map[string]string) ConfigInfos {
+	prefixes := []string{ProducerOverridePrefix, ConsumerOverridePrefix, AdminOverridePrefix}
+	switch typ {
+	case SourceType:
+		prefixes = []string{ProducerOverridePrefix, AdminOverridePrefix}
+	case SinkType:
+		prefixes = []string{ConsumerOverridePrefix, AdminOverridePrefix}
+	}
 	keys := make([]string, 0, len(config))
 	for k := range config {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		for _, prefix := range []string{ProducerOverridePrefix, ConsumerOverridePrefix, AdminOverridePrefix} {
+		for _, prefix := range prefixes {
 			key, ok := strings.CutPrefix(k, prefix)
 			if !ok || policy.allows(key) {
 				continue

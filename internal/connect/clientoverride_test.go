@@ -45,7 +45,7 @@ func TestCheckClientOverrides(t *testing.T) {
 		OverridePrincipal: {"consumer.override.auto.offset.reset"},
 		OverrideNone:      {"admin.override.security.protocol", "consumer.override.auto.offset.reset", "producer.override.sasl.mechanism"},
 	} {
-		infos := CheckClientOverrides(ConfigInfos{ErrorCount: 1}, policy, config)
+		infos := CheckClientOverrides(ConfigInfos{ErrorCount: 1}, policy, UnknownType, config)
 		var got []string
 		for _, c := range infos.Configs {
 			if len(c.Value.Errors) != 1 || c.Definition.Name != c.Value.Name {
@@ -57,8 +57,20 @@ func TestCheckClientOverrides(t *testing.T) {
 			t.Errorf("%s refused %v (%d errors), want %v", policy, got, infos.ErrorCount, refused)
 		}
 	}
-	infos := CheckClientOverrides(ConfigInfos{}, OverridePrincipal, config)
+	infos := CheckClientOverrides(ConfigInfos{}, OverridePrincipal, UnknownType, config)
 	if msg := infos.Configs[0].Value.Errors[0]; msg != "The 'Principal' policy does not allow 'auto.offset.reset' to be overridden in the connector configuration." {
 		t.Errorf("message %q", msg)
+	}
+}
+
+// A source's consumer keys and a sink's producer keys are not its
+// clients': they are neither checked nor applied.
+func TestCheckClientOverrides_ByConnectorType(t *testing.T) {
+	config := map[string]string{"producer.override.acks": "1", "consumer.override.auto.offset.reset": "latest"}
+	for typ, want := range map[ConnectorType]string{SourceType: "producer.override.acks", SinkType: "consumer.override.auto.offset.reset"} {
+		infos := CheckClientOverrides(ConfigInfos{}, OverrideNone, typ, config)
+		if len(infos.Configs) != 1 || infos.Configs[0].Value.Name != want {
+			t.Errorf("%s: %+v", typ, infos.Configs)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package connect
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -55,16 +56,16 @@ func (tc *TopicCreation) For(topic string) TopicCreationGroup {
 }
 
 // ParseTopicCreation reads a source connector's topic.creation.* keys. It
-// returns nil when the connector does not use topic creation: Kafka turns
-// it on by topic.creation.default.replication.factor and
-// topic.creation.default.partitions, both required once either or any
-// group is set.
+// returns nil when the connector has no topic.creation.* key; any such
+// key turns topic creation on, and then, as in Kafka,
+// topic.creation.default.replication.factor and
+// topic.creation.default.partitions are required.
 func ParseTopicCreation(config map[string]string) (*TopicCreation, error) {
 	key := func(group, k string) string { return topicCreationPrefix + group + "." + k }
 	_, hasRF := config[key(defaultGroup, "replication.factor")]
 	_, hasParts := config[key(defaultGroup, "partitions")]
 	groups := splitList(config[KeyTopicCreationGroups])
-	if !hasRF && !hasParts && len(groups) == 0 {
+	if !slices.ContainsFunc(slices.Collect(maps.Keys(config)), func(k string) bool { return strings.HasPrefix(k, topicCreationPrefix) }) {
 		return nil, nil
 	}
 	for k, present := range map[string]bool{key(defaultGroup, "replication.factor"): hasRF, key(defaultGroup, "partitions"): hasParts} {

@@ -55,6 +55,7 @@ func TestParseTopicCreation(t *testing.T) {
 	}{
 		{map[string]string{"topic.creation.default.replication.factor": "1"}, `"topic.creation.default.partitions" which has no default value`},
 		{map[string]string{"topic.creation.groups": "a"}, "Missing required configuration"},
+		{map[string]string{"topic.creation.default.cleanup.policy": "compact"}, "Missing required configuration"},
 		{map[string]string{"topic.creation.default.replication.factor": "0", "topic.creation.default.partitions": "1"}, "Number of replicas must be at least 1 or -1"},
 		{map[string]string{"topic.creation.default.replication.factor": "1", "topic.creation.default.partitions": "x"}, "Number of partitions"},
 		{map[string]string{"topic.creation.default.replication.factor": "1", "topic.creation.default.partitions": "1",

@@ -84,8 +84,16 @@ func appendText(sb *strings.Builder, schema *connect.Schema, v any, embedded boo
 		} else {
 			sb.WriteString(x)
 		}
-	case int8, int16, int32, int64, int:
-		fmt.Fprint(sb, x)
+	case int8:
+		sb.WriteString(strconv.FormatInt(int64(x), 10))
+	case int16:
+		sb.WriteString(strconv.FormatInt(int64(x), 10))
+	case int32:
+		sb.WriteString(strconv.FormatInt(int64(x), 10))
+	case int64:
+		sb.WriteString(strconv.FormatInt(x, 10))
+	case int:
+		sb.WriteString(strconv.Itoa(x))
 	case float32:
 		sb.WriteString(javaDouble(float64(x), 32))
 	case float64:

@@ -106,6 +106,7 @@ func NewDistributed(cfg DistributedConfig) (*Distributed, error) {
 		return nil, err
 	}
 	d.queue = newStatusQueue(d.statuses, cfg.Logger)
+	d.queue.exists = d.configs.HasConnector
 	if d.groupCl, err = kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Seeds...)}, cfg.ClientOptions...)...); err != nil {
 		return nil, err
 	}

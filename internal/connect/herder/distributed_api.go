@@ -123,6 +123,10 @@ func (d *Distributed) DeleteConnector(ctx context.Context, name string) error {
 		return err
 	}
 	// A connector created again under the name starts with no topics.
+	// Read first: a reset deletes only the topic records it has seen.
+	if err := d.statuses.ReadToEnd(ctx); err != nil {
+		return err
+	}
 	return d.statuses.ResetTopics(ctx, name)
 }
 
@@ -286,6 +290,9 @@ func (d *Distributed) ConnectorTopics(ctx context.Context, name string) ([]strin
 // ResetConnectorTopics implements connect.Herder.
 func (d *Distributed) ResetConnectorTopics(ctx context.Context, name string) error {
 	if _, _, err := d.connector(ctx, name); err != nil {
+		return err
+	}
+	if err := d.statuses.ReadToEnd(ctx); err != nil {
 		return err
 	}
 	return d.statuses.ResetTopics(ctx, name)

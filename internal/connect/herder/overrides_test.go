@@ -81,9 +81,9 @@ func TestStandalone_ConnectorClientOverrides(t *testing.T) {
 	// Policy None: the connector is refused with Kafka's message.
 	h.cfg.OverridePolicy = connect.OverrideNone
 	_, _, err = h.PutConnectorConfig(ctx, "refused", map[string]string{"connector.class": "FileStreamSink",
-		"file": filepath.Join(dir, "y.txt"), "topics": "ov", "producer.override.acks": "1"}, false)
+		"file": filepath.Join(dir, "y.txt"), "topics": "ov", "consumer.override.fetch.min.bytes": "1"}, false)
 	var bad *connect.BadConfigError
-	if !errors.As(err, &bad) || !strings.Contains(fmt.Sprint(bad.Infos), "The 'None' policy does not allow 'acks' to be overridden in the connector configuration.") {
+	if !errors.As(err, &bad) || !strings.Contains(fmt.Sprint(bad.Infos), "The 'None' policy does not allow 'fetch.min.bytes' to be overridden in the connector configuration.") {
 		t.Fatalf("an override under the None policy: %v", err)
 	}
 	if _, err := h.ConnectorInfo(ctx, "refused"); !errors.Is(err, connect.ErrNotFound) {
@@ -118,6 +118,9 @@ func TestStandalone_ActiveTopics(t *testing.T) {
 	}
 	waitFor(t, ctx, "the source's topic", topicsAre("src", "tracked"))
 	waitFor(t, ctx, "the sink's topic", topicsAre("dst", "tracked"))
+	// Both lines consumed first: a record consumed after the reset would
+	// report the topic again.
+	waitFor(t, ctx, "the sink's copy", func() bool { return len(lines(t, filepath.Join(dir, "out.txt"))) == 2 })
 	if err := h.ResetConnectorTopics(ctx, "dst"); err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,9 @@ type statusQueue struct {
 	conns  map[string]storage.Status
 	tasks  map[connect.TaskID]storage.Status
 	topics map[topicUse]time.Time // discovered topics (KIP-558), with when
+	// exists, when set, tells whether a connector still exists: a
+	// deleted one's topics are not written.
+	exists func(connector string) bool
 	wake   chan struct{}
 	stop   chan struct{}
 	done   chan struct{}
@@ -117,6 +120,9 @@ func (q *statusQueue) flush(timeout time.Duration) {
 		}
 	}
 	for k, at := range topics {
+		if q.exists != nil && !q.exists(k.task.Connector) {
+			continue // deleted since its task reported the topic
+		}
 		if err := q.store.PutTopic(ctx, k.task.Connector, k.task.Task, k.topic, at); err != nil {
 			q.logger.Warn("writing a connector's topic; retried", "connector", k.task.Connector, "topic", k.topic, "err", err)
 			q.mu.Lock()

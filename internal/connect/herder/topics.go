@@ -70,7 +70,9 @@ func (h *Standalone) ResetConnectorTopics(_ context.Context, name string) error 
 // status topic for the connector is written there (off the task's
 // goroutine, by the status queue).
 func (s statusWriter) OnTopicUsed(id connect.TaskID, topic string) {
-	if s.d.cfg.TopicTrackingDisabled || s.d.statuses.HasTopic(id.Connector, topic) {
+	// A deleted connector's tasks run until the next rebalance; what
+	// they report must not bring back the topics its deletion cleared.
+	if s.d.cfg.TopicTrackingDisabled || s.d.statuses.HasTopic(id.Connector, topic) || !s.d.configs.HasConnector(id.Connector) {
 		return
 	}
 	s.d.queue.putTopic(id, topic, time.Now())

@@ -10,5 +10,5 @@ func validateConnector(reg *connect.Registry, policy connect.ClientOverridePolic
 	if policy == "" {
 		policy = connect.OverrideAll
 	}
-	return connect.CheckClientOverrides(infos, policy, config), typ
+	return connect.CheckClientOverrides(infos, policy, typ, config), typ
 }

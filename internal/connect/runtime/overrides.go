@@ -135,10 +135,10 @@ func ClientOverrides(props map[string]string, prefix string) ([]kgo.Opt, []strin
 				opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 			case "latest":
 				opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
-			case "none":
-				opts = append(opts, kgo.ConsumeResetOffset(kgo.NoResetOffset()))
 			default:
-				err = fmt.Errorf("want earliest, latest or none")
+				// none is refused: kgo would start a new group at the
+				// earliest offset where Kafka's consumer fails.
+				err = fmt.Errorf("want earliest or latest (none is not supported)")
 			}
 		default:
 			unknown = append(unknown, full)

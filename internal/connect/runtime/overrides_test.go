@@ -45,7 +45,7 @@ func TestClientOverrides_AcksAndReset(t *testing.T) {
 		}
 		cl.Close()
 	}
-	for _, bad := range []map[string]string{{"p.acks": "2"}, {"p.enable.idempotence": "maybe"}, {"p.auto.offset.reset": "sideways"}} {
+	for _, bad := range []map[string]string{{"p.acks": "2"}, {"p.enable.idempotence": "maybe"}, {"p.auto.offset.reset": "sideways"}, {"p.auto.offset.reset": "none"}} {
 		if _, _, err := ClientOverrides(bad, "p."); err == nil {
 			t.Errorf("%v accepted", bad)
 		}

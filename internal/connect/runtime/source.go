@@ -446,6 +446,13 @@ func (s *sourceRunner) createTopic(ctx context.Context, topic string) error {
 	if err == nil {
 		err = resp.Err
 	}
+	if errors.Is(err, kerr.TopicAuthorizationFailed) {
+		// Without CREATE rights the broker refuses even a topic that
+		// exists: one that exists is all the task needs.
+		if d, lerr := kadm.NewClient(s.client).ListTopics(cctx, topic); lerr == nil && d.Has(topic) && d[topic].Err == nil {
+			err = kerr.TopicAlreadyExists
+		}
+	}
 	switch {
 	case err == nil:
 		s.log.Info("created topic", "topic", topic, "topic.creation.group", g.Name, "partitions", g.Partitions, "replication.factor", g.ReplicationFactor)

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"reflect"
 	"sync"
 
 	"github.com/fjordstream/fjord/internal/connect"
@@ -17,6 +18,16 @@ type submittedRecords struct {
 	parts   map[string]*partitionQueue
 	pending int           // submitted, not acknowledged
 	acked   chan struct{} // signalled (never blocking) on every ack
+
+	// lastPart and lastKey cache the key of the partition map submitted
+	// last, by the map's identity: a task usually hands the same map for
+	// each record of a source partition, and marshalling it to JSON per
+	// record was a tenth of the runtime's CPU. A map changed after it was
+	// handed over would go stale here, as it would as a HashMap key in
+	// Kafka's SubmittedRecords. Only submit (the task's run goroutine)
+	// uses them.
+	lastPart map[string]any
+	lastKey  string
 }
 
 type partitionQueue struct {
@@ -42,9 +53,15 @@ func (s *submittedRecords) submit(partition, offset map[string]any) (*submittedR
 	if partition == nil || offset == nil {
 		return nil, nil
 	}
-	k, err := partitionKey(partition)
-	if err != nil {
-		return nil, err
+	var k string
+	if s.lastPart != nil && reflect.ValueOf(partition).UnsafePointer() == reflect.ValueOf(s.lastPart).UnsafePointer() {
+		k = s.lastKey
+	} else {
+		var err error
+		if k, err = partitionKey(partition); err != nil {
+			return nil, err
+		}
+		s.lastPart, s.lastKey = partition, k
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

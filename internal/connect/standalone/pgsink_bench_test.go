@@ -84,11 +84,17 @@ func BenchmarkPostgresSink(b *testing.B) {
 					"connection.url": pgURL, "auto.create": "true"}},
 				Ready: func(string) { close(ready) }})
 		}()
-		<-ready
+		select {
+		case <-ready:
+		case err := <-done:
+			b.Fatalf("the worker ended before it was ready: %v", err)
+		}
 		waitRows(b, db, topic, pgRows)
 		elapsed := time.Since(start)
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			b.Fatalf("worker: %v", err)
+		}
 		b.ReportMetric(float64(pgRows)/elapsed.Seconds(), "rows/s")
 	}
 }

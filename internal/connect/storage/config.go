@@ -88,6 +88,14 @@ func (s *ConfigStore) Close() { s.log.Close() }
 // ReadToEnd brings the snapshot up to the topic's end.
 func (s *ConfigStore) ReadToEnd(ctx context.Context) error { return s.log.ReadToEnd(ctx) }
 
+// HasConnector reports whether the store holds a configuration for name.
+func (s *ConfigStore) HasConnector(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.snap.Connectors[name]
+	return ok
+}
+
 // Snapshot returns a copy of the current state.
 func (s *ConfigStore) Snapshot() ConfigSnapshot {
 	s.mu.Lock()
