@@ -53,9 +53,9 @@ func ParseClientOverridePolicy(v string) (ClientOverridePolicy, error) {
 	return "", fmt.Errorf("%s=%q: want All, None or Principal", WorkerClientOverridePolicy, v)
 }
 
-// allows reports whether the policy lets a connector set key (without
-// its prefix).
-func (p ClientOverridePolicy) allows(key string) bool {
+// Allows reports whether the policy lets a connector set key (without
+// its prefix); the empty policy is All.
+func (p ClientOverridePolicy) Allows(key string) bool {
 	switch p {
 	case OverrideNone:
 		return false
@@ -90,7 +90,7 @@ func CheckClientOverrides(infos ConfigInfos, policy ClientOverridePolicy, typ Co
 	for _, k := range keys {
 		for _, prefix := range prefixes {
 			key, ok := strings.CutPrefix(k, prefix)
-			if !ok || policy.allows(key) {
+			if !ok || policy.Allows(key) {
 				continue
 			}
 			v := config[k]

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord/internal/connect"
 )
 
 // ClientOverrides turns a worker's `producer.` or `consumer.` keys (Kafka
@@ -151,9 +153,15 @@ func ClientOverrides(props map[string]string, prefix string) ([]kgo.Opt, []strin
 }
 
 // connectorOverrides is the options of a connector's client overrides
-// under prefix (KIP-458; the herder checked them against the worker's
-// policy). Keys kgo has no counterpart of are logged.
-func connectorOverrides(log *slog.Logger, conn map[string]string, prefix string) ([]kgo.Opt, error) {
+// under prefix (KIP-458). The policy is checked again here, as Kafka's
+// Worker does at task start: the configuration may have been accepted by
+// another worker. Keys kgo has no counterpart of are logged.
+func connectorOverrides(log *slog.Logger, policy connect.ClientOverridePolicy, conn map[string]string, prefix string) ([]kgo.Opt, error) {
+	for k := range conn {
+		if key, ok := strings.CutPrefix(k, prefix); ok && !policy.Allows(key) {
+			return nil, fmt.Errorf("connector client override %s: not allowed by this worker's %s=%s", k, connect.WorkerClientOverridePolicy, policy)
+		}
+	}
 	opts, unknown, err := ClientOverrides(conn, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("connector client override: %w", err)

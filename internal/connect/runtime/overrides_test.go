@@ -1,7 +1,9 @@
 package runtime
 
 import (
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -90,4 +92,25 @@ func TestTopicTracker(t *testing.T) {
 		t.Fatalf("after a reset, reported %v", r.got)
 	}
 	newTopicTracker(connect.TaskID{}, nil).used("x") // a listener that does not track: nothing to call
+}
+
+// A task checks its connector's overrides against its own worker's
+// policy: another worker may have accepted the configuration.
+func TestConnectorOverrides_PolicyAtTaskStart(t *testing.T) {
+	conn := map[string]string{"producer.override.linger.ms": "5", "producer.override.sasl.mechanism": "PLAIN"}
+	log := slog.New(slog.DiscardHandler)
+	if _, err := connectorOverrides(log, connect.OverrideNone, conn, connect.ProducerOverridePrefix); err == nil || !strings.Contains(err.Error(), connect.WorkerClientOverridePolicy) {
+		t.Fatalf("policy None: %v", err)
+	}
+	if _, err := connectorOverrides(log, connect.OverridePrincipal, conn, connect.ProducerOverridePrefix); err == nil || !strings.Contains(err.Error(), "linger.ms") {
+		t.Fatalf("policy Principal: %v", err)
+	}
+	for _, p := range []connect.ClientOverridePolicy{"", connect.OverrideAll} {
+		if opts, err := connectorOverrides(log, p, conn, connect.ProducerOverridePrefix); err != nil || len(opts) != 1 {
+			t.Fatalf("policy %q: %d options, %v", p, len(opts), err)
+		}
+	}
+	if _, err := connectorOverrides(log, connect.OverrideNone, conn, connect.ConsumerOverridePrefix); err != nil {
+		t.Fatalf("another prefix: %v", err)
+	}
 }

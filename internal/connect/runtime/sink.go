@@ -115,7 +115,7 @@ func newSinkRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, task
 	} else {
 		opts = append(opts, kgo.ConsumeTopics(topics...))
 	}
-	overrides, err := connectorOverrides(log, conn, connect.ConsumerOverridePrefix)
+	overrides, err := connectorOverrides(log, w.cfg.OverridePolicy, conn, connect.ConsumerOverridePrefix)
 	if err != nil {
 		return nil, err
 	}

@@ -78,7 +78,7 @@ func newSourceRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, ta
 		}
 		s.created = map[string]bool{}
 	}
-	overrides, err := connectorOverrides(log, conn, connect.ProducerOverridePrefix)
+	overrides, err := connectorOverrides(log, w.cfg.OverridePolicy, conn, connect.ProducerOverridePrefix)
 	if err != nil {
 		return nil, err
 	}

@@ -60,6 +60,10 @@ type WorkerConfig struct {
 	// TopicCreationDisabled is topic.creation.enable=false: source
 	// connectors' topic.creation.* keys are ignored (KIP-158).
 	TopicCreationDisabled bool
+	// OverridePolicy is connector.client.config.override.policy, checked
+	// again when a task starts (empty: All): a configuration accepted by
+	// a worker with a looser policy must not slip through here.
+	OverridePolicy connect.ClientOverridePolicy
 }
 
 // StatusListener hears a task's state changes, Kafka Connect's

@@ -107,7 +107,8 @@ func Run(ctx context.Context, cfg Config) error {
 		ConverterProps: connect.ConverterProps(cfg.Worker), OffsetFlushInterval: time.Duration(props.Int(connect.WorkerOffsetFlushInterval)) * time.Millisecond,
 		OffsetFlushTimeout: time.Duration(props.Int(connect.WorkerOffsetFlushTimeout)) * time.Millisecond,
 		ShutdownTimeout:    time.Duration(props.Int(connect.WorkerTaskShutdownTimeout)) * time.Millisecond,
-		Logger:             logger, Registry: reg, Offsets: offsets, TopicCreationDisabled: !props.Bool(connect.WorkerTopicCreation)})
+		Logger:             logger, Registry: reg, Offsets: offsets, TopicCreationDisabled: !props.Bool(connect.WorkerTopicCreation),
+		OverridePolicy: policy})
 	if err != nil {
 		_ = srv.Close(context.Background())
 		return err
