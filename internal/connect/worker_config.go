@@ -192,3 +192,17 @@ func ConverterProps(worker map[string]string) map[string]string {
 	}
 	return out
 }
+
+// ParseWorkerConfig validates and parses worker.properties for mode; the
+// error lists every refused key's message.
+func ParseWorkerConfig(mode WorkerMode, worker map[string]string) (*Props, error) {
+	def := WorkerConfigDef(mode)
+	if results := def.Validate(worker); ErrorCount(results) > 0 {
+		var msgs []string
+		for _, r := range results {
+			msgs = append(msgs, r.Errors...)
+		}
+		return nil, fmt.Errorf("worker configuration: %s", strings.Join(msgs, "; "))
+	}
+	return def.Parse(worker)
+}

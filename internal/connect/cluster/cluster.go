@@ -12,11 +12,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -47,15 +43,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	def := connect.WorkerConfigDef(connect.Distributed)
-	if results := def.Validate(cfg.Worker); connect.ErrorCount(results) > 0 {
-		var msgs []string
-		for _, r := range results {
-			msgs = append(msgs, r.Errors...)
-		}
-		return fmt.Errorf("worker configuration: %s", strings.Join(msgs, "; "))
-	}
-	props, err := def.Parse(cfg.Worker)
+	props, err := connect.ParseWorkerConfig(connect.Distributed, cfg.Worker)
 	if err != nil {
 		return err
 	}
@@ -86,12 +74,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if levels == nil {
 		levels = rest.NewLevels(slog.LevelInfo)
 	}
-	handler := &swapHandler{}
+	handler := &rest.StartingHandler{}
 	srv, err := rest.NewServer(handler, strings.Join(props.List(connect.WorkerListeners), ","), 0)
 	if err != nil {
 		return err
 	}
-	workerID, url := advertised(props, srv)
+	workerID := rest.AdvertisedID(props, srv)
+	url := "http://" + workerID
 	policy, err := connect.ParseClientOverridePolicy(props.String(connect.WorkerClientOverridePolicy))
 	if err != nil {
 		_ = srv.Close(context.Background())
@@ -138,7 +127,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := h.Start(ctx); err != nil {
 		return err
 	}
-	handler.set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger,
+	handler.Set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger,
 		TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking), TopicResetDisabled: !props.Bool(connect.WorkerTopicTrackingReset)}))
 	logger.Info("Fjord Connect distributed worker started", "rest", url, "worker_id", workerID, "group", props.String(connect.WorkerGroupID),
 		"kafka_cluster_id", md.Cluster)
@@ -148,36 +137,4 @@ func Run(ctx context.Context, cfg Config) error {
 	<-ctx.Done()
 	logger.Info("stopping the worker")
 	return nil
-}
-
-// advertised returns the worker ID (host:port) and the URL other workers
-// forward to: rest.advertised.host.name and port when set, else the REST
-// listener's.
-func advertised(props *connect.Props, srv *rest.Server) (string, string) {
-	host, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL(), "http://"))
-	if h := props.String(connect.WorkerRestAdvertisedHost); h != "" {
-		host = h
-	}
-	if p := props.Int(connect.WorkerRestAdvertisedPort); p > 0 {
-		port = strconv.FormatInt(p, 10)
-	}
-	id := net.JoinHostPort(host, port)
-	return id, "http://" + id
-}
-
-// swapHandler answers 503 until the herder serves (see standalone's).
-type swapHandler struct {
-	h atomic.Pointer[http.Handler]
-}
-
-func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
-
-func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h := s.h.Load(); h != nil {
-		(*h).ServeHTTP(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write([]byte(`{"error_code":503,"message":"The worker is starting"}`))
 }

@@ -12,11 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -48,15 +44,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	def := connect.WorkerConfigDef(connect.Standalone)
-	if results := def.Validate(cfg.Worker); connect.ErrorCount(results) > 0 {
-		var msgs []string
-		for _, r := range results {
-			msgs = append(msgs, r.Errors...)
-		}
-		return fmt.Errorf("worker configuration: %s", strings.Join(msgs, "; "))
-	}
-	props, err := def.Parse(cfg.Worker)
+	props, err := connect.ParseWorkerConfig(connect.Standalone, cfg.Worker)
 	if err != nil {
 		return err
 	}
@@ -86,12 +74,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if levels == nil {
 		levels = rest.NewLevels(slog.LevelInfo)
 	}
-	handler := &swapHandler{}
+	handler := &rest.StartingHandler{}
 	srv, err := rest.NewServer(handler, strings.Join(props.List(connect.WorkerListeners), ","), 0)
 	if err != nil {
 		return err
 	}
-	workerID := advertised(props, srv)
+	workerID := rest.AdvertisedID(props, srv)
 	policy, err := connect.ParseClientOverridePolicy(props.String(connect.WorkerClientOverridePolicy))
 	if err != nil {
 		_ = srv.Close(context.Background())
@@ -115,7 +103,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	h := herder.NewStandalone(herder.StandaloneConfig{WorkerID: workerID, Worker: worker, Registry: reg, Offsets: offsets, Admin: adm,
 		ClusterID: md.Cluster, Logger: logger, OverridePolicy: policy, TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking)})
-	handler.set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger,
+	handler.Set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger,
 		TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking), TopicResetDisabled: !props.Bool(connect.WorkerTopicTrackingReset)}))
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -141,36 +129,4 @@ func Run(ctx context.Context, cfg Config) error {
 	<-ctx.Done()
 	logger.Info("stopping the worker")
 	return nil
-}
-
-// advertised is the worker ID: rest.advertised.host.name and port when
-// set, else the REST listener's host and port (Kafka's host:port).
-func advertised(props *connect.Props, srv *rest.Server) string {
-	host, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL(), "http://"))
-	if h := props.String(connect.WorkerRestAdvertisedHost); h != "" {
-		host = h
-	}
-	if p := props.Int(connect.WorkerRestAdvertisedPort); p > 0 {
-		port = strconv.FormatInt(p, 10)
-	}
-	return net.JoinHostPort(host, port)
-}
-
-// swapHandler lets the REST server listen (its port is the worker's ID)
-// before the herder exists; until then it answers 503, as a Kafka worker
-// still starting does.
-type swapHandler struct {
-	h atomic.Pointer[http.Handler]
-}
-
-func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
-
-func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h := s.h.Load(); h != nil {
-		(*h).ServeHTTP(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write([]byte(`{"error_code":503,"message":"The worker is starting"}`))
 }
