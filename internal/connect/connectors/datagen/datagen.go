@@ -1,8 +1,10 @@
 // Package datagen is Fjord Connect's mock data source, Confluent's
 // kafka-connect-datagen (io.confluent.kafka.connect.datagen.DatagenConnector)
 // under its class name and keys: each task generates records of a
-// quickstart schema (users, pageviews, orders, stock_trades) with a Struct
-// value and its schema, a string key, and Confluent's headers and offsets.
+// quickstart schema (users, pageviews, orders, stock_trades) or of a
+// custom Avro schema with avro-random-generator arg.properties
+// (schema.string, schema.filename), with a Struct value and its schema, a
+// string key, and Confluent's headers and offsets.
 // It is also what Fjord's load benchmarks drive, so generating a record
 // allocates little: strings are boxed once, and a batch's structs, values
 // and headers come from a few shared allocations.
@@ -19,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,15 +66,6 @@ func Register(r *connect.Registry) error {
 	return nil
 }
 
-func unsupported(key string) func(any) error {
-	return func(v any) error {
-		if v.(string) != "" {
-			return fmt.Errorf("%s is not supported by Fjord's Datagen: use %s", key, KeyQuickstart)
-		}
-		return nil
-	}
-}
-
 // config declares Datagen's keys, as Confluent's DatagenConnectorConfig.
 func config() connect.ConfigDef {
 	return connect.ConfigDef{
@@ -92,11 +86,11 @@ func config() connect.ConfigDef {
 		{Name: KeyIterations, Type: connect.ConfigInt, Default: "-1", Importance: connect.High,
 			Doc: "Number of messages to send in all, split across the tasks, or less than 1 for unlimited"},
 		{Name: KeySchemaFilename, Type: connect.ConfigString, Default: "", Importance: connect.High,
-			Doc: "Filename of schema to use (not supported: use quickstart)", Validator: unsupported(KeySchemaFilename)},
+			Doc: "Filename of schema to use: an Avro record schema with avro-random-generator arg.properties, read by the worker"},
 		{Name: KeySchemaString, Type: connect.ConfigString, Default: "", Importance: connect.High,
-			Doc: "The literal JSON-encoded Avro schema to use (not supported: use quickstart)", Validator: unsupported(KeySchemaString)},
+			Doc: "The literal JSON-encoded Avro schema to use: a record with avro-random-generator arg.properties"},
 		{Name: KeySchemaKeyfield, Type: connect.ConfigString, Default: "", Importance: connect.High,
-			Doc: "Name of field to use as the message key (default: the quickstart's)"},
+			Doc: "Name of field to use as the message key (default: the quickstart's; none, a null key, for a custom schema)"},
 		{Name: KeyQuickstart, Type: connect.ConfigString, Default: "", Importance: connect.High,
 			Doc: "Name of quickstart to use", Recommended: Quickstarts(), Validator: func(v any) error {
 				if _, ok := newQuickstart(v.(string)); !ok && v.(string) != "" {
@@ -122,28 +116,17 @@ type settings struct {
 }
 
 // parse reads and checks props: the keys' own checks, then what depends
-// on several (a quickstart is needed, the key field must be one of its
-// top-level, non-struct fields).
+// on several (see resolveSchema).
 func parse(props map[string]string) (settings, error) {
 	p, err := config().Parse(props)
 	if err != nil {
 		return settings{}, err
 	}
 	s := settings{topic: p.String(KeyTopic), maxInterval: p.Int(KeyMaxInterval), iterations: p.Int(KeyIterations)}
-	if p.String(KeyQuickstart) == "" {
-		return settings{}, fmt.Errorf("Fjord's Datagen needs %s (one of %s): %s and %s are not supported",
-			KeyQuickstart, strings.Join(Quickstarts(), ", "), KeySchemaFilename, KeySchemaString)
+	var bad string
+	if s.quickstart, s.keyIndex, bad, err = resolveSchema(props); err != nil {
+		return settings{}, fmt.Errorf("%s: %w", bad, err)
 	}
-	s.quickstart, _ = newQuickstart(p.String(KeyQuickstart))
-	keyField := s.quickstart.keyField
-	if k := p.String(KeySchemaKeyfield); k != "" {
-		keyField = k
-	}
-	f := s.quickstart.schema.Field(keyField)
-	if f == nil || f.Schema.Type == connect.TypeStruct {
-		return settings{}, fmt.Errorf("%s %q is not a top-level, non-struct field of quickstart %s", KeySchemaKeyfield, keyField, p.String(KeyQuickstart))
-	}
-	s.keyIndex = f.Index
 	if p.IsSet(KeyRandomSeed) {
 		s.seed, s.seeded = p.Int(KeyRandomSeed), true
 	}
@@ -153,6 +136,58 @@ func parse(props map[string]string) (settings, error) {
 		}
 	}
 	return s, nil
+}
+
+// resolveSchema finds the schema records are made of: exactly one of
+// quickstart, schema.filename and schema.string, as Confluent's
+// connector demands. It returns the schema's generators and the index of
+// the key field (-1: null keys, a custom schema's default), or the key
+// at fault and why.
+func resolveSchema(props map[string]string) (q quickstart, keyIndex int, bad string, err error) {
+	name := strings.TrimSpace(props[KeyQuickstart])
+	file := strings.TrimSpace(props[KeySchemaFilename])
+	text := strings.TrimSpace(props[KeySchemaString])
+	set := 0
+	for _, v := range []string{name, file, text} {
+		if v != "" {
+			set++
+		}
+	}
+	if set != 1 {
+		return q, 0, KeyQuickstart, fmt.Errorf("exactly one of %s (one of %s), %s and %s must be set, not %d",
+			KeyQuickstart, strings.Join(Quickstarts(), ", "), KeySchemaFilename, KeySchemaString, set)
+	}
+	keyField := strings.TrimSpace(props[KeySchemaKeyfield])
+	switch {
+	case name != "":
+		var ok bool
+		if q, ok = newQuickstart(name); !ok {
+			return q, 0, KeyQuickstart, fmt.Errorf("String must be one of: %s", strings.Join(Quickstarts(), ", "))
+		}
+		if keyField == "" {
+			keyField = q.keyField
+		}
+	case file != "":
+		raw, rerr := os.ReadFile(file)
+		if rerr != nil {
+			return q, 0, KeySchemaFilename, fmt.Errorf("read the schema: %w", rerr)
+		}
+		if q, err = parseAvroSchema(string(raw)); err != nil {
+			return q, 0, KeySchemaFilename, err
+		}
+	default:
+		if q, err = parseAvroSchema(text); err != nil {
+			return q, 0, KeySchemaString, err
+		}
+	}
+	if keyField == "" {
+		return q, -1, "", nil
+	}
+	f := q.schema.Field(keyField)
+	if f == nil || f.Schema.Type == connect.TypeStruct {
+		return q, 0, KeySchemaKeyfield, fmt.Errorf("%q is not a top-level, non-struct field of the schema", keyField)
+	}
+	return q, f.Index, "", nil
 }
 
 // Connector is Confluent's DatagenConnector: tasks.max tasks, each with its
@@ -168,26 +203,16 @@ func (c *Connector) Version() string { return Version }
 // Config declares Datagen's keys.
 func (c *Connector) Config() connect.ConfigDef { return config() }
 
-// Validate reports what the keys' own checks cannot: a missing quickstart
-// (Fjord has no schema.filename) or a key field the quickstart lacks. Each
-// is checked on its own, so one validation shows every problem.
+// Validate reports what the keys' own checks cannot: which schema to
+// use (exactly one of quickstart, schema.filename, schema.string), whether
+// a custom one can be generated, and whether the key field is in it.
 func (c *Connector) Validate(props map[string]string) []connect.ConfigValue {
-	finding := func(name, msg string) []connect.ConfigValue {
-		v := props[name]
-		return []connect.ConfigValue{{Name: name, Value: &v, RecommendedValues: []string{}, Errors: []string{msg}, Visible: true}}
-	}
-	name := strings.TrimSpace(props[KeyQuickstart])
-	if name == "" {
-		return finding(KeyQuickstart, fmt.Sprintf("Fjord's Datagen needs %s (one of %s): %s and %s are not supported",
-			KeyQuickstart, strings.Join(Quickstarts(), ", "), KeySchemaFilename, KeySchemaString))
-	}
-	q, ok := newQuickstart(name)
-	key := strings.TrimSpace(props[KeySchemaKeyfield])
-	if !ok || key == "" {
-		return nil // an unknown quickstart is the ConfigDef's finding
-	}
-	if f := q.schema.Field(key); f == nil || f.Schema.Type == connect.TypeStruct {
-		return finding(KeySchemaKeyfield, fmt.Sprintf("%s %q is not a top-level, non-struct field of quickstart %s", KeySchemaKeyfield, key, name))
+	if _, _, bad, err := resolveSchema(props); err != nil {
+		if bad == KeyQuickstart && strings.HasPrefix(err.Error(), "String must be one of") {
+			return nil // an unknown quickstart is the ConfigDef's finding
+		}
+		v := props[bad]
+		return []connect.ConfigValue{{Name: bad, Value: &v, RecommendedValues: []string{}, Errors: []string{err.Error()}, Visible: true}}
 	}
 	return nil
 }

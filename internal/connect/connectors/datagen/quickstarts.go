@@ -46,6 +46,12 @@ const (
 	genLongIter                   // iteration: start + step*count
 	genIntIter                    // iteration, int32
 	genRecord                     // a nested record of sub
+	genOptional                   // sub[0] or nil, evenly (an Avro union with null)
+	genString                     // letters and digits, length [lo, hi)
+	genBytes                      // random bytes, length [lo, hi)
+	genRegex                      // a string matching re
+	genLongAny                    // any int64
+	genFloatRange                 // range: [flo, fhi), float32
 )
 
 // fieldGen draws one field's value. Strings and small int ranges are boxed
@@ -58,6 +64,17 @@ type fieldGen struct {
 	parts    []patternPart // genPick of a regex: how to index table
 	schema   *connect.Schema
 	sub      []fieldGen
+	re       *reNode // genRegex
+}
+
+// drawState is what drawing one record needs besides the generators: the
+// random source, the record's number, where nested structs come from (a
+// batch allocation) and a scratch buffer strings are built in.
+type drawState struct {
+	r       *rng
+	count   int64
+	alloc   func(*connect.Schema) *connect.Struct
+	scratch []byte
 }
 
 // patternPart is one character class repeated min..max times in a regex;
@@ -146,10 +163,9 @@ func doubleRange(lo, hi float64) fieldGen { return fieldGen{kind: genDoubleRange
 func longIter(start, step int64) fieldGen { return fieldGen{kind: genLongIter, lo: start, hi: step} }
 func intIter(start, step int64) fieldGen  { return fieldGen{kind: genIntIter, lo: start, hi: step} }
 
-// draw returns one value of g for the record numbered count. Nested
-// records take their struct from alloc, which hands out batch-allocated
-// structs.
-func (g *fieldGen) draw(r *rng, count int64, alloc func(*connect.Schema) *connect.Struct) any {
+// draw returns one value of g for the record numbered d.count.
+func (g *fieldGen) draw(d *drawState) any {
+	r := d.r
 	switch g.kind {
 	case genLongRange:
 		return g.lo + int64(r.intn(uint64(g.hi-g.lo)))
@@ -161,6 +177,8 @@ func (g *fieldGen) draw(r *rng, count int64, alloc func(*connect.Schema) *connec
 		return int32(g.lo + int64(i))
 	case genDoubleRange:
 		return g.flo + r.float()*(g.fhi-g.flo)
+	case genFloatRange:
+		return float32(g.flo + r.float()*(g.fhi-g.flo))
 	case genPick:
 		if g.parts == nil {
 			return g.table[r.intn(uint64(len(g.table)))]
@@ -173,17 +191,45 @@ func (g *fieldGen) draw(r *rng, count int64, alloc func(*connect.Schema) *connec
 		}
 		return g.table[idx]
 	case genLongIter:
-		return g.lo + g.hi*count
+		return g.lo + g.hi*d.count
 	case genIntIter:
-		return int32(g.lo + g.hi*count)
+		return int32(g.lo + g.hi*d.count)
+	case genLongAny:
+		return int64(r.next())
+	case genString:
+		d.scratch = drawString(d.scratch[:0], r, g.drawLen(r))
+		return string(d.scratch)
+	case genBytes:
+		n := g.drawLen(r)
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.next())
+		}
+		return b
+	case genRegex:
+		d.scratch = g.re.draw(d.scratch[:0], r)
+		return string(d.scratch)
+	case genOptional:
+		if r.next()&1 == 0 {
+			return nil
+		}
+		return g.sub[0].draw(d)
 	case genRecord:
-		st := alloc(g.schema)
+		st := d.alloc(g.schema)
 		for i := range g.sub {
-			st.Values[i] = g.sub[i].draw(r, count, alloc)
+			st.Values[i] = g.sub[i].draw(d)
 		}
 		return st
 	}
 	return nil
+}
+
+// drawLen draws a length in [g.lo, g.hi).
+func (g *fieldGen) drawLen(r *rng) int64 {
+	if g.hi-g.lo <= 1 {
+		return g.lo
+	}
+	return g.lo + int64(r.intn(uint64(g.hi-g.lo)))
 }
 
 // quickstart is one of Confluent's predefined schemas: its Connect schema
@@ -294,10 +340,15 @@ func newQuickstart(name string) (quickstart, bool) {
 // own, so a batch allocates them together.
 func nestedStructs(fields []fieldGen) (structs, values int) {
 	for i := range fields {
-		if fields[i].kind == genRecord {
+		switch fields[i].kind {
+		case genRecord:
 			s, v := nestedStructs(fields[i].sub)
 			structs += 1 + s
 			values += len(fields[i].sub) + v
+		case genOptional:
+			s, v := nestedStructs(fields[i].sub)
+			structs += s
+			values += v
 		}
 	}
 	return structs, values

@@ -39,6 +39,8 @@ type Task struct {
 	// id and generation never change, and current.iteration of a record
 	// is the offset's current.iteration of the previous one.
 	hdrTaskID, hdrGen, nextCount any
+
+	scratch []byte // where drawn strings are built, kept between batches
 }
 
 // NewTask returns an unstarted task.
@@ -178,28 +180,36 @@ func (t *Task) generate(n int) []connect.SourceRecord {
 	values := make([]any, n*perVals)
 	headers := make([]connect.Header, 3*n)
 	var si, vi int
-	alloc := func(s *connect.Schema) *connect.Struct {
+	d := drawState{r: &t.data, scratch: t.scratch, alloc: func(s *connect.Schema) *connect.Struct {
 		st := &structs[si]
 		st.Schema, st.Values = s, values[vi:vi+len(s.Fields):vi+len(s.Fields)]
 		si, vi = si+1, vi+len(s.Fields)
 		return st
-	}
+	}}
+	defer func() { t.scratch = d.scratch }()
 	for i := range recs {
-		value := alloc(q.schema)
+		value := d.alloc(q.schema)
+		d.count = t.count
 		for f := range q.fields {
-			value.Values[f] = q.fields[f].draw(&t.data, t.count, alloc)
+			value.Values[f] = q.fields[f].draw(&d)
 		}
 		// Reseed after each record, as Confluent's: the offset then
 		// holds the state that draws the next one.
 		t.data.reseed()
 		next := any(t.count + 1)
+		keySchema, key := connect.OptionalStringSchema, any(nil)
+		if t.s.keyIndex >= 0 {
+			if key = keyString(value.Values[t.s.keyIndex]); key != nil {
+				keySchema = connect.StringSchema
+			}
+		}
 		h := headers[3*i : 3*i+3 : 3*i+3]
 		h[0] = connect.Header{Key: FieldTaskGeneration, Schema: connect.Int64Schema, Value: t.hdrGen}
 		h[1] = connect.Header{Key: TaskID, Schema: connect.Int64Schema, Value: t.hdrTaskID}
 		h[2] = connect.Header{Key: FieldCurrentIteration, Schema: connect.Int64Schema, Value: t.nextCount}
 		recs[i] = connect.SourceRecord{
 			Record: connect.Record{Topic: t.s.topic, Partition: connect.NoPartition,
-				KeySchema: connect.StringSchema, Key: keyString(value.Values[t.s.keyIndex]),
+				KeySchema: keySchema, Key: key,
 				ValueSchema: q.schema, Value: value, Headers: h},
 			SourcePartition: t.partition,
 			SourceOffset: map[string]any{
@@ -218,6 +228,8 @@ func (t *Task) generate(n int) []connect.SourceRecord {
 // string; a string field's boxed value is reused as it is.
 func keyString(v any) any {
 	switch x := v.(type) {
+	case nil:
+		return nil
 	case string:
 		return v
 	case int32:
