@@ -46,7 +46,9 @@ type sourceRunner struct {
 	commitMu sync.Mutex
 	unstored map[string]connect.ConnectorOffset // committable, not yet stored
 
-	cbMu sync.Mutex // serializes CommitRecord calls from producer callbacks
+	cbMu      sync.Mutex                  // serializes CommitRecord calls from producer callbacks
+	committer connect.SourceTaskCommitter // the task, if it wants CommitRecord and Commit
+	promise   func(*kgo.Record, error)    // every record's produce callback (see inflight)
 
 	failMu  sync.Mutex
 	failure error // first producer failure: fails the task
@@ -70,6 +72,8 @@ func newSourceRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, ta
 		listener: l, gate: newPauseGate(id, l), submitted: newSubmittedRecords(), unstored: map[string]connect.ConnectorOffset{},
 		topics: newTopicTracker(id, l)}
 	s.op = &retryOperator{cfg: parseErrorConfig(props), log: log, task: id, ctx: ctx}
+	s.committer, _ = task.(connect.SourceTaskCommitter)
+	s.promise = func(r *kgo.Record, err error) { s.produced(r.Context.(*inflight), r, err) }
 	// kgo's defaults are what Kafka Connect sets: an idempotent producer
 	// with acks=all; the partitioner honours a record's own partition.
 	if !w.cfg.TopicCreationDisabled {
@@ -212,8 +216,12 @@ func (s *sourceRunner) loop(ctx, produceCtx context.Context) error {
 			}
 			return fmt.Errorf("poll: %w", err)
 		}
-		for _, r := range recs {
-			if err := s.send(produceCtx, r); err != nil {
+		batch := make([]inflight, len(recs))
+		for i := range recs {
+			f := &batch[i]
+			f.Context, f.rec = produceCtx, recs[i]
+			f.ec.source = &f.rec
+			if err := s.send(produceCtx, f); err != nil {
 				if ctx.Err() != nil {
 					// Stopping (a retry was cut short): the rest of the
 					// batch is not submitted, so not committed either.
@@ -246,62 +254,88 @@ func (s *sourceRunner) waitForRoom(ctx context.Context) {
 	}
 }
 
+// inflight is one record between Poll and its acknowledgement: the source
+// record, the Kafka record made of it, its error context and its place in
+// the submitted queue. They are allocated a poll batch at a time, and the
+// inflight is the Kafka record's Context (wrapping the produce context,
+// so cancellation is kgo's as before): the one promise function finds the
+// record's state there, and the runtime adds no allocation of its own per
+// record.
+type inflight struct {
+	context.Context
+	rec     connect.SourceRecord
+	kr      kgo.Record
+	ec      errorContext
+	sub     submittedRecord
+	tracked bool // sub is in the submitted queue
+}
+
 // send transforms, converts and produces one record. A record a
 // transform drops or errors.tolerance skips is acknowledged at once (its
 // offset may be committed).
-func (s *sourceRunner) send(ctx context.Context, rec connect.SourceRecord) error {
-	ec := &errorContext{source: &rec}
-	out, keep, err := s.chain.apply(s.op, ec, rec.Record)
+func (s *sourceRunner) send(ctx context.Context, f *inflight) error {
+	out, keep, err := s.chain.apply(s.op, &f.ec, f.rec.Record)
 	if err != nil {
 		return err
 	}
-	var kr *kgo.Record
 	if keep {
-		kr, keep, err = s.convert(ec, out)
-		if err != nil {
+		if keep, err = s.convert(&f.ec, out, &f.kr); err != nil {
 			return err
 		}
 	}
-	if keep && s.creation != nil && !s.created[kr.Topic] {
-		if err := s.createTopic(ctx, kr.Topic); err != nil {
+	if keep && s.creation != nil && !s.created[f.kr.Topic] {
+		if err := s.createTopic(ctx, f.kr.Topic); err != nil {
 			return err
 		}
 	}
-	sub, err := s.submitted.submit(rec.SourcePartition, rec.SourceOffset)
-	if err != nil {
-		return fmt.Errorf("record of source partition %v: %w", rec.SourcePartition, err)
+	if f.tracked, err = s.submitted.submit(&f.sub, f.rec.SourcePartition, f.rec.SourceOffset); err != nil {
+		return fmt.Errorf("record of source partition %v: %w", f.rec.SourcePartition, err)
 	}
 	if !keep {
-		sub.ack()
-		s.commitRecord(rec, nil)
+		f.ack()
+		s.commitRecord(f.rec, nil)
 		return nil
 	}
-	s.topics.used(kr.Topic)
-	s.client.Produce(ctx, kr, func(r *kgo.Record, err error) {
-		if err != nil {
-			s.produceFailed(rec, sub, err)
-			return
-		}
-		sub.ack()
-		s.commitRecord(rec, &connect.RecordMetadata{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp})
-	})
+	s.topics.used(f.kr.Topic)
+	f.kr.Context = f
+	s.client.Produce(ctx, &f.kr, s.promise)
 	return nil
+}
+
+// ack acknowledges the record in the submitted queue, if it is there.
+func (f *inflight) ack() {
+	if f.tracked {
+		f.sub.ack()
+	}
+}
+
+// produced is the promise of every record: the broker's answer.
+func (s *sourceRunner) produced(f *inflight, r *kgo.Record, err error) {
+	if err != nil {
+		s.produceFailed(f, err)
+		return
+	}
+	f.ack()
+	if s.committer != nil {
+		s.commitRecord(f.rec, &connect.RecordMetadata{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp})
+	}
 }
 
 // produceFailed handles a record the brokers refused: skipped under
 // errors.tolerance=all (KIP-779), the task's failure otherwise.
-func (s *sourceRunner) produceFailed(rec connect.SourceRecord, sub *submittedRecord, err error) {
+func (s *sourceRunner) produceFailed(f *inflight, err error) {
+	rec := &f.rec
 	if errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
 		// Abandoned at stop after the flush timeout: left unacknowledged,
 		// so its offset is not committed and it is sent again.
 		s.log.Warn("record abandoned at stop", "topic", rec.Topic, "err", err)
 		return
 	}
-	ec := &errorContext{source: &rec, stage: stageKafkaProduce, class: "kgo.Client", err: err}
+	ec := &errorContext{source: rec, stage: stageKafkaProduce, class: "kgo.Client", err: err}
 	s.op.report(ec)
 	if s.op.cfg.tolerateAll {
-		sub.ack()
-		s.commitRecord(rec, nil)
+		f.ack()
+		s.commitRecord(*rec, nil)
 		return
 	}
 	s.failMu.Lock()
@@ -318,34 +352,33 @@ func (s *sourceRunner) failed() error {
 }
 
 func (s *sourceRunner) commitRecord(rec connect.SourceRecord, meta *connect.RecordMetadata) {
-	c, ok := s.task.(connect.SourceTaskCommitter)
-	if !ok {
+	if s.committer == nil {
 		return
 	}
 	s.cbMu.Lock()
 	defer s.cbMu.Unlock()
-	if err := c.CommitRecord(rec, meta); err != nil {
+	if err := s.committer.CommitRecord(rec, meta); err != nil {
 		s.log.Warn("CommitRecord failed", "err", err)
 	}
 }
 
-// convert serializes a transformed record; ok false: a tolerated error
-// skipped it.
-func (s *sourceRunner) convert(ec *errorContext, r connect.Record) (*kgo.Record, bool, error) {
-	kr := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Timestamp: r.Timestamp}
+// convert serializes a transformed record into kr; false: a tolerated
+// error skipped it.
+func (s *sourceRunner) convert(ec *errorContext, r connect.Record, kr *kgo.Record) (bool, error) {
+	kr.Topic, kr.Partition, kr.Timestamp = r.Topic, r.Partition, r.Timestamp
 	ok, err := s.op.execute(ec, stageKeyConverter, s.conv.keyClass, func() (err error) {
 		kr.Key, err = s.conv.key.FromConnectData(r.Topic, r.Headers, r.KeySchema, r.Key)
 		return err
 	})
 	if !ok {
-		return nil, false, err
+		return false, err
 	}
 	ok, err = s.op.execute(ec, stageValueConverter, s.conv.valueClass, func() (err error) {
 		kr.Value, err = s.conv.value.FromConnectData(r.Topic, r.Headers, r.ValueSchema, r.Value)
 		return err
 	})
 	if !ok {
-		return nil, false, err
+		return false, err
 	}
 	ok, err = s.op.execute(ec, stageHeaderConverter, s.conv.headerClass, func() error {
 		kr.Headers = kr.Headers[:0]
@@ -359,9 +392,9 @@ func (s *sourceRunner) convert(ec *errorContext, r connect.Record) (*kgo.Record,
 		return nil
 	})
 	if !ok {
-		return nil, false, err
+		return false, err
 	}
-	return kr, true, nil
+	return true, nil
 }
 
 // commitOffsets stores the offsets of every source partition's
@@ -385,8 +418,8 @@ func (s *sourceRunner) commitOffsets(ctx context.Context) error {
 		}
 		clear(s.unstored)
 	}
-	if c, ok := s.task.(connect.SourceTaskCommitter); ok {
-		if err := c.Commit(); err != nil {
+	if s.committer != nil {
+		if err := s.committer.Commit(); err != nil {
 			s.log.Warn("source task Commit failed", "err", err)
 		}
 	}

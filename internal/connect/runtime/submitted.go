@@ -46,12 +46,13 @@ func newSubmittedRecords() *submittedRecords {
 	return &submittedRecords{parts: map[string]*partitionQueue{}, acked: make(chan struct{}, 1)}
 }
 
-// submit appends a record of partition with the offset it carries; a
-// record without a source partition or offset has nothing to commit and
-// is not tracked (nil).
-func (s *submittedRecords) submit(partition, offset map[string]any) (*submittedRecord, error) {
+// submit appends r, a record of partition with the offset it carries, to
+// its partition's queue; the caller owns r's memory (the runtime
+// allocates records a batch at a time). A record without a source
+// partition or offset has nothing to commit and is not tracked (false).
+func (s *submittedRecords) submit(r *submittedRecord, partition, offset map[string]any) (bool, error) {
 	if partition == nil || offset == nil {
-		return nil, nil
+		return false, nil
 	}
 	var k string
 	if s.lastPart != nil && reflect.ValueOf(partition).UnsafePointer() == reflect.ValueOf(s.lastPart).UnsafePointer() {
@@ -59,7 +60,7 @@ func (s *submittedRecords) submit(partition, offset map[string]any) (*submittedR
 	} else {
 		var err error
 		if k, err = partitionKey(partition); err != nil {
-			return nil, err
+			return false, err
 		}
 		s.lastPart, s.lastKey = partition, k
 	}
@@ -70,10 +71,10 @@ func (s *submittedRecords) submit(partition, offset map[string]any) (*submittedR
 		q = &partitionQueue{partition: partition}
 		s.parts[k] = q
 	}
-	r := &submittedRecord{s: s, offset: offset}
+	*r = submittedRecord{s: s, offset: offset}
 	q.recs = append(q.recs, r)
 	s.pending++
-	return r, nil
+	return true, nil
 }
 
 // ack marks the record acknowledged; acking twice is harmless.

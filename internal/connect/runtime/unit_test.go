@@ -15,9 +15,9 @@ func TestSubmittedRecords_OutOfOrderAcks(t *testing.T) {
 	s := newSubmittedRecords()
 	p1, p2 := map[string]any{"file": "a"}, map[string]any{"file": "b"}
 	sub := func(p map[string]any, off int64) *submittedRecord {
-		r, err := s.submit(p, map[string]any{"pos": off})
-		if err != nil {
-			t.Fatal(err)
+		r := &submittedRecord{}
+		if tracked, err := s.submit(r, p, map[string]any{"pos": off}); err != nil || !tracked {
+			t.Fatal(tracked, err)
 		}
 		return r
 	}
@@ -44,7 +44,7 @@ func TestSubmittedRecords_OutOfOrderAcks(t *testing.T) {
 		t.Fatalf("size %d outstanding %d after all acked", s.size(), s.outstanding())
 	}
 	// No partition or offset: nothing to track.
-	if r, _ := s.submit(nil, nil); r != nil {
+	if tracked, _ := s.submit(&submittedRecord{}, nil, nil); tracked {
 		t.Fatal("a record without source offset was tracked")
 	}
 }

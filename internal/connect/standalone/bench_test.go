@@ -205,9 +205,69 @@ func createTopic(b *testing.B, cl *kgo.Client, topic string) {
 	}
 }
 
-// BenchmarkDatagenToTopic produces 500,000 Datagen pageviews records
-// (JsonConverter without schemas, one task, no pause between records)
-// into a one-partition topic.
+// datagenShape is one kind of record the Datagen benchmarks generate.
+type datagenShape struct {
+	name    string
+	records int
+	props   map[string]string // Datagen's keys that choose the records
+}
+
+// kibSchema draws records of about 1 KiB of JSON: a sequence number, a
+// regex-drawn id and 1000 random letters and digits.
+const kibSchema = `{"type":"record","name":"kib","fields":[
+ {"name":"seq","type":{"type":"long","arg.properties":{"iteration":{"start":0}}}},
+ {"name":"id","type":{"type":"string","arg.properties":{"regex":"id-[0-9a-f]{8}"}}},
+ {"name":"payload","type":{"type":"string","arg.properties":{"length":1000}}}]}`
+
+// datagenShapes are the records the Datagen benchmarks move: Datagen's
+// pageviews quickstart (about 100 bytes of JSON) and 1 KiB records.
+var datagenShapes = []datagenShape{
+	{name: "pageviews", records: datagenRecords, props: map[string]string{"quickstart": "pageviews"}},
+	{name: "1KiB", records: datagenRecords / 5, props: map[string]string{"schema.string": kibSchema, "schema.keyfield": "id"}},
+}
+
+// datagenConfig is a Datagen connector's configuration for shape.
+func datagenConfig(shape datagenShape, topic string) map[string]string {
+	cfg := map[string]string{"kafka.topic": topic, "max.interval": "0", "iterations": fmt.Sprint(shape.records)}
+	for k, v := range shape.props {
+		cfg[k] = v
+	}
+	return cfg
+}
+
+// meanRecordBytes is the mean size of shape's records as the benchmarks
+// produce them (key and value; JsonConverter without schemas), for MB/s.
+func meanRecordBytes(b *testing.B, shape datagenShape) float64 {
+	b.Helper()
+	task := datagen.NewTask()
+	cfg := datagenConfig(shape, "t")
+	cfg["task.id"] = "0"
+	if err := task.Start(nil, cfg); err != nil {
+		b.Fatal(err)
+	}
+	defer task.Stop()
+	recs, err := task.Poll(context.Background())
+	if err != nil || len(recs) == 0 {
+		b.Fatalf("poll: %d records, %v", len(recs), err)
+	}
+	conv := &convert.JSONConverter{}
+	if err := conv.Configure(map[string]string{"schemas.enable": "false"}, false); err != nil {
+		b.Fatal(err)
+	}
+	total := 0
+	for _, r := range recs {
+		v, err := conv.FromConnectData(r.Topic, nil, r.ValueSchema, r.Value)
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += len(v) + len(fmt.Sprint(r.Key))
+	}
+	return float64(total) / float64(len(recs))
+}
+
+// BenchmarkDatagenToTopic produces Datagen records (JsonConverter without
+// schemas, one task, no pause between records) into a one-partition
+// topic: 500,000 pageviews, or 100,000 records of 1 KiB.
 func BenchmarkDatagenToTopic(b *testing.B) {
 	broker := benchBroker(b)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
@@ -215,43 +275,58 @@ func BenchmarkDatagenToTopic(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer cl.Close()
-	for i := 0; i < b.N; i++ {
-		dir := b.TempDir()
-		topic := fmt.Sprintf("gen-%d", i)
-		createTopic(b, cl, topic)
-		ctx, cancel := context.WithCancel(context.Background())
-		ready, done := make(chan struct{}), make(chan error, 1)
-		go func() {
-			done <- Run(ctx, Config{Worker: map[string]string{"bootstrap.servers": broker, "listeners": "http://127.0.0.1:0",
-				"offset.storage.file.filename": filepath.Join(dir, "offsets"), "value.converter.schemas.enable": "false"},
-				Connectors: []map[string]string{{"name": "gen", "connector.class": "Datagen", "quickstart": "pageviews",
-					"kafka.topic": topic, "max.interval": "0", "iterations": fmt.Sprint(datagenRecords)}},
-				Ready: func(string) { close(ready) }})
-		}()
-		select {
-		case <-ready:
-		case err := <-done:
-			b.Fatalf("the worker ended before it was ready: %v", err)
-		}
-		// The rate is taken once records flow (from a tenth of them):
-		// the worker's start-up (REST server, metadata, the task's
-		// start) is not what is measured.
-		var from int64
-		for from < datagenRecords/10 {
-			time.Sleep(5 * time.Millisecond)
-			from = endOffsets(ctx, cl, topic)
-		}
-		start := time.Now()
-		for endOffsets(ctx, cl, topic) < datagenRecords {
-			time.Sleep(5 * time.Millisecond)
-		}
-		elapsed := time.Since(start)
-		cancel()
-		if err := <-done; err != nil {
-			b.Fatalf("worker: %v", err)
-		}
-		b.ReportMetric(float64(datagenRecords-from)/elapsed.Seconds(), "records/s")
+	for _, shape := range datagenShapes {
+		b.Run(shape.name, func(b *testing.B) {
+			size := meanRecordBytes(b, shape)
+			for i := 0; i < b.N; i++ {
+				rate := datagenThroughConnect(b, broker, cl, shape, fmt.Sprintf("gen-%s-%d", shape.name, i))
+				b.ReportMetric(rate, "records/s")
+				b.ReportMetric(rate*size/1e6, "MB/s")
+			}
+		})
 	}
+}
+
+// datagenThroughConnect runs a standalone worker with one Datagen task
+// writing shape's records to topic, and returns the records/s it reached.
+func datagenThroughConnect(b *testing.B, broker string, cl *kgo.Client, shape datagenShape, topic string) float64 {
+	dir := b.TempDir()
+	createTopic(b, cl, topic)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready, done := make(chan struct{}), make(chan error, 1)
+	conn := datagenConfig(shape, topic)
+	conn["name"], conn["connector.class"] = "gen", "Datagen"
+	go func() {
+		done <- Run(ctx, Config{Worker: map[string]string{"bootstrap.servers": broker, "listeners": "http://127.0.0.1:0",
+			"offset.storage.file.filename": filepath.Join(dir, "offsets"), "value.converter.schemas.enable": "false"},
+			Connectors: []map[string]string{conn},
+			Ready:      func(string) { close(ready) }})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		b.Fatalf("the worker ended before it was ready: %v", err)
+	}
+	// The rate is taken once records flow (from a tenth of them): the
+	// worker's start-up (REST server, metadata, the task's start) is not
+	// what is measured.
+	want := int64(shape.records)
+	var from int64
+	for from < want/10 {
+		time.Sleep(5 * time.Millisecond)
+		from = endOffsets(ctx, cl, topic)
+	}
+	start := time.Now()
+	for endOffsets(ctx, cl, topic) < want {
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatalf("worker: %v", err)
+	}
+	return float64(want-from) / elapsed.Seconds()
 }
 
 // BenchmarkPlainKgoProduceSmall is BenchmarkDatagenToTopic's baseline: a
@@ -289,67 +364,77 @@ func BenchmarkPlainKgoProduceSmall(b *testing.B) {
 // runtime alone (offset tracking, transforms chain, error handling).
 func BenchmarkPlainKgoDatagen(b *testing.B) {
 	broker := benchBroker(b)
-	for i := 0; i < b.N; i++ {
-		topic := fmt.Sprintf("plain-gen-%d", i)
-		cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	for _, shape := range datagenShapes {
+		b.Run(shape.name, func(b *testing.B) {
+			size := meanRecordBytes(b, shape)
+			for i := 0; i < b.N; i++ {
+				rate := datagenThroughKgo(b, broker, shape, fmt.Sprintf("plain-gen-%s-%d", shape.name, i))
+				b.ReportMetric(rate, "records/s")
+				b.ReportMetric(rate*size/1e6, "MB/s")
+			}
+		})
+	}
+}
+
+// datagenThroughKgo moves shape's records from a Datagen task through the
+// converters to a plain kgo producer, and returns the records/s.
+func datagenThroughKgo(b *testing.B, broker string, shape datagenShape, topic string) float64 {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	createTopic(b, cl, topic)
+	var conn datagen.Connector
+	if err := conn.Start(nil, datagenConfig(shape, topic)); err != nil {
+		b.Fatal(err)
+	}
+	cfgs, err := conn.TaskConfigs(1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	task := datagen.NewTask()
+	if err := task.Start(nil, cfgs[0]); err != nil {
+		b.Fatal(err)
+	}
+	defer task.Stop()
+	keyConv, valueConv, headerConv := &convert.JSONConverter{}, &convert.JSONConverter{}, convert.SimpleHeaderConverter{}
+	if err := keyConv.Configure(map[string]string{}, true); err != nil {
+		b.Fatal(err)
+	}
+	if err := valueConv.Configure(map[string]string{"schemas.enable": "false"}, false); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	start := time.Now()
+	for n := 0; n < shape.records; {
+		recs, err := task.Poll(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
-		createTopic(b, cl, topic)
-		var conn datagen.Connector
-		if err := conn.Start(nil, map[string]string{"quickstart": "pageviews", "kafka.topic": topic, "max.interval": "0",
-			"iterations": fmt.Sprint(datagenRecords)}); err != nil {
-			b.Fatal(err)
-		}
-		cfgs, err := conn.TaskConfigs(1)
-		if err != nil {
-			b.Fatal(err)
-		}
-		task := datagen.NewTask()
-		if err := task.Start(nil, cfgs[0]); err != nil {
-			b.Fatal(err)
-		}
-		keyConv, valueConv, headerConv := &convert.JSONConverter{}, &convert.JSONConverter{}, convert.SimpleHeaderConverter{}
-		if err := keyConv.Configure(map[string]string{}, true); err != nil {
-			b.Fatal(err)
-		}
-		if err := valueConv.Configure(map[string]string{"schemas.enable": "false"}, false); err != nil {
-			b.Fatal(err)
-		}
-		ctx := context.Background()
-		start := time.Now()
-		for n := 0; n < datagenRecords; {
-			recs, err := task.Poll(ctx)
+		for _, r := range recs {
+			k, err := keyConv.FromConnectData(r.Topic, nil, r.KeySchema, r.Key)
 			if err != nil {
 				b.Fatal(err)
 			}
-			for _, r := range recs {
-				k, err := keyConv.FromConnectData(r.Topic, nil, r.KeySchema, r.Key)
-				if err != nil {
-					b.Fatal(err)
-				}
-				v, err := valueConv.FromConnectData(r.Topic, nil, r.ValueSchema, r.Value)
-				if err != nil {
-					b.Fatal(err)
-				}
-				kr := &kgo.Record{Topic: r.Topic, Key: k, Value: v}
-				for _, h := range r.Headers {
-					hv, err := headerConv.FromConnectHeader(r.Topic, h.Key, h.Schema, h.Value)
-					if err != nil {
-						b.Fatal(err)
-					}
-					kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: hv})
-				}
-				cl.Produce(ctx, kr, nil)
+			v, err := valueConv.FromConnectData(r.Topic, nil, r.ValueSchema, r.Value)
+			if err != nil {
+				b.Fatal(err)
 			}
-			n += len(recs)
+			kr := &kgo.Record{Topic: r.Topic, Key: k, Value: v}
+			for _, h := range r.Headers {
+				hv, err := headerConv.FromConnectHeader(r.Topic, h.Key, h.Schema, h.Value)
+				if err != nil {
+					b.Fatal(err)
+				}
+				kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: hv})
+			}
+			cl.Produce(ctx, kr, nil)
 		}
-		if err := cl.Flush(ctx); err != nil {
-			b.Fatal(err)
-		}
-		elapsed := time.Since(start)
-		_ = task.Stop()
-		cl.Close()
-		b.ReportMetric(float64(datagenRecords)/elapsed.Seconds(), "records/s")
+		n += len(recs)
 	}
+	if err := cl.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return float64(shape.records) / time.Since(start).Seconds()
 }
