@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -112,5 +113,43 @@ func TestConnectorOverrides_PolicyAtTaskStart(t *testing.T) {
 	}
 	if _, err := connectorOverrides(log, connect.OverrideNone, conn, connect.ConsumerOverridePrefix); err != nil {
 		t.Fatalf("another prefix: %v", err)
+	}
+}
+
+// A task's admin client takes the worker's admin.* keys with the
+// connector's admin.override.* keys over them, under the policy.
+func TestTaskAdmin_WorkerKeysConnectorOverridesAndPolicy(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	workerProps, err := WorkerAdminProps(map[string]string{"admin.request.timeout.ms": "7000", "admin.default.api.timeout.ms": "9000",
+		"admin.sasl.kerberos.service.name": "kafka", "producer.linger.ms": "5"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(workerProps) != 3 || workerProps["request.timeout.ms"] != "7000" {
+		t.Fatalf("worker admin props %v", workerProps)
+	}
+	w := &Worker{cfg: WorkerConfig{AdminProps: workerProps, OverridePolicy: connect.OverrideAll}}
+	id := connect.TaskID{Connector: "c"}
+	a, err := newTaskAdmin(w, id, log, map[string]string{"admin.override.default.api.timeout.ms": "1500", "admin.override.retries": "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.settings.APITimeout != 1500*time.Millisecond || a.settings.RequestTimeout != 7*time.Second || len(a.settings.Opts) != 1 {
+		t.Fatalf("settings %+v: want the connector's API timeout, the worker's request timeout, one option (retries)", a.settings)
+	}
+	if a, err := newTaskAdmin(&Worker{}, id, log, nil); err != nil || a.settings.APITimeout != defaultAdminAPITimeout || a.settings.RequestTimeout != defaultAdminRequestTimeout {
+		t.Fatalf("defaults: %+v %v", a, err)
+	}
+	w.cfg.OverridePolicy = connect.OverrideNone
+	if _, err := newTaskAdmin(w, id, log, map[string]string{"admin.override.retries": "2"}); err == nil || !strings.Contains(err.Error(), "admin.override.retries") {
+		t.Fatalf("policy None: %v", err)
+	}
+	for _, bad := range []string{"-1", "x", "0"} {
+		if _, _, err := AdminOverrides(map[string]string{"default.api.timeout.ms": bad}); err == nil {
+			t.Errorf("default.api.timeout.ms=%s accepted", bad)
+		}
+	}
+	if _, unknown, err := AdminOverrides(map[string]string{"client.id": "x", "metadata.max.age.ms": "1"}); err != nil || len(unknown) != 1 || unknown[0] != "metadata.max.age.ms" {
+		t.Fatalf("unknown keys %v, %v", unknown, err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -46,6 +45,7 @@ type sinkRunner struct {
 	chain    transformChain
 	op       *retryOperator
 	dlq      *dlqReporter
+	admin    *taskAdmin // creates the dead-letter queue topic; nil without one
 	client   *kgo.Client
 	listener StatusListener
 	gate     *pauseGate
@@ -123,7 +123,26 @@ func newSinkRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, task
 		return nil, fmt.Errorf("consumer: %w", err)
 	}
 	if ecfg.dlqTopic != "" {
-		s.dlq = &dlqReporter{client: s.client, topic: ecfg.dlqTopic, headers: ecfg.dlqHeaders, task: id}
+		// The dead-letter queue has its own producer and admin client,
+		// as in Kafka, so the worker's producer.* and admin.* keys and
+		// the connector's producer.override.* and admin.override.* keys
+		// apply to them.
+		if s.admin, err = newTaskAdmin(w, id, log, conn); err != nil {
+			s.client.Close()
+			return nil, err
+		}
+		poverrides, err := connectorOverrides(log, w.cfg.OverridePolicy, conn, connect.ProducerOverridePrefix)
+		if err != nil {
+			s.client.Close()
+			return nil, err
+		}
+		popts := append(w.clientOpts(id, kgo.ClientID("connector-dlq-producer-"+taskName(id))), w.cfg.ProducerOptions...)
+		dlqClient, err := kgo.NewClient(append(popts, poverrides...)...)
+		if err != nil {
+			s.client.Close()
+			return nil, fmt.Errorf("dead-letter queue producer: %w", err)
+		}
+		s.dlq = &dlqReporter{client: dlqClient, topic: ecfg.dlqTopic, headers: ecfg.dlqHeaders, task: id}
 		s.op.reporters = append(s.op.reporters, s.dlq.report)
 	}
 	return s, nil
@@ -161,6 +180,10 @@ func (s *sinkRunner) interrupt() {}
 
 func (s *sinkRunner) run(ctx context.Context) (err error) {
 	defer s.client.Close()
+	if s.dlq != nil {
+		defer s.dlq.client.Close()
+		defer s.admin.close()
+	}
 	defer func() {
 		// Whatever way run ends (a failure, a panic), leaving the group
 		// must not call into the task again.
@@ -211,9 +234,13 @@ func (s *sinkRunner) run(ctx context.Context) (err error) {
 // createDLQ creates the dead-letter topic unless it exists, as Kafka
 // does (errors.deadletterqueue.topic.replication.factor).
 func (s *sinkRunner) createDLQ(ctx context.Context) error {
-	cctx, cancel := context.WithTimeout(ctx, s.w.cfg.OffsetFlushTimeout)
+	adm, err := s.admin.client()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.admin.settings.APITimeout)
 	defer cancel()
-	resp, err := kadm.NewClient(s.client).CreateTopic(cctx, dlqPartitions, s.op.cfg.dlqRF, nil, s.dlq.topic)
+	resp, err := adm.CreateTopic(cctx, dlqPartitions, s.op.cfg.dlqRF, nil, s.dlq.topic)
 	if err == nil {
 		err = resp.Err
 	}

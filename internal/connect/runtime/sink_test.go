@@ -218,7 +218,11 @@ func TestSinkTask_ToleranceAllDeadLetters(t *testing.T) {
 	id := connect.TaskID{Connector: "dlq", Task: 3}
 	cfg := sinkConfig("dlq", "in", "errors.tolerance", "all", "errors.log.enable", "true",
 		"errors.deadletterqueue.topic.name", "dlq-topic", "errors.deadletterqueue.topic.replication.factor", "1",
-		"errors.deadletterqueue.context.headers.enable", "true")
+		"errors.deadletterqueue.context.headers.enable", "true",
+		// The dead-letter queue has its own producer and admin client,
+		// with the connector's overrides.
+		"producer.override.compression.type", "gzip", "admin.override.request.timeout.ms", "5000",
+		"admin.override.client.id", "dlq-admin")
 	if err := w.StartTask(id, cfg, nil, newListener()); err != nil {
 		t.Fatal(err)
 	}
@@ -238,6 +242,9 @@ func TestSinkTask_ToleranceAllDeadLetters(t *testing.T) {
 		return m
 	}
 	conv, put := dl[0], dl[1]
+	if c := conv.Attrs.CompressionType(); c != 1 {
+		t.Errorf("dead letter compression %d, want 1 (gzip, from producer.override.compression.type)", c)
+	}
 	if string(conv.Value) != "poison" || string(put.Value) != "bad" {
 		t.Fatalf("dead letters %q %q, want the original bytes poison, bad", conv.Value, put.Value)
 	}

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -26,6 +25,7 @@ type sourceRunner struct {
 	topics   *topicTracker          // used on the run goroutine only
 	creation *connect.TopicCreation // nil: the broker's auto-creation (KIP-158)
 	created  map[string]bool        // topics created or found; run goroutine only
+	admin    *taskAdmin             // creates those topics
 	w        *Worker
 	id       connect.TaskID
 	log      *slog.Logger
@@ -81,6 +81,9 @@ func newSourceRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, ta
 			return nil, err
 		}
 		s.created = map[string]bool{}
+		if s.admin, err = newTaskAdmin(w, id, log, conn); err != nil {
+			return nil, err
+		}
 	}
 	overrides, err := connectorOverrides(log, w.cfg.OverridePolicy, conn, connect.ProducerOverridePrefix)
 	if err != nil {
@@ -135,6 +138,9 @@ func (s *sourceRunner) run(ctx context.Context) (err error) {
 		abandonMu.Unlock()
 		cancelProduce()
 		s.client.Close()
+		if s.admin != nil {
+			s.admin.close()
+		}
 	}()
 	if err := s.task.Start(&sourceContext{s: s}, s.taskCfg); err != nil {
 		s.stopTask()
@@ -473,16 +479,20 @@ func (p connectTopicPartitioner) Partition(r *kgo.Record, n int) int {
 // topic that exists is left as it is.
 func (s *sourceRunner) createTopic(ctx context.Context, topic string) error {
 	g := s.creation.For(topic)
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	adm, err := s.admin.client()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.admin.settings.APITimeout)
 	defer cancel()
-	resp, err := kadm.NewClient(s.client).CreateTopic(cctx, g.Partitions, g.ReplicationFactor, g.Configs, topic)
+	resp, err := adm.CreateTopic(cctx, g.Partitions, g.ReplicationFactor, g.Configs, topic)
 	if err == nil {
 		err = resp.Err
 	}
 	if errors.Is(err, kerr.TopicAuthorizationFailed) {
 		// Without CREATE rights the broker refuses even a topic that
 		// exists: one that exists is all the task needs.
-		if d, lerr := kadm.NewClient(s.client).ListTopics(cctx, topic); lerr == nil && d.Has(topic) && d[topic].Err == nil {
+		if d, lerr := adm.ListTopics(cctx, topic); lerr == nil && d.Has(topic) && d[topic].Err == nil {
 			err = kerr.TopicAlreadyExists
 		}
 	}

@@ -36,6 +36,10 @@ type WorkerConfig struct {
 	// producers and sink tasks' consumers: the worker's producer.* and
 	// consumer.* keys (ClientOverrides).
 	ProducerOptions, ConsumerOptions []kgo.Opt
+	// AdminProps are the worker's admin.* keys, prefix removed
+	// (WorkerAdminProps): the settings of each task's admin client, under
+	// the connector's admin.override.* keys.
+	AdminProps map[string]string
 	// ConverterProps holds the worker's converter keys as
 	// worker.properties writes them: key.converter, value.converter,
 	// header.converter and their prefixed settings

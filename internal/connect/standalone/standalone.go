@@ -90,8 +90,13 @@ func Run(ctx context.Context, cfg Config) error {
 		_ = srv.Close(context.Background())
 		return err
 	}
+	adminProps, err := runtime.WorkerAdminProps(cfg.Worker, logger)
+	if err != nil {
+		_ = srv.Close(context.Background())
+		return err
+	}
 	worker, err := runtime.NewWorker(runtime.WorkerConfig{WorkerID: workerID, BootstrapServers: seeds, ClientOptions: clientOpts,
-		ProducerOptions: producerOpts, ConsumerOptions: consumerOpts,
+		ProducerOptions: producerOpts, ConsumerOptions: consumerOpts, AdminProps: adminProps,
 		ConverterProps: connect.ConverterProps(cfg.Worker), OffsetFlushInterval: time.Duration(props.Int(connect.WorkerOffsetFlushInterval)) * time.Millisecond,
 		OffsetFlushTimeout: time.Duration(props.Int(connect.WorkerOffsetFlushTimeout)) * time.Millisecond,
 		ShutdownTimeout:    time.Duration(props.Int(connect.WorkerTaskShutdownTimeout)) * time.Millisecond,
