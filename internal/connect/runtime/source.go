@@ -223,10 +223,19 @@ func (s *sourceRunner) loop(ctx, produceCtx context.Context) error {
 			return fmt.Errorf("poll: %w", err)
 		}
 		batch := make([]inflight, len(recs))
+		// The converted headers of the batch share one slab too (a
+		// transform that adds headers grows its record's own slice).
+		nh := 0
+		for i := range recs {
+			nh += len(recs[i].Headers)
+		}
+		hslab := make([]kgo.RecordHeader, nh)
 		for i := range recs {
 			f := &batch[i]
 			f.Context, f.rec = produceCtx, recs[i]
 			f.ec.source = &f.rec
+			n := min(len(recs[i].Headers), len(hslab))
+			f.kr.Headers, hslab = hslab[:0:n], hslab[n:]
 			if err := s.send(produceCtx, f); err != nil {
 				if ctx.Err() != nil {
 					// Stopping (a retry was cut short): the rest of the

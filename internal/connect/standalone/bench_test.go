@@ -279,7 +279,7 @@ func BenchmarkDatagenToTopic(b *testing.B) {
 		b.Run(shape.name, func(b *testing.B) {
 			size := meanRecordBytes(b, shape)
 			for i := 0; i < b.N; i++ {
-				rate := datagenThroughConnect(b, broker, cl, shape, fmt.Sprintf("gen-%s-%d", shape.name, i))
+				rate := datagenThroughConnect(b, broker, cl, shape, fmt.Sprintf("gen-%s-%d-%d", shape.name, b.N, i))
 				b.ReportMetric(rate, "records/s")
 				b.ReportMetric(rate*size/1e6, "MB/s")
 			}
@@ -368,7 +368,7 @@ func BenchmarkPlainKgoDatagen(b *testing.B) {
 		b.Run(shape.name, func(b *testing.B) {
 			size := meanRecordBytes(b, shape)
 			for i := 0; i < b.N; i++ {
-				rate := datagenThroughKgo(b, broker, shape, fmt.Sprintf("plain-gen-%s-%d", shape.name, i))
+				rate := datagenThroughKgo(b, broker, shape, fmt.Sprintf("plain-gen-%s-%d-%d", shape.name, b.N, i))
 				b.ReportMetric(rate, "records/s")
 				b.ReportMetric(rate*size/1e6, "MB/s")
 			}
