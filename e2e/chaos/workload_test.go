@@ -80,6 +80,8 @@ type workload struct {
 	mu       sync.Mutex
 	errs     map[string]int // guarded by mu: failed produces and fetch errors by text
 	stopOnce sync.Once
+
+	clientLog clientLog // the producers' kgo logs, for forensics
 }
 
 // startWorkload creates the topic on c and starts producing and consuming.
@@ -136,6 +138,7 @@ func startWorkload(t *testing.T, c *fjordtest.Cluster) *workload {
 			kgo.ProduceRequestTimeout(3*time.Second),
 			kgo.RequestTimeoutOverhead(2*time.Second),
 			kgo.DialTimeout(2*time.Second),
+			kgo.WithLogger(w.clientLog.logger(fmt.Sprintf("w%d", id))),
 		)
 		if err != nil {
 			t.Fatal(err)
@@ -483,6 +486,7 @@ func (w *workload) verify(t *testing.T) {
 	replicaProblems, tails := w.checkReplicas(t, view)
 	ledgerProblems := append(w.ledger.Check(got), fjordtest.CheckDuplicates(got)...)
 	checkTriaged(t, "ledger", ledgerProblems, tails)
+	w.forensics(t, ledgerProblems)
 	report(t, "production order", triageSequences(t, ledgerProblems, checkSequences(t, w.ledger.Acked()), tails))
 	checkTriaged(t, "nonmonotonic polls", w.polls.Check(), tails)
 	epochs, obs := w.epochs.Epochs()

@@ -508,6 +508,10 @@ type Pending struct {
 	Duplicate bool
 }
 
+// LeaderEpoch is the leader epoch the append was made (or the duplicate
+// found) in.
+func (w Pending) LeaderEpoch() int32 { return w.epoch }
+
 // Wait blocks until the append (for a duplicate, the original) is durable
 // as configured (group commit: concurrent waiters share one fsync) and the
 // high watermark has passed it: acks=all's promise. A single replica's

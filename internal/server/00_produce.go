@@ -52,6 +52,7 @@ type pendingPartition struct {
 	topicIdx, partIdx int // position of the partition in the response
 	wait              partition.Pending
 	part              *partition.Partition
+	dup               *record.Header // a retried idempotent batch answered with the original's offsets
 }
 
 func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *inflight {
@@ -114,7 +115,13 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 				if pend.Info.LogAppendTime >= 0 {
 					sp.LogAppendTime = pend.Info.LogAppendTime
 				}
-				pending = append(pending, pendingPartition{topicIdx: len(resp.Topics), partIdx: len(st.Partitions), wait: pend, part: part})
+				pp := pendingPartition{topicIdx: len(resp.Topics), partIdx: len(st.Partitions), wait: pend, part: part}
+				if pend.Duplicate {
+					if h, herr := record.PeekHeader(rp.Records); herr == nil {
+						pp.dup = &h
+					}
+				}
+				pending = append(pending, pp)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -154,7 +161,11 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 			if req.Acks == 1 {
 				wait = p.wait.WaitLeader // acks=1: this leader's copy
 			}
-			if err := wait(ctx); err != nil {
+			err := wait(ctx)
+			if err == nil && p.dup != nil {
+				b.logDuplicateAck(p)
+			}
+			if err != nil {
 				sp.ErrorCode = protocol.ErrorCode(err)
 				if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 					sp.ErrorCode = kerr.RequestTimedOut.Code
@@ -173,6 +184,20 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 			sp.LogStartOffset = p.part.LogStartOffset()
 		}
 	}}
+}
+
+// logDuplicateAck notes a retried idempotent batch acknowledged with the
+// offsets of the copy already in the log: the client is told its records
+// are there, so a lost acknowledged record is traced from these lines
+// too. Once per batch per Every (a client retrying one batch).
+func (b *Broker) logDuplicateAck(p pendingPartition) {
+	h, id := p.dup, p.part.ID
+	if ok, held := b.logs.Allow(fmt.Sprintf("dup %s %d %d %d", id.Topic, id.Partition, h.ProducerID, h.BaseSequence), b.now()); ok {
+		b.logger.Info("acknowledged a retried batch as the copy already in the log", "topic", id.Topic, "partition", id.Partition,
+			"producer_id", h.ProducerID, "producer_epoch", h.ProducerEpoch, "base_sequence", h.BaseSequence,
+			"base_offset", p.wait.Info.BaseOffset, "last_offset", p.wait.Info.LastOffset, "leader_epoch", p.wait.LeaderEpoch(),
+			"similar_suppressed", held)
+	}
 }
 
 // lastEntries marks, by topic and partition index in the request, the
