@@ -2,6 +2,7 @@ package connect
 
 import (
 	"errors"
+	"maps"
 	"math/big"
 	"strings"
 	"testing"
@@ -108,5 +109,41 @@ func TestValidateConfig_KafkaShapes(t *testing.T) {
 	infos, _ = ValidateConfig(r, map[string]string{"connector.class": "Nope", "name": "f", "transforms": "a"})
 	if infos.ErrorCount != 2 {
 		t.Fatalf("unknown class and a transform without type: %d errors: %+v", infos.ErrorCount, infos)
+	}
+}
+
+// KIP-507's keys are checked as Kafka checks them: known algorithms, and
+// the signature algorithm among the verification ones.
+func TestParseWorkerConfig_InterWorkerKeys(t *testing.T) {
+	base := map[string]string{"bootstrap.servers": "localhost:9092", "group.id": "g", "config.storage.topic": "c",
+		"offset.storage.topic": "o", "status.storage.topic": "s"}
+	with := func(kv ...string) map[string]string {
+		m := maps.Clone(base)
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	p, err := ParseWorkerConfig(Distributed, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.String(WorkerInterWorkerSignature) != "HmacSHA256" || p.Int(WorkerInterWorkerKeyTTL) != 3600000 {
+		t.Fatalf("defaults: %q %d", p.String(WorkerInterWorkerSignature), p.Int(WorkerInterWorkerKeyTTL))
+	}
+	if _, err := ParseWorkerConfig(Distributed, with(WorkerInterWorkerSignature, "HmacSHA512",
+		WorkerInterWorkerVerifications, "HmacSHA256, hmacsha512", WorkerInterWorkerKeySize, "512")); err != nil {
+		t.Fatalf("a valid set: %v", err)
+	}
+	for name, cfg := range map[string]map[string]string{
+		"unknown algorithm":             with(WorkerInterWorkerKeyAlgorithm, "RSA"),
+		"signature not among verifiers": with(WorkerInterWorkerSignature, "HmacSHA512"),
+		"empty verifiers":               with(WorkerInterWorkerVerifications, ""),
+		"negative ttl":                  with(WorkerInterWorkerKeyTTL, "-1"),
+		"zero key size":                 with(WorkerInterWorkerKeySize, "0"),
+	} {
+		if _, err := ParseWorkerConfig(Distributed, cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/fjordstream/fjord/internal/config"
@@ -39,8 +40,16 @@ const (
 	WorkerRebalanceTimeout        = "rebalance.timeout.ms"
 	WorkerScheduledRebalanceDelay = "scheduled.rebalance.max.delay.ms"
 	WorkerConnectProtocol         = "connect.protocol"
-	WorkerTopicTracking           = "topic.tracking.enable"
-	WorkerTopicTrackingReset      = "topic.tracking.allow.reset"
+	// KIP-507's keys: accepted and checked as Kafka checks them. Fjord's
+	// workers have no internal endpoint they would protect (see
+	// docs/connect.md), so no session key is made from them.
+	WorkerInterWorkerKeyAlgorithm  = "inter.worker.key.generation.algorithm"
+	WorkerInterWorkerKeySize       = "inter.worker.key.size"
+	WorkerInterWorkerKeyTTL        = "inter.worker.key.ttl.ms"
+	WorkerInterWorkerSignature     = "inter.worker.signature.algorithm"
+	WorkerInterWorkerVerifications = "inter.worker.verification.algorithms"
+	WorkerTopicTracking            = "topic.tracking.enable"
+	WorkerTopicTrackingReset       = "topic.tracking.allow.reset"
 )
 
 // WorkerMode is standalone or distributed.
@@ -137,10 +146,45 @@ func WorkerConfigDef(mode WorkerMode) ConfigDef {
 					}
 					return OneOf("compatible", "sessioned")(v)
 				}},
+			ConfigKey{Name: WorkerInterWorkerKeyAlgorithm, Type: ConfigString, Default: "HmacSHA256", Importance: Low,
+				Doc: "The algorithm to use for generating internal request keys (KIP-507; Fjord has no internal request to sign).", Validator: OneOf(hmacAlgorithms...)},
+			ConfigKey{Name: WorkerInterWorkerKeySize, Type: ConfigInt, NullDefault: true, Importance: Low,
+				Doc: "The size of the key to use for signing internal requests, in bits (KIP-507).", Validator: func(v any) error {
+					if n, ok := v.(int32); ok && n < 1 {
+						return errors.New("Value must be at least 1")
+					}
+					return nil
+				}},
+			ConfigKey{Name: WorkerInterWorkerKeyTTL, Type: ConfigLong, Default: "3600000", Importance: Low,
+				Doc: "The TTL of generated session keys used for internal request validation, in milliseconds (KIP-507).", Validator: func(v any) error {
+					if v.(int64) < 0 {
+						return errors.New("Value must be at least 0")
+					}
+					return nil
+				}},
+			ConfigKey{Name: WorkerInterWorkerSignature, Type: ConfigString, Default: "HmacSHA256", Importance: Low,
+				Doc: "The algorithm used to sign internal requests (KIP-507).", Validator: OneOf(hmacAlgorithms...)},
+			ConfigKey{Name: WorkerInterWorkerVerifications, Type: ConfigList, Default: "HmacSHA256", Importance: Low,
+				Doc: "A list of permitted algorithms for verifying internal requests, which must include the algorithm used for the inter.worker.signature.algorithm property (KIP-507).", Validator: func(v any) error {
+					l := v.([]string)
+					if len(l) == 0 {
+						return errors.New("At least one signature verification algorithm must be provided")
+					}
+					for _, a := range l {
+						if err := OneOf(hmacAlgorithms...)(a); err != nil {
+							return err
+						}
+					}
+					return nil
+				}},
 		)
 	}
 	return def
 }
+
+// hmacAlgorithms are the MAC algorithms KIP-507's keys may name (Java's
+// names).
+var hmacAlgorithms = []string{"HmacSHA1", "HmacSHA224", "HmacSHA256", "HmacSHA384", "HmacSHA512"}
 
 // ReadProperties reads a worker's or connector's .properties file with
 // java.util.Properties rules (internal/config's parser).
@@ -204,5 +248,15 @@ func ParseWorkerConfig(mode WorkerMode, worker map[string]string) (*Props, error
 		}
 		return nil, fmt.Errorf("worker configuration: %s", strings.Join(msgs, "; "))
 	}
-	return def.Parse(worker)
+	props, err := def.Parse(worker)
+	if err != nil {
+		return nil, err
+	}
+	if mode == Distributed {
+		sig := props.String(WorkerInterWorkerSignature)
+		if !slices.ContainsFunc(props.List(WorkerInterWorkerVerifications), func(a string) bool { return strings.EqualFold(a, sig) }) {
+			return nil, fmt.Errorf("worker configuration: %s must include the %s %s", WorkerInterWorkerVerifications, WorkerInterWorkerSignature, sig)
+		}
+	}
+	return props, nil
 }
