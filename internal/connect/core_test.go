@@ -102,13 +102,22 @@ func TestRegistry_KafkaNamesAndAliases(t *testing.T) {
 func TestValidateConfig_KafkaShapes(t *testing.T) {
 	r := NewRegistry()
 	r.MustRegister(Plugin{Class: "org.apache.kafka.connect.file.FileStreamSourceConnector", Type: PluginSource, Version: "1", New: func() any { return fakeConnector{} }})
-	infos, typ := ValidateConfig(r, map[string]string{"connector.class": "FileStreamSource", "name": "f"})
+	infos, typ := ValidateConfig(r, map[string]string{"connector.class": "FileStreamSource", "name": "f"}, ValidateOptions{})
 	if typ != SourceType || infos.ErrorCount != 0 || infos.Name != "FileStreamSource" {
 		t.Fatalf("valid source: %v %+v", typ, infos)
 	}
-	infos, _ = ValidateConfig(r, map[string]string{"connector.class": "Nope", "name": "f", "transforms": "a"})
+	infos, _ = ValidateConfig(r, map[string]string{"connector.class": "Nope", "name": "f", "transforms": "a"}, ValidateOptions{})
 	if infos.ErrorCount != 2 {
 		t.Fatalf("unknown class and a transform without type: %d errors: %+v", infos.ErrorCount, infos)
+	}
+	// Bad topic.creation.* keys are an error unless the worker's
+	// topic.creation.enable=false makes them ignored.
+	badCreation := map[string]string{"connector.class": "FileStreamSource", "name": "f", "topic.creation.default.partitions": "many"}
+	if infos, _ = ValidateConfig(r, badCreation, ValidateOptions{}); infos.ErrorCount != 1 {
+		t.Fatalf("bad topic.creation key: %d errors", infos.ErrorCount)
+	}
+	if infos, _ = ValidateConfig(r, badCreation, ValidateOptions{TopicCreationDisabled: true}); infos.ErrorCount != 0 {
+		t.Fatalf("bad topic.creation key with topic creation disabled: %d errors: %+v", infos.ErrorCount, infos)
 	}
 }
 

@@ -6,6 +6,15 @@ import (
 	"strings"
 )
 
+// ValidateOptions carry what of the worker's configuration validation
+// depends on.
+type ValidateOptions struct {
+	// TopicCreationDisabled is the worker's topic.creation.enable=false:
+	// a source connector's topic.creation.* keys are then ignored, not
+	// checked, as in Kafka.
+	TopicCreationDisabled bool
+}
+
 // ValidateConfig validates a connector configuration as Kafka Connect's
 // AbstractHerder.validateConnectorConfig does: the common keys, the
 // source's or sink's, the connector's own (its ConfigDef, then its
@@ -13,7 +22,7 @@ import (
 // their aliases. It returns the REST API's ConfigInfos (ErrorCount 0:
 // valid) and the connector's type. A connector.class the registry does not
 // know is one error on that key.
-func ValidateConfig(reg *Registry, config map[string]string) (ConfigInfos, ConnectorType) {
+func ValidateConfig(reg *Registry, config map[string]string, opts ValidateOptions) (ConfigInfos, ConnectorType) {
 	class := config[KeyConnectorClass]
 	typ := UnknownType
 	var conn Connector
@@ -54,7 +63,7 @@ func ValidateConfig(reg *Registry, config map[string]string) (ConfigInfos, Conne
 	if typ == SinkType {
 		infos = checkSinkTopics(infos, config)
 	}
-	if typ == SourceType {
+	if typ == SourceType && !opts.TopicCreationDisabled {
 		infos = checkTopicCreation(infos, config)
 	}
 	if conn != nil {

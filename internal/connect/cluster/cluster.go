@@ -108,7 +108,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	h, err := herder.NewDistributed(herder.DistributedConfig{WorkerID: workerID, URL: url, Seeds: seeds, ClientOptions: clientOpts,
-		OverridePolicy: policy, TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking), Registry: reg, Worker: worker, Offsets: offsets,
+		OverridePolicy: policy, TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking),
+		TopicCreationDisabled: !props.Bool(connect.WorkerTopicCreation), Registry: reg, Worker: worker, Offsets: offsets,
 		Configs: storage.TopicSpec{Name: props.String(connect.WorkerConfigTopic), Partitions: 1, ReplicationFactor: rf(connect.WorkerConfigTopicRF)},
 		Status: storage.TopicSpec{Name: props.String(connect.WorkerStatusTopic), Partitions: int32(props.Int(connect.WorkerStatusTopicPartitions)),
 			ReplicationFactor: rf(connect.WorkerStatusTopicRF)},

@@ -46,6 +46,9 @@ type DistributedConfig struct {
 	// TopicTrackingDisabled is topic.tracking.enable=false: the topics
 	// tasks use are not recorded.
 	TopicTrackingDisabled bool
+	// TopicCreationDisabled is topic.creation.enable=false: source
+	// connectors' topic.creation.* keys are ignored, not validated.
+	TopicCreationDisabled bool
 }
 
 // Distributed is Kafka Connect's DistributedHerder: workers sharing

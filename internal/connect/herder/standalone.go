@@ -43,6 +43,9 @@ type StandaloneConfig struct {
 	// TopicTrackingDisabled is topic.tracking.enable=false: the topics
 	// tasks use are not recorded.
 	TopicTrackingDisabled bool
+	// TopicCreationDisabled is topic.creation.enable=false: source
+	// connectors' topic.creation.* keys are ignored, not validated.
+	TopicCreationDisabled bool
 }
 
 // Standalone is Kafka Connect's StandaloneHerder.
@@ -138,7 +141,7 @@ func (h *Standalone) ConnectorConfig(_ context.Context, name string) (map[string
 
 // ValidateConnectorConfig implements connect.Herder.
 func (h *Standalone) ValidateConnectorConfig(_ context.Context, config map[string]string) (connect.ConfigInfos, error) {
-	infos, _ := validateConnector(h.cfg.Registry, h.cfg.OverridePolicy, config)
+	infos, _ := validateConnector(h.cfg.Registry, h.cfg.OverridePolicy, connect.ValidateOptions{TopicCreationDisabled: h.cfg.TopicCreationDisabled}, config)
 	return infos, nil
 }
 
@@ -148,7 +151,7 @@ func (h *Standalone) ValidateConnectorConfig(_ context.Context, config map[strin
 func (h *Standalone) PutConnectorConfig(ctx context.Context, name string, config map[string]string, allowReplace bool) (connect.ConnectorInfo, bool, error) {
 	config = maps.Clone(config)
 	config[connect.KeyName] = name
-	infos, typ := validateConnector(h.cfg.Registry, h.cfg.OverridePolicy, config)
+	infos, typ := validateConnector(h.cfg.Registry, h.cfg.OverridePolicy, connect.ValidateOptions{TopicCreationDisabled: h.cfg.TopicCreationDisabled}, config)
 	if infos.ErrorCount > 0 {
 		return connect.ConnectorInfo{}, false, &connect.BadConfigError{Infos: infos}
 	}

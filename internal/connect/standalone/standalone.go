@@ -107,7 +107,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	h := herder.NewStandalone(herder.StandaloneConfig{WorkerID: workerID, Worker: worker, Registry: reg, Offsets: offsets, Admin: adm,
-		ClusterID: md.Cluster, Logger: logger, OverridePolicy: policy, TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking)})
+		ClusterID: md.Cluster, Logger: logger, OverridePolicy: policy, TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking),
+		TopicCreationDisabled: !props.Bool(connect.WorkerTopicCreation)})
 	handler.Set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger,
 		TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking), TopicResetDisabled: !props.Bool(connect.WorkerTopicTrackingReset)}))
 	defer func() {

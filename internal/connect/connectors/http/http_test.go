@@ -596,11 +596,11 @@ func TestValidateConfigThroughRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := map[string]string{"name": "h", "connector.class": "HttpSink", "topics": "in", KeyURL: "http://h"}
-	if infos, _ := connect.ValidateConfig(r, base); infos.ErrorCount != 0 {
+	if infos, _ := connect.ValidateConfig(r, base, connect.ValidateOptions{}); infos.ErrorCount != 0 {
 		t.Fatalf("valid config: %d errors: %+v", infos.ErrorCount, infos)
 	}
 	base[KeyHeaders] = "A:1|nocolon"
-	if infos, _ := connect.ValidateConfig(r, base); infos.ErrorCount != 1 {
+	if infos, _ := connect.ValidateConfig(r, base, connect.ValidateOptions{}); infos.ErrorCount != 1 {
 		t.Fatalf("bad headers: %d errors", infos.ErrorCount)
 	}
 }
