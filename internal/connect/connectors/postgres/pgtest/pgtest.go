@@ -5,7 +5,9 @@
 //
 // Invariant: the server listens only on 127.0.0.1 and a socket folder of
 // its own, trusts local connections, and never outlives the test that
-// started it. Missing binaries skip the test, unless
+// started it: a test binary killed before its cleanup leaves its server
+// running, and the next Start stops it (each folder names the process
+// that made it). Missing binaries skip the test, unless
 // FJORD_REQUIRE_CLIENTS=1 (CI), where they fail it.
 package pgtest
 
@@ -57,8 +59,12 @@ func Start(t testing.TB) string {
 	if asRoot && !traversable(base) {
 		t.Fatalf("pgtest: %s or one of its parents is not traversable by others, so the postgres user cannot reach the server's folder", base)
 	}
-	root, err := os.MkdirTemp(base, "fjord-pgtest-")
+	sweep(t, base, bin, asRoot)
+	root, err := os.MkdirTemp(base, folderPrefix)
 	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(root, ownerFile), []byte(processID(os.Getpid())), 0o644); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(root) })
@@ -121,6 +127,71 @@ func Start(t testing.TB) string {
 		}
 	})
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+}
+
+// A server's folder is folderPrefix followed by a random suffix, and its
+// ownerFile names the test process that made it (processID).
+const (
+	folderPrefix = "fjord-pgtest-"
+	ownerFile    = "owner"
+)
+
+// processID names a live process so that a reused PID is not mistaken for
+// it: the PID and its start time (field 22 of /proc/PID/stat); "" when
+// the process does not exist or /proc is missing.
+func processID(pid int) string {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// fields are counted after its closing one.
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 20 {
+		return ""
+	}
+	return fmt.Sprintf("%d %s", pid, f[19]) // field 22 is the 20th after the name
+}
+
+// sweep stops and removes the servers of earlier test processes that died
+// before their cleanup (SIGKILLed, or timed out): their owner process is
+// gone. Servers of live test processes, and folders without an owner
+// file, are left alone.
+func sweep(t testing.TB, base, bin string, asRoot bool) {
+	if processID(os.Getpid()) == "" {
+		return // no /proc: owners cannot be checked
+	}
+	dirs, _ := filepath.Glob(filepath.Join(base, folderPrefix+"*"))
+	for _, dir := range dirs {
+		owner, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pidText, _, _ := strings.Cut(string(owner), " ")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || processID(pid) == string(owner) {
+			continue // unreadable, or its owner is alive
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+		args := []string{"-D", filepath.Join(dir, "data"), "-m", "immediate", "-w", "-t", "60", "stop"}
+		prog := filepath.Join(bin, "pg_ctl")
+		cmd := exec.CommandContext(ctx, prog, args...)
+		if asRoot {
+			cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--", prog}, args...)...)
+		}
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil && !strings.Contains(string(out), "Is server running?") {
+			t.Logf("pgtest: stopping the server a dead test process left in %s: %v\n%s", dir, err, out)
+			continue
+		}
+		t.Logf("pgtest: stopped and removed the server a dead test process (%s) left in %s", strings.TrimSpace(string(owner)), dir)
+		os.RemoveAll(dir)
+	}
 }
 
 // findBin returns the folder holding initdb, pg_ctl and postgres: where
