@@ -56,7 +56,7 @@ var layer = map[string]int{
 	"internal/connect/rest":                       2,
 	"internal/connect/connectors/file":            2,
 	"internal/connect/connectors/datagen":         2,
-	"internal/connect/connectors/http":            2,
+	"internal/connect/connectors/http":            3, // writes JSON with convert's JsonConverter
 	"internal/connect/connectors/postgres":        2,
 	"internal/connect/connectors/postgres/pgtest": 2,
 	"internal/connect/connectors/postgrescdc":     2,
@@ -65,7 +65,7 @@ var layer = map[string]int{
 	"internal/connect/storage":                    3,
 	"internal/connect/workergroup":                3,
 	"internal/connect/herder":                     4,
-	"internal/connect/plugins":                    3,
+	"internal/connect/plugins":                    4,
 	"internal/connect/standalone":                 5,
 	"internal/connect/cluster":                    5,
 	// Test harness and tools: above everything they drive.

@@ -496,7 +496,7 @@ func TestJSONValues(t *testing.T) {
 		value  any
 		want   string
 	}{
-		{schema, s, `{"id":7,"price":19.99,"at":1709294400000,"day":19783,"raw":"aGk=","tags":["a","b"],"attrs":{"x":1,"y":2.5},"addr":{"city":"Oslo \"N\"","zip":null}}`},
+		{schema, s, `{"id":7,"price":19.99,"at":1709294400000,"day":19783,"raw":"aGk=","tags":["a","b"],"attrs":{"x":1.0,"y":2.5},"addr":{"city":"Oslo \"N\"","zip":null}}`},
 		{nil, map[string]any{"b": []any{int64(1), true, nil}, "a": "<&>"}, `{"a":"<&>","b":[1,true,null]}`},
 		{nil, map[any]any{int32(2): "two", int32(1): "one"}, `[[1,"one"],[2,"two"]]`},
 		{connect.Int64Schema, int64(42), `42`},

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fjordstream/fjord/internal/connect"
+	"github.com/fjordstream/fjord/internal/connect/convert"
 )
 
 // Client bounds: a task sends one request at a time, so a few idle
@@ -143,6 +144,7 @@ type SinkTask struct {
 	ctx    connect.SinkTaskContext
 	cfg    config
 	client *http.Client
+	json   *convert.JSONConverter // writes values as JSON
 	buf    []pending
 	// stop ends a backoff or request in flight when the task stops.
 	stop   context.Context
@@ -158,6 +160,9 @@ func (t *SinkTask) Start(ctx connect.SinkTaskContext, props map[string]string) e
 		return err
 	}
 	t.ctx, t.cfg = ctx, cfg
+	if t.json, err = newJSONWriter(); err != nil {
+		return err
+	}
 	dialer := &net.Dialer{Timeout: cfg.connectTimeout, KeepAlive: 30 * time.Second}
 	t.client = &http.Client{
 		Transport: &http.Transport{
@@ -200,9 +205,9 @@ func (t *SinkTask) Put(records []connect.SinkRecord) error {
 		p := pending{rec: rec, contentType: typeJSON}
 		var err error
 		if t.cfg.asArray {
-			p.body, err = renderElement(rec)
+			p.body, err = renderElement(t.json, rec)
 		} else {
-			p.body, p.contentType, err = renderSingle(rec)
+			p.body, p.contentType, err = renderSingle(t.json, rec)
 		}
 		if err != nil {
 			if rerr := t.report(rec, fmt.Errorf("http sink: rendering the value: %w", err)); rerr != nil {
