@@ -67,9 +67,11 @@ type Node struct {
 }
 
 // NewNode builds a node from options. The default listener is
-// PLAINTEXT://127.0.0.1:0 (a free port chosen by the OS).
+// PLAINTEXT://127.0.0.1:0 (a free port chosen by the OS), and an embedded
+// node serves no metrics: WithConfig("http.listeners",
+// "http://127.0.0.1:0") turns them on (see HTTPAddr).
 func NewNode(opts ...Option) (*Node, error) {
-	o := options{props: map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0"}}
+	o := options{props: map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "http.listeners": ""}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -111,6 +113,16 @@ func (n *Node) Addr() string { return n.inner.Addr() }
 
 // DataDir is the data folder.
 func (n *Node) DataDir() string { return n.inner.DataDir() }
+
+// HTTPAddr is the host:port serving /metrics, /healthz and /readyz (the
+// first of http.listeners), or "" when there is none. Set once Start has
+// begun.
+func (n *Node) HTTPAddr() string {
+	if a := n.inner.HTTPAddrs(); len(a) > 0 {
+		return a[0].String()
+	}
+	return ""
+}
 
 // Failed is closed when the node stopped serving on its own: its data
 // folder failed (a write or fsync error such as a full or broken disk), so

@@ -67,7 +67,7 @@ func TestServer_InvalidConfigStopsStartupNamingTheKey(t *testing.T) {
 func TestServer_ConfigFileAndUnknownKeyWarning(t *testing.T) {
 	bin := fjordtest.BuildFjord(t)
 	path := filepath.Join(t.TempDir(), "server.properties")
-	props := "num.partitions=5\nsome.unknown.key=1\nlisteners=PLAINTEXT://127.0.0.1:0\n"
+	props := "num.partitions=5\nsome.unknown.key=1\nlisteners=PLAINTEXT://127.0.0.1:0\nhttp.listeners=http://127.0.0.1:0\n"
 	if err := os.WriteFile(path, []byte(props), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,9 @@ type Broker struct {
 
 	// Listeners are the bound addresses, each with its security protocol.
 	Listeners []Listener
+	// HTTPListeners are the addresses (host:port) serving /metrics,
+	// /healthz and /readyz: http.listeners. Empty: none.
+	HTTPListeners []string
 	// AdvertisedListeners are published to clients: advertised.listeners, or
 	// the non-controller listeners when unset.
 	AdvertisedListeners []Listener
@@ -337,6 +340,13 @@ func (b *Broker) resolveNetwork(values map[string]any) error {
 	}
 	if err := b.resolveListeners(listValue(values, "listeners")); err != nil {
 		return err
+	}
+	for _, it := range listValue(values, "http.listeners") {
+		addr, err := ParseHTTPListener(it)
+		if err != nil {
+			return &Error{Key: "http.listeners", Value: b.raw("http.listeners"), Reason: err.Error()}
+		}
+		b.HTTPListeners = append(b.HTTPListeners, addr)
 	}
 	if err := b.checkController(); err != nil {
 		return err

@@ -71,6 +71,17 @@ func brokerKeys() []Key {
 			"Comma-separated NAME://host:port addresses to listen on. An empty host binds every interface; port 0 picks a free port.").
 			valid(listCheck("NAME://host:port list", checkListeners(false))).
 			fjord("Kafka binds PLAINTEXT://:9092 (every interface); Fjord binds localhost only by default."),
+		broker("http.listeners", TypeList, "http://127.0.0.1:9644", Medium,
+			"Comma-separated http://host:port addresses serving /metrics (Prometheus), /healthz and /readyz. Empty turns the HTTP listener off; port 0 picks a free port.").
+			valid(listCheck("http://host:port list", func(items []string) error {
+				for _, it := range items {
+					if _, err := ParseHTTPListener(it); err != nil {
+						return err
+					}
+				}
+				return nil
+			})).
+			fjord("Fjord's own key: Kafka exposes its metrics over JMX."),
 		broker("advertised.listeners", TypeList, "", High,
 			"Addresses published to clients and other brokers, as NAME://host:port. When unset, the non-controller entries of listeners are used.").
 			valid(listCheck("NAME://host:port list", checkListeners(true))),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -203,4 +204,17 @@ func checkListeners(advertised bool) func([]string) error {
 		_, err := parseListenerList(items, advertised)
 		return err
 	}
+}
+
+// ParseHTTPListener reads one http.listeners entry, "http://host:port",
+// into the address to bind. Only plain HTTP is served.
+func ParseHTTPListener(s string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return "", fmt.Errorf("%q is not http://host:port", s)
+	}
+	if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" {
+		return "", fmt.Errorf("%q is not http://host:port", s)
+	}
+	return u.Host, nil
 }

@@ -113,7 +113,7 @@ func newProcess(t testing.TB, bin, dataDir string, overrides []string) (*Process
 		t: t, bin: bin, dataDir: dataDir, out: &output{},
 		readyTimeout: ReadyTimeout, stopTimeout: StopTimeout,
 	}
-	hasListeners, hasAdvertised := false, false
+	hasListeners, hasAdvertised, hasHTTP := false, false, false
 	for _, o := range overrides {
 		k, _, ok := strings.Cut(o, "=")
 		if !ok {
@@ -124,9 +124,16 @@ func newProcess(t testing.TB, bin, dataDir string, overrides []string) (*Process
 			hasListeners = true
 		case "advertised.listeners":
 			hasAdvertised = true
+		case "http.listeners":
+			hasHTTP = true
 		}
 	}
 	args := []string{"server", "--data-dir", dataDir}
+	if !hasHTTP {
+		// Tests run many brokers at once: none takes the default fixed
+		// metrics port; each gets a free one (the broker logs it).
+		args = append(args, "--override", "http.listeners=http://127.0.0.1:0")
+	}
 	if !hasListeners {
 		listen := "127.0.0.1:0"
 		if hasAdvertised {

@@ -32,6 +32,7 @@ var layer = map[string]int{
 	"internal/budget":        0,
 	"internal/loglimit":      0,
 	"internal/quota":         0,
+	"internal/metrics":       0, // the registry and the HTTP listener; components define their own metrics
 	"internal/netserve":      1,
 	"internal/log":           1,
 	"internal/metadata":      1,

@@ -49,6 +49,7 @@ func TestCluster_BalancerDiskTrigger(t *testing.T) {
 	for i := range nodes {
 		wg.Go(func() {
 			props := clusterProps(ports, i, extra)
+			props["http.listeners"] = "" // three nodes in one process: no fixed metrics port
 			b, _, err := config.LoadBroker(props)
 			if err != nil {
 				errs[i] = err

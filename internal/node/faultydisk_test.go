@@ -46,7 +46,7 @@ func testFailingDisk(t *testing.T, kind vfs.OpKind) {
 		}
 		return nil
 	})
-	props := map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": dataDir}
+	props := map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": dataDir, "http.listeners": ""}
 	logs := &lockedBuffer{}
 	b, _, err := config.LoadBroker(props)
 	if err != nil {

@@ -17,9 +17,11 @@ package node
 
 import (
 	"context"
+
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -39,6 +41,7 @@ import (
 	"github.com/fjordstream/fjord/internal/group"
 	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/fjordstream/fjord/internal/metrics"
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/replication"
 	"github.com/fjordstream/fjord/internal/server"
@@ -94,6 +97,14 @@ type Node struct {
 	lifecycle *controller.Lifecycle
 	repl      *replication.Manager
 	throttles *throttles // the replication quotas (brokers only)
+
+	// Metrics and health: the node's own registry and the HTTP
+	// listeners serving it (http.listeners); ready once Start finished,
+	// closing from the beginning of Close (/readyz).
+	registry *prometheus.Registry
+	httpSrvs []*metrics.Server
+	ready    atomic.Bool
+	closing  atomic.Bool
 
 	abort atomic.Bool // Abort: no controlled shutdown
 	// dirFailure carries the data directory's first storage failure to
@@ -352,6 +363,7 @@ func (n *Node) Abort() error {
 func (n *Node) Close() error {
 	var err error
 	n.once.Do(func() {
+		n.closing.Store(true)
 		n.controlledShutdown()
 		for _, s := range n.srvs {
 			err = errors.Join(err, s.Close())
@@ -366,7 +378,7 @@ func (n *Node) Close() error {
 		if n.repl != nil {
 			n.repl.Close()
 		}
-		err = errors.Join(err, n.closeParts())
+		err = errors.Join(err, n.closeParts(), n.closeHTTP())
 	})
 	return err
 }

@@ -75,6 +75,7 @@ func testLogger(nodeID int) *slog.Logger {
 
 // startNode builds a node from props on fsys and starts it.
 func startNode(ctx context.Context, props map[string]string, fsys vfs.FS) (*node.Node, error) {
+	props["http.listeners"] = "" // many nodes in one process: no fixed metrics port
 	b, _, err := config.LoadBroker(props)
 	if err != nil {
 		return nil, err

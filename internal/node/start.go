@@ -14,6 +14,7 @@ import (
 	"github.com/fjordstream/fjord/internal/controller"
 	"github.com/fjordstream/fjord/internal/group"
 	"github.com/fjordstream/fjord/internal/metadata"
+	"github.com/fjordstream/fjord/internal/metrics"
 	"github.com/fjordstream/fjord/internal/netserve"
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/replication"
@@ -182,6 +183,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := metadata.MkdirAll(n.cfg.FS, n.dataDir); err != nil {
 		return fmt.Errorf("data folder %s: %w", n.dataDir, err)
 	}
+	n.registry = metrics.NewRegistry()
+	if err := n.startHTTP(); err != nil {
+		return err
+	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	var bound []net.Listener // the broker listeners, in brokerListeners' order
@@ -199,6 +204,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.closeGroups()
 			n.closeQuorum()
 			n.closeParts()
+			n.closeHTTP()
 		}
 	}()
 	clusterID, err := n.resolveClusterID()
@@ -240,6 +246,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return startErr
 	}
 	if !isBroker {
+		n.ready.Store(true)
 		return nil
 	}
 	n.logger.Info("loaded partitions", "partitions", len(n.parts.All()), "took", time.Since(started).Round(time.Millisecond))
@@ -306,6 +313,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		BrokerProps:           n.cfg.Props,
 		BrokerEpoch:           n.lifecycle.Epoch,
 		LeaderQuota:           n.throttles.leader,
+		Metrics:               server.NewMetrics(n.registry),
 	}, n.loader, n.channel, n.parts, n.groups, n.logger)
 	n.loader.Subscribe(metadata.PublisherFunc(broker.PublishMetadata))
 	if err := broker.StartGroups(loopCtx); err != nil {
@@ -332,6 +340,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		s.Start()
 	}
 	n.startLoops(loopCtx)
+	n.ready.Store(true)
 	return nil
 }
 

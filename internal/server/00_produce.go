@@ -111,6 +111,9 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 				sp.ErrorMessage = protocol.ErrorMessage(err)
 				b.logProduceError(name, rp.Partition, err)
 			} else {
+				if !pend.Duplicate {
+					b.cfg.Metrics.produced(name, len(rp.Records), pend.Info.LastOffset-pend.Info.BaseOffset+1)
+				}
 				sp.BaseOffset = pend.Info.BaseOffset
 				if pend.Info.LogAppendTime >= 0 {
 					sp.LogAppendTime = pend.Info.LogAppendTime

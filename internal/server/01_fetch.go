@@ -79,6 +79,31 @@ type fetchResult struct {
 	// throttled counts the record bytes of partitions under the leader's
 	// replication throttle, recorded against its quota once answered.
 	throttled int64
+	// consumer: a client's fetch, not a follower's (whose bytes the topic
+	// metrics do not count, as Kafka's BytesOutPerSec does not).
+	consumer bool
+	// names are the topics' names, by index (requests from v13 name
+	// topics by ID only).
+	names []string
+}
+
+// countBytesOut adds the record bytes sent to a consumer to its topics'
+// metrics.
+func (r *fetchResult) countBytesOut(m *Metrics) {
+	if m == nil || !r.consumer {
+		return
+	}
+	for t, ps := range r.sets {
+		var n int64
+		for _, fs := range ps {
+			if fs != nil {
+				n += fs.Size()
+			}
+		}
+		if n > 0 && t < len(r.names) && r.names[t] != "" {
+			m.fetched(r.names[t], n)
+		}
+	}
 }
 
 // recordSetLen is the protocol.AppendFetchResponse callback: the pinned
@@ -185,6 +210,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, listener string) (res *fetchR
 		remaining = 1<<31 - 1
 	}
 	replica := fetchReplica(req)
+	res.consumer = replica < 0
 	now := b.now()
 	throttle := b.leaderThrottle(replica, now)
 	for i := range req.Topics {
@@ -193,6 +219,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, listener string) (res *fetchR
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		name, known := b.topicName(rt.Topic, rt.TopicID)
+		res.names = append(res.names, name)
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := kmsg.NewFetchResponseTopicPartition()

@@ -49,6 +49,9 @@ type Config struct {
 	// LeaderQuota is the node's leader.replication.throttled.rate quota,
 	// shared with nobody else; nil throttles nothing.
 	LeaderQuota *quota.Replication
+	// Metrics records the broker's request, network and topic metrics;
+	// nil records none.
+	Metrics *Metrics
 }
 
 // MetadataView is how handlers read the cluster's metadata: the node's

@@ -66,6 +66,9 @@ func (b *Broker) StartGroups(ctx context.Context) error {
 // leadership of __consumer_offsets partitions (Kafka's
 // onElection/onResignation).
 func (b *Broker) PublishMetadata(d *metadata.Delta, img *metadata.Image) {
+	for _, t := range d.RemovedTopics() {
+		b.cfg.Metrics.forgetTopic(t.Name)
+	}
 	for _, t := range d.ChangedTopics() {
 		if t.Name == group.OffsetsTopic {
 			if err := b.syncCoordinators(img); err != nil {

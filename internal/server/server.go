@@ -67,6 +67,8 @@ func (s *Server) Close() error { return s.loop.Close() }
 // regions, released by release once written or dropped.
 type inflight struct {
 	corr   int32
+	key    int16     // the request's API key, for its metrics
+	start  time.Time // when the request was read
 	resp   kmsg.Response
 	finish func(ctx context.Context)
 	fetch  *fetchResult
@@ -93,6 +95,9 @@ func (s *Server) serveConn(serverCtx context.Context, nc net.Conn) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
+	m := s.broker.cfg.Metrics
+	m.connOpened()
+	defer m.connClosed()
 	queue := make(chan *inflight, maxInflightPerConn)
 	var pending atomic.Int32 // requests read whose responses are not written yet
 	writerDone := make(chan struct{})
@@ -154,7 +159,9 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, share *ipShare, queu
 			}
 			return
 		}
+		read := time.Now()
 		req, err := protocol.ParseRequest(frame)
+		s.broker.cfg.Metrics.requestRead(req.Key, len(frame)+4)
 		if err != nil {
 			h.release()
 		}
@@ -199,7 +206,7 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, share *ipShare, queu
 		if fl == nil {
 			continue // acks=0 produce with nothing to wait for
 		}
-		fl.corr = req.CorrelationID
+		fl.corr, fl.key, fl.start = req.CorrelationID, req.Key, read
 		pending.Add(1)
 		select {
 		case queue <- fl:
@@ -307,11 +314,23 @@ func (s *Server) writeLoop(ctx context.Context, nc net.Conn, queue <-chan *infli
 		}
 		_ = nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 		var err error
+		n := 0
 		if fl.fetch != nil {
+			// Counted before the write: with sendfile the client may
+			// have the records before writeFetch returns.
+			fl.fetch.countBytesOut(s.broker.cfg.Metrics)
 			out, cuts, err = s.writeFetch(w, out[:0], cuts[:0], fl)
+			n = len(out)
+			for _, c := range cuts {
+				n += int(fl.fetch.recordSetLen(c.Topic, c.Partition))
+			}
 		} else {
 			out = protocol.AppendResponse(out[:0], fl.corr, fl.resp)
 			_, err = w.bw.Write(out)
+			n = len(out)
+		}
+		if err == nil && !fl.start.IsZero() {
+			s.broker.cfg.Metrics.responseWritten(fl.key, fl.start, n)
 		}
 		fl.release()
 		if err == nil && len(queue) == 0 {

@@ -1,0 +1,72 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/fjordstream/fjord/internal/metrics"
+	"github.com/fjordstream/fjord/internal/server"
+)
+
+// httpCloseTimeout bounds how long Close waits for scrapes in flight.
+const httpCloseTimeout = 5 * time.Second
+
+// startHTTP opens the http.listeners (a port taken fails the start, as a
+// Kafka listener's would) and serves /metrics, /healthz and /readyz on
+// them from the beginning of Start: /readyz says why the node is not
+// ready while it recovers its logs and catches up with the metadata.
+func (n *Node) startHTTP() error {
+	for _, addr := range n.cfg.Broker.HTTPListeners {
+		ln, err := server.Listen(addr)
+		if err != nil {
+			n.closeHTTP()
+			return fmt.Errorf("http.listeners: %w", err)
+		}
+		s := metrics.NewServer(ln, n.registry, n.readiness, n.logger)
+		s.Start()
+		n.httpSrvs = append(n.httpSrvs, s)
+		n.logger.Info("serving metrics and health checks", "url", "http://"+ln.Addr().String())
+	}
+	return nil
+}
+
+// readiness is /readyz's answer: ready once Start finished, until the
+// log directory fails or Close begins.
+func (n *Node) readiness() error {
+	switch {
+	case n.closing.Load():
+		return errors.New("shutting down")
+	case !n.ready.Load():
+		return errors.New("starting: recovering the logs, catching up with the metadata, opening the listeners")
+	}
+	select {
+	case <-n.failed:
+		return fmt.Errorf("the log directory failed: %w", n.Err())
+	default:
+	}
+	return nil
+}
+
+// closeHTTP stops the HTTP listeners.
+func (n *Node) closeHTTP() error {
+	ctx, cancel := context.WithTimeout(context.Background(), httpCloseTimeout)
+	defer cancel()
+	var err error
+	for _, s := range n.httpSrvs {
+		err = errors.Join(err, s.Close(ctx))
+	}
+	n.httpSrvs = nil
+	return err
+}
+
+// HTTPAddrs returns the bound addresses of the http.listeners, in order.
+func (n *Node) HTTPAddrs() []net.Addr {
+	out := make([]net.Addr, len(n.httpSrvs))
+	for i, s := range n.httpSrvs {
+		out[i] = s.Addr()
+	}
+	return out
+}

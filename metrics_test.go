@@ -1,0 +1,190 @@
+package fjord_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// scrape reads a node's /metrics into families by name.
+func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %s", resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
+}
+
+// value is the value of the series of family name whose labels include
+// every label=value pair given, or -1 when there is none. Counters,
+// gauges and a histogram's count are read.
+func value(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	f := fams[name]
+	if f == nil {
+		return -1
+	}
+next:
+	for _, m := range f.Metric {
+		for i := 0; i+1 < len(labels); i += 2 {
+			found := false
+			for _, l := range m.Label {
+				if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
+					found = true
+				}
+			}
+			if !found {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return -1
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The figures /metrics reports follow a known workload: records and
+// bytes in equal what the partition's log holds, bytes out what a
+// consumer read, requests counted by API; /healthz and /readyz answer.
+func TestMetrics_FollowAKnownWorkload(t *testing.T) {
+	n := startNode(t, "http.listeners", "http://127.0.0.1:0")
+	addr := n.HTTPAddr()
+	if addr == "" {
+		t.Fatal("no HTTP listener")
+	}
+	if code, body := get(t, "http://"+addr+"/healthz"); code != 200 {
+		t.Fatalf("/healthz: %d %s", code, body)
+	}
+	if code, body := get(t, "http://"+addr+"/readyz"); code != 200 || !strings.Contains(body, "ready") {
+		t.Fatalf("/readyz: %d %s", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.DefaultProduceTopic("metered"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "metered"); err != nil || resp.Err != nil {
+		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	const records = 5000
+	for i := range records {
+		cl.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "value-%06d-%s", i, strings.Repeat("x", i%100))}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dirs, err := kadm.NewClient(cl).DescribeAllLogDirs(ctx, kadm.TopicsSet{"metered": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logBytes int64
+	dirs.Each(func(d kadm.DescribedLogDir) {
+		d.Topics.Each(func(p kadm.DescribedLogDirPartition) { logBytes += p.Size })
+	})
+	if logBytes <= 0 {
+		t.Fatalf("log size %d", logBytes)
+	}
+
+	fams := scrape(t, addr)
+	if got := value(fams, "fjord_topic_records_in_total", "topic", "metered"); got != records {
+		t.Errorf("records in: %v, want %d", got, records)
+	}
+	// Batches are stored as they arrive: the bytes in are the log's size.
+	if got := value(fams, "fjord_topic_bytes_in_total", "topic", "metered"); got != float64(logBytes) {
+		t.Errorf("bytes in: %v, want the log's %d", got, logBytes)
+	}
+	if got := value(fams, "fjord_server_requests_total", "api", "Produce"); got < 1 {
+		t.Errorf("produce requests: %v", got)
+	}
+	if got := value(fams, "fjord_server_request_duration_seconds", "api", "Produce"); got < 1 {
+		t.Errorf("produce latency samples: %v", got)
+	}
+	if got := value(fams, "fjord_server_connections"); got < 1 {
+		t.Errorf("connections: %v with a client connected", got)
+	}
+	if got := value(fams, "fjord_server_network_received_bytes_total"); got < float64(logBytes) {
+		t.Errorf("network bytes in %v, below the %d bytes of records produced", got, logBytes)
+	}
+	if value(fams, "go_goroutines") <= 0 || value(fams, "process_resident_memory_bytes") <= 0 {
+		t.Error("no Go runtime or process metrics")
+	}
+
+	// A consumer reads everything once: the bytes out are the log's size
+	// (a batch re-sent at a fetch's edge would add a little).
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.ConsumeTopics("metered"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	for got := 0; got < records; {
+		fs := consumer.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		got += fs.NumRecords()
+	}
+	fams = scrape(t, addr)
+	if got := value(fams, "fjord_topic_bytes_out_total", "topic", "metered"); got < float64(logBytes) || got > 1.05*float64(logBytes) {
+		t.Errorf("bytes out: %v, want the log's %d (within 5%%)", got, logBytes)
+	}
+	if got := value(fams, "fjord_server_requests_total", "api", "Fetch"); got < 1 {
+		t.Errorf("fetch requests: %v", got)
+	}
+
+	// A deleted topic's series go with it.
+	if _, err := kadm.NewClient(cl).DeleteTopics(ctx, "metered"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for value(scrape(t, addr), "fjord_topic_records_in_total", "topic", "metered") >= 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the deleted topic's series are still there")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// An embedded node serves no HTTP unless asked.
+func TestMetrics_OffByDefaultWhenEmbedded(t *testing.T) {
+	if addr := startNode(t).HTTPAddr(); addr != "" {
+		t.Fatalf("an embedded node serves HTTP on %s by default", addr)
+	}
+}
