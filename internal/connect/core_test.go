@@ -141,7 +141,7 @@ func TestParseWorkerConfig_InterWorkerKeys(t *testing.T) {
 		t.Fatalf("defaults: %q %d", p.String(WorkerInterWorkerSignature), p.Int(WorkerInterWorkerKeyTTL))
 	}
 	if _, err := ParseWorkerConfig(Distributed, with(WorkerInterWorkerSignature, "HmacSHA512",
-		WorkerInterWorkerVerifications, "HmacSHA256, hmacsha512", WorkerInterWorkerKeySize, "512")); err != nil {
+		WorkerInterWorkerVerifications, "HmacSHA256, HmacSHA512", WorkerInterWorkerKeySize, "512")); err != nil {
 		t.Fatalf("a valid set: %v", err)
 	}
 	for name, cfg := range map[string]map[string]string{

@@ -184,7 +184,8 @@ func WorkerConfigDef(mode WorkerMode) ConfigDef {
 
 // hmacAlgorithms are the MAC algorithms KIP-507's keys may name (Java's
 // names).
-var hmacAlgorithms = []string{"HmacSHA1", "HmacSHA224", "HmacSHA256", "HmacSHA384", "HmacSHA512"}
+var hmacAlgorithms = []string{"HmacMD5", "HmacSHA1", "HmacSHA224", "HmacSHA256", "HmacSHA384", "HmacSHA512",
+	"HmacSHA512/224", "HmacSHA512/256", "HmacSHA3-224", "HmacSHA3-256", "HmacSHA3-384", "HmacSHA3-512"}
 
 // ReadProperties reads a worker's or connector's .properties file with
 // java.util.Properties rules (internal/config's parser).
@@ -254,7 +255,7 @@ func ParseWorkerConfig(mode WorkerMode, worker map[string]string) (*Props, error
 	}
 	if mode == Distributed {
 		sig := props.String(WorkerInterWorkerSignature)
-		if !slices.ContainsFunc(props.List(WorkerInterWorkerVerifications), func(a string) bool { return strings.EqualFold(a, sig) }) {
+		if !slices.Contains(props.List(WorkerInterWorkerVerifications), sig) { // case-sensitive, as Kafka's check
 			return nil, fmt.Errorf("worker configuration: %s must include the %s %s", WorkerInterWorkerVerifications, WorkerInterWorkerSignature, sig)
 		}
 	}

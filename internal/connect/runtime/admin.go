@@ -66,12 +66,12 @@ func AdminOverrides(props map[string]string) (AdminSettings, []string, error) {
 			d := time.Duration(n) * time.Millisecond
 			s.Opts = append(s.Opts, kgo.RetryBackoffFn(func(int) time.Duration { return d }))
 		case "default.api.timeout.ms":
-			if numErr != nil || n == 0 {
+			if numErr != nil {
 				return bad()
 			}
 			s.APITimeout = time.Duration(n) * time.Millisecond
 		case "request.timeout.ms":
-			if numErr != nil || n == 0 {
+			if numErr != nil {
 				return bad()
 			}
 			s.RequestTimeout = time.Duration(n) * time.Millisecond

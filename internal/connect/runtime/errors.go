@@ -93,15 +93,12 @@ var errToleranceExceeded = errors.New("Tolerance exceeded in error handler")
 // the failure was tolerated (skip the record), the task's fatal error
 // otherwise.
 func (o *retryOperator) execute(ec *errorContext, st stage, class string, fn func() error) (ok bool, err error) {
-	var start time.Time // set at the first failure: most calls succeed at once
+	start := time.Now() // errors.retry.timeout counts from the first attempt, as Kafka's
 	delay := retryDelayMin
 	for attempt := 1; ; attempt++ {
 		err = fn()
 		if err == nil {
 			return true, nil
-		}
-		if start.IsZero() {
-			start = time.Now()
 		}
 		var re *connect.RetriableError
 		if !errors.As(err, &re) || !o.canRetry(start, delay) {

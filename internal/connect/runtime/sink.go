@@ -182,7 +182,7 @@ func (s *sinkRunner) run(ctx context.Context) (err error) {
 	defer s.client.Close()
 	if s.dlq != nil {
 		defer s.dlq.client.Close()
-		defer s.admin.close()
+		defer s.admin.close() // in case createDLQ did not run
 	}
 	defer func() {
 		// Whatever way run ends (a failure, a panic), leaving the group
@@ -192,7 +192,9 @@ func (s *sinkRunner) run(ctx context.Context) (err error) {
 		s.taskMu.Unlock()
 	}()
 	if s.dlq != nil {
-		if err := s.createDLQ(ctx); err != nil {
+		err := s.createDLQ(ctx)
+		s.admin.close() // needed once, as Kafka's sink closes its admin client once the queue is set up
+		if err != nil {
 			return err
 		}
 	}

@@ -73,7 +73,14 @@ func newSourceRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, ta
 		topics: newTopicTracker(id, l)}
 	s.op = &retryOperator{cfg: parseErrorConfig(props), log: log, task: id, ctx: ctx}
 	s.committer, _ = task.(connect.SourceTaskCommitter)
-	s.promise = func(r *kgo.Record, err error) { s.produced(r.Context.(*inflight), r, err) }
+	s.promise = func(r *kgo.Record, err error) {
+		f, ok := r.Context.(*inflight)
+		if !ok { // never: every record this runner produces carries one
+			s.log.Error("a produced record without its runtime state; its offset is never committed", "topic", r.Topic)
+			return
+		}
+		s.produced(f, r, err)
+	}
 	// kgo's defaults are what Kafka Connect sets: an idempotent producer
 	// with acks=all; the partitioner honours a record's own partition.
 	if !w.cfg.TopicCreationDisabled {
@@ -309,6 +316,7 @@ func (s *sourceRunner) send(ctx context.Context, f *inflight) error {
 	if !keep {
 		f.ack()
 		s.commitRecord(f.rec, nil)
+		f.done()
 		return nil
 	}
 	s.topics.used(f.kr.Topic)
@@ -324,6 +332,13 @@ func (f *inflight) ack() {
 	}
 }
 
+// done drops the record's payload once it is acknowledged: the submitted
+// queue keeps the batch's array until the next offset commit, and only
+// the offset (in sub) is needed until then.
+func (f *inflight) done() {
+	f.rec, f.kr, f.ec = connect.SourceRecord{}, kgo.Record{}, errorContext{}
+}
+
 // produced is the promise of every record: the broker's answer.
 func (s *sourceRunner) produced(f *inflight, r *kgo.Record, err error) {
 	if err != nil {
@@ -334,6 +349,7 @@ func (s *sourceRunner) produced(f *inflight, r *kgo.Record, err error) {
 	if s.committer != nil {
 		s.commitRecord(f.rec, &connect.RecordMetadata{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp})
 	}
+	f.done()
 }
 
 // produceFailed handles a record the brokers refused: skipped under
@@ -351,6 +367,7 @@ func (s *sourceRunner) produceFailed(f *inflight, err error) {
 	if s.op.cfg.tolerateAll {
 		f.ack()
 		s.commitRecord(*rec, nil)
+		f.done()
 		return
 	}
 	s.failMu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -285,4 +286,63 @@ func (s *scriptedSource) Poll(ctx context.Context) ([]connect.SourceRecord, erro
 	case <-time.After(20 * time.Millisecond):
 	}
 	return nil, nil
+}
+
+// addHeader is a transform appending a header "added" to every record
+// (a copy: the record's own slice is the task's).
+type addHeader struct{}
+
+func (addHeader) Config() connect.ConfigDef         { return nil }
+func (addHeader) Configure(map[string]string) error { return nil }
+func (addHeader) Apply(r connect.Record) (connect.Record, bool, error) {
+	r.Headers = append(slices.Clone(r.Headers), connect.Header{Key: "added", Schema: connect.StringSchema, Value: r.Value})
+	return r, true, nil
+}
+
+// A batch's converted headers share one slab: each record gets its own,
+// whether a transform grows them or not.
+func TestSourceTask_HeadersOfABatchStayApart(t *testing.T) {
+	addr := startKafka(t, 1, "hdrs")
+	h := func(kv ...string) []connect.Header {
+		var out []connect.Header
+		for i := 0; i+1 < len(kv); i += 2 {
+			out = append(out, connect.Header{Key: kv[i], Schema: connect.StringSchema, Value: kv[i+1]})
+		}
+		return out
+	}
+	task := &scriptedSource{recs: []connect.SourceRecord{
+		{Record: connect.Record{Topic: "hdrs", Partition: 0, Value: "r0", Headers: h("a", "0")}, SourcePartition: map[string]any{"part": "x"}, SourceOffset: map[string]any{"pos": int64(0)}},
+		{Record: connect.Record{Topic: "hdrs", Partition: 0, Value: "r1"}, SourcePartition: map[string]any{"part": "x"}, SourceOffset: map[string]any{"pos": int64(1)}},
+		{Record: connect.Record{Topic: "hdrs", Partition: 0, Value: "r2", Headers: h("b", "2", "c", "2")}, SourcePartition: map[string]any{"part": "x"}, SourceOffset: map[string]any{"pos": int64(2)}},
+	}}
+	reg := newRegistry(t, func() connect.SourceTask { return task }, nil)
+	reg.MustRegister(connect.Plugin{Class: "test.AddHeader", Type: connect.PluginTransformation, New: func() any { return addHeader{} }})
+	store := NewMemoryOffsetStore()
+	w := newTestWorker(t, addr, reg, store)
+	for _, transforms := range []string{"", "add"} {
+		cfg := map[string]string{"name": "h" + transforms, "connector.class": "test.SourceConnector", "tasks.max": "1"}
+		if transforms != "" {
+			cfg["transforms"], cfg["transforms.add.type"] = "add", "test.AddHeader"
+		}
+		task.sent = false
+		id := connect.TaskID{Connector: cfg["name"]}
+		if err := w.StartTask(id, cfg, nil, newListener()); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the last offset", func() bool { return storedPos(t, store, cfg["name"], "x") == 2 })
+		if err := w.StopTask(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := consumeAll(t, addr, "hdrs", 6)
+	want := []string{"a=0", "", "b=2 c=2", "a=0 added=r0", "added=r1", "b=2 c=2 added=r2"}
+	for i, r := range recs {
+		var got []string
+		for _, x := range r.Headers {
+			got = append(got, x.Key+"="+string(x.Value))
+		}
+		if strings.Join(got, " ") != want[i] {
+			t.Errorf("record %d headers %q, want %q", i, strings.Join(got, " "), want[i])
+		}
+	}
 }

@@ -110,6 +110,7 @@ func (s *submittedRecords) committable() []connect.ConnectorOffset {
 			continue
 		}
 		out = append(out, connect.ConnectorOffset{Partition: q.partition, Offset: q.recs[n-1].offset})
+		clear(q.recs[:n]) // the entries point into poll batches: let them go
 		q.recs = q.recs[n:]
 		if len(q.recs) == 0 {
 			delete(s.parts, k) // keeps the map as small as the set of busy partitions

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/fjordstream/fjord/internal/connect"
@@ -61,6 +62,14 @@ func avroType(t any, props map[string]any, path string) (fieldGen, error) {
 	}
 	props = argProps(obj, props)
 	name, _ := obj["type"].(string)
+	if lt, ok := obj["logicalType"]; ok {
+		return fail("logical type %v is not supported by Fjord's Datagen", lt)
+	}
+	for k := range props {
+		if !slices.Contains(knownArgProperties, k) {
+			return fail("arg.properties %q is not supported by Fjord's Datagen (it knows %s)", k, strings.Join(knownArgProperties, ", "))
+		}
+	}
 	switch name {
 	case "record":
 		return avroRecord(obj, path)
@@ -92,6 +101,11 @@ func avroType(t any, props map[string]any, path string) (fieldGen, error) {
 	}
 	return fail("unknown Avro type %q (references to named types are not supported)", name)
 }
+
+// knownArgProperties are the arg.properties Fjord's Datagen generates
+// from; any other (odds, prefix, suffix, keys, ...) is refused rather
+// than silently ignored.
+var knownArgProperties = []string{"options", "iteration", "range", "regex", "length"}
 
 // argProps returns obj's arg.properties, or the outer ones when it has
 // none.
@@ -156,6 +170,18 @@ func avroRecord(obj map[string]any, path string) (fieldGen, error) {
 			return fieldGen{}, err
 		}
 		doc, _ := fo["doc"].(string)
+		if doc != "" && (g.kind == genRecord || g.kind == genOptional && g.sub[0].kind == genRecord) {
+			// A struct value carries its schema, which must be the
+			// field's, doc included: the generator makes its structs
+			// with the documented copy.
+			c := *g.schema
+			c.Doc = doc
+			g.schema = &c
+			if g.kind == genOptional {
+				g.sub[0].schema = &c
+			}
+			doc = ""
+		}
 		named = append(named, namedGen{name: name, doc: doc, gen: g, s: g.schema})
 	}
 	full, _ := obj["name"].(string)
@@ -201,6 +227,11 @@ func primitiveDraw(typ string, props map[string]any) (fieldGen, error) {
 	}
 	if v, ok := props["iteration"]; ok {
 		it, _ := v.(map[string]any)
+		for k := range it {
+			if k != "start" && k != "step" {
+				return fieldGen{}, fmt.Errorf("iteration: %q is not supported (start and step are)", k)
+			}
+		}
 		start, err1 := intProp(it, "start", 0)
 		step, err2 := intProp(it, "step", 1)
 		if err := firstErr(err1, err2); err != nil {
@@ -267,8 +298,13 @@ func rangeGen(typ string, v any) (fieldGen, error) {
 	r, _ := v.(map[string]any)
 	switch typ {
 	case "int", "long":
-		lo, err1 := intProp(r, "min", 0)
-		hi, err2 := intProp(r, "max", math.MaxInt32)
+		// Unset bounds are the type's own.
+		minV, maxV := int64(math.MinInt32), int64(math.MaxInt32)
+		if typ == "long" {
+			minV, maxV = math.MinInt64, math.MaxInt64
+		}
+		lo, err1 := intProp(r, "min", minV)
+		hi, err2 := intProp(r, "max", maxV)
 		if err := firstErr(err1, err2); err != nil {
 			return fieldGen{}, fmt.Errorf("range: %w", err)
 		}
@@ -283,12 +319,16 @@ func rangeGen(typ string, v any) (fieldGen, error) {
 		}
 		return longRange(lo, hi), nil
 	case "float", "double":
-		lo, err1 := floatProp(r, "min", 0)
-		hi, err2 := floatProp(r, "max", 1)
+		limit := math.MaxFloat64
+		if typ == "float" {
+			limit = math.MaxFloat32
+		}
+		lo, err1 := floatProp(r, "min", -limit)
+		hi, err2 := floatProp(r, "max", limit)
 		if err := firstErr(err1, err2); err != nil {
 			return fieldGen{}, fmt.Errorf("range: %w", err)
 		}
-		if !(hi > lo) {
+		if !(hi > lo) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
 			return fieldGen{}, fmt.Errorf("range: max %v must be above min %v", hi, lo)
 		}
 		if typ == "float" {

@@ -2,6 +2,7 @@ package datagen
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,6 +38,8 @@ const everyKindSchema = `{
     {"name": "plain", "type": "string"},
     {"name": "state", "type": {"type": "enum", "name": "state", "symbols": ["ON", "OFF"]}},
     {"name": "maybe", "type": ["null", {"type": "int", "arg.properties": {"options": [7, 8]}}]},
+    {"name": "doc_rec", "doc": "documented", "type": {"type": "record", "name": "dr", "fields": [{"name": "a", "type": "int"}]}},
+    {"name": "doc_opt", "doc": "documented too", "type": ["null", {"type": "record", "name": "dro", "fields": [{"name": "b", "type": "int"}]}]},
     {"name": "where", "type": {"type": "record", "name": "pos", "fields": [
       {"name": "x", "type": {"type": "long", "arg.properties": {"range": {"min": 0, "max": 10}}}},
       {"name": "tag", "type": ["null", "string"], "arg.properties": {"regex": "[A-Z]{3}"}}
@@ -167,6 +170,12 @@ func TestDatagen_CustomSchemaErrorsNameTheKeyAndTheField(t *testing.T) {
 		"missing key field": {customProps(rec(`"int"`), KeySchemaKeyfield, "g"), KeySchemaKeyfield, `"g"`},
 		"two schemas":       {props(KeySchemaString, rec(`"int"`)), KeyQuickstart, "exactly one"},
 		"missing file":      {props(KeyQuickstart, "", KeySchemaFilename, "/nonexistent/x.avsc"), KeySchemaFilename, "read the schema"},
+		"not a file":        {props(KeyQuickstart, "", KeySchemaFilename, os.TempDir()), KeySchemaFilename, "not a regular file"},
+		"unknown property":  {customProps(rec(`{"type":"int","arg.properties":{"odds":[1]}}`)), KeySchemaString, "odds"},
+		"logical type":      {customProps(rec(`{"type":"long","logicalType":"timestamp-millis"}`)), KeySchemaString, "logical type"},
+		"iteration restart": {customProps(rec(`{"type":"int","arg.properties":{"iteration":{"start":1,"restart":3}}}`)), KeySchemaString, "restart"},
+		"bytes key field":   {customProps(rec(`"bytes"`), KeySchemaKeyfield, "f"), KeySchemaKeyfield, "bytes"},
+		"slow regex":        {customProps(rec(`{"type":"string","arg.properties":{"regex":"((){9999}){9999}"}}`)), KeySchemaString, "steps"},
 	} {
 		err := c.Start(nil, tc.p)
 		if err == nil || !strings.Contains(err.Error(), tc.mention) {
@@ -182,7 +191,7 @@ func TestDatagen_CustomSchemaErrorsNameTheKeyAndTheField(t *testing.T) {
 func TestParseRegex_DrawsMatchingStrings(t *testing.T) {
 	for _, src := range []string{
 		"User_[1-9]{0,1}", "Page_[1-9][0-9]?", "[a-zA-Z]{5,10}", "ZVV|ZVZZT|ZXZZT", "(ab|cd)+x*",
-		`\d{3}-\w\.\s`, "[^a-z]{4}", "[-a]b[a-]", "(?:red|green){2}", "^anchored$", "é[àü]{2}", "x{2,}", "a+?b*?",
+		`\d{3}-\w\.\s`, `price\$`, "[^a-z]{4}", "[-a]b[a-]", "(?:red|green){2}", "^anchored$", "é[àü]{2}", "x{2,}", "a+?b*?",
 		"[0-9a-f]{1000}",
 	} {
 		node, err := parseRegex(src)
@@ -190,7 +199,11 @@ func TestParseRegex_DrawsMatchingStrings(t *testing.T) {
 			t.Errorf("%s: %v", src, err)
 			continue
 		}
-		goRE := regexp.MustCompile("^(?:" + strings.TrimSuffix(strings.TrimPrefix(src, "^"), "$") + ")$")
+		goSrc := strings.TrimPrefix(src, "^")
+		if !strings.HasSuffix(goSrc, `\$`) {
+			goSrc = strings.TrimSuffix(goSrc, "$")
+		}
+		goRE := regexp.MustCompile("^(?:" + goSrc + ")$")
 		r := rng{state: 42}
 		distinct := map[string]bool{}
 		for range 300 {
@@ -200,7 +213,7 @@ func TestParseRegex_DrawsMatchingStrings(t *testing.T) {
 			}
 			distinct[s] = true
 		}
-		if len(distinct) < 2 && !slices.Contains([]string{"^anchored$"}, src) {
+		if len(distinct) < 2 && !slices.Contains([]string{"^anchored$", `price\$`}, src) {
 			t.Errorf("%s: always drew %v", src, distinct)
 		}
 	}
@@ -215,6 +228,7 @@ func TestParseRegex_DrawsMatchingStrings(t *testing.T) {
 // the generator, and that what a regex draws matches it.
 func FuzzParseAvroSchema(f *testing.F) {
 	f.Add(everyKindSchema)
+	f.Add(`{"type":"record","name":"r","fields":[{"name":"f","doc":"d","type":["null",{"type":"record","name":"n","fields":[{"name":"g","type":"long"}]}]}]}`)
 	f.Add(`{"type":"record","name":"r","fields":[{"name":"f","type":{"type":"string","arg.properties":{"regex":"[a-c]{2,4}(x|y)?"}}}]}`)
 	f.Add(`{"type":"record","name":"r","fields":[{"name":"f","type":["null",{"type":"record","name":"n","fields":[{"name":"g","type":"long"}]}]}]}`)
 	f.Fuzz(func(t *testing.T, text string) {
@@ -256,4 +270,31 @@ func FuzzParseRegex(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Unset range bounds are the type's own, so one bound is enough.
+func TestDatagen_RangeDefaultsAreTheTypes(t *testing.T) {
+	schema := `{"type":"record","name":"r","fields":[
+	  {"name":"neg","type":{"type":"int","arg.properties":{"range":{"max":0}}}},
+	  {"name":"big","type":{"type":"long","arg.properties":{"range":{"min":5000000000}}}},
+	  {"name":"any","type":{"type":"long","arg.properties":{"range":{}}}},
+	  {"name":"pos","type":{"type":"double","arg.properties":{"range":{"min":5}}}},
+	  {"name":"f","type":{"type":"float","arg.properties":{"range":{"max":-2}}}}]}`
+	task := startTask(t, nil, customProps(schema, KeyRandomSeed, "3"))
+	recs, _ := task.Poll(context.Background())
+	for _, r := range recs {
+		v := r.Value.(*connect.Struct)
+		if n := v.Get("neg").(int32); n >= 0 {
+			t.Fatalf("neg %d", n)
+		}
+		if n := v.Get("big").(int64); n < 5000000000 {
+			t.Fatalf("big %d", n)
+		}
+		if x := v.Get("pos").(float64); x < 5 || math.IsInf(x, 0) || math.IsNaN(x) {
+			t.Fatalf("pos %v", x)
+		}
+		if x := v.Get("f").(float32); x >= -2 || math.IsInf(float64(x), 0) {
+			t.Fatalf("f %v", x)
+		}
+	}
 }

@@ -20,6 +20,7 @@ package datagen
 import (
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"slices"
@@ -168,7 +169,7 @@ func resolveSchema(props map[string]string) (q quickstart, keyIndex int, bad str
 			keyField = q.keyField
 		}
 	case file != "":
-		raw, rerr := os.ReadFile(file)
+		raw, rerr := readSchemaFile(file)
 		if rerr != nil {
 			return q, 0, KeySchemaFilename, fmt.Errorf("read the schema: %w", rerr)
 		}
@@ -184,10 +185,36 @@ func resolveSchema(props map[string]string) (q quickstart, keyIndex int, bad str
 		return q, -1, "", nil
 	}
 	f := q.schema.Field(keyField)
-	if f == nil || f.Schema.Type == connect.TypeStruct {
-		return q, 0, KeySchemaKeyfield, fmt.Errorf("%q is not a top-level, non-struct field of the schema", keyField)
+	if f == nil || f.Schema.Type == connect.TypeStruct || f.Schema.Type == connect.TypeBytes {
+		return q, 0, KeySchemaKeyfield, fmt.Errorf("%q is not a top-level field of the schema that is neither a record nor bytes", keyField)
 	}
 	return q, f.Index, "", nil
+}
+
+// maxSchemaFile bounds schema.filename: a schema is a few kilobytes, and
+// validation (a REST call) reads the file too.
+const maxSchemaFile = 4 << 20
+
+// readSchemaFile reads a regular file of at most maxSchemaFile bytes.
+func readSchemaFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	raw, err := io.ReadAll(io.LimitReader(f, maxSchemaFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > maxSchemaFile {
+		return nil, fmt.Errorf("%s is over %d bytes", path, maxSchemaFile)
+	}
+	return raw, nil
 }
 
 // Connector is Confluent's DatagenConnector: tasks.max tasks, each with its

@@ -1,6 +1,7 @@
 package datagen
 
 import (
+	"math"
 	"math/bits"
 	"strings"
 
@@ -168,7 +169,8 @@ func (g *fieldGen) draw(d *drawState) any {
 	r := d.r
 	switch g.kind {
 	case genLongRange:
-		return g.lo + int64(r.intn(uint64(g.hi-g.lo)))
+		// In uint64: a range as wide as the type's overflows int64.
+		return int64(uint64(g.lo) + r.intn(uint64(g.hi)-uint64(g.lo)))
 	case genIntRange:
 		i := r.intn(uint64(g.hi - g.lo))
 		if g.table != nil {
@@ -176,9 +178,9 @@ func (g *fieldGen) draw(d *drawState) any {
 		}
 		return int32(g.lo + int64(i))
 	case genDoubleRange:
-		return g.flo + r.float()*(g.fhi-g.flo)
+		return lerp(g.flo, g.fhi, r.float())
 	case genFloatRange:
-		return float32(g.flo + r.float()*(g.fhi-g.flo))
+		return float32(lerp(g.flo, g.fhi, r.float()))
 	case genPick:
 		if g.parts == nil {
 			return g.table[r.intn(uint64(len(g.table)))]
@@ -222,6 +224,17 @@ func (g *fieldGen) draw(d *drawState) any {
 		return st
 	}
 	return nil
+}
+
+// lerp is the point f (in [0, 1)) of the way from lo to hi, without
+// overflowing when the range spans the type's whole width; it stays below
+// hi.
+func lerp(lo, hi, f float64) float64 {
+	v := lo*(1-f) + hi*f
+	if v >= hi {
+		v = math.Nextafter(hi, lo)
+	}
+	return max(v, lo)
 }
 
 // drawLen draws a length in [g.lo, g.hi).

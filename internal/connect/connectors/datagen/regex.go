@@ -53,7 +53,12 @@ var printable = func() string {
 // quantifiers ? * + {n} {n,} {n,m}. Anchors ^ and $ are accepted and
 // ignored. Anything else is an error rather than a wrong guess.
 func parseRegex(src string) (*reNode, error) {
-	p := &reParser{src: strings.TrimSuffix(strings.TrimPrefix(src, "^"), "$")}
+	src = strings.TrimPrefix(src, "^")
+	if strings.HasSuffix(src, "$") && (len(src)-len(strings.TrimRight(src[:len(src)-1], `\\`)))%2 == 1 {
+		// An unescaped final $ is the anchor; \$ is a dollar sign.
+		src = src[:len(src)-1]
+	}
+	p := &reParser{src: src}
 	n, err := p.alt()
 	if err != nil {
 		return nil, err
@@ -64,7 +69,31 @@ func parseRegex(src string) (*reNode, error) {
 	if l := n.maxLen(); l > maxDrawnLen {
 		return nil, fmt.Errorf("it can match strings of %d bytes or more, over the %d allowed", l, maxDrawnLen)
 	}
+	if w := n.work(); w > maxWork {
+		return nil, fmt.Errorf("drawing one string takes over %d steps (nested repetitions)", maxWork)
+	}
 	return n, nil
+}
+
+// maxWork bounds the steps one draw takes, so a regex of nested
+// repetitions of nothing ("((){9999}){9999}") is refused rather than
+// stalling Poll: maxLen bounds what a draw makes, not how long it takes.
+const maxWork = 1 << 22
+
+// work is the most steps (nodes visited) one draw of n takes, saturated
+// just above maxWork.
+func (n *reNode) work() int {
+	switch n.kind {
+	case reConcat, reAlt:
+		sum := 1
+		for _, s := range n.subs {
+			sum = min(sum+s.work(), maxWork+1)
+		}
+		return sum
+	case reRepeat:
+		return min(1+n.max*n.subs[0].work(), maxWork+1)
+	}
+	return 1
 }
 
 // maxLen is the length in bytes of the longest string n draws, saturated

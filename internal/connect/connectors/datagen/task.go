@@ -199,7 +199,8 @@ func (t *Task) generate(n int) []connect.SourceRecord {
 		next := any(t.count + 1)
 		keySchema, key := connect.OptionalStringSchema, any(nil)
 		if t.s.keyIndex >= 0 {
-			if key = keyString(value.Values[t.s.keyIndex]); key != nil {
+			key = keyString(value.Values[t.s.keyIndex])
+			if !q.schema.Fields[t.s.keyIndex].Schema.Optional {
 				keySchema = connect.StringSchema
 			}
 		}
