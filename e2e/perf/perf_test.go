@@ -42,6 +42,22 @@ func targets() []target {
 			b.Cleanup(func() { _ = n.Close() })
 			return n.Addr()
 		}},
+		// The same node serving /metrics: the request, network and topic
+		// metrics are recorded only when something can scrape them, so
+		// fjord vs fjord-metrics is their cost on the hot path.
+		{"fjord-metrics", func(b *testing.B) string {
+			n, err := fjord.NewNode(fjord.WithDataDir(b.TempDir()),
+				fjord.WithConfig("group.consumer.heartbeat.interval.ms", "100"),
+				fjord.WithConfig("http.listeners", "http://127.0.0.1:0"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := n.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = n.Close() })
+			return n.Addr()
+		}},
 		{"kfake-sync", func(b *testing.B) string {
 			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(b.TempDir()), kfake.SyncWrites(),
 				kfake.BrokerConfigs(map[string]string{"group.consumer.heartbeat.interval.ms": "100"}))

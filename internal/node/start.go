@@ -301,6 +301,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.repl.Start()
 	n.loader.SubscribeReplaying(metadata.PublisherFunc(n.repl.Publish)) // what the replay made followers, then every change
 	n.groups = group.NewService(groupConfig(b, topicsView{n.loader}), n.logger)
+	var brokerMetrics *server.Metrics
+	if len(b.HTTPListeners) > 0 { // nobody could read them otherwise: record nothing
+		brokerMetrics = server.NewMetrics(n.registry)
+	}
 	broker := server.NewBroker(server.Config{
 		NodeID:                b.NodeID,
 		AdvertisedHost:        endpoints[0].Host,
@@ -313,7 +317,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		BrokerProps:           n.cfg.Props,
 		BrokerEpoch:           n.lifecycle.Epoch,
 		LeaderQuota:           n.throttles.leader,
-		Metrics:               server.NewMetrics(n.registry),
+		Metrics:               brokerMetrics,
 	}, n.loader, n.channel, n.parts, n.groups, n.logger)
 	n.loader.Subscribe(metadata.PublisherFunc(broker.PublishMetadata))
 	if err := broker.StartGroups(loopCtx); err != nil {
