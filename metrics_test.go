@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord"
 )
 
 // scrape reads a node's /metrics into families by name.
@@ -187,4 +189,73 @@ func TestMetrics_OffByDefaultWhenEmbedded(t *testing.T) {
 	if addr := startNode(t).HTTPAddr(); addr != "" {
 		t.Fatalf("an embedded node serves HTTP on %s by default", addr)
 	}
+}
+
+// sum adds a metric over the running nodes of c (-1 values, absent, skip).
+func sum(t *testing.T, c *fjord.Cluster, down int, name string, labels ...string) float64 {
+	t.Helper()
+	total := 0.0
+	for i := range 3 {
+		if i == down {
+			continue
+		}
+		if v := value(scrape(t, c.Node(i).HTTPAddr()), name, labels...); v > 0 {
+			total += v
+		}
+	}
+	return total
+}
+
+// In a three-node cluster, stopping a broker makes the partitions it
+// followed under-replicated on their leaders and fences it at the active
+// controller; its return clears both.
+func TestMetrics_UnderReplicatedFollowsAStoppedBroker(t *testing.T) {
+	c := startCluster(t, 3, "http.listeners", "http://127.0.0.1:0", "min.insync.replicas", "2")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if resp, err := kadm.NewClient(cl).CreateTopic(ctx, 6, 3, nil, "watched"); err != nil || resp.Err != nil {
+		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(45 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	// __consumer_offsets counts too: every partition, RF 3.
+	var total float64
+	waitFor("every partition led, none under-replicated", func() bool {
+		total = sum(t, c, -1, "fjord_controller_partitions")
+		return total >= 6 && sum(t, c, -1, "fjord_broker_leader_partitions") == total && sum(t, c, -1, "fjord_broker_under_replicated_partitions") == 0
+	})
+	if got := sum(t, c, -1, "fjord_controller_active"); got != 1 {
+		t.Fatalf("%v active controllers", got)
+	}
+	if got := sum(t, c, -1, "fjord_partition_log_end_offset", "topic", "watched", "partition", "0"); got != 0 {
+		t.Fatalf("an empty partition's log end offsets sum to %v", got)
+	}
+	down := 2
+	if err := c.Stop(down); err != nil {
+		t.Fatal(err)
+	}
+	// Every partition has a replica on the stopped broker.
+	waitFor("every partition under-replicated and at min ISR, the broker fenced", func() bool {
+		return sum(t, c, down, "fjord_broker_under_replicated_partitions") == total && sum(t, c, down, "fjord_controller_fenced_brokers") == 1 &&
+			sum(t, c, down, "fjord_broker_at_min_isr_partitions") == total
+	})
+	if err := c.Restart(ctx, down); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("no partition under-replicated again", func() bool {
+		return sum(t, c, -1, "fjord_broker_under_replicated_partitions") == 0 && sum(t, c, -1, "fjord_controller_fenced_brokers") == 0
+	})
 }

@@ -28,6 +28,9 @@ type Broker struct {
 	// HTTPListeners are the addresses (host:port) serving /metrics,
 	// /healthz and /readyz: http.listeners. Empty: none.
 	HTTPListeners []string
+	// MetricsPartitionSeries is metrics.partition.series.enable: series
+	// per partition on /metrics.
+	MetricsPartitionSeries bool
 	// AdvertisedListeners are published to clients: advertised.listeners, or
 	// the non-controller listeners when unset.
 	AdvertisedListeners []Listener
@@ -348,6 +351,7 @@ func (b *Broker) resolveNetwork(values map[string]any) error {
 		}
 		b.HTTPListeners = append(b.HTTPListeners, addr)
 	}
+	b.MetricsPartitionSeries, _ = values["metrics.partition.series.enable"].(bool)
 	if err := b.checkController(); err != nil {
 		return err
 	}

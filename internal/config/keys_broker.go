@@ -82,6 +82,9 @@ func brokerKeys() []Key {
 				return nil
 			})).
 			fjord("Fjord's own key: Kafka exposes its metrics over JMX."),
+		broker("metrics.partition.series.enable", TypeBoolean, "true", Low,
+			"Whether /metrics carries series per partition (log offsets, sizes, follower lag). Off, only node-wide counts are exposed: for clusters with very many partitions.").
+			fjord("Fjord's own key."),
 		broker("advertised.listeners", TypeList, "", High,
 			"Addresses published to clients and other brokers, as NAME://host:port. When unset, the non-controller entries of listeners are used.").
 			valid(listCheck("NAME://host:port list", checkListeners(true))),

@@ -246,6 +246,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return startErr
 	}
 	if !isBroker {
+		n.registerCollector()
 		n.ready.Store(true)
 		return nil
 	}
@@ -344,6 +345,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		s.Start()
 	}
 	n.startLoops(loopCtx)
+	n.registerCollector()
 	n.ready.Store(true)
 	return nil
 }

@@ -1,0 +1,171 @@
+package node
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fjordstream/fjord/internal/metrics"
+	"github.com/fjordstream/fjord/internal/partition"
+)
+
+// nodeCollector reads the node's partition and controller state when
+// Prometheus scrapes, so these metrics cost the hot path nothing: a scrape
+// walks the metadata image and the hosted partitions once. The
+// per-partition series (offsets, sizes, follower lag) can be switched off
+// (metrics.partition.series.enable=false) for clusters with very many
+// partitions; the node-wide counts stay.
+type nodeCollector struct {
+	n          *Node
+	perPartition bool
+}
+
+func desc(sub, name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, sub, name), help, labels, nil)
+}
+
+var (
+	descPartitions      = desc("broker", "partitions", "Replicas hosted on this broker (Kafka: ReplicaManager PartitionCount).")
+	descLeaders         = desc("broker", "leader_partitions", "Partitions this broker leads (Kafka: ReplicaManager LeaderCount).")
+	descUnderReplicated = desc("broker", "under_replicated_partitions", "Partitions this broker leads whose ISR is smaller than their replica set (Kafka: ReplicaManager UnderReplicatedPartitions).")
+	descUnderMinISR     = desc("broker", "under_min_isr_partitions", "Partitions this broker leads whose ISR is below min.insync.replicas: acks=all writes are refused (Kafka: ReplicaManager UnderMinIsrPartitionCount).")
+	descAtMinISR        = desc("broker", "at_min_isr_partitions", "Partitions this broker leads whose ISR is exactly min.insync.replicas: one more loss stops acks=all writes (Kafka: ReplicaManager AtMinIsrPartitionCount).")
+	descLogBytes        = desc("broker", "log_size_bytes", "Bytes of every hosted partition's log (Kafka: the sum of kafka.log:type=Log,name=Size).")
+	descMetadataOffset  = desc("broker", "metadata_applied_offset", "Offset of the last metadata record this node applied (Kafka: broker-metadata-metrics last-applied-record-offset).")
+	descLogEnd          = desc("partition", "log_end_offset", "Log end offset of a hosted partition (Kafka: kafka.log:type=Log,name=LogEndOffset).", "topic", "partition")
+	descLogStart        = desc("partition", "log_start_offset", "Log start offset of a hosted partition (Kafka: kafka.log:type=Log,name=LogStartOffset).", "topic", "partition")
+	descHW              = desc("partition", "high_watermark", "High watermark of a hosted partition.", "topic", "partition")
+	descSize            = desc("partition", "size_bytes", "Bytes of a hosted partition's log (Kafka: kafka.log:type=Log,name=Size).", "topic", "partition")
+	descFollowerLag     = desc("partition", "follower_lag_records", "On the leader: records a follower lacks, the leader's log end offset minus the follower's last fetch offset (Kafka: FetcherLagMetrics ConsumerLag, seen from the leader).", "topic", "partition", "replica")
+	descCtrlActive      = desc("controller", "active", "1 on the active controller, 0 elsewhere (Kafka: KafkaController ActiveControllerCount).")
+	descOffline         = desc("controller", "offline_partitions", "Partitions without a leader; reported by the active controller only (Kafka: KafkaController OfflinePartitionsCount).")
+	descFenced          = desc("controller", "fenced_brokers", "Registered brokers that are fenced; active controller only (Kafka: KafkaController FencedBrokerCount).")
+	descLive            = desc("controller", "active_brokers", "Registered brokers that are not fenced; active controller only (Kafka: KafkaController ActiveBrokerCount).")
+	descTopics          = desc("controller", "topics", "Topics in the cluster; active controller only (Kafka: KafkaController GlobalTopicCount).")
+	descAllPartitions   = desc("controller", "partitions", "Partitions in the cluster; active controller only (Kafka: KafkaController GlobalPartitionCount).")
+	descQuorumCommit    = desc("controller", "metadata_commit_offset", "The metadata quorum's committed offset as this voter knows it (Kafka: raft-metrics high-watermark).")
+	descVoterLag        = desc("controller", "voter_lag_records", "On the active controller: metadata records each voter lacks, the commit offset minus its log end (Kafka: raft-metrics, per voter).", "voter")
+)
+
+// Describe sends every descriptor.
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPartitions, descLeaders, descUnderReplicated, descUnderMinISR, descAtMinISR,
+		descLogBytes, descMetadataOffset, descLogEnd, descLogStart, descHW, descSize, descFollowerLag, descCtrlActive,
+		descOffline, descFenced, descLive, descTopics, descAllPartitions, descQuorumCommit, descVoterLag} {
+		ch <- d
+	}
+}
+
+// Collect reads the state now.
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.n
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	if n.loader == nil {
+		return // not started yet
+	}
+	img := n.loader.Image()
+	gauge(descMetadataOffset, float64(img.Offset))
+	id := n.cfg.Broker.NodeID
+	if n.parts != nil {
+		var hosted, leaders, under, underMin, atMin int
+		var bytes int64
+		for _, p := range n.parts.All() {
+			hosted++
+			size := p.Size()
+			bytes += size
+			topic, part := p.ID.Topic, strconv.Itoa(int(p.ID.Partition))
+			if c.perPartition {
+				gauge(descLogEnd, float64(p.LogEndOffset()), topic, part)
+				gauge(descLogStart, float64(p.LogStartOffset()), topic, part)
+				gauge(descHW, float64(p.HighWatermark()), topic, part)
+				gauge(descSize, float64(size), topic, part)
+			}
+			if p.Role() != partition.RoleLeader {
+				continue
+			}
+			leaders++
+			t := img.Topic(p.ID.Topic)
+			if t == nil || int(p.ID.Partition) >= len(t.Partitions) {
+				continue
+			}
+			mp := &t.Partitions[p.ID.Partition]
+			isr, minISR := len(mp.ISR), int(p.Config().MinInsyncReplicas)
+			if isr < len(mp.Replicas) {
+				under++
+			}
+			switch {
+			case isr < minISR:
+				underMin++
+			case isr == minISR:
+				atMin++
+			}
+			if c.perPartition {
+				leo := p.LogEndOffset()
+				for _, r := range mp.Replicas {
+					if r == id {
+						continue
+					}
+					lag := leo // a follower not heard from lacks everything
+					if f := p.FollowerEndOffset(r); f >= 0 {
+						lag = max(leo-f, 0)
+					}
+					gauge(descFollowerLag, float64(lag), topic, part, strconv.Itoa(int(r)))
+				}
+			}
+		}
+		gauge(descPartitions, float64(hosted))
+		gauge(descLeaders, float64(leaders))
+		gauge(descUnderReplicated, float64(under))
+		gauge(descUnderMinISR, float64(underMin))
+		gauge(descAtMinISR, float64(atMin))
+		gauge(descLogBytes, float64(bytes))
+	}
+	if n.quorum == nil {
+		return
+	}
+	st := n.quorum.Status()
+	gauge(descQuorumCommit, float64(st.Commit))
+	if !st.Active {
+		gauge(descCtrlActive, 0)
+		return
+	}
+	gauge(descCtrlActive, 1)
+	var offline, partitions int
+	for _, name := range img.TopicNames() {
+		for _, p := range img.Topic(name).Partitions {
+			partitions++
+			if p.Leader < 0 {
+				offline++
+			}
+		}
+	}
+	var fenced, live int
+	for _, b := range img.Brokers() {
+		if b.Fenced {
+			fenced++
+		} else {
+			live++
+		}
+	}
+	gauge(descOffline, float64(offline))
+	gauge(descFenced, float64(fenced))
+	gauge(descLive, float64(live))
+	gauge(descTopics, float64(img.NumTopics()))
+	gauge(descAllPartitions, float64(partitions))
+	for voter, match := range st.Progress {
+		gauge(descVoterLag, float64(st.Commit-min(match, st.Commit)), strconv.Itoa(int(voter)))
+	}
+}
+
+// registerCollector adds the node's partition and controller metrics to
+// its registry, once Start has set up what they read (and only then: a
+// scrape must not race Start).
+func (n *Node) registerCollector() {
+	if len(n.cfg.Broker.HTTPListeners) == 0 {
+		return
+	}
+	n.collector = &nodeCollector{n: n, perPartition: n.cfg.Broker.MetricsPartitionSeries}
+	n.registry.MustRegister(n.collector)
+}
