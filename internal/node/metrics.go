@@ -16,7 +16,7 @@ import (
 // (metrics.partition.series.enable=false) for clusters with very many
 // partitions; the node-wide counts stay.
 type nodeCollector struct {
-	n          *Node
+	n            *Node
 	perPartition bool
 }
 
