@@ -2,6 +2,7 @@ package fjord_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fjordstream/fjord"
@@ -169,6 +171,32 @@ func TestMetrics_FollowAKnownWorkload(t *testing.T) {
 	}
 	if got := value(fams, "fjord_server_requests_total", "api", "Fetch"); got < 1 {
 		t.Errorf("fetch requests: %v", got)
+	}
+
+	// Errors are counted by API and Kafka's error name.
+	adm := kadm.NewClient(cl)
+	for range 2 {
+		if resp, err := adm.CreateTopic(ctx, 1, 1, nil, "metered"); !errors.Is(err, kerr.TopicAlreadyExists) && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
+			t.Fatalf("creating an existing topic: %v %v", err, resp.Err)
+		}
+	}
+	if resps, err := adm.DeleteTopics(ctx, "never-made"); err == nil && resps["never-made"].Err == nil {
+		t.Fatalf("deleting a missing topic succeeded: %+v", resps)
+	}
+	fams = scrape(t, addr)
+	if got := value(fams, "fjord_server_request_errors_total", "api", "CreateTopics", "error", "TOPIC_ALREADY_EXISTS"); got != 2 {
+		t.Errorf("CreateTopics TOPIC_ALREADY_EXISTS counted %v times, want 2", got)
+	}
+	if got := value(fams, "fjord_server_request_errors_total", "api", "DeleteTopics", "error", "UNKNOWN_TOPIC_OR_PARTITION"); got != 1 {
+		t.Errorf("DeleteTopics UNKNOWN_TOPIC_OR_PARTITION counted %v times, want 1", got)
+	}
+	if got := value(fams, "fjord_server_request_errors_total", "api", "Produce"); got != -1 {
+		t.Errorf("produce errors counted (%v) in a clean run", got)
+	}
+	// kgo asks for ApiVersions newer than Fjord serves first (KIP-511):
+	// that answer's error is ApiVersions', not another API's.
+	if got := value(fams, "fjord_server_request_errors_total", "api", "ApiVersions", "error", "UNSUPPORTED_VERSION"); got < 1 {
+		t.Errorf("ApiVersions UNSUPPORTED_VERSION counted %v times", got)
 	}
 
 	// A deleted topic's series go with it.

@@ -1,9 +1,13 @@
 package server
 
 import (
+	"errors"
+	"reflect"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/fjordstream/fjord/internal/metrics"
@@ -21,8 +25,11 @@ const maxAPIKey = 128
 type Metrics struct {
 	requests  [maxAPIKey + 1]prometheus.Counter
 	latency   [maxAPIKey + 1]prometheus.Observer
-	bytesIn   prometheus.Counter // network: request frames read
-	bytesOut  prometheus.Counter // network: response frames written
+	apiNames  [maxAPIKey + 1]string
+	errors    *prometheus.CounterVec // error codes in responses, by API and error
+	plans     sync.Map               // reflect.Type -> *errorFields: where a response type keeps its error codes
+	bytesIn   prometheus.Counter     // network: request frames read
+	bytesOut  prometheus.Counter     // network: response frames written
 	conns     prometheus.Gauge
 	topicIn   *prometheus.CounterVec // bytes appended by produce, per topic
 	topicRecs *prometheus.CounterVec // records appended by produce, per topic
@@ -42,6 +49,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		if k == maxAPIKey || name == "Unknown" {
 			name = "unknown"
 		}
+		m.apiNames[k] = name
 		m.requests[k] = requests.WithLabelValues(name)
 		m.latency[k] = latency.WithLabelValues(name)
 	}
@@ -57,7 +65,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "records_in_total", Help: "Records appended by produce requests, by topic (Kafka: BrokerTopicMetrics MessagesInPerSec)."}, []string{"topic"})
 	m.topicOut = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "topic",
 		Name: "bytes_out_total", Help: "Record bytes sent to consumers by fetch responses, by topic; followers' fetches are not counted (Kafka: BrokerTopicMetrics BytesOutPerSec)."}, []string{"topic"})
-	reg.MustRegister(requests, latency, m.bytesIn, m.bytesOut, m.conns, m.topicIn, m.topicRecs, m.topicOut)
+	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "server",
+		Name: "request_errors_total", Help: "Error codes in responses, by API and Kafka's error name; a response with several partitions in error counts each (Kafka: RequestMetrics ErrorsPerSec)."}, []string{"api", "error"})
+	reg.MustRegister(m.errors, requests, latency, m.bytesIn, m.bytesOut, m.conns, m.topicIn, m.topicRecs, m.topicOut)
 	return m
 }
 
@@ -127,4 +137,103 @@ func (m *Metrics) forgetTopic(topic string) {
 	m.topicIn.DeleteLabelValues(topic)
 	m.topicRecs.DeleteLabelValues(topic)
 	m.topicOut.DeleteLabelValues(topic)
+}
+
+// errorFields is, for a response type, where its error codes are: the
+// index of an int16 ErrorCode field, and the fields to descend into
+// (structs, and slices of structs). Found once per type.
+type errorFields struct {
+	code     int // -1: none
+	children []int
+}
+
+// planFor returns t's errorFields, from m's cache.
+func (m *Metrics) planFor(t reflect.Type) *errorFields {
+	if p, ok := m.plans.Load(t); ok {
+		return p.(*errorFields)
+	}
+	p := &errorFields{code: -1}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		switch {
+		case f.Name == "ErrorCode" && f.Type.Kind() == reflect.Int16:
+			p.code = i
+		case f.Type.Kind() == reflect.Struct,
+			f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+			p.children = append(p.children, i)
+		}
+	}
+	m.plans.Store(t, p)
+	return p
+}
+
+// countErrors calls count for every non-zero error code in v (a struct),
+// at any depth, as Kafka's Response.errorCounts does.
+func (m *Metrics) countErrors(v reflect.Value, count func(int16)) {
+	p := m.planFor(v.Type())
+	if p.code >= 0 {
+		if c := int16(v.Field(p.code).Int()); c != 0 {
+			count(c)
+		}
+	}
+	for _, i := range p.children {
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct {
+			m.countErrors(f, count)
+			continue
+		}
+		for j := range f.Len() {
+			m.countErrors(f.Index(j), count)
+		}
+	}
+}
+
+// responseErrors counts the error codes of resp, a response to key, by
+// API and Kafka's error name (Kafka: RequestMetrics ErrorsPerSec).
+// Produce and Fetch, the hot path, are read directly; other responses
+// through their types' plans.
+func (m *Metrics) responseErrors(key int16, resp kmsg.Response) {
+	if m == nil || resp == nil {
+		return
+	}
+	api := m.apiNames[apiIndex(key)]
+	count := func(code int16) { m.countError(api, code) }
+	switch r := resp.(type) {
+	case *kmsg.ProduceResponse:
+		for i := range r.Topics {
+			for j := range r.Topics[i].Partitions {
+				if c := r.Topics[i].Partitions[j].ErrorCode; c != 0 {
+					count(c)
+				}
+			}
+		}
+		return
+	case *kmsg.FetchResponse:
+		if r.ErrorCode != 0 {
+			count(r.ErrorCode)
+		}
+		for i := range r.Topics {
+			for j := range r.Topics[i].Partitions {
+				if c := r.Topics[i].Partitions[j].ErrorCode; c != 0 {
+					count(c)
+				}
+			}
+		}
+		return
+	}
+	v := reflect.ValueOf(resp)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return
+	}
+	m.countErrors(v.Elem(), count)
+}
+
+// countError counts one error code of api.
+func (m *Metrics) countError(api string, code int16) {
+	name := "UNKNOWN_SERVER_ERROR"
+	var ke *kerr.Error
+	if errors.As(kerr.ErrorForCode(code), &ke) {
+		name = ke.Message
+	}
+	m.errors.WithLabelValues(api, name).Inc()
 }

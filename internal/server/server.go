@@ -174,7 +174,7 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, share *ipShare, queu
 				resp.ApiKeys = protocol.ApiVersionsKeys()
 				pending.Add(1)
 				select {
-				case queue <- &inflight{corr: req.CorrelationID, resp: resp}:
+				case queue <- &inflight{corr: req.CorrelationID, key: req.Key, start: read, resp: resp}:
 					continue
 				case <-ctx.Done():
 					return
@@ -319,12 +319,14 @@ func (s *Server) writeLoop(ctx context.Context, nc net.Conn, queue <-chan *infli
 			// Counted before the write: with sendfile the client may
 			// have the records before writeFetch returns.
 			fl.fetch.countBytesOut(s.broker.cfg.Metrics)
+			s.broker.cfg.Metrics.responseErrors(fl.key, fl.fetch.resp)
 			out, cuts, err = s.writeFetch(w, out[:0], cuts[:0], fl)
 			n = len(out)
 			for _, c := range cuts {
 				n += int(fl.fetch.recordSetLen(c.Topic, c.Partition))
 			}
 		} else {
+			s.broker.cfg.Metrics.responseErrors(fl.key, fl.resp)
 			out = protocol.AppendResponse(out[:0], fl.corr, fl.resp)
 			_, err = w.bw.Write(out)
 			n = len(out)
