@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/fjordstream/fjord/internal/metrics"
+	"github.com/fjordstream/fjord/internal/protocol"
 )
 
 // maxAPIKey bounds the API keys with series of their own; a key above it
@@ -44,11 +45,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: metrics.Namespace, Subsystem: "server",
 		Name: "request_duration_seconds", Help: "Time from a request read to its response written, by API (Kafka: RequestMetrics TotalTimeMs).",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"api"})
+	// Series for the APIs this broker serves; any other key (refused) is
+	// counted under "unknown", so the series stay few.
+	served := map[int]bool{}
+	for _, k := range protocol.ApiVersionsKeys() {
+		served[int(k.ApiKey)] = true
+	}
+	unknownReqs, unknownLat := requests.WithLabelValues("unknown"), latency.WithLabelValues("unknown")
 	for k := range maxAPIKey + 1 {
-		name := kmsg.NameForKey(int16(k))
-		if k == maxAPIKey || name == "Unknown" {
-			name = "unknown"
+		if !served[k] || k == maxAPIKey {
+			m.apiNames[k], m.requests[k], m.latency[k] = "unknown", unknownReqs, unknownLat
+			continue
 		}
+		name := kmsg.NameForKey(int16(k))
 		m.apiNames[k] = name
 		m.requests[k] = requests.WithLabelValues(name)
 		m.latency[k] = latency.WithLabelValues(name)
