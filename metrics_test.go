@@ -173,6 +173,32 @@ func TestMetrics_FollowAKnownWorkload(t *testing.T) {
 		t.Errorf("fetch requests: %v", got)
 	}
 
+	// A group's lag is the high watermark minus its committed offset.
+	offs := kadm.Offsets{}
+	offs.AddOffset("metered", 0, 3000, -1)
+	if resp, err := kadm.NewClient(cl).CommitOffsets(ctx, "meter-readers", offs); err != nil || resp.Error() != nil {
+		t.Fatalf("commit: %v %v", err, resp.Error())
+	}
+	fams = scrape(t, addr)
+	if got := value(fams, "fjord_group_lag_records", "group", "meter-readers", "topic", "metered", "partition", "0"); got != records-3000 {
+		t.Errorf("group lag %v, want %d", got, records-3000)
+	}
+	if got := value(fams, "fjord_group_total_lag_records", "group", "meter-readers"); got != records-3000 {
+		t.Errorf("group total lag %v, want %d", got, records-3000)
+	}
+	if got := value(fams, "fjord_group_committed_offset", "group", "meter-readers", "topic", "metered"); got != 3000 {
+		t.Errorf("committed offset %v, want 3000", got)
+	}
+	if got := value(fams, "fjord_group_offset_commits_total", "group", "meter-readers"); got != 1 {
+		t.Errorf("offset commits %v, want 1", got)
+	}
+	if got := value(fams, "fjord_group_state", "group", "meter-readers", "state", "Empty"); got != 1 {
+		t.Errorf("group state Empty: %v", got)
+	}
+	if got := value(fams, "fjord_group_members", "group", "meter-readers"); got != 0 {
+		t.Errorf("members of an offsets-only group: %v", got)
+	}
+
 	// Errors are counted by API and Kafka's error name.
 	adm := kadm.NewClient(cl)
 	for range 2 {

@@ -168,4 +168,8 @@ func (n *Node) registerCollector() {
 	}
 	n.collector = &nodeCollector{n: n, perPartition: n.cfg.Broker.MetricsPartitionSeries}
 	n.registry.MustRegister(n.collector)
+	if n.groups != nil {
+		n.groupCollector = &groupCollector{n: n, perPartition: n.cfg.Broker.MetricsPartitionSeries}
+		n.registry.MustRegister(n.groupCollector)
+	}
 }

@@ -101,11 +101,12 @@ type Node struct {
 	// Metrics and health: the node's own registry and the HTTP
 	// listeners serving it (http.listeners); ready once Start finished,
 	// closing from the beginning of Close (/readyz).
-	registry  *prometheus.Registry
-	httpSrvs  []*metrics.Server
-	collector *nodeCollector // registered once Start finished
-	ready     atomic.Bool
-	closing   atomic.Bool
+	registry       *prometheus.Registry
+	httpSrvs       []*metrics.Server
+	collector      *nodeCollector  // registered once Start finished
+	groupCollector *groupCollector // likewise, on brokers
+	ready          atomic.Bool
+	closing        atomic.Bool
 
 	abort atomic.Bool // Abort: no controlled shutdown
 	// dirFailure carries the data directory's first storage failure to
@@ -367,6 +368,9 @@ func (n *Node) Close() error {
 		n.closing.Store(true)
 		if n.collector != nil {
 			n.registry.Unregister(n.collector) // no scrape walks what is being closed
+		}
+		if n.groupCollector != nil {
+			n.registry.Unregister(n.groupCollector)
 		}
 		n.controlledShutdown()
 		for _, s := range n.srvs {

@@ -50,6 +50,7 @@ func (b *Broker) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitR
 			}
 		}
 		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		committed := 0
 		for _, rt := range req.Topics {
 			st := kmsg.NewOffsetCommitResponseTopic()
 			st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -63,9 +64,13 @@ func (b *Broker) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitR
 					sp.ErrorCode = codes[tp]
 				}
 				st.Partitions = append(st.Partitions, sp)
+				if sp.ErrorCode == 0 {
+					committed++
+				}
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
+		b.cfg.Metrics.offsetsCommitted(req.Group, committed)
 		return resp
 	})
 }

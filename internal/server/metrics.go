@@ -35,6 +35,7 @@ type Metrics struct {
 	topicIn   *prometheus.CounterVec // bytes appended by produce, per topic
 	topicRecs *prometheus.CounterVec // records appended by produce, per topic
 	topicOut  *prometheus.CounterVec // bytes sent to consumers by fetch, per topic
+	commits   *prometheus.CounterVec // partition offsets committed, per group
 }
 
 // NewMetrics registers the broker's metrics on reg.
@@ -76,7 +77,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "bytes_out_total", Help: "Record bytes sent to consumers by fetch responses, by topic; followers' fetches are not counted (Kafka: BrokerTopicMetrics BytesOutPerSec)."}, []string{"topic"})
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "server",
 		Name: "request_errors_total", Help: "Error codes in responses, by API and Kafka's error name; a response with several partitions in error counts each (Kafka: RequestMetrics ErrorsPerSec)."}, []string{"api", "error"})
-	reg.MustRegister(m.errors, requests, latency, m.bytesIn, m.bytesOut, m.conns, m.topicIn, m.topicRecs, m.topicOut)
+	m.commits = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "group",
+		Name: "offset_commits_total", Help: "Partition offsets committed through OffsetCommit, by group (Kafka: GroupMetadataManager OffsetCommits, per group)."}, []string{"group"})
+	reg.MustRegister(m.commits, m.errors, requests, latency, m.bytesIn, m.bytesOut, m.conns, m.topicIn, m.topicRecs, m.topicOut)
 	return m
 }
 
@@ -135,6 +138,21 @@ func (m *Metrics) fetched(topic string, bytes int64) {
 		return
 	}
 	m.topicOut.WithLabelValues(topic).Add(float64(bytes))
+}
+
+// offsetsCommitted counts n partition offsets committed by group.
+func (m *Metrics) offsetsCommitted(group string, n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.commits.WithLabelValues(group).Add(float64(n))
+}
+
+// forgetGroup drops a deleted group's series.
+func (m *Metrics) forgetGroup(group string) {
+	if m != nil {
+		m.commits.DeleteLabelValues(group)
+	}
 }
 
 // forgetTopic drops a deleted topic's series, so their number follows the
