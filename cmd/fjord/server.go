@@ -23,6 +23,7 @@ func serverCommand() *cobra.Command {
 		overrides  []string
 		dataDir    string
 		logLevel   string
+		logFormat  string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -55,22 +56,35 @@ Configuration uses Kafka's keys (see docs/config.md): --config reads a server.pr
 			if dataDir != "" {
 				props["log.dirs"] = dataDir
 			}
-			return runServer(cmd, props, logLevel)
+			return runServer(cmd, props, logLevel, logFormat)
 		},
 	}
 	cmd.Flags().StringVar(&configFile, "config", "", "server.properties file with Kafka-style keys")
 	cmd.Flags().StringArrayVar(&overrides, "override", nil, "key=value overriding the config file (repeatable)")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "data folder (log.dirs); default ./fjord-data")
-	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error (changeable while running: PUT /admin/log-level on http.listeners)")
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text (logfmt) or json")
 	return cmd
 }
 
-func runServer(cmd *cobra.Command, props map[string]string, logLevel string) error {
+func runServer(cmd *cobra.Command, props map[string]string, logLevel, logFormat string) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	levelVar := &slog.LevelVar{}
+	levelVar.Set(level)
+	opts := &slog.HandlerOptions{Level: levelVar}
+	var handler slog.Handler
+	switch strings.ToLower(logFormat) {
+	case "text":
+		handler = slog.NewTextHandler(cmd.ErrOrStderr(), opts)
+	case "json":
+		handler = slog.NewJSONHandler(cmd.ErrOrStderr(), opts)
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", logFormat)
+	}
+	logger := slog.New(handler)
 	b, warnings, err := config.LoadBroker(props)
 	if err != nil {
 		return err
@@ -78,7 +92,7 @@ func runServer(cmd *cobra.Command, props map[string]string, logLevel string) err
 	for _, w := range warnings {
 		logger.Warn(w)
 	}
-	n, err := node.New(node.Config{Broker: b, Props: props, Logger: logger})
+	n, err := node.New(node.Config{Broker: b, Props: props, Logger: logger, LogLevel: levelVar})
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,9 @@ type Broker struct {
 	// MetricsPartitionSeries is metrics.partition.series.enable: series
 	// per partition on /metrics.
 	MetricsPartitionSeries bool
+	// RequestLog is request.log.enable: a log line per request answered,
+	// at first (changeable at runtime).
+	RequestLog bool
 	// AdvertisedListeners are published to clients: advertised.listeners, or
 	// the non-controller listeners when unset.
 	AdvertisedListeners []Listener
@@ -352,6 +355,7 @@ func (b *Broker) resolveNetwork(values map[string]any) error {
 		b.HTTPListeners = append(b.HTTPListeners, addr)
 	}
 	b.MetricsPartitionSeries, _ = values["metrics.partition.series.enable"].(bool)
+	b.RequestLog, _ = values["request.log.enable"].(bool)
 	if err := b.checkController(); err != nil {
 		return err
 	}

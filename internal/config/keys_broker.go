@@ -82,6 +82,9 @@ func brokerKeys() []Key {
 				return nil
 			})).
 			fjord("Fjord's own key: Kafka exposes its metrics over JMX."),
+		broker("request.log.enable", TypeBoolean, "false", Low,
+			"Whether to log a line per request answered (API, version, client, duration, bytes). Changeable while the node runs: PUT on or off to /admin/request-log on the http.listeners.").
+			fjord("Kafka's request log is the DEBUG level of log4j's kafka.request.logger."),
 		broker("metrics.partition.series.enable", TypeBoolean, "true", Low,
 			"Whether /metrics carries series per partition (log offsets, sizes, follower lag). Off, only node-wide counts are exposed: for clusters with very many partitions.").
 			fjord("Fjord's own key."),

@@ -14,9 +14,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,10 +63,14 @@ const (
 )
 
 // NewServer returns a server for ln (Start serves it) exposing reg, and
-// asking ready for /readyz.
-func NewServer(ln net.Listener, reg *prometheus.Registry, ready Readiness, logger *slog.Logger) *Server {
+// asking ready for /readyz. extra adds the node's other endpoints, by
+// pattern (net/http's ServeMux patterns).
+func NewServer(ln net.Listener, reg *prometheus.Registry, ready Readiness, logger *slog.Logger, extra map[string]http.Handler) *Server {
 	s := &Server{ln: ln, logger: logger, done: make(chan struct{})}
 	mux := http.NewServeMux()
+	for pattern, h := range extra {
+		mux.Handle(pattern, h)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:            slogPrinter{logger},
 		ErrorHandling:       promhttp.ContinueOnError,
@@ -127,3 +133,33 @@ func (s *Server) Close(ctx context.Context) error {
 type slogPrinter struct{ l *slog.Logger }
 
 func (p slogPrinter) Println(v ...any) { p.l.Warn("metrics: " + fmt.Sprint(v...)) }
+
+// maxSettingBody bounds the body of a PUT that changes a setting.
+const maxSettingBody = 64
+
+// SettingHandler serves one runtime setting as text: GET answers its
+// value, PUT sets it from the body (set refuses a bad value: 400 with the
+// reason).
+func SettingHandler(get func() string, set func(string) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		switch r.Method {
+		case http.MethodGet:
+		case http.MethodPut, http.MethodPost:
+			body, err := io.ReadAll(io.LimitReader(r.Body, maxSettingBody+1))
+			if err != nil || len(body) > maxSettingBody {
+				http.Error(w, "the value is too long", http.StatusBadRequest)
+				return
+			}
+			if err := set(strings.TrimSpace(string(body))); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+		default:
+			w.Header().Set("Allow", "GET, PUT")
+			http.Error(w, "GET or PUT", http.StatusMethodNotAllowed)
+			return
+		}
+		fmt.Fprintln(w, get())
+	})
+}

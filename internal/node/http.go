@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/fjordstream/fjord/internal/metrics"
@@ -19,13 +22,44 @@ const httpCloseTimeout = 5 * time.Second
 // them from the beginning of Start: /readyz says why the node is not
 // ready while it recovers its logs and catches up with the metadata.
 func (n *Node) startHTTP() error {
+	n.requestLog.Store(n.cfg.Broker.RequestLog)
+	extra := map[string]http.Handler{
+		"/admin/request-log": metrics.SettingHandler(func() string {
+			if n.requestLog.Load() {
+				return "on"
+			}
+			return "off"
+		}, func(v string) error {
+			switch strings.ToLower(v) {
+			case "on", "true":
+				n.requestLog.Store(true)
+			case "off", "false":
+				n.requestLog.Store(false)
+			default:
+				return fmt.Errorf("want on or off, not %q", v)
+			}
+			n.logger.Info("request log switched", "on", n.requestLog.Load())
+			return nil
+		}),
+	}
+	if lv := n.cfg.LogLevel; lv != nil {
+		extra["/admin/log-level"] = metrics.SettingHandler(func() string { return strings.ToLower(lv.Level().String()) }, func(v string) error {
+			var l slog.Level
+			if err := l.UnmarshalText([]byte(v)); err != nil {
+				return fmt.Errorf("want debug, info, warn or error: %w", err)
+			}
+			lv.Set(l)
+			n.logger.Warn("log level changed", "level", strings.ToLower(l.String()))
+			return nil
+		})
+	}
 	for _, addr := range n.cfg.Broker.HTTPListeners {
 		ln, err := server.Listen(addr)
 		if err != nil {
 			n.closeHTTP()
 			return fmt.Errorf("http.listeners: %w", err)
 		}
-		s := metrics.NewServer(ln, n.registry, n.readiness, n.logger)
+		s := metrics.NewServer(ln, n.registry, n.readiness, n.logger, extra)
 		s.Start()
 		n.httpSrvs = append(n.httpSrvs, s)
 		n.logger.Info("serving metrics and health checks", "url", "http://"+ln.Addr().String())

@@ -65,6 +65,10 @@ type Config struct {
 	// vfs.MemFS to cut the power under a running node. The public fjord
 	// package does not expose it: package vfs is internal.
 	FS vfs.FS
+	// LogLevel, when set, is the level of Logger's handler: PUT
+	// /admin/log-level on the http.listeners changes it while the node
+	// runs. Nil: the level cannot be changed.
+	LogLevel *slog.LevelVar
 	// DiskUsage, when set, measures the broker's disks for the continuous
 	// balancer's disk trigger instead of statfs on the data folder (tests
 	// fake a full disk with it).
@@ -107,6 +111,7 @@ type Node struct {
 	groupCollector *groupCollector // likewise, on brokers
 	ready          atomic.Bool
 	closing        atomic.Bool
+	requestLog     atomic.Bool // request.log.enable, then /admin/request-log
 
 	abort atomic.Bool // Abort: no controlled shutdown
 	// dirFailure carries the data directory's first storage failure to

@@ -319,6 +319,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		BrokerEpoch:           n.lifecycle.Epoch,
 		LeaderQuota:           n.throttles.leader,
 		Metrics:               brokerMetrics,
+		RequestLog:            &n.requestLog,
 	}, n.loader, n.channel, n.parts, n.groups, n.logger)
 	n.loader.Subscribe(metadata.PublisherFunc(broker.PublishMetadata))
 	if err := broker.StartGroups(loopCtx); err != nil {

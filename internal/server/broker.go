@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -52,6 +53,10 @@ type Config struct {
 	// Metrics records the broker's request, network and topic metrics;
 	// nil records none.
 	Metrics *Metrics
+	// RequestLog, when set and true, logs a line per request answered
+	// (API, version, client, duration, bytes): off by default, as a line
+	// per request on the hot path costs.
+	RequestLog *atomic.Bool
 }
 
 // MetadataView is how handlers read the cluster's metadata: the node's

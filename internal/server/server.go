@@ -69,6 +69,9 @@ type inflight struct {
 	corr   int32
 	key    int16     // the request's API key, for its metrics
 	start  time.Time // when the request was read
+	// version and clientID are for the request log.
+	version  int16
+	clientID string
 	resp   kmsg.Response
 	finish func(ctx context.Context)
 	fetch  *fetchResult
@@ -206,7 +209,7 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, share *ipShare, queu
 		if fl == nil {
 			continue // acks=0 produce with nothing to wait for
 		}
-		fl.corr, fl.key, fl.start = req.CorrelationID, req.Key, read
+		fl.corr, fl.key, fl.start, fl.version, fl.clientID = req.CorrelationID, req.Key, read, req.Version, req.ClientID
 		pending.Add(1)
 		select {
 		case queue <- fl:
@@ -333,6 +336,10 @@ func (s *Server) writeLoop(ctx context.Context, nc net.Conn, queue <-chan *infli
 		}
 		if err == nil && !fl.start.IsZero() {
 			s.broker.cfg.Metrics.responseWritten(fl.key, fl.start, n)
+			if rl := s.broker.cfg.RequestLog; rl != nil && rl.Load() {
+				s.logger.Info("request", "api", kmsg.NameForKey(fl.key), "api_version", fl.version, "client_id", fl.clientID,
+					"remote", nc.RemoteAddr().String(), "listener", s.listener, "duration", time.Since(fl.start), "response_bytes", n)
+			}
 		}
 		fl.release()
 		if err == nil && len(queue) == 0 {
