@@ -66,15 +66,15 @@ func (s *Server) Close() error { return s.loop.Close() }
 // A fetch carries fetch instead of resp: its record sets are pinned file
 // regions, released by release once written or dropped.
 type inflight struct {
-	corr   int32
-	key    int16     // the request's API key, for its metrics
-	start  time.Time // when the request was read
+	corr  int32
+	key   int16     // the request's API key, for its metrics
+	start time.Time // when the request was read
 	// version and clientID are for the request log.
 	version  int16
 	clientID string
-	resp   kmsg.Response
-	finish func(ctx context.Context)
-	fetch  *fetchResult
+	resp     kmsg.Response
+	finish   func(ctx context.Context)
+	fetch    *fetchResult
 	// silent: finish runs but nothing is written (an acks=0 produce).
 	silent bool
 	// held is a fetch's charge to the request budget, given back by
