@@ -56,14 +56,15 @@ type groupDescribeJSON struct {
 }
 
 func newGroupDescribeCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var watch watchFlags
+	cmd := &cobra.Command{
 		Use:   "describe GROUP...",
 		Short: "Describe consumer groups: state, members, committed offsets and lag per partition",
 		Long: `Describe groups as kafka-consumer-groups.sh --describe does: for every
 partition the group is assigned or has committed, the committed offset, the
 log end offset, the lag and the consuming member; members with no partitions
 are listed too, with "-" for topic and partition. Lag is "-" where the group
-has committed nothing.`,
+has committed nothing. --watch describes again every --watch-interval.`,
 		Args: checkArgs(cobra.MinimumNArgs(1)),
 		RunE: g.run(func(cmd *cobra.Command, args []string) error {
 			args = dedup(args)
@@ -72,39 +73,46 @@ has committed nothing.`,
 				return err
 			}
 			defer adm.Close()
-			ctx, cancel := g.opCtx(cmd.Context())
-			defer cancel()
-			lags, err := adm.Lag(ctx, args...)
-			if err != nil {
-				return groupErr("describe groups", err, "")
-			}
-			var (
-				out      []groupDescribeJSON
-				firstErr error
-			)
-			for _, name := range args {
-				l, ok := lags[name]
-				if !ok {
-					l = kadm.DescribedGroupLag{Group: name, DescribeErr: errors.New("broker's response did not mention the group")}
-				}
-				d, err := groupDescription(l)
-				if isNotFound(err) {
-					// Perhaps a consumer protocol (KIP-848) group.
-					if cd, found, cerr := describeConsumerGroup(ctx, adm, name); found {
-						d, err = cd, cerr
-					}
-				}
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				out = append(out, d)
-			}
-			if err := printGroupDescribe(cmd.OutOrStdout(), g, out); err != nil {
-				return err
-			}
-			return firstErr
+			return watch.run(cmd.Context(), cmd, g, func() error { return describeGroupsOnce(cmd, g, adm, args) })
 		}),
 	}
+	watch.register(cmd)
+	return cmd
+}
+
+// describeGroupsOnce describes the groups and prints them.
+func describeGroupsOnce(cmd *cobra.Command, g *globals, adm *kadm.Client, args []string) error {
+	ctx, cancel := g.opCtx(cmd.Context())
+	defer cancel()
+	lags, err := adm.Lag(ctx, args...)
+	if err != nil {
+		return groupErr("describe groups", err, "")
+	}
+	var (
+		out      []groupDescribeJSON
+		firstErr error
+	)
+	for _, name := range args {
+		l, ok := lags[name]
+		if !ok {
+			l = kadm.DescribedGroupLag{Group: name, DescribeErr: errors.New("broker's response did not mention the group")}
+		}
+		d, err := groupDescription(l)
+		if isNotFound(err) {
+			// Perhaps a consumer protocol (KIP-848) group.
+			if cd, found, cerr := describeConsumerGroup(ctx, adm, name); found {
+				d, err = cd, cerr
+			}
+		}
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		out = append(out, d)
+	}
+	if err := printGroupDescribe(cmd.OutOrStdout(), g, out); err != nil {
+		return err
+	}
+	return firstErr
 }
 
 // isNotFound reports a group the broker does not know.

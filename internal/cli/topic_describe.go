@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -46,6 +47,7 @@ func newTopicDescribeCmd(g *globals) *cobra.Command {
 	var (
 		f               partitionFilter
 		includeInternal bool
+		watch           watchFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "describe [NAME...]",
@@ -63,7 +65,9 @@ partitions, in one table across topics, and nothing when none match:
   --under-replicated-partitions  ISR smaller than the replicas
   --under-min-isr-partitions     ISR smaller than min.insync.replicas, or no leader
   --at-min-isr-partitions        ISR exactly min.insync.replicas
-  --unavailable-partitions       no leader, or a leader that is not a live broker`,
+  --unavailable-partitions       no leader, or a leader that is not a live broker
+
+--watch describes again every --watch-interval until interrupted.`,
 		RunE: g.run(func(cmd *cobra.Command, args []string) error {
 			if f.count() > 1 {
 				return usagef("give at most one of --under-replicated-partitions, --under-min-isr-partitions, --at-min-isr-partitions and --unavailable-partitions")
@@ -73,59 +77,10 @@ partitions, in one table across topics, and nothing when none match:
 				return err
 			}
 			defer cl.Close()
-			adm := g.adminOf(cl)
-			ctx, cancel := g.opCtx(cmd.Context())
-			defer cancel()
-			m, err := adm.Metadata(ctx, args...)
-			if err != nil {
-				return opErr("describe topics", err, "")
-			}
-			tds := m.Topics
-			if len(args) == 0 && !includeInternal {
-				tds.FilterInternal()
-			}
-			var names []string
-			for _, td := range tds.Sorted() {
-				if td.Err == nil {
-					names = append(names, td.Topic)
-				}
-			}
-			configs := map[string]map[string]string{}
-			minISR := map[string]int{}
-			if len(names) > 0 {
-				rcs, err := adm.DescribeTopicConfigs(ctx, names...)
-				if err != nil {
-					return opErr("describe topic configs", err, "")
-				}
-				for _, rc := range rcs {
-					configs[rc.Name] = overrides(rc)
-					minISR[rc.Name] = minInsyncReplicas(rc)
-				}
-			}
-			elr := describeELR(ctx, cl, names)
-			out, firstErr := describeResults(tds, args, configs)
-			for i := range out {
-				out[i].MinISR = minISR[out[i].Name]
-				elr.fill(&out[i])
-			}
-			w := cmd.OutOrStdout()
-			if f.count() > 0 {
-				live := map[int32]bool{}
-				for _, b := range m.Brokers {
-					live[b.NodeID] = true
-				}
-				out = f.apply(out, live)
-				if err := printFilteredPartitions(w, g, out, elr.known); err != nil {
-					return err
-				}
-				return firstErr
-			}
-			if err := printTopicDescribe(w, g, out, elr); err != nil {
-				return err
-			}
-			return firstErr
+			return watch.run(cmd.Context(), cmd, g, func() error { return describeTopicsOnce(cmd, g, cl, args, f, includeInternal) })
 		}),
 	}
+	watch.register(cmd)
 	fl := cmd.Flags()
 	fl.BoolVar(&f.underReplicated, "under-replicated-partitions", false, "only partitions whose ISR is smaller than their replicas")
 	fl.BoolVar(&f.underMinISR, "under-min-isr-partitions", false, "only partitions whose ISR is smaller than min.insync.replicas, or with no leader")
@@ -133,6 +88,62 @@ partitions, in one table across topics, and nothing when none match:
 	fl.BoolVar(&f.unavailable, "unavailable-partitions", false, "only partitions with no leader, or a leader that is not a live broker")
 	fl.BoolVar(&includeInternal, "include-internal", false, "with no NAME: internal topics (__consumer_offsets) too")
 	return cmd
+}
+
+// describeTopicsOnce describes the topics (all with no args) and prints
+// them, or with a filter the matching partitions.
+func describeTopicsOnce(cmd *cobra.Command, g *globals, cl *kgo.Client, args []string, f partitionFilter, includeInternal bool) error {
+	adm := g.adminOf(cl)
+	ctx, cancel := g.opCtx(cmd.Context())
+	defer cancel()
+	m, err := adm.Metadata(ctx, args...)
+	if err != nil {
+		return opErr("describe topics", err, "")
+	}
+	tds := m.Topics
+	if len(args) == 0 && !includeInternal {
+		tds.FilterInternal()
+	}
+	var names []string
+	for _, td := range tds.Sorted() {
+		if td.Err == nil {
+			names = append(names, td.Topic)
+		}
+	}
+	configs := map[string]map[string]string{}
+	minISR := map[string]int{}
+	if len(names) > 0 {
+		rcs, err := adm.DescribeTopicConfigs(ctx, names...)
+		if err != nil {
+			return opErr("describe topic configs", err, "")
+		}
+		for _, rc := range rcs {
+			configs[rc.Name] = overrides(rc)
+			minISR[rc.Name] = minInsyncReplicas(rc)
+		}
+	}
+	elr := describeELR(ctx, cl, names)
+	out, firstErr := describeResults(tds, args, configs)
+	for i := range out {
+		out[i].MinISR = minISR[out[i].Name]
+		elr.fill(&out[i])
+	}
+	w := cmd.OutOrStdout()
+	if f.count() > 0 {
+		live := map[int32]bool{}
+		for _, b := range m.Brokers {
+			live[b.NodeID] = true
+		}
+		out = f.apply(out, live)
+		if err := printFilteredPartitions(w, g, out, elr.known); err != nil {
+			return err
+		}
+		return firstErr
+	}
+	if err := printTopicDescribe(w, g, out, elr); err != nil {
+		return err
+	}
+	return firstErr
 }
 
 // describeResults turns metadata and configs into results, in argument order
