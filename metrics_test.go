@@ -147,6 +147,15 @@ func TestMetrics_FollowAKnownWorkload(t *testing.T) {
 	if got := value(fams, "fjord_server_network_received_bytes_total"); got < float64(logBytes) {
 		t.Errorf("network bytes in %v, below the %d bytes of records produced", got, logBytes)
 	}
+	if got := value(fams, "fjord_log_fsync_duration_seconds"); got < 1 {
+		t.Errorf("fsync rounds observed: %v (log.flush.interval.messages=1 fsyncs every produce)", got)
+	}
+	if total, used := value(fams, "fjord_log_dir_total_bytes"), value(fams, "fjord_log_dir_used_bytes"); total <= 0 || used <= 0 || used > total {
+		t.Errorf("log dir: %v used of %v", used, total)
+	}
+	if got := value(fams, "fjord_log_dir_log_bytes"); got < float64(logBytes) {
+		t.Errorf("log dir's log bytes %v, below the topic's %d", got, logBytes)
+	}
 	if value(fams, "go_goroutines") <= 0 || value(fams, "process_resident_memory_bytes") <= 0 {
 		t.Error("no Go runtime or process metrics")
 	}

@@ -137,6 +137,10 @@ type Options struct {
 	// takes it offline as Kafka's LogDirFailureChannel does. It runs
 	// with the log's lock held, so it must not call back into the log.
 	OnFailure func(error)
+	// OnFsync, if set, is told how long each fsync round of log data
+	// took (one per group commit: the segments, their indexes and the
+	// folder), for the node's fsync latency histogram. It must be cheap.
+	OnFsync func(time.Duration)
 }
 
 // AppendInfo describes an append.

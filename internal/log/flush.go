@@ -93,6 +93,7 @@ func (l *Log) flushNow() (int64, error) {
 		l.beforeFsync()
 	}
 	var err error
+	started := time.Now()
 	for _, f := range files {
 		// A segment deleted meanwhile (retention, truncation) needs no
 		// durability: ignore its closed file.
@@ -112,6 +113,9 @@ func (l *Log) flushNow() (int64, error) {
 	}
 	clear(files)
 	l.fsyncs.Add(1)
+	if l.onFsync != nil {
+		l.onFsync(time.Since(started))
+	}
 
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -37,6 +37,7 @@ type Log struct {
 	closed      bool
 	failed      error // sticky I/O failure: writes are refused (see fail)
 	onFailure   func(error)
+	onFsync     func(time.Duration) // Options.OnFsync
 	hdrBuf      [record.HeaderSize]byte
 	scratch     []byte // batch-sized scratch for timestamp lookups
 	walkBuf     []byte // header window of reads (walkBuffer)
@@ -77,7 +78,7 @@ type Log struct {
 // and a bad tail cut off, damaged indexes rebuilt. Repairs are logged at
 // Warn level.
 func Open(dir string, cfg Config, opts Options) (*Log, error) {
-	l := &Log{fs: opts.FS, dir: dir, logger: opts.Logger, now: opts.Now, decomp: opts.Decompressor, cfg: cfg.normalized(), onFailure: opts.OnFailure}
+	l := &Log{fs: opts.FS, dir: dir, logger: opts.Logger, now: opts.Now, decomp: opts.Decompressor, cfg: cfg.normalized(), onFailure: opts.OnFailure, onFsync: opts.OnFsync}
 	if l.fs == nil {
 		l.fs = vfs.OS()
 	}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -37,6 +38,9 @@ var (
 	descHW              = desc("partition", "high_watermark", "High watermark of a hosted partition.", "topic", "partition")
 	descSize            = desc("partition", "size_bytes", "Bytes of a hosted partition's log (Kafka: kafka.log:type=Log,name=Size).", "topic", "partition")
 	descFollowerLag     = desc("partition", "follower_lag_records", "On the leader: records a follower lacks, the leader's log end offset minus the follower's last fetch offset (Kafka: FetcherLagMetrics ConsumerLag, seen from the leader).", "topic", "partition", "replica")
+	descDirTotal        = desc("log_dir", "total_bytes", "Size of the file system holding a log directory: used plus available to Fjord (df's Size less root's reserve).", "dir")
+	descDirUsed         = desc("log_dir", "used_bytes", "Bytes used on the file system holding a log directory, by anything (df's Used).", "dir")
+	descDirLogs         = desc("log_dir", "log_bytes", "Bytes of the partitions' logs in a log directory (Kafka: kafka.log:type=Log,name=Size, summed per directory).", "dir")
 	descCtrlActive      = desc("controller", "active", "1 on the active controller, 0 elsewhere (Kafka: KafkaController ActiveControllerCount).")
 	descOffline         = desc("controller", "offline_partitions", "Partitions without a leader; reported by the active controller only (Kafka: KafkaController OfflinePartitionsCount).")
 	descFenced          = desc("controller", "fenced_brokers", "Registered brokers that are fenced; active controller only (Kafka: KafkaController FencedBrokerCount).")
@@ -50,7 +54,7 @@ var (
 // Describe sends every descriptor.
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPartitions, descLeaders, descUnderReplicated, descUnderMinISR, descAtMinISR,
-		descLogBytes, descMetadataOffset, descLogEnd, descLogStart, descHW, descSize, descFollowerLag, descCtrlActive,
+		descLogBytes, descMetadataOffset, descDirTotal, descDirUsed, descDirLogs, descLogEnd, descLogStart, descHW, descSize, descFollowerLag, descCtrlActive,
 		descOffline, descFenced, descLive, descTopics, descAllPartitions, descQuorumCommit, descVoterLag} {
 		ch <- d
 	}
@@ -121,6 +125,15 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descUnderMinISR, float64(underMin))
 		gauge(descAtMinISR, float64(atMin))
 		gauge(descLogBytes, float64(bytes))
+		if du := n.diskUsage(); du != nil {
+			if rep, err := du.DiskReport(); err == nil {
+				for _, d := range rep.Dirs {
+					gauge(descDirTotal, float64(d.TotalBytes), d.Dir)
+					gauge(descDirUsed, float64(d.UsedBytes), d.Dir)
+					gauge(descDirLogs, float64(d.LogBytes), d.Dir)
+				}
+			}
+		}
 	}
 	if n.quorum == nil {
 		return
@@ -172,4 +185,18 @@ func (n *Node) registerCollector() {
 		n.groupCollector = &groupCollector{n: n, perPartition: n.cfg.Broker.MetricsPartitionSeries}
 		n.registry.MustRegister(n.groupCollector)
 	}
+}
+
+// fsyncObserver returns the hosted logs' OnFsync: a histogram of fsync
+// rounds (Kafka: kafka.log:type=LogFlushStats,name=LogFlushRateAndTimeMs),
+// or nil when no HTTP listener could serve it.
+func (n *Node) fsyncObserver() func(time.Duration) {
+	if len(n.cfg.Broker.HTTPListeners) == 0 {
+		return nil
+	}
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metrics.Namespace, Subsystem: "log", Name: "fsync_duration_seconds",
+		Help:    "Time of one fsync round of log data: a group commit's segments, indexes and folder (Kafka: LogFlushStats LogFlushRateAndTimeMs).",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}})
+	n.registry.MustRegister(h)
+	return func(d time.Duration) { h.Observe(d.Seconds()) }
 }

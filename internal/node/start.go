@@ -221,7 +221,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if isBroker {
 		n.budgets = newRequestBudgets(b)
 		n.parts = partition.NewManager(partition.ManagerConfig{Dir: n.dataDir, NodeID: b.NodeID, ReplicaLagTimeMax: b.ReplicaLagTimeMax, FS: n.cfg.FS,
-			Decompression: n.budgets.decompression, DecompressionBytes: n.budgets.decompression.Capacity(), OnDirFailure: n.dirFailed}, n.logger)
+			Decompression: n.budgets.decompression, DecompressionBytes: n.budgets.decompression.Capacity(), OnDirFailure: n.dirFailed,
+			OnFsync: n.fsyncObserver()}, n.logger)
 		n.parts.SetProducerIDExpiration(b.ProducerIDExpiration)
 		n.throttles = newThrottles(b)
 		n.loader.Subscribe(metadata.PublisherFunc(n.throttles.publish))

@@ -42,6 +42,9 @@ type ManagerConfig struct {
 	// broker role. It may run with a replica's lock held: it must not
 	// call back into the Manager or its replicas; nil logs the failure.
 	OnDirFailure func(error)
+	// OnFsync, if set, is every hosted log's Options.OnFsync: told how
+	// long each fsync round took.
+	OnFsync func(time.Duration)
 }
 
 // Manager owns the replicas hosted by one node, keyed by topic partition,
@@ -87,6 +90,7 @@ func NewManager(cfg ManagerConfig, logger *slog.Logger) *Manager {
 		producerIDExpiration: DefaultProducerIDExpiration,
 		health:               &dirHealth{}, onDirFailure: cfg.OnDirFailure}
 	m.logOpts.OnFailure = m.logFailed
+	m.logOpts.OnFsync = cfg.OnFsync
 	return m
 }
 
