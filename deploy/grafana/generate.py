@@ -38,7 +38,7 @@ ROWS = [
     ]),
     ("Consumer groups", [
         ("timeseries", "Lag by group", [("max by (group) (fjord_group_total_lag_records)", "{{group}}")], "none"),
-        ("timeseries", "Offset commits by group", [(f"sum by (group) (rate(fjord_group_offset_commits_total[{RATE}]))", "{{group}}")], "ops"),
+        ("timeseries", "Offset commits", [(f"sum(rate(fjord_group_offset_commits_total[{RATE}]))", "commits")], "ops"),
         ("timeseries", "Members by group", [("max by (group) (fjord_group_members)", "{{group}}")], "none"),
         ("timeseries", "Groups by state", [("sum by (state) (fjord_group_coordinator_groups)", "{{state}}")], "none"),
     ]),

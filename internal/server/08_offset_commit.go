@@ -70,7 +70,7 @@ func (b *Broker) handleOffsetCommit(ctx context.Context, req *kmsg.OffsetCommitR
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
-		b.cfg.Metrics.offsetsCommitted(req.Group, committed)
+		b.cfg.Metrics.offsetsCommitted(committed)
 		return resp
 	})
 }

@@ -11,13 +11,5 @@ import (
 )
 
 func (b *Broker) handleDeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) *inflight {
-	return b.groupCall(ctx, func(ctx context.Context) kmsg.Response {
-		resp := b.groups.DeleteGroups(ctx, req)
-		for _, g := range resp.Groups {
-			if g.ErrorCode == 0 {
-				b.cfg.Metrics.forgetGroup(g.Group)
-			}
-		}
-		return resp
-	})
+	return b.groupCall(ctx, func(ctx context.Context) kmsg.Response { return b.groups.DeleteGroups(ctx, req) })
 }

@@ -35,7 +35,7 @@ type Metrics struct {
 	topicIn   *prometheus.CounterVec // bytes appended by produce, per topic
 	topicRecs *prometheus.CounterVec // records appended by produce, per topic
 	topicOut  *prometheus.CounterVec // bytes sent to consumers by fetch, per topic
-	commits   *prometheus.CounterVec // partition offsets committed, per group
+	commits   prometheus.Counter     // partition offsets committed
 }
 
 // NewMetrics registers the broker's metrics on reg.
@@ -77,8 +77,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "bytes_out_total", Help: "Record bytes sent to consumers by fetch responses, by topic; followers' fetches are not counted (Kafka: BrokerTopicMetrics BytesOutPerSec)."}, []string{"topic"})
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "server",
 		Name: "request_errors_total", Help: "Error codes in responses, by API and Kafka's error name; a response with several partitions in error counts each (Kafka: RequestMetrics ErrorsPerSec)."}, []string{"api", "error"})
-	m.commits = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "group",
-		Name: "offset_commits_total", Help: "Partition offsets committed through OffsetCommit, by group (Kafka: GroupMetadataManager OffsetCommits, per group)."}, []string{"group"})
+	// Not by group: group names are the clients', and a series per name
+	// would outlive groups that expire.
+	m.commits = prometheus.NewCounter(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "group",
+		Name: "offset_commits_total", Help: "Partition offsets committed through OffsetCommit (Kafka: GroupMetadataManager OffsetCommits)."})
 	reg.MustRegister(m.commits, m.errors, requests, latency, m.bytesIn, m.bytesOut, m.conns, m.topicIn, m.topicRecs, m.topicOut)
 	return m
 }
@@ -140,19 +142,12 @@ func (m *Metrics) fetched(topic string, bytes int64) {
 	m.topicOut.WithLabelValues(topic).Add(float64(bytes))
 }
 
-// offsetsCommitted counts n partition offsets committed by group.
-func (m *Metrics) offsetsCommitted(group string, n int) {
+// offsetsCommitted counts n partition offsets committed.
+func (m *Metrics) offsetsCommitted(n int) {
 	if m == nil || n == 0 {
 		return
 	}
-	m.commits.WithLabelValues(group).Add(float64(n))
-}
-
-// forgetGroup drops a deleted group's series.
-func (m *Metrics) forgetGroup(group string) {
-	if m != nil {
-		m.commits.DeleteLabelValues(group)
-	}
+	m.commits.Add(float64(n))
 }
 
 // forgetTopic drops a deleted topic's series, so their number follows the
