@@ -146,7 +146,7 @@ func TestLint_ImportLayering(t *testing.T) {
 			to := strings.TrimPrefix(p, module+"/")
 			// Client packages may use the other client-side packages
 			// (Connect's are all client side), never the broker's.
-			if clientOnly[f.pkg] && to != "internal/bench" && to != "internal/config" && to != "internal/balance" &&
+			if clientOnly[f.pkg] && to != "internal/bench" && to != "internal/config" && to != "internal/balance" && to != "internal/metrics" &&
 				to != "internal/connect" && !strings.HasPrefix(to, "internal/connect/") {
 				t.Errorf("%s (a client package) imports %s; clients reach brokers only through kgo/kadm", f.path, to)
 			}

@@ -39,6 +39,18 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// Handler serves reg in Prometheus' format: at most 4 scrapes at once
+// (more are answered 503), each bounded in time; encoding errors go to
+// logger.
+func Handler(reg *prometheus.Registry, logger *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:            slogPrinter{logger},
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: 4,
+		Timeout:             writeTimeout - time.Second,
+	})
+}
+
 // Readiness is what /readyz reports: nil when ready, else why not.
 type Readiness func() error
 
@@ -71,12 +83,7 @@ func NewServer(ln net.Listener, reg *prometheus.Registry, ready Readiness, logge
 	for pattern, h := range extra {
 		mux.Handle(pattern, h)
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:            slogPrinter{logger},
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: 4, // scrapes are bounded: more wait their turn (503)
-		Timeout:             writeTimeout - time.Second,
-	}))
+	mux.Handle("GET /metrics", Handler(reg, logger))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

@@ -25,6 +25,7 @@ import (
 	"github.com/fjordstream/fjord/internal/connect/runtime"
 	"github.com/fjordstream/fjord/internal/connect/storage"
 	"github.com/fjordstream/fjord/internal/connect/workergroup"
+	"github.com/fjordstream/fjord/internal/metrics"
 )
 
 // Config is a distributed worker's configuration.
@@ -96,8 +97,9 @@ func Run(ctx context.Context, cfg Config) error {
 		_ = srv.Close(context.Background())
 		return err
 	}
+	promReg := metrics.NewRegistry()
 	worker, err := runtime.NewWorker(runtime.WorkerConfig{WorkerID: workerID, BootstrapServers: seeds, ClientOptions: clientOpts,
-		ProducerOptions: producerOpts, ConsumerOptions: consumerOpts, AdminProps: adminProps,
+		ProducerOptions: producerOpts, ConsumerOptions: consumerOpts, AdminProps: adminProps, Metrics: runtime.NewMetrics(promReg),
 		ConverterProps: connect.ConverterProps(cfg.Worker), OffsetFlushInterval: time.Duration(props.Int(connect.WorkerOffsetFlushInterval)) * time.Millisecond,
 		OffsetFlushTimeout: time.Duration(props.Int(connect.WorkerOffsetFlushTimeout)) * time.Millisecond,
 		ShutdownTimeout:    time.Duration(props.Int(connect.WorkerTaskShutdownTimeout)) * time.Millisecond,
@@ -133,7 +135,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := h.Start(ctx); err != nil {
 		return err
 	}
-	handler.Set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger,
+	promReg.MustRegister(runtime.StatesCollector{Herder: h})
+	handler.Set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger, Metrics: metrics.Handler(promReg, logger),
 		TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking), TopicResetDisabled: !props.Bool(connect.WorkerTopicTrackingReset)}))
 	logger.Info("Fjord Connect distributed worker started", "rest", url, "worker_id", workerID, "group", props.String(connect.WorkerGroupID),
 		"kafka_cluster_id", md.Cluster)

@@ -65,6 +65,9 @@ type Options struct {
 	// topics endpoints 403; TopicResetDisabled
 	// (topic.tracking.allow.reset=false) answers the reset 403.
 	TopicTrackingDisabled, TopicResetDisabled bool
+	// Metrics, when set, serves GET /metrics (Prometheus): Fjord's, as
+	// Kafka Connect's metrics are JMX beans.
+	Metrics http.Handler
 }
 
 // Handler is the REST API over a herder. It is safe for concurrent use.
@@ -250,6 +253,9 @@ func (h *Handler) routes() {
 	h.handle("GET /connector-plugins/{plugin}/config", h.pluginConfig)
 	h.handle("PUT /connector-plugins/{plugin}/config/validate", h.validate)
 
+	if h.opts.Metrics != nil {
+		h.mux.Handle("GET /metrics", h.opts.Metrics)
+	}
 	h.handle("GET /admin/loggers", h.listLoggers)
 	h.handle("GET /admin/loggers/{logger}", h.getLogger)
 	h.handle("PUT /admin/loggers/{logger}", h.setLogger)

@@ -45,7 +45,8 @@ type sinkRunner struct {
 	chain    transformChain
 	op       *retryOperator
 	dlq      *dlqReporter
-	admin    *taskAdmin // creates the dead-letter queue topic; nil without one
+	admin    *taskAdmin   // creates the dead-letter queue topic; nil without one
+	metrics  *taskMetrics // nil: none
 	client   *kgo.Client
 	listener StatusListener
 	gate     *pauseGate
@@ -100,6 +101,8 @@ func newSinkRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, task
 		assigned: map[connect.TopicPartition]bool{}, rewinds: map[connect.TopicPartition]int64{}, topics: topics}
 	ecfg := parseErrorConfig(props)
 	s.op = &retryOperator{cfg: ecfg, log: log, task: id, ctx: ctx}
+	s.metrics = w.cfg.Metrics.forTask(id)
+	s.op.reporters = append(s.op.reporters, func(*errorContext) { s.metrics.add(errsC, 1) })
 	opts := []kgo.Opt{
 		kgo.ConsumerGroup(sinkGroupPrefix + conn[connect.KeyName]),
 		kgo.DisableAutoCommit(),
@@ -143,7 +146,11 @@ func newSinkRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, task
 			return nil, fmt.Errorf("dead-letter queue producer: %w", err)
 		}
 		s.dlq = &dlqReporter{client: dlqClient, topic: ecfg.dlqTopic, headers: ecfg.dlqHeaders, task: id}
-		s.op.reporters = append(s.op.reporters, s.dlq.report)
+		s.op.reporters = append(s.op.reporters, s.dlq.report, func(ec *errorContext) {
+			if ec.consumed != nil { // what dlqReporter sends
+				s.metrics.add(dlqC, 1)
+			}
+		})
 	}
 	return s, nil
 }
@@ -179,6 +186,7 @@ func (s *sinkRunner) setPaused(p bool) {
 func (s *sinkRunner) interrupt() {}
 
 func (s *sinkRunner) run(ctx context.Context) (err error) {
+	defer s.metrics.release()
 	defer s.client.Close()
 	if s.dlq != nil {
 		defer s.dlq.client.Close()
@@ -320,6 +328,7 @@ func (s *sinkRunner) pollOnce(ctx context.Context, wait time.Duration) error {
 	if fetches.NumRecords() == 0 {
 		return nil
 	}
+	s.metrics.add(readC, fetches.NumRecords())
 	s.taskMu.Lock()
 	defer s.taskMu.Unlock()
 	batch := make([]connect.SinkRecord, 0, fetches.NumRecords())
@@ -364,6 +373,7 @@ func (s *sinkRunner) deliver(batch []connect.SinkRecord, offsets map[connect.Top
 	var re *connect.RetriableError
 	switch {
 	case err == nil:
+		s.metrics.add(putC, len(batch))
 		maps.Copy(s.current, offsets)
 		s.retry, s.retryOffsets = nil, nil
 		return nil
@@ -474,6 +484,7 @@ func (s *sinkRunner) convertRecord(kr *kgo.Record) (connect.SinkRecord, bool, er
 // Flush is not fatal, as in Kafka: the partitions are rewound to their
 // last committed offsets, so the records are passed again.
 func (s *sinkRunner) commit(ctx context.Context, only []connect.TopicPartition) error {
+	start := time.Now()
 	s.ctxMu.Lock()
 	s.commitRequested = false
 	s.ctxMu.Unlock()
@@ -527,6 +538,7 @@ func (s *sinkRunner) commit(ctx context.Context, only []connect.TopicPartition) 
 	cctx, cancel := context.WithTimeout(ctx, s.w.cfg.OffsetFlushTimeout)
 	defer cancel()
 	var cerr error
+	defer s.metrics.committed(start)
 	s.client.CommitOffsetsSync(cctx, toCommit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		cerr = commitError(resp, err)
 	})

@@ -40,6 +40,7 @@ type sourceRunner struct {
 
 	submitted *submittedRecords
 	stopOnce  sync.Once
+	metrics   *taskMetrics // nil: none
 
 	// commitMu serializes offset commits (the flusher's and the final
 	// one) and guards unstored.
@@ -72,6 +73,8 @@ func newSourceRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, ta
 		listener: l, gate: newPauseGate(id, l), submitted: newSubmittedRecords(), unstored: map[string]connect.ConnectorOffset{},
 		topics: newTopicTracker(id, l)}
 	s.op = &retryOperator{cfg: parseErrorConfig(props), log: log, task: id, ctx: ctx}
+	s.metrics = w.cfg.Metrics.forTask(id)
+	s.op.reporters = append(s.op.reporters, func(*errorContext) { s.metrics.add(errsC, 1) })
 	s.committer, _ = task.(connect.SourceTaskCommitter)
 	s.promise = func(r *kgo.Record, err error) {
 		f, ok := r.Context.(*inflight)
@@ -119,6 +122,7 @@ func (s *sourceRunner) stopTask() {
 }
 
 func (s *sourceRunner) run(ctx context.Context) (err error) {
+	defer s.metrics.release()
 	// Records in flight outlive ctx (they are flushed on stop), so they
 	// get a context that ends only after the final flush, or the flush
 	// timeout after ctx ends if the loop is stuck producing.
@@ -223,6 +227,7 @@ func (s *sourceRunner) loop(ctx, produceCtx context.Context) error {
 			continue
 		}
 		recs, err := s.task.Poll(ctx)
+		s.metrics.add(polledC, len(recs))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -346,6 +351,7 @@ func (s *sourceRunner) produced(f *inflight, r *kgo.Record, err error) {
 		return
 	}
 	f.ack()
+	s.metrics.add(writtenC, 1)
 	if s.committer != nil {
 		s.commitRecord(f.rec, &connect.RecordMetadata{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp})
 	}
@@ -436,6 +442,7 @@ func (s *sourceRunner) convert(ec *errorContext, r connect.Record, kr *kgo.Recor
 func (s *sourceRunner) commitOffsets(ctx context.Context) error {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
+	start := time.Now()
 	for _, o := range s.submitted.committable() {
 		k, _ := partitionKey(o.Partition) // submit checked it
 		s.unstored[k] = o
@@ -449,6 +456,7 @@ func (s *sourceRunner) commitOffsets(ctx context.Context) error {
 			return fmt.Errorf("store offsets: %w", err)
 		}
 		clear(s.unstored)
+		s.metrics.committed(start)
 	}
 	if s.committer != nil {
 		if err := s.committer.Commit(); err != nil {

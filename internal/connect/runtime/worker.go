@@ -40,6 +40,8 @@ type WorkerConfig struct {
 	// (WorkerAdminProps): the settings of each task's admin client, under
 	// the connector's admin.override.* keys.
 	AdminProps map[string]string
+	// Metrics records the tasks' metrics; nil records none.
+	Metrics *Metrics
 	// ConverterProps holds the worker's converter keys as
 	// worker.properties writes them: key.converter, value.converter,
 	// header.converter and their prefixed settings

@@ -23,6 +23,7 @@ import (
 	"github.com/fjordstream/fjord/internal/connect/plugins"
 	"github.com/fjordstream/fjord/internal/connect/rest"
 	"github.com/fjordstream/fjord/internal/connect/runtime"
+	"github.com/fjordstream/fjord/internal/metrics"
 )
 
 // Config is a standalone worker's configuration.
@@ -95,8 +96,9 @@ func Run(ctx context.Context, cfg Config) error {
 		_ = srv.Close(context.Background())
 		return err
 	}
+	promReg := metrics.NewRegistry()
 	worker, err := runtime.NewWorker(runtime.WorkerConfig{WorkerID: workerID, BootstrapServers: seeds, ClientOptions: clientOpts,
-		ProducerOptions: producerOpts, ConsumerOptions: consumerOpts, AdminProps: adminProps,
+		ProducerOptions: producerOpts, ConsumerOptions: consumerOpts, AdminProps: adminProps, Metrics: runtime.NewMetrics(promReg),
 		ConverterProps: connect.ConverterProps(cfg.Worker), OffsetFlushInterval: time.Duration(props.Int(connect.WorkerOffsetFlushInterval)) * time.Millisecond,
 		OffsetFlushTimeout: time.Duration(props.Int(connect.WorkerOffsetFlushTimeout)) * time.Millisecond,
 		ShutdownTimeout:    time.Duration(props.Int(connect.WorkerTaskShutdownTimeout)) * time.Millisecond,
@@ -109,7 +111,8 @@ func Run(ctx context.Context, cfg Config) error {
 	h := herder.NewStandalone(herder.StandaloneConfig{WorkerID: workerID, Worker: worker, Registry: reg, Offsets: offsets, Admin: adm,
 		ClusterID: md.Cluster, Logger: logger, OverridePolicy: policy, TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking),
 		TopicCreationDisabled: !props.Bool(connect.WorkerTopicCreation)})
-	handler.Set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger,
+	promReg.MustRegister(runtime.StatesCollector{Herder: h})
+	handler.Set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger, Metrics: metrics.Handler(promReg, logger),
 		TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking), TopicResetDisabled: !props.Bool(connect.WorkerTopicTrackingReset)}))
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
