@@ -321,4 +321,14 @@ func TestMetrics_UnderReplicatedFollowsAStoppedBroker(t *testing.T) {
 	waitFor("no partition under-replicated again", func() bool {
 		return sum(t, c, -1, "fjord_broker_under_replicated_partitions") == 0 && sum(t, c, -1, "fjord_controller_fenced_brokers") == 0
 	})
+	// The returned broker rejoined every ISR: each leader counted an
+	// expansion per partition. The partitions whose leader stayed saw a
+	// shrink (the controller's, fencing the broker); those it led got a
+	// new leader instead.
+	if got := sum(t, c, -1, "fjord_broker_isr_expands_total"); got < total {
+		t.Errorf("ISR expansions %v, want at least %v", got, total)
+	}
+	if got := sum(t, c, -1, "fjord_broker_isr_shrinks_total"); got < 1 || got > total {
+		t.Errorf("ISR shrinks %v, want 1 to %v", got, total)
+	}
 }

@@ -38,6 +38,8 @@ var (
 	descHW              = desc("partition", "high_watermark", "High watermark of a hosted partition.", "topic", "partition")
 	descSize            = desc("partition", "size_bytes", "Bytes of a hosted partition's log (Kafka: kafka.log:type=Log,name=Size).", "topic", "partition")
 	descFollowerLag     = desc("partition", "follower_lag_records", "On the leader: records a follower lacks, the leader's log end offset minus the follower's last fetch offset (Kafka: FetcherLagMetrics ConsumerLag, seen from the leader).", "topic", "partition", "replica")
+	descISRShrinks      = desc("broker", "isr_shrinks_total", "ISR shrinks committed for partitions this broker leads (Kafka: ReplicaManager IsrShrinksPerSec).")
+	descISRExpands      = desc("broker", "isr_expands_total", "ISR expansions committed for partitions this broker leads (Kafka: ReplicaManager IsrExpandsPerSec).")
 	descDirTotal        = desc("log_dir", "total_bytes", "Size of the file system holding a log directory: used plus available to Fjord (df's Size less root's reserve).", "dir")
 	descDirUsed         = desc("log_dir", "used_bytes", "Bytes used on the file system holding a log directory, by anything (df's Used).", "dir")
 	descDirLogs         = desc("log_dir", "log_bytes", "Bytes of the partitions' logs in a log directory (Kafka: kafka.log:type=Log,name=Size, summed per directory).", "dir")
@@ -54,7 +56,7 @@ var (
 // Describe sends every descriptor.
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPartitions, descLeaders, descUnderReplicated, descUnderMinISR, descAtMinISR,
-		descLogBytes, descMetadataOffset, descDirTotal, descDirUsed, descDirLogs, descLogEnd, descLogStart, descHW, descSize, descFollowerLag, descCtrlActive,
+		descLogBytes, descMetadataOffset, descISRShrinks, descISRExpands, descDirTotal, descDirUsed, descDirLogs, descLogEnd, descLogStart, descHW, descSize, descFollowerLag, descCtrlActive,
 		descOffline, descFenced, descLive, descTopics, descAllPartitions, descQuorumCommit, descVoterLag} {
 		ch <- d
 	}
@@ -125,6 +127,9 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descUnderMinISR, float64(underMin))
 		gauge(descAtMinISR, float64(atMin))
 		gauge(descLogBytes, float64(bytes))
+		st := n.parts.ISRStats()
+		ch <- prometheus.MustNewConstMetric(descISRShrinks, prometheus.CounterValue, float64(st.Shrinks.Load()))
+		ch <- prometheus.MustNewConstMetric(descISRExpands, prometheus.CounterValue, float64(st.Expands.Load()))
 		if du := n.diskUsage(); du != nil {
 			if rep, err := du.DiskReport(); err == nil {
 				for _, d := range rep.Dirs {

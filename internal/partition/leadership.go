@@ -85,10 +85,21 @@ func (p *Partition) ApplyLeadership(l Leadership, now time.Time) {
 	defer p.leaderMu.Unlock()
 	p.mu.Lock()
 	roleBefore, pepochBefore := p.replica.Role(), p.replica.partitionEpoch
+	epochBefore, isrBefore := p.replica.LeaderEpoch(), len(p.replica.ISR())
 	d := p.replica.ApplyLeadership(l, now)
 	leads, epoch := p.replica.Role() == RoleLeader, p.replica.LeaderEpoch()
 	role, isr := p.replica.Role(), slices.Clone(p.replica.ISR())
 	applied := role != roleBefore || p.replica.partitionEpoch != pepochBefore
+	if st := p.isrStats; st != nil && roleBefore == RoleLeader && role == RoleLeader && epoch == epochBefore {
+		// The same leadership with another ISR: this leader's change
+		// (or the controller's, fencing a follower) committed.
+		switch {
+		case len(isr) < isrBefore:
+			st.Shrinks.Add(1)
+		case len(isr) > isrBefore:
+			st.Expands.Add(1)
+		}
+	}
 	leo, hw := p.replica.LogEndOffset(), p.replica.HighWatermark()
 	p.mu.Unlock()
 	if applied {

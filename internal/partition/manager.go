@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fjordstream/fjord/internal/config"
@@ -62,6 +63,7 @@ type Manager struct {
 	proposer *func(ISRProposal)
 	// health is shared by every replica: a failure takes them all offline.
 	health       *dirHealth
+	isrStats     ISRStats // every hosted replica's ISR changes as leader
 	onDirFailure func(error)
 
 	mu    sync.RWMutex // guards parts and producerIDExpiration
@@ -107,6 +109,15 @@ func (m *Manager) SetProducerIDExpiration(d time.Duration) {
 		p.SetProducerIDExpiration(d)
 	}
 }
+
+// ISRStats counts the ISR changes committed for the partitions this node
+// leads, Kafka's IsrShrinksPerSec and IsrExpandsPerSec (as totals).
+type ISRStats struct {
+	Shrinks, Expands atomic.Int64
+}
+
+// ISRStats returns the node's ISR change counts.
+func (m *Manager) ISRStats() *ISRStats { return &m.isrStats }
 
 // Delayed is the registry of operations parked on the hosted replicas.
 func (m *Manager) Delayed() *Delayed { return m.delayed }
@@ -179,6 +190,7 @@ func (m *Manager) create(id ID, topicID metadata.TopicID, cfg config.Topic, l *L
 	p.SetProducerIDExpiration(m.producerIDExpiration)
 	p.delayed = m.delayed
 	p.health = m.health
+	p.isrStats = &m.isrStats
 	if m.proposer != nil {
 		p.proposer.Store(m.proposer)
 	}

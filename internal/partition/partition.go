@@ -68,6 +68,9 @@ type Partition struct {
 
 	// proposer sends ISR changes to the controller (set by the Manager).
 	proposer atomic.Pointer[func(ISRProposal)]
+	// isrStats counts this node's committed ISR changes as a leader;
+	// shared by the Manager's partitions, nil for a lone partition.
+	isrStats *ISRStats
 
 	// leaderMu is held shared by appends (from the leadership check to
 	// the end of the write) and exclusively by leadership changes and
