@@ -306,6 +306,9 @@ func TestMetrics_UnderReplicatedFollowsAStoppedBroker(t *testing.T) {
 	if got := sum(t, c, -1, "fjord_partition_log_end_offset", "topic", "watched", "partition", "0"); got != 0 {
 		t.Fatalf("an empty partition's log end offsets sum to %v", got)
 	}
+	if got := value(scrape(t, c.Node(0).HTTPAddr()), "fjord_partition_follower_lag_seconds"); got < 0 {
+		t.Error("no follower lag in time on a leader")
+	}
 	down := 2
 	if err := c.Stop(down); err != nil {
 		t.Fatal(err)

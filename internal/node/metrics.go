@@ -43,6 +43,7 @@ var (
 	descDirTotal        = desc("log_dir", "total_bytes", "Size of the file system holding a log directory: used plus available to Fjord (df's Size less root's reserve).", "dir")
 	descDirUsed         = desc("log_dir", "used_bytes", "Bytes used on the file system holding a log directory, by anything (df's Used).", "dir")
 	descDirLogs         = desc("log_dir", "log_bytes", "Bytes of the partitions' logs in a log directory (Kafka: kafka.log:type=Log,name=Size, summed per directory).", "dir")
+	descFollowerLagTime = desc("partition", "follower_lag_seconds", "On the leader: how long since a follower was last caught up with the leader's log end; over replica.lag.time.max.ms it leaves the ISR.", "topic", "partition", "replica")
 	descCtrlActive      = desc("controller", "active", "1 on the active controller, 0 elsewhere (Kafka: KafkaController ActiveControllerCount).")
 	descOffline         = desc("controller", "offline_partitions", "Partitions without a leader; reported by the active controller only (Kafka: KafkaController OfflinePartitionsCount).")
 	descFenced          = desc("controller", "fenced_brokers", "Registered brokers that are fenced; active controller only (Kafka: KafkaController FencedBrokerCount).")
@@ -56,7 +57,7 @@ var (
 // Describe sends every descriptor.
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPartitions, descLeaders, descUnderReplicated, descUnderMinISR, descAtMinISR,
-		descLogBytes, descMetadataOffset, descISRShrinks, descISRExpands, descDirTotal, descDirUsed, descDirLogs, descLogEnd, descLogStart, descHW, descSize, descFollowerLag, descCtrlActive,
+		descLogBytes, descMetadataOffset, descISRShrinks, descISRExpands, descDirTotal, descDirUsed, descDirLogs, descLogEnd, descLogStart, descHW, descSize, descFollowerLag, descFollowerLagTime, descCtrlActive,
 		descOffline, descFenced, descLive, descTopics, descAllPartitions, descQuorumCommit, descVoterLag} {
 		ch <- d
 	}
@@ -72,6 +73,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		return // not started yet
 	}
 	img := n.loader.Image()
+	now := time.Now()
 	gauge(descMetadataOffset, float64(img.Offset))
 	id := n.cfg.Broker.NodeID
 	if n.parts != nil {
@@ -118,6 +120,9 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 						lag = max(leo-f, 0)
 					}
 					gauge(descFollowerLag, float64(lag), topic, part, strconv.Itoa(int(r)))
+					if at := p.FollowerCaughtUp(r); !at.IsZero() {
+						gauge(descFollowerLagTime, max(now.Sub(at).Seconds(), 0), topic, part, strconv.Itoa(int(r)))
+					}
 				}
 			}
 		}

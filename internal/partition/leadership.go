@@ -363,6 +363,14 @@ func (p *Partition) FollowerEndOffset(id int32) int64 {
 	return p.replica.FollowerEndOffset(id)
 }
 
+// FollowerCaughtUp returns when this leader last saw follower id caught
+// up with its log end; zero when unknown.
+func (p *Partition) FollowerCaughtUp(id int32) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.replica.FollowerCaughtUp(id)
+}
+
 // ReadForFollower reads whole batches from offset up to the log end
 // offset (followers copy what consumers may not see yet), pinned as
 // ReadSlices pins them.

@@ -158,6 +158,15 @@ func (r *Replica) FollowerEndOffset(id int32) int64 {
 	return -1
 }
 
+// FollowerCaughtUp returns when the leader last saw a follower caught up
+// (the clock replica.lag.time.max.ms runs on); zero when unknown.
+func (r *Replica) FollowerCaughtUp(id int32) time.Time {
+	if f := r.followers[id]; f != nil {
+		return f.lastCaughtUpTime
+	}
+	return time.Time{}
+}
+
 // Decision is what an event asks of the shell.
 type Decision struct {
 	// HighWatermarkMoved: wake consumers (and acks=all produces).
