@@ -41,11 +41,18 @@ func TestDeploy_PromtoolChecks(t *testing.T) {
 	}
 }
 
-// startCluster starts n in-process nodes serving metrics, with extra
-// broker keys (key, value pairs).
+// startCluster starts n in-process nodes serving metrics, each on a port
+// of its own that a restart keeps, with extra broker keys (key, value
+// pairs).
 func startCluster(t *testing.T, n int, kv ...string) *fjord.Cluster {
 	t.Helper()
-	opts := []fjord.Option{fjord.WithConfig("http.listeners", "http://127.0.0.1:0")}
+	httpAddrs := make([]string, n)
+	for i := range httpAddrs {
+		httpAddrs[i] = fjordtest.FreeAddr(t)
+	}
+	opts := []fjord.Option{fjord.WithNodeConfig(func(i int) map[string]string {
+		return map[string]string{"http.listeners": "http://" + httpAddrs[i]}
+	})}
 	for i := 0; i+1 < len(kv); i += 2 {
 		opts = append(opts, fjord.WithConfig(kv[i], kv[i+1]))
 	}

@@ -21,6 +21,9 @@ type partitionRef struct {
 }
 
 // groupHealthJSON is a group's lag at two samples lagInterval apart.
+// Growing is Burrow's "stalled": the lag grew and the group committed
+// nothing in between. A group that keeps up but commits every few
+// seconds shows a lag going up and down, and is not flagged.
 type groupHealthJSON struct {
 	Group   string `json:"group"`
 	Lag     int64  `json:"lag"`
@@ -61,8 +64,9 @@ func newClusterHealthCmd(g *globals) *cobra.Command {
     writes refused) or smaller than their replicas (under-replicated);
   - fenced brokers (DescribeCluster v2), no active controller, metadata voters behind the
     quorum's high watermark (DescribeQuorum);
-  - consumer groups whose total lag grew between two samples --lag-interval apart (0: no
-    group check). A group that keeps up shows the same or a smaller lag.
+  - consumer groups whose lag grew between two samples --lag-interval apart while they
+    committed nothing (Burrow's "stalled"; 0: no group check). A group that keeps up commits
+    between the samples, so its lag going up and down is not a problem.
 
 Internal topics (__consumer_offsets) count. --output json prints the report for scripts;
 the exit code says healthy (0) or not (1) either way.`,
@@ -178,16 +182,24 @@ func clusterHealth(ctx context.Context, cl *kgo.Client, g *globals, lagInterval 
 
 // groupLagTrend samples every group's total lag twice, interval apart.
 func groupLagTrend(ctx context.Context, adm *kadm.Client, interval time.Duration) ([]groupHealthJSON, error) {
-	sample := func() (map[string]int64, error) {
+	type point struct{ lag, committed int64 } // committed: the sum of the committed offsets
+	sample := func() (map[string]point, error) {
 		lags, err := adm.Lag(ctx)
 		if err != nil {
 			return nil, opErr("group lag", err, "")
 		}
-		out := map[string]int64{}
+		out := map[string]point{}
 		for _, l := range lags.Sorted() {
-			if l.Error() == nil {
-				out[l.Group] = l.Lag.Total()
+			if l.Error() != nil {
+				continue
 			}
+			var committed int64
+			for _, ps := range l.Lag {
+				for _, ml := range ps {
+					committed += max(ml.Commit.At, 0)
+				}
+			}
+			out[l.Group] = point{lag: l.Lag.Total(), committed: committed}
 		}
 		return out, nil
 	}
@@ -209,7 +221,9 @@ func groupLagTrend(ctx context.Context, adm *kadm.Client, interval time.Duration
 	groups := []groupHealthJSON{}
 	for _, name := range slices.Sorted(maps.Keys(after)) {
 		b, seen := before[name]
-		groups = append(groups, groupHealthJSON{Group: name, Lag: after[name], Before: b, Growing: seen && after[name] > b})
+		a := after[name]
+		stalled := seen && a.lag > b.lag && a.committed == b.committed
+		groups = append(groups, groupHealthJSON{Group: name, Lag: a.lag, Before: b.lag, Growing: stalled})
 	}
 	return groups, nil
 }
@@ -237,7 +251,7 @@ func (h *healthJSON) judge() {
 	}
 	for _, gr := range h.Groups {
 		if gr.Growing {
-			add("group %s: lag grew from %d to %d in %s", gr.Group, gr.Before, gr.Lag, h.LagInterval)
+			add("group %s: lag grew from %d to %d in %s, with no commit", gr.Group, gr.Before, gr.Lag, h.LagInterval)
 		}
 	}
 	h.Healthy = len(h.Problems) == 0

@@ -69,6 +69,7 @@ type Server struct {
 // clients must not hold connections.
 const (
 	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second // a whole request, body included
 	writeTimeout      = 30 * time.Second
 	idleTimeout       = 60 * time.Second
 	maxHeaderBytes    = 16 << 10
@@ -101,7 +102,7 @@ func NewServer(ln net.Listener, reg *prometheus.Registry, ready Readiness, logge
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, WriteTimeout: writeTimeout,
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
 		IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
 	return s
 }
@@ -150,9 +151,15 @@ const maxSettingBody = 64
 func SettingHandler(get func() string, set func(string) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if r.Header.Get("Origin") != "" {
+			// A browser's request (a page the operator has open): a
+			// setting changes only from tools such as curl.
+			http.Error(w, "cross-origin requests are refused", http.StatusForbidden)
+			return
+		}
 		switch r.Method {
 		case http.MethodGet:
-		case http.MethodPut, http.MethodPost:
+		case http.MethodPut:
 			body, err := io.ReadAll(io.LimitReader(r.Body, maxSettingBody+1))
 			if err != nil || len(body) > maxSettingBody {
 				http.Error(w, "the value is too long", http.StatusBadRequest)

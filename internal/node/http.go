@@ -62,6 +62,11 @@ func (n *Node) startHTTP() error {
 		s := metrics.NewServer(ln, n.registry, n.readiness, n.logger, extra)
 		s.Start()
 		n.httpSrvs = append(n.httpSrvs, s)
+		addrs := make([]net.Addr, len(n.httpSrvs))
+		for i, hs := range n.httpSrvs {
+			addrs[i] = hs.Addr()
+		}
+		n.httpAddrs.Store(&addrs)
 		n.logger.Info("serving metrics and health checks", "url", "http://"+ln.Addr().String())
 	}
 	return nil
@@ -96,11 +101,11 @@ func (n *Node) closeHTTP() error {
 	return err
 }
 
-// HTTPAddrs returns the bound addresses of the http.listeners, in order.
+// HTTPAddrs returns the bound addresses of the http.listeners, in order
+// (none before Start binds them). Safe to call at any time.
 func (n *Node) HTTPAddrs() []net.Addr {
-	out := make([]net.Addr, len(n.httpSrvs))
-	for i, s := range n.httpSrvs {
-		out[i] = s.Addr()
+	if p := n.httpAddrs.Load(); p != nil {
+		return *p
 	}
-	return out
+	return nil
 }

@@ -66,6 +66,11 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect reads the state now.
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	n := c.n
+	n.scrapeMu.RLock()
+	defer n.scrapeMu.RUnlock()
+	if n.closing.Load() {
+		return
+	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
@@ -100,7 +105,9 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			mp := &t.Partitions[p.ID.Partition]
 			isr, minISR := len(mp.ISR), int(p.Config().MinInsyncReplicas)
-			if isr < len(mp.Replicas) {
+			// Kafka's definition: replicas being added by a reassignment
+			// do not count until they join, or every move would alert.
+			if isr < len(mp.Replicas)-len(mp.AddingReplicas) {
 				under++
 			}
 			switch {

@@ -45,6 +45,11 @@ func (c *groupCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect asks the group coordinator.
 func (c *groupCollector) Collect(ch chan<- prometheus.Metric) {
 	n := c.n
+	n.scrapeMu.RLock()
+	defer n.scrapeMu.RUnlock()
+	if n.closing.Load() {
+		return
+	}
 	if n.groups == nil {
 		return
 	}

@@ -105,9 +105,13 @@ type Node struct {
 	// Metrics and health: the node's own registry and the HTTP
 	// listeners serving it (http.listeners); ready once Start finished,
 	// closing from the beginning of Close (/readyz).
-	registry       *prometheus.Registry
-	httpSrvs       []*metrics.Server
-	collector      *nodeCollector  // registered once Start finished
+	registry  *prometheus.Registry
+	httpSrvs  []*metrics.Server
+	collector *nodeCollector             // registered once Start finished
+	httpAddrs atomic.Pointer[[]net.Addr] // the bound http.listeners, published once
+	// scrapeMu is held (read) by a scrape's collectors; Close takes it
+	// (write) once closing is set, so no scrape walks what it closes.
+	scrapeMu       sync.RWMutex
 	groupCollector *groupCollector // likewise, on brokers
 	ready          atomic.Bool
 	closing        atomic.Bool
@@ -372,11 +376,13 @@ func (n *Node) Close() error {
 	n.once.Do(func() {
 		n.closing.Store(true)
 		if n.collector != nil {
-			n.registry.Unregister(n.collector) // no scrape walks what is being closed
+			n.registry.Unregister(n.collector)
 		}
 		if n.groupCollector != nil {
 			n.registry.Unregister(n.groupCollector)
 		}
+		n.scrapeMu.Lock() // a scrape in progress finishes; later ones see closing
+		n.scrapeMu.Unlock()
 		n.controlledShutdown()
 		for _, s := range n.srvs {
 			err = errors.Join(err, s.Close())

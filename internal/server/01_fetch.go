@@ -211,6 +211,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, listener string) (res *fetchR
 	}
 	replica := fetchReplica(req)
 	res.consumer = replica < 0
+	if res.consumer && b.cfg.Metrics != nil {
+		res.names = make([]string, len(req.Topics)) // for the topic metrics only
+	}
 	now := b.now()
 	throttle := b.leaderThrottle(replica, now)
 	for i := range req.Topics {
@@ -219,7 +222,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, listener string) (res *fetchR
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		name, known := b.topicName(rt.Topic, rt.TopicID)
-		res.names = append(res.names, name)
+		if res.names != nil {
+			res.names[i] = name
+		}
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := kmsg.NewFetchResponseTopicPartition()
