@@ -11,6 +11,6 @@ import (
 )
 
 func main() {
-	root := cli.NewRoot(serverCommand(), devCommand(), connectCommand())
+	root := cli.NewRoot(serverCommand(), devCommand(), connectCommand(), consoleCommand())
 	os.Exit(cli.Execute(root, os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -49,6 +49,7 @@ var layer = map[string]int{
 	"internal/balance":       0, // pure planner: the CLI and the controller share it
 	"internal/consumergroup": 1,
 	"internal/cli":           2,
+	"internal/console":       2, // the web console: a Kafka client, like cli
 	// Fjord Connect: the core API, then what implements it, then the
 	// runtime that runs them (a Kafka client only).
 	"internal/connect":                            1,
@@ -75,7 +76,7 @@ var layer = map[string]int{
 }
 
 // clientOnly packages reach brokers only through kgo/kadm.
-var clientOnly = map[string]bool{"internal/cli": true, "internal/bench": true, "internal/connect/runtime": true, "internal/connect/storage": true, "internal/connect/workergroup": true, "internal/connect/herder": true, "internal/connect/plugins": true, "internal/connect/standalone": true, "internal/connect/cluster": true}
+var clientOnly = map[string]bool{"internal/cli": true, "internal/console": true, "internal/bench": true, "internal/connect/runtime": true, "internal/connect/storage": true, "internal/connect/workergroup": true, "internal/connect/herder": true, "internal/connect/plugins": true, "internal/connect/standalone": true, "internal/connect/cluster": true}
 
 type goFile struct {
 	path string // relative to the module root

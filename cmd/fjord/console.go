@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord/internal/cli"
+	"github.com/fjordstream/fjord/internal/console"
+)
+
+// consoleCommand is `fjord console`: the web console over any
+// Kafka-compatible cluster, through the Kafka API.
+func consoleCommand() *cobra.Command {
+	var bootstrap, listen string
+	cmd := &cobra.Command{
+		Use:   "console",
+		Short: "Serve the web console: the cluster, topics and consumer groups, through the Kafka API",
+		Long: `Serve Fjord's web console on --listen (default 127.0.0.1:8080): the cluster's brokers and
+partition health, the topics (search, partitions, leaders, replicas, ISR, offsets, sizes,
+configs) and the consumer groups (state, members, lag per partition). It talks to the cluster
+at --bootstrap-server (else $` + cli.EnvBootstrapServer + `, else localhost:9092) through the Kafka API only,
+so it works with any Kafka-compatible cluster. See docs/console.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if bootstrap == "" {
+				bootstrap = strings.TrimSpace(os.Getenv(cli.EnvBootstrapServer))
+			}
+			if bootstrap == "" {
+				bootstrap = "localhost:9092"
+			}
+			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(bootstrap, ",")...))
+			if err != nil {
+				return cli.UsageError(fmt.Errorf("--bootstrap-server: %w", err))
+			}
+			defer cl.Close()
+			c, err := console.New(console.Config{Client: cl, Logger: logger})
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("--listen: %w", err)
+			}
+			srv := &http.Server{Handler: c, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+				WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			fmt.Fprintf(cmd.OutOrStdout(), "Fjord console: http://%s (cluster %s); Ctrl-C stops it.\n", ln.Addr(), bootstrap)
+			select {
+			case err := <-errc:
+				return err
+			case <-ctx.Done():
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&bootstrap, "bootstrap-server", "b", "", "the cluster (default $"+cli.EnvBootstrapServer+" or localhost:9092)")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "host:port the console serves on")
+	return cmd
+}

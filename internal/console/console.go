@@ -1,0 +1,367 @@
+// Package console is Fjord's web console: server-rendered pages (no
+// JavaScript build, no scripts at all so far) that show a cluster through
+// the Kafka API alone, so they work against any Kafka-compatible cluster.
+// This first part shows the cluster (brokers, controller, partition
+// health), the topics (search, pages, partitions, configs, sizes) and the
+// consumer groups (state, members, lag per partition); what is still to
+// come is listed in docs/console.md.
+//
+// Invariants: every page is one bounded set of Kafka requests (each under
+// a timeout); lists are paged so a page's size does not grow with the
+// cluster; user input reaches pages only through html/template's
+// escaping.
+package console
+
+import (
+	"cmp"
+	"context"
+	"embed"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// pageSize is how many rows a list page shows.
+const pageSize = 100
+
+// requestTimeout bounds the Kafka requests behind one page.
+const requestTimeout = 10 * time.Second
+
+// Config is what a Console is built from.
+type Config struct {
+	// Client reaches the cluster; the console does not close it.
+	Client *kgo.Client
+	// Logger receives failures of pages; nil discards.
+	Logger *slog.Logger
+}
+
+// Console serves the pages. It is safe for concurrent use.
+type Console struct {
+	adm    *kadm.Client
+	logger *slog.Logger
+	pages  map[string]*template.Template
+	mux    *http.ServeMux
+}
+
+// New returns the console over cfg.Client.
+func New(cfg Config) (*Console, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Console{adm: kadm.NewClient(cfg.Client), logger: logger, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+	funcs := template.FuncMap{"bytes": humanBytes, "join": joinIDs, "add": func(a, b int) int { return a + b }}
+	for _, name := range []string{"overview", "topics", "topic", "groups", "group"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("console: template %s: %w", name, err)
+		}
+		c.pages[name] = t
+	}
+	c.mux.HandleFunc("GET /{$}", c.overview)
+	c.mux.HandleFunc("GET /topics", c.topics)
+	c.mux.HandleFunc("GET /topics/{name}", c.topic)
+	c.mux.HandleFunc("GET /groups", c.groups)
+	c.mux.HandleFunc("GET /groups/{name}", c.group)
+	c.mux.HandleFunc("GET /style.css", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		w.Header().Set("Cache-Control", "max-age=3600")
+		fmt.Fprint(w, style)
+	})
+	return c, nil
+}
+
+// ServeHTTP serves the pages.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.ServeHTTP(w, r) }
+
+// render writes page name with data, with status 200.
+func (c *Console) render(w http.ResponseWriter, name string, data map[string]any) {
+	c.renderStatus(w, http.StatusOK, name, data)
+}
+
+// renderStatus writes page name with data and status.
+func (c *Console) renderStatus(w http.ResponseWriter, status int, name string, data map[string]any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'none'")
+	w.WriteHeader(status)
+	if err := c.pages[name].Execute(w, data); err != nil {
+		c.logger.Warn("console: rendering a page failed", "page", name, "err", err)
+	}
+}
+
+// fail answers a page whose Kafka requests failed.
+func (c *Console) fail(w http.ResponseWriter, what string, err error) {
+	c.logger.Warn("console: "+what, "err", err)
+	c.renderStatus(w, http.StatusBadGateway, "overview", map[string]any{"Title": "Error", "Error": fmt.Sprintf("%s: %v", what, err)})
+}
+
+func (c *Console) ctx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), requestTimeout)
+}
+
+// partitionHealth counts a topic's partitions by health, with Kafka's
+// definitions (kafka-topics.sh's filters).
+type partitionHealth struct {
+	Partitions, UnderReplicated, Offline int
+}
+
+func healthOf(td kadm.TopicDetail, live map[int32]bool) partitionHealth {
+	var h partitionHealth
+	for _, p := range td.Partitions {
+		h.Partitions++
+		if p.Leader < 0 || !live[p.Leader] {
+			h.Offline++
+		}
+		if len(p.ISR) < len(p.Replicas) {
+			h.UnderReplicated++
+		}
+	}
+	return h
+}
+
+func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := c.ctx(r)
+	defer cancel()
+	m, err := c.adm.Metadata(ctx)
+	if err != nil {
+		c.fail(w, "cluster metadata", err)
+		return
+	}
+	live := map[int32]bool{}
+	for _, b := range m.Brokers {
+		live[b.NodeID] = true
+	}
+	var total partitionHealth
+	topics := 0
+	for _, td := range m.Topics {
+		if td.Err != nil {
+			continue
+		}
+		topics++
+		h := healthOf(td, live)
+		total.Partitions += h.Partitions
+		total.UnderReplicated += h.UnderReplicated
+		total.Offline += h.Offline
+	}
+	groups, gerr := c.adm.ListGroups(ctx)
+	brokers := slices.Clone(m.Brokers)
+	slices.SortFunc(brokers, func(a, b kadm.BrokerDetail) int { return cmp.Compare(a.NodeID, b.NodeID) })
+	c.render(w, "overview", map[string]any{"Title": "Cluster", "Cluster": m.Cluster, "Controller": m.Controller,
+		"Brokers": brokers, "Topics": topics, "Health": total, "Groups": len(groups), "GroupsErr": gerr,
+		"Healthy": total.UnderReplicated == 0 && total.Offline == 0})
+}
+
+// topicRow is a line of the topics list.
+type topicRow struct {
+	Name     string
+	Internal bool
+	RF       int
+	Health   partitionHealth
+}
+
+func (c *Console) topics(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := c.ctx(r)
+	defer cancel()
+	m, err := c.adm.Metadata(ctx)
+	if err != nil {
+		c.fail(w, "topic metadata", err)
+		return
+	}
+	live := map[int32]bool{}
+	for _, b := range m.Brokers {
+		live[b.NodeID] = true
+	}
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	var rows []topicRow
+	for _, td := range m.Topics.Sorted() {
+		if td.Err != nil || (q != "" && !strings.Contains(td.Topic, q)) {
+			continue
+		}
+		rf := 0
+		if len(td.Partitions) > 0 {
+			rf = len(td.Partitions[0].Replicas)
+		}
+		rows = append(rows, topicRow{Name: td.Topic, Internal: td.IsInternal, RF: rf, Health: healthOf(td, live)})
+	}
+	page, pages, rows := paginate(r, rows)
+	c.render(w, "topics", map[string]any{"Title": "Topics", "Query": q, "Rows": rows, "Page": page, "Pages": pages, "Count": len(m.Topics)})
+}
+
+// partitionRow is a line of a topic's partitions.
+type partitionRow struct {
+	Partition           int32
+	Leader, LeaderEpoch int32
+	Replicas, ISR       []int32
+	UnderReplicated     bool
+	Start, End, Size    int64
+	Offline             bool
+}
+
+func (c *Console) topic(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	ctx, cancel := c.ctx(r)
+	defer cancel()
+	m, err := c.adm.Metadata(ctx, name)
+	if err != nil {
+		c.fail(w, "topic metadata", err)
+		return
+	}
+	td, ok := m.Topics[name]
+	if !ok || td.Err != nil {
+		c.renderStatus(w, http.StatusNotFound, "topic", map[string]any{"Title": name, "Name": name, "Missing": true})
+		return
+	}
+	live := map[int32]bool{}
+	for _, b := range m.Brokers {
+		live[b.NodeID] = true
+	}
+	starts, _ := c.adm.ListStartOffsets(ctx, name)
+	ends, _ := c.adm.ListEndOffsets(ctx, name)
+	sizes := map[int32]int64{}
+	if dirs, err := c.adm.DescribeAllLogDirs(ctx, kadm.TopicsSet{name: nil}); err == nil {
+		dirs.Each(func(d kadm.DescribedLogDir) {
+			d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
+				if p.Topic == name {
+					sizes[p.Partition] = max(sizes[p.Partition], p.Size) // the largest replica
+				}
+			})
+		})
+	}
+	var rows []partitionRow
+	for _, p := range td.Partitions.Sorted() {
+		row := partitionRow{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR,
+			UnderReplicated: len(p.ISR) < len(p.Replicas), Offline: p.Leader < 0 || !live[p.Leader], Size: sizes[p.Partition], Start: -1, End: -1}
+		if o, ok := starts.Lookup(name, p.Partition); ok && o.Err == nil {
+			row.Start = o.Offset
+		}
+		if o, ok := ends.Lookup(name, p.Partition); ok && o.Err == nil {
+			row.End = o.Offset
+		}
+		rows = append(rows, row)
+	}
+	var configs []kadm.Config
+	if rcs, err := c.adm.DescribeTopicConfigs(ctx, name); err == nil && len(rcs) == 1 {
+		for _, cfg := range rcs[0].Configs {
+			if cfg.Source == 1 { // DYNAMIC_TOPIC_CONFIG: the topic's own settings
+				configs = append(configs, cfg)
+			}
+		}
+	}
+	c.render(w, "topic", map[string]any{"Title": name, "Name": name, "ID": td.ID.String(), "Rows": rows, "Configs": configs,
+		"Health": healthOf(td, live)})
+}
+
+// groupRow is a line of the groups list.
+type groupRow struct {
+	Name, State, Protocol string
+	Lag                   int64
+}
+
+func (c *Console) groups(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := c.ctx(r)
+	defer cancel()
+	lags, err := c.adm.Lag(ctx)
+	if err != nil {
+		c.fail(w, "group lag", err)
+		return
+	}
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	var rows []groupRow
+	for _, l := range lags.Sorted() {
+		if q != "" && !strings.Contains(l.Group, q) {
+			continue
+		}
+		row := groupRow{Name: l.Group, State: l.State, Protocol: l.ProtocolType, Lag: -1}
+		if l.Error() == nil {
+			row.Lag = l.Lag.Total()
+		}
+		rows = append(rows, row)
+	}
+	page, pages, rows := paginate(r, rows)
+	c.render(w, "groups", map[string]any{"Title": "Consumer groups", "Query": q, "Rows": rows, "Page": page, "Pages": pages})
+}
+
+// lagRow is a line of a group's lag.
+type lagRow struct {
+	Topic                  string
+	Partition              int32
+	Committed, End, Lag    int64
+	Member, ClientID, Host string
+}
+
+func (c *Console) group(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	ctx, cancel := c.ctx(r)
+	defer cancel()
+	lags, err := c.adm.Lag(ctx, name)
+	if err != nil {
+		c.fail(w, "group lag", err)
+		return
+	}
+	l, ok := lags[name]
+	if !ok || l.DescribeErr != nil && l.State == "" {
+		c.renderStatus(w, http.StatusNotFound, "group", map[string]any{"Title": name, "Name": name, "Missing": true})
+		return
+	}
+	var rows []lagRow
+	for _, t := range slices.Sorted(maps.Keys(l.Lag)) {
+		ps := l.Lag[t]
+		for _, p := range slices.Sorted(maps.Keys(ps)) {
+			ml := ps[p]
+			row := lagRow{Topic: t, Partition: p, Committed: ml.Commit.At, End: ml.End.Offset, Lag: ml.Lag}
+			if ml.Member != nil {
+				row.Member, row.ClientID, row.Host = ml.Member.MemberID, ml.Member.ClientID, ml.Member.ClientHost
+			}
+			rows = append(rows, row)
+		}
+	}
+	var total int64
+	if l.Error() == nil {
+		total = l.Lag.Total()
+	}
+	c.render(w, "group", map[string]any{"Title": name, "Name": name, "State": l.State, "Protocol": l.Protocol, "Members": len(l.Members),
+		"Rows": rows, "Total": total})
+}
+
+// paginate keeps the page of rows ?page= asks for (1-based).
+func paginate[T any](r *http.Request, rows []T) (page, pages int, out []T) {
+	pages = max((len(rows)+pageSize-1)/pageSize, 1)
+	page, _ = strconv.Atoi(r.URL.Query().Get("page"))
+	page = min(max(page, 1), pages)
+	lo := (page - 1) * pageSize
+	return page, pages, rows[min(lo, len(rows)):min(lo+pageSize, len(rows))]
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n < 0:
+		return "-"
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+}
+
+func joinIDs(ids []int32) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.Itoa(int(id))
+	}
+	return strings.Join(s, ",")
+}

@@ -1,0 +1,112 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord"
+)
+
+// The console's pages over a real node: the overview, the topics list
+// (paged, searched), a topic, the groups and a group's lag, a missing
+// topic's 404, and escaped input.
+func TestConsole_Pages(t *testing.T) {
+	n, err := fjord.NewNode(fjord.WithDataDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.DefaultProduceTopic("orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 3, 1, map[string]*string{"retention.ms": kadm.StringPtr("3600000")}, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	var many []string
+	for i := range 120 {
+		many = append(many, fmt.Sprintf("bulk-%03d", i))
+	}
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, many...); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offs := kadm.Offsets{}
+	offs.AddOffset("orders", 0, 4, -1)
+	if _, err := adm.CommitOffsets(ctx, "readers", offs); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := New(Config{Client: cl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	get := func(path string) (int, string, http.Header) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	for _, tc := range []struct {
+		path   string
+		code   int
+		has    []string
+		hasNot []string
+	}{
+		{"/", 200, []string{"Healthy", "<b>1</b><span>brokers</span>", "<b>1</b><span>consumer groups</span>"}, nil},
+		// By name: __consumer_offsets and bulk-000 on, orders and bulk-119 on page 2.
+		{"/topics", 200, []string{"Page 1 of 2", `rel="next"`, "bulk-000"}, []string{"bulk-119", `href="/topics/orders"`}},
+		{"/topics?page=2", 200, []string{"Page 2 of 2", "bulk-119", `rel="prev"`, `href="/topics/orders"`}, []string{"bulk-000"}},
+		{"/topics?q=orders", 200, []string{`href="/topics/orders"`, "Page 1 of 1"}, []string{"bulk-000"}},
+		{"/topics/orders", 200, []string{"Partitions", "<td>10</td>", "retention.ms", "3600000"}, nil},
+		{"/topics/nope", 404, []string{"No such topic."}, nil},
+		{"/groups", 200, []string{`href="/groups/readers"`, "<td>6</td>"}, nil},
+		{"/groups/readers", 200, []string{"total lag <b class=\"lag\">6</b>", "<td>4</td>"}, nil},
+		{"/topics?q=%3Cscript%3Ealert(1)%3C/script%3E", 200, []string{"&lt;script&gt;"}, []string{"<script>"}},
+		{"/style.css", 200, []string{"font"}, nil},
+	} {
+		code, body, hdr := get(tc.path)
+		if code != tc.code {
+			t.Errorf("%s: %d, want %d\n%s", tc.path, code, tc.code, body)
+			continue
+		}
+		for _, s := range tc.has {
+			if !strings.Contains(body, s) {
+				t.Errorf("%s lacks %q", tc.path, s)
+			}
+		}
+		for _, s := range tc.hasNot {
+			if strings.Contains(body, s) {
+				t.Errorf("%s has %q", tc.path, s)
+			}
+		}
+		if tc.path != "/style.css" && !strings.Contains(hdr.Get("Content-Security-Policy"), "script-src 'none'") {
+			t.Errorf("%s: CSP %q", tc.path, hdr.Get("Content-Security-Policy"))
+		}
+	}
+}

@@ -1,0 +1,16 @@
+package console
+
+// style is the console's whole stylesheet: plain, readable, no framework.
+const style = `
+body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2733;background:#f6f8fa}
+header{display:flex;gap:2em;align-items:center;background:#0b3d5c;color:#fff;padding:.6em 1.5em}
+header a{color:#fff;text-decoration:none;margin-right:1.2em}.brand{font-weight:700;font-size:1.2em}
+main{padding:1em 1.5em;max-width:1200px}
+table{border-collapse:collapse;background:#fff;width:100%;margin:.5em 0 1.5em}
+th,td{border-bottom:1px solid #e1e4e8;padding:.35em .6em;text-align:left}th{background:#eef2f6}
+code{background:#eef2f6;padding:0 .3em;border-radius:3px}
+.cards{display:flex;flex-wrap:wrap;gap:.8em}.card{background:#fff;border:1px solid #e1e4e8;border-radius:6px;padding:.7em 1em;min-width:7em}
+.card b{display:block;font-size:1.5em}.card span{color:#57606a}
+.good{color:#1a7f37}.bad{color:#cf222e}tr.bad td{background:#ffebe9}tr.warn td{background:#fff8c5}
+input{padding:.3em;width:20em}.pages a{margin-left:1em}
+`
