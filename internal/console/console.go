@@ -62,7 +62,8 @@ func New(cfg Config) (*Console, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Console{adm: kadm.NewClient(cfg.Client), logger: logger, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
-	funcs := template.FuncMap{"bytes": humanBytes, "join": joinIDs, "add": func(a, b int) int { return a + b }}
+	funcs := template.FuncMap{"bytes": humanBytes, "join": joinIDs, "add": func(a, b int) int { return a + b },
+		"mul": func(a, b int) int { return a * b }}
 	for _, name := range []string{"overview", "topics", "topic", "groups", "group"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
@@ -332,7 +333,7 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 		total = l.Lag.Total()
 	}
 	c.render(w, "group", map[string]any{"Title": name, "Name": name, "State": l.State, "Protocol": l.Protocol, "Members": len(l.Members),
-		"Rows": rows, "Total": total})
+		"Rows": rows, "Total": total, "Chart": lagChart(rows)})
 }
 
 // paginate keeps the page of rows ?page= asks for (1-based).
@@ -364,4 +365,34 @@ func joinIDs(ids []int32) string {
 		s[i] = strconv.Itoa(int(id))
 	}
 	return strings.Join(s, ",")
+}
+
+// maxChartBars bounds the lag chart: the partitions with the most lag.
+const maxChartBars = 50
+
+// chartBar is one bar of the lag chart, laid out in SVG units.
+type chartBar struct {
+	Label       string
+	Lag         int64
+	Y, W, TextX int
+}
+
+// lagChart lays out a horizontal bar chart of the lag per partition
+// (largest first, at most maxChartBars), drawn as SVG by the template:
+// no script, no chart library.
+func lagChart(rows []lagRow) []chartBar {
+	bars := slices.Clone(rows)
+	slices.SortStableFunc(bars, func(a, b lagRow) int { return cmp.Compare(b.Lag, a.Lag) })
+	bars = bars[:min(len(bars), maxChartBars)]
+	var most int64 = 1
+	for _, r := range bars {
+		most = max(most, r.Lag)
+	}
+	const width = 600
+	out := make([]chartBar, 0, len(bars))
+	for i, r := range bars {
+		w := int(max(r.Lag, 0) * width / most)
+		out = append(out, chartBar{Label: fmt.Sprintf("%s/%d", r.Topic, r.Partition), Lag: max(r.Lag, 0), Y: i * 22, W: w, TextX: 170 + w + 6})
+	}
+	return out
 }

@@ -30,7 +30,7 @@ func TestConsole_Pages(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n.Close() })
-	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.DefaultProduceTopic("orders"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestConsole_Pages(t *testing.T) {
 		{"/topics/orders", 200, []string{"Partitions", "<td>10</td>", "retention.ms", "3600000"}, nil},
 		{"/topics/nope", 404, []string{"No such topic."}, nil},
 		{"/groups", 200, []string{`href="/groups/readers"`, "<td>6</td>"}, nil},
-		{"/groups/readers", 200, []string{"total lag <b class=\"lag\">6</b>", "<td>4</td>"}, nil},
+		{"/groups/readers", 200, []string{"total lag <b class=\"lag\">6</b>", "<td>4</td>", `<text x="0" y="15">orders/0</text>`, `<text class="value" x="776" y="15">6</text>`}, nil},
 		{"/topics?q=%3Cscript%3Ealert(1)%3C/script%3E", 200, []string{"&lt;script&gt;"}, []string{"<script>"}},
 		{"/style.css", 200, []string{"font"}, nil},
 	} {
@@ -97,7 +97,7 @@ func TestConsole_Pages(t *testing.T) {
 		}
 		for _, s := range tc.has {
 			if !strings.Contains(body, s) {
-				t.Errorf("%s lacks %q", tc.path, s)
+				t.Errorf("%s lacks %q:\n%s", tc.path, s, body)
 			}
 		}
 		for _, s := range tc.hasNot {

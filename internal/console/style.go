@@ -13,4 +13,5 @@ code{background:#eef2f6;padding:0 .3em;border-radius:3px}
 .card b{display:block;font-size:1.5em}.card span{color:#57606a}
 .good{color:#1a7f37}.bad{color:#cf222e}tr.bad td{background:#ffebe9}tr.warn td{background:#fff8c5}
 input{padding:.3em;width:20em}.pages a{margin-left:1em}
+.chart{background:#fff;border:1px solid #e1e4e8;margin:.5em 0 1.5em}.chart rect{fill:#2f81f7}.chart text{font-size:12px;fill:#1d2733}
 `
