@@ -41,7 +41,8 @@ so it works with any Kafka-compatible cluster. See docs/console.md.`,
 				bootstrap = "localhost:9092"
 			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(bootstrap, ",")...))
+			// Pages ask for fresh metadata: a topic just created shows at once.
+			cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(bootstrap, ",")...), kgo.MetadataMinAge(250*time.Millisecond))
 			if err != nil {
 				return cli.UsageError(fmt.Errorf("--bootstrap-server: %w", err))
 			}

@@ -15,12 +15,16 @@ package console
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"html/template"
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,7 +45,9 @@ const requestTimeout = 10 * time.Second
 
 // Config is what a Console is built from.
 type Config struct {
-	// Client reaches the cluster; the console does not close it.
+	// Client reaches the cluster; the console does not close it. A short
+	// kgo.MetadataMinAge (fjord console uses 250 ms) lets a page show a
+	// topic created or deleted a moment before.
 	Client *kgo.Client
 	// Logger receives failures of pages; nil discards.
 	Logger *slog.Logger
@@ -49,6 +55,9 @@ type Config struct {
 
 // Console serves the pages. It is safe for concurrent use.
 type Console struct {
+	// token is the anti-forgery token every form carries: a page of
+	// another origin cannot read it, so it cannot post a change.
+	token  string
 	adm    *kadm.Client
 	logger *slog.Logger
 	pages  map[string]*template.Template
@@ -61,7 +70,12 @@ func New(cfg Config) (*Console, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Console{adm: kadm.NewClient(cfg.Client), logger: logger, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+	var secret [16]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		return nil, fmt.Errorf("console: token: %w", err)
+	}
+	c := &Console{token: hex.EncodeToString(secret[:]), adm: kadm.NewClient(cfg.Client), logger: logger,
+		pages: map[string]*template.Template{}, mux: http.NewServeMux()}
 	funcs := template.FuncMap{"bytes": humanBytes, "join": joinIDs, "add": func(a, b int) int { return a + b },
 		"mul": func(a, b int) int { return a * b }}
 	for _, name := range []string{"overview", "topics", "topic", "groups", "group"} {
@@ -74,6 +88,8 @@ func New(cfg Config) (*Console, error) {
 	c.mux.HandleFunc("GET /{$}", c.overview)
 	c.mux.HandleFunc("GET /topics", c.topics)
 	c.mux.HandleFunc("GET /topics/{name}", c.topic)
+	c.mux.HandleFunc("POST /topics", c.createTopic)
+	c.mux.HandleFunc("POST /topics/{name}/delete", c.deleteTopic)
 	c.mux.HandleFunc("GET /groups", c.groups)
 	c.mux.HandleFunc("GET /groups/{name}", c.group)
 	c.mux.HandleFunc("GET /style.css", func(w http.ResponseWriter, _ *http.Request) {
@@ -82,6 +98,80 @@ func New(cfg Config) (*Console, error) {
 		fmt.Fprint(w, style)
 	})
 	return c, nil
+}
+
+// maxFormBytes bounds a form's body.
+const maxFormBytes = 64 << 10
+
+// checkForm parses a posted form and checks its token, and that a
+// browser's Origin, when sent, is this console's; false: it answered.
+func (c *Console) checkForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+			http.Error(w, "a change must come from the console's own pages", http.StatusForbidden)
+			return false
+		}
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(c.token)) != 1 {
+		http.Error(w, "a change must come from the console's own pages (the form's token is missing or stale: reload)", http.StatusForbidden)
+		return false
+	}
+	return true
+}
+
+// createTopic creates a topic from the topics page's form, then shows it.
+func (c *Console) createTopic(w http.ResponseWriter, r *http.Request) {
+	if !c.checkForm(w, r) {
+		return
+	}
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	parts, perr := strconv.ParseInt(strings.TrimSpace(r.PostFormValue("partitions")), 10, 32)
+	rf, rerr := strconv.ParseInt(strings.TrimSpace(r.PostFormValue("replication")), 10, 16)
+	ctx, cancel := c.ctx(r)
+	defer cancel()
+	var err error
+	switch {
+	case name == "":
+		err = fmt.Errorf("a topic needs a name")
+	case perr != nil || parts < 1:
+		err = fmt.Errorf("partitions: want a number from 1")
+	case rerr != nil || (rf < 1 && rf != -1):
+		err = fmt.Errorf("replication factor: want a number from 1, or -1 for the broker's default")
+	default:
+		var resp kadm.CreateTopicResponse
+		if resp, err = c.adm.CreateTopic(ctx, int32(parts), int16(rf), nil, name); err == nil {
+			err = resp.Err
+		}
+	}
+	if err != nil {
+		c.renderStatus(w, http.StatusBadRequest, "overview", map[string]any{"Title": "Error", "Error": fmt.Sprintf("create topic %q: %v", name, err)})
+		return
+	}
+	http.Redirect(w, r, "/topics/"+url.PathEscape(name), http.StatusSeeOther)
+}
+
+// deleteTopic deletes the topic whose page's button was pressed.
+func (c *Console) deleteTopic(w http.ResponseWriter, r *http.Request) {
+	if !c.checkForm(w, r) {
+		return
+	}
+	name := r.PathValue("name")
+	ctx, cancel := c.ctx(r)
+	defer cancel()
+	resps, err := c.adm.DeleteTopics(ctx, name)
+	if err == nil {
+		err = resps[name].Err
+	}
+	if err != nil {
+		c.renderStatus(w, http.StatusBadRequest, "overview", map[string]any{"Title": "Error", "Error": fmt.Sprintf("delete topic %q: %v", name, err)})
+		return
+	}
+	http.Redirect(w, r, "/topics", http.StatusSeeOther)
 }
 
 // ServeHTTP serves the pages.
@@ -197,7 +287,7 @@ func (c *Console) topics(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, topicRow{Name: td.Topic, Internal: td.IsInternal, RF: rf, Health: healthOf(td, live)})
 	}
 	page, pages, rows := paginate(r, rows)
-	c.render(w, "topics", map[string]any{"Title": "Topics", "Query": q, "Rows": rows, "Page": page, "Pages": pages, "Count": len(m.Topics)})
+	c.render(w, "topics", map[string]any{"Title": "Topics", "Query": q, "Rows": rows, "Page": page, "Pages": pages, "Count": len(m.Topics), "Token": c.token})
 }
 
 // partitionRow is a line of a topic's partitions.
@@ -261,7 +351,7 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.render(w, "topic", map[string]any{"Title": name, "Name": name, "ID": td.ID.String(), "Rows": rows, "Configs": configs,
-		"Health": healthOf(td, live)})
+		"Health": healthOf(td, live), "Token": c.token, "Internal": td.IsInternal})
 }
 
 // groupRow is a line of the groups list.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,85 @@ func TestConsole_Pages(t *testing.T) {
 		if tc.path != "/style.css" && !strings.Contains(hdr.Get("Content-Security-Policy"), "script-src 'none'") {
 			t.Errorf("%s: CSP %q", tc.path, hdr.Get("Content-Security-Policy"))
 		}
+	}
+}
+
+// A topic created and deleted through the console's forms exists, then
+// does not, in the cluster; a form without the page's token, or posted
+// from another origin, changes nothing.
+func TestConsole_CreateAndDeleteTopic(t *testing.T) {
+	n, err := fjord.NewNode(fjord.WithDataDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.MetadataMinAge(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	c, err := New(Config{Client: cl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(path string, form url.Values, origin string) int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	exists := func(name string) bool {
+		m, err := kadm.NewClient(cl).Metadata(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		td, ok := m.Topics[name]
+		return ok && td.Err == nil
+	}
+	form := url.Values{"name": {"made-here"}, "partitions": {"3"}, "replication": {"1"}, "csrf": {c.token}}
+	if code := post("/topics", url.Values{"name": {"made-here"}, "partitions": {"3"}, "replication": {"1"}}, ""); code != 403 || exists("made-here") {
+		t.Fatalf("no token: %d", code)
+	}
+	if code := post("/topics", form, "http://evil.example"); code != 403 || exists("made-here") {
+		t.Fatalf("another origin: %d", code)
+	}
+	bad := url.Values{"name": {"x"}, "partitions": {"none"}, "replication": {"1"}, "csrf": {c.token}}
+	if code := post("/topics", bad, ""); code != 400 {
+		t.Fatalf("bad partitions: %d", code)
+	}
+	if code := post("/topics", form, srv.URL); code != http.StatusSeeOther {
+		t.Fatalf("create: %d", code)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !exists("made-here") {
+		if time.Now().After(deadline) {
+			t.Fatal("the created topic does not exist")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code := post("/topics/made-here/delete", url.Values{"csrf": {c.token}}, ""); code != http.StatusSeeOther {
+		t.Fatalf("delete: %d", code)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for exists("made-here") {
+		if time.Now().After(deadline) {
+			t.Fatal("the deleted topic still exists")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
