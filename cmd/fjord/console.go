@@ -47,10 +47,11 @@ so it works with any Kafka-compatible cluster. See docs/console.md.`,
 				return cli.UsageError(fmt.Errorf("--bootstrap-server: %w", err))
 			}
 			defer cl.Close()
-			c, err := console.New(console.Config{Client: cl, Logger: logger})
+			c, err := console.New(console.Config{Client: cl, Seeds: strings.Split(bootstrap, ","), Logger: logger})
 			if err != nil {
 				return err
 			}
+			defer c.Close()
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("--listen: %w", err)

@@ -49,6 +49,9 @@ type Config struct {
 	// kgo.MetadataMinAge (fjord console uses 250 ms) lets a page show a
 	// topic created or deleted a moment before.
 	Client *kgo.Client
+	// Seeds are the cluster's addresses, for the record browser's
+	// readers and its producer of test records; empty turns both off.
+	Seeds []string
 	// Logger receives failures of pages; nil discards.
 	Logger *slog.Logger
 }
@@ -57,11 +60,13 @@ type Config struct {
 type Console struct {
 	// token is the anti-forgery token every form carries: a page of
 	// another origin cannot read it, so it cannot post a change.
-	token  string
-	adm    *kadm.Client
-	logger *slog.Logger
-	pages  map[string]*template.Template
-	mux    *http.ServeMux
+	token    string
+	adm      *kadm.Client
+	seeds    []string
+	producer *kgo.Client // test records, to the partition asked; nil without Seeds
+	logger   *slog.Logger
+	pages    map[string]*template.Template
+	mux      *http.ServeMux
 }
 
 // New returns the console over cfg.Client.
@@ -74,11 +79,18 @@ func New(cfg Config) (*Console, error) {
 	if _, err := rand.Read(secret[:]); err != nil {
 		return nil, fmt.Errorf("console: token: %w", err)
 	}
-	c := &Console{token: hex.EncodeToString(secret[:]), adm: kadm.NewClient(cfg.Client), logger: logger,
+	c := &Console{token: hex.EncodeToString(secret[:]), adm: kadm.NewClient(cfg.Client), logger: logger, seeds: cfg.Seeds,
 		pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+	if len(cfg.Seeds) > 0 {
+		p, err := kgo.NewClient(kgo.SeedBrokers(cfg.Seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		if err != nil {
+			return nil, fmt.Errorf("console: producer: %w", err)
+		}
+		c.producer = p
+	}
 	funcs := template.FuncMap{"bytes": humanBytes, "join": joinIDs, "add": func(a, b int) int { return a + b },
 		"mul": func(a, b int) int { return a * b }}
-	for _, name := range []string{"overview", "topics", "topic", "groups", "group"} {
+	for _, name := range []string{"overview", "topics", "topic", "groups", "group", "records"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: template %s: %w", name, err)
@@ -90,6 +102,8 @@ func New(cfg Config) (*Console, error) {
 	c.mux.HandleFunc("GET /topics/{name}", c.topic)
 	c.mux.HandleFunc("POST /topics", c.createTopic)
 	c.mux.HandleFunc("POST /topics/{name}/delete", c.deleteTopic)
+	c.mux.HandleFunc("GET /topics/{name}/records", c.records)
+	c.mux.HandleFunc("POST /topics/{name}/produce", c.produce)
 	c.mux.HandleFunc("GET /groups", c.groups)
 	c.mux.HandleFunc("GET /groups/{name}", c.group)
 	c.mux.HandleFunc("GET /style.css", func(w http.ResponseWriter, _ *http.Request) {
@@ -172,6 +186,13 @@ func (c *Console) deleteTopic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/topics", http.StatusSeeOther)
+}
+
+// Close releases the console's own producer.
+func (c *Console) Close() {
+	if c.producer != nil {
+		c.producer.Close()
+	}
 }
 
 // ServeHTTP serves the pages.

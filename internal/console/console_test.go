@@ -58,10 +58,20 @@ func TestConsole_Pages(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c, err := New(Config{Client: cl})
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "misc"); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{`{"a":1,"b":[true]}`, "<b>bold</b>"} {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "misc", Partition: 0, Key: []byte("k"), Value: []byte(v),
+			Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("v")}}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := New(Config{Client: cl, Seeds: []string{n.Addr()}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	srv := httptest.NewServer(c)
 	defer srv.Close()
 	get := func(path string) (int, string, http.Header) {
@@ -80,6 +90,7 @@ func TestConsole_Pages(t *testing.T) {
 		hasNot []string
 	}{
 		{"/", 200, []string{"Healthy", "<b>1</b><span>brokers</span>", "<b>1</b><span>consumer groups</span>"}, nil},
+		{"/topics/orders/records?partition=7", 404, []string{"no such partition"}, nil},
 		// By name: __consumer_offsets and bulk-000 on, orders and bulk-119 on page 2.
 		{"/topics", 200, []string{"Page 1 of 2", `rel="next"`, "bulk-000"}, []string{"bulk-119", `href="/topics/orders"`}},
 		{"/topics?page=2", 200, []string{"Page 2 of 2", "bulk-119", `rel="prev"`, `href="/topics/orders"`}, []string{"bulk-000"}},
@@ -90,6 +101,10 @@ func TestConsole_Pages(t *testing.T) {
 		{"/groups/readers", 200, []string{"total lag <b class=\"lag\">6</b>", "<td>4</td>", `<text x="0" y="15">orders/0</text>`, `<text class="value" x="776" y="15">6</text>`}, nil},
 		{"/topics?q=%3Cscript%3Ealert(1)%3C/script%3E", 200, []string{"&lt;script&gt;"}, []string{"<script>"}},
 		{"/style.css", 200, []string{"font"}, nil},
+		{"/topics/orders/records?partition=0&limit=3", 200, []string{"<td>0</td>", "<td>2</td>", `offset=3&amp;limit=3" rel="next"`}, []string{"<td>3</td>"}},
+		{"/topics/orders/records?partition=0&offset=8", 200, []string{"<td>8</td>", "<td>9</td>"}, []string{"<td>7</td>"}},
+		{"/topics/misc/records?partition=0", 200, []string{"<pre class=\"json\">{\n  &#34;a&#34;: 1,", "&lt;b&gt;bold&lt;/b&gt;", "<code>h=v</code>", "<code>k</code>"}, []string{"<b>bold</b>"}},
+		{"/topics/orders/records?partition=0&offset=x", 400, []string{"offset: want a number"}, nil},
 	} {
 		code, body, hdr := get(tc.path)
 		if code != tc.code {
@@ -109,6 +124,17 @@ func TestConsole_Pages(t *testing.T) {
 		if tc.path != "/style.css" && !strings.Contains(hdr.Get("Content-Security-Policy"), "script-src 'none'") {
 			t.Errorf("%s: CSP %q", tc.path, hdr.Get("Content-Security-Policy"))
 		}
+	}
+	// The records page's form produces a test record, then shows it.
+	form := url.Values{"partition": {"0"}, "key": {"made"}, "value": {"by the console"}, "csrf": {c.token}}
+	resp, err := http.PostForm(srv.URL+"/topics/misc/produce", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "<code>by the console</code>") || !strings.Contains(string(b), "<td>2</td>") {
+		t.Fatalf("produce: %d\n%s", resp.StatusCode, b)
 	}
 }
 
