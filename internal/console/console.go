@@ -106,6 +106,7 @@ func New(cfg Config) (*Console, error) {
 	c.mux.HandleFunc("POST /topics/{name}/produce", c.produce)
 	c.mux.HandleFunc("GET /groups", c.groups)
 	c.mux.HandleFunc("GET /groups/{name}", c.group)
+	c.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	c.mux.HandleFunc("GET /style.css", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		w.Header().Set("Cache-Control", "max-age=3600")
