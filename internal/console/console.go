@@ -102,6 +102,8 @@ func New(cfg Config) (*Console, error) {
 	c.mux.HandleFunc("GET /topics/{name}", c.topic)
 	c.mux.HandleFunc("POST /topics", c.createTopic)
 	c.mux.HandleFunc("POST /topics/{name}/delete", c.deleteTopic)
+	c.mux.HandleFunc("POST /topics/{name}/config", c.alterConfig)
+	c.mux.HandleFunc("POST /groups/{name}/reset", c.resetOffsets)
 	c.mux.HandleFunc("GET /topics/{name}/records", c.records)
 	c.mux.HandleFunc("POST /topics/{name}/produce", c.produce)
 	c.mux.HandleFunc("GET /groups", c.groups)
@@ -194,6 +196,87 @@ func (c *Console) Close() {
 	if c.producer != nil {
 		c.producer.Close()
 	}
+}
+
+// alterConfig sets (or, with an empty value, removes) one of a topic's
+// configs, as kafka-configs.sh --alter does (IncrementalAlterConfigs).
+func (c *Console) alterConfig(w http.ResponseWriter, r *http.Request) {
+	if !c.checkForm(w, r) {
+		return
+	}
+	name := r.PathValue("name")
+	key, value := strings.TrimSpace(r.PostFormValue("key")), strings.TrimSpace(r.PostFormValue("value"))
+	if key == "" {
+		c.renderStatus(w, http.StatusBadRequest, "overview", map[string]any{"Title": "Error", "Error": "a config needs a key"})
+		return
+	}
+	op := kadm.AlterConfig{Name: key, Value: &value}
+	if value == "" {
+		op = kadm.AlterConfig{Op: kadm.DeleteConfig, Name: key}
+	}
+	ctx, cancel := c.ctx(r)
+	defer cancel()
+	resps, err := c.adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{op}, name)
+	if err == nil && len(resps) == 1 {
+		err = resps[0].Err
+	}
+	if err != nil {
+		c.renderStatus(w, http.StatusBadRequest, "overview", map[string]any{"Title": "Error", "Error": fmt.Sprintf("set %s on %q: %v", key, name, err)})
+		return
+	}
+	http.Redirect(w, r, "/topics/"+url.PathEscape(name), http.StatusSeeOther)
+}
+
+// resetOffsets moves an inactive group's committed offsets to the start
+// or the end of every partition it has committed, as
+// kafka-consumer-groups.sh --reset-offsets --to-earliest/--to-latest
+// --execute does. The broker refuses it while the group has members.
+func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
+	if !c.checkForm(w, r) {
+		return
+	}
+	name := r.PathValue("name")
+	to := r.PostFormValue("to")
+	ctx, cancel := c.ctx(r)
+	defer cancel()
+	fail := func(err error) {
+		c.renderStatus(w, http.StatusBadRequest, "overview", map[string]any{"Title": "Error", "Error": fmt.Sprintf("reset %q to %s: %v", name, to, err)})
+	}
+	if to != "earliest" && to != "latest" {
+		fail(fmt.Errorf("want earliest or latest"))
+		return
+	}
+	committed, err := c.adm.FetchOffsets(ctx, name)
+	if err == nil {
+		err = committed.Error()
+	}
+	if err != nil {
+		fail(err)
+		return
+	}
+	topics := committed.Offsets().TopicsSet().Topics()
+	var listed kadm.ListedOffsets
+	if to == "earliest" {
+		listed, err = c.adm.ListStartOffsets(ctx, topics...)
+	} else {
+		listed, err = c.adm.ListEndOffsets(ctx, topics...)
+	}
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		fail(err)
+		return
+	}
+	resp, err := c.adm.CommitOffsets(ctx, name, listed.Offsets())
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		fail(err)
+		return
+	}
+	http.Redirect(w, r, "/groups/"+url.PathEscape(name), http.StatusSeeOther)
 }
 
 // ServeHTTP serves the pages.
@@ -445,7 +528,7 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 		total = l.Lag.Total()
 	}
 	c.render(w, "group", map[string]any{"Title": name, "Name": name, "State": l.State, "Protocol": l.Protocol, "Members": len(l.Members),
-		"Rows": rows, "Total": total, "Chart": lagChart(rows)})
+		"Rows": rows, "Total": total, "Chart": lagChart(rows), "Token": c.token})
 }
 
 // paginate keeps the page of rows ?page= asks for (1-based).

@@ -217,3 +217,92 @@ func TestConsole_CreateAndDeleteTopic(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A config set and removed through the topic page's form, and a group's
+// offsets reset through the group page's buttons, change the cluster.
+func TestConsole_ConfigAndOffsetReset(t *testing.T) {
+	n, err := fjord.NewNode(fjord.WithDataDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.DefaultProduceTopic("t"), kgo.MetadataMinAge(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offs := kadm.Offsets{}
+	offs.AddOffset("t", 0, 2, -1)
+	if _, err := adm.CommitOffsets(ctx, "g", offs); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Config{Client: cl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	post := func(path string, form url.Values) {
+		t.Helper()
+		form.Set("csrf", c.token)
+		resp, err := http.PostForm(srv.URL+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d\n%s", path, resp.StatusCode, b)
+		}
+	}
+	retention := func() string {
+		rcs, err := adm.DescribeTopicConfigs(ctx, "t")
+		if err != nil || len(rcs) != 1 {
+			t.Fatal(err)
+		}
+		for _, cfg := range rcs[0].Configs {
+			if cfg.Key == "retention.ms" && cfg.Source == 1 {
+				return cfg.MaybeValue()
+			}
+		}
+		return ""
+	}
+	committed := func() int64 {
+		o, err := adm.FetchOffsets(ctx, "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := o.Lookup("t", 0)
+		return r.At
+	}
+	post("/topics/t/config", url.Values{"key": {"retention.ms"}, "value": {"7200000"}})
+	if got := retention(); got != "7200000" {
+		t.Fatalf("retention.ms %q after setting it", got)
+	}
+	post("/topics/t/config", url.Values{"key": {"retention.ms"}, "value": {""}})
+	if got := retention(); got != "" {
+		t.Fatalf("retention.ms %q after removing it", got)
+	}
+	post("/groups/g/reset", url.Values{"to": {"latest"}})
+	if got := committed(); got != 5 {
+		t.Fatalf("committed %d after a reset to the latest", got)
+	}
+	post("/groups/g/reset", url.Values{"to": {"earliest"}})
+	if got := committed(); got != 0 {
+		t.Fatalf("committed %d after a reset to the earliest", got)
+	}
+}
