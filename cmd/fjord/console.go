@@ -23,7 +23,7 @@ import (
 // consoleCommand is `fjord console`: the web console over any
 // Kafka-compatible cluster, through the Kafka API.
 func consoleCommand() *cobra.Command {
-	var bootstrap, listen string
+	var bootstrap, listen, connectURL string
 	cmd := &cobra.Command{
 		Use:   "console",
 		Short: "Serve the web console: the cluster, topics and consumer groups, through the Kafka API",
@@ -40,6 +40,9 @@ so it works with any Kafka-compatible cluster. See docs/console.md.`,
 			if bootstrap == "" {
 				bootstrap = "localhost:9092"
 			}
+			if connectURL == "" {
+				connectURL = os.Getenv(envConnectURL)
+			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			// Pages ask for fresh metadata: a topic just created shows at once.
 			cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(bootstrap, ",")...), kgo.MetadataMinAge(250*time.Millisecond))
@@ -47,7 +50,7 @@ so it works with any Kafka-compatible cluster. See docs/console.md.`,
 				return cli.UsageError(fmt.Errorf("--bootstrap-server: %w", err))
 			}
 			defer cl.Close()
-			c, err := console.New(console.Config{Client: cl, Seeds: strings.Split(bootstrap, ","), Logger: logger})
+			c, err := console.New(console.Config{Client: cl, Seeds: strings.Split(bootstrap, ","), ConnectURL: connectURL, Logger: logger})
 			if err != nil {
 				return err
 			}
@@ -78,5 +81,6 @@ so it works with any Kafka-compatible cluster. See docs/console.md.`,
 	}
 	cmd.Flags().StringVarP(&bootstrap, "bootstrap-server", "b", "", "the cluster (default $"+cli.EnvBootstrapServer+" or localhost:9092)")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "host:port the console serves on")
+	cmd.Flags().StringVar(&connectURL, "connect-url", "", "a Kafka Connect worker's REST API, for the Connect pages (default $"+envConnectURL+"; none: no Connect pages)")
 	return cmd
 }

@@ -32,6 +32,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord/internal/connect/rest"
 )
 
 //go:embed templates/*.html
@@ -52,6 +54,9 @@ type Config struct {
 	// Seeds are the cluster's addresses, for the record browser's
 	// readers and its producer of test records; empty turns both off.
 	Seeds []string
+	// ConnectURL is a Kafka Connect worker's REST API (Fjord's or
+	// Kafka's), for the Connect pages; empty turns them off.
+	ConnectURL string
 	// Logger receives failures of pages; nil discards.
 	Logger *slog.Logger
 }
@@ -60,13 +65,15 @@ type Config struct {
 type Console struct {
 	// token is the anti-forgery token every form carries: a page of
 	// another origin cannot read it, so it cannot post a change.
-	token    string
-	adm      *kadm.Client
-	seeds    []string
-	producer *kgo.Client // test records, to the partition asked; nil without Seeds
-	logger   *slog.Logger
-	pages    map[string]*template.Template
-	mux      *http.ServeMux
+	token      string
+	adm        *kadm.Client
+	seeds      []string
+	producer   *kgo.Client  // test records, to the partition asked; nil without Seeds
+	connect    *rest.Client // nil without ConnectURL
+	connectURL string
+	logger     *slog.Logger
+	pages      map[string]*template.Template
+	mux        *http.ServeMux
 }
 
 // New returns the console over cfg.Client.
@@ -81,6 +88,10 @@ func New(cfg Config) (*Console, error) {
 	}
 	c := &Console{token: hex.EncodeToString(secret[:]), adm: kadm.NewClient(cfg.Client), logger: logger, seeds: cfg.Seeds,
 		pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+	if cfg.ConnectURL != "" {
+		c.connectURL = strings.TrimRight(cfg.ConnectURL, "/")
+		c.connect = rest.NewClient(c.connectURL, requestTimeout)
+	}
 	if len(cfg.Seeds) > 0 {
 		p, err := kgo.NewClient(kgo.SeedBrokers(cfg.Seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 		if err != nil {
@@ -90,7 +101,7 @@ func New(cfg Config) (*Console, error) {
 	}
 	funcs := template.FuncMap{"bytes": humanBytes, "join": joinIDs, "add": func(a, b int) int { return a + b },
 		"mul": func(a, b int) int { return a * b }}
-	for _, name := range []string{"overview", "topics", "topic", "groups", "group", "records"} {
+	for _, name := range []string{"overview", "topics", "topic", "groups", "group", "records", "connect"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: template %s: %w", name, err)
@@ -105,6 +116,9 @@ func New(cfg Config) (*Console, error) {
 	c.mux.HandleFunc("POST /topics/{name}/config", c.alterConfig)
 	c.mux.HandleFunc("POST /groups/{name}/reset", c.resetOffsets)
 	c.mux.HandleFunc("GET /topics/{name}/records", c.records)
+	c.mux.HandleFunc("GET /connect", c.connectors)
+	c.mux.HandleFunc("POST /connect", c.createConnector)
+	c.mux.HandleFunc("POST /connect/{name}/{action}", c.connectAction)
 	c.mux.HandleFunc("POST /topics/{name}/produce", c.produce)
 	c.mux.HandleFunc("GET /groups", c.groups)
 	c.mux.HandleFunc("GET /groups/{name}", c.group)

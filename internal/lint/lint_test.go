@@ -49,7 +49,7 @@ var layer = map[string]int{
 	"internal/balance":       0, // pure planner: the CLI and the controller share it
 	"internal/consumergroup": 1,
 	"internal/cli":           2,
-	"internal/console":       2, // the web console: a Kafka client, like cli
+	"internal/console":       3, // the web console: a Kafka client, like cli, and a Connect REST client
 	// Fjord Connect: the core API, then what implements it, then the
 	// runtime that runs them (a Kafka client only).
 	"internal/connect":                            1,
