@@ -56,6 +56,7 @@ func TestConsole_Connect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	srv := httptest.NewServer(c)
 	defer srv.Close()
 	page := func() string {
@@ -113,6 +114,7 @@ func TestConsole_Connect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer bare.Close()
 	rec := httptest.NewRecorder()
 	bare.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/connect", nil))
 	if rec.Code != 404 || !strings.Contains(rec.Body.String(), "--connect-url") {

@@ -57,6 +57,10 @@ type Config struct {
 	// ConnectURL is a Kafka Connect worker's REST API (Fjord's or
 	// Kafka's), for the Connect pages; empty turns them off.
 	ConnectURL string
+	// SampleInterval is how often the console samples throughput and
+	// lag for its charts (0: DefaultSampleInterval; negative: no
+	// sampling, no charts over time).
+	SampleInterval time.Duration
 	// Logger receives failures of pages; nil discards.
 	Logger *slog.Logger
 }
@@ -71,6 +75,9 @@ type Console struct {
 	producer   *kgo.Client  // test records, to the partition asked; nil without Seeds
 	connect    *rest.Client // nil without ConnectURL
 	connectURL string
+	history    *history // nil without sampling
+	stop       context.CancelFunc
+	done       chan struct{}
 	logger     *slog.Logger
 	pages      map[string]*template.Template
 	mux        *http.ServeMux
@@ -88,6 +95,19 @@ func New(cfg Config) (*Console, error) {
 	}
 	c := &Console{token: hex.EncodeToString(secret[:]), adm: kadm.NewClient(cfg.Client), logger: logger, seeds: cfg.Seeds,
 		pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+	if cfg.SampleInterval >= 0 {
+		interval := cfg.SampleInterval
+		if interval == 0 {
+			interval = DefaultSampleInterval
+		}
+		c.history = newHistory()
+		ctx, stop := context.WithCancel(context.Background())
+		c.stop, c.done = stop, make(chan struct{})
+		go func() {
+			defer close(c.done)
+			c.history.run(ctx, c.adm, interval, func(err error) { c.logger.Warn("console: sampling the cluster failed", "err", err) })
+		}()
+	}
 	if cfg.ConnectURL != "" {
 		c.connectURL = strings.TrimRight(cfg.ConnectURL, "/")
 		c.connect = rest.NewClient(c.connectURL, requestTimeout)
@@ -205,8 +225,12 @@ func (c *Console) deleteTopic(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/topics", http.StatusSeeOther)
 }
 
-// Close releases the console's own producer.
+// Close stops the sampler and releases the console's own producer.
 func (c *Console) Close() {
+	if c.stop != nil {
+		c.stop()
+		<-c.done
+	}
 	if c.producer != nil {
 		c.producer.Close()
 	}
@@ -293,6 +317,27 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/groups/"+url.PathEscape(name), http.StatusSeeOther)
 }
 
+// refresh is a page's ?refresh=SECONDS (2 to 300), for live charts: the
+// browser reloads the page (a meta refresh; the console runs no script).
+// 0: none.
+func refresh(r *http.Request) int {
+	n, err := strconv.Atoi(r.URL.Query().Get("refresh"))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(max(n, 2), 300)
+}
+
+// chart draws the cluster's rate or a group's lag over time; nil
+// without sampling.
+func (c *Console) chart(rate bool, group string) *lineChart {
+	if c.history == nil {
+		return nil
+	}
+	ch := drawLine(c.history.snapshot(rate, group), 600, 120)
+	return &ch
+}
+
 // ServeHTTP serves the pages.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.ServeHTTP(w, r) }
 
@@ -370,7 +415,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	slices.SortFunc(brokers, func(a, b kadm.BrokerDetail) int { return cmp.Compare(a.NodeID, b.NodeID) })
 	c.render(w, "overview", map[string]any{"Title": "Cluster", "Cluster": m.Cluster, "Controller": m.Controller,
 		"Brokers": brokers, "Topics": topics, "Health": total, "Groups": len(groups), "GroupsErr": gerr,
-		"Healthy": total.UnderReplicated == 0 && total.Offline == 0})
+		"Healthy": total.UnderReplicated == 0 && total.Offline == 0, "Rate": c.chart(true, ""), "Refresh": refresh(r)})
 }
 
 // topicRow is a line of the topics list.
@@ -542,7 +587,7 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 		total = l.Lag.Total()
 	}
 	c.render(w, "group", map[string]any{"Title": name, "Name": name, "State": l.State, "Protocol": l.Protocol, "Members": len(l.Members),
-		"Rows": rows, "Total": total, "Chart": lagChart(rows), "Token": c.token})
+		"Rows": rows, "Total": total, "Chart": lagChart(rows), "Token": c.token, "LagOverTime": c.chart(false, name), "Refresh": refresh(r)})
 }
 
 // paginate keeps the page of rows ?page= asks for (1-based).

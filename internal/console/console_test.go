@@ -161,6 +161,7 @@ func TestConsole_CreateAndDeleteTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	srv := httptest.NewServer(c)
 	defer srv.Close()
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -254,6 +255,7 @@ func TestConsole_ConfigAndOffsetReset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	srv := httptest.NewServer(c)
 	defer srv.Close()
 	post := func(path string, form url.Values) {
@@ -304,5 +306,79 @@ func TestConsole_ConfigAndOffsetReset(t *testing.T) {
 	post("/groups/g/reset", url.Values{"to": {"earliest"}})
 	if got := committed(); got != 0 {
 		t.Fatalf("committed %d after a reset to the earliest", got)
+	}
+}
+
+// With sampling, the overview charts the records produced per second and
+// a group's page its lag over time.
+func TestConsole_ChartsOverTime(t *testing.T) {
+	n, err := fjord.NewNode(fjord.WithDataDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.DefaultProduceTopic("flow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "flow"); err != nil {
+		t.Fatal(err)
+	}
+	offs := kadm.Offsets{}
+	offs.AddOffset("flow", 0, 0, -1)
+	if _, err := adm.CommitOffsets(ctx, "slow", offs); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Config{Client: cl, SampleInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	get := func(path string) string {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if p := get("/"); !strings.Contains(p, "chart appears after two samples") && !strings.Contains(p, "<polyline") {
+		t.Fatalf("overview without a chart section:\n%s", p)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")})
+		over, group := get("/"), get("/groups/slow")
+		if strings.Contains(over, "<polyline") && strings.Contains(group, "Lag over time") && strings.Contains(group, "<polyline") &&
+			!strings.Contains(over, "max 1<") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no charts:\n%s\n%s", over, group)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if p := get("/?refresh=1"); !strings.Contains(p, `<meta http-equiv="refresh" content="2">`) {
+		t.Fatal("no refresh (bounded to 2 s) on a live overview")
+	}
+	bare, err := New(Config{Client: cl, SampleInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	rec := httptest.NewRecorder()
+	bare.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if strings.Contains(rec.Body.String(), "Records produced per second") {
+		t.Fatal("a chart without sampling")
 	}
 }

@@ -15,6 +15,7 @@ code{background:#eef2f6;padding:0 .3em;border-radius:3px}
 input{padding:.3em;width:20em}.pages a{margin-left:1em}
 form.create input{width:auto}label{margin-right:1em}button.danger{background:#cf222e;color:#fff;border:0;padding:.4em .8em;border-radius:4px}
 form.actions button{margin-right:.3em}textarea{font-family:monospace}
+svg.line{background:#fff;border:1px solid #e1e4e8}svg.line polyline{stroke:#2f81f7;stroke-width:2}svg.line text{font-size:11px;fill:#57606a}.muted{color:#57606a}
 pre.json{margin:0;font-size:12px;max-height:20em;overflow:auto}
 .chart{background:#fff;border:1px solid #e1e4e8;margin:.5em 0 1.5em}.chart rect{fill:#2f81f7}.chart text{font-size:12px;fill:#1d2733}
 `
