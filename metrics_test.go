@@ -339,3 +339,18 @@ func TestMetrics_UnderReplicatedFollowsAStoppedBroker(t *testing.T) {
 		t.Errorf("ISR shrinks %v, want 1 to %v", got, total)
 	}
 }
+
+// http.console.enable serves the web console beside /metrics.
+func TestMetrics_ConsoleOnTheNode(t *testing.T) {
+	n := startNode(t, "http.listeners", "http://127.0.0.1:0", "http.console.enable", "true")
+	code, body := get(t, "http://"+n.HTTPAddr()+"/topics")
+	if code != 200 || !strings.Contains(body, "<h1>Topics</h1>") {
+		t.Fatalf("/topics on the node: %d\n%s", code, body)
+	}
+	if code, body := get(t, "http://"+n.HTTPAddr()+"/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") {
+		t.Fatalf("/metrics beside the console: %d", code)
+	}
+	if code, _ := get(t, "http://"+startNode(t, "http.listeners", "http://127.0.0.1:0").HTTPAddr()+"/topics"); code != 404 {
+		t.Fatalf("/topics without the console: %d", code)
+	}
+}

@@ -31,6 +31,9 @@ type Broker struct {
 	// MetricsPartitionSeries is metrics.partition.series.enable: series
 	// per partition on /metrics.
 	MetricsPartitionSeries bool
+	// HTTPConsole is http.console.enable: the web console on the
+	// http.listeners.
+	HTTPConsole bool
 	// RequestLog is request.log.enable: a log line per request answered,
 	// at first (changeable at runtime).
 	RequestLog bool
@@ -356,6 +359,7 @@ func (b *Broker) resolveNetwork(values map[string]any) error {
 	}
 	b.MetricsPartitionSeries, _ = values["metrics.partition.series.enable"].(bool)
 	b.RequestLog, _ = values["request.log.enable"].(bool)
+	b.HTTPConsole, _ = values["http.console.enable"].(bool)
 	if err := b.checkController(); err != nil {
 		return err
 	}

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord/internal/console"
 	"github.com/fjordstream/fjord/internal/metrics"
 	"github.com/fjordstream/fjord/internal/server"
 )
@@ -42,6 +45,16 @@ func (n *Node) startHTTP() error {
 			return nil
 		}),
 	}
+	if n.cfg.Broker.HTTPConsole {
+		extra["/"] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			nc := n.console.Load()
+			if nc == nil {
+				http.Error(w, "the console starts once the node is ready (see /readyz)", http.StatusServiceUnavailable)
+				return
+			}
+			nc.c.ServeHTTP(w, r)
+		})
+	}
 	if lv := n.cfg.LogLevel; lv != nil {
 		extra["/admin/log-level"] = metrics.SettingHandler(func() string { return strings.ToLower(lv.Level().String()) }, func(v string) error {
 			var l slog.Level
@@ -70,6 +83,34 @@ func (n *Node) startHTTP() error {
 		n.logger.Info("serving metrics and health checks", "url", "http://"+ln.Addr().String())
 	}
 	return nil
+}
+
+// nodeConsole is the web console a node serves (http.console.enable),
+// with the client it reaches the node through.
+type nodeConsole struct {
+	c  *console.Console
+	cl *kgo.Client
+}
+
+// startConsole makes the console, over this node's first Kafka listener,
+// once the node serves it.
+func (n *Node) startConsole() {
+	if !n.cfg.Broker.HTTPConsole || len(n.cfg.Broker.HTTPListeners) == 0 || len(n.srvs) == 0 {
+		return
+	}
+	addr := n.Addr()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.MetadataMinAge(250*time.Millisecond))
+	if err != nil {
+		n.logger.Warn("the web console could not start", "err", err)
+		return
+	}
+	c, err := console.New(console.Config{Client: cl, Seeds: []string{addr}, Logger: n.logger})
+	if err != nil {
+		cl.Close()
+		n.logger.Warn("the web console could not start", "err", err)
+		return
+	}
+	n.console.Store(&nodeConsole{c: c, cl: cl})
 }
 
 // readiness is /readyz's answer: ready once Start finished, until the

@@ -115,7 +115,8 @@ type Node struct {
 	groupCollector *groupCollector // likewise, on brokers
 	ready          atomic.Bool
 	closing        atomic.Bool
-	requestLog     atomic.Bool // request.log.enable, then /admin/request-log
+	requestLog     atomic.Bool                 // request.log.enable, then /admin/request-log
+	console        atomic.Pointer[nodeConsole] // http.console.enable: set once Start finished
 
 	abort atomic.Bool // Abort: no controlled shutdown
 	// dirFailure carries the data directory's first storage failure to
@@ -383,6 +384,11 @@ func (n *Node) Close() error {
 		}
 		n.scrapeMu.Lock() // a scrape in progress finishes; later ones see closing
 		n.scrapeMu.Unlock()
+		if nc := n.console.Load(); nc != nil {
+			// Before the listeners: its sampler reads through them.
+			nc.c.Close()
+			nc.cl.Close()
+		}
 		n.controlledShutdown()
 		for _, s := range n.srvs {
 			err = errors.Join(err, s.Close())

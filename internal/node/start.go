@@ -348,6 +348,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.startLoops(loopCtx)
 	n.registerCollector()
+	n.startConsole()
 	n.ready.Store(true)
 	return nil
 }
