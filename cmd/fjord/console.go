@@ -24,6 +24,7 @@ import (
 // Kafka-compatible cluster, through the Kafka API.
 func consoleCommand() *cobra.Command {
 	var bootstrap, listen, connectURL string
+	var allowedHosts []string
 	cmd := &cobra.Command{
 		Use:   "console",
 		Short: "Serve the web console: the cluster, topics and consumer groups, through the Kafka API",
@@ -50,7 +51,11 @@ so it works with any Kafka-compatible cluster. See docs/console.md.`,
 				return cli.UsageError(fmt.Errorf("--bootstrap-server: %w", err))
 			}
 			defer cl.Close()
-			c, err := console.New(console.Config{Client: cl, Seeds: strings.Split(bootstrap, ","), ConnectURL: connectURL, Logger: logger})
+			if h, _, err := net.SplitHostPort(listen); err == nil && h != "" {
+				allowedHosts = append(allowedHosts, h)
+			}
+			c, err := console.New(console.Config{Client: cl, Seeds: strings.Split(bootstrap, ","), ConnectURL: connectURL,
+				AllowedHosts: allowedHosts, Logger: logger})
 			if err != nil {
 				return err
 			}
@@ -81,6 +86,7 @@ so it works with any Kafka-compatible cluster. See docs/console.md.`,
 	}
 	cmd.Flags().StringVarP(&bootstrap, "bootstrap-server", "b", "", "the cluster (default $"+cli.EnvBootstrapServer+" or localhost:9092)")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "host:port the console serves on")
+	cmd.Flags().StringArrayVar(&allowedHosts, "allowed-host", nil, "a host name the console answers to, besides localhost and --listen's host (repeatable): the name in the browser's address bar")
 	cmd.Flags().StringVar(&connectURL, "connect-url", "", "a Kafka Connect worker's REST API, for the Connect pages (default $"+envConnectURL+"; none: no Connect pages)")
 	return cmd
 }

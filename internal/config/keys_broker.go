@@ -83,7 +83,7 @@ func brokerKeys() []Key {
 			})).
 			fjord("Fjord's own key: Kafka exposes its metrics over JMX."),
 		broker("http.console.enable", TypeBoolean, "false", Low,
-			"Whether the http.listeners also serve the web console (docs/console.md) at /: the same pages as fjord console, over this node's own Kafka listener.").
+			"Whether the http.listeners also serve the web console (docs/console.md) at /: the same pages as fjord console, over this node's own Kafka listener. There is no login: whoever reaches the HTTP listener can then delete topics and reset groups.").
 			fjord("Fjord's own key."),
 		broker("request.log.enable", TypeBoolean, "false", Low,
 			"Whether to log a line per request answered (API, version, client, duration, bytes). Changeable while the node runs: PUT on or off to /admin/request-log on the http.listeners.").

@@ -22,9 +22,9 @@ type connectorRow struct {
 // connectors serves /connect: every connector of the Connect cluster
 // behind Config.ConnectURL, with its tasks and their states.
 func (c *Console) connectors(w http.ResponseWriter, r *http.Request) {
-	data := map[string]any{"Title": "Connect", "Token": c.token, "URL": c.connectURL}
+	data := map[string]any{"Title": "Connect", "Token": c.token, "URL": redacted(c.connectURL)}
 	if c.connect == nil {
-		data["Error"] = "no Connect worker: start the console with --connect-url"
+		data["PageError"] = "no Connect worker: start the console with --connect-url"
 		c.renderStatus(w, http.StatusNotFound, "connect", data)
 		return
 	}
@@ -32,7 +32,7 @@ func (c *Console) connectors(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	all, err := c.connect.ListExpanded(ctx, true, true)
 	if err != nil {
-		data["Error"] = fmt.Sprintf("GET %s/connectors: %v", c.connectURL, err)
+		data["PageError"] = fmt.Sprintf("GET %s/connectors: %v", c.connectURL, err)
 		c.renderStatus(w, http.StatusBadGateway, "connect", data)
 		return
 	}
@@ -112,7 +112,9 @@ func (c *Console) createConnector(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var raw map[string]any
-	if err := json.Unmarshal([]byte(r.PostFormValue("config")), &raw); err != nil {
+	dec := json.NewDecoder(strings.NewReader(r.PostFormValue("config")))
+	dec.UseNumber() // large numbers keep their digits
+	if err := dec.Decode(&raw); err != nil {
 		fail(http.StatusBadRequest, fmt.Errorf("the configuration is not a JSON object: %w", err))
 		return
 	}
@@ -121,7 +123,7 @@ func (c *Console) createConnector(w http.ResponseWriter, r *http.Request) {
 		switch x := v.(type) {
 		case string:
 			cfg[k] = x
-		case float64, bool:
+		case json.Number, bool:
 			cfg[k] = fmt.Sprint(x)
 		default:
 			fail(http.StatusBadRequest, fmt.Errorf("%s: want a string, number or boolean", k))
@@ -139,4 +141,13 @@ func (c *Console) createConnector(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/connect#"+url.PathEscape(cfg[connect.KeyName]), http.StatusSeeOther)
+}
+
+// redacted is a URL without its user information (credentials).
+func redacted(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Redacted()
 }

@@ -1,4 +1,4 @@
-package console
+package console_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/fjordstream/fjord"
 	"github.com/fjordstream/fjord/internal/connect/standalone"
+	"github.com/fjordstream/fjord/internal/console"
 )
 
 // The Connect pages over a real standalone worker: a connector created
@@ -52,7 +53,7 @@ func TestConsole_Connect(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	c, err := New(Config{Client: cl, ConnectURL: worker})
+	c, err := console.New(console.Config{Client: cl, ConnectURL: worker})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestConsole_Connect(t *testing.T) {
 		return string(b)
 	}
 	post := func(path string, form url.Values) int {
-		form.Set("csrf", c.token)
+		form.Set("csrf", console.Token(c))
 		resp, err := http.PostForm(srv.URL+path, form)
 		if err != nil {
 			t.Fatal(err)
@@ -110,7 +111,7 @@ func TestConsole_Connect(t *testing.T) {
 	}
 	waitFor("the connector gone", func(p string) bool { return strings.Contains(p, "No connectors.") })
 
-	bare, err := New(Config{Client: cl})
+	bare, err := console.New(console.Config{Client: cl, AllowedHosts: []string{"example.com"}}) // httptest.NewRequest's host
 	if err != nil {
 		t.Fatal(err)
 	}

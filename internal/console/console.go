@@ -19,10 +19,12 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -31,6 +33,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fjordstream/fjord/internal/connect/rest"
@@ -61,6 +64,11 @@ type Config struct {
 	// lag for its charts (0: DefaultSampleInterval; negative: no
 	// sampling, no charts over time).
 	SampleInterval time.Duration
+	// AllowedHosts are the names the console answers to (the Host
+	// header, port left out), besides localhost, 127.0.0.1 and ::1: a
+	// page of another site cannot rebind its own name to the console's
+	// address and read it (DNS rebinding).
+	AllowedHosts []string
 	// Logger receives failures of pages; nil discards.
 	Logger *slog.Logger
 }
@@ -75,7 +83,8 @@ type Console struct {
 	producer   *kgo.Client  // test records, to the partition asked; nil without Seeds
 	connect    *rest.Client // nil without ConnectURL
 	connectURL string
-	history    *history // nil without sampling
+	history    *history        // nil without sampling
+	hosts      map[string]bool // Host names answered
 	stop       context.CancelFunc
 	done       chan struct{}
 	logger     *slog.Logger
@@ -94,19 +103,9 @@ func New(cfg Config) (*Console, error) {
 		return nil, fmt.Errorf("console: token: %w", err)
 	}
 	c := &Console{token: hex.EncodeToString(secret[:]), adm: kadm.NewClient(cfg.Client), logger: logger, seeds: cfg.Seeds,
-		pages: map[string]*template.Template{}, mux: http.NewServeMux()}
-	if cfg.SampleInterval >= 0 {
-		interval := cfg.SampleInterval
-		if interval == 0 {
-			interval = DefaultSampleInterval
-		}
-		c.history = newHistory()
-		ctx, stop := context.WithCancel(context.Background())
-		c.stop, c.done = stop, make(chan struct{})
-		go func() {
-			defer close(c.done)
-			c.history.run(ctx, c.adm, interval, func(err error) { c.logger.Warn("console: sampling the cluster failed", "err", err) })
-		}()
+		pages: map[string]*template.Template{}, mux: http.NewServeMux(), hosts: map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}}
+	for _, h := range cfg.AllowedHosts {
+		c.hosts[strings.Trim(strings.ToLower(strings.TrimSpace(h)), "[]")] = true
 	}
 	if cfg.ConnectURL != "" {
 		c.connectURL = strings.TrimRight(cfg.ConnectURL, "/")
@@ -119,11 +118,12 @@ func New(cfg Config) (*Console, error) {
 		}
 		c.producer = p
 	}
-	funcs := template.FuncMap{"bytes": humanBytes, "join": joinIDs, "add": func(a, b int) int { return a + b },
+	funcs := template.FuncMap{"bytes": humanBytes, "join": joinIDs, "add": func(a, b int) int { return a + b }, "path": url.PathEscape,
 		"mul": func(a, b int) int { return a * b }}
 	for _, name := range []string{"overview", "topics", "topic", "groups", "group", "records", "connect"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
+			c.Close()
 			return nil, fmt.Errorf("console: template %s: %w", name, err)
 		}
 		c.pages[name] = t
@@ -148,6 +148,20 @@ func New(cfg Config) (*Console, error) {
 		w.Header().Set("Cache-Control", "max-age=3600")
 		fmt.Fprint(w, style)
 	})
+	// Last: nothing can fail after it, so no error path leaks it.
+	if cfg.SampleInterval >= 0 {
+		interval := cfg.SampleInterval
+		if interval == 0 {
+			interval = DefaultSampleInterval
+		}
+		c.history = newHistory()
+		ctx, stop := context.WithCancel(context.Background())
+		c.stop, c.done = stop, make(chan struct{})
+		go func() {
+			defer close(c.done)
+			c.history.run(ctx, c.adm, interval, func(err error) { c.logger.Warn("console: sampling the cluster failed", "err", err) })
+		}()
+	}
 	return c, nil
 }
 
@@ -284,6 +298,20 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 		fail(fmt.Errorf("want earliest or latest"))
 		return
 	}
+	// Only an inactive group, as kafka-consumer-groups.sh demands: the
+	// buttons are hidden otherwise, and the state is checked here too.
+	described, err := c.adm.DescribeGroups(ctx, name)
+	if err == nil {
+		err = described.Error()
+	}
+	if err != nil {
+		fail(err)
+		return
+	}
+	if st := described[name].State; st != "Empty" {
+		fail(fmt.Errorf("the group is %s: only a group without members (Empty) can be reset", st))
+		return
+	}
 	committed, err := c.adm.FetchOffsets(ctx, name)
 	if err == nil {
 		err = committed.Error()
@@ -292,7 +320,12 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
-	topics := committed.Offsets().TopicsSet().Topics()
+	set := committed.Offsets().TopicsSet()
+	topics := set.Topics()
+	if len(topics) == 0 {
+		fail(fmt.Errorf("the group has committed no offsets: nothing to reset"))
+		return
+	}
 	var listed kadm.ListedOffsets
 	if to == "earliest" {
 		listed, err = c.adm.ListStartOffsets(ctx, topics...)
@@ -306,7 +339,14 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
-	resp, err := c.adm.CommitOffsets(ctx, name, listed.Offsets())
+	// Only the partitions the group committed, as Kafka's tool resets.
+	reset := kadm.Offsets{}
+	listed.Each(func(o kadm.ListedOffset) {
+		if _, ok := set[o.Topic][o.Partition]; ok {
+			reset.AddOffset(o.Topic, o.Partition, o.Offset, -1)
+		}
+	})
+	resp, err := c.adm.CommitOffsets(ctx, name, reset)
 	if err == nil {
 		err = resp.Error()
 	}
@@ -338,8 +378,21 @@ func (c *Console) chart(rate bool, group string) *lineChart {
 	return &ch
 }
 
-// ServeHTTP serves the pages.
-func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the pages to requests for an allowed host, never
+// inside another site's frame.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if !c.hosts[strings.Trim(strings.ToLower(host), "[]")] {
+		http.Error(w, "the console does not answer to host "+host+" (add it to the allowed hosts: fjord console --allowed-host)", http.StatusForbidden)
+		return
+	}
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	c.mux.ServeHTTP(w, r)
+}
 
 // render writes page name with data, with status 200.
 func (c *Console) render(w http.ResponseWriter, name string, data map[string]any) {
@@ -349,7 +402,7 @@ func (c *Console) render(w http.ResponseWriter, name string, data map[string]any
 // renderStatus writes page name with data and status.
 func (c *Console) renderStatus(w http.ResponseWriter, status int, name string, data map[string]any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'none'")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'none'; frame-ancestors 'none'; form-action 'self'")
 	w.WriteHeader(status)
 	if err := c.pages[name].Execute(w, data); err != nil {
 		c.logger.Warn("console: rendering a page failed", "page", name, "err", err)
@@ -485,7 +538,11 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request) {
 	starts, _ := c.adm.ListStartOffsets(ctx, name)
 	ends, _ := c.adm.ListEndOffsets(ctx, name)
 	sizes := map[int32]int64{}
-	if dirs, err := c.adm.DescribeAllLogDirs(ctx, kadm.TopicsSet{name: nil}); err == nil {
+	parts := map[int32]struct{}{}
+	for p := range td.Partitions {
+		parts[p] = struct{}{}
+	}
+	if dirs, err := c.adm.DescribeAllLogDirs(ctx, kadm.TopicsSet{name: parts}); err == nil {
 		dirs.Each(func(d kadm.DescribedLogDir) {
 			d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
 				if p.Topic == name {
@@ -527,24 +584,37 @@ type groupRow struct {
 func (c *Console) groups(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	lags, err := c.adm.Lag(ctx)
+	// The page's groups first, then the lag of those only: a page's
+	// work does not grow with the number of groups.
+	listed, err := c.adm.ListGroups(ctx)
 	if err != nil {
-		c.fail(w, "group lag", err)
+		c.fail(w, "list groups", err)
 		return
 	}
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	var rows []groupRow
-	for _, l := range lags.Sorted() {
-		if q != "" && !strings.Contains(l.Group, q) {
-			continue
+	var names []string
+	for _, g := range listed.Sorted() {
+		if q == "" || strings.Contains(g.Group, q) {
+			names = append(names, g.Group)
 		}
-		row := groupRow{Name: l.Group, State: l.State, Protocol: l.ProtocolType, Lag: -1}
-		if l.Error() == nil {
-			row.Lag = l.Lag.Total()
-		}
-		rows = append(rows, row)
 	}
-	page, pages, rows := paginate(r, rows)
+	page, pages, names := paginate(r, names)
+	rows := make([]groupRow, 0, len(names))
+	if len(names) > 0 {
+		lags, err := c.adm.Lag(ctx, names...)
+		if err != nil {
+			c.fail(w, "group lag", err)
+			return
+		}
+		for _, name := range names {
+			l := lags[name]
+			row := groupRow{Name: name, State: l.State, Protocol: l.ProtocolType, Lag: -1}
+			if l.Error() == nil {
+				row.Lag = l.Lag.Total()
+			}
+			rows = append(rows, row)
+		}
+	}
 	c.render(w, "groups", map[string]any{"Title": "Consumer groups", "Query": q, "Rows": rows, "Page": page, "Pages": pages})
 }
 
@@ -566,7 +636,8 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l, ok := lags[name]
-	if !ok || l.DescribeErr != nil && l.State == "" {
+	// An unknown group is described as Dead (Kafka's and Fjord's answer).
+	if !ok || l.State == "Dead" || l.State == "" || errors.Is(l.DescribeErr, kerr.GroupIDNotFound) {
 		c.renderStatus(w, http.StatusNotFound, "group", map[string]any{"Title": name, "Name": name, "Missing": true})
 		return
 	}

@@ -1,4 +1,4 @@
-package console
+package console_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fjordstream/fjord"
+	"github.com/fjordstream/fjord/internal/console"
 )
 
 // The console's pages over a real node: the overview, the topics list
@@ -57,6 +58,10 @@ func TestConsole_Pages(t *testing.T) {
 	if _, err := adm.CommitOffsets(ctx, "readers", offs); err != nil {
 		t.Fatal(err)
 	}
+	// A group name with characters that mean something in a URL.
+	if _, err := adm.CommitOffsets(ctx, "x/y#z ü%41", offs); err != nil {
+		t.Fatal(err)
+	}
 
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "misc"); err != nil {
 		t.Fatal(err)
@@ -67,7 +72,7 @@ func TestConsole_Pages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := New(Config{Client: cl, Seeds: []string{n.Addr()}})
+	c, err := console.New(console.Config{Client: cl, Seeds: []string{n.Addr()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +94,10 @@ func TestConsole_Pages(t *testing.T) {
 		has    []string
 		hasNot []string
 	}{
-		{"/", 200, []string{"Healthy", "<b>1</b><span>brokers</span>", "<b>1</b><span>consumer groups</span>"}, nil},
+		{"/", 200, []string{"Healthy", "<b>1</b><span>brokers</span>", "<b>2</b><span>consumer groups</span>"}, nil},
+		{"/groups", 200, []string{`href="/groups/x%2Fy%23z%20%C3%BC%2541"`}, []string{`href="/groups/x/y`}},
+		{"/groups/x%2Fy%23z%20%C3%BC%2541", 200, []string{"x/y#z ü%41", "<td>6</td>"}, nil},
+		{"/groups/nosuch", 404, []string{"No such group."}, []string{"Reset offsets"}},
 		{"/topics/orders/records?partition=7", 404, []string{"no such partition"}, nil},
 		// By name: __consumer_offsets and bulk-000 on, orders and bulk-119 on page 2.
 		{"/topics", 200, []string{"Page 1 of 2", `rel="next"`, "bulk-000"}, []string{"bulk-119", `href="/topics/orders"`}},
@@ -126,7 +134,7 @@ func TestConsole_Pages(t *testing.T) {
 		}
 	}
 	// The records page's form produces a test record, then shows it.
-	form := url.Values{"partition": {"0"}, "key": {"made"}, "value": {"by the console"}, "csrf": {c.token}}
+	form := url.Values{"partition": {"0"}, "key": {"made"}, "value": {"by the console"}, "csrf": {console.Token(c)}}
 	resp, err := http.PostForm(srv.URL+"/topics/misc/produce", form)
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +165,7 @@ func TestConsole_CreateAndDeleteTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	c, err := New(Config{Client: cl})
+	c, err := console.New(console.Config{Client: cl})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,14 +194,14 @@ func TestConsole_CreateAndDeleteTopic(t *testing.T) {
 		td, ok := m.Topics[name]
 		return ok && td.Err == nil
 	}
-	form := url.Values{"name": {"made-here"}, "partitions": {"3"}, "replication": {"1"}, "csrf": {c.token}}
+	form := url.Values{"name": {"made-here"}, "partitions": {"3"}, "replication": {"1"}, "csrf": {console.Token(c)}}
 	if code := post("/topics", url.Values{"name": {"made-here"}, "partitions": {"3"}, "replication": {"1"}}, ""); code != 403 || exists("made-here") {
 		t.Fatalf("no token: %d", code)
 	}
 	if code := post("/topics", form, "http://evil.example"); code != 403 || exists("made-here") {
 		t.Fatalf("another origin: %d", code)
 	}
-	bad := url.Values{"name": {"x"}, "partitions": {"none"}, "replication": {"1"}, "csrf": {c.token}}
+	bad := url.Values{"name": {"x"}, "partitions": {"none"}, "replication": {"1"}, "csrf": {console.Token(c)}}
 	if code := post("/topics", bad, ""); code != 400 {
 		t.Fatalf("bad partitions: %d", code)
 	}
@@ -207,7 +215,7 @@ func TestConsole_CreateAndDeleteTopic(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if code := post("/topics/made-here/delete", url.Values{"csrf": {c.token}}, ""); code != http.StatusSeeOther {
+	if code := post("/topics/made-here/delete", url.Values{"csrf": {console.Token(c)}}, ""); code != http.StatusSeeOther {
 		t.Fatalf("delete: %d", code)
 	}
 	deadline = time.Now().Add(10 * time.Second)
@@ -251,7 +259,7 @@ func TestConsole_ConfigAndOffsetReset(t *testing.T) {
 	if _, err := adm.CommitOffsets(ctx, "g", offs); err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Config{Client: cl})
+	c, err := console.New(console.Config{Client: cl})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +268,7 @@ func TestConsole_ConfigAndOffsetReset(t *testing.T) {
 	defer srv.Close()
 	post := func(path string, form url.Values) {
 		t.Helper()
-		form.Set("csrf", c.token)
+		form.Set("csrf", console.Token(c))
 		resp, err := http.PostForm(srv.URL+path, form)
 		if err != nil {
 			t.Fatal(err)
@@ -307,6 +315,19 @@ func TestConsole_ConfigAndOffsetReset(t *testing.T) {
 	if got := committed(); got != 0 {
 		t.Fatalf("committed %d after a reset to the earliest", got)
 	}
+	// A group that committed nothing has nothing to reset: no offsets
+	// appear for it.
+	resp, err := http.PostForm(srv.URL+"/groups/never/reset", url.Values{"to": {"latest"}, "csrf": {console.Token(c)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Fatalf("reset of a group without commits: %d", resp.StatusCode)
+	}
+	if o, err := adm.FetchOffsets(ctx, "never"); err != nil || len(o.Offsets()) != 0 {
+		t.Fatalf("offsets committed for a group that had none: %v %v", o.Offsets(), err)
+	}
 }
 
 // With sampling, the overview charts the records produced per second and
@@ -336,7 +357,7 @@ func TestConsole_ChartsOverTime(t *testing.T) {
 	if _, err := adm.CommitOffsets(ctx, "slow", offs); err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Config{Client: cl, SampleInterval: 50 * time.Millisecond})
+	c, err := console.New(console.Config{Client: cl, SampleInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +392,7 @@ func TestConsole_ChartsOverTime(t *testing.T) {
 	if p := get("/?refresh=1"); !strings.Contains(p, `<meta http-equiv="refresh" content="2">`) {
 		t.Fatal("no refresh (bounded to 2 s) on a live overview")
 	}
-	bare, err := New(Config{Client: cl, SampleInterval: -1})
+	bare, err := console.New(console.Config{Client: cl, SampleInterval: -1, AllowedHosts: []string{"example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,5 +401,19 @@ func TestConsole_ChartsOverTime(t *testing.T) {
 	bare.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	if strings.Contains(rec.Body.String(), "Records produced per second") {
 		t.Fatal("a chart without sampling")
+	}
+	// Another host name (a rebound DNS name) is refused; pages refuse to
+	// be framed.
+	rec = httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Host = "attacker.example:8080"
+	bare.ServeHTTP(rec, req)
+	if rec.Code != 403 {
+		t.Fatalf("another host: %d", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	bare.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Header().Get("X-Frame-Options") != "DENY" || !strings.Contains(rec.Header().Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Fatalf("framing allowed: %v", rec.Header())
 	}
 }

@@ -39,41 +39,64 @@ func (s *series) add(p point) {
 // second, and each group's total lag, over the last samples. Safe for
 // concurrent use.
 type history struct {
-	mu        sync.Mutex
-	lastTotal int64 // the sum of end offsets at the last sample; -1 before the first
-	lastAt    time.Time
-	rate      series             // records/s into the cluster
-	lag       map[string]*series // total lag per group
+	mu     sync.Mutex
+	last   map[partitionKey]int64 // end offsets at the last sample
+	lastAt time.Time
+	rate   series             // records/s into the cluster
+	lag    map[string]*series // total lag per group
 }
 
-func newHistory() *history { return &history{lastTotal: -1, lag: map[string]*series{}} }
+type partitionKey struct {
+	topic     string
+	partition int32
+}
 
-// sample reads the end offsets and the groups' lag once.
+func newHistory() *history {
+	return &history{last: map[partitionKey]int64{}, lag: map[string]*series{}}
+}
+
+// internalTopic reports the topics left out of the records produced:
+// offset commits and transaction markers are not what producers send.
+func internalTopic(name string) bool {
+	return name == "__consumer_offsets" || name == "__transaction_state"
+}
+
+// sample reads the end offsets and the groups' lag once. The rate counts
+// only partitions read without error in this sample and the last, so a
+// partition missing once makes no spike.
 func (h *history) sample(ctx context.Context, adm *kadm.Client, now time.Time) error {
 	ends, err := adm.ListEndOffsets(ctx)
 	if err != nil {
 		return fmt.Errorf("end offsets: %w", err)
 	}
-	var total int64
+	cur := map[partitionKey]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil && !strings.HasPrefix(o.Topic, "__") {
-			total += o.Offset
+		if o.Err == nil && !internalTopic(o.Topic) {
+			cur[partitionKey{o.Topic, o.Partition}] = o.Offset
 		}
 	})
 	lags, lerr := adm.Lag(ctx)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.lastTotal >= 0 && now.After(h.lastAt) {
-		h.rate.add(point{at: now, value: float64(max(total-h.lastTotal, 0)) / now.Sub(h.lastAt).Seconds()})
+	if len(h.last) > 0 && now.After(h.lastAt) {
+		var delta int64
+		for k, off := range cur {
+			if before, ok := h.last[k]; ok {
+				delta += max(off-before, 0)
+			}
+		}
+		h.rate.add(point{at: now, value: float64(delta) / now.Sub(h.lastAt).Seconds()})
 	}
-	h.lastTotal, h.lastAt = total, now
+	h.last, h.lastAt = cur, now
 	if lerr != nil {
 		return fmt.Errorf("group lag: %w", lerr)
 	}
+	seen := map[string]bool{}
 	for _, l := range lags.Sorted() {
 		if l.Error() != nil {
 			continue
 		}
+		seen[l.Group] = true
 		s := h.lag[l.Group]
 		if s == nil {
 			if len(h.lag) >= historyGroups {
@@ -83,6 +106,11 @@ func (h *history) sample(ctx context.Context, adm *kadm.Client, now time.Time) e
 			h.lag[l.Group] = s
 		}
 		s.add(point{at: now, value: float64(l.Lag.Total())})
+	}
+	for g := range h.lag {
+		if !seen[g] {
+			delete(h.lag, g) // deleted (or failing): its room goes to others
+		}
 	}
 	return nil
 }

@@ -63,7 +63,7 @@ func show(b []byte) (text string, isJSON, cut bool) {
 func (c *Console) records(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	q := r.URL.Query()
-	part, _ := strconv.ParseInt(q.Get("partition"), 10, 32)
+	part, perr := strconv.ParseInt(cmp.Or(q.Get("partition"), "0"), 10, 32)
 	limit, err := strconv.Atoi(q.Get("limit"))
 	if err != nil || limit < 1 {
 		limit = defaultRecords
@@ -71,8 +71,13 @@ func (c *Console) records(w http.ResponseWriter, r *http.Request) {
 	limit = min(limit, maxRecords)
 	data := map[string]any{"Title": name + " records", "Name": name, "Partition": part, "Limit": limit, "Token": c.token,
 		"Offset": q.Get("offset"), "Timestamp": q.Get("timestamp")}
+	if perr != nil || part < 0 {
+		data["PageError"] = "partition: want a number from 0"
+		c.renderStatus(w, http.StatusBadRequest, "records", data)
+		return
+	}
 	if len(c.seeds) == 0 {
-		data["Error"] = "the record browser needs the cluster's addresses (Config.Seeds)"
+		data["PageError"] = "the record browser needs the cluster's addresses (Config.Seeds)"
 		c.render(w, "records", data)
 		return
 	}
@@ -85,7 +90,7 @@ func (c *Console) records(w http.ResponseWriter, r *http.Request) {
 	so, ok1 := starts.Lookup(name, int32(part))
 	eo, ok2 := ends.Lookup(name, int32(part))
 	if err := cmp.Or(err1, err2, so.Err, eo.Err); err != nil || !ok1 || !ok2 {
-		data["Error"] = fmt.Sprintf("partition %s/%d: %v", name, part, cmp.Or(err, fmt.Errorf("no such partition")))
+		data["PageError"] = fmt.Sprintf("partition %s/%d: %v", name, part, cmp.Or(err, fmt.Errorf("no such partition")))
 		c.renderStatus(w, http.StatusNotFound, "records", data)
 		return
 	}
@@ -94,13 +99,13 @@ func (c *Console) records(w http.ResponseWriter, r *http.Request) {
 	case q.Get("timestamp") != "":
 		ms, err := strconv.ParseInt(q.Get("timestamp"), 10, 64)
 		if err != nil {
-			data["Error"] = "timestamp: want milliseconds since the epoch"
+			data["PageError"] = "timestamp: want milliseconds since the epoch"
 			c.renderStatus(w, http.StatusBadRequest, "records", data)
 			return
 		}
 		at, err := c.adm.ListOffsetsAfterMilli(ctx, ms, name)
 		if err != nil {
-			data["Error"] = err.Error()
+			data["PageError"] = err.Error()
 			c.renderStatus(w, http.StatusBadGateway, "records", data)
 			return
 		}
@@ -112,7 +117,7 @@ func (c *Console) records(w http.ResponseWriter, r *http.Request) {
 	case q.Get("offset") != "":
 		o, err := strconv.ParseInt(q.Get("offset"), 10, 64)
 		if err != nil || o < 0 {
-			data["Error"] = "offset: want a number from 0"
+			data["PageError"] = "offset: want a number from 0"
 			c.renderStatus(w, http.StatusBadRequest, "records", data)
 			return
 		}
@@ -120,7 +125,7 @@ func (c *Console) records(w http.ResponseWriter, r *http.Request) {
 	}
 	recs, err := c.read(ctx, name, int32(part), from, eo.Offset, limit)
 	if err != nil {
-		data["Error"] = err.Error()
+		data["PageError"] = err.Error()
 		c.renderStatus(w, http.StatusBadGateway, "records", data)
 		return
 	}
@@ -153,7 +158,10 @@ func (c *Console) read(ctx context.Context, topic string, part int32, from, end 
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {part: kgo.NewOffset().At(from)}}),
-		kgo.FetchMaxWait(500*time.Millisecond), kgo.FetchMaxPartitionBytes(4<<20))
+		kgo.FetchMaxWait(500*time.Millisecond), kgo.FetchMaxPartitionBytes(4<<20),
+		// Transaction markers count toward the end (a partition often
+		// ends in one); they are not shown.
+		kgo.KeepControlRecords())
 	if err != nil {
 		return nil, fmt.Errorf("reader: %w", err)
 	}
@@ -173,7 +181,11 @@ func (c *Console) read(ctx context.Context, topic string, part int32, from, end 
 			return out, fmt.Errorf("read %s/%d: %w", topic, part, ferr)
 		}
 		recs := fs.Records()
-		out = append(out, recs...)
+		for _, rec := range recs {
+			if !rec.Attrs.IsControl() {
+				out = append(out, rec)
+			}
+		}
 		if n := len(recs); n > 0 && recs[n-1].Offset+1 >= end {
 			break // the end, as it was when the page asked
 		}
@@ -184,6 +196,10 @@ func (c *Console) read(ctx context.Context, topic string, part int32, from, end 
 // produce writes the test record of the records page's form.
 func (c *Console) produce(w http.ResponseWriter, r *http.Request) {
 	if !c.checkForm(w, r) {
+		return
+	}
+	if c.producer == nil {
+		c.renderStatus(w, http.StatusNotFound, "overview", map[string]any{"Title": "Error", "Error": "producing test records needs the cluster's addresses (Config.Seeds)"})
 		return
 	}
 	name := r.PathValue("name")

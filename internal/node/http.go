@@ -104,7 +104,13 @@ func (n *Node) startConsole() {
 		n.logger.Warn("the web console could not start", "err", err)
 		return
 	}
-	c, err := console.New(console.Config{Client: cl, Seeds: []string{addr}, Logger: n.logger})
+	var hosts []string
+	for _, a := range n.cfg.Broker.HTTPListeners {
+		if h, _, err := net.SplitHostPort(a); err == nil && h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	c, err := console.New(console.Config{Client: cl, Seeds: []string{addr}, AllowedHosts: hosts, Logger: n.logger})
 	if err != nil {
 		cl.Close()
 		n.logger.Warn("the web console could not start", "err", err)

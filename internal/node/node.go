@@ -384,7 +384,7 @@ func (n *Node) Close() error {
 		}
 		n.scrapeMu.Lock() // a scrape in progress finishes; later ones see closing
 		n.scrapeMu.Unlock()
-		if nc := n.console.Load(); nc != nil {
+		if nc := n.console.Swap(nil); nc != nil {
 			// Before the listeners: its sampler reads through them.
 			nc.c.Close()
 			nc.cl.Close()
