@@ -636,10 +636,17 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l, ok := lags[name]
-	// An unknown group is described as Dead (Kafka's and Fjord's answer).
+	// An unknown group is described as Dead (Kafka's and Fjord's answer),
+	// and so is a KIP-848 consumer group to the classic DescribeGroups:
+	// ListGroups tells them apart.
 	if !ok || l.State == "Dead" || l.State == "" || errors.Is(l.DescribeErr, kerr.GroupIDNotFound) {
-		c.renderStatus(w, http.StatusNotFound, "group", map[string]any{"Title": name, "Name": name, "Missing": true})
-		return
+		listed, lerr := c.adm.ListGroups(ctx)
+		g, exists := listed[name]
+		if lerr != nil || !exists {
+			c.renderStatus(w, http.StatusNotFound, "group", map[string]any{"Title": name, "Name": name, "Missing": true})
+			return
+		}
+		l.State = g.State
 	}
 	var rows []lagRow
 	for _, t := range slices.Sorted(maps.Keys(l.Lag)) {
