@@ -3,6 +3,7 @@ package herder
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,22 +36,33 @@ func (c *flakyConn) TaskConfigs(int) ([]map[string]string, error) {
 	return []map[string]string{{"x": c.props["x"]}}, nil
 }
 
-type idleTask struct{ stop chan struct{} }
+// idleTask polls nothing. Stop may come while Start runs (the runtime
+// interrupts a task at any time, as Kafka's does), so its channel is made
+// once, whoever asks first.
+type idleTask struct {
+	made, closed sync.Once
+	stop         chan struct{}
+}
+
+func (t *idleTask) stopped() chan struct{} {
+	t.made.Do(func() { t.stop = make(chan struct{}) })
+	return t.stop
+}
 
 func (t *idleTask) Start(connect.SourceTaskContext, map[string]string) error {
-	t.stop = make(chan struct{})
+	t.stopped()
 	time.Sleep(200 * time.Millisecond) // Start takes a moment, as real ones do
 	return nil
 }
 func (t *idleTask) Poll(ctx context.Context) ([]connect.SourceRecord, error) {
 	select {
 	case <-ctx.Done():
-	case <-t.stop:
+	case <-t.stopped():
 	case <-time.After(100 * time.Millisecond):
 	}
 	return nil, nil
 }
-func (t *idleTask) Stop() error { defer func() { recover() }(); close(t.stop); return nil }
+func (t *idleTask) Stop() error { t.closed.Do(func() { close(t.stopped()) }); return nil }
 
 // One distributed worker: a connector whose Start failed recovers once its
 // configuration is fixed (it is assigned here though not running); a
