@@ -191,7 +191,29 @@ func clusterConfig(proxied bool) fjordtest.ClusterConfig {
 // were fixed on 2026-12-07 and the nemesis and targeted tests pass
 // strictly; their descriptions stay as the record of what these tests
 // found. A new bug that cannot be fixed at once goes here.
-var knownBugs = []knownBug{}
+// bugConsumedThenTruncated: a consumer read records that a later leader
+// did not have. franz-go then finds (OffsetForLeaderEpoch, KIP-320) that
+// its position is past where its epoch ends on the new leader, reports
+// "lost records" and resets back: a poll at a lower offset in the same
+// generation. Seen once in CI (session 7, TestNemesis_IsolateNode, seed
+// 1796671638877137208): nemesis/4 consumed to 2022 in epoch 3 and was reset
+// to 2019; no acknowledged record was lost that run. A consumer reads only
+// below the high watermark, so the old leader's high watermark passed
+// records an in-sync replica that became leader lacked: most likely the
+// same fault as session 6's third acks=all loss (nemesis/2 offset 761),
+// which the ledger still fails on. Not yet found; the forensics of a
+// ledger failure print the brokers' and clients' lines about it.
+var bugConsumedThenTruncated = knownBug{
+	id:      "consumed-then-truncated",
+	summary: "a consumer read records (below the old leader's high watermark) that the next leader lacked, and was reset back",
+	match: func(p string, _ keptTails) bool {
+		return nonmonotonicPoll.MatchString(p)
+	},
+}
+
+var nonmonotonicPoll = regexp.MustCompile(`^\S+: member \S+ generation \d+ polled offset \d+ after offset \d+$`)
+
+var knownBugs = []knownBug{bugConsumedThenTruncated}
 
 // triage returns the problems no known bug explains, after logging those
 // one does (quarantined), or all of them when knownBugsEnv=1.
@@ -333,5 +355,16 @@ func TestTriage_QuarantinesOnlyKnownSymptoms(t *testing.T) {
 	}
 	if got := triageSequences(t, ledger, seqs, tails); len(got) != len(seqs) {
 		t.Errorf("strict: sequences left %d of %d", len(got), len(seqs))
+	}
+}
+
+// The quarantine of consumed-then-truncated takes its symptom as the poll
+// checker prints it, and nothing else.
+func TestBugConsumedThenTruncated_Matches(t *testing.T) {
+	if !bugConsumedThenTruncated.match("nemesis/4: member kgo-4e6a5acf-f2c8-46bf-8e79-c66106c586a7 generation 1 polled offset 2019 after offset 2021", nil) {
+		t.Error("the symptom seen in CI is not matched")
+	}
+	if bugConsumedThenTruncated.match("nemesis/2 offset 761: acknowledged twice with different records", nil) {
+		t.Error("a ledger problem is matched")
 	}
 }
