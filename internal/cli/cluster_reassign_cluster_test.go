@@ -55,8 +55,19 @@ func createOn(t *testing.T, cl *kgo.Client, topic string, assignment ...[]int32)
 	if err != nil {
 		t.Fatalf("create %s: %v", topic, err)
 	}
-	// Every broker must know the topic before the CLI asks any of them.
-	for id := int32(1); id <= 3; id++ {
+	// Every broker must know the topic before the CLI asks any of them
+	// (CreateTopics answers once the controller committed it; brokers
+	// learn it from the metadata log a moment later, as in Kafka).
+	// The broker list from one broker, asked directly: a MetadataRequest
+	// through the client would be cached by kgo and answer later checks.
+	breq := kmsg.NewPtrMetadataRequest()
+	breq.Topics = []kmsg.MetadataRequestTopic{}
+	bresp, err := cl.Broker(1).Request(ctx, breq)
+	if err != nil {
+		t.Fatalf("metadata: %v", err)
+	}
+	for _, b := range bresp.(*kmsg.MetadataResponse).Brokers {
+		id := b.NodeID
 		waitUntil(t, fmt.Sprintf("broker %d to know %s", id, topic), func() (bool, string) {
 			req := kmsg.NewPtrMetadataRequest()
 			rt := kmsg.NewMetadataRequestTopic()
