@@ -183,26 +183,19 @@ func clusterConfig(proxied bool) fjordtest.ClusterConfig {
 	return fjordtest.ClusterConfig{Proxied: proxied, Overrides: clusterOverrides} // bugStartupRace is fixed: no second start
 }
 
-// knownBugs are the bugs whose symptoms are quarantined, the most
-// specific first: a problem goes to the first that matches.
-//
-// Empty: the bugs described above (false-ack-after-demotion,
-// old-leader-tail-kept, follower-append-livelock, startup-coordinator-race)
-// were fixed on 2026-12-07 and the nemesis and targeted tests pass
-// strictly; their descriptions stay as the record of what these tests
-// found. A new bug that cannot be fixed at once goes here.
 // bugConsumedThenTruncated: a consumer read records that a later leader
 // did not have. franz-go then finds (OffsetForLeaderEpoch, KIP-320) that
 // its position is past where its epoch ends on the new leader, reports
 // "lost records" and resets back: a poll at a lower offset in the same
-// generation. Seen once in CI (session 7, TestNemesis_IsolateNode, seed
-// 1796671638877137208): nemesis/4 consumed to 2022 in epoch 3 and was reset
-// to 2019; no acknowledged record was lost that run. A consumer reads only
-// below the high watermark, so the old leader's high watermark passed
-// records an in-sync replica that became leader lacked: most likely the
-// same fault as session 6's third acks=all loss (nemesis/2 offset 761),
-// which the ledger still fails on. Not yet found; the forensics of a
-// ledger failure print the brokers' and clients' lines about it.
+// generation. Seen in CI twice (session 7, TestNemesis_IsolateNode; the
+// second run also lost two acknowledged records, nemesis/3 offsets
+// 826-827, which the ledger failed on). Cause: a leader re-applying the
+// leadership it already held (the metadata hands every partition of a
+// topic over when any of them changes) forgot its ISR expansion in flight,
+// so its high watermark counted only the old ISR while the controller had
+// committed the new member, and elected it next. Fixed the same day
+// (partition.Replica.ApplyLeadership ignores a leadership that is not
+// newer; testdata/replica/isr).
 var bugConsumedThenTruncated = knownBug{
 	id:      "consumed-then-truncated",
 	summary: "a consumer read records (below the old leader's high watermark) that the next leader lacked, and was reset back",
@@ -213,7 +206,15 @@ var bugConsumedThenTruncated = knownBug{
 
 var nonmonotonicPoll = regexp.MustCompile(`^\S+: member \S+ generation \d+ polled offset \d+ after offset \d+$`)
 
-var knownBugs = []knownBug{bugConsumedThenTruncated}
+// knownBugs are the bugs whose symptoms are quarantined, the most
+// specific first: a problem goes to the first that matches.
+//
+// Empty: the bugs described above (false-ack-after-demotion,
+// old-leader-tail-kept, follower-append-livelock, startup-coordinator-race,
+// consumed-then-truncated) were fixed on 2026-12-07 and the nemesis and
+// targeted tests pass strictly; their descriptions stay as the record of
+// what these tests found. A new bug that cannot be fixed at once goes here.
+var knownBugs = []knownBug{}
 
 // triage returns the problems no known bug explains, after logging those
 // one does (quarantined), or all of them when knownBugsEnv=1.

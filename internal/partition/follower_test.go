@@ -131,10 +131,10 @@ func TestPartition_AcksAllWaitEndsWhenTheISRShrinks(t *testing.T) {
 	p.ApplyLeadership(Leadership{Leader: 1, LeaderEpoch: 4, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}, now)
 	for step, change := range []Leadership{
 		{Leader: 1, LeaderEpoch: 4, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1}},
-		{Leader: 2, LeaderEpoch: 5, PartitionEpoch: 2, Replicas: []int32{1, 2}, ISR: []int32{2}},
+		{Leader: 2, LeaderEpoch: 5, PartitionEpoch: 3, Replicas: []int32{1, 2}, ISR: []int32{2}},
 	} {
 		if step == 1 {
-			p.ApplyLeadership(Leadership{Leader: 1, LeaderEpoch: 4, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}, now)
+			p.ApplyLeadership(Leadership{Leader: 1, LeaderEpoch: 4, PartitionEpoch: 2, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}, now)
 		}
 		want := []error{ErrNotEnoughReplicasAfterAppend, ErrNotLeader}[step]
 		waitEndsWith(t, p, want, func() { p.ApplyLeadership(change, now) })

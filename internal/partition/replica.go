@@ -180,10 +180,17 @@ type Decision struct {
 }
 
 // ApplyLeadership adopts the partition's leadership from committed
-// metadata. A leadership older than the one held (lower leader epoch, or
-// lower partition epoch in the same leader epoch) is ignored.
+// metadata. A leadership not newer than the one held (lower leader epoch,
+// or a partition epoch not above the held one in the same leader epoch) is
+// ignored. The same one again is no news (the metadata hands every
+// partition of a topic over when any of them changes), and must not clear
+// an ISR proposal in flight: the controller may have committed it, and a
+// leader that forgot an expansion would advance its high watermark past
+// the new member, whom the controller may elect next.
 func (r *Replica) ApplyLeadership(l Leadership, now time.Time) Decision {
-	if l.LeaderEpoch < r.leaderEpoch || (l.LeaderEpoch == r.leaderEpoch && l.PartitionEpoch < r.partitionEpoch) {
+	older := l.LeaderEpoch < r.leaderEpoch || (l.LeaderEpoch == r.leaderEpoch && l.PartitionEpoch < r.partitionEpoch)
+	same := l.LeaderEpoch == r.leaderEpoch && l.PartitionEpoch == r.partitionEpoch && r.role != RoleNone
+	if older || same {
 		return Decision{}
 	}
 	newEpoch := l.LeaderEpoch != r.leaderEpoch || r.role == RoleNone
