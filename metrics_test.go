@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,13 @@ func TestMetrics_FollowAKnownWorkload(t *testing.T) {
 	if total, used := value(fams, "fjord_log_dir_total_bytes"), value(fams, "fjord_log_dir_used_bytes"); total <= 0 || used <= 0 || used > total {
 		t.Errorf("log dir: %v used of %v", used, total)
 	}
+	// Only this topic's log was written (no group has committed yet).
+	if got := value(fams, "fjord_log_written_bytes_total"); got != float64(logBytes) {
+		t.Errorf("log bytes written %v, want the topic's %d", got, logBytes)
+	}
+	if runtime.GOOS == "linux" && fams["fjord_node_disk_written_bytes_total"] == nil {
+		t.Error("no /proc/self/io metrics on Linux")
+	}
 	if got := value(fams, "fjord_log_dir_log_bytes"); got < float64(logBytes) {
 		t.Errorf("log dir's log bytes %v, below the topic's %d", got, logBytes)
 	}
@@ -177,6 +185,9 @@ func TestMetrics_FollowAKnownWorkload(t *testing.T) {
 	fams = scrape(t, addr)
 	if got := value(fams, "fjord_topic_bytes_out_total", "topic", "metered"); got < float64(logBytes) || got > 1.05*float64(logBytes) {
 		t.Errorf("bytes out: %v, want the log's %d (within 5%%)", got, logBytes)
+	}
+	if got := value(fams, "fjord_log_read_bytes_total"); got < float64(logBytes) || got > 1.05*float64(logBytes) {
+		t.Errorf("log bytes read: %v, want the log's %d (within 5%%)", got, logBytes)
 	}
 	if got := value(fams, "fjord_server_requests_total", "api", "Fetch"); got < 1 {
 		t.Errorf("fetch requests: %v", got)
@@ -208,6 +219,21 @@ func TestMetrics_FollowAKnownWorkload(t *testing.T) {
 		t.Errorf("members of an offsets-only group: %v", got)
 	}
 
+	// A group member joining is a rebalance (a new generation, or for
+	// KIP-848 a target assignment for a new group epoch).
+	joiner, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.ConsumeTopics("metered"), kgo.ConsumerGroup("rebalancers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs := joiner.PollRecords(ctx, 1); fs.Err0() != nil {
+		t.Fatal(fs.Err0())
+	}
+	joiner.Close()
+	fams = scrape(t, addr)
+	if got := value(fams, "fjord_group_rebalances_total", "protocol", "classic") + value(fams, "fjord_group_rebalances_total", "protocol", "consumer"); got < 1 {
+		t.Errorf("rebalances %v after a member joined", got)
+	}
+
 	// Errors are counted by API and Kafka's error name.
 	adm := kadm.NewClient(cl)
 	for range 2 {
@@ -234,6 +260,10 @@ func TestMetrics_FollowAKnownWorkload(t *testing.T) {
 		t.Errorf("ApiVersions UNSUPPORTED_VERSION counted %v times", got)
 	}
 
+	// The caught-up consumer's fetch parks on the broker (kgo waits up to
+	// 5 s): a request in flight.
+	waitMetric(t, addr, "fjord_server_requests_in_flight", func(v float64) bool { return v >= 1 })
+
 	// A deleted topic's series go with it.
 	if _, err := kadm.NewClient(cl).DeleteTopics(ctx, "metered"); err != nil {
 		t.Fatal(err)
@@ -244,6 +274,27 @@ func TestMetrics_FollowAKnownWorkload(t *testing.T) {
 			t.Fatal("the deleted topic's series are still there")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Once every client is gone, no request is in flight.
+	consumer.Close()
+	cl.Close()
+	waitMetric(t, addr, "fjord_server_requests_in_flight", func(v float64) bool { return v == 0 })
+}
+
+// waitMetric scrapes addr until the metric's value satisfies ok (10 s).
+func waitMetric(t *testing.T, addr, name string, ok func(float64) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v := value(scrape(t, addr), name)
+		if ok(v) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s stayed at %v", name, v)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -313,7 +364,19 @@ func TestMetrics_UnderReplicatedFollowsAStoppedBroker(t *testing.T) {
 	if got := value(scrape(t, c.Node(0).HTTPAddr()), "fjord_partition_follower_lag_seconds"); got < 0 {
 		t.Error("no follower lag in time on a leader")
 	}
+	// Stop a broker that is not the active controller, so the elections
+	// moving its leaderships are counted by a controller that stays.
 	down := 2
+	for i := range 3 {
+		if value(scrape(t, c.Node(i).HTTPAddr()), "fjord_controller_active") == 1 {
+			down = (i + 1) % 3
+		}
+	}
+	led := value(scrape(t, c.Node(down).HTTPAddr()), "fjord_broker_leader_partitions")
+	if led < 1 {
+		t.Fatalf("broker %d leads %v partitions: nothing to elect", down+1, led)
+	}
+	before := sum(t, c, down, "fjord_controller_leader_elections_total", "type", "clean")
 	if err := c.Stop(down); err != nil {
 		t.Fatal(err)
 	}
@@ -322,6 +385,12 @@ func TestMetrics_UnderReplicatedFollowsAStoppedBroker(t *testing.T) {
 		return sum(t, c, down, "fjord_broker_under_replicated_partitions") == total && sum(t, c, down, "fjord_controller_fenced_brokers") == 1 &&
 			sum(t, c, down, "fjord_broker_at_min_isr_partitions") == total
 	})
+	if got := sum(t, c, down, "fjord_controller_leader_elections_total", "type", "clean") - before; got < led {
+		t.Errorf("clean elections %v while the stopped broker led %v partitions", got, led)
+	}
+	if got := sum(t, c, down, "fjord_controller_leader_elections_total", "type", "unclean"); got != 0 {
+		t.Errorf("unclean elections %v", got)
+	}
 	if err := c.Restart(ctx, down); err != nil {
 		t.Fatal(err)
 	}

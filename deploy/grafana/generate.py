@@ -35,12 +35,14 @@ ROWS = [
             (f"histogram_quantile(0.99, sum by (api, le) (rate(fjord_server_request_duration_seconds_bucket[{RATE}])))", "{{api}}")], "s"),
         ("timeseries", "Errors by API and code", [(f"sum by (api, error) (rate(fjord_server_request_errors_total[{RATE}]))", "{{api}} {{error}}")], "reqps"),
         ("timeseries", "Connections by broker", [("fjord_server_connections", "{{instance}}")], "none"),
+        ("timeseries", "Requests in flight by broker", [("fjord_server_requests_in_flight", "{{instance}}")], "none"),
     ]),
     ("Consumer groups", [
         ("timeseries", "Lag by group", [("max by (group) (fjord_group_total_lag_records)", "{{group}}")], "none"),
         ("timeseries", "Offset commits", [(f"sum(rate(fjord_group_offset_commits_total[{RATE}]))", "commits")], "ops"),
         ("timeseries", "Members by group", [("max by (group) (fjord_group_members)", "{{group}}")], "none"),
         ("timeseries", "Groups by state", [("sum by (state) (fjord_group_coordinator_groups)", "{{state}}")], "none"),
+        ("timeseries", "Rebalances", [(f"sum by (protocol) (rate(fjord_group_rebalances_total[{RATE}]))", "{{protocol}}")], "ops"),
     ]),
     ("Storage", [
         ("timeseries", "Disk used by log directory", [("fjord_log_dir_used_bytes / fjord_log_dir_total_bytes", "{{instance}} {{dir}}")], "percentunit"),
@@ -48,12 +50,31 @@ ROWS = [
         ("timeseries", "99th percentile fsync by broker", [
             (f"histogram_quantile(0.99, sum by (instance, le) (rate(fjord_log_fsync_duration_seconds_bucket[{RATE}])))", "{{instance}}")], "s"),
         ("timeseries", "Fsyncs by broker", [(f"rate(fjord_log_fsync_duration_seconds_count[{RATE}])", "{{instance}}")], "ops"),
+        ("timeseries", "Log bytes written and read by broker", [
+            (f"rate(fjord_log_written_bytes_total[{RATE}])", "written {{instance}}"),
+            (f"rate(fjord_log_read_bytes_total[{RATE}])", "read {{instance}}")], "Bps"),
+        ("timeseries", "Disk I/O by node", [
+            (f"rate(fjord_node_disk_written_bytes_total[{RATE}])", "write {{instance}}"),
+            (f"rate(fjord_node_disk_read_bytes_total[{RATE}])", "read {{instance}}")], "Bps"),
     ]),
     ("Replication and controller", [
         ("timeseries", "Largest follower lag by topic", [("max by (topic) (fjord_partition_follower_lag_records)", "{{topic}}")], "none"),
         ("timeseries", "Leaders by broker", [("fjord_broker_leader_partitions", "{{instance}}")], "none"),
         ("timeseries", "Metadata voter lag", [("fjord_controller_voter_lag_records", "voter {{voter}}")], "none"),
         ("timeseries", "Metadata applied offset by node", [("fjord_broker_metadata_applied_offset", "{{instance}}")], "none"),
+        ("timeseries", "Leader elections", [(f"sum by (type) (increase(fjord_controller_leader_elections_total[{RATE}]))", "{{type}}")], "none"),
+    ]),
+    ("Connect", [
+        ("timeseries", "Tasks by state", [("count by (state) (fjord_connect_task_state == 1)", "{{state}}")], "none"),
+        ("timeseries", "Source records written by connector", [
+            (f"sum by (connector) (rate(fjord_connect_source_records_written_total[{RATE}]))", "{{connector}}")], "rps"),
+        ("timeseries", "Sink records put by connector", [
+            (f"sum by (connector) (rate(fjord_connect_sink_records_put_total[{RATE}]))", "{{connector}}")], "rps"),
+        ("timeseries", "99th percentile offset commit by connector", [
+            (f"histogram_quantile(0.99, sum by (connector, le) (rate(fjord_connect_offset_commit_duration_seconds_bucket[{RATE}])))", "{{connector}}")], "s"),
+        ("timeseries", "Record errors and dead letters", [
+            (f"sum by (connector) (rate(fjord_connect_record_errors_total[{RATE}]))", "errors {{connector}}"),
+            (f"sum by (connector) (rate(fjord_connect_dead_letter_records_total[{RATE}]))", "dead letters {{connector}}")], "rps"),
     ]),
     ("Process", [
         ("timeseries", "Resident memory", [("process_resident_memory_bytes", "{{instance}}")], "bytes"),

@@ -13,12 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fjordstream/fjord"
+	"github.com/fjordstream/fjord/internal/connect/runtime"
 	"github.com/fjordstream/fjord/internal/fjordtest"
 )
 
@@ -115,6 +117,11 @@ func TestDeploy_EveryMetricNamedExists(t *testing.T) {
 			names[name] = true
 		}
 	}
+	// Connect's metrics are a worker's, on its REST listener: the names
+	// its collectors describe.
+	for _, name := range workerMetricNames() {
+		names[name] = true
+	}
 	exists := func(name string) bool {
 		for _, suffix := range []string{"", "_bucket", "_count", "_sum"} {
 			if base, ok := strings.CutSuffix(name, suffix); ok && names[base] {
@@ -170,4 +177,38 @@ func TestDeploy_EveryMetricNamedExists(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("..", "..", "deploy", "grafana", "generate.py")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// describedRegisterer keeps the collectors registered on it, to ask them
+// what they describe.
+type describedRegisterer struct{ cs []prometheus.Collector }
+
+func (r *describedRegisterer) Register(c prometheus.Collector) error {
+	r.cs = append(r.cs, c)
+	return nil
+}
+
+func (r *describedRegisterer) MustRegister(cs ...prometheus.Collector) { r.cs = append(r.cs, cs...) }
+
+func (r *describedRegisterer) Unregister(prometheus.Collector) bool { return false }
+
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// workerMetricNames returns the names of the metrics a Connect worker
+// serves: its task metrics and its state collector.
+func workerMetricNames() []string {
+	r := &describedRegisterer{}
+	runtime.NewMetrics(r)
+	r.cs = append(r.cs, runtime.StatesCollector{})
+	var names []string
+	for _, c := range r.cs {
+		ch := make(chan *prometheus.Desc, 64)
+		go func() { c.Describe(ch); close(ch) }()
+		for d := range ch {
+			if m := fqName.FindStringSubmatch(d.String()); m != nil {
+				names = append(names, m[1])
+			}
+		}
+	}
+	return names
 }

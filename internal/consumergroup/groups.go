@@ -10,6 +10,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/fjordstream/fjord/internal/assignor"
@@ -42,6 +43,10 @@ type Config struct {
 	// (v1 clients choose their own). Default: a random UUID in Kafka's
 	// base64 form. Tests inject a counter.
 	NewMemberID func() string
+	// Rebalances, if set, counts the target assignments computed for a
+	// new group epoch (each a rebalance in KIP-848's terms), for the
+	// node's metrics; shared by the node's coordinators.
+	Rebalances *atomic.Int64
 }
 
 // Kafka's defaults.
@@ -367,6 +372,9 @@ func (gs *Groups) computeTarget(g *Group, perMember map[string][]TopicID, union 
 		}
 	}
 	g.Assignor = a.Name()
+	if g.AssignmentEpoch != g.Epoch && gs.cfg.Rebalances != nil {
+		gs.cfg.Rebalances.Add(1)
+	}
 	g.AssignmentEpoch = g.Epoch
 	return append(recs, targetMetadataRecord(g))
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -39,6 +40,50 @@ type Controller struct {
 
 	hbMu     sync.Mutex // guards sessions; taken under mu, never the reverse
 	sessions map[int32]*brokerSession
+
+	elections ElectionStats
+}
+
+// ElectionStats counts the leader elections this node committed as the
+// active controller, by where the new leader came from (Kafka:
+// ControllerStats LeaderElectionRateAndTimeMs, UncleanLeaderElectionsPerSec,
+// ElectionFromEligibleLeaderReplicasPerSec). A partition left without a
+// leader counts as Offline.
+type ElectionStats struct {
+	// Clean: the new leader was in the ISR. ELR: elected from the
+	// eligible leader replicas (KIP-966). Unclean: neither
+	// (unclean.leader.election.enable). Offline: no leader at all.
+	Clean, ELR, Unclean, Offline atomic.Int64
+}
+
+// Elections returns the node's election counters.
+func (c *Controller) Elections() *ElectionStats { return &c.elections }
+
+// countElections counts the leader changes among records, against img,
+// the image they apply to.
+func (c *Controller) countElections(img *metadata.Image, records []metadata.Record) {
+	for _, r := range records {
+		ch, ok := r.(*metadata.PartitionChangeRecord)
+		if !ok || ch.Leader == metadata.NoLeaderChange {
+			continue
+		}
+		t := img.TopicByID(ch.TopicID)
+		if t == nil || ch.PartitionID < 0 || int(ch.PartitionID) >= len(t.Partitions) {
+			continue
+		}
+		p := &t.Partitions[ch.PartitionID]
+		switch {
+		case ch.Leader == p.Leader:
+		case ch.Leader < 0:
+			c.elections.Offline.Add(1)
+		case slices.Contains(p.ISR, ch.Leader):
+			c.elections.Clean.Add(1)
+		case slices.Contains(p.ELR, ch.Leader):
+			c.elections.ELR.Add(1)
+		default:
+			c.elections.Unclean.Add(1)
+		}
+	}
 }
 
 // New returns a controller committing through quorum, whose batches are
@@ -55,14 +100,18 @@ func (c *Controller) Image() *metadata.Image { return c.loader.Image() }
 
 // commit dry-runs records on the current image and commits them.
 func (c *Controller) commit(ctx context.Context, records []metadata.Record) error {
-	d := metadata.NewDelta(c.loader.Image())
+	img := c.loader.Image()
+	d := metadata.NewDelta(img)
 	for _, r := range records {
 		if err := d.Replay(r); err != nil {
 			return fmt.Errorf("controller: %w", err)
 		}
 	}
-	_, err := c.quorum.Commit(ctx, records)
-	return err
+	if _, err := c.quorum.Commit(ctx, records); err != nil {
+		return err
+	}
+	c.countElections(img, records)
+	return nil
 }
 
 // TopicSpec is a topic creation request: -1 partitions or replication

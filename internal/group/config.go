@@ -3,6 +3,7 @@ package group
 import (
 	"crypto/rand"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/fjordstream/fjord/internal/consumergroup"
@@ -51,6 +52,10 @@ type Config struct {
 	// the group instance ID of a static member), "-" and a unique suffix.
 	// Default: a random UUID suffix, as Kafka does. Tests inject a counter.
 	NewMemberID func(prefix string) string
+
+	// Rebalances, if set, counts the classic groups' rebalances (each new
+	// generation), for the node's metrics; shared by its coordinators.
+	Rebalances *atomic.Int64
 }
 
 // Kafka's defaults.

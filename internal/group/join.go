@@ -416,6 +416,9 @@ func (c *Coordinator) completeJoin(g *group, now time.Time, out *coordinator.Res
 		return
 	}
 	g.generation++
+	if c.cfg.Rebalances != nil {
+		c.cfg.Rebalances.Add(1)
+	}
 	clear(g.pendingSync)
 	if len(g.members) == 0 {
 		g.protocol = ""

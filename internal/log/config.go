@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/fjordstream/fjord/internal/record"
@@ -141,6 +142,16 @@ type Options struct {
 	// took (one per group commit: the segments, their indexes and the
 	// folder), for the node's fsync latency histogram. It must be cheap.
 	OnFsync func(time.Duration)
+	// IO, if set, counts the bytes this log writes to and reads from its
+	// segment files; one IOStats is shared by a node's logs.
+	IO *IOStats
+}
+
+// IOStats counts log bytes written (appends, as leader and as follower)
+// and read (fetches, copied or sent from the file) across the logs that
+// share it, for the node's disk metrics. Atomic: the hot paths only add.
+type IOStats struct {
+	Written, Read atomic.Int64
 }
 
 // AppendInfo describes an append.

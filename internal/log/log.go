@@ -38,6 +38,7 @@ type Log struct {
 	failed      error // sticky I/O failure: writes are refused (see fail)
 	onFailure   func(error)
 	onFsync     func(time.Duration) // Options.OnFsync
+	io          *IOStats            // Options.IO
 	hdrBuf      [record.HeaderSize]byte
 	scratch     []byte // batch-sized scratch for timestamp lookups
 	walkBuf     []byte // header window of reads (walkBuffer)
@@ -78,7 +79,7 @@ type Log struct {
 // and a bad tail cut off, damaged indexes rebuilt. Repairs are logged at
 // Warn level.
 func Open(dir string, cfg Config, opts Options) (*Log, error) {
-	l := &Log{fs: opts.FS, dir: dir, logger: opts.Logger, now: opts.Now, decomp: opts.Decompressor, cfg: cfg.normalized(), onFailure: opts.OnFailure, onFsync: opts.OnFsync}
+	l := &Log{fs: opts.FS, dir: dir, logger: opts.Logger, now: opts.Now, decomp: opts.Decompressor, cfg: cfg.normalized(), onFailure: opts.OnFailure, onFsync: opts.OnFsync, io: opts.IO}
 	if l.fs == nil {
 		l.fs = vfs.OS()
 	}
@@ -291,6 +292,9 @@ func (l *Log) write(batches []byte, last int64) (AppendInfo, error) {
 	}
 	l.leo = last + 1
 	info.Bytes = n
+	if l.io != nil {
+		l.io.Written.Add(n)
+	}
 	info.LogStartOffset = l.lso
 	l.appends.Add(1)
 	return info, nil
@@ -341,6 +345,9 @@ func (l *Log) readOnce(offset int64, maxBytes int32, maxOffset int64, minOneBatc
 	}
 	if rerr != nil {
 		return dst[:base], false, fmt.Errorf("%w: segment %d: read at %d: %w", ErrStorage, s.base, pos, rerr)
+	}
+	if l.io != nil {
+		l.io.Read.Add(want)
 	}
 	// Keep whole batches below maxOffset; the bytes are ours, written
 	// after validation, so their headers frame correctly.

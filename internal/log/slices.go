@@ -143,6 +143,9 @@ func (l *Log) ReadSlices(offset int64, maxBytes int32, maxOffset int64, minOneBa
 		return nil, err
 	}
 	s.ref.acquire()
+	if l.io != nil {
+		l.io.Read.Add(end - pos)
+	}
 	return &FileSlices{
 		slices: []FileSlice{{File: s.f, Pos: pos, Len: end - pos}},
 		refs:   []*fileRef{s.ref},

@@ -1,7 +1,9 @@
 package node
 
 import (
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,13 +54,19 @@ var (
 	descAllPartitions   = desc("controller", "partitions", "Partitions in the cluster; active controller only (Kafka: KafkaController GlobalPartitionCount).")
 	descQuorumCommit    = desc("controller", "metadata_commit_offset", "The metadata quorum's committed offset as this voter knows it (Kafka: raft-metrics high-watermark).")
 	descVoterLag        = desc("controller", "voter_lag_records", "On the active controller: metadata records each voter lacks, the commit offset minus its log end (Kafka: raft-metrics, per voter).", "voter")
+	descElections       = desc("controller", "leader_elections_total", "Leader elections this node committed while it was the active controller, by type: clean (from the ISR), elr (from the eligible leader replicas, KIP-966), unclean, offline (no leader left) (Kafka: ControllerStats LeaderElectionRateAndTimeMs, UncleanLeaderElectionsPerSec, ElectionFromEligibleLeaderReplicasPerSec).", "type")
+	descLogWritten      = desc("log", "written_bytes_total", "Record batch bytes the hosted logs appended to their segment files, as leader and as follower (Kafka has none; its linux-disk-write-bytes counts the whole process).")
+	descLogRead         = desc("log", "read_bytes_total", "Record batch bytes read from the hosted logs' segment files for fetches, consumers' and followers', copied or sent from the file; most come from the page cache.")
+	descDiskRead        = desc("node", "disk_read_bytes_total", "Bytes the process made the storage layer read, from /proc/self/io read_bytes; Linux only (Kafka: kafka.server:type=KafkaServer,name=linux-disk-read-bytes).")
+	descDiskWritten     = desc("node", "disk_written_bytes_total", "Bytes the process sent to the storage layer, from /proc/self/io write_bytes; Linux only (Kafka: kafka.server:type=KafkaServer,name=linux-disk-write-bytes).")
 )
 
 // Describe sends every descriptor.
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPartitions, descLeaders, descUnderReplicated, descUnderMinISR, descAtMinISR,
 		descLogBytes, descMetadataOffset, descISRShrinks, descISRExpands, descDirTotal, descDirUsed, descDirLogs, descLogEnd, descLogStart, descHW, descSize, descFollowerLag, descFollowerLagTime, descCtrlActive,
-		descOffline, descFenced, descLive, descTopics, descAllPartitions, descQuorumCommit, descVoterLag} {
+		descOffline, descFenced, descLive, descTopics, descAllPartitions, descQuorumCommit, descVoterLag,
+		descLogWritten, descLogRead, descDiskRead, descDiskWritten, descElections} {
 		ch <- d
 	}
 }
@@ -81,6 +89,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
 	gauge(descMetadataOffset, float64(img.Offset))
 	id := n.cfg.Broker.NodeID
+	if rd, wr, ok := procIO(); ok {
+		ch <- prometheus.MustNewConstMetric(descDiskRead, prometheus.CounterValue, float64(rd))
+		ch <- prometheus.MustNewConstMetric(descDiskWritten, prometheus.CounterValue, float64(wr))
+	}
 	if n.parts != nil {
 		var hosted, leaders, under, underMin, atMin int
 		var bytes int64
@@ -142,6 +154,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		st := n.parts.ISRStats()
 		ch <- prometheus.MustNewConstMetric(descISRShrinks, prometheus.CounterValue, float64(st.Shrinks.Load()))
 		ch <- prometheus.MustNewConstMetric(descISRExpands, prometheus.CounterValue, float64(st.Expands.Load()))
+		ch <- prometheus.MustNewConstMetric(descLogWritten, prometheus.CounterValue, float64(n.logIO.Written.Load()))
+		ch <- prometheus.MustNewConstMetric(descLogRead, prometheus.CounterValue, float64(n.logIO.Read.Load()))
 		if du := n.diskUsage(); du != nil {
 			if rep, err := du.DiskReport(); err == nil {
 				for _, d := range rep.Dirs {
@@ -154,6 +168,15 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if n.quorum == nil {
 		return
+	}
+	if n.ctrl != nil {
+		e := n.ctrl.Elections()
+		for _, kv := range []struct {
+			typ string
+			v   int64
+		}{{"clean", e.Clean.Load()}, {"elr", e.ELR.Load()}, {"unclean", e.Unclean.Load()}, {"offline", e.Offline.Load()}} {
+			ch <- prometheus.MustNewConstMetric(descElections, prometheus.CounterValue, float64(kv.v), kv.typ)
+		}
 	}
 	st := n.quorum.Status()
 	gauge(descQuorumCommit, float64(st.Commit))
@@ -216,4 +239,37 @@ func (n *Node) fsyncObserver() func(time.Duration) {
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}})
 	n.registry.MustRegister(h)
 	return func(d time.Duration) { h.Observe(d.Seconds()) }
+}
+
+// procIO reads the process's storage-layer byte counts from
+// /proc/self/io (read_bytes, write_bytes); ok is false where there is no
+// such file (not Linux) or it cannot be parsed.
+func procIO() (read, written int64, ok bool) {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, 0, false
+	}
+	return parseProcIO(b)
+}
+
+// parseProcIO takes read_bytes and write_bytes from /proc/<pid>/io.
+func parseProcIO(b []byte) (read, written int64, ok bool) {
+	var seen int
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, found := strings.Cut(line, ":")
+		if !found {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "read_bytes":
+			read, seen = n, seen|1
+		case "write_bytes":
+			written, seen = n, seen|2
+		}
+	}
+	return read, written, seen == 3
 }

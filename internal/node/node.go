@@ -113,6 +113,8 @@ type Node struct {
 	// (write) once closing is set, so no scrape walks what it closes.
 	scrapeMu       sync.RWMutex
 	groupCollector *groupCollector // likewise, on brokers
+	logIO          log.IOStats     // bytes the hosted logs wrote and read
+	rebalances     rebalanceStats  // the group coordinators' rebalances
 	ready          atomic.Bool
 	closing        atomic.Bool
 	requestLog     atomic.Bool                 // request.log.enable, then /admin/request-log
@@ -415,9 +417,12 @@ func (n *Node) closeGroups() error {
 	return n.groups.Close()
 }
 
+// rebalanceStats counts group rebalances by protocol.
+type rebalanceStats struct{ classic, consumer atomic.Int64 }
+
 // groupConfig maps the broker's group and offsets keys to the coordinator's
 // settings.
-func groupConfig(b *config.Broker, topics consumergroup.Topics) group.ServiceConfig {
+func groupConfig(b *config.Broker, topics consumergroup.Topics, rebalances *rebalanceStats) group.ServiceConfig {
 	return group.ServiceConfig{
 		Group: group.Config{
 			NumPartitions:                 b.OffsetsTopicNumPartitions,
@@ -433,8 +438,10 @@ func groupConfig(b *config.Broker, topics consumergroup.Topics) group.ServiceCon
 				HeartbeatInterval: b.GroupConsumerHeartbeat,
 				MaxSize:           int(b.GroupConsumerMaxSize),
 				Assignors:         b.GroupConsumerAssignors,
+				Rebalances:        &rebalances.consumer,
 			},
-			Topics: topics,
+			Rebalances: &rebalances.classic,
+			Topics:     topics,
 		},
 		Runtime: coordinator.Config{},
 	}

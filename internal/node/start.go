@@ -222,7 +222,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.budgets = newRequestBudgets(b)
 		n.parts = partition.NewManager(partition.ManagerConfig{Dir: n.dataDir, NodeID: b.NodeID, ReplicaLagTimeMax: b.ReplicaLagTimeMax, FS: n.cfg.FS,
 			Decompression: n.budgets.decompression, DecompressionBytes: n.budgets.decompression.Capacity(), OnDirFailure: n.dirFailed,
-			OnFsync: n.fsyncObserver()}, n.logger)
+			OnFsync: n.fsyncObserver(), IO: &n.logIO}, n.logger)
 		n.parts.SetProducerIDExpiration(b.ProducerIDExpiration)
 		n.throttles = newThrottles(b)
 		n.loader.Subscribe(metadata.PublisherFunc(n.throttles.publish))
@@ -302,7 +302,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}, n.parts, n.loader, n.channel, n.logger)
 	n.repl.Start()
 	n.loader.SubscribeReplaying(metadata.PublisherFunc(n.repl.Publish)) // what the replay made followers, then every change
-	n.groups = group.NewService(groupConfig(b, topicsView{n.loader}), n.logger)
+	n.groups = group.NewService(groupConfig(b, topicsView{n.loader}, &n.rebalances), n.logger)
 	var brokerMetrics *server.Metrics
 	if len(b.HTTPListeners) > 0 { // nobody could read them otherwise: record nothing
 		brokerMetrics = server.NewMetrics(n.registry)

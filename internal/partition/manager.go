@@ -46,6 +46,8 @@ type ManagerConfig struct {
 	// OnFsync, if set, is every hosted log's Options.OnFsync: told how
 	// long each fsync round took.
 	OnFsync func(time.Duration)
+	// IO, if set, is every hosted log's Options.IO.
+	IO *log.IOStats
 }
 
 // Manager owns the replicas hosted by one node, keyed by topic partition,
@@ -93,6 +95,7 @@ func NewManager(cfg ManagerConfig, logger *slog.Logger) *Manager {
 		health:               &dirHealth{}, onDirFailure: cfg.OnDirFailure}
 	m.logOpts.OnFailure = m.logFailed
 	m.logOpts.OnFsync = cfg.OnFsync
+	m.logOpts.IO = cfg.IO
 	return m
 }
 

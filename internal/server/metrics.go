@@ -32,6 +32,7 @@ type Metrics struct {
 	bytesIn   prometheus.Counter     // network: request frames read
 	bytesOut  prometheus.Counter     // network: response frames written
 	conns     prometheus.Gauge
+	inflight  prometheus.Gauge       // requests read and not yet answered, all connections
 	topicIn   *prometheus.CounterVec // bytes appended by produce, per topic
 	topicRecs *prometheus.CounterVec // records appended by produce, per topic
 	topicOut  *prometheus.CounterVec // bytes sent to consumers by fetch, per topic
@@ -69,6 +70,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "network_sent_bytes_total", Help: "Bytes of response frames written (Kafka: socket-server-metrics outgoing-byte-total)."})
 	m.conns = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metrics.Namespace, Subsystem: "server",
 		Name: "connections", Help: "Open client and broker connections (Kafka: socket-server-metrics connection-count)."})
+	m.inflight = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metrics.Namespace, Subsystem: "server",
+		Name: "requests_in_flight", Help: "Requests read and not yet answered, over all connections: parked fetches and acks=all produces included (Kafka: kafka.network:type=RequestChannel,name=RequestQueueSize plus the requests its handlers and purgatories hold)."})
 	m.topicIn = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "topic",
 		Name: "bytes_in_total", Help: "Record batch bytes appended by produce requests, by topic (Kafka: BrokerTopicMetrics BytesInPerSec)."}, []string{"topic"})
 	m.topicRecs = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "topic",
@@ -81,7 +84,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	// would outlive groups that expire.
 	m.commits = prometheus.NewCounter(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "group",
 		Name: "offset_commits_total", Help: "Partition offsets committed through OffsetCommit (Kafka: GroupMetadataManager OffsetCommits)."})
-	reg.MustRegister(m.commits, m.errors, requests, latency, m.bytesIn, m.bytesOut, m.conns, m.topicIn, m.topicRecs, m.topicOut)
+	reg.MustRegister(m.commits, m.errors, requests, latency, m.bytesIn, m.bytesOut, m.conns, m.inflight, m.topicIn, m.topicRecs, m.topicOut)
 	return m
 }
 
@@ -90,6 +93,14 @@ func apiIndex(key int16) int {
 		return maxAPIKey
 	}
 	return int(key)
+}
+
+// inFlight moves the count of requests read and not yet answered.
+func (m *Metrics) inFlight(n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.inflight.Add(float64(n))
 }
 
 // requestRead counts a request of key whose frame (size prefix included)

@@ -122,10 +122,11 @@ func (s *Server) serveConn(serverCtx context.Context, nc net.Conn) {
 	close(queue)
 	<-writerDone
 	// A writer that stopped on an error left responses queued: unpin
-	// their files.
+	// their files, and take them out of the node's in-flight count.
 	for fl := range queue {
 		fl.release()
 	}
+	m.inFlight(-int(pending.Load()))
 }
 
 // readLoop reads and handles the connection's requests until the client
@@ -176,6 +177,7 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, share *ipShare, queu
 				resp.ErrorCode = kerr.UnsupportedVersion.Code
 				resp.ApiKeys = protocol.ApiVersionsKeys()
 				pending.Add(1)
+				cfg.Metrics.inFlight(1)
 				select {
 				case queue <- &inflight{corr: req.CorrelationID, key: req.Key, start: read, resp: resp}:
 					continue
@@ -211,6 +213,7 @@ func (s *Server) readLoop(ctx context.Context, nc net.Conn, share *ipShare, queu
 		}
 		fl.corr, fl.key, fl.start, fl.version, fl.clientID = req.CorrelationID, req.Key, read, req.Version, req.ClientID
 		pending.Add(1)
+		cfg.Metrics.inFlight(1)
 		select {
 		case queue <- fl:
 		case <-ctx.Done():
@@ -305,6 +308,7 @@ func (s *Server) writeLoop(ctx context.Context, nc net.Conn, queue <-chan *infli
 			fl.finish(ctx)
 		}
 		pending.Add(-1) // answered; what is left is writing it, under its own deadline
+		s.broker.cfg.Metrics.inFlight(-1)
 		if fl.silent {
 			// A response written before it may still be buffered.
 			if len(queue) == 0 && w.bw.Buffered() > 0 {
