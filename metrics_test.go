@@ -24,13 +24,19 @@ import (
 // scrape reads a node's /metrics into families by name.
 func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	return scrapePath(t, addr, "/metrics")
+}
+
+// scrapePath reads one of a node's metrics endpoints.
+func scrapePath(t *testing.T, addr, path string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/metrics: %s", resp.Status)
+		t.Fatalf("%s: %s", path, resp.Status)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(resp.Body)
@@ -166,6 +172,17 @@ func TestMetrics_FollowAKnownWorkload(t *testing.T) {
 	}
 	if value(fams, "go_goroutines") <= 0 || value(fams, "process_resident_memory_bytes") <= 0 {
 		t.Error("no Go runtime or process metrics")
+	}
+	// /metrics/node: the same node-wide figures, no per-partition series.
+	nodeFams := scrapePath(t, addr, "/metrics/node")
+	if got := value(nodeFams, "fjord_topic_bytes_in_total", "topic", "metered"); got != float64(logBytes) {
+		t.Errorf("/metrics/node bytes in: %v, want %d", got, logBytes)
+	}
+	if value(nodeFams, "fjord_node_info") != 1 || value(nodeFams, "fjord_broker_partitions") < 1 || value(nodeFams, "fjord_log_fsync_duration_seconds") < 1 {
+		t.Error("/metrics/node lacks node-wide metrics")
+	}
+	if value(fams, "fjord_partition_log_end_offset", "topic", "metered") < 0 || value(nodeFams, "fjord_partition_log_end_offset") >= 0 {
+		t.Error("per-partition series: want them at /metrics only")
 	}
 
 	// A consumer reads everything once: the bytes out are the log's size

@@ -24,7 +24,8 @@ import (
 // Kafka-compatible cluster, through the Kafka API.
 func consoleCommand() *cobra.Command {
 	var bootstrap, listen, connectURL string
-	var allowedHosts []string
+	var allowedHosts, metricsURLs []string
+	var metricsPort int
 	cmd := &cobra.Command{
 		Use:   "console",
 		Short: "Serve the web console: the cluster, topics and consumer groups, through the Kafka API",
@@ -55,7 +56,7 @@ so it works with any Kafka-compatible cluster. See docs/console.md.`,
 				allowedHosts = append(allowedHosts, h)
 			}
 			c, err := console.New(console.Config{Client: cl, Seeds: strings.Split(bootstrap, ","), ConnectURL: connectURL,
-				AllowedHosts: allowedHosts, Logger: logger})
+				AllowedHosts: allowedHosts, MetricsURLs: metricsURLs, MetricsPort: metricsPort, Logger: logger})
 			if err != nil {
 				return err
 			}
@@ -87,6 +88,8 @@ so it works with any Kafka-compatible cluster. See docs/console.md.`,
 	cmd.Flags().StringVarP(&bootstrap, "bootstrap-server", "b", "", "the cluster (default $"+cli.EnvBootstrapServer+" or localhost:9092)")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "host:port the console serves on")
 	cmd.Flags().StringArrayVar(&allowedHosts, "allowed-host", nil, "a host name the console answers to, besides localhost and --listen's host (repeatable): the name in the browser's address bar")
+	cmd.Flags().StringArrayVar(&metricsURLs, "metrics-url", nil, "a node's Prometheus endpoint (http.listeners; host:port or a URL) for the per-broker figures and charts (repeatable; default: every broker's host at --metrics-port)")
+	cmd.Flags().IntVar(&metricsPort, "metrics-port", 9644, "without --metrics-url, the port of every broker's metrics (http.listeners' default); 0: no per-broker figures")
 	cmd.Flags().StringVar(&connectURL, "connect-url", "", "a Kafka Connect worker's REST API, for the Connect pages (default $"+envConnectURL+"; none: no Connect pages)")
 	return cmd
 }

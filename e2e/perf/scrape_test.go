@@ -17,8 +17,9 @@ import (
 
 // BenchmarkScrape measures one GET /metrics of a node hosting 1,000 and
 // 10,000 partitions (one topic; every partition led by the node), with
-// per-partition series on and off: ns/op is one scrape, and the series
-// and bytes of a scrape are reported.
+// per-partition series on and off, and of /metrics/node (the node-wide
+// series only): ns/op is one scrape, and the series and bytes of a
+// scrape are reported.
 func BenchmarkScrape(b *testing.B) {
 	for _, tc := range []struct {
 		parts  int32
@@ -48,26 +49,35 @@ func BenchmarkScrape(b *testing.B) {
 		b.Logf("created %d partitions in %s", parts, time.Since(start).Round(time.Millisecond))
 		cl.Close()
 		cancel()
-		url := "http://" + n.HTTPAddr() + "/metrics"
-		b.Run(fmt.Sprintf("partitions=%d/per-partition-series=%v", parts, tc.series), func(b *testing.B) {
-			var body []byte
-			for i := 0; i < b.N; i++ {
-				resp, err := http.Get(url)
-				if err != nil {
-					b.Fatal(err)
-				}
-				body, _ = io.ReadAll(resp.Body)
-				resp.Body.Close()
+		for _, path := range []string{"/metrics", "/metrics/node"} {
+			if path == "/metrics/node" && !tc.series {
+				continue // the same as /metrics then
 			}
-			series := 0
-			for _, l := range strings.Split(string(body), "\n") {
-				if l != "" && l[0] != '#' {
-					series++
-				}
-			}
-			b.ReportMetric(float64(len(body)), "bytes/scrape")
-			b.ReportMetric(float64(series), "series")
-		})
+			scrape(b, "http://"+n.HTTPAddr()+path, fmt.Sprintf("partitions=%d/per-partition-series=%v/path=%s", parts, tc.series, path))
+		}
 		_ = n.Close()
 	}
+}
+
+// scrape runs one sub-benchmark of GETs of url.
+func scrape(b *testing.B, url, name string) {
+	b.Run(name, func(b *testing.B) {
+		var body []byte
+		for i := 0; i < b.N; i++ {
+			resp, err := http.Get(url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		series := 0
+		for _, l := range strings.Split(string(body), "\n") {
+			if l != "" && l[0] != '#' {
+				series++
+			}
+		}
+		b.ReportMetric(float64(len(body)), "bytes/scrape")
+		b.ReportMetric(float64(series), "series")
+	})
 }

@@ -30,6 +30,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -69,6 +70,15 @@ type Config struct {
 	// page of another site cannot rebind its own name to the console's
 	// address and read it (DNS rebinding).
 	AllowedHosts []string
+	// MetricsURLs are the nodes' Prometheus endpoints (http.listeners'
+	// /metrics; host:port is completed), for the per-broker figures and
+	// charts. Empty: MetricsPort at every broker's host.
+	MetricsURLs []string
+	// MetricsPort, without MetricsURLs, is the port of every broker's
+	// metrics (0: none, so no per-broker figures). Each node says which
+	// it is (fjord_node_info), so a URL that reaches another node than
+	// the broker's misattributes nothing.
+	MetricsPort int
 	// Logger receives failures of pages; nil discards.
 	Logger *slog.Logger
 }
@@ -84,9 +94,10 @@ type Console struct {
 	connect    *rest.Client // nil without ConnectURL
 	connectURL string
 	history    *history        // nil without sampling
+	nodes      *nodeMetrics    // nil without sampling or metrics endpoints
 	hosts      map[string]bool // Host names answered
 	stop       context.CancelFunc
-	done       chan struct{}
+	samplers   sync.WaitGroup
 	logger     *slog.Logger
 	pages      map[string]*template.Template
 	mux        *http.ServeMux
@@ -156,11 +167,20 @@ func New(cfg Config) (*Console, error) {
 		}
 		c.history = newHistory()
 		ctx, stop := context.WithCancel(context.Background())
-		c.stop, c.done = stop, make(chan struct{})
+		c.stop = stop
+		c.samplers.Add(1)
 		go func() {
-			defer close(c.done)
+			defer c.samplers.Done()
 			c.history.run(ctx, c.adm, interval, func(err error) { c.logger.Warn("console: sampling the cluster failed", "err", err) })
 		}()
+		if len(cfg.MetricsURLs) > 0 || cfg.MetricsPort > 0 {
+			c.nodes = newNodeMetrics(cfg.MetricsURLs, cfg.MetricsPort)
+			c.samplers.Add(1)
+			go func() {
+				defer c.samplers.Done()
+				c.nodes.run(ctx, c.adm, interval)
+			}()
+		}
 	}
 	return c, nil
 }
@@ -243,7 +263,7 @@ func (c *Console) deleteTopic(w http.ResponseWriter, r *http.Request) {
 func (c *Console) Close() {
 	if c.stop != nil {
 		c.stop()
-		<-c.done
+		c.samplers.Wait()
 	}
 	if c.producer != nil {
 		c.producer.Close()
@@ -466,9 +486,13 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	groups, gerr := c.adm.ListGroups(ctx)
 	brokers := slices.Clone(m.Brokers)
 	slices.SortFunc(brokers, func(a, b kadm.BrokerDetail) int { return cmp.Compare(a.NodeID, b.NodeID) })
-	c.render(w, "overview", map[string]any{"Title": "Cluster", "Cluster": m.Cluster, "Controller": m.Controller,
+	data := map[string]any{"Title": "Cluster", "Cluster": m.Cluster, "Controller": m.Controller,
 		"Brokers": brokers, "Topics": topics, "Health": total, "Groups": len(groups), "GroupsErr": gerr,
-		"Healthy": total.UnderReplicated == 0 && total.Offline == 0, "Rate": c.chart(true, ""), "Refresh": refresh(r)})
+		"Healthy": total.UnderReplicated == 0 && total.Offline == 0, "Rate": c.chart(true, ""), "Refresh": refresh(r)}
+	if c.nodes != nil {
+		c.nodeCharts(data, brokers)
+	}
+	c.render(w, "overview", data)
 }
 
 // topicRow is a line of the topics list.

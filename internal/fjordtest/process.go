@@ -131,8 +131,11 @@ func newProcess(t testing.TB, bin, dataDir string, overrides []string) (*Process
 	args := []string{"server", "--data-dir", dataDir}
 	if !hasHTTP {
 		// Tests run many brokers at once: none takes the default fixed
-		// metrics port; each gets a free one (the broker logs it).
-		args = append(args, "--override", "http.listeners=http://127.0.0.1:0")
+		// metrics port. None opens one on port 0 either: a port the
+		// kernel hands out there may be one a cluster test picked
+		// (FreeAddr) for another node's Kafka listener and not bound yet,
+		// which then fails to start. Tests that scrape set it.
+		args = append(args, "--override", "http.listeners=")
 	}
 	if !hasListeners {
 		listen := "127.0.0.1:0"

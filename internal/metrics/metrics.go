@@ -39,6 +39,37 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// Tee registers every collector on each of its registerers: the metrics
+// a node serves both at /metrics and at /metrics/node.
+type Tee []prometheus.Registerer
+
+// Register registers c on each registerer, stopping at the first error.
+func (t Tee) Register(c prometheus.Collector) error {
+	for _, r := range t {
+		if err := r.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MustRegister registers cs on each registerer, panicking on an error as
+// prometheus.Registry.MustRegister does.
+func (t Tee) MustRegister(cs ...prometheus.Collector) {
+	for _, r := range t {
+		r.MustRegister(cs...)
+	}
+}
+
+// Unregister unregisters c from each registerer; true if any had it.
+func (t Tee) Unregister(c prometheus.Collector) bool {
+	any := false
+	for _, r := range t {
+		any = r.Unregister(c) || any
+	}
+	return any
+}
+
 // Handler serves reg in Prometheus' format: at most 4 scrapes at once
 // (more are answered 503), each bounded in time; encoding errors go to
 // logger.

@@ -45,6 +45,7 @@ func (n *Node) startHTTP() error {
 			return nil
 		}),
 	}
+	extra["GET /metrics/node"] = metrics.Handler(n.nodeRegistry, n.logger)
 	if n.cfg.Broker.HTTPConsole {
 		extra["/"] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			nc := n.console.Load()
@@ -110,7 +111,17 @@ func (n *Node) startConsole() {
 			hosts = append(hosts, h)
 		}
 	}
-	c, err := console.New(console.Config{Client: cl, Seeds: []string{addr}, AllowedHosts: hosts, Logger: n.logger})
+	// The other nodes' metrics are read at their brokers' hosts and this
+	// node's HTTP port (a cluster's nodes share their configuration);
+	// each node names itself in fjord_node_info, so a wrong guess is
+	// skipped, not misread.
+	port := 0
+	if addrs := n.HTTPAddrs(); len(addrs) > 0 {
+		if tcp, ok := addrs[0].(*net.TCPAddr); ok {
+			port = tcp.Port
+		}
+	}
+	c, err := console.New(console.Config{Client: cl, Seeds: []string{addr}, AllowedHosts: hosts, MetricsPort: port, Logger: n.logger})
 	if err != nil {
 		cl.Close()
 		n.logger.Warn("the web console could not start", "err", err)

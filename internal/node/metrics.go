@@ -54,6 +54,7 @@ var (
 	descAllPartitions   = desc("controller", "partitions", "Partitions in the cluster; active controller only (Kafka: KafkaController GlobalPartitionCount).")
 	descQuorumCommit    = desc("controller", "metadata_commit_offset", "The metadata quorum's committed offset as this voter knows it (Kafka: raft-metrics high-watermark).")
 	descVoterLag        = desc("controller", "voter_lag_records", "On the active controller: metadata records each voter lacks, the commit offset minus its log end (Kafka: raft-metrics, per voter).", "voter")
+	descNodeInfo        = desc("node", "info", "1, with the node's ID, cluster ID and process.roles as labels: which node a scrape came from (Kafka: kafka.server:type=app-info and KafkaServer ClusterId).", "node_id", "cluster_id", "roles")
 	descElections       = desc("controller", "leader_elections_total", "Leader elections this node committed while it was the active controller, by type: clean (from the ISR), elr (from the eligible leader replicas, KIP-966), unclean, offline (no leader left) (Kafka: ControllerStats LeaderElectionRateAndTimeMs, UncleanLeaderElectionsPerSec, ElectionFromEligibleLeaderReplicasPerSec).", "type")
 	descLogWritten      = desc("log", "written_bytes_total", "Record batch bytes the hosted logs appended to their segment files, as leader and as follower (Kafka has none; its linux-disk-write-bytes counts the whole process).")
 	descLogRead         = desc("log", "read_bytes_total", "Record batch bytes read from the hosted logs' segment files for fetches, consumers' and followers', copied or sent from the file; most come from the page cache.")
@@ -66,7 +67,7 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPartitions, descLeaders, descUnderReplicated, descUnderMinISR, descAtMinISR,
 		descLogBytes, descMetadataOffset, descISRShrinks, descISRExpands, descDirTotal, descDirUsed, descDirLogs, descLogEnd, descLogStart, descHW, descSize, descFollowerLag, descFollowerLagTime, descCtrlActive,
 		descOffline, descFenced, descLive, descTopics, descAllPartitions, descQuorumCommit, descVoterLag,
-		descLogWritten, descLogRead, descDiskRead, descDiskWritten, descElections} {
+		descLogWritten, descLogRead, descDiskRead, descDiskWritten, descElections, descNodeInfo} {
 		ch <- d
 	}
 }
@@ -89,6 +90,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
 	gauge(descMetadataOffset, float64(img.Offset))
 	id := n.cfg.Broker.NodeID
+	gauge(descNodeInfo, 1, strconv.Itoa(int(id)), img.ClusterID, strings.Join(n.cfg.Broker.ProcessRoles, ","))
 	if rd, wr, ok := procIO(); ok {
 		ch <- prometheus.MustNewConstMetric(descDiskRead, prometheus.CounterValue, float64(rd))
 		ch <- prometheus.MustNewConstMetric(descDiskWritten, prometheus.CounterValue, float64(wr))
@@ -221,6 +223,8 @@ func (n *Node) registerCollector() {
 	}
 	n.collector = &nodeCollector{n: n, perPartition: n.cfg.Broker.MetricsPartitionSeries}
 	n.registry.MustRegister(n.collector)
+	n.nodeWide = &nodeCollector{n: n}
+	n.nodeRegistry.MustRegister(n.nodeWide)
 	if n.groups != nil {
 		n.groupCollector = &groupCollector{n: n, perPartition: n.cfg.Broker.MetricsPartitionSeries}
 		n.registry.MustRegister(n.groupCollector)
@@ -237,7 +241,7 @@ func (n *Node) fsyncObserver() func(time.Duration) {
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metrics.Namespace, Subsystem: "log", Name: "fsync_duration_seconds",
 		Help:    "Time of one fsync round of log data: a group commit's segments, indexes and folder (Kafka: LogFlushStats LogFlushRateAndTimeMs).",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}})
-	n.registry.MustRegister(h)
+	metrics.Tee{n.registry, n.nodeRegistry}.MustRegister(h)
 	return func(d time.Duration) { h.Observe(d.Seconds()) }
 }
 

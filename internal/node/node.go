@@ -105,10 +105,14 @@ type Node struct {
 	// Metrics and health: the node's own registry and the HTTP
 	// listeners serving it (http.listeners); ready once Start finished,
 	// closing from the beginning of Close (/readyz).
-	registry  *prometheus.Registry
-	httpSrvs  []*metrics.Server
-	collector *nodeCollector             // registered once Start finished
-	httpAddrs atomic.Pointer[[]net.Addr] // the bound http.listeners, published once
+	registry *prometheus.Registry
+	// nodeRegistry is /metrics/node: the same metrics without the
+	// per-partition and per-group series, cheap at any partition count.
+	nodeRegistry *prometheus.Registry
+	nodeWide     *nodeCollector // the collector registered there
+	httpSrvs     []*metrics.Server
+	collector    *nodeCollector             // registered once Start finished
+	httpAddrs    atomic.Pointer[[]net.Addr] // the bound http.listeners, published once
 	// scrapeMu is held (read) by a scrape's collectors; Close takes it
 	// (write) once closing is set, so no scrape walks what it closes.
 	scrapeMu       sync.RWMutex
@@ -380,6 +384,7 @@ func (n *Node) Close() error {
 		n.closing.Store(true)
 		if n.collector != nil {
 			n.registry.Unregister(n.collector)
+			n.nodeRegistry.Unregister(n.nodeWide)
 		}
 		if n.groupCollector != nil {
 			n.registry.Unregister(n.groupCollector)

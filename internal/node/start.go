@@ -183,7 +183,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := metadata.MkdirAll(n.cfg.FS, n.dataDir); err != nil {
 		return fmt.Errorf("data folder %s: %w", n.dataDir, err)
 	}
-	n.registry = metrics.NewRegistry()
+	n.registry, n.nodeRegistry = metrics.NewRegistry(), metrics.NewRegistry()
 	if err := n.startHTTP(); err != nil {
 		return err
 	}
@@ -305,7 +305,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.groups = group.NewService(groupConfig(b, topicsView{n.loader}, &n.rebalances), n.logger)
 	var brokerMetrics *server.Metrics
 	if len(b.HTTPListeners) > 0 { // nobody could read them otherwise: record nothing
-		brokerMetrics = server.NewMetrics(n.registry)
+		brokerMetrics = server.NewMetrics(metrics.Tee{n.registry, n.nodeRegistry})
 	}
 	broker := server.NewBroker(server.Config{
 		NodeID:                b.NodeID,

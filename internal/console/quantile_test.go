@@ -1,0 +1,73 @@
+package console
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// The 99th percentile between two scrapes, as histogram_quantile takes
+// it: linear within the bucket the rank falls in, from the deltas only.
+func TestQuantile(t *testing.T) {
+	before := []bucket{{0.001, 10}, {0.01, 10}, {0.1, 10}, {math.Inf(1), 10}}
+	after := []bucket{{0.001, 10}, {0.01, 60}, {0.1, 110}, {math.Inf(1), 110}}
+	// 100 new observations: 50 in (1ms, 10ms], 50 in (10ms, 100ms].
+	q, ok := quantile(0.99, before, after)
+	if !ok || math.Abs(q-(0.01+0.09*(99.0-50)/50)) > 1e-9 {
+		t.Fatalf("p99 %v %v", q, ok)
+	}
+	if q, ok := quantile(0.5, before, after); !ok || math.Abs(q-0.01) > 1e-9 {
+		t.Fatalf("p50 %v %v", q, ok)
+	}
+	if _, ok := quantile(0.99, after, after); ok {
+		t.Error("a quantile of no observations")
+	}
+	if _, ok := quantile(0.99, before[:2], after); ok {
+		t.Error("histograms of different buckets compared")
+	}
+	// Beyond the last finite bound: its lower edge, as Prometheus does.
+	inf := []bucket{{0.001, 0}, {math.Inf(1), 5}}
+	if q, ok := quantile(0.99, []bucket{{0.001, 0}, {math.Inf(1), 0}}, inf); !ok || q != 0.001 {
+		t.Fatalf("overflow bucket %v %v", q, ok)
+	}
+}
+
+// A scrape's figures: the node from fjord_node_info, counters summed over
+// their series, the Produce histogram only.
+func TestParseNodeSample(t *testing.T) {
+	const text = `fjord_node_info{node_id="3",cluster_id="c",roles="broker"} 1
+fjord_broker_partitions 4
+# TYPE fjord_topic_bytes_in_total counter
+fjord_topic_bytes_in_total{topic="a"} 100
+fjord_topic_bytes_in_total{topic="b"} 50
+# TYPE fjord_server_request_duration_seconds histogram
+fjord_server_request_duration_seconds_bucket{api="Fetch",le="0.01"} 7
+fjord_server_request_duration_seconds_bucket{api="Fetch",le="+Inf"} 7
+fjord_server_request_duration_seconds_sum{api="Fetch"} 0.01
+fjord_server_request_duration_seconds_count{api="Fetch"} 7
+fjord_server_request_duration_seconds_bucket{api="Produce",le="0.01"} 2
+fjord_server_request_duration_seconds_bucket{api="Produce",le="+Inf"} 3
+fjord_server_request_duration_seconds_sum{api="Produce"} 0.5
+fjord_server_request_duration_seconds_count{api="Produce"} 3
+`
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, s, err := parseNodeSample(fams, time.Now())
+	if err != nil || id != 3 || s.bytesIn != 150 || !s.hasBroker {
+		t.Fatalf("%d %+v %v", id, s, err)
+	}
+	if len(s.produceLatency) < 2 || s.produceLatency[len(s.produceLatency)-1].count != 3 {
+		t.Fatalf("produce buckets %+v", s.produceLatency)
+	}
+	delete(fams, "fjord_node_info")
+	if _, _, err := parseNodeSample(fams, time.Now()); err == nil {
+		t.Error("a scrape without fjord_node_info taken as a Fjord node")
+	}
+}
