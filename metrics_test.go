@@ -203,6 +203,9 @@ func TestMetrics_FollowAKnownWorkload(t *testing.T) {
 	if got := value(fams, "fjord_topic_bytes_out_total", "topic", "metered"); got < float64(logBytes) || got > 1.05*float64(logBytes) {
 		t.Errorf("bytes out: %v, want the log's %d (within 5%%)", got, logBytes)
 	}
+	if got := value(fams, "fjord_topic_records_out_total", "topic", "metered"); got < records || got > 1.05*records {
+		t.Errorf("records out: %v, want the %d produced (within 5%%)", got, records)
+	}
 	if got := value(fams, "fjord_log_read_bytes_total"); got < float64(logBytes) || got > 1.05*float64(logBytes) {
 		t.Errorf("log bytes read: %v, want the log's %d (within 5%%)", got, logBytes)
 	}

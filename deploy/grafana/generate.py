@@ -25,6 +25,7 @@ ROWS = [
         ("timeseries", "Bytes in by topic", [(f"sum by (topic) (rate(fjord_topic_bytes_in_total[{RATE}]))", "{{topic}}")], "Bps"),
         ("timeseries", "Bytes out to consumers by topic", [(f"sum by (topic) (rate(fjord_topic_bytes_out_total[{RATE}]))", "{{topic}}")], "Bps"),
         ("timeseries", "Records in by topic", [(f"sum by (topic) (rate(fjord_topic_records_in_total[{RATE}]))", "{{topic}}")], "rps"),
+        ("timeseries", "Records out to consumers by topic", [(f"sum by (topic) (rate(fjord_topic_records_out_total[{RATE}]))", "{{topic}}")], "rps"),
         ("timeseries", "Network by broker", [
             (f"rate(fjord_server_network_received_bytes_total[{RATE}])", "in {{instance}}"),
             (f"rate(fjord_server_network_sent_bytes_total[{RATE}])", "out {{instance}}")], "Bps"),

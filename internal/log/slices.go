@@ -62,7 +62,18 @@ type FileSlices struct {
 	slices   []FileSlice
 	refs     []*fileRef
 	size     int64
+	records  int64 // the batches' offset span
 	released atomic.Bool
+}
+
+// Records returns the offset span of the batches: the records they hold,
+// unless compaction removed some inside the span, counted from the first
+// batch's base offset (a read from inside a batch gets all of it).
+func (fs *FileSlices) Records() int64 {
+	if fs == nil {
+		return 0
+	}
+	return fs.records
 }
 
 // Slices returns the regions in log order. They are valid until Release.
@@ -138,7 +149,7 @@ func (l *Log) ReadSlices(offset int64, maxBytes int32, maxOffset int64, minOneBa
 	if err != nil || s == nil {
 		return nil, err
 	}
-	end, err := l.sliceEnd(s, pos, pos+want, maxOffset)
+	end, first, last, err := l.sliceEnd(s, pos, pos+want, maxOffset)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +160,8 @@ func (l *Log) ReadSlices(offset int64, maxBytes int32, maxOffset int64, minOneBa
 	return &FileSlices{
 		slices: []FileSlice{{File: s.f, Pos: pos, Len: end - pos}},
 		refs:   []*fileRef{s.ref},
-		size:   end - pos,
+		size:    end - pos,
+		records: max(last-first+1, 0),
 	}, nil
 }
 
@@ -168,13 +180,15 @@ func (l *Log) walkBuffer() []byte {
 }
 
 // sliceEnd returns the end of the last whole batch of s that starts at or
-// after pos, ends by limit and lies below maxOffset. The batch at pos is
-// known to qualify (startRead checked it). Caller holds mu.
-func (l *Log) sliceEnd(s *segment, pos, limit, maxOffset int64) (int64, error) {
+// after pos, ends by limit and lies below maxOffset, with the base offset
+// of the batch at pos and the last offset of that last batch. The batch
+// at pos is known to qualify (startRead checked it). Caller holds mu.
+func (l *Log) sliceEnd(s *segment, pos, limit, maxOffset int64) (end, firstOffset, lastOffset int64, err error) {
 	first, err := s.readHeader(pos, l.hdrBuf[:])
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrStorage, err)
+		return 0, 0, 0, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
+	firstOffset = first.BaseOffset
 	from := pos + first.Size()
 	// Every batch before an index entry at or below limit ends by limit;
 	// every batch before an entry at or below maxOffset lies below it.
@@ -185,21 +199,27 @@ func (l *Log) sliceEnd(s *segment, pos, limit, maxOffset int64) (int64, error) {
 		e = s.index.lookup(uint32(min(max(maxOffset-s.base, 0), math.MaxUint32)))
 	}
 	if int64(e.pos) > from && int64(e.pos) <= limit && s.base+int64(e.rel) <= maxOffset {
-		end, err := s.walkBatches(int64(e.pos), s.base+int64(e.rel), limit, maxOffset, l.walkBuffer())
+		end, last, err := s.walkBatches(int64(e.pos), s.base+int64(e.rel), limit, maxOffset, l.walkBuffer())
 		if err == nil {
-			return end, nil
+			if last < 0 {
+				last = s.base + int64(e.rel) - 1 // the batch before the entry's
+			}
+			return end, firstOffset, last, nil
 		}
 		if !errors.Is(err, errBadIndex) {
-			return 0, fmt.Errorf("%w: %w", ErrStorage, err)
+			return 0, 0, 0, fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 		// A stale entry: walk from the first batch instead (locate
 		// repairs indexes; this read only needs to be right).
 	}
-	end, err := s.walkBatches(from, -1, limit, maxOffset, l.walkBuffer())
+	end, last, err := s.walkBatches(from, -1, limit, maxOffset, l.walkBuffer())
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrStorage, err)
+		return 0, 0, 0, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
-	return end, nil
+	if last < 0 {
+		last = first.LastOffset()
+	}
+	return end, firstOffset, last, nil
 }
 
 // walkBatches reads batch headers from pos and returns the position of the
@@ -207,9 +227,10 @@ func (l *Log) sliceEnd(s *segment, pos, limit, maxOffset int64) (int64, error) {
 // visible end at most). wantBase >= 0 is the base offset the batch at pos
 // must have because pos came from the index: a mismatch or an unreadable
 // header there is errBadIndex. buf is the read window.
-func (s *segment) walkBatches(pos, wantBase, limit, maxOffset int64, buf []byte) (int64, error) {
+func (s *segment) walkBatches(pos, wantBase, limit, maxOffset int64, buf []byte) (end, lastOffset int64, err error) {
 	limit = min(limit, s.size)
 	w := headerWindow{buf: buf}
+	lastOffset = -1
 	for first := true; pos < limit; first = false {
 		h, err := s.headerAt(pos, &w)
 		atEntry := first && wantBase >= 0
@@ -217,15 +238,16 @@ func (s *segment) walkBatches(pos, wantBase, limit, maxOffset int64, buf []byte)
 			err = fmt.Errorf("holds offset %d, not %d", h.BaseOffset, wantBase)
 		}
 		if err != nil && atEntry {
-			return 0, fmt.Errorf("segment %d index entry at position %d: %w: %w", s.base, pos, errBadIndex, err)
+			return 0, 0, fmt.Errorf("segment %d index entry at position %d: %w: %w", s.base, pos, errBadIndex, err)
 		}
 		if err != nil {
-			return 0, fmt.Errorf("segment %d position %d: %w", s.base, pos, err)
+			return 0, 0, fmt.Errorf("segment %d position %d: %w", s.base, pos, err)
 		}
 		if pos+h.Size() > limit || h.LastOffset() >= maxOffset {
 			break
 		}
 		pos += h.Size()
+		lastOffset = h.LastOffset()
 	}
-	return pos, nil
+	return pos, lastOffset, nil
 }

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/fjordstream/fjord/internal/record"
 )
 
 // openFDs counts this process's open file descriptors (Linux; elsewhere
@@ -52,6 +54,10 @@ func TestLog_ReadSlicesMatchesRead(t *testing.T) {
 						if err != nil || !bytes.Equal(got, want) || fs.Size() != int64(len(want)) {
 							t.Fatalf("interval %d ReadSlices(%d, %d, %d, %v): %d bytes (size %d), %v; Read %d bytes",
 								interval, off, maxBytes, hw, minOne, len(got), fs.Size(), err, len(want))
+						}
+						if span := offsetSpan(t, want); fs.Records() != span {
+							t.Fatalf("interval %d ReadSlices(%d, %d, %d, %v): %d records, the batches span %d",
+								interval, off, maxBytes, hw, minOne, fs.Records(), span)
 						}
 						if (fs == nil) != (len(want) == 0) || len(fs.Slices()) > 1 {
 							t.Fatalf("ReadSlices(%d): %d slices for %d bytes", off, len(fs.Slices()), len(want))
@@ -234,4 +240,25 @@ func lastNext(b []byte) int64 {
 		b = b[batchSize(b):]
 	}
 	return next
+}
+
+// offsetSpan is the offsets whole batches cover, first base to last.
+func offsetSpan(t *testing.T, batches []byte) int64 {
+	t.Helper()
+	first, last := int64(-1), int64(-1)
+	for pos := 0; pos < len(batches); {
+		h, err := record.ParseHeader(batches[pos:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first < 0 {
+			first = h.BaseOffset
+		}
+		last = h.LastOffset()
+		pos += int(h.Size())
+	}
+	if first < 0 {
+		return 0
+	}
+	return last - first + 1
 }

@@ -94,14 +94,15 @@ func (r *fetchResult) countBytesOut(m *Metrics) {
 		return
 	}
 	for t, ps := range r.sets {
-		var n int64
+		var n, recs int64
 		for _, fs := range ps {
 			if fs != nil {
 				n += fs.Size()
+				recs += fs.Records()
 			}
 		}
 		if n > 0 && t < len(r.names) && r.names[t] != "" {
-			m.fetched(r.names[t], n)
+			m.fetched(r.names[t], n, recs)
 		}
 	}
 }

@@ -24,19 +24,20 @@ const maxAPIKey = 128
 // per-topic series are looked up by label per partition entry. A nil
 // *Metrics records nothing.
 type Metrics struct {
-	requests  [maxAPIKey + 1]prometheus.Counter
-	latency   [maxAPIKey + 1]prometheus.Observer
-	apiNames  [maxAPIKey + 1]string
-	errors    *prometheus.CounterVec // error codes in responses, by API and error
-	plans     sync.Map               // reflect.Type -> *errorFields: where a response type keeps its error codes
-	bytesIn   prometheus.Counter     // network: request frames read
-	bytesOut  prometheus.Counter     // network: response frames written
-	conns     prometheus.Gauge
-	inflight  prometheus.Gauge       // requests read and not yet answered, all connections
-	topicIn   *prometheus.CounterVec // bytes appended by produce, per topic
-	topicRecs *prometheus.CounterVec // records appended by produce, per topic
-	topicOut  *prometheus.CounterVec // bytes sent to consumers by fetch, per topic
-	commits   prometheus.Counter     // partition offsets committed
+	requests     [maxAPIKey + 1]prometheus.Counter
+	latency      [maxAPIKey + 1]prometheus.Observer
+	apiNames     [maxAPIKey + 1]string
+	errors       *prometheus.CounterVec // error codes in responses, by API and error
+	plans        sync.Map               // reflect.Type -> *errorFields: where a response type keeps its error codes
+	bytesIn      prometheus.Counter     // network: request frames read
+	bytesOut     prometheus.Counter     // network: response frames written
+	conns        prometheus.Gauge
+	inflight     prometheus.Gauge       // requests read and not yet answered, all connections
+	topicIn      *prometheus.CounterVec // bytes appended by produce, per topic
+	topicRecs    *prometheus.CounterVec // records appended by produce, per topic
+	topicOut     *prometheus.CounterVec // bytes sent to consumers by fetch, per topic
+	topicRecsOut *prometheus.CounterVec // records sent to consumers by fetch, per topic
+	commits      prometheus.Counter     // partition offsets committed
 }
 
 // NewMetrics registers the broker's metrics on reg.
@@ -78,13 +79,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "records_in_total", Help: "Records appended by produce requests, by topic (Kafka: BrokerTopicMetrics MessagesInPerSec)."}, []string{"topic"})
 	m.topicOut = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "topic",
 		Name: "bytes_out_total", Help: "Record bytes sent to consumers by fetch responses, by topic; followers' fetches are not counted (Kafka: BrokerTopicMetrics BytesOutPerSec)."}, []string{"topic"})
+	m.topicRecsOut = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "topic",
+		Name: "records_out_total", Help: "Records in the batches sent to consumers by fetch responses, by topic, as the batches' offset span (exact unless compaction removed records inside it); followers' fetches are not counted (Kafka has none: its BrokerTopicMetrics count bytes out only)."}, []string{"topic"})
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "server",
 		Name: "request_errors_total", Help: "Error codes in responses, by API and Kafka's error name; a response with several partitions in error counts each (Kafka: RequestMetrics ErrorsPerSec)."}, []string{"api", "error"})
 	// Not by group: group names are the clients', and a series per name
 	// would outlive groups that expire.
 	m.commits = prometheus.NewCounter(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "group",
 		Name: "offset_commits_total", Help: "Partition offsets committed through OffsetCommit (Kafka: GroupMetadataManager OffsetCommits)."})
-	reg.MustRegister(m.commits, m.errors, requests, latency, m.bytesIn, m.bytesOut, m.conns, m.inflight, m.topicIn, m.topicRecs, m.topicOut)
+	reg.MustRegister(m.commits, m.errors, requests, latency, m.bytesIn, m.bytesOut, m.conns, m.inflight, m.topicIn, m.topicRecs, m.topicOut, m.topicRecsOut)
 	return m
 }
 
@@ -146,11 +149,12 @@ func (m *Metrics) produced(topic string, bytes int, records int64) {
 }
 
 // fetched counts record bytes of topic sent to a consumer.
-func (m *Metrics) fetched(topic string, bytes int64) {
+func (m *Metrics) fetched(topic string, bytes, records int64) {
 	if m == nil || bytes <= 0 {
 		return
 	}
 	m.topicOut.WithLabelValues(topic).Add(float64(bytes))
+	m.topicRecsOut.WithLabelValues(topic).Add(float64(records))
 }
 
 // offsetsCommitted counts n partition offsets committed.
@@ -170,6 +174,7 @@ func (m *Metrics) forgetTopic(topic string) {
 	m.topicIn.DeleteLabelValues(topic)
 	m.topicRecs.DeleteLabelValues(topic)
 	m.topicOut.DeleteLabelValues(topic)
+	m.topicRecsOut.DeleteLabelValues(topic)
 }
 
 // errorFields is, for a response type, where its error codes are: the
