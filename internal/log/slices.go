@@ -158,8 +158,8 @@ func (l *Log) ReadSlices(offset int64, maxBytes int32, maxOffset int64, minOneBa
 		l.io.Read.Add(end - pos)
 	}
 	return &FileSlices{
-		slices: []FileSlice{{File: s.f, Pos: pos, Len: end - pos}},
-		refs:   []*fileRef{s.ref},
+		slices:  []FileSlice{{File: s.f, Pos: pos, Len: end - pos}},
+		refs:    []*fileRef{s.ref},
 		size:    end - pos,
 		records: max(last-first+1, 0),
 	}, nil
