@@ -3,6 +3,8 @@ package console
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -29,7 +31,7 @@ const screenshotsEnv = "FJORD_CONSOLE_SCREENSHOTS"
 
 func TestConsole_InABrowser(t *testing.T) {
 	chromium := fjordtest.RequireTool(t, "chromium")
-	n, err := fjord.NewNode(fjord.WithDataDir(t.TempDir()))
+	n, err := fjord.NewNode(fjord.WithDataDir(t.TempDir()), fjord.WithConfig("http.listeners", "http://127.0.0.1:0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,13 +63,37 @@ func TestConsole_InABrowser(t *testing.T) {
 	if _, err := adm.CommitOffsets(ctx, "billing", offs); err != nil {
 		t.Fatal(err)
 	}
-	c, err := fconsole.New(fconsole.Config{Client: cl, Seeds: []string{n.Addr()}})
+	c, err := fconsole.New(fconsole.Config{Client: cl, Seeds: []string{n.Addr()}, SampleInterval: 200 * time.Millisecond,
+		MetricsURLs: []string{n.HTTPAddr()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	srv := httptest.NewServer(c)
 	defer srv.Close()
+	// Traffic across a few samples (to a topic of its own), so the
+	// overview's charts by broker have lines to draw.
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "ticks"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "ticks", Value: []byte(`{"tick":true}`)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get(srv.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(page), `<polyline class="s0"`) && strings.Contains(string(page), " ms</td>") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the overview drew no chart by broker:\n%s", page)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.WindowSize(1280, 900))...)
@@ -102,7 +128,7 @@ func TestConsole_InABrowser(t *testing.T) {
 	}
 	shots := os.Getenv(screenshotsEnv)
 	for _, p := range []struct{ path, name, want string }{
-		{"/", "overview", "Healthy"},
+		{"/", "overview", "Produce latency, 99th percentile"},
 		{"/topics", "topics", "orders"},
 		{"/topics/orders", "topic", "Partitions"},
 		{"/topics/orders/records?partition=0", "records", "widget"},

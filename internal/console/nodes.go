@@ -401,7 +401,7 @@ func (nm *nodeMetrics) chart(pick func(*nodeHistory) *series, unit string, forma
 	if most <= 0 {
 		most = 1
 	}
-	span := max(to.Sub(from), time.Second)
+	span := max(to.Sub(from), time.Millisecond)
 	for i, id := range ids {
 		s := pick(nm.nodes[id])
 		var b strings.Builder
@@ -449,8 +449,8 @@ func (c *Console) nodeCharts(data map[string]any, brokers []kadm.BrokerDetail) {
 	data["BrokerRows"] = nm.rows(brokers)
 	data["MetricsFailures"] = nm.failures()
 	perSecond := func(v float64) string { return humanBytes(int64(v)) + "/s" }
-	data["BytesInChart"] = nm.chart(func(h *nodeHistory) *series { return &h.bytesIn }, "bytes/s", perSecond, 600, 120)
-	data["BytesOutChart"] = nm.chart(func(h *nodeHistory) *series { return &h.bytesOut }, "bytes/s", perSecond, 600, 120)
-	data["P99Chart"] = nm.chart(func(h *nodeHistory) *series { return &h.produceP99 }, "ms", func(v float64) string { return fmt.Sprintf("%.1f ms", v) }, 600, 120)
-	data["CPUChart"] = nm.chart(func(h *nodeHistory) *series { return &h.cpu }, "%", func(v float64) string { return fmt.Sprintf("%.0f%%", v) }, 600, 120)
+	data["BytesInChart"] = nm.chart(func(h *nodeHistory) *series { return &h.bytesIn }, "bytes/s", perSecond, 560, 120)
+	data["BytesOutChart"] = nm.chart(func(h *nodeHistory) *series { return &h.bytesOut }, "bytes/s", perSecond, 560, 120)
+	data["P99Chart"] = nm.chart(func(h *nodeHistory) *series { return &h.produceP99 }, "ms", func(v float64) string { return fmt.Sprintf("%.1f ms", v) }, 560, 120)
+	data["CPUChart"] = nm.chart(func(h *nodeHistory) *series { return &h.cpu }, "%", func(v float64) string { return fmt.Sprintf("%.0f%%", v) }, 560, 120)
 }
