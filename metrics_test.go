@@ -175,8 +175,16 @@ func TestMetrics_FollowAKnownWorkload(t *testing.T) {
 	}
 	// /metrics/node: the same node-wide figures, no per-partition series.
 	nodeFams := scrapePath(t, addr, "/metrics/node")
-	if got := value(nodeFams, "fjord_topic_bytes_in_total", "topic", "metered"); got != float64(logBytes) {
-		t.Errorf("/metrics/node bytes in: %v, want %d", got, logBytes)
+	for _, fams := range []map[string]*dto.MetricFamily{fams, nodeFams} {
+		if got := value(fams, "fjord_broker_bytes_in_total"); got != float64(logBytes) {
+			t.Errorf("broker bytes in: %v, want %d", got, logBytes)
+		}
+		if got := value(fams, "fjord_broker_records_in_total"); got != records {
+			t.Errorf("broker records in: %v, want %d", got, records)
+		}
+	}
+	if value(nodeFams, "fjord_topic_bytes_in_total") >= 0 {
+		t.Error("per-topic series at /metrics/node")
 	}
 	if value(nodeFams, "fjord_node_info") != 1 || value(nodeFams, "fjord_broker_partitions") < 1 || value(nodeFams, "fjord_log_fsync_duration_seconds") < 1 {
 		t.Error("/metrics/node lacks node-wide metrics")

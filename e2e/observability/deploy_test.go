@@ -20,7 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fjordstream/fjord"
-	"github.com/fjordstream/fjord/internal/connect/runtime"
+	connectruntime "github.com/fjordstream/fjord/internal/connect/runtime"
 	"github.com/fjordstream/fjord/internal/fjordtest"
 )
 
@@ -198,8 +198,8 @@ var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
 // serves: its task metrics and its state collector.
 func workerMetricNames() []string {
 	r := &describedRegisterer{}
-	runtime.NewMetrics(r)
-	r.cs = append(r.cs, runtime.StatesCollector{})
+	connectruntime.NewMetrics(r)
+	r.cs = append(r.cs, connectruntime.StatesCollector{})
 	var names []string
 	for _, c := range r.cs {
 		ch := make(chan *prometheus.Desc, 64)

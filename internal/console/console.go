@@ -70,9 +70,10 @@ type Config struct {
 	// page of another site cannot rebind its own name to the console's
 	// address and read it (DNS rebinding).
 	AllowedHosts []string
-	// MetricsURLs are the nodes' Prometheus endpoints (http.listeners'
-	// /metrics; host:port is completed), for the per-broker figures and
-	// charts. Empty: MetricsPort at every broker's host.
+	// MetricsURLs are the nodes' Prometheus endpoints (http.listeners;
+	// host:port, or a URL without a path, is completed to /metrics/node),
+	// for the per-broker figures and charts. Empty: MetricsPort at every
+	// broker's host.
 	MetricsURLs []string
 	// MetricsPort, without MetricsURLs, is the port of every broker's
 	// metrics (0: none, so no per-broker figures). Each node says which
@@ -174,7 +175,7 @@ func New(cfg Config) (*Console, error) {
 			c.history.run(ctx, c.adm, interval, func(err error) { c.logger.Warn("console: sampling the cluster failed", "err", err) })
 		}()
 		if len(cfg.MetricsURLs) > 0 || cfg.MetricsPort > 0 {
-			c.nodes = newNodeMetrics(cfg.MetricsURLs, cfg.MetricsPort)
+			c.nodes = newNodeMetrics(cfg.MetricsURLs, cfg.MetricsPort, interval)
 			c.samplers.Add(1)
 			go func() {
 				defer c.samplers.Done()
@@ -264,6 +265,9 @@ func (c *Console) Close() {
 	if c.stop != nil {
 		c.stop()
 		c.samplers.Wait()
+	}
+	if c.nodes != nil {
+		c.nodes.close()
 	}
 	if c.producer != nil {
 		c.producer.Close()

@@ -20,12 +20,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
-// Bounds of the node metrics sampler: one scrape's time and size (a node
-// with 10,000 partitions and per-partition series answers about 2.6 MB),
-// how many nodes it scrapes at once, and how many it follows.
+// Bounds of the node metrics sampler: one scrape's time and size, how
+// many nodes it scrapes at once, and how many it follows.
 const (
 	scrapeTimeout  = 3 * time.Second
-	scrapeMaxBytes = 64 << 20
+	scrapeMaxBytes = 8 << 20 // /metrics/node is about 80 KB
 	scrapeParallel = 4
 	maxNodes       = 256
 )
@@ -62,25 +61,33 @@ type nodeHistory struct {
 // for the console's per-broker figures and charts. Safe for concurrent
 // use.
 type nodeMetrics struct {
-	urls   []string // explicit /metrics URLs; else derived from the brokers
-	port   int      // the port derived URLs use (0: none)
-	client *http.Client
+	urls     []string      // explicit /metrics URLs; else derived from the brokers
+	port     int           // the port derived URLs use (0: none)
+	interval time.Duration // between samples: older figures are stale
+	client   *http.Client  // its own transport, closed with the console
 
 	mu    sync.Mutex
 	nodes map[int32]*nodeHistory
 	errs  map[string]string // last failure by URL
 }
 
-func newNodeMetrics(urls []string, port int) *nodeMetrics {
+func newNodeMetrics(urls []string, port int, interval time.Duration) *nodeMetrics {
 	norm := make([]string, 0, len(urls))
 	for _, u := range urls {
-		if u = strings.TrimSpace(u); u != "" {
+		if u = strings.TrimSpace(u); u != "" && len(norm) < maxNodes {
 			norm = append(norm, metricsURL(u))
 		}
 	}
-	return &nodeMetrics{urls: norm, port: port, nodes: map[int32]*nodeHistory{}, errs: map[string]string{},
-		client: &http.Client{Timeout: scrapeTimeout}}
+	// Not http.DefaultTransport: no proxy from the environment, and idle
+	// connections that end with the console.
+	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: scrapeTimeout}).DialContext, MaxIdleConnsPerHost: 1,
+		IdleConnTimeout: 2 * interval, ResponseHeaderTimeout: scrapeTimeout}
+	return &nodeMetrics{urls: norm, port: port, interval: interval, nodes: map[int32]*nodeHistory{}, errs: map[string]string{},
+		client: &http.Client{Timeout: scrapeTimeout, Transport: tr}}
 }
+
+// close drops the idle connections (the sampler has stopped).
+func (nm *nodeMetrics) close() { nm.client.CloseIdleConnections() }
 
 // metricsURL completes host:port or a URL without a path into the
 // node's /metrics/node: its node-wide series, without the per-partition
@@ -89,38 +96,42 @@ func metricsURL(u string) string {
 	if !strings.Contains(u, "://") {
 		u = "http://" + u
 	}
-	if _, rest, _ := strings.Cut(u, "://"); !strings.Contains(rest, "/") {
-		u += "/metrics/node"
+	if _, rest, _ := strings.Cut(u, "://"); !strings.Contains(strings.TrimSuffix(rest, "/"), "/") {
+		u = strings.TrimSuffix(u, "/") + "/metrics/node"
 	}
 	return u
 }
 
-// targets are the URLs to scrape now: the explicit ones, or one per
-// broker at its host and the configured port.
-func (nm *nodeMetrics) targets(ctx context.Context, adm *kadm.Client) []string {
-	if len(nm.urls) > 0 || nm.port <= 0 {
-		return nm.urls
-	}
-	brokers, err := adm.ListBrokers(ctx)
+// targets are the URLs to scrape now, and the cluster they must belong
+// to: the explicit ones, or one per broker at its host and the
+// configured port.
+func (nm *nodeMetrics) targets(ctx context.Context, adm *kadm.Client) (urls []string, cluster string) {
+	m, err := adm.BrokerMetadata(ctx)
 	if err != nil {
-		return nil
+		return nil, ""
+	}
+	if len(nm.urls) > 0 || nm.port <= 0 {
+		return nm.urls, m.Cluster
 	}
 	var out []string
-	for _, b := range brokers {
+	for _, b := range m.Brokers {
 		if len(out) == maxNodes {
 			break
 		}
 		out = append(out, "http://"+net.JoinHostPort(b.Host, strconv.Itoa(nm.port))+"/metrics/node")
 	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	return slices.Compact(out), m.Cluster
 }
 
 // sample scrapes every target once, a few at a time. A node is known by
 // the node_id of its fjord_node_info, not by its URL: a derived URL that
 // reaches another node (or the same one twice) is counted once.
 func (nm *nodeMetrics) sample(ctx context.Context, adm *kadm.Client, now time.Time) {
-	targets := nm.targets(ctx, adm)
+	targets, cluster := nm.targets(ctx, adm)
+	if cluster == "" {
+		return // the cluster is unreachable: nothing to check scrapes against
+	}
 	sem := make(chan struct{}, scrapeParallel)
 	var wg sync.WaitGroup
 	for _, u := range targets {
@@ -129,7 +140,7 @@ func (nm *nodeMetrics) sample(ctx context.Context, adm *kadm.Client, now time.Ti
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			id, s, err := nm.scrape(ctx, u, now)
+			id, s, err := nm.scrape(ctx, u, cluster, now)
 			nm.record(u, id, s, err, now)
 		}()
 	}
@@ -141,10 +152,15 @@ func (nm *nodeMetrics) sample(ctx context.Context, adm *kadm.Client, now time.Ti
 			delete(nm.nodes, id) // gone: its room goes to others
 		}
 	}
+	for u := range nm.errs {
+		if !slices.Contains(targets, u) {
+			delete(nm.errs, u) // no longer asked
+		}
+	}
 }
 
 // scrape reads one node's metrics.
-func (nm *nodeMetrics) scrape(ctx context.Context, u string, now time.Time) (int32, nodeSample, error) {
+func (nm *nodeMetrics) scrape(ctx context.Context, u, cluster string, now time.Time) (int32, nodeSample, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return 0, nodeSample{}, err
@@ -163,24 +179,35 @@ func (nm *nodeMetrics) scrape(ctx context.Context, u string, now time.Time) (int
 	if err != nil {
 		return 0, nodeSample{}, fmt.Errorf("parsing: %w", err)
 	}
-	return parseNodeSample(fams, now)
+	return parseNodeSample(fams, cluster, now)
 }
 
-// parseNodeSample takes the figures the console shows from one scrape.
-func parseNodeSample(fams map[string]*dto.MetricFamily, now time.Time) (int32, nodeSample, error) {
+// parseNodeSample takes the figures the console shows from one scrape of
+// a node of cluster.
+func parseNodeSample(fams map[string]*dto.MetricFamily, cluster string, now time.Time) (int32, nodeSample, error) {
 	s := nodeSample{at: now}
 	info := fams["fjord_node_info"]
 	if info == nil || len(info.Metric) == 0 {
 		return 0, s, fmt.Errorf("not a Fjord node (no fjord_node_info)")
 	}
-	id := int64(-1)
+	id, clusterID := int64(-1), ""
 	for _, l := range info.Metric[0].Label {
-		if l.GetName() == "node_id" {
-			id, _ = strconv.ParseInt(l.GetValue(), 10, 32)
+		switch l.GetName() {
+		case "node_id":
+			n, err := strconv.ParseInt(l.GetValue(), 10, 32)
+			if err != nil || n < 0 {
+				return 0, s, fmt.Errorf("fjord_node_info: node_id %q", l.GetValue())
+			}
+			id = n
+		case "cluster_id":
+			clusterID = l.GetValue()
 		}
 	}
 	if id < 0 {
 		return 0, s, fmt.Errorf("fjord_node_info has no node_id")
+	}
+	if clusterID != cluster {
+		return 0, s, fmt.Errorf("node %d is of cluster %q, not %q", id, clusterID, cluster)
 	}
 	sum := func(name string) float64 {
 		var v float64
@@ -192,7 +219,7 @@ func parseNodeSample(fams map[string]*dto.MetricFamily, now time.Time) (int32, n
 		return v
 	}
 	_, s.hasBroker = fams["fjord_broker_partitions"]
-	s.bytesIn, s.bytesOut = sum("fjord_topic_bytes_in_total"), sum("fjord_topic_bytes_out_total")
+	s.bytesIn, s.bytesOut = sum("fjord_broker_bytes_in_total"), sum("fjord_broker_bytes_out_total")
 	s.requests, s.cpuSeconds = sum("fjord_server_requests_total"), sum("process_cpu_seconds_total")
 	s.conns, s.inFlight = sum("fjord_server_connections"), sum("fjord_server_requests_in_flight")
 	s.underRepl, s.leaders = sum("fjord_broker_under_replicated_partitions"), sum("fjord_broker_leader_partitions")
@@ -247,7 +274,12 @@ func (nm *nodeMetrics) record(u string, id int32, s nodeSample, err error, now t
 	prev := h.last
 	h.url, h.seen = u, now
 	if dt := s.at.Sub(prev.at).Seconds(); !prev.at.IsZero() && dt > 0 {
-		rate := func(cur, before float64) float64 { return max(cur-before, 0) / dt } // a restart resets counters
+		rate := func(cur, before float64) float64 {
+			if cur < before {
+				return cur / dt // the node restarted: counted from 0 again, as rate() takes it
+			}
+			return (cur - before) / dt
+		}
 		h.bytesIn.add(point{now, rate(s.bytesIn, prev.bytesIn)})
 		h.bytesOut.add(point{now, rate(s.bytesOut, prev.bytesOut)})
 		h.requests.add(point{now, rate(s.requests, prev.requests)})
@@ -267,8 +299,17 @@ func quantile(q float64, before, after []bucket) (float64, bool) {
 		return 0, false
 	}
 	delta := make([]float64, len(after))
+	reset := false
 	for i := range after {
-		delta[i] = max(after[i].count-before[i].count, 0)
+		delta[i] = after[i].count - before[i].count
+		reset = reset || delta[i] < 0 || after[i].upper != before[i].upper
+	}
+	if reset {
+		// The node restarted (or its buckets changed): counted from 0
+		// again, as rate() takes a reset.
+		for i := range after {
+			delta[i] = after[i].count
+		}
 	}
 	total := delta[len(delta)-1]
 	if total <= 0 {
@@ -302,14 +343,15 @@ type brokerRow struct {
 	Connections, InFlight, Leaders, UnderRepl int
 }
 
-// rows joins the brokers with their nodes' latest figures.
-func (nm *nodeMetrics) rows(brokers []kadm.BrokerDetail) []brokerRow {
+// rows joins the brokers with their nodes' latest figures; a node not
+// read in the last three samples has none (it stopped answering).
+func (nm *nodeMetrics) rows(brokers []kadm.BrokerDetail, now time.Time) []brokerRow {
 	nm.mu.Lock()
 	defer nm.mu.Unlock()
 	out := make([]brokerRow, 0, len(brokers))
 	for _, b := range brokers {
 		r := brokerRow{BrokerDetail: b}
-		if h := nm.nodes[b.NodeID]; h != nil && h.last.hasBroker {
+		if h := nm.nodes[b.NodeID]; h != nil && h.last.hasBroker && now.Sub(h.seen) <= 3*nm.interval {
 			last := func(s series) (float64, bool) {
 				if len(s.points) == 0 {
 					return 0, false
@@ -412,7 +454,7 @@ func (nm *nodeMetrics) chart(pick func(*nodeHistory) *series, unit string, forma
 			x := float64(w) * float64(p.at.Sub(from)) / float64(span)
 			fmt.Fprintf(&b, "%.1f,%.1f", x, float64(h)-float64(h)*p.value/most)
 		}
-		c.Lines = append(c.Lines, chartLine{Label: "broker " + strconv.Itoa(int(id)), Last: format(s.points[len(s.points)-1].value),
+		c.Lines = append(c.Lines, chartLine{Label: "node " + strconv.Itoa(int(id)), Last: format(s.points[len(s.points)-1].value),
 			Points: b.String(), Class: "s" + strconv.Itoa(i%6)})
 	}
 	c.Max, c.Span = format(most), span.Round(time.Second).String()
@@ -446,7 +488,7 @@ func (nm *nodeMetrics) run(ctx context.Context, adm *kadm.Client, interval time.
 // nodeCharts adds the brokers' figures and charts to the overview's data.
 func (c *Console) nodeCharts(data map[string]any, brokers []kadm.BrokerDetail) {
 	nm := c.nodes
-	data["BrokerRows"] = nm.rows(brokers)
+	data["BrokerRows"] = nm.rows(brokers, time.Now())
 	data["MetricsFailures"] = nm.failures()
 	perSecond := func(v float64) string { return humanBytes(int64(v)) + "/s" }
 	data["BytesInChart"] = nm.chart(func(h *nodeHistory) *series { return &h.bytesIn }, "bytes/s", perSecond, 560, 120)

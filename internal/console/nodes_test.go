@@ -66,7 +66,7 @@ func TestConsole_BrokerMetrics(t *testing.T) {
 
 	// Both brokers' rows carry figures, and the produce latency of both
 	// is drawn once two samples with produces were taken.
-	p99 := regexp.MustCompile(`broker \d: \d+\.\d ms`)
+	p99 := regexp.MustCompile(`node \d: \d+\.\d ms`)
 	var page string
 	deadline := time.Now().Add(30 * time.Second)
 	for {

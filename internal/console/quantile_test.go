@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // The 99th percentile between two scrapes, as histogram_quantile takes
@@ -29,6 +31,11 @@ func TestQuantile(t *testing.T) {
 	if _, ok := quantile(0.99, before[:2], after); ok {
 		t.Error("histograms of different buckets compared")
 	}
+	// A node that restarted counts from 0 again: the new counts are the
+	// observations.
+	if q, ok := quantile(0.5, after, before); !ok || math.Abs(q-0.0005) > 1e-9 {
+		t.Fatalf("after a reset %v %v", q, ok)
+	}
 	// Beyond the last finite bound: its lower edge, as Prometheus does.
 	inf := []bucket{{0.001, 0}, {math.Inf(1), 5}}
 	if q, ok := quantile(0.99, []bucket{{0.001, 0}, {math.Inf(1), 0}}, inf); !ok || q != 0.001 {
@@ -41,9 +48,8 @@ func TestQuantile(t *testing.T) {
 func TestParseNodeSample(t *testing.T) {
 	const text = `fjord_node_info{node_id="3",cluster_id="c",roles="broker"} 1
 fjord_broker_partitions 4
-# TYPE fjord_topic_bytes_in_total counter
-fjord_topic_bytes_in_total{topic="a"} 100
-fjord_topic_bytes_in_total{topic="b"} 50
+# TYPE fjord_broker_bytes_in_total counter
+fjord_broker_bytes_in_total 150
 # TYPE fjord_server_request_duration_seconds histogram
 fjord_server_request_duration_seconds_bucket{api="Fetch",le="0.01"} 7
 fjord_server_request_duration_seconds_bucket{api="Fetch",le="+Inf"} 7
@@ -59,15 +65,37 @@ fjord_server_request_duration_seconds_count{api="Produce"} 3
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, s, err := parseNodeSample(fams, time.Now())
+	id, s, err := parseNodeSample(fams, "c", time.Now())
 	if err != nil || id != 3 || s.bytesIn != 150 || !s.hasBroker {
 		t.Fatalf("%d %+v %v", id, s, err)
+	}
+	if _, _, err := parseNodeSample(fams, "another", time.Now()); err == nil {
+		t.Error("a node of another cluster taken")
 	}
 	if len(s.produceLatency) < 2 || s.produceLatency[len(s.produceLatency)-1].count != 3 {
 		t.Fatalf("produce buckets %+v", s.produceLatency)
 	}
 	delete(fams, "fjord_node_info")
-	if _, _, err := parseNodeSample(fams, time.Now()); err == nil {
+	if _, _, err := parseNodeSample(fams, "c", time.Now()); err == nil {
 		t.Error("a scrape without fjord_node_info taken as a Fjord node")
+	}
+}
+
+// A node that stopped answering shows no figures after three samples,
+// and a URL no longer asked leaves the failures.
+func TestNodeMetrics_Stale(t *testing.T) {
+	nm := newNodeMetrics(nil, 0, time.Second)
+	t0 := time.Unix(100, 0)
+	nm.record("http://a/metrics/node", 1, nodeSample{at: t0, hasBroker: true, leaders: 3}, nil, t0)
+	nm.record("http://b/metrics/node", 0, nodeSample{}, errors.New("refused"), t0)
+	b := []kadm.BrokerDetail{{NodeID: 1}}
+	if r := nm.rows(b, t0.Add(2*time.Second)); !r[0].Metrics || r[0].Leaders != 3 {
+		t.Fatalf("fresh figures not shown: %+v", r[0])
+	}
+	if r := nm.rows(b, t0.Add(4*time.Second)); r[0].Metrics {
+		t.Fatalf("stale figures shown: %+v", r[0])
+	}
+	if f := nm.failures(); len(f) != 1 || !strings.Contains(f[0], "refused") {
+		t.Fatalf("failures %v", f)
 	}
 }

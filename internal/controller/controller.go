@@ -60,29 +60,54 @@ type ElectionStats struct {
 func (c *Controller) Elections() *ElectionStats { return &c.elections }
 
 // countElections counts the leader changes among records, against img,
-// the image they apply to.
+// the image they apply to (and, for a partition changed twice in one
+// batch, its first change).
 func (c *Controller) countElections(img *metadata.Image, records []metadata.Record) {
+	type state struct {
+		leader   int32
+		isr, elr []int32
+	}
+	type key struct {
+		topic metadata.TopicID
+		part  int32
+	}
+	seen := map[key]state{}
 	for _, r := range records {
 		ch, ok := r.(*metadata.PartitionChangeRecord)
-		if !ok || ch.Leader == metadata.NoLeaderChange {
+		if !ok {
 			continue
 		}
-		t := img.TopicByID(ch.TopicID)
-		if t == nil || ch.PartitionID < 0 || int(ch.PartitionID) >= len(t.Partitions) {
-			continue
+		k := key{ch.TopicID, ch.PartitionID}
+		p, ok := seen[k]
+		if !ok {
+			t := img.TopicByID(ch.TopicID)
+			if t == nil || ch.PartitionID < 0 || int(ch.PartitionID) >= len(t.Partitions) {
+				continue
+			}
+			tp := &t.Partitions[ch.PartitionID]
+			p = state{tp.Leader, tp.ISR, tp.ELR}
 		}
-		p := &t.Partitions[ch.PartitionID]
-		switch {
-		case ch.Leader == p.Leader:
-		case ch.Leader < 0:
-			c.elections.Offline.Add(1)
-		case slices.Contains(p.ISR, ch.Leader):
-			c.elections.Clean.Add(1)
-		case slices.Contains(p.ELR, ch.Leader):
-			c.elections.ELR.Add(1)
-		default:
-			c.elections.Unclean.Add(1)
+		if ch.Leader != metadata.NoLeaderChange {
+			switch {
+			case ch.Leader == p.leader:
+			case ch.Leader < 0:
+				c.elections.Offline.Add(1)
+			case slices.Contains(p.isr, ch.Leader):
+				c.elections.Clean.Add(1)
+			case slices.Contains(p.elr, ch.Leader):
+				c.elections.ELR.Add(1)
+			default:
+				c.elections.Unclean.Add(1)
+			}
+			p.leader = ch.Leader
 		}
+		if ch.ISR != nil {
+			p.isr = ch.ISR
+		}
+		if ch.ELR != nil {
+			p.elr = ch.ELR
+		}
+		seen[k] = p
 	}
 }
 

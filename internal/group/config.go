@@ -54,7 +54,8 @@ type Config struct {
 	NewMemberID func(prefix string) string
 
 	// Rebalances, if set, counts the classic groups' rebalances (each new
-	// generation), for the node's metrics; shared by its coordinators.
+	// generation with members), for the node's metrics; shared by its
+	// coordinators.
 	Rebalances *atomic.Int64
 }
 

@@ -416,7 +416,7 @@ func (c *Coordinator) completeJoin(g *group, now time.Time, out *coordinator.Res
 		return
 	}
 	g.generation++
-	if c.cfg.Rebalances != nil {
+	if c.cfg.Rebalances != nil && len(g.members) > 0 {
 		c.cfg.Rebalances.Add(1)
 	}
 	clear(g.pendingSync)

@@ -67,8 +67,10 @@ type FileSlices struct {
 }
 
 // Records returns the offset span of the batches: the records they hold,
-// unless compaction removed some inside the span, counted from the first
-// batch's base offset (a read from inside a batch gets all of it).
+// counted from the first batch's base offset (a read from inside a batch
+// gets all of it). On a compacted log it may count offsets compaction
+// removed: those inside the span, and at most those up to the next
+// batch's base when the read stops before an index entry.
 func (fs *FileSlices) Records() int64 {
 	if fs == nil {
 		return 0

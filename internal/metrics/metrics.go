@@ -43,10 +43,14 @@ func NewRegistry() *prometheus.Registry {
 // a node serves both at /metrics and at /metrics/node.
 type Tee []prometheus.Registerer
 
-// Register registers c on each registerer, stopping at the first error.
+// Register registers c on each registerer; on an error it unregisters c
+// from those that took it and returns the error.
 func (t Tee) Register(c prometheus.Collector) error {
-	for _, r := range t {
+	for i, r := range t {
 		if err := r.Register(c); err != nil {
+			for _, done := range t[:i] {
+				done.Unregister(c)
+			}
 			return err
 		}
 	}
@@ -63,11 +67,11 @@ func (t Tee) MustRegister(cs ...prometheus.Collector) {
 
 // Unregister unregisters c from each registerer; true if any had it.
 func (t Tee) Unregister(c prometheus.Collector) bool {
-	any := false
+	found := false
 	for _, r := range t {
-		any = r.Unregister(c) || any
+		found = r.Unregister(c) || found
 	}
-	return any
+	return found
 }
 
 // Handler serves reg in Prometheus' format: at most 4 scrapes at once

@@ -54,10 +54,11 @@ var (
 	descAllPartitions   = desc("controller", "partitions", "Partitions in the cluster; active controller only (Kafka: KafkaController GlobalPartitionCount).")
 	descQuorumCommit    = desc("controller", "metadata_commit_offset", "The metadata quorum's committed offset as this voter knows it (Kafka: raft-metrics high-watermark).")
 	descVoterLag        = desc("controller", "voter_lag_records", "On the active controller: metadata records each voter lacks, the commit offset minus its log end (Kafka: raft-metrics, per voter).", "voter")
+	descRebalances      = desc("group", "rebalances_total", "Rebalances this node's group coordinators completed, by protocol: classic (a new generation with members) or consumer (KIP-848: a target assignment for a new group epoch) (Kafka: group-coordinator-metrics classic-group-rebalance-count, consumer-group-rebalance-count).", "protocol")
 	descNodeInfo        = desc("node", "info", "1, with the node's ID, cluster ID and process.roles as labels: which node a scrape came from (Kafka: kafka.server:type=app-info and KafkaServer ClusterId).", "node_id", "cluster_id", "roles")
 	descElections       = desc("controller", "leader_elections_total", "Leader elections this node committed while it was the active controller, by type: clean (from the ISR), elr (from the eligible leader replicas, KIP-966), unclean, offline (no leader left) (Kafka: ControllerStats LeaderElectionRateAndTimeMs, UncleanLeaderElectionsPerSec, ElectionFromEligibleLeaderReplicasPerSec).", "type")
 	descLogWritten      = desc("log", "written_bytes_total", "Record batch bytes the hosted logs appended to their segment files, as leader and as follower (Kafka has none; its linux-disk-write-bytes counts the whole process).")
-	descLogRead         = desc("log", "read_bytes_total", "Record batch bytes read from the hosted logs' segment files for fetches, consumers' and followers', copied or sent from the file; most come from the page cache.")
+	descLogRead         = desc("log", "read_bytes_total", "Record batch bytes read from the hosted logs' segment files: fetches (consumers' and followers', copied or sent from the file, counted when read) and the producer-state rebuild at recovery; most come from the page cache.")
 	descDiskRead        = desc("node", "disk_read_bytes_total", "Bytes the process made the storage layer read, from /proc/self/io read_bytes; Linux only (Kafka: kafka.server:type=KafkaServer,name=linux-disk-read-bytes).")
 	descDiskWritten     = desc("node", "disk_written_bytes_total", "Bytes the process sent to the storage layer, from /proc/self/io write_bytes; Linux only (Kafka: kafka.server:type=KafkaServer,name=linux-disk-write-bytes).")
 )
@@ -67,7 +68,7 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPartitions, descLeaders, descUnderReplicated, descUnderMinISR, descAtMinISR,
 		descLogBytes, descMetadataOffset, descISRShrinks, descISRExpands, descDirTotal, descDirUsed, descDirLogs, descLogEnd, descLogStart, descHW, descSize, descFollowerLag, descFollowerLagTime, descCtrlActive,
 		descOffline, descFenced, descLive, descTopics, descAllPartitions, descQuorumCommit, descVoterLag,
-		descLogWritten, descLogRead, descDiskRead, descDiskWritten, descElections, descNodeInfo} {
+		descLogWritten, descLogRead, descDiskRead, descDiskWritten, descElections, descNodeInfo, descRebalances} {
 		ch <- d
 	}
 }
@@ -156,6 +157,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		st := n.parts.ISRStats()
 		ch <- prometheus.MustNewConstMetric(descISRShrinks, prometheus.CounterValue, float64(st.Shrinks.Load()))
 		ch <- prometheus.MustNewConstMetric(descISRExpands, prometheus.CounterValue, float64(st.Expands.Load()))
+		if n.groups != nil {
+			ch <- prometheus.MustNewConstMetric(descRebalances, prometheus.CounterValue, float64(n.rebalances.classic.Load()), "classic")
+			ch <- prometheus.MustNewConstMetric(descRebalances, prometheus.CounterValue, float64(n.rebalances.consumer.Load()), "consumer")
+		}
 		ch <- prometheus.MustNewConstMetric(descLogWritten, prometheus.CounterValue, float64(n.logIO.Written.Load()))
 		ch <- prometheus.MustNewConstMetric(descLogRead, prometheus.CounterValue, float64(n.logIO.Read.Load()))
 		if du := n.diskUsage(); du != nil {

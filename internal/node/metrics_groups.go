@@ -20,7 +20,6 @@ var (
 	descGroupTotalLag  = desc("group", "total_lag_records", "A group's lag summed over the partitions its coordinator hosts.", "group")
 	descGroupMembers   = desc("group", "members", "Members of a group; on its coordinator.", "group")
 	descGroupState     = desc("group", "state", "1 for a group's current state (Stable, PreparingRebalance, CompletingRebalance, Empty, Dead; Assigning, Reconciling for KIP-848 groups).", "group", "state")
-	descRebalances     = desc("group", "rebalances_total", "Rebalances this node's group coordinators started, by protocol: classic (a new generation) or consumer (KIP-848: a target assignment for a new group epoch) (Kafka: group-coordinator-metrics classic-group-rebalance-count, consumer-group-rebalance-count).", "protocol")
 	descGroupsByState  = desc("group", "coordinator_groups", "Groups this coordinator holds, by state (Kafka: GroupMetadataManager NumGroupsStable, NumGroupsEmpty, ...).", "state")
 )
 
@@ -38,7 +37,7 @@ type groupCollector struct {
 
 // Describe sends every descriptor.
 func (c *groupCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descGroupCommitted, descGroupLag, descGroupTotalLag, descGroupMembers, descGroupState, descGroupsByState, descRebalances} {
+	for _, d := range []*prometheus.Desc{descGroupCommitted, descGroupLag, descGroupTotalLag, descGroupMembers, descGroupState, descGroupsByState} {
 		ch <- d
 	}
 }
@@ -57,8 +56,6 @@ func (c *groupCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	ch <- prometheus.MustNewConstMetric(descRebalances, prometheus.CounterValue, float64(n.rebalances.classic.Load()), "classic")
-	ch <- prometheus.MustNewConstMetric(descRebalances, prometheus.CounterValue, float64(n.rebalances.consumer.Load()), "consumer")
 	ctx, cancel := context.WithTimeout(context.Background(), groupScrapeTimeout)
 	defer cancel()
 	lreq := kmsg.NewPtrListGroupsRequest()

@@ -305,7 +305,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.groups = group.NewService(groupConfig(b, topicsView{n.loader}, &n.rebalances), n.logger)
 	var brokerMetrics *server.Metrics
 	if len(b.HTTPListeners) > 0 { // nobody could read them otherwise: record nothing
-		brokerMetrics = server.NewMetrics(metrics.Tee{n.registry, n.nodeRegistry})
+		brokerMetrics = server.NewMetrics(n.registry, n.nodeRegistry)
 	}
 	broker := server.NewBroker(server.Config{
 		NodeID:                b.NodeID,

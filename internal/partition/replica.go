@@ -180,17 +180,16 @@ type Decision struct {
 }
 
 // ApplyLeadership adopts the partition's leadership from committed
-// metadata. A leadership not newer than the one held (lower leader epoch,
-// or a partition epoch not above the held one in the same leader epoch) is
-// ignored. The same one again is no news (the metadata hands every
-// partition of a topic over when any of them changes), and must not clear
-// an ISR proposal in flight: the controller may have committed it, and a
-// leader that forgot an expansion would advance its high watermark past
-// the new member, whom the controller may elect next.
+// metadata. A leadership older than the one held (lower leader epoch, or
+// lower partition epoch in the same leader epoch) is ignored, and so is
+// the one held, again: the metadata hands every partition of a topic over
+// when any of them changes, and that is no news. It must not clear an ISR
+// proposal in flight: the controller may have committed it, and a leader
+// that forgot an expansion would advance its high watermark past the new
+// member, whom the controller may elect next.
 func (r *Replica) ApplyLeadership(l Leadership, now time.Time) Decision {
 	older := l.LeaderEpoch < r.leaderEpoch || (l.LeaderEpoch == r.leaderEpoch && l.PartitionEpoch < r.partitionEpoch)
-	same := l.LeaderEpoch == r.leaderEpoch && l.PartitionEpoch == r.partitionEpoch && r.role != RoleNone
-	if older || same {
+	if older || r.holds(l) {
 		return Decision{}
 	}
 	newEpoch := l.LeaderEpoch != r.leaderEpoch || r.role == RoleNone
@@ -228,6 +227,15 @@ func (r *Replica) ApplyLeadership(l Leadership, now time.Time) Decision {
 		r.role, r.followers = RoleNone, nil
 	}
 	return Decision{}
+}
+
+// holds reports whether l is the leadership the replica already holds:
+// the same epochs and the same leader, replicas and ISR (a standalone
+// partition's own leadership shares its epochs with the metadata's first
+// one, which must still be applied).
+func (r *Replica) holds(l Leadership) bool {
+	return r.role != RoleNone && l.LeaderEpoch == r.leaderEpoch && l.PartitionEpoch == r.partitionEpoch &&
+		l.Leader == r.leader && slices.Equal(l.Replicas, r.replicas) && slices.Equal(l.ISR, r.isr)
 }
 
 // LocalAppended records the new local log end offset; durable is the

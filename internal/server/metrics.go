@@ -38,11 +38,25 @@ type Metrics struct {
 	topicOut     *prometheus.CounterVec // bytes sent to consumers by fetch, per topic
 	topicRecsOut *prometheus.CounterVec // records sent to consumers by fetch, per topic
 	commits      prometheus.Counter     // partition offsets committed
+	// The same, over every topic: node-wide series.
+	allIn, allRecs, allOut, allRecsOut prometheus.Counter
 }
 
-// NewMetrics registers the broker's metrics on reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// NewMetrics registers the broker's metrics on reg, and the node-wide
+// ones (every series but the per-topic ones) on nodeWide too, if not nil.
+func NewMetrics(reg, nodeWide prometheus.Registerer) *Metrics {
 	m := &Metrics{}
+	all := prometheus.Registerer(metrics.Tee{reg})
+	if nodeWide != nil {
+		all = metrics.Tee{reg, nodeWide}
+	}
+	total := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "broker", Name: name, Help: help})
+	}
+	m.allIn = total("bytes_in_total", "Record batch bytes appended by produce requests, every topic (Kafka: BrokerTopicMetrics BytesInPerSec without a topic).")
+	m.allRecs = total("records_in_total", "Records appended by produce requests, every topic (Kafka: BrokerTopicMetrics MessagesInPerSec without a topic).")
+	m.allOut = total("bytes_out_total", "Record bytes sent to consumers by fetch responses, every topic (Kafka: BrokerTopicMetrics BytesOutPerSec without a topic).")
+	m.allRecsOut = total("records_out_total", "Records sent to consumers by fetch responses, every topic, as fjord_topic_records_out_total counts them.")
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "server",
 		Name: "requests_total", Help: "Requests read, by API (Kafka: kafka.network:type=RequestMetrics,name=RequestsPerSec)."}, []string{"api"})
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: metrics.Namespace, Subsystem: "server",
@@ -87,7 +101,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	// would outlive groups that expire.
 	m.commits = prometheus.NewCounter(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "group",
 		Name: "offset_commits_total", Help: "Partition offsets committed through OffsetCommit (Kafka: GroupMetadataManager OffsetCommits)."})
-	reg.MustRegister(m.commits, m.errors, requests, latency, m.bytesIn, m.bytesOut, m.conns, m.inflight, m.topicIn, m.topicRecs, m.topicOut, m.topicRecsOut)
+	all.MustRegister(m.commits, m.errors, requests, latency, m.bytesIn, m.bytesOut, m.conns, m.inflight, m.allIn, m.allRecs, m.allOut, m.allRecsOut)
+	reg.MustRegister(m.topicIn, m.topicRecs, m.topicOut, m.topicRecsOut)
 	return m
 }
 
@@ -146,6 +161,8 @@ func (m *Metrics) produced(topic string, bytes int, records int64) {
 	}
 	m.topicIn.WithLabelValues(topic).Add(float64(bytes))
 	m.topicRecs.WithLabelValues(topic).Add(float64(records))
+	m.allIn.Add(float64(bytes))
+	m.allRecs.Add(float64(records))
 }
 
 // fetched counts record bytes of topic sent to a consumer.
@@ -155,6 +172,8 @@ func (m *Metrics) fetched(topic string, bytes, records int64) {
 	}
 	m.topicOut.WithLabelValues(topic).Add(float64(bytes))
 	m.topicRecsOut.WithLabelValues(topic).Add(float64(records))
+	m.allOut.Add(float64(bytes))
+	m.allRecsOut.Add(float64(records))
 }
 
 // offsetsCommitted counts n partition offsets committed.
