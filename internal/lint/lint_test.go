@@ -38,6 +38,7 @@ var layer = map[string]int{
 	"internal/metadata":      1,
 	"internal/coordinator":   1,
 	"internal/group":         4,
+	"internal/txn":           2, // the transaction coordinator's state machine, on the coordinator runtime
 	"internal/protocol":      3,
 	"internal/partition":     2,
 	"internal/controller":    4,
