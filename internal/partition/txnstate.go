@@ -1,0 +1,95 @@
+package partition
+
+import (
+	"math"
+	"slices"
+	"sort"
+)
+
+// AbortedTxn is an aborted transaction of a partition, as Kafka's
+// transaction index (.txnindex) keeps it: its producer, its first offset,
+// its last offset (the abort marker's) and the last stable offset once it
+// ended. A read_committed fetch answers those that overlap its range, and
+// the consumer drops their records.
+type AbortedTxn struct {
+	ProducerID, FirstOffset, LastOffset, LastStableOffset int64
+}
+
+// txnState follows a partition's transactions from its batches: the first
+// offset of each producer's ongoing transaction, which the last stable
+// offset waits for, and the aborted transactions still in the log. It is a
+// pure state machine (no I/O, no locks): the partition feeds it every
+// transactional data batch and every marker, in offset order.
+//
+// Invariants: a producer has at most one ongoing transaction, started by
+// its first transactional batch after a marker; the last stable offset is
+// never above the first offset of an ongoing transaction; aborted is in
+// LastOffset order. Not wired yet (issue 12): transactional batches are
+// still refused at produce.
+type txnState struct {
+	ongoing map[int64]int64 // producer ID -> first offset of its ongoing transaction
+	aborted []AbortedTxn
+}
+
+func newTxnState() txnState { return txnState{ongoing: map[int64]int64{}} }
+
+// data records a transactional data batch of producerID at firstOffset: it
+// starts the producer's transaction unless one is ongoing.
+func (s *txnState) data(producerID, firstOffset int64) {
+	if _, ok := s.ongoing[producerID]; !ok {
+		s.ongoing[producerID] = firstOffset
+	}
+}
+
+// marker records producerID's marker at offset: its ongoing transaction
+// ends. An abort returns the aborted transaction (ok) to index; a commit,
+// or a marker with no transaction ongoing (a retried marker, or one for a
+// transaction that wrote nothing here), returns ok false.
+func (s *txnState) marker(producerID int64, commit bool, offset int64) (AbortedTxn, bool) {
+	first, ongoing := s.ongoing[producerID]
+	delete(s.ongoing, producerID)
+	if commit || !ongoing {
+		return AbortedTxn{}, false
+	}
+	a := AbortedTxn{ProducerID: producerID, FirstOffset: first, LastOffset: offset, LastStableOffset: min(s.firstUnstable(), offset+1)}
+	// Markers come in offset order, so this is the last; keep the order
+	// anyway for a caller replaying out of order.
+	i := sort.Search(len(s.aborted), func(i int) bool { return s.aborted[i].LastOffset > offset })
+	s.aborted = slices.Insert(s.aborted, i, a)
+	return a, true
+}
+
+// firstUnstable is the first offset of the oldest ongoing transaction,
+// MaxInt64 when none is ongoing.
+func (s *txnState) firstUnstable() int64 {
+	first := int64(math.MaxInt64)
+	for _, o := range s.ongoing {
+		first = min(first, o)
+	}
+	return first
+}
+
+// lastStable is the last stable offset under high watermark hw: no
+// read_committed consumer reads at or past the first offset of an ongoing
+// transaction.
+func (s *txnState) lastStable(hw int64) int64 { return min(hw, s.firstUnstable()) }
+
+// abortedIn returns the aborted transactions with records in [from, to):
+// what a read_committed fetch of that range answers.
+func (s *txnState) abortedIn(from, to int64) []AbortedTxn {
+	var out []AbortedTxn
+	i := sort.Search(len(s.aborted), func(i int) bool { return s.aborted[i].LastOffset >= from })
+	for ; i < len(s.aborted); i++ {
+		if a := s.aborted[i]; a.FirstOffset < to {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// trimBefore forgets the aborted transactions wholly below logStart:
+// retention or DeleteRecords removed them.
+func (s *txnState) trimBefore(logStart int64) {
+	i := sort.Search(len(s.aborted), func(i int) bool { return s.aborted[i].LastOffset >= logStart })
+	s.aborted = slices.Delete(s.aborted, 0, i)
+}

@@ -1,0 +1,64 @@
+package partition
+
+import (
+	"math"
+	"reflect"
+	"testing"
+)
+
+// Two producers' transactions interleaved in one partition: the last
+// stable offset waits for the oldest ongoing one, an abort is indexed with
+// the last stable offset after it, a commit is not, and a fetch range gets
+// the aborted transactions that overlap it.
+func TestTxnState_LastStableOffsetAndAborts(t *testing.T) {
+	s := newTxnState()
+	if got := s.lastStable(10); got != 10 {
+		t.Fatalf("no transaction: LSO %d", got)
+	}
+	s.data(1, 10) // producer 1: offsets 10-11
+	s.data(1, 11)
+	s.data(2, 12) // producer 2: offsets 12-13
+	if got := s.lastStable(20); got != 10 {
+		t.Fatalf("LSO %d, want 10 (producer 1's first offset)", got)
+	}
+	if _, ok := s.marker(1, true, 14); ok { // producer 1 commits at 14
+		t.Fatal("a commit indexed as an abort")
+	}
+	if got := s.lastStable(20); got != 12 {
+		t.Fatalf("LSO %d, want 12 (producer 2's first offset)", got)
+	}
+	s.data(1, 15)                   // producer 1's next transaction
+	a, ok := s.marker(2, false, 16) // producer 2 aborts at 16
+	want := AbortedTxn{ProducerID: 2, FirstOffset: 12, LastOffset: 16, LastStableOffset: 15}
+	if !ok || a != want {
+		t.Fatalf("abort %+v %v, want %+v", a, ok, want)
+	}
+	if _, ok := s.marker(2, false, 17); ok {
+		t.Fatal("a retried marker with nothing ongoing indexed")
+	}
+	if got := s.lastStable(20); got != 15 {
+		t.Fatalf("LSO %d, want 15", got)
+	}
+	a2, _ := s.marker(1, false, 18)
+	if a2.LastStableOffset != 19 {
+		t.Fatalf("with nothing else ongoing the LSO after the abort is its marker's next offset: %+v", a2)
+	}
+	for _, tc := range []struct {
+		from, to int64
+		want     []AbortedTxn
+	}{
+		{0, 12, nil},
+		{0, 13, []AbortedTxn{want}},
+		{16, 17, []AbortedTxn{want, a2}}, // producer 1's second transaction spans 15-18
+		{17, 18, []AbortedTxn{a2}},
+		{19, math.MaxInt64, nil},
+	} {
+		if got := s.abortedIn(tc.from, tc.to); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("aborted in [%d, %d): %+v, want %+v", tc.from, tc.to, got, tc.want)
+		}
+	}
+	s.trimBefore(17)
+	if got := s.abortedIn(0, math.MaxInt64); !reflect.DeepEqual(got, []AbortedTxn{a2}) {
+		t.Fatalf("after trimming below 17: %+v", got)
+	}
+}
