@@ -4,16 +4,13 @@ import (
 	"math"
 	"slices"
 	"sort"
+
+	"github.com/fjordstream/fjord/internal/log"
 )
 
-// AbortedTxn is an aborted transaction of a partition, as Kafka's
-// transaction index (.txnindex) keeps it: its producer, its first offset,
-// its last offset (the abort marker's) and the last stable offset once it
-// ended. A read_committed fetch answers those that overlap its range, and
-// the consumer drops their records.
-type AbortedTxn struct {
-	ProducerID, FirstOffset, LastOffset, LastStableOffset int64
-}
+// AbortedTxn is an aborted transaction of a partition (log.AbortedTxn:
+// what a segment's transaction index keeps).
+type AbortedTxn = log.AbortedTxn
 
 // txnState follows a partition's transactions from its batches: the first
 // offset of each producer's ongoing transaction, which the last stable
