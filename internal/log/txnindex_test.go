@@ -1,6 +1,7 @@
 package log
 
 import (
+	"encoding/hex"
 	"errors"
 	"reflect"
 	"testing"
@@ -18,6 +19,12 @@ func TestTxnIndex_RoundTrip(t *testing.T) {
 	}
 	if len(b) != 2*TxnIndexEntrySize {
 		t.Fatalf("%d bytes", len(b))
+	}
+	// Kafka's layout: version 0, then producer ID, first, last and last
+	// stable offsets, big-endian.
+	golden := "0000" + "0000000000000007" + "000000000000000a" + "0000000000000010" + "000000000000000f"
+	if got := hex.EncodeToString(b[:TxnIndexEntrySize]); got != golden {
+		t.Fatalf("entry %s, want %s", got, golden)
 	}
 	got, valid, err := ParseTxnIndex(append(b, 0, 0, 1)) // a torn third entry
 	if err != nil || valid != len(b) || !reflect.DeepEqual(got, want) {

@@ -20,13 +20,23 @@ type AbortedTxn = log.AbortedTxn
 //
 // Invariants: a producer has at most one ongoing transaction, started by
 // its first transactional batch after a marker; the last stable offset is
-// never above the first offset of an ongoing transaction; aborted is in
-// LastOffset order. Not wired yet (issue 12): transactional batches are
-// still refused at produce.
+// never above the first offset of a transaction that is ongoing, or whose
+// marker is not yet below the high watermark (Kafka's
+// firstUnstableOffset: a marker not replicated may be truncated, and the
+// transaction then ongoing again); aborted is in LastOffset order. Not
+// wired yet (issue 12): transactional batches are still refused at
+// produce. The aborted list is then to live in the segments' .txnindex
+// files, with this as a bounded cache of the latest.
 type txnState struct {
 	ongoing map[int64]int64 // producer ID -> first offset of its ongoing transaction
-	aborted []AbortedTxn
+	// unreplicated are the ended transactions whose marker is not yet
+	// below the high watermark, in marker order.
+	unreplicated []endedTxn
+	aborted      []AbortedTxn
 }
+
+// endedTxn is a transaction whose marker is written.
+type endedTxn struct{ first, marker int64 }
 
 func newTxnState() txnState { return txnState{ongoing: map[int64]int64{}} }
 
@@ -45,10 +55,17 @@ func (s *txnState) data(producerID, firstOffset int64) {
 func (s *txnState) marker(producerID int64, commit bool, offset int64) (AbortedTxn, bool) {
 	first, ongoing := s.ongoing[producerID]
 	delete(s.ongoing, producerID)
+	if ongoing {
+		s.unreplicated = append(s.unreplicated, endedTxn{first, offset})
+	}
 	if commit || !ongoing {
 		return AbortedTxn{}, false
 	}
+	// The last stable offset once this one is stable: the next unstable
+	// transaction's first offset, or past this marker.
+	s.unreplicated = s.unreplicated[:len(s.unreplicated)-1]
 	a := AbortedTxn{ProducerID: producerID, FirstOffset: first, LastOffset: offset, LastStableOffset: min(s.firstUnstable(), offset+1)}
+	s.unreplicated = append(s.unreplicated, endedTxn{first, offset})
 	// Markers come in offset order, so this is the last; keep the order
 	// anyway for a caller replaying out of order.
 	i := sort.Search(len(s.aborted), func(i int) bool { return s.aborted[i].LastOffset > offset })
@@ -56,12 +73,25 @@ func (s *txnState) marker(producerID int64, commit bool, offset int64) (AbortedT
 	return a, true
 }
 
-// firstUnstable is the first offset of the oldest ongoing transaction,
-// MaxInt64 when none is ongoing.
+// highWatermark records that the high watermark reached hw: the ended
+// transactions whose marker is below it are stable.
+func (s *txnState) highWatermark(hw int64) {
+	i := 0
+	for i < len(s.unreplicated) && s.unreplicated[i].marker < hw {
+		i++
+	}
+	s.unreplicated = slices.Delete(s.unreplicated, 0, i)
+}
+
+// firstUnstable is the first offset of the oldest transaction that is
+// ongoing or whose marker is not yet replicated, MaxInt64 when none.
 func (s *txnState) firstUnstable() int64 {
 	first := int64(math.MaxInt64)
 	for _, o := range s.ongoing {
 		first = min(first, o)
+	}
+	for _, e := range s.unreplicated {
+		first = min(first, e.first)
 	}
 	return first
 }
@@ -72,13 +102,20 @@ func (s *txnState) firstUnstable() int64 {
 func (s *txnState) lastStable(hw int64) int64 { return min(hw, s.firstUnstable()) }
 
 // abortedIn returns the aborted transactions with records in [from, to):
-// what a read_committed fetch of that range answers.
+// what a read_committed fetch of that range answers. As Kafka's
+// collectAbortedTxns, the search ends at the first one whose last stable
+// offset reaches to: every transaction with records below to had ended,
+// and was indexed, by then.
 func (s *txnState) abortedIn(from, to int64) []AbortedTxn {
 	var out []AbortedTxn
 	i := sort.Search(len(s.aborted), func(i int) bool { return s.aborted[i].LastOffset >= from })
 	for ; i < len(s.aborted); i++ {
-		if a := s.aborted[i]; a.FirstOffset < to {
+		a := s.aborted[i]
+		if a.FirstOffset < to {
 			out = append(out, a)
+		}
+		if a.LastStableOffset >= to {
+			break
 		}
 	}
 	return out

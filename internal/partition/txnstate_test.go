@@ -24,11 +24,19 @@ func TestTxnState_LastStableOffsetAndAborts(t *testing.T) {
 	if _, ok := s.marker(1, true, 14); ok { // producer 1 commits at 14
 		t.Fatal("a commit indexed as an abort")
 	}
+	// Until the marker is replicated (below the high watermark) it may
+	// be truncated: the transaction is not yet stable.
+	s.highWatermark(14)
+	if got := s.lastStable(20); got != 10 {
+		t.Fatalf("LSO %d, want 10 while the commit marker at 14 is not replicated", got)
+	}
+	s.highWatermark(15)
 	if got := s.lastStable(20); got != 12 {
 		t.Fatalf("LSO %d, want 12 (producer 2's first offset)", got)
 	}
 	s.data(1, 15)                   // producer 1's next transaction
 	a, ok := s.marker(2, false, 16) // producer 2 aborts at 16
+	s.highWatermark(17)
 	want := AbortedTxn{ProducerID: 2, FirstOffset: 12, LastOffset: 16, LastStableOffset: 15}
 	if !ok || a != want {
 		t.Fatalf("abort %+v %v, want %+v", a, ok, want)
@@ -40,6 +48,7 @@ func TestTxnState_LastStableOffsetAndAborts(t *testing.T) {
 		t.Fatalf("LSO %d, want 15", got)
 	}
 	a2, _ := s.marker(1, false, 18)
+	s.highWatermark(19)
 	if a2.LastStableOffset != 19 {
 		t.Fatalf("with nothing else ongoing the LSO after the abort is its marker's next offset: %+v", a2)
 	}

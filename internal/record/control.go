@@ -51,22 +51,25 @@ func ParseMarker(batch []byte) (Marker, error) {
 	if err != nil {
 		return Marker{}, err
 	}
-	if !h.IsControl() || h.Compression() != CodecNone {
+	if !h.IsControl() || !h.IsTransactional() || h.Compression() != CodecNone {
 		// Kafka never compresses a control batch: nothing to inflate.
-		return Marker{}, fmt.Errorf("%w: not an uncompressed control batch (control %v, %s)", ErrInvalidRecord, h.IsControl(), h.Compression())
+		return Marker{}, fmt.Errorf("%w: not an uncompressed transactional control batch (control %v, transactional %v, %s)",
+			ErrInvalidRecord, h.IsControl(), h.IsTransactional(), h.Compression())
 	}
-	h, recs, err := Records(batch)
+	_, recs, err := Records(batch)
 	if err != nil {
 		return Marker{}, err
 	}
-	if !h.IsControl() || len(recs) != 1 {
-		return Marker{}, fmt.Errorf("%w: not a control batch of one record (control %v, %d records)", ErrInvalidRecord, h.IsControl(), len(recs))
+	if len(recs) != 1 {
+		return Marker{}, fmt.Errorf("%w: a control batch of %d records", ErrInvalidRecord, len(recs))
 	}
 	k, v := recs[0].Key, recs[0].Value
 	if len(k) < 4 || len(v) < 6 {
 		return Marker{}, fmt.Errorf("%w: control record key of %d bytes, value of %d", ErrInvalidRecord, len(k), len(v))
 	}
-	if kv, vv := int16(binary.BigEndian.Uint16(k)), int16(binary.BigEndian.Uint16(v)); kv != 0 || vv != 0 {
+	// Newer versions are read as version 0 (their fields come first), as
+	// Kafka reads them; only a negative one is refused.
+	if kv, vv := int16(binary.BigEndian.Uint16(k)), int16(binary.BigEndian.Uint16(v)); kv < 0 || vv < 0 {
 		return Marker{}, fmt.Errorf("%w: control record key version %d, value version %d", ErrInvalidRecord, kv, vv)
 	}
 	switch typ := ControlType(binary.BigEndian.Uint16(k[2:])); typ {

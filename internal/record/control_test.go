@@ -1,6 +1,8 @@
 package record
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 )
@@ -21,12 +23,26 @@ func TestMarker_RoundTrip(t *testing.T) {
 		if err != nil || got != m {
 			t.Fatalf("parsed %+v %v, want %+v", got, err, m)
 		}
+		_, recs, err := Records(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Kafka's bytes: key version 0 and type (1 commit, 0 abort);
+		// value version 0 and the coordinator epoch.
+		wantKey, wantValue := []byte{0, 0, 0, 0}, []byte{0, 0, 0, 0, 0, 0}
+		if m.Commit {
+			wantKey[3] = 1
+		}
+		binary.BigEndian.PutUint32(wantValue[2:], uint32(m.CoordinatorEpoch))
+		if !bytes.Equal(recs[0].Key, wantKey) || !bytes.Equal(recs[0].Value, wantValue) {
+			t.Fatalf("key %x value %x, want %x %x", recs[0].Key, recs[0].Value, wantKey, wantValue)
+		}
 	}
-	data := Build([]Record{{Key: []byte{0, 0, 0, 1}, Value: []byte{0, 0, 0, 0, 0, 0}}}, BuildOptions{})
+	data := Build([]Record{{Key: []byte{0, 0, 0, 1}, Value: []byte{0, 0, 0, 0, 0, 0}}}, BuildOptions{Transactional: true})
 	if _, err := ParseMarker(data); !errors.Is(err, ErrInvalidRecord) {
 		t.Errorf("a data batch parsed as a marker: %v", err)
 	}
-	leaderChange := Build([]Record{{Key: []byte{0, 0, 0, 2}, Value: []byte{0, 0, 0, 0, 0, 0}}}, BuildOptions{Control: true})
+	leaderChange := Build([]Record{{Key: []byte{0, 0, 0, 2}, Value: []byte{0, 0, 0, 0, 0, 0}}}, BuildOptions{Control: true, Transactional: true})
 	if _, err := ParseMarker(leaderChange); !errors.Is(err, ErrInvalidRecord) {
 		t.Errorf("a leader-change control record parsed as a marker: %v", err)
 	}

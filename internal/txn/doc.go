@@ -13,8 +13,10 @@
 // partition over rebuilds the same state by replaying them.
 //
 // Invariants: a producer epoch of a transactional ID only grows (a new
-// producer ID restarts it at 0 when it is exhausted), so a fenced
-// producer's writes and commits are refused for good; a transaction moves
+// producer ID restarts it at 0 when it is exhausted, or when the ID
+// expired and comes back), so a fenced producer's writes and commits are
+// refused for good; only a producer that names itself (KIP-360) may retry
+// into the epoch it was given, and fencing leaves no such window; a transaction moves
 // Empty or Complete* -> Ongoing -> Prepare* -> Complete*, and only the
 // coordinator (a new InitProducerId, or the transaction's timeout) moves an
 // Ongoing transaction to PrepareAbort on the producer's behalf, bumping

@@ -82,12 +82,23 @@ func (c *Coordinator) Replay(k, value []byte) error {
 	}
 	var v kmsg.TxnMetadataValue
 	if err := v.ReadFrom(value); err != nil {
+		delete(c.txns, mk.TransactionalID) // as for a bad value below
 		return fmt.Errorf("%w: value of %q: %w", errBadRecord, mk.TransactionalID, err)
 	}
-	if v.State < kmsg.TransactionStateEmpty || v.State > kmsg.TransactionStatePrepareEpochFence || v.TimeoutMillis < 0 {
-		return fmt.Errorf("%w: value of %q: state %d, timeout %d ms", errBadRecord, mk.TransactionalID, v.State, v.TimeoutMillis)
+	if v.Version < 0 || v.Version > 1 || v.State < kmsg.TransactionStateEmpty || v.State > kmsg.TransactionStatePrepareEpochFence ||
+		v.TimeoutMillis < 0 || v.ProducerID < 0 || v.ProducerEpoch < 0 {
+		// What was held for the ID is older than this record: keeping
+		// it could hand out an epoch already given. The ID starts
+		// again (a fresh producer ID) on its next InitProducerId.
+		delete(c.txns, mk.TransactionalID)
+		return fmt.Errorf("%w: value of %q: version %d, state %d, timeout %d ms, producer %d epoch %d", errBadRecord, mk.TransactionalID,
+			v.Version, v.State, v.TimeoutMillis, v.ProducerID, v.ProducerEpoch)
 	}
-	t := &Txn{ID: mk.TransactionalID, ProducerID: v.ProducerID, ProducerEpoch: v.ProducerEpoch, LastProducerEpoch: noEpoch,
+	if v.State == kmsg.TransactionStateDead {
+		delete(c.txns, mk.TransactionalID) // Kafka writes a tombstone for it; read one
+		return nil
+	}
+	t := &Txn{ID: mk.TransactionalID, ProducerID: v.ProducerID, ProducerEpoch: v.ProducerEpoch, LastProducerEpoch: noEpoch, PreviousProducerID: -1,
 		Timeout: time.Duration(v.TimeoutMillis) * time.Millisecond, State: v.State, Partitions: map[TopicPartition]struct{}{},
 		StartTime: fromMillis(v.StartTimestamp), LastUpdate: fromMillis(v.LastUpdateTimestamp)}
 	if t.State == kmsg.TransactionStatePrepareEpochFence {
@@ -106,6 +117,7 @@ func (c *Coordinator) Replay(k, value []byte) error {
 // Loaded arms the timers once the partition is replayed. The transactions
 // left in Prepare* are MarkerJobs: their markers are written again.
 func (c *Coordinator) Loaded(now time.Time) coordinator.Result {
+	now = ms(now)
 	c.nextAbort, c.nextExpire = now.Add(c.cfg.AbortCheckInterval), now.Add(c.cfg.ExpiredCheckInterval)
 	return coordinator.Result{}
 }
@@ -130,6 +142,7 @@ func minTime(a, b time.Time) time.Time {
 // and removes the transactional IDs idle for transactional.id.expiration.ms
 // (Kafka's removeExpiredTransactionalIds), when their checks are due.
 func (c *Coordinator) Tick(now time.Time) coordinator.Result {
+	now = ms(now)
 	var res coordinator.Result
 	if !c.nextAbort.IsZero() && !now.Before(c.nextAbort) {
 		c.nextAbort = now.Add(c.cfg.AbortCheckInterval)
@@ -151,7 +164,7 @@ func (c *Coordinator) Tick(now time.Time) coordinator.Result {
 			t := c.txns[id]
 			switch t.State {
 			case kmsg.TransactionStateEmpty, kmsg.TransactionStateCompleteCommit, kmsg.TransactionStateCompleteAbort:
-				if now.Sub(t.LastUpdate) > c.cfg.IDExpiration {
+				if now.Sub(t.LastUpdate) >= c.cfg.IDExpiration {
 					delete(c.txns, id)
 					res.Records = append(res.Records, tombstone(id))
 				}
@@ -163,9 +176,9 @@ func (c *Coordinator) Tick(now time.Time) coordinator.Result {
 
 // Listing is a transaction as ListTransactions shows it.
 type Listing struct {
-	ID         string
-	ProducerID int64
-	State      kmsg.TransactionState
+	ID         string                // the transactional ID
+	ProducerID int64                 // its producer ID
+	State      kmsg.TransactionState // its state
 }
 
 // List returns the transactions in one of states (all when empty) and of

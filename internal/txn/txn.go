@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -26,16 +27,24 @@ const (
 // Config is what a Coordinator is built from; zero durations take Kafka's
 // defaults.
 type Config struct {
-	MaxTimeout           time.Duration
-	IDExpiration         time.Duration
-	AbortCheckInterval   time.Duration
-	ExpiredCheckInterval time.Duration
+	// MaxTimeout is transaction.max.timeout.ms: the longest timeout a
+	// producer may ask for (at most MaxInt32 ms, what the record holds).
+	MaxTimeout time.Duration
+	// IDExpiration is transactional.id.expiration.ms: an ID with no
+	// transaction for this long is removed.
+	IDExpiration time.Duration
+	// AbortCheckInterval and ExpiredCheckInterval are how often timed-out
+	// transactions and expired IDs are looked for
+	// (transaction.abort.timed.out.transaction.cleanup.interval.ms,
+	// transaction.remove.expired.transaction.cleanup.interval.ms).
+	AbortCheckInterval, ExpiredCheckInterval time.Duration
 }
 
 func (c Config) normalized() Config {
 	if c.MaxTimeout <= 0 {
 		c.MaxTimeout = DefaultMaxTimeout
 	}
+	c.MaxTimeout = min(c.MaxTimeout, math.MaxInt32*time.Millisecond)
 	if c.IDExpiration <= 0 {
 		c.IDExpiration = DefaultIDExpiration
 	}
@@ -50,22 +59,26 @@ func (c Config) normalized() Config {
 
 // TopicPartition names a partition of a transaction.
 type TopicPartition struct {
-	Topic     string
-	Partition int32
+	Topic     string // the topic's name
+	Partition int32  // the partition's index
 }
 
 // Txn is a transactional ID's state: Kafka's TransactionMetadata.
 type Txn struct {
-	ID            string
-	ProducerID    int64
-	ProducerEpoch int16
-	// LastProducerEpoch is the epoch before the last bump (noEpoch when
-	// none): a producer retrying InitProducerId after a lost answer
-	// (KIP-360) presents it.
-	LastProducerEpoch int16
-	Timeout           time.Duration
-	State             kmsg.TransactionState
-	Partitions        map[TopicPartition]struct{}
+	ID            string // the transactional ID
+	ProducerID    int64  // the producer ID its producer writes with
+	ProducerEpoch int16  // the current epoch: older ones are fenced
+	// LastProducerEpoch is the epoch before the last bump a producer
+	// asked for naming itself (KIP-360), and PreviousProducerID the
+	// producer ID before the last rotation it asked for: its retry of
+	// InitProducerId after a lost answer presents them. -1 when none:
+	// neither is in the record (as in Kafka's v0), so a coordinator move
+	// forgets them.
+	LastProducerEpoch  int16
+	PreviousProducerID int64
+	Timeout            time.Duration         // the producer's transaction.timeout.ms
+	State              kmsg.TransactionState // Empty, Ongoing, Prepare*, Complete*
+	Partitions         map[TopicPartition]struct{}
 	// StartTime is when the ongoing transaction began (zero when none);
 	// LastUpdate when the state last changed.
 	StartTime, LastUpdate time.Time
@@ -116,8 +129,8 @@ func (c *Coordinator) IDs() []string { return slices.Sorted(maps.Keys(c.txns)) }
 
 // InitRequest is an InitProducerId with a transactional ID.
 type InitRequest struct {
-	ID      string
-	Timeout time.Duration
+	ID      string        // the transactional ID, not empty
+	Timeout time.Duration // the producer's transaction.timeout.ms
 	// ProducerID and ProducerEpoch are the producer's current ones
 	// (KIP-360, InitProducerId v3+), -1 and -1 for a new producer.
 	ProducerID    int64
@@ -129,8 +142,8 @@ type InitRequest struct {
 
 // InitResponse answers InitProducerId.
 type InitResponse struct {
-	ProducerID    int64
-	ProducerEpoch int16
+	ProducerID    int64 // -1 on an error
+	ProducerEpoch int16 // -1 on an error
 	Err           error // a kerr error, nil on success
 }
 
@@ -140,8 +153,12 @@ type InitResponse struct {
 // bumped, so its producer is fenced) and the caller is told to retry
 // (CONCURRENT_TRANSACTIONS) until the abort completed.
 func (c *Coordinator) Init(req InitRequest, now time.Time) coordinator.Result {
+	now = ms(now)
 	fail := func(err error) coordinator.Result {
 		return coordinator.Result{Response: InitResponse{ProducerID: -1, ProducerEpoch: -1, Err: err}}
+	}
+	if req.ID == "" {
+		return fail(fmt.Errorf("%w: an empty transactional ID", kerr.InvalidRequest))
 	}
 	if req.Timeout <= 0 || req.Timeout > c.cfg.MaxTimeout {
 		return fail(fmt.Errorf("%w: %s, transaction.max.timeout.ms is %s", kerr.InvalidTransactionTimeout, req.Timeout, c.cfg.MaxTimeout))
@@ -151,21 +168,27 @@ func (c *Coordinator) Init(req InitRequest, now time.Time) coordinator.Result {
 		if req.FreshProducerID < 0 {
 			return fail(kerr.CoordinatorNotAvailable)
 		}
-		t = &Txn{ID: req.ID, ProducerID: req.FreshProducerID, ProducerEpoch: noEpoch, LastProducerEpoch: noEpoch,
+		t = &Txn{ID: req.ID, ProducerID: req.FreshProducerID, ProducerEpoch: noEpoch, LastProducerEpoch: noEpoch, PreviousProducerID: -1,
 			State: kmsg.TransactionStateEmpty, Partitions: map[TopicPartition]struct{}{}}
 	} else {
 		t = t.clone()
 	}
-	if req.ProducerID >= 0 {
-		// KIP-360: the producer names itself; a retry of the last
-		// bump is answered with its result.
+	identity := req.ProducerID >= 0
+	if identity && t.ProducerEpoch != noEpoch {
+		// KIP-360: the producer names itself. The retry of the bump (or
+		// the producer ID rotation) it asked for last is answered with
+		// its result; a producer other than the current one is fenced,
+		// unless a transaction is completing (it retries until then).
+		retryOfBump := req.ProducerID == t.ProducerID && req.ProducerEpoch == t.LastProducerEpoch
+		retryOfRotation := req.ProducerID == t.PreviousProducerID && req.ProducerEpoch == t.LastProducerEpoch
 		switch {
-		case req.ProducerID != t.ProducerID:
-			return fail(fmt.Errorf("%w: producer %d is not %s's (%d)", kerr.ProducerFenced, req.ProducerID, req.ID, t.ProducerID))
-		case req.ProducerEpoch == t.LastProducerEpoch && t.State == kmsg.TransactionStateEmpty:
+		case t.LastProducerEpoch != noEpoch && (retryOfBump || retryOfRotation) && t.State == kmsg.TransactionStateEmpty:
 			return coordinator.Result{Response: InitResponse{ProducerID: t.ProducerID, ProducerEpoch: t.ProducerEpoch}}
-		case req.ProducerEpoch != t.ProducerEpoch:
-			return fail(fmt.Errorf("%w: epoch %d, %s is at %d", kerr.ProducerFenced, req.ProducerEpoch, req.ID, t.ProducerEpoch))
+		case t.State == kmsg.TransactionStatePrepareCommit || t.State == kmsg.TransactionStatePrepareAbort:
+			return fail(fmt.Errorf("%w: %s is completing a transaction", kerr.ConcurrentTransactions, req.ID))
+		case req.ProducerID != t.ProducerID || req.ProducerEpoch != t.ProducerEpoch:
+			return fail(fmt.Errorf("%w: producer %d epoch %d, %s is producer %d epoch %d", kerr.ProducerFenced,
+				req.ProducerID, req.ProducerEpoch, req.ID, t.ProducerID, t.ProducerEpoch))
 		}
 	}
 	switch t.State {
@@ -183,7 +206,7 @@ func (c *Coordinator) Init(req InitRequest, now time.Time) coordinator.Result {
 	default:
 		return fail(fmt.Errorf("%w: %s is in state %d", kerr.InvalidTxnState, req.ID, t.State))
 	}
-	if !c.bump(t, req.FreshProducerID) {
+	if !bump(t, req.FreshProducerID, identity) {
 		return fail(kerr.CoordinatorNotAvailable)
 	}
 	t.Timeout, t.State, t.LastUpdate, t.StartTime = req.Timeout, kmsg.TransactionStateEmpty, now, time.Time{}
@@ -193,16 +216,27 @@ func (c *Coordinator) Init(req InitRequest, now time.Time) coordinator.Result {
 }
 
 // bump moves t to its next epoch, or to fresh's epoch 0 once its epochs
-// are exhausted; false when that needs a fresh ID and none was given.
-func (c *Coordinator) bump(t *Txn, fresh int64) bool {
+// are exhausted (a new ID starts at 0 too); false when that needs a fresh
+// ID and none was given. Only a producer that named itself (KIP-360) may
+// retry the bump, so only then is the epoch it had remembered, as Kafka's
+// prepareIncrementProducerEpoch and prepareProducerIdRotation do: a
+// zombie presenting its old epoch must not get the new one.
+func bump(t *Txn, fresh int64, identity bool) bool {
+	last, prev := noEpoch, int64(-1)
+	if identity {
+		last = t.ProducerEpoch
+	}
 	if t.ProducerEpoch >= maxEpoch || t.ProducerEpoch == noEpoch && t.ProducerID < 0 {
 		if fresh < 0 {
 			return false
 		}
-		t.ProducerID, t.LastProducerEpoch, t.ProducerEpoch = fresh, noEpoch, 0
+		if identity {
+			prev = t.ProducerID
+		}
+		t.PreviousProducerID, t.ProducerID, t.LastProducerEpoch, t.ProducerEpoch = prev, fresh, last, 0
 		return true
 	}
-	t.LastProducerEpoch = t.ProducerEpoch
+	t.PreviousProducerID, t.LastProducerEpoch = -1, last
 	t.ProducerEpoch++
 	return true
 }
@@ -210,13 +244,17 @@ func (c *Coordinator) bump(t *Txn, fresh int64) bool {
 // fence bumps t's epoch so that its producer's writes and EndTxn are
 // refused, keeping its producer ID (the abort's markers carry it): up to
 // 32767, one past what a producer is given, as Kafka's
-// prepareFenceProducerEpoch.
+// prepareFenceProducerEpoch. Nobody may retry into it.
 func fence(t *Txn) {
-	t.LastProducerEpoch = t.ProducerEpoch
+	t.LastProducerEpoch, t.PreviousProducerID = noEpoch, -1
 	if t.ProducerEpoch < maxEpoch+1 {
 		t.ProducerEpoch++
 	}
 }
+
+// ms is now at Kafka's precision: the records keep milliseconds, so the
+// state a replay rebuilds equals the live one.
+func ms(now time.Time) time.Time { return time.UnixMilli(now.UnixMilli()) }
 
 // check validates a producer's identity for a transaction operation.
 func (c *Coordinator) check(id string, pid int64, epoch int16) (*Txn, error) {
@@ -224,10 +262,11 @@ func (c *Coordinator) check(id string, pid int64, epoch int16) (*Txn, error) {
 	switch {
 	case t == nil || t.ProducerID != pid:
 		return nil, fmt.Errorf("%w: %s", kerr.InvalidProducerIDMapping, id)
-	case epoch < t.ProducerEpoch:
+	case epoch != t.ProducerEpoch:
+		// Kafka answers PRODUCER_FENCED for any other epoch (the
+		// shell downgrades it to INVALID_PRODUCER_EPOCH for the old
+		// request versions, KIP-588).
 		return nil, fmt.Errorf("%w: epoch %d, %s is at %d", kerr.ProducerFenced, epoch, id, t.ProducerEpoch)
-	case epoch > t.ProducerEpoch:
-		return nil, fmt.Errorf("%w: epoch %d, %s is at %d", kerr.InvalidProducerEpoch, epoch, id, t.ProducerEpoch)
 	}
 	return t.clone(), nil
 }
@@ -237,6 +276,7 @@ func (c *Coordinator) check(id string, pid int64, epoch int16) (*Txn, error) {
 // transaction, which becomes Ongoing. The response is nil or a kerr error
 // for every partition.
 func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []TopicPartition, now time.Time) coordinator.Result {
+	now = ms(now)
 	t, err := c.check(id, pid, epoch)
 	if err != nil {
 		return coordinator.Result{Response: err}
@@ -247,6 +287,9 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []T
 	case kmsg.TransactionStateEmpty, kmsg.TransactionStateOngoing, kmsg.TransactionStateCompleteCommit, kmsg.TransactionStateCompleteAbort:
 	default:
 		return coordinator.Result{Response: fmt.Errorf("%w: %s is in state %d", kerr.InvalidTxnState, id, t.State)}
+	}
+	if len(parts) == 0 {
+		return coordinator.Result{} // nothing joins: no transaction starts
 	}
 	added := false
 	for _, p := range parts {
@@ -269,6 +312,7 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []T
 // PrepareAbort (its markers are then due: MarkerJobs); a retry of a
 // completed end is answered as done. The response is nil or a kerr error.
 func (c *Coordinator) End(id string, pid int64, epoch int16, commit bool, now time.Time) coordinator.Result {
+	now = ms(now)
 	t, err := c.check(id, pid, epoch)
 	if err != nil {
 		return coordinator.Result{Response: err}
@@ -294,11 +338,11 @@ func (c *Coordinator) End(id string, pid int64, epoch int16, commit bool, now ti
 // MarkerJob is a transaction whose markers are due: a WriteTxnMarkers of
 // Commit (or abort) with the producer ID and epoch to every partition.
 type MarkerJob struct {
-	ID            string
-	ProducerID    int64
-	ProducerEpoch int16
-	Commit        bool
-	Partitions    []TopicPartition
+	ID            string           // the transactional ID
+	ProducerID    int64            // the markers' producer ID
+	ProducerEpoch int16            // the markers' epoch (a fenced transaction's is the bumped one)
+	Commit        bool             // commit markers, else abort
+	Partitions    []TopicPartition // every partition of the transaction, sorted
 }
 
 // MarkerJobs returns the transactions in PrepareCommit or PrepareAbort,
@@ -321,6 +365,7 @@ func (c *Coordinator) MarkerJobs() []MarkerJob {
 // Prepare* becomes Complete*. A late report (another epoch, or already
 // complete) changes nothing.
 func (c *Coordinator) MarkersWritten(job MarkerJob, now time.Time) coordinator.Result {
+	now = ms(now)
 	t := c.txns[job.ID]
 	want := kmsg.TransactionStatePrepareAbort
 	if job.Commit {
@@ -334,7 +379,7 @@ func (c *Coordinator) MarkersWritten(job MarkerJob, now time.Time) coordinator.R
 	if job.Commit {
 		t.State = kmsg.TransactionStateCompleteCommit
 	}
-	t.LastUpdate, t.StartTime = now, time.Time{}
+	t.LastUpdate = now // StartTime stays: DescribeTransactions shows it, as Kafka's
 	clear(t.Partitions)
 	c.txns[job.ID] = t
 	return coordinator.Result{Records: []coordinator.Record{record(t)}}

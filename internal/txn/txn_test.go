@@ -99,8 +99,10 @@ func TestTxn_Lifecycle(t *testing.T) {
 	}
 	errIs(t, c.AddPartitions("b", 1000, 0, tps(0), t0).Response, kerr.InvalidProducerIDMapping)
 	errIs(t, c.AddPartitions("a", 999, 0, tps(0), t0).Response, kerr.InvalidProducerIDMapping)
-	errIs(t, c.Init(InitRequest{ID: "x", Timeout: 16 * time.Minute, FreshProducerID: 1}, t0).Response, kerr.InvalidTransactionTimeout)
-	errIs(t, c.End("a", 1000, 1, true, t0).Response, kerr.InvalidProducerEpoch)
+	errIs(t, c.Init(InitRequest{ID: "x", Timeout: 16 * time.Minute, ProducerID: -1, ProducerEpoch: -1, FreshProducerID: 1}, t0).Response, kerr.InvalidTransactionTimeout)
+	errIs(t, c.End("a", 1000, 1, true, t0).Response, kerr.ProducerFenced) // any other epoch, as Kafka
+	errIs(t, c.Init(InitRequest{ID: "", Timeout: time.Minute, ProducerID: -1, ProducerEpoch: -1, FreshProducerID: 1}, t0).Response, kerr.InvalidRequest)
+	l.done(t, c.AddPartitions("a", 1000, 0, nil, t0), 0) // nothing to add: nothing changes
 }
 
 // A second producer with the same transactional ID fences the first: the
@@ -147,6 +149,55 @@ func TestTxn_InitWithProducerIdentity(t *testing.T) {
 	errIs(t, c.Init(InitRequest{ID: "a", Timeout: time.Minute, ProducerID: 4, ProducerEpoch: 1, FreshProducerID: 6}, t0).Response, kerr.ProducerFenced)
 }
 
+// A producer that did not name itself gets the next epoch with no retry
+// window: the producer it fenced cannot present its old epoch and get the
+// new one (Kafka's prepareIncrementProducerEpoch forgets the last epoch
+// then). A KIP-360 producer whose ID the coordinator does not know (it
+// expired) gets a fresh producer ID.
+func TestTxn_NoRetryWindowForZombies(t *testing.T) {
+	c, l := New(Config{}), &log{}
+	initOK(t, l, c, InitRequest{ID: "a", Timeout: time.Minute, ProducerID: -1, ProducerEpoch: -1, FreshProducerID: 5}, t0)
+	r := initOK(t, l, c, InitRequest{ID: "a", Timeout: time.Minute, ProducerID: -1, ProducerEpoch: -1, FreshProducerID: 6}, t0)
+	if r.ProducerID != 5 || r.ProducerEpoch != 1 {
+		t.Fatalf("second producer: %+v", r)
+	}
+	errIs(t, c.Init(InitRequest{ID: "a", Timeout: time.Minute, ProducerID: 5, ProducerEpoch: 0, FreshProducerID: 6}, t0).Response, kerr.ProducerFenced)
+	r = initOK(t, l, c, InitRequest{ID: "new", Timeout: time.Minute, ProducerID: 5, ProducerEpoch: 3, FreshProducerID: 10}, t0)
+	if r.ProducerID != 10 || r.ProducerEpoch != 0 {
+		t.Fatalf("unknown ID with a producer identity: %+v", r)
+	}
+}
+
+// A KIP-360 producer at the last epoch moves to a fresh producer ID; its
+// retry of that InitProducerId gets the same answer. Fencing takes the
+// epoch one past the last a producer is given.
+func TestTxn_RotationRetryAndFenceEpoch(t *testing.T) {
+	c, l := New(Config{}), &log{}
+	for _, tx := range []*Txn{
+		{ID: "a", ProducerID: 3, ProducerEpoch: maxEpoch, Timeout: time.Minute, State: kmsg.TransactionStateCompleteCommit, Partitions: map[TopicPartition]struct{}{}, LastUpdate: t0},
+		{ID: "b", ProducerID: 4, ProducerEpoch: maxEpoch, Timeout: time.Minute, State: kmsg.TransactionStateOngoing,
+			Partitions: map[TopicPartition]struct{}{{"t", 0}: {}}, StartTime: t0, LastUpdate: t0},
+	} {
+		rec := record(tx)
+		if err := c.Replay(rec.Key, rec.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := InitRequest{ID: "a", Timeout: time.Minute, ProducerID: 3, ProducerEpoch: maxEpoch, FreshProducerID: 9}
+	if r := initOK(t, l, c, req, t0); r.ProducerID != 9 || r.ProducerEpoch != 0 {
+		t.Fatalf("rotation: %+v", r)
+	}
+	req.FreshProducerID = 11
+	retry := l.take(t, c.Init(req, t0), 0).Response.(InitResponse)
+	if retry.Err != nil || retry.ProducerID != 9 || retry.ProducerEpoch != 0 {
+		t.Fatalf("retry of the rotation: %+v", retry)
+	}
+	errIs(t, l.take(t, c.Init(InitRequest{ID: "b", Timeout: time.Minute, ProducerID: -1, ProducerEpoch: -1, FreshProducerID: 12}, t0), 1).Response, kerr.ConcurrentTransactions)
+	if got := c.Get("b"); got.ProducerEpoch != maxEpoch+1 || got.ProducerID != 4 {
+		t.Fatalf("fenced at the last epoch: %+v", got)
+	}
+}
+
 // Past the last epoch a producer is given, the transactional ID moves to
 // a fresh producer ID at epoch 0.
 func TestTxn_EpochExhaustion(t *testing.T) {
@@ -182,12 +233,20 @@ func TestTxn_TimeoutAndExpiration(t *testing.T) {
 	}
 	errIs(t, c.End("slow", 1, 0, true, t0).Response, kerr.ProducerFenced)
 	l.done(t, c.MarkersWritten(c.MarkerJobs()[0], t0.Add(4*time.Second)), 1)
-	// Both idle past the expiration: removed (tombstones).
-	res := l.take(t, c.Tick(t0.Add(2*time.Hour)), 2)
+	// An ongoing transaction's ID is not expired, however old.
+	initOK(t, l, c, InitRequest{ID: "busy", Timeout: 900 * time.Second, ProducerID: -1, ProducerEpoch: -1, FreshProducerID: 3}, t0)
+	l.done(t, c.AddPartitions("busy", 3, 0, tps(0), t0), 1)
+	// Both idle ones past the expiration: removed (tombstones); "busy"
+	// is past its timeout too, so it is aborted, not removed.
+	res := l.take(t, c.Tick(t0.Add(2*time.Hour)), 3)
+	tombstones := 0
 	for _, r := range res.Records {
-		if r.Value != nil {
-			t.Fatalf("not a tombstone: %+v", r)
+		if r.Value == nil {
+			tombstones++
 		}
+	}
+	if tombstones != 2 || c.Get("busy") == nil || c.Get("busy").State != kmsg.TransactionStatePrepareAbort {
+		t.Fatalf("%d tombstones; busy %+v", tombstones, c.Get("busy"))
 	}
 	if c.Get("idle") != nil || c.Get("slow") != nil {
 		t.Fatal("expired transactional IDs kept")
