@@ -384,3 +384,34 @@ func (c *Coordinator) MarkersWritten(job MarkerJob, now time.Time) coordinator.R
 	c.txns[job.ID] = t
 	return coordinator.Result{Records: []coordinator.Record{record(t)}}
 }
+
+// Verify answers a partition leader's check of a transactional write
+// (AddPartitionsToTxn v4+ with verify_only, KIP-890 part 1): each partition
+// gets nil when the producer's transaction is ongoing and holds it, and
+// otherwise the error the write is refused with. Nothing changes.
+func (c *Coordinator) Verify(id string, pid int64, epoch int16, parts []TopicPartition) []error {
+	out := make([]error, len(parts))
+	t, err := c.check(id, pid, epoch)
+	for i, p := range parts {
+		switch {
+		case err != nil:
+			out[i] = err
+		case t.State != kmsg.TransactionStateOngoing:
+			out[i] = fmt.Errorf("%w: %s has no ongoing transaction (state %s)", kerr.InvalidTxnState, id, StateName(t.State))
+		default:
+			if _, ok := t.Partitions[p]; !ok {
+				out[i] = fmt.Errorf("%w: %s-%d is not in %s's transaction", kerr.InvalidTxnState, p.Topic, p.Partition, id)
+			}
+		}
+	}
+	return out
+}
+
+// Describe returns a transactional ID's state for DescribeTransactions,
+// or TRANSACTIONAL_ID_NOT_FOUND.
+func (c *Coordinator) Describe(id string) (*Txn, error) {
+	if t := c.Get(id); t != nil {
+		return t, nil
+	}
+	return nil, fmt.Errorf("%w: %s", kerr.TransactionalIDNotFound, id)
+}

@@ -320,3 +320,25 @@ func FuzzReplay(f *testing.F) {
 		}
 	})
 }
+
+// A partition leader's verification (KIP-890): a write is allowed only
+// for a partition of the producer's ongoing transaction, in its epoch.
+func TestTxn_VerifyAndDescribe(t *testing.T) {
+	c, l := New(Config{}), &log{}
+	initOK(t, l, c, InitRequest{ID: "a", Timeout: time.Minute, ProducerID: -1, ProducerEpoch: -1, FreshProducerID: 1}, t0)
+	errIs(t, c.Verify("a", 1, 0, tps(0))[0], kerr.InvalidTxnState) // nothing ongoing
+	l.done(t, c.AddPartitions("a", 1, 0, tps(0), t0), 1)
+	got := c.Verify("a", 1, 0, tps(0, 1))
+	if got[0] != nil {
+		t.Fatalf("the transaction's partition refused: %v", got[0])
+	}
+	errIs(t, got[1], kerr.InvalidTxnState)
+	errIs(t, c.Verify("a", 1, 1, tps(0))[0], kerr.ProducerFenced)
+	errIs(t, c.Verify("b", 1, 0, tps(0))[0], kerr.InvalidProducerIDMapping)
+	if d, err := c.Describe("a"); err != nil || d.State != kmsg.TransactionStateOngoing || len(d.Partitions) != 1 {
+		t.Fatalf("describe: %+v %v", d, err)
+	}
+	if _, err := c.Describe("b"); !errors.Is(err, kerr.TransactionalIDNotFound) {
+		t.Fatalf("describe a missing ID: %v", err)
+	}
+}
