@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // Log compaction (cleanup.policy=compact), as Kafka's log cleaner does it:
@@ -401,7 +403,7 @@ func (l *Log) Clean(ctx context.Context, opts CleanOptions) (CleanStats, error) 
 		for _, g := range groups {
 			if g.neu != nil {
 				g.neu.close()
-				for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+				for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 					l.fs.Remove(g.neu.path(suf) + cleanedSuffix)
 				}
 			}
@@ -464,6 +466,13 @@ func (l *Log) swapIn(groups []cleanGroup, segs []*segment, endOffset int64, st *
 		sg := swapGroup{newBase: -1}
 		if g.neu != nil {
 			sg.newBase = g.neu.base
+			// The aborted transactions go with their markers, which the
+			// cleaner keeps, so a group holding any is never empty.
+			// Read under mu: AddAbortedTxn may have added one since.
+			if err := writeCleanedTxnIndex(l.fs, g); err != nil {
+				discard()
+				return fmt.Errorf("%w: clean: %w", ErrStorage, err)
+			}
 		}
 		for _, s := range g.old {
 			sg.old = append(sg.old, s.base)
@@ -571,4 +580,23 @@ func groupSegments(segs []*segment, sizes map[*segment]int64, nextBase []int64, 
 		i = j
 	}
 	return groups
+}
+
+// writeCleanedTxnIndex gives g's cleaned segment the transaction index
+// entries of the segments it replaces, written fsynced beside it as
+// <base>.txnindex.cleaned for the swap to rename (none when there are no
+// entries). Caller holds mu.
+func writeCleanedTxnIndex(fsys vfs.FS, g cleanGroup) error {
+	g.neu.txns = nil
+	for _, s := range g.old {
+		g.neu.txns = append(g.neu.txns, s.txns...)
+	}
+	if len(g.neu.txns) == 0 {
+		return nil
+	}
+	b := make([]byte, 0, len(g.neu.txns)*TxnIndexEntrySize)
+	for _, a := range g.neu.txns {
+		b = AppendTxnIndexEntry(b, a)
+	}
+	return writeFile(fsys, g.neu.path(txnIndexSuffix)+cleanedSuffix, b, true)
 }

@@ -286,7 +286,7 @@ func applySwap(fsys vfs.FS, dir string, m swapManifest, hook func(string) error)
 		if g.newBase >= 0 {
 			// The .log last: a .log.cleaned left over means the group's
 			// renames are not all done.
-			for _, suf := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
+			for _, suf := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix, logSuffix} {
 				err := fsys.Rename(name(g.newBase, suf+cleanedSuffix), name(g.newBase, suf))
 				if err != nil && !errors.Is(err, os.ErrNotExist) {
 					return fmt.Errorf("swap segment %d: %w", g.newBase, err)
@@ -302,7 +302,7 @@ func applySwap(fsys vfs.FS, dir string, m swapManifest, hook func(string) error)
 			if fresh[ob] {
 				continue
 			}
-			for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+			for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 				if err := fsys.Remove(name(ob, suf)); err != nil && !errors.Is(err, os.ErrNotExist) {
 					return fmt.Errorf("swap: delete segment %d: %w", ob, err)
 				}

@@ -23,25 +23,27 @@ type Log struct {
 
 	// mu guards everything below up to syncMu. Held for appends and for
 	// locating reads; never across fsync or the bulk read of Read.
-	mu          sync.Mutex
-	cfg         Config
-	segs        []*segment // ordered by base; the last is the active segment
-	lso         int64      // log start offset
-	leo         int64      // log end offset
-	recovery    int64      // recovery point last written to log-checkpoint
-	epochs      epochCache
-	truncGen    uint64     // bumped by Truncate: invalidates reads in flight
-	dirtySegs   []*segment // segments with writes not yet fsynced (active last)
-	dirDirty    bool       // segment files created since the last folder fsync
-	unflushedAt time.Time  // time of the first append after the last flush
-	closed      bool
-	failed      error // sticky I/O failure: writes are refused (see fail)
-	onFailure   func(error)
-	onFsync     func(time.Duration) // Options.OnFsync
-	io          *IOStats            // Options.IO
-	hdrBuf      [record.HeaderSize]byte
-	scratch     []byte // batch-sized scratch for timestamp lookups
-	walkBuf     []byte // header window of reads (walkBuffer)
+	mu       sync.Mutex
+	cfg      Config
+	segs     []*segment // ordered by base; the last is the active segment
+	lso      int64      // log start offset
+	leo      int64      // log end offset
+	recovery int64      // recovery point last written to log-checkpoint
+	epochs   epochCache
+	truncGen uint64 // bumped by Truncate: invalidates reads in flight
+	// txnIndexLost: a .txnindex file was unreadable at open.
+	txnIndexLost bool
+	dirtySegs    []*segment // segments with writes not yet fsynced (active last)
+	dirDirty     bool       // segment files created since the last folder fsync
+	unflushedAt  time.Time  // time of the first append after the last flush
+	closed       bool
+	failed       error // sticky I/O failure: writes are refused (see fail)
+	onFailure    func(error)
+	onFsync      func(time.Duration) // Options.OnFsync
+	io           *IOStats            // Options.IO
+	hdrBuf       [record.HeaderSize]byte
+	scratch      []byte // batch-sized scratch for timestamp lookups
+	walkBuf      []byte // header window of reads (walkBuffer)
 
 	// flushed is the flushed offset: every offset below it is fsynced.
 	// Written under mu, read without it.
@@ -578,6 +580,7 @@ func (l *Log) Close() error {
 			if s.indexDirty {
 				errs = append(errs, s.writeIndexes(true))
 			}
+			errs = append(errs, s.writeTxnIndex(true))
 		}
 		for _, s := range l.dirtySegs {
 			if err := s.f.Sync(); err != nil {

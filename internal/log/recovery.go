@@ -63,6 +63,10 @@ func (l *Log) recover() error {
 		}
 		l.segs = append(l.segs, s)
 		scanned, ok := l.recoverSegment(s, rp)
+		if !s.loadTxnIndex() {
+			l.txnIndexLost = true
+			l.logger.Warn("log recovery: unreadable transaction index, to be rebuilt from the log", "segment", s.path(txnIndexSuffix))
+		}
 		if !ok {
 			l.dropSegmentsFrom(bases[i+1:], fmt.Sprintf("segment %d was cut at byte %d", base, scanned))
 			break
@@ -93,7 +97,7 @@ func (l *Log) recover() error {
 	}
 	l.finishEpochs(epochsOK, epochsRead)
 	clean := haveCk && rp == l.leo && ck.logStartOffset == l.lso &&
-		len(l.segs) == len(bases) && !slices.ContainsFunc(l.segs, func(s *segment) bool { return s.indexDirty })
+		len(l.segs) == len(bases) && !slices.ContainsFunc(l.segs, func(s *segment) bool { return s.indexDirty || s.txnDirty })
 	if clean {
 		// A clean shutdown left nothing to repair or make durable:
 		// skip the fsyncs and the checkpoint rewrite.
@@ -133,7 +137,7 @@ func (l *Log) listSegments() ([]int64, error) {
 		switch "." + suf {
 		case logSuffix:
 			logs[base] = true
-		case indexSuffix, timeIndexSuffix:
+		case indexSuffix, timeIndexSuffix, txnIndexSuffix:
 			indexes = append(indexes, name)
 		}
 	}
@@ -183,7 +187,7 @@ func (l *Log) dropSegmentsFrom(bases []int64, why string) {
 			size = st.Size()
 		}
 		l.logger.Warn("log recovery: deleted segment after a cut", "segment", s.path(logSuffix), "bytes_dropped", size, "reason", why)
-		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			l.fs.Remove(s.path(suf))
 		}
 	}
@@ -414,6 +418,9 @@ func (l *Log) finishRecovery() error {
 			if err := s.writeIndexes(false); err != nil {
 				return err
 			}
+		}
+		if err := s.writeTxnIndex(false); err != nil {
+			return err
 		}
 		if err := s.f.Sync(); err != nil {
 			return fmt.Errorf("segment %d: fsync: %w", s.base, err)

@@ -47,6 +47,9 @@ type segment struct {
 	bytesSinceIndex int64     // bytes appended since the last index entry
 	firstAppend     time.Time // when this process first appended to it (segment.ms)
 	indexDirty      bool      // index files lag the in-memory indexes
+
+	txns     []AbortedTxn // aborted transactions whose marker is here (see txnindex.go)
+	txnDirty bool         // the .txnindex file lags txns
 }
 
 func segmentName(base int64) string { return fmt.Sprintf("%020d", base) }
@@ -64,7 +67,7 @@ func createSegment(fsys vfs.FS, dir string, base int64) (*segment, error) {
 		return nil, fmt.Errorf("segment %d: create: %w", base, err)
 	}
 	s.f, s.ref = f, newFileRef(f)
-	for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+	for _, suf := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		if err := fsys.Remove(s.path(suf)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.close()
 			return nil, fmt.Errorf("segment %d: remove stale %s: %w", base, suf, err)
@@ -295,7 +298,7 @@ func (s *segment) close() error {
 func (s *segment) remove() error {
 	s.close()
 	var first error
-	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		if err := s.fs.Remove(s.path(suf)); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
 			first = fmt.Errorf("segment %d: %w", s.base, err)
 		}

@@ -1,9 +1,14 @@
 package log
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
+	"math"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/fjordstream/fjord/internal/record"
@@ -51,4 +56,166 @@ func FuzzParseTxnIndex(f *testing.F) {
 			t.Fatalf("valid %d of %d bytes; written back %x, was %x", valid, len(b), again, b[:min(valid, len(b))])
 		}
 	})
+}
+
+// appendAborted writes a producer's transactional batch and its abort
+// marker and indexes the aborted transaction; it returns the entry.
+func appendAborted(t *testing.T, l *Log, pid int64) AbortedTxn {
+	t.Helper()
+	data := keyedBatch([]kv{{[]byte("k"), []byte("v")}}, 0, record.BuildOptions{Transactional: true, ProducerID: pid, BaseSequence: 0})
+	first := mustAppend(t, l, data, 0).BaseOffset
+	last := mustAppend(t, l, record.BuildMarker(record.Marker{}, pid, 0, 0), 0).BaseOffset
+	a := AbortedTxn{ProducerID: pid, FirstOffset: first, LastOffset: last, LastStableOffset: last + 1}
+	if err := l.AddAbortedTxn(a); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestTxnIndex_Log checks the aborted transactions of a log: indexed in
+// the segment of their marker, found by range across segments, kept
+// through a clean shutdown and a crash after SyncTxnIndexes, cut by
+// truncation, deleted with their segment, carried by compaction, and an
+// unreadable file reported.
+func TestTxnIndex_Log(t *testing.T) {
+	cfg := testConfig()
+	e := newEnv(t, cfg)
+	l := e.open()
+	var want []AbortedTxn
+	for i := range 4 {
+		mustAppend(t, l, batch(3, "plain", 0), 0)
+		want = append(want, appendAborted(t, l, int64(10+i)))
+		if err := l.Roll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := l.AbortedTxns(0, l.LogEndOffset()); !slices.Equal(got, want) {
+		t.Fatalf("all: %v, want %v", got, want)
+	}
+	// A range inside the second transaction's segment.
+	if got := l.AbortedTxns(want[1].FirstOffset, want[1].LastOffset); !slices.Equal(got, want[1:2]) {
+		t.Fatalf("second: %v", got)
+	}
+	// Past every marker.
+	if got := l.AbortedTxns(want[3].LastOffset+1, l.LogEndOffset()+5); len(got) != 0 {
+		t.Fatalf("past the end: %v", got)
+	}
+	if err := l.AddAbortedTxn(want[0]); err == nil {
+		t.Fatal("an entry not past the last one was accepted")
+	}
+	if err := l.AddAbortedTxn(AbortedTxn{FirstOffset: 0, LastOffset: l.LogEndOffset()}); err == nil {
+		t.Fatal("an entry past the log end was accepted")
+	}
+
+	// Kept through a clean shutdown.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = e.open()
+	if got := l.AbortedTxns(0, l.LogEndOffset()); !slices.Equal(got, want) || l.TxnIndexLost() {
+		t.Fatalf("after reopen: %v (lost %v)", got, l.TxnIndexLost())
+	}
+
+	// A crash keeps what SyncTxnIndexes wrote, not what came after.
+	want = append(want, appendAborted(t, l, 20))
+	if err := l.SyncTxnIndexes(); err != nil {
+		t.Fatal(err)
+	}
+	unsynced := appendAborted(t, l, 21)
+	if err := l.Sync(context.Background(), l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	crash(l)
+	l = e.open()
+	if got := l.AbortedTxns(0, l.LogEndOffset()); !slices.Equal(got, want) {
+		t.Fatalf("after a crash: %v, want %v", got, want)
+	}
+	if err := l.AddAbortedTxn(unsynced); err != nil {
+		t.Fatalf("re-deriving the lost entry: %v", err)
+	}
+	want = append(want, unsynced)
+
+	// DropAbortedTxnsFrom and Truncate cut the entries at or past them.
+	l.DropAbortedTxnsFrom(unsynced.LastOffset)
+	want = want[:len(want)-1]
+	if got := l.AbortedTxns(0, l.LogEndOffset()); !slices.Equal(got, want) {
+		t.Fatalf("after DropAbortedTxnsFrom: %v", got)
+	}
+	if err := l.Truncate(want[4].LastOffset); err != nil {
+		t.Fatal(err)
+	}
+	want = want[:4]
+	if got := l.AbortedTxns(0, math.MaxInt64); !slices.Equal(got, want) {
+		t.Fatalf("after Truncate: %v", got)
+	}
+
+	// Retention takes the file with its segment.
+	segs := l.Segments()
+	first := filepath.Join(e.dir, segmentName(segs[0].BaseOffset)+txnIndexSuffix)
+	if _, err := os.Stat(first); err != nil {
+		t.Fatalf("the first segment's transaction index: %v", err)
+	}
+	if err := l.DeleteRecordsBefore(segs[1].BaseOffset); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.EnforceRetention(e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(first); !os.IsNotExist(err) {
+		t.Fatalf("the deleted segment's transaction index is still there: %v", err)
+	}
+	want = want[1:]
+	if got := l.AbortedTxns(l.LogStartOffset(), math.MaxInt64); !slices.Equal(got, want) {
+		t.Fatalf("after retention: %v", got)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// An unreadable file is reported, its entries dropped.
+	second := filepath.Join(e.dir, segmentName(l.Segments()[0].BaseOffset)+txnIndexSuffix)
+	if err := os.WriteFile(second, []byte("garbage that is not an index entry......"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l = e.open()
+	defer l.Close()
+	if !l.TxnIndexLost() {
+		t.Fatal("a damaged transaction index was not reported")
+	}
+	if got := l.AbortedTxns(l.LogStartOffset(), math.MaxInt64); !slices.Equal(got, want[1:]) {
+		t.Fatalf("after damage: %v, want %v", got, want[1:])
+	}
+}
+
+// TestTxnIndex_Compaction checks a clean carries the aborted transactions
+// of the segments it merges, through a reopen.
+func TestTxnIndex_Compaction(t *testing.T) {
+	e := newEnv(t, compactConfig())
+	l := e.open()
+	var want []AbortedTxn
+	for i := range 3 {
+		for range 3 {
+			mustAppend(t, l, keyedBatch([]kv{{[]byte("a"), []byte("1")}, {[]byte("b"), []byte("2")}}, 0, record.BuildOptions{}), 0)
+		}
+		want = append(want, appendAborted(t, l, int64(30+i)))
+		if err := l.Roll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := len(l.Segments())
+	if st := mustClean(t, l, e.clock.Now(), nil); !st.Cleaned {
+		t.Fatalf("no clean: %+v", st)
+	}
+	if after := len(l.Segments()); after >= before {
+		t.Fatalf("segments %d -> %d: nothing merged", before, after)
+	}
+	if got := l.AbortedTxns(0, math.MaxInt64); !slices.Equal(got, want) {
+		t.Fatalf("after clean: %v, want %v", got, want)
+	}
+	crash(l)
+	l = e.open()
+	defer l.Close()
+	if got := l.AbortedTxns(0, math.MaxInt64); !slices.Equal(got, want) || l.TxnIndexLost() {
+		t.Fatalf("after reopen: %v (lost %v)", got, l.TxnIndexLost())
+	}
 }

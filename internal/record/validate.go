@@ -186,7 +186,8 @@ func (v *validator) batch(b []byte, s *Summary) (Header, error) {
 	if h.IsControl() && !v.opts.AllowControl {
 		return h, fmt.Errorf("%w: control batch", ErrInvalidRecord)
 	}
-	if h.HasProducerID() && h.BaseSequence < 0 {
+	if h.HasProducerID() && h.BaseSequence < 0 && !h.IsControl() {
+		// A transaction marker carries its producer but no sequence.
 		return h, fmt.Errorf("%w: producer id %d with base sequence %d", ErrInvalidRecord, h.ProducerID, h.BaseSequence)
 	}
 	codec := h.Compression()
