@@ -223,7 +223,7 @@ func TestPartition_ProducerStateRebuiltAfterCrash(t *testing.T) {
 			// Written before a crash took the log tail it describes.
 			s := newProducerStates()
 			s.apply(producerBatch{producerID: 7, epoch: 1, firstSeq: 999, lastSeq: 999}, leo+50, leo+50, -1, 0)
-			if err := os.WriteFile(filepath.Join(dir, snapshotName(leo+51)), encodeProducerSnapshot(leo+51, &s), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, snapshotName(leo+51)), encodeProducerSnapshot(leo+51, &s, new(txnState)), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}},

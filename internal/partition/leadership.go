@@ -218,14 +218,7 @@ func (p *Partition) AppendAsFollower(leader, epoch int32, batches []byte, now ti
 		if err != nil || h.Size() <= 0 || h.Size() > int64(len(b)) {
 			break // AppendAsFollower validated the framing
 		}
-		if h.HasProducerID() && h.BaseSequence >= 0 && !h.IsControl() {
-			appendTime := int64(-1) // as replayProducers rebuilds it
-			if h.TimestampType() == record.LogAppendTime {
-				appendTime = h.MaxTimestamp
-			}
-			p.producers.apply(producerBatchOf(h), h.BaseOffset, h.LastOffset(), appendTime, now.UnixMilli())
-			p.dirty = true
-		}
+		p.observeBatch(h, b[:h.Size()], now.UnixMilli())
 		b = b[h.Size():]
 	}
 	p.delayed.Notify(p.ID, LogEndMoved)

@@ -49,6 +49,12 @@ type Partition struct {
 	producerIDExpiration time.Duration
 	lastExpiryCheck      time.Time
 
+	// txnMu guards txns, which changes under produceMu too (taken under
+	// it, never held across I/O), so a read_committed fetch asking the
+	// last stable offset never waits for an append's fsync.
+	txnMu sync.Mutex
+	txns  txnState
+
 	// delayed wakes the operations parked on this partition; shared by
 	// the Manager's replicas.
 	delayed *Delayed
@@ -375,32 +381,6 @@ func (p *Partition) AppendAt(batches []byte, leaderEpoch int32, now time.Time) (
 	return p.pending(info, false), nil
 }
 
-// AppendControl writes control batches (transaction markers) that no
-// client may produce, stamped with the current leader epoch. The returned
-// Pending is awaited as Append's is.
-func (p *Partition) AppendControl(batches []byte) (Pending, error) {
-	for b := batches; len(b) > 0; {
-		h, err := record.ParseHeader(b)
-		if err != nil {
-			return Pending{}, fmt.Errorf("partition %s: %w", p.ID, err)
-		}
-		if !h.IsControl() || h.Size() <= 0 || h.Size() > int64(len(b)) {
-			return Pending{}, fmt.Errorf("partition %s: %w: not a control batch", p.ID, record.ErrInvalidRecord)
-		}
-		b = b[h.Size():]
-	}
-	p.leaderMu.RLock()
-	defer p.leaderMu.RUnlock()
-	if err := p.checkLeader(-1); err != nil {
-		return Pending{}, err
-	}
-	info, err := p.log.Append(batches, p.LeaderEpoch(), -1)
-	if err != nil {
-		return Pending{}, fmt.Errorf("partition %s: %w", p.ID, err)
-	}
-	return p.pending(info, false), nil
-}
-
 // anyProducerID reports whether any of the (validated) batches carries a
 // producer ID.
 func anyProducerID(batches []byte) bool {
@@ -422,6 +402,9 @@ func (p *Partition) appendIdempotent(batch []byte, h record.Header, appendTime i
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
 	orig, dup, err := p.producers.check(pb)
+	if err == nil && !dup && !h.IsTransactional() && p.inTransaction(pb.producerID) {
+		err = fmt.Errorf("%w: producer %d sent a non-transactional batch with a transaction ongoing", ErrInvalidTxnState, pb.producerID)
+	}
 	if err != nil {
 		return log.AppendInfo{}, false, fmt.Errorf("partition %s: %w", p.ID, err)
 	}
@@ -440,6 +423,11 @@ func (p *Partition) appendIdempotent(batch []byte, h record.Header, appendTime i
 		return info, false, fmt.Errorf("partition %s: %w", p.ID, err)
 	}
 	p.producers.apply(pb, info.BaseOffset, info.LastOffset, info.LogAppendTime, now.UnixMilli())
+	if h.IsTransactional() {
+		p.txnMu.Lock()
+		p.txns.data(pb.producerID, info.BaseOffset)
+		p.txnMu.Unlock()
+	}
 	p.dirty = true
 	return info, false, nil
 }
@@ -675,7 +663,7 @@ func (p *Partition) maintainProducers(now time.Time) error {
 	}
 	if now.Sub(p.lastExpiryCheck) >= min(producerExpiryCheckInterval, p.producerIDExpiration) {
 		p.lastExpiryCheck = now
-		if n := p.producers.expire(now.UnixMilli(), p.producerIDExpiration.Milliseconds()); n > 0 {
+		if n := p.producers.expire(now.UnixMilli(), p.producerIDExpiration.Milliseconds(), p.inTransaction); n > 0 {
 			p.dirty = true
 			p.logger.Debug("expired idle producers", "producers", n)
 		}

@@ -19,36 +19,49 @@ import (
 
 // Producer state snapshots sit beside the segments, named as Kafka names
 // them: <20-digit offset>.snapshot, holding the idempotence state of every
-// producer as of that offset (every batch below it applied, none at or
-// above it). The format is Fjord's own, big endian:
+// producer and the open transactions as of that offset (every batch below
+// it applied, none at or above it). The format is Fjord's own, big endian:
 //
 //	 0: magic "FJPS"
-//	 4: version uint8 (1)
+//	 4: version uint8 (2; 1 is still read: no coordinator epoch, no
+//	    transactions)
 //	 5: crc uint32: CRC-32C of bytes 9..end
 //	 9: offset int64 (must match the file name)
 //	17: producer count uint32
 //	21: producers, by ascending ID:
-//	    producerId int64, epoch int16, lastTimestamp int64, batch count uint8 (0-5),
+//	    producerId int64, epoch int16, lastTimestamp int64,
+//	    coordinatorEpoch int32 (v2), batch count uint8 (0-5),
 //	    then per batch, oldest first:
 //	    firstSeq int32, lastSeq int32, firstOffset int64, offsetDelta int32, appendTime int64
+//	v2, then: ongoing transaction count uint32 and, by ascending producer
+//	    ID, producerId int64, firstOffset int64 (Kafka's
+//	    CurrentTxnFirstOffset); then the count of ended transactions whose
+//	    marker was not yet replicated, uint32, and, in marker order,
+//	    firstOffset int64, markerOffset int64.
 //
-// Files are written atomically (temp file, fsync, rename, folder fsync).
-// Unlike Kafka, which keeps only each producer's last batch, all five are
-// kept, so a retry of any in-flight batch is still recognised after a
-// restart.
+// Files are written atomically (temp file, fsync, rename, folder fsync),
+// after the log's transaction indexes are fsynced, so the aborted
+// transactions below a snapshot's offset survive with it. Unlike Kafka,
+// which keeps only each producer's last batch, all five are kept, so a
+// retry of any in-flight batch is still recognised after a restart.
 const (
 	snapshotSuffix  = ".snapshot"
 	snapshotMagic   = "FJPS"
-	snapshotVersion = 1
+	snapshotVersion = 2
 	snapshotHeader  = 21
-	snapshotEntry   = 8 + 2 + 8 + 1
+	snapshotEntryV1 = 8 + 2 + 8 + 1
+	snapshotEntry   = 8 + 2 + 8 + 4 + 1
 	snapshotBatch   = 4 + 4 + 8 + 4 + 8
+	snapshotTxn     = 8 + 8
 	// snapshotsKept is how many snapshot files are kept: the newest, and
 	// one older in case the newest turns out unreadable.
 	snapshotsKept = 2
 	// scanWindow is the read size of the header walk that rebuilds state
 	// from the log: one pread covers every header inside it.
 	scanWindow = 8 << 10
+	// maxMarkerBatch bounds a transaction marker's batch (about 80
+	// bytes), well inside scanWindow.
+	maxMarkerBatch = 1 << 10
 )
 
 // errBadSnapshot marks a snapshot file that cannot be trusted.
@@ -56,9 +69,9 @@ var errBadSnapshot = errors.New("bad producer state snapshot")
 
 func snapshotName(offset int64) string { return fmt.Sprintf("%020d%s", offset, snapshotSuffix) }
 
-// encodeProducerSnapshot serialises s as of offset.
-func encodeProducerSnapshot(offset int64, s *producerStates) []byte {
-	size := snapshotHeader
+// encodeProducerSnapshot serialises s and t as of offset.
+func encodeProducerSnapshot(offset int64, s *producerStates, t *txnState) []byte {
+	size := snapshotHeader + 8 + (len(t.ongoing)+len(t.unreplicated))*snapshotTxn
 	for _, e := range s.m {
 		size += snapshotEntry + len(e.batches)*snapshotBatch
 	}
@@ -72,6 +85,7 @@ func encodeProducerSnapshot(offset int64, s *producerStates) []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(id))
 		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
 		b = binary.BigEndian.AppendUint64(b, uint64(e.lastTimestamp))
+		b = binary.BigEndian.AppendUint32(b, uint32(e.coordinatorEpoch))
 		b = append(b, byte(len(e.batches)))
 		for _, m := range e.batches {
 			b = binary.BigEndian.AppendUint32(b, uint32(m.firstSeq))
@@ -81,26 +95,46 @@ func encodeProducerSnapshot(offset int64, s *producerStates) []byte {
 			b = binary.BigEndian.AppendUint64(b, uint64(m.appendTime))
 		}
 	}
+	ids := make([]int64, 0, len(t.ongoing))
+	for id := range t.ongoing {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
+	for _, id := range ids {
+		b = binary.BigEndian.AppendUint64(b, uint64(id))
+		b = binary.BigEndian.AppendUint64(b, uint64(t.ongoing[id]))
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(t.unreplicated)))
+	for _, e := range t.unreplicated {
+		b = binary.BigEndian.AppendUint64(b, uint64(e.first))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.marker))
+	}
 	binary.BigEndian.PutUint32(b[5:], crc32.Checksum(b[9:], crc32.MakeTable(crc32.Castagnoli)))
 	return b
 }
 
-// decodeProducerSnapshot parses a snapshot. It never panics; any damage
-// (wrong magic or version, CRC mismatch, counts that do not fit the bytes,
-// a repeated producer ID, negative offsets, trailing bytes) is an error
-// wrapping errBadSnapshot.
-func decodeProducerSnapshot(b []byte) (int64, producerStates, error) {
-	bad := func(format string, args ...any) (int64, producerStates, error) {
-		return 0, producerStates{}, fmt.Errorf("%w: "+format, append([]any{errBadSnapshot}, args...)...)
+// decodeProducerSnapshot parses a snapshot (version 1 or 2). It never
+// panics; any damage (wrong magic or version, CRC mismatch, counts that do
+// not fit the bytes, a repeated producer ID, negative offsets, trailing
+// bytes) is an error wrapping errBadSnapshot.
+func decodeProducerSnapshot(b []byte) (int64, producerStates, txnState, error) {
+	bad := func(format string, args ...any) (int64, producerStates, txnState, error) {
+		return 0, producerStates{}, txnState{}, fmt.Errorf("%w: "+format, append([]any{errBadSnapshot}, args...)...)
 	}
 	if len(b) < snapshotHeader {
 		return bad("%d bytes, shorter than the header", len(b))
 	}
-	if string(b[:4]) != snapshotMagic || b[4] != snapshotVersion {
+	version := b[4]
+	if string(b[:4]) != snapshotMagic || version != 1 && version != snapshotVersion {
 		return bad("magic %q version %d", b[:4], b[4])
 	}
 	if want, got := binary.BigEndian.Uint32(b[5:]), crc32.Checksum(b[9:], crc32.MakeTable(crc32.Castagnoli)); want != got {
 		return bad("CRC %08x, computed %08x", want, got)
+	}
+	entry := snapshotEntry
+	if version == 1 {
+		entry = snapshotEntryV1
 	}
 	offset := int64(binary.BigEndian.Uint64(b[9:]))
 	count := int64(binary.BigEndian.Uint32(b[17:]))
@@ -108,21 +142,25 @@ func decodeProducerSnapshot(b []byte) (int64, producerStates, error) {
 		return bad("offset %d", offset)
 	}
 	rest := b[snapshotHeader:]
-	if count > int64(len(rest))/snapshotEntry {
+	if count > int64(len(rest))/int64(entry) {
 		return bad("%d producers in %d bytes", count, len(rest))
 	}
 	s := producerStates{m: make(map[int64]*producerEntry, count)}
 	for i := int64(0); i < count; i++ {
-		if len(rest) < snapshotEntry {
+		if len(rest) < entry {
 			return bad("producer %d truncated", i)
 		}
 		id := int64(binary.BigEndian.Uint64(rest))
 		e := &producerEntry{
-			epoch:         int16(binary.BigEndian.Uint16(rest[8:])),
-			lastTimestamp: int64(binary.BigEndian.Uint64(rest[10:])),
+			epoch:            int16(binary.BigEndian.Uint16(rest[8:])),
+			lastTimestamp:    int64(binary.BigEndian.Uint64(rest[10:])),
+			coordinatorEpoch: -1,
 		}
-		n := int(rest[18])
-		rest = rest[snapshotEntry:]
+		if version >= 2 {
+			e.coordinatorEpoch = int32(binary.BigEndian.Uint32(rest[18:]))
+		}
+		n := int(rest[entry-1])
+		rest = rest[entry:]
 		if n > producerBatchesKept || len(rest) < n*snapshotBatch {
 			return bad("producer %d has %d batches in %d bytes", id, n, len(rest))
 		}
@@ -146,10 +184,62 @@ func decodeProducerSnapshot(b []byte) (int64, producerStates, error) {
 		}
 		s.m[id] = e
 	}
+	t := newTxnState()
+	if version >= 2 {
+		var err error
+		if rest, err = decodeSnapshotTxns(rest, offset, &t); err != nil {
+			return bad("%v", err)
+		}
+	}
 	if len(rest) != 0 {
 		return bad("%d trailing bytes", len(rest))
 	}
-	return offset, s, nil
+	return offset, s, t, nil
+}
+
+// decodeSnapshotTxns reads a v2 snapshot's transaction section into t and
+// returns the bytes after it. Every offset is below the snapshot's.
+func decodeSnapshotTxns(rest []byte, offset int64, t *txnState) ([]byte, error) {
+	pair := func() (int64, int64) {
+		a, b := int64(binary.BigEndian.Uint64(rest)), int64(binary.BigEndian.Uint64(rest[8:]))
+		rest = rest[snapshotTxn:]
+		return a, b
+	}
+	count := func(what string) (int, error) {
+		if len(rest) < 4 {
+			return 0, fmt.Errorf("%s count truncated", what)
+		}
+		n := int64(binary.BigEndian.Uint32(rest))
+		rest = rest[4:]
+		if n > int64(len(rest))/snapshotTxn {
+			return 0, fmt.Errorf("%d %s in %d bytes", n, what, len(rest))
+		}
+		return int(n), nil
+	}
+	n, err := count("ongoing transactions")
+	if err != nil {
+		return nil, err
+	}
+	last := int64(-1)
+	for range n {
+		id, first := pair()
+		if id <= last || first < 0 || first >= offset {
+			return nil, fmt.Errorf("ongoing transaction of producer %d at %d (previous producer %d, snapshot at %d)", id, first, last, offset)
+		}
+		t.ongoing[id], last = first, id
+	}
+	if n, err = count("unreplicated transactions"); err != nil {
+		return nil, err
+	}
+	last = -1
+	for range n {
+		first, marker := pair()
+		if first < 0 || marker < first || marker <= last || marker >= offset {
+			return nil, fmt.Errorf("ended transaction %d to %d (previous marker %d, snapshot at %d)", first, marker, last, offset)
+		}
+		t.unreplicated, last = append(t.unreplicated, endedTxn{first, marker}), marker
+	}
+	return rest, nil
 }
 
 // listSnapshots returns the offsets of the snapshot files in dir, ascending.
@@ -207,24 +297,38 @@ func (p *Partition) loadProducers() error {
 		}
 	}
 	p.producers, p.snapOffset = newProducerStates(), -1
+	txns := newTxnState()
 	from := lso
+	if p.log.TxnIndexLost() {
+		// Every aborted transaction is re-derived from the markers.
+		p.logger.Warn("a transaction index was unreadable: rebuilding producer and transaction state from the whole log")
+		usable = nil
+	}
 	for i := len(usable) - 1; i >= 0; i-- {
 		off := usable[i]
 		data, err := vfs.ReadFile(p.fs, filepath.Join(dir, snapshotName(off)))
 		if err == nil {
 			var got int64
 			var s producerStates
-			got, s, err = decodeProducerSnapshot(data)
+			var t txnState
+			got, s, t, err = decodeProducerSnapshot(data)
 			if err == nil && got != off {
 				err = fmt.Errorf("%w: holds offset %d", errBadSnapshot, got)
 			}
 			if err == nil {
-				p.producers, p.snapOffset, from = s, off, off
+				p.producers, txns, p.snapOffset, from = s, t, off, off
 				break
 			}
 		}
 		p.logger.Warn("ignoring unreadable producer snapshot", "snapshot", snapshotName(off), "err", err)
 	}
+	p.txnMu.Lock()
+	p.txns = txns
+	p.txnMu.Unlock()
+	// The aborted transactions past the snapshot may be missing from the
+	// index (written after its last sync) or belong to a cut tail: the
+	// replay indexes them again.
+	p.log.DropAbortedTxnsFrom(from)
 	if err := p.replayProducers(from, leo); err != nil {
 		return err
 	}
@@ -286,13 +390,22 @@ func (p *Partition) replayRegion(f interface {
 		if err != nil {
 			return next, fmt.Errorf("batch at position %d: %w", pos, err)
 		}
-		if h.HasProducerID() && h.BaseSequence >= 0 && !h.IsControl() {
-			appendTime := int64(-1)
-			if h.TimestampType() == record.LogAppendTime {
-				appendTime = h.MaxTimestamp
+		var batch []byte
+		if h.HasProducerID() && h.IsControl() {
+			// A marker: its record says commit or abort.
+			if h.Size() > maxMarkerBatch {
+				return next, fmt.Errorf("control batch of %d bytes at position %d", h.Size(), pos)
 			}
-			p.producers.apply(producerBatchOf(h), h.BaseOffset, h.LastOffset(), appendTime, h.MaxTimestamp)
+			if pos+h.Size() > winStart+winLen {
+				want := min(int64(len(buf)), end-pos)
+				if _, err := f.ReadAt(buf[:want], pos); err != nil {
+					return next, fmt.Errorf("read at %d: %w", pos, err)
+				}
+				winStart, winLen = pos, want
+			}
+			batch = buf[pos-winStart : min(pos-winStart+h.Size(), winLen)]
 		}
+		p.observeBatch(h, batch, h.MaxTimestamp)
 		next = h.NextOffset()
 		pos += h.Size()
 	}
@@ -314,7 +427,16 @@ func (p *Partition) snapshotLocked() error {
 // produceMu.
 func (p *Partition) writeSnapshotLocked(offset int64) error {
 	dir := p.log.Dir()
-	if err := metadata.WriteFileAtomic(p.fs, filepath.Join(dir, snapshotName(offset)), encodeProducerSnapshot(offset, &p.producers)); err != nil {
+	if !p.closed {
+		// A closed log synced its indexes as it closed.
+		if err := p.log.SyncTxnIndexes(); err != nil {
+			return fmt.Errorf("producer snapshot %d: %w", offset, err)
+		}
+	}
+	p.txnMu.Lock()
+	data := encodeProducerSnapshot(offset, &p.producers, &p.txns)
+	p.txnMu.Unlock()
+	if err := metadata.WriteFileAtomic(p.fs, filepath.Join(dir, snapshotName(offset)), data); err != nil {
 		return fmt.Errorf("producer snapshot %d: %w", offset, err)
 	}
 	p.snapOffset, p.dirty = offset, false

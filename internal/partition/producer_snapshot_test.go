@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -25,22 +26,68 @@ func sampleStates() producerStates {
 	return s
 }
 
+// sampleTxns has two producers' ongoing transactions and two ended ones
+// whose markers are not yet replicated.
+func sampleTxns() txnState {
+	t := newTxnState()
+	t.data(42, 2)
+	t.data(7, 12)
+	t.data(9, 20)
+	t.marker(9, false, 25)
+	t.data(3, 26)
+	t.marker(3, true, 28)
+	return t
+}
+
 func TestProducerSnapshot_RoundTrip(t *testing.T) {
-	for _, s := range []producerStates{newProducerStates(), sampleStates()} {
-		b := encodeProducerSnapshot(31, &s)
-		off, got, err := decodeProducerSnapshot(b)
+	for i, s := range []producerStates{newProducerStates(), sampleStates()} {
+		txns := newTxnState()
+		if i == 1 {
+			txns = sampleTxns()
+		}
+		b := encodeProducerSnapshot(31, &s, &txns)
+		off, got, gotTxns, err := decodeProducerSnapshot(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if off != 31 || !reflect.DeepEqual(got.m, s.m) {
-			t.Fatalf("decoded offset %d, states %+v; want %+v", off, got.m, s.m)
+		if off != 31 || !reflect.DeepEqual(got.m, s.m) || !reflect.DeepEqual(gotTxns, txns) {
+			t.Fatalf("decoded offset %d, states %+v %+v; want %+v %+v", off, got.m, gotTxns, s.m, txns)
 		}
 	}
 }
 
+// TestProducerSnapshot_ReadsVersion1 decodes the version 1 golden bytes
+// (what Fjord wrote before transactions): the same producers, no
+// coordinator epoch, no transaction.
+func TestProducerSnapshot_ReadsVersion1(t *testing.T) {
+	dump, err := os.ReadFile(filepath.Join("testdata", "golden", "producer-snapshot-v1.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	for _, line := range strings.Split(string(dump), "\n") {
+		if len(line) < 10 {
+			continue
+		}
+		hexPart, _, _ := strings.Cut(line[10:], "|")
+		raw, err := hex.DecodeString(strings.ReplaceAll(hexPart, " ", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, raw...)
+	}
+	off, got, txns, err := decodeProducerSnapshot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sampleStates(); off != 31 || !reflect.DeepEqual(got.m, want.m) || len(txns.ongoing) != 0 || txns.ongoing == nil {
+		t.Fatalf("decoded offset %d, states %+v %+v; want %+v", off, got.m, txns, want.m)
+	}
+}
+
 func TestProducerSnapshot_DamageDetected(t *testing.T) {
-	s := sampleStates()
-	good := encodeProducerSnapshot(31, &s)
+	s, txns := sampleStates(), sampleTxns()
+	good := encodeProducerSnapshot(31, &s, &txns)
 	// recrc fixes the CRC after a change, for damage the other checks
 	// must catch.
 	recrc := func(b []byte) []byte {
@@ -56,18 +103,23 @@ func TestProducerSnapshot_DamageDetected(t *testing.T) {
 		{"empty", nil},
 		{"short header", good[:snapshotHeader-1]},
 		{"bad magic", mutate(func(b []byte) []byte { b[0] = 'X'; return b })},
-		{"future version", mutate(func(b []byte) []byte { b[4] = 2; return b })},
+		{"future version", mutate(func(b []byte) []byte { b[4] = 3; return b })},
+		{"version 1, CRC fixed", recrc(mutate(func(b []byte) []byte { b[4] = 1; return b }))},
+		{"ongoing at the snapshot offset, CRC fixed", recrc(mutate(func(b []byte) []byte {
+			binary.BigEndian.PutUint64(b[len(b)-4-2*snapshotTxn-4-2*snapshotTxn+8:], 31) // producer 7's first offset
+			return b
+		}))},
 		{"flipped bit", mutate(func(b []byte) []byte { b[40] ^= 1; return b })},
 		{"truncated", mutate(func(b []byte) []byte { return b[:len(b)-3] })},
 		{"truncated, CRC fixed", recrc(good[:len(good)-3])},
 		{"trailing byte, CRC fixed", recrc(append(append([]byte(nil), good...), 0))},
 		{"huge count, CRC fixed", recrc(mutate(func(b []byte) []byte { binary.BigEndian.PutUint32(b[17:], math.MaxUint32); return b }))},
-		{"six batches, CRC fixed", recrc(mutate(func(b []byte) []byte { b[snapshotHeader+18] = 6; return b }))},
+		{"six batches, CRC fixed", recrc(mutate(func(b []byte) []byte { b[snapshotHeader+snapshotEntry-1] = 6; return b }))},
 		{"negative offset, CRC fixed", recrc(mutate(func(b []byte) []byte { binary.BigEndian.PutUint64(b[9:], math.MaxUint64); return b }))},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if _, _, err := decodeProducerSnapshot(c.b); !errors.Is(err, errBadSnapshot) {
+			if _, _, _, err := decodeProducerSnapshot(c.b); !errors.Is(err, errBadSnapshot) {
 				t.Fatalf("decoded damaged snapshot: %v", err)
 			}
 		})
@@ -78,9 +130,9 @@ func TestProducerSnapshot_DamageDetected(t *testing.T) {
 // testdata/golden/producer-snapshot.txt with FJORD_UPDATE_GOLDEN=1 after an
 // intended format change (and bump snapshotVersion).
 func TestGolden_ProducerSnapshot(t *testing.T) {
-	s := sampleStates()
-	got := hex.Dump(encodeProducerSnapshot(31, &s))
-	golden := filepath.Join("testdata", "golden", "producer-snapshot.txt")
+	s, txns := sampleStates(), sampleTxns()
+	got := hex.Dump(encodeProducerSnapshot(31, &s, &txns))
+	golden := filepath.Join("testdata", "golden", "producer-snapshot-v2.txt")
 	if os.Getenv("FJORD_UPDATE_GOLDEN") == "1" {
 		if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
 			t.Fatal(err)
@@ -101,17 +153,17 @@ func TestGolden_ProducerSnapshot(t *testing.T) {
 // FuzzDecodeProducerSnapshot: decoding never panics, and whatever decodes
 // re-encodes to bytes that decode to the same state.
 func FuzzDecodeProducerSnapshot(f *testing.F) {
-	s := sampleStates()
-	f.Add(encodeProducerSnapshot(31, &s))
-	f.Add(encodeProducerSnapshot(0, &producerStates{m: map[int64]*producerEntry{}}))
+	s, txns := sampleStates(), sampleTxns()
+	f.Add(encodeProducerSnapshot(31, &s, &txns))
+	f.Add(encodeProducerSnapshot(0, &producerStates{m: map[int64]*producerEntry{}}, new(txnState)))
 	f.Add([]byte("FJPS\x01"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		off, st, err := decodeProducerSnapshot(b)
+		off, st, txns, err := decodeProducerSnapshot(b)
 		if err != nil {
 			return
 		}
-		off2, st2, err := decodeProducerSnapshot(encodeProducerSnapshot(off, &st))
-		if err != nil || off2 != off || !reflect.DeepEqual(st.m, st2.m) {
+		off2, st2, txns2, err := decodeProducerSnapshot(encodeProducerSnapshot(off, &st, &txns))
+		if err != nil || off2 != off || !reflect.DeepEqual(st.m, st2.m) || !reflect.DeepEqual(txns, txns2) {
 			t.Fatalf("re-encoded snapshot differs: %v", err)
 		}
 	})

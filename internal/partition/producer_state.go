@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -20,6 +21,13 @@ var (
 	// the newest epoch seen from its producer ID (a fenced zombie).
 	// Kafka: INVALID_PRODUCER_EPOCH.
 	ErrInvalidProducerEpoch = record.ErrInvalidProducerEpoch
+	// ErrInvalidTxnState: a producer with a transaction ongoing here sent
+	// a batch outside it. Kafka: INVALID_TXN_STATE.
+	ErrInvalidTxnState = errors.New("invalid transaction state")
+	// ErrCoordinatorFenced: a transaction marker from a coordinator epoch
+	// older than the producer's last marker's (a coordinator that lost
+	// its partition). Kafka: TRANSACTION_COORDINATOR_FENCED.
+	ErrCoordinatorFenced = errors.New("transaction coordinator fenced")
 )
 
 const (
@@ -97,6 +105,9 @@ type producerEntry struct {
 	// replayed from the log (what Kafka uses throughout).
 	// producer.id.expiration.ms counts from it.
 	lastTimestamp int64
+	// coordinatorEpoch is the transaction coordinator's epoch on the
+	// producer's last marker, -1 before any: older ones are fenced.
+	coordinatorEpoch int32
 }
 
 func (e *producerEntry) lastSeq() int32 {
@@ -173,11 +184,7 @@ func (s *producerStates) check(b producerBatch) (orig batchMetadata, dup bool, e
 func (s *producerStates) apply(b producerBatch, firstOffset, lastOffset, appendTime, nowMs int64) {
 	e := s.m[b.producerID]
 	if e == nil {
-		if len(s.m) >= maxProducers {
-			s.evictIdlest()
-		}
-		e = &producerEntry{epoch: b.epoch, batches: make([]batchMetadata, 0, producerBatchesKept)}
-		s.m[b.producerID] = e
+		e = s.add(b.producerID, b.epoch)
 	}
 	if e.epoch != b.epoch {
 		e.epoch = b.epoch
@@ -201,6 +208,51 @@ func (s *producerStates) apply(b producerBatch, firstOffset, lastOffset, appendT
 	e.lastTimestamp = nowMs
 }
 
+// add remembers a new producer at epoch.
+func (s *producerStates) add(id int64, epoch int16) *producerEntry {
+	if len(s.m) >= maxProducers {
+		s.evictIdlest()
+	}
+	e := &producerEntry{epoch: epoch, batches: make([]batchMetadata, 0, producerBatchesKept), coordinatorEpoch: -1}
+	s.m[id] = e
+	return e
+}
+
+// checkMarker decides whether a transaction marker of producerID at epoch
+// from a coordinator at coordinatorEpoch may be written, as Kafka's
+// appendEndTxnMarker: not from an older producer epoch (a marker carries
+// the epoch the coordinator holds, never older than the producer's
+// batches), nor from an older coordinator. It changes nothing.
+func (s *producerStates) checkMarker(producerID int64, epoch int16, coordinatorEpoch int32) error {
+	e := s.m[producerID]
+	switch {
+	case e == nil:
+		return nil
+	case epoch < e.epoch:
+		return fmt.Errorf("%w: marker of producer %d at epoch %d, older than its current epoch %d",
+			ErrInvalidProducerEpoch, producerID, epoch, e.epoch)
+	case coordinatorEpoch < e.coordinatorEpoch:
+		return fmt.Errorf("%w: marker of producer %d from coordinator epoch %d, its last was %d",
+			ErrCoordinatorFenced, producerID, coordinatorEpoch, e.coordinatorEpoch)
+	}
+	return nil
+}
+
+// applyMarker records a written marker: a newer epoch (KIP-890 bumps it
+// with every transaction's end) forgets the old epoch's batches, so the
+// producer's next batch starts at sequence 0.
+func (s *producerStates) applyMarker(producerID int64, epoch int16, coordinatorEpoch int32, nowMs int64) {
+	e := s.m[producerID]
+	if e == nil {
+		e = s.add(producerID, epoch)
+	}
+	if epoch > e.epoch {
+		e.epoch, e.batches = epoch, e.batches[:0]
+	}
+	e.coordinatorEpoch = max(e.coordinatorEpoch, coordinatorEpoch)
+	e.lastTimestamp = nowMs
+}
+
 // evictIdlest forgets the producer that wrote least recently.
 func (s *producerStates) evictIdlest() {
 	var victim int64
@@ -214,11 +266,12 @@ func (s *producerStates) evictIdlest() {
 }
 
 // expire forgets producers that have not written for expirationMs, as
-// Kafka's removeExpiredProducers does, and returns how many it dropped.
-func (s *producerStates) expire(nowMs, expirationMs int64) int {
+// Kafka's removeExpiredProducers does, except those keep names (a
+// producer with a transaction ongoing), and returns how many it dropped.
+func (s *producerStates) expire(nowMs, expirationMs int64, keep func(id int64) bool) int {
 	n := 0
 	for id, e := range s.m {
-		if nowMs-e.lastTimestamp >= expirationMs {
+		if nowMs-e.lastTimestamp >= expirationMs && !keep(id) {
 			delete(s.m, id)
 			n++
 		}

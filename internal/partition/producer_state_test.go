@@ -130,13 +130,13 @@ func TestProducerStates_Expire(t *testing.T) {
 	s := newProducerStates()
 	s.apply(producerBatch{producerID: 1, firstSeq: 0, lastSeq: 0}, 0, 0, -1, 1_000)
 	s.apply(producerBatch{producerID: 2, firstSeq: 0, lastSeq: 0}, 1, 1, -1, 5_000)
-	if n := s.expire(5_999, 5_000); n != 0 || s.len() != 2 {
+	if n := s.expire(5_999, 5_000, func(int64) bool { return false }); n != 0 || s.len() != 2 {
 		t.Fatalf("expired %d early", n)
 	}
-	if n := s.expire(6_000, 5_000); n != 1 || s.m[1] != nil || s.m[2] == nil {
+	if n := s.expire(6_000, 5_000, func(int64) bool { return false }); n != 1 || s.m[1] != nil || s.m[2] == nil {
 		t.Fatalf("expired %d, left %v", n, s.sortedIDs())
 	}
-	if n := s.expire(10_000, 5_000); n != 1 || s.len() != 0 {
+	if n := s.expire(10_000, 5_000, func(int64) bool { return false }); n != 1 || s.len() != 0 {
 		t.Fatalf("expired %d, left %v", n, s.sortedIDs())
 	}
 }

@@ -15,11 +15,10 @@ type ProducerState struct {
 	// rebuilt from the log.
 	LastTimestamp int64
 	// CoordinatorEpoch is the transaction coordinator's epoch of the
-	// producer's last transaction marker; always -1 until transactions
-	// are served.
+	// producer's last transaction marker, -1 before any.
 	CoordinatorEpoch int32
 	// CurrentTxnStartOffset is the first offset of the producer's open
-	// transaction; always -1 until transactions are served.
+	// transaction, -1 when none is open.
 	CurrentTxnStartOffset int64
 }
 
@@ -32,15 +31,21 @@ func (p *Partition) ActiveProducers() []ProducerState {
 	defer p.produceMu.Unlock()
 	ids := p.producers.sortedIDs()
 	out := make([]ProducerState, 0, len(ids))
+	p.txnMu.Lock()
+	defer p.txnMu.Unlock()
 	for _, id := range ids {
 		e := p.producers.m[id]
+		first, ok := p.txns.ongoing[id]
+		if !ok {
+			first = -1
+		}
 		out = append(out, ProducerState{
 			ProducerID:            id,
 			Epoch:                 e.epoch,
 			LastSequence:          e.lastSeq(),
 			LastTimestamp:         e.lastTimestamp,
-			CoordinatorEpoch:      -1,
-			CurrentTxnStartOffset: -1,
+			CoordinatorEpoch:      e.coordinatorEpoch,
+			CurrentTxnStartOffset: first,
 		})
 	}
 	return out

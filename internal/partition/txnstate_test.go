@@ -1,15 +1,10 @@
 package partition
 
-import (
-	"math"
-	"reflect"
-	"testing"
-)
+import "testing"
 
 // Two producers' transactions interleaved in one partition: the last
 // stable offset waits for the oldest ongoing one, an abort is indexed with
-// the last stable offset after it, a commit is not, and a fetch range gets
-// the aborted transactions that overlap it.
+// the last stable offset after it, and a commit is not.
 func TestTxnState_LastStableOffsetAndAborts(t *testing.T) {
 	s := newTxnState()
 	if got := s.lastStable(10); got != 10 {
@@ -51,23 +46,5 @@ func TestTxnState_LastStableOffsetAndAborts(t *testing.T) {
 	s.highWatermark(19)
 	if a2.LastStableOffset != 19 {
 		t.Fatalf("with nothing else ongoing the LSO after the abort is its marker's next offset: %+v", a2)
-	}
-	for _, tc := range []struct {
-		from, to int64
-		want     []AbortedTxn
-	}{
-		{0, 12, nil},
-		{0, 13, []AbortedTxn{want}},
-		{16, 17, []AbortedTxn{want, a2}}, // producer 1's second transaction spans 15-18
-		{17, 18, []AbortedTxn{a2}},
-		{19, math.MaxInt64, nil},
-	} {
-		if got := s.abortedIn(tc.from, tc.to); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("aborted in [%d, %d): %+v, want %+v", tc.from, tc.to, got, tc.want)
-		}
-	}
-	s.trimBefore(17)
-	if got := s.abortedIn(0, math.MaxInt64); !reflect.DeepEqual(got, []AbortedTxn{a2}) {
-		t.Fatalf("after trimming below 17: %+v", got)
 	}
 }

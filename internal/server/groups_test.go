@@ -49,12 +49,10 @@ func TestCoordinatorLog_AppendLoad(t *testing.T) {
 	if last != 29 {
 		t.Fatalf("last offset %d, want 29", last)
 	}
-	ctrl := record.Build([]record.Record{{Key: []byte{0, 0, 0, 1}, Value: []byte{0, 0, 0, 0, 0, 0}}},
-		record.BuildOptions{Control: true, BaseTimestamp: time.Now().UnixMilli()})
-	// Clients may not write control batches, so this goes to the log
-	// directly; the next Append makes it durable and visible.
-	if _, err := part.AppendControl(ctrl); err != nil {
-		t.Fatalf("append control batch: %v", err)
+	// A transaction marker among the records (a control batch the
+	// readers skip); the next Append makes it durable and visible.
+	if _, err := part.WriteMarker(1, 0, true, 0, time.Now()); err != nil {
+		t.Fatalf("write marker: %v", err)
 	}
 	if _, err := cl.Append(ctx, want[30:]); err != nil {
 		t.Fatal(err)

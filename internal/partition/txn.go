@@ -1,0 +1,139 @@
+package partition
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/fjordstream/fjord/internal/log"
+	"github.com/fjordstream/fjord/internal/record"
+)
+
+// The partition's side of transactions (KIP-98): transactional batches
+// start a producer's transaction here, a marker written by the
+// transaction coordinator (WriteTxnMarkers) ends it, and read_committed
+// consumers read below the last stable offset, told which aborted
+// transactions' records to drop. The tracker (txnState) is fed by every
+// path that adds batches: the leader's appends (appendIdempotent,
+// WriteMarker), the follower's copies and the replay that rebuilds state
+// at open and after a truncation (observeBatch). Aborted transactions go
+// to the log's transaction index; the ongoing ones are in the producer
+// snapshot, so recovery replays one segment at most.
+
+// inTransaction reports whether producerID has a transaction ongoing here.
+// Caller holds produceMu.
+func (p *Partition) inTransaction(producerID int64) bool {
+	p.txnMu.Lock()
+	defer p.txnMu.Unlock()
+	_, ok := p.txns.ongoing[producerID]
+	return ok
+}
+
+// WriteMarker ends producerID's transaction on this partition with a
+// transaction marker (commit or abort) written by the coordinator at
+// coordinatorEpoch, stamped now, as the partition's leader. It is refused
+// with ErrInvalidProducerEpoch for an epoch older than the producer's,
+// ErrCoordinatorFenced for an older coordinator, ErrNotLeader off the
+// leader. A marker for a transaction that wrote nothing here (or a retry
+// of one already written) is written anyway, as Kafka does. The returned
+// Pending is awaited as Append's is (acks=all).
+func (p *Partition) WriteMarker(producerID int64, epoch int16, commit bool, coordinatorEpoch int32, now time.Time) (Pending, error) {
+	if producerID < 0 || epoch < 0 {
+		return Pending{}, fmt.Errorf("partition %s: %w: marker for producer %d epoch %d", p.ID, record.ErrInvalidRecord, producerID, epoch)
+	}
+	m := record.Marker{Commit: commit, CoordinatorEpoch: coordinatorEpoch}
+	batch := record.BuildMarker(m, producerID, epoch, now.UnixMilli())
+	p.leaderMu.RLock()
+	defer p.leaderMu.RUnlock()
+	if err := p.checkLeader(-1); err != nil {
+		return Pending{}, err
+	}
+	p.produceMu.Lock()
+	if err := p.producers.checkMarker(producerID, epoch, coordinatorEpoch); err != nil {
+		p.produceMu.Unlock()
+		return Pending{}, fmt.Errorf("partition %s: %w", p.ID, err)
+	}
+	info, err := p.log.Append(batch, p.LeaderEpoch(), -1)
+	if err != nil {
+		p.produceMu.Unlock()
+		return Pending{}, fmt.Errorf("partition %s: %w", p.ID, err)
+	}
+	p.applyMarker(producerID, epoch, m, info.BaseOffset, now.UnixMilli())
+	if info.Rolled {
+		if err := p.snapshotLocked(); err != nil {
+			p.logger.Warn("writing producer state snapshot failed; recovery will replay more of the log", "err", err)
+		}
+	}
+	p.produceMu.Unlock()
+	return p.pending(info, false), nil
+}
+
+// applyMarker applies a marker at offset to the producer and transaction
+// state, indexing an aborted transaction. Caller holds produceMu.
+func (p *Partition) applyMarker(producerID int64, epoch int16, m record.Marker, offset, nowMs int64) {
+	p.producers.applyMarker(producerID, epoch, m.CoordinatorEpoch, nowMs)
+	p.txnMu.Lock()
+	a, aborted := p.txns.marker(producerID, m.Commit, offset)
+	p.txnMu.Unlock()
+	p.dirty = true
+	if aborted {
+		if err := p.log.AddAbortedTxn(a); err != nil {
+			// Only a log failure (or a bug) gets here; the next open
+			// re-derives the index past its snapshot.
+			p.logger.Warn("indexing an aborted transaction failed", "producer_id", producerID, "marker_offset", offset, "err", err)
+		}
+	}
+}
+
+// observeBatch applies a batch already in the log (a follower's copy, or
+// one replayed at open or after a truncation) to the producer and
+// transaction state: batch is the whole batch, or nil when only its header
+// was read (then it is not a marker). nowMs is the producers' last write
+// time to record. Caller holds produceMu.
+func (p *Partition) observeBatch(h record.Header, batch []byte, nowMs int64) {
+	if !h.HasProducerID() {
+		return
+	}
+	if h.IsControl() {
+		if !h.IsTransactional() || batch == nil {
+			return
+		}
+		m, err := record.ParseMarker(batch)
+		if err != nil {
+			p.logger.Warn("unreadable transaction marker", "offset", h.BaseOffset, "err", err)
+			return
+		}
+		p.applyMarker(h.ProducerID, h.ProducerEpoch, m, h.BaseOffset, nowMs)
+		return
+	}
+	if h.BaseSequence < 0 {
+		return
+	}
+	appendTime := int64(-1) // LogAppendTime batches answer retries with it
+	if h.TimestampType() == record.LogAppendTime {
+		appendTime = h.MaxTimestamp
+	}
+	p.producers.apply(producerBatchOf(h), h.BaseOffset, h.LastOffset(), appendTime, nowMs)
+	if h.IsTransactional() {
+		p.txnMu.Lock()
+		p.txns.data(h.ProducerID, h.BaseOffset)
+		p.txnMu.Unlock()
+	}
+	p.dirty = true
+}
+
+// LastStableOffset is the offset below which every transaction has ended
+// and its marker is replicated: read_committed consumers read below it
+// (the high watermark when no transaction is open).
+func (p *Partition) LastStableOffset() int64 {
+	hw := p.HighWatermark()
+	p.txnMu.Lock()
+	defer p.txnMu.Unlock()
+	p.txns.highWatermark(hw)
+	return p.txns.lastStable(hw)
+}
+
+// AbortedTxns returns the aborted transactions with records in [from, to):
+// what a read_committed fetch of that range answers.
+func (p *Partition) AbortedTxns(from, to int64) []log.AbortedTxn {
+	return p.log.AbortedTxns(from, to)
+}

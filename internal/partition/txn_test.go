@@ -1,0 +1,227 @@
+package partition
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/fjordstream/fjord/internal/record"
+)
+
+// txnBatch builds a transactional batch of n records from producer pid.
+func txnBatch(pid int64, epoch int16, seq int32, n int) []byte {
+	recs := make([]record.Record, n)
+	for i := range recs {
+		recs[i] = record.Record{OffsetDelta: int32(i), Key: []byte("k"), Value: []byte("txn")}
+	}
+	return record.Build(recs, record.BuildOptions{BaseTimestamp: time.Now().UnixMilli(), ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, Transactional: true})
+}
+
+func mustMarker(t *testing.T, p *Partition, pid int64, epoch int16, commit bool, coordinatorEpoch int32) int64 {
+	t.Helper()
+	pend, err := p.WriteMarker(pid, epoch, commit, coordinatorEpoch, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pend.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return pend.Info.BaseOffset
+}
+
+func checkLSO(t *testing.T, p *Partition, want int64) {
+	t.Helper()
+	if got := p.LastStableOffset(); got != want {
+		t.Fatalf("last stable offset %d, want %d (high watermark %d)", got, want, p.HighWatermark())
+	}
+}
+
+// TestPartition_Transactions: transactional batches hold the last stable
+// offset at their transaction's first offset until its marker; an abort
+// is answered to read_committed fetches of its range, a commit is not;
+// a producer in a transaction cannot write outside it; markers from an
+// older producer epoch or coordinator epoch are refused, and one with a
+// newer epoch starts the producer's sequences again (KIP-890).
+func TestPartition_Transactions(t *testing.T) {
+	p := openTest(t, nil)
+	mustAppend(t, p, batch(2, time.Now().UnixMilli()))           // 0-1
+	a1 := mustAppend(t, p, txnBatch(7, 0, 0, 3)).Info.BaseOffset // 2-4
+	checkLSO(t, p, a1)
+	mustAppend(t, p, txnBatch(9, 0, 0, 2)) // 5-6
+	mustAppend(t, p, txnBatch(7, 0, 3, 1)) // 7
+	if _, err := p.Append(idemBatch(7, 0, 4, 1), time.Now()); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("a non-transactional batch inside a transaction: %v", err)
+	}
+	checkLSO(t, p, a1)
+	abort := mustMarker(t, p, 7, 0, false, 1) // 8
+	checkLSO(t, p, 5)
+	want := []AbortedTxn{{ProducerID: 7, FirstOffset: 2, LastOffset: abort, LastStableOffset: 5}}
+	if got := p.AbortedTxns(0, p.LastStableOffset()); !slices.Equal(got, want) {
+		t.Fatalf("aborted %v, want %v", got, want)
+	}
+	commit := mustMarker(t, p, 9, 0, true, 1) // 9
+	checkLSO(t, p, commit+1)
+	if got := p.AbortedTxns(0, commit+1); !slices.Equal(got, want) {
+		t.Fatalf("after the commit: aborted %v, want %v", got, want)
+	}
+	if got := p.AbortedTxns(abort+1, commit+1); len(got) != 0 {
+		t.Fatalf("a range past the abort: %v", got)
+	}
+	// A retried marker with nothing open is written, and changes nothing.
+	mustMarker(t, p, 9, 0, true, 1)
+	checkLSO(t, p, p.HighWatermark())
+
+	if _, err := p.WriteMarker(9, 0, true, 0, time.Now()); !errors.Is(err, ErrCoordinatorFenced) {
+		t.Fatalf("a marker from an older coordinator: %v", err)
+	}
+	// KIP-890 part 2: the coordinator bumps the epoch as it ends the
+	// transaction; the producer then starts again at sequence 0.
+	mustAppend(t, p, txnBatch(9, 0, 2, 1))
+	mustMarker(t, p, 9, 1, true, 1)
+	if _, err := p.WriteMarker(9, 0, false, 1, time.Now()); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("a marker at the old epoch: %v", err)
+	}
+	if _, err := p.Append(txnBatch(9, 0, 3, 1), time.Now()); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("a batch at the old epoch: %v", err)
+	}
+	mustAppend(t, p, txnBatch(9, 1, 0, 1))
+	ps := p.ActiveProducers()
+	i := slices.IndexFunc(ps, func(s ProducerState) bool { return s.ProducerID == 9 })
+	if i < 0 || ps[i].Epoch != 1 || ps[i].CoordinatorEpoch != 1 || ps[i].CurrentTxnStartOffset != p.LogEndOffset()-1 {
+		t.Fatalf("producer 9: %+v", ps)
+	}
+}
+
+// TestPartition_TransactionsSurviveRestart: the open transactions and the
+// aborted ones come back after a clean close, and after crashes that lose
+// the transaction index past the last snapshot or the whole index.
+func TestPartition_TransactionsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	p := openAt(t, dir, map[string]string{"segment.bytes": "1000"}) // rolls, so snapshots mid-way
+	var aborted []AbortedTxn
+	seq := map[int64]int32{}
+	for i := range 30 {
+		pid := int64(100 + i%4)
+		first := mustAppend(t, p, txnBatch(pid, 0, seq[pid], 2)).Info.BaseOffset
+		seq[pid] += 2
+		if i%4 == 3 {
+			continue // producer 103 never ends its transactions: one stays open
+		}
+		mustAppend(t, p, batch(1, time.Now().UnixMilli()))
+		if i%3 == 0 {
+			lso := p.LastStableOffset()
+			off := mustMarker(t, p, pid, 0, false, 0)
+			aborted = append(aborted, AbortedTxn{ProducerID: pid, FirstOffset: first, LastOffset: off, LastStableOffset: min(lso, off+1)})
+		} else {
+			mustMarker(t, p, pid, 0, true, 0)
+		}
+	}
+	// One more abort, past the newest snapshot: a crash loses it from
+	// the index, and the replay of the log after the snapshot finds it.
+	first := mustAppend(t, p, txnBatch(200, 0, 0, 1)).Info.BaseOffset
+	lso := p.LastStableOffset()
+	off := mustMarker(t, p, 200, 0, false, 0)
+	aborted = append(aborted, AbortedTxn{ProducerID: 200, FirstOffset: first, LastOffset: off, LastStableOffset: min(lso, off+1)})
+	if snaps := snapshotsIn(t, dir); len(snaps) == 0 || snaps[len(snaps)-1] > first {
+		t.Fatalf("snapshots %v: none, or one past offset %d", snaps, first)
+	}
+	open103 := p.ActiveProducers()[3].CurrentTxnStartOffset
+	if open103 < 0 {
+		t.Fatal("producer 103 has no open transaction")
+	}
+	check := func(t *testing.T, p *Partition) {
+		t.Helper()
+		checkLSO(t, p, open103)
+		got := p.AbortedTxns(0, p.LogEndOffset())
+		// The last stable offsets recorded with each entry depend on
+		// what was open; compare the transactions themselves.
+		same := len(got) == len(aborted)
+		for i := 0; same && i < len(got); i++ {
+			same = got[i].ProducerID == aborted[i].ProducerID && got[i].FirstOffset == aborted[i].FirstOffset && got[i].LastOffset == aborted[i].LastOffset
+		}
+		if !same {
+			t.Fatalf("aborted %v, want %v", got, aborted)
+		}
+		if _, err := p.Append(idemBatch(103, 0, seq[103], 1), time.Now()); !errors.Is(err, ErrInvalidTxnState) {
+			t.Fatalf("producer 103's transaction is not open: %v", err)
+		}
+	}
+	check(t, p)
+	crashed := crashCopy(t, dir)
+	lostIndex := crashCopy(t, dir)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("clean close", func(t *testing.T) { check(t, openAt(t, dir, nil)) })
+	t.Run("crash", func(t *testing.T) {
+		// The copy holds the index as last synced (before the newest
+		// snapshot): the entries after it come back from the markers.
+		check(t, openAt(t, crashed, nil))
+	})
+	t.Run("index lost", func(t *testing.T) {
+		ents, _ := os.ReadDir(lostIndex)
+		damaged := 0
+		for _, e := range ents {
+			if filepath.Ext(e.Name()) == ".txnindex" {
+				if err := os.WriteFile(filepath.Join(lostIndex, e.Name()), []byte("damaged"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				damaged++
+			}
+		}
+		if damaged == 0 {
+			t.Fatal("no transaction index file to damage")
+		}
+		check(t, openAt(t, lostIndex, nil))
+	})
+}
+
+// TestPartition_FollowerTransactions: a follower tracks the leader's
+// transactions from the batches it copies, and a truncation that cuts a
+// marker opens its transaction again.
+func TestPartition_FollowerTransactions(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	leader, follower := openAs(t, 1), openAs(t, 2)
+	both := Leadership{Leader: 1, LeaderEpoch: 4, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}
+	leader.ApplyLeadership(both, now)
+	follower.ApplyLeadership(both, now)
+	for _, b := range [][]byte{txnBatch(7, 0, 0, 2), batch(1, now.UnixMilli())} {
+		if _, err := leader.Append(b, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pend, err := leader.WriteMarker(7, 0, false, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := pend.Info.BaseOffset
+	data, err := leader.log.Read(0, 1<<20, leader.LogEndOffset(), true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := follower.AppendAsFollower(1, 4, data, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := follower.SyncTo(ctx, follower.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	want := []AbortedTxn{{ProducerID: 7, FirstOffset: 0, LastOffset: marker, LastStableOffset: marker + 1}}
+	if got := follower.AbortedTxns(0, marker+1); !slices.Equal(got, want) {
+		t.Fatalf("follower's aborted %v, want %v", got, want)
+	}
+	if err := follower.TruncateTo(1, 4, marker); err != nil {
+		t.Fatal(err)
+	}
+	if got := follower.AbortedTxns(0, marker+1); len(got) != 0 {
+		t.Fatalf("the cut marker's transaction is still indexed: %v", got)
+	}
+	ps := follower.ActiveProducers()
+	if len(ps) != 1 || ps[0].CurrentTxnStartOffset != 0 {
+		t.Fatalf("after the cut, producer 7's transaction is not open again: %+v", ps)
+	}
+}
