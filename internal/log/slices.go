@@ -63,6 +63,7 @@ type FileSlices struct {
 	refs     []*fileRef
 	size     int64
 	records  int64 // the batches' offset span
+	next     int64 // the offset after the last batch
 	released atomic.Bool
 }
 
@@ -76,6 +77,15 @@ func (fs *FileSlices) Records() int64 {
 		return 0
 	}
 	return fs.records
+}
+
+// NextOffset returns the offset after the last batch (0 for none): a
+// read_committed fetch answers the aborted transactions below it.
+func (fs *FileSlices) NextOffset() int64 {
+	if fs == nil {
+		return 0
+	}
+	return fs.next
 }
 
 // Slices returns the regions in log order. They are valid until Release.
@@ -164,6 +174,7 @@ func (l *Log) ReadSlices(offset int64, maxBytes int32, maxOffset int64, minOneBa
 		refs:    []*fileRef{s.ref},
 		size:    end - pos,
 		records: max(last-first+1, 0),
+		next:    last + 1,
 	}, nil
 }
 

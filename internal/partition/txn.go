@@ -137,3 +137,14 @@ func (p *Partition) LastStableOffset() int64 {
 func (p *Partition) AbortedTxns(from, to int64) []log.AbortedTxn {
 	return p.log.AbortedTxns(from, to)
 }
+
+// ReadCommittedSlices is ReadSlices for a read_committed consumer: below
+// the last stable offset, which it returns with the slices.
+func (p *Partition) ReadCommittedSlices(offset int64, maxBytes int32, minOneBatch bool) (*log.FileSlices, int64, error) {
+	lso := p.LastStableOffset()
+	if err := p.offline(); err != nil {
+		return nil, lso, err
+	}
+	fs, err := p.log.ReadSlices(offset, maxBytes, lso, minOneBatch)
+	return fs, lso, err
+}

@@ -40,6 +40,8 @@ var codeFor = [...]struct {
 	{config.ErrInvalidConfig, kerr.InvalidConfig},
 	{config.ErrInvalidRequest, kerr.InvalidRequest},
 	{partition.ErrNotLeader, kerr.NotLeaderForPartition},
+	{partition.ErrInvalidTxnState, kerr.InvalidTxnState},
+	{partition.ErrCoordinatorFenced, kerr.TransactionCoordinatorFenced},
 	{partition.ErrNotEnoughReplicasAfterAppend, kerr.NotEnoughReplicasAfterAppend},
 	{partition.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
 	{partition.ErrUnknownReplica, kerr.UnknownServerError},

@@ -7,8 +7,13 @@ package server
 // with sendfile(2) between the encoded parts of the response (see
 // writeFetch). The first batch of the first non-empty partition is returned
 // whole even above the limits (KIP-74).
-// Consumers read up to the high watermark; the last stable offset equals it
-// (no transactions yet). v13+ names topics by ID.
+// Consumers read up to the high watermark, read_committed ones
+// (IsolationLevel 1) up to the last stable offset, with the aborted
+// transactions whose records the batches returned hold (Kafka's
+// collectAbortedTxns, from the fetch offset to the offset after the last
+// batch), so the client drops them; read_uncommitted answers null there.
+// Every consumer fetch answers the last stable offset. v13+ names topics
+// by ID.
 //
 // Fetch sessions (KIP-227): Fjord answers every full fetch in full with
 // session ID 0, which the protocol defines as "no session"; clients then keep
@@ -274,7 +279,8 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, listener string) (res *fetchR
 			}
 			hw := part.HighWatermark()
 			logStart := part.LogStartOffset()
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, logStart
+			lso := part.LastStableOffset()
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, lso, logStart
 			if replica < 0 {
 				if id := b.preferredReadReplica(req, part, rp.FetchOffset, listener); id >= 0 {
 					// Redirected (KIP-392): no records, answered at once.
@@ -284,9 +290,16 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, listener string) (res *fetchR
 				}
 			}
 			keys = append(keys, part.ID)
-			visible := hw // consumers read to the high watermark, followers to the log end
-			if replica >= 0 {
+			// Consumers read to the high watermark (read_committed ones
+			// to the last stable offset), followers to the log end.
+			visible := hw
+			committed := replica < 0 && req.IsolationLevel == 1
+			switch {
+			case replica >= 0:
 				visible = part.LogEndOffset()
+			case committed:
+				visible = lso
+				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 			}
 			throttled := throttle.listed(part)
 			switch {
@@ -302,9 +315,15 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, listener string) (res *fetchR
 				limit := min(rp.PartitionMaxBytes, remaining)
 				var fs *log.FileSlices
 				var err error
-				if replica >= 0 {
+				switch {
+				case replica >= 0:
 					fs, err = part.ReadForFollower(rp.FetchOffset, limit)
-				} else {
+				case committed:
+					fs, sp.LastStableOffset, err = part.ReadCommittedSlices(rp.FetchOffset, limit, size == 0)
+					if err == nil && fs != nil {
+						sp.AbortedTransactions = abortedTransactions(part.AbortedTxns(rp.FetchOffset, fs.NextOffset()))
+					}
+				default:
 					fs, err = part.ReadSlices(rp.FetchOffset, limit, size == 0)
 				}
 				if err != nil {
@@ -403,4 +422,14 @@ func (b *Broker) recordThrottled(res *fetchResult) {
 	if res != nil && res.throttled > 0 && b.cfg.LeaderQuota != nil {
 		b.cfg.LeaderQuota.Record(b.now(), res.throttled)
 	}
+}
+
+// abortedTransactions converts a partition's aborted transactions to the
+// Fetch response's.
+func abortedTransactions(in []log.AbortedTxn) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	out := make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, len(in))
+	for i, a := range in {
+		out[i] = kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset}
+	}
+	return out
 }

@@ -1,7 +1,9 @@
 package server
 
 // ListOffsets (key 2), v0-v11. Special timestamps: -1 latest (the high
-// watermark; read_committed gets the last stable offset, which equals it),
+// watermark; read_committed, IsolationLevel 1, gets the last stable
+// offset, and a timestamp lookup finds only offsets below it, as Kafka's
+// lastFetchableOffset),
 // -2 earliest (log start offset), -3 max timestamp (v7+), -4 earliest local
 // (v8+, equals earliest: no tiered storage), -5 latest tiered (v9+, -1: no
 // tiered storage). A timestamp >= 0 finds the earliest record at or after it.
@@ -41,9 +43,13 @@ func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 				continue
 			}
 			sp.LeaderEpoch = part.LeaderEpoch()
+			fetchable := part.HighWatermark()
+			if req.IsolationLevel == 1 {
+				fetchable = part.LastStableOffset()
+			}
 			switch ts := rp.Timestamp; {
 			case ts == -1:
-				sp.Offset = part.HighWatermark()
+				sp.Offset = fetchable
 			case ts == -2 || ts == -4:
 				sp.Offset = part.LogStartOffset()
 			case ts == -3:
@@ -55,7 +61,7 @@ func (b *Broker) handleListOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 				case err != nil:
 					sp.ErrorCode = protocol.ErrorCode(err)
 					b.logger.Error("offset for timestamp failed", "topic", rt.Topic, "partition", rp.Partition, "err", err)
-				case ok && off < part.HighWatermark():
+				case ok && off < fetchable:
 					sp.Offset, sp.Timestamp = off, t
 				}
 			default:

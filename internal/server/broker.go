@@ -153,6 +153,8 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Ad
 		resp = b.handleDescribeTopicPartitions(r)
 	case *kmsg.DescribeProducersRequest:
 		resp = b.handleDescribeProducers(r)
+	case *kmsg.WriteTxnMarkersRequest:
+		return b.handleWriteTxnMarkers(ctx, r)
 	case *kmsg.FindCoordinatorRequest:
 		resp = b.handleFindCoordinator(r, listener)
 	case *kmsg.OffsetCommitRequest:
