@@ -51,10 +51,9 @@ import (
 // whose time is at or past a batch's horizon drops its tombstones. So a
 // deleted key stays readable for at least delete.retention.ms after the
 // first clean that saw its tombstone, whatever the segment's age. A batch
-// keeps its horizon through later rewrites. Control and transactional
-// batches are copied unchanged (no transactions yet); the records of
-// transactional data batches are mapped like any other (no transaction
-// can abort yet), control records are not.
+// keeps its horizon through later rewrites. Transactions (aborted records
+// removed, markers kept while their transaction has batches, then given a
+// delete horizon) follow Kafka's rules, described in cleaner_txn.go.
 //
 // Producer batches: the batch holding the last sequence of each active
 // producer (CleanOptions.ActiveProducers) is never dropped. When all its
@@ -252,6 +251,10 @@ type CleanStats struct {
 	// TombstonesRemoved counts tombstones dropped because their batch's
 	// delete horizon had passed.
 	TombstonesRemoved int64
+	// AbortedRecordsRemoved counts the records of aborted transactions
+	// removed; MarkersRemoved the transaction markers dropped past their
+	// delete horizon.
+	AbortedRecordsRemoved, MarkersRemoved int64
 }
 
 // Cleanability describes how much a log would gain from a clean; the
@@ -334,8 +337,9 @@ func (l *Log) cleanability(now time.Time, hw int64) (c Cleanability, end, dirty 
 
 // cleanGroup is one run of old segments rewritten into one new segment.
 type cleanGroup struct {
-	old []*segment
-	neu *segment // nil when every record was removed
+	old  []*segment
+	neu  *segment     // nil when every record was removed
+	txns []AbortedTxn // the aborted transactions neu keeps in its index
 }
 
 // Clean compacts the log if Cleanability says it is cleanable, and
@@ -383,7 +387,8 @@ func (l *Log) Clean(ctx context.Context, opts CleanOptions) (CleanStats, error) 
 	}()
 
 	cl := &cleaner{l: l, ctx: ctx, throttle: opts.Throttle, st: &st, cfg: cfg, sizes: sizes,
-		now: opts.Now.UnixMilli(), newHorizon: deleteHorizon(opts.Now, cfg.DeleteRetention), producerLast: opts.ActiveProducers}
+		now: opts.Now.UnixMilli(), newHorizon: deleteHorizon(opts.Now, cfg.DeleteRetention), producerLast: opts.ActiveProducers,
+		txns: newCleanTxns(l.AbortedTxns(segs[0].base, nextBase[end-1]))}
 	keys, mapped, err := cl.buildMap(segs[dirty:], opts.DedupeBufferBytes)
 	if err != nil {
 		return st, err
@@ -466,9 +471,8 @@ func (l *Log) swapIn(groups []cleanGroup, segs []*segment, endOffset int64, st *
 		sg := swapGroup{newBase: -1}
 		if g.neu != nil {
 			sg.newBase = g.neu.base
-			// The aborted transactions go with their markers, which the
-			// cleaner keeps, so a group holding any is never empty.
-			// Read under mu: AddAbortedTxn may have added one since.
+			// The aborted transactions kept go with their markers, so a
+			// group holding any is never empty.
 			if err := writeCleanedTxnIndex(l.fs, g); err != nil {
 				discard()
 				return fmt.Errorf("%w: clean: %w", ErrStorage, err)
@@ -583,14 +587,11 @@ func groupSegments(segs []*segment, sizes map[*segment]int64, nextBase []int64, 
 }
 
 // writeCleanedTxnIndex gives g's cleaned segment the transaction index
-// entries of the segments it replaces, written fsynced beside it as
-// <base>.txnindex.cleaned for the swap to rename (none when there are no
-// entries). Caller holds mu.
+// entries the clean kept (see cleaner_txn.go), written fsynced beside it
+// as <base>.txnindex.cleaned for the swap to rename (none when there are
+// no entries). Caller holds mu.
 func writeCleanedTxnIndex(fsys vfs.FS, g cleanGroup) error {
-	g.neu.txns = nil
-	for _, s := range g.old {
-		g.neu.txns = append(g.neu.txns, s.txns...)
-	}
+	g.neu.txns = g.txns
 	if len(g.neu.txns) == 0 {
 		return nil
 	}

@@ -69,10 +69,19 @@ func (c *cleaner) isProducerLast(h record.Header) bool {
 
 // filter emits what is kept of batch b (see cleaner.go for the rules).
 func (c *cleaner) filter(h record.Header, b []byte, emit func([]byte) error) error {
-	if h.IsControl() || h.IsTransactional() {
-		return emit(b)
+	if h.IsControl() {
+		return c.filterMarker(h, b, emit)
 	}
 	retainEmpty := c.isProducerLast(h)
+	if c.txns.onData(h) {
+		// An aborted transaction's batch: every record goes.
+		c.st.RecordsRead += int64(h.NumRecords)
+		c.st.AbortedRecordsRemoved += int64(h.NumRecords)
+		if retainEmpty {
+			return emit(emptyBatch(h, h.BaseOffset))
+		}
+		return nil
+	}
 	if h.NumRecords == 0 {
 		// An empty batch an earlier clean kept for its producer: kept
 		// while it still is the producer's last batch.
@@ -196,6 +205,8 @@ func rebuildRun(h record.Header, run []record.Record, horizon int64) []byte {
 		Codec:                codec,
 		XerialSnappy:         codec == record.CodecSnappy,
 		TimestampType:        h.TimestampType(),
+		Transactional:        h.IsTransactional(),
+		Control:              h.IsControl(),
 	})
 	// Build writes -1s for an all-zero producer triple; write the real
 	// fields, with the sequence following the offset shift.

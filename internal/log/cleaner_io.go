@@ -52,7 +52,11 @@ type cleaner struct {
 	// producerLast maps a producer ID to the last offset of the batch
 	// of that producer the clean must not drop (see CleanOptions).
 	producerLast map[int64]int64
-	buf          []byte
+	// txns knows the aborted transactions of the range; groupTxns
+	// collects the index entries the group being written keeps.
+	txns      *cleanTxns
+	groupTxns []AbortedTxn
+	buf       []byte
 	kept         []bool
 	// hdr is the header read buffer of batch walks; in the struct (not on
 	// the stack) because a buffer passed to a File interface escapes.
@@ -108,7 +112,7 @@ func (c *cleaner) buildMap(segs []*segment, limit int64) (map[string]int64, int,
 			return keys, i, nil
 		}
 		err := c.eachBatch(s, func(h record.Header, b []byte) error {
-			if h.IsControl() {
+			if h.IsControl() || c.txns.abortedData(h) {
 				return nil
 			}
 			return record.Walk(b, c.l.decomp, func(r *record.Record) bool {
@@ -159,12 +163,14 @@ func (c *cleaner) writeGroup(g *cleanGroup, base int64) error {
 		c.st.BytesWritten += int64(len(b))
 		return nil
 	}
+	c.groupTxns = nil
 	for _, old := range g.old {
 		err := c.eachBatch(old, func(h record.Header, b []byte) error { return c.filter(h, b, emit) })
 		if err != nil {
 			return err
 		}
 	}
+	g.txns = c.groupTxns
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("clean: segment %d: write: %w", base, err)
 	}

@@ -2,6 +2,7 @@ package log
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
@@ -93,6 +94,14 @@ func (l *Log) rollAt(base int64) error {
 // first remaining segment and is persisted. It returns how many segments
 // were deleted.
 func (l *Log) EnforceRetention(now time.Time) (int, error) {
+	return l.EnforceRetentionBelow(now, math.MaxInt64)
+}
+
+// EnforceRetentionBelow is EnforceRetention deleting only segments wholly
+// below bound: a partition passes the first offset of its oldest open
+// transaction, whose records a read_committed consumer has not been
+// allowed to read yet.
+func (l *Log) EnforceRetentionBelow(now time.Time, bound int64) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
@@ -102,7 +111,7 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 	timeAndSize := l.cfg.CleanupPolicy&PolicyDelete != 0
 	if timeAndSize && l.cfg.RetentionMs >= 0 {
 		limit := now.Add(-l.cfg.RetentionMs).UnixMilli()
-		n := l.countOldest(func(s *segment) bool { return l.largestTimestamp(s) < limit })
+		n := l.countOldest(bound, func(s *segment) bool { return l.largestTimestamp(s) < limit })
 		if err := l.deleteOldest(n); err != nil {
 			return deleted, err
 		}
@@ -114,7 +123,7 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 			total += s.size
 		}
 		diff := total - l.cfg.RetentionBytes
-		n := l.countOldest(func(s *segment) bool {
+		n := l.countOldest(bound, func(s *segment) bool {
 			if diff-s.size < 0 {
 				return false
 			}
@@ -142,11 +151,12 @@ func (l *Log) largestTimestamp(s *segment) int64 {
 	return l.now().UnixMilli()
 }
 
-// countOldest counts the leading non-empty segments for which del holds.
-func (l *Log) countOldest(del func(*segment) bool) int {
+// countOldest counts the leading non-empty segments wholly below bound
+// for which del holds.
+func (l *Log) countOldest(bound int64, del func(*segment) bool) int {
 	n := 0
 	for _, s := range l.segs {
-		if s.size == 0 || !del(s) {
+		if s.size == 0 || s.next > bound || !del(s) {
 			break
 		}
 		n++
@@ -157,7 +167,7 @@ func (l *Log) countOldest(del func(*segment) bool) int {
 // deleteBelowStart deletes segments holding only offsets below the log
 // start offset. Caller holds mu.
 func (l *Log) deleteBelowStart() (int, error) {
-	n := l.countOldest(func(s *segment) bool { return s.next <= l.lso })
+	n := l.countOldest(math.MaxInt64, func(s *segment) bool { return s.next <= l.lso })
 	return n, l.deleteOldest(n)
 }
 

@@ -10,7 +10,9 @@ import (
 
 // CleanDirtiest compacts the one hosted log that gains most from it: logs
 // past max.compaction.lag.ms first, then the highest dirty ratio at or above
-// min.cleanable.dirty.ratio. Only data below the high watermark is cleaned.
+// min.cleanable.dirty.ratio. Only data below the last stable offset is
+// cleaned (the high watermark, or the first offset of the oldest open
+// transaction), so no transaction in the cleaned range is still open.
 // It returns the cleaned partition (nil when nothing was cleanable) and what
 // the clean did.
 func (m *Manager) CleanDirtiest(ctx context.Context, now time.Time, throttle *log.Throttle) (*Partition, log.CleanStats, error) {
@@ -22,7 +24,7 @@ func (m *Manager) CleanDirtiest(ctx context.Context, now time.Time, throttle *lo
 		bestScore log.Cleanability
 	)
 	for _, p := range m.All() {
-		c := p.log.Cleanability(now, p.HighWatermark())
+		c := p.log.Cleanability(now, p.LastStableOffset())
 		if !c.Cleanable {
 			continue
 		}
@@ -34,7 +36,7 @@ func (m *Manager) CleanDirtiest(ctx context.Context, now time.Time, throttle *lo
 	if best == nil {
 		return nil, log.CleanStats{}, nil
 	}
-	stats, err := best.log.Clean(ctx, log.CleanOptions{Now: now, HighWatermark: best.HighWatermark(), Throttle: throttle,
+	stats, err := best.log.Clean(ctx, log.CleanOptions{Now: now, HighWatermark: best.LastStableOffset(), Throttle: throttle,
 		ActiveProducers: best.producerLastOffsets()})
 	if err != nil {
 		return best, stats, fmt.Errorf("partition %s: clean: %w", best.ID, err)

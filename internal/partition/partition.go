@@ -605,7 +605,10 @@ func (p *Partition) ReadSlices(offset int64, maxBytes int32, minOneBatch bool) (
 }
 
 // DeleteRecordsBefore advances the log start offset; offsets above the high
-// watermark are refused as Kafka refuses them.
+// watermark are refused as Kafka refuses them, and it stops at the first
+// offset of the oldest open transaction (Fjord's choice: Kafka does not
+// stop there, and a read_committed consumer would then lose the start of
+// a transaction it has not been allowed to read yet).
 func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
 	if !p.Config().Delete() {
 		// As Kafka, and checked first as Kafka does: only a topic whose
@@ -620,7 +623,11 @@ func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
 	if offset > hw || offset < 0 {
 		return 0, fmt.Errorf("partition %s: offset %d beyond high watermark %d: %w", p.ID, offset, hw, log.ErrOffsetOutOfRange)
 	}
-	if err := p.log.DeleteRecordsBefore(offset); err != nil {
+	// Never into an open transaction: its records stay until it ends.
+	// The answer's low watermark says where the log now starts.
+	p.produceMu.Lock()
+	defer p.produceMu.Unlock()
+	if err := p.log.DeleteRecordsBefore(min(offset, p.firstUnstableOffset())); err != nil {
 		return 0, fmt.Errorf("partition %s: %w", p.ID, err)
 	}
 	return p.log.LogStartOffset(), nil
@@ -636,7 +643,12 @@ func (p *Partition) Maintain(now time.Time, enforceRetention bool) error {
 		return fmt.Errorf("partition %s: flush: %w", p.ID, err)
 	}
 	if enforceRetention {
-		if _, err := p.log.EnforceRetention(now); err != nil {
+		// Under produceMu, so no transaction opens in between: retention
+		// never deletes the records of an open transaction.
+		p.produceMu.Lock()
+		_, err := p.log.EnforceRetentionBelow(now, p.firstUnstableOffset())
+		p.produceMu.Unlock()
+		if err != nil {
 			return fmt.Errorf("partition %s: retention: %w", p.ID, err)
 		}
 	}

@@ -121,6 +121,18 @@ func (p *Partition) observeBatch(h record.Header, batch []byte, nowMs int64) {
 	p.dirty = true
 }
 
+// firstUnstableOffset is the first offset of the oldest transaction open
+// here or whose marker is not yet replicated (MaxInt64 when none): what
+// retention and DeleteRecords stop at. Caller holds produceMu, so no
+// transaction opens meanwhile.
+func (p *Partition) firstUnstableOffset() int64 {
+	hw := p.HighWatermark()
+	p.txnMu.Lock()
+	defer p.txnMu.Unlock()
+	p.txns.highWatermark(hw)
+	return p.txns.firstUnstable()
+}
+
 // LastStableOffset is the offset below which every transaction has ended
 // and its marker is replicated: read_committed consumers read below it
 // (the high watermark when no transaction is open).

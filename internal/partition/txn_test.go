@@ -225,3 +225,38 @@ func TestPartition_FollowerTransactions(t *testing.T) {
 		t.Fatalf("after the cut, producer 7's transaction is not open again: %+v", ps)
 	}
 }
+
+// TestPartition_OpenTransactionBoundsDeletion: DeleteRecords stops at the
+// first offset of an open transaction (answering where the log starts),
+// and so does retention; once the transaction ends both go on.
+func TestPartition_OpenTransactionBoundsDeletion(t *testing.T) {
+	p := openTest(t, map[string]string{"segment.bytes": "1000", "retention.ms": "60000"})
+	old := time.Now().Add(-time.Hour).UnixMilli()
+	for range 10 {
+		mustAppend(t, p, batch(3, old))
+	}
+	recs := []record.Record{{Key: []byte("k"), Value: []byte("open")}}
+	first := mustAppend(t, p, record.Build(recs, record.BuildOptions{BaseTimestamp: old, ProducerID: 5, BaseSequence: 0, Transactional: true})).Info.BaseOffset
+	for range 20 {
+		mustAppend(t, p, batch(3, old))
+	}
+	if err := p.Maintain(time.Now(), true); err != nil {
+		t.Fatal(err)
+	}
+	if start := p.LogStartOffset(); start > first || start == 0 {
+		t.Fatalf("retention moved the log start to %d (open transaction at %d)", start, first)
+	}
+	if start, err := p.DeleteRecordsBefore(-1); err != nil || start != first {
+		t.Fatalf("DeleteRecords to the high watermark: start %d %v, want %d", start, err, first)
+	}
+	mustMarker(t, p, 5, 0, true, 0)
+	if err := p.Maintain(time.Now(), true); err != nil {
+		t.Fatal(err)
+	}
+	if start, hw := p.LogStartOffset(), p.HighWatermark(); start <= first {
+		t.Fatalf("after the commit retention kept the log from %d (high watermark %d)", start, hw)
+	}
+	if start, err := p.DeleteRecordsBefore(-1); err != nil || start != p.HighWatermark() {
+		t.Fatalf("DeleteRecords after the commit: start %d %v", start, err)
+	}
+}
