@@ -57,7 +57,7 @@ type cleaner struct {
 	txns      *cleanTxns
 	groupTxns []AbortedTxn
 	buf       []byte
-	kept         []bool
+	kept      []bool
 	// hdr is the header read buffer of batch walks; in the struct (not on
 	// the stack) because a buffer passed to a File interface escapes.
 	hdr [record.HeaderSize]byte
