@@ -34,6 +34,7 @@ var layer = map[string]int{
 	"internal/quota":         0,
 	"internal/metrics":       0, // the registry and the HTTP listener; components define their own metrics
 	"internal/netserve":      1,
+	"internal/kconn":         1, // a Kafka connection between brokers
 	"internal/log":           1,
 	"internal/metadata":      1,
 	"internal/coordinator":   1,

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/fjordstream/fjord/internal/kconn"
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/record"
@@ -46,7 +47,7 @@ type fetcher struct {
 	// cur is the connection of the fetch in flight: a partition added
 	// meanwhile cuts its long poll short, so the new partition is not
 	// left waiting for replica.fetch.wait.max.ms.
-	cur  *kconn
+	cur  *kconn.Conn
 	gen  uint64        // counts adds: a round built before one is stale
 	wake chan struct{} // a partition was added
 	// warnedAt is when run last logged that the leader has no address
@@ -67,7 +68,7 @@ func (f *fetcher) add(part *partition.Partition, topicID metadata.TopicID, epoch
 		f.parts[part.ID] = &followed{part: part, topicID: topicID, epoch: epoch}
 		f.gen++
 		if f.cur != nil {
-			_ = f.cur.nc.SetReadDeadline(time.Now()) // the round ends; the next one has the partition
+			f.cur.Interrupt() // the round ends; the next one has the partition
 		}
 	}
 	f.mu.Unlock()
@@ -127,10 +128,10 @@ func (f *fetcher) sleep(d time.Duration) bool {
 }
 
 func (f *fetcher) run() {
-	var c *kconn
+	var c *kconn.Conn
 	defer func() {
 		if c != nil {
-			c.close()
+			c.Close()
 		}
 	}()
 	clientID := fmt.Sprintf("fjord-replica-%d", f.m.cfg.NodeID)
@@ -160,7 +161,7 @@ func (f *fetcher) run() {
 			var err error
 			if ok {
 				ctx, cancel := context.WithTimeout(f.m.ctx, 3*time.Second)
-				c, err = dialLeader(ctx, addr, f.m.cfg.SourceHost, clientID)
+				c, err = kconn.Dial(ctx, addr, f.m.cfg.SourceHost, clientID)
 				cancel()
 			}
 			if !ok && time.Since(f.warnedAt) > time.Minute {
@@ -203,7 +204,7 @@ func (f *fetcher) run() {
 			if f.m.ctx.Err() == nil {
 				f.m.logger.Debug("replica fetch failed", "leader", f.leader, "err", err)
 			}
-			c.close()
+			c.Close()
 			c = nil
 			if !f.sleep(min(f.m.cfg.Backoff, 200*time.Millisecond)) {
 				return
@@ -228,7 +229,7 @@ const throttleWait = 100 * time.Millisecond
 // are never starved. The bytes fetched for listed partitions are recorded
 // against the quota. Being left out only delays a replica: it keeps its
 // log, and the leader's ISR rule (replica.lag.time.max.ms) is unchanged.
-func (f *fetcher) round(c *kconn, parts []*followed) (held bool, err error) {
+func (f *fetcher) round(c *kconn.Conn, parts []*followed) (held bool, err error) {
 	if err := f.truncate(c, parts); err != nil {
 		return false, err
 	}
@@ -295,7 +296,7 @@ func (f *fetcher) round(c *kconn, parts []*followed) (held bool, err error) {
 		return held, nil
 	}
 	resp := kmsg.NewPtrFetchResponse()
-	if err := c.request(req, resp, f.m.cfg.WaitMax+10*time.Second); err != nil {
+	if err := c.Request(req, resp, f.m.cfg.WaitMax+10*time.Second); err != nil {
 		return false, err
 	}
 	if resp.ErrorCode != 0 {
@@ -408,7 +409,7 @@ func epochError(err error) bool {
 // truncate asks the leader, for every partition not checked in its epoch,
 // where the follower's latest epoch ends on the leader, and cuts the log
 // there (KIP-101).
-func (f *fetcher) truncate(c *kconn, parts []*followed) error {
+func (f *fetcher) truncate(c *kconn.Conn, parts []*followed) error {
 	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
 	req.Version = 3
 	req.ReplicaID = f.m.cfg.NodeID
@@ -440,7 +441,7 @@ func (f *fetcher) truncate(c *kconn, parts []*followed) error {
 		return nil
 	}
 	resp := kmsg.NewPtrOffsetForLeaderEpochResponse()
-	if err := c.request(req, resp, 10*time.Second); err != nil {
+	if err := c.Request(req, resp, 10*time.Second); err != nil {
 		return err
 	}
 	for _, t := range resp.Topics {

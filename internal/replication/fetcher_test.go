@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/fjordstream/fjord/internal/kconn"
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/record"
 )
@@ -105,7 +106,7 @@ func TestFetcher_RoundDoesNotReportANewerEpochsLog(t *testing.T) {
 	f := newFetcher(m, 2)
 	client, server := net.Pipe()
 	t.Cleanup(func() { client.Close(); server.Close() })
-	c := &kconn{nc: client, br: bufio.NewReader(client), format: kmsg.NewRequestFormatter(kmsg.FormatterClientID("test"))}
+	c := kconn.New(client, "test")
 	leader := &leaderEnd{t: t, nc: server, br: bufio.NewReader(server)}
 	// Partition 0 was checked against leader 2 in epoch 3; partition 1
 	// was not, so the round asks OffsetForLeaderEpoch first.

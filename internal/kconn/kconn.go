@@ -1,4 +1,11 @@
-package replication
+// Package kconn is a Kafka protocol connection from one broker to another:
+// one request at a time, each with a deadline, the response read into a
+// buffer the connection keeps (so a follower's fetch rounds do not
+// allocate one each). Replication's fetchers and the transaction
+// coordinator's marker writer use it. Invariant: a response is read whole
+// and its correlation ID checked before it is decoded; anything else
+// closes the exchange with an error (the caller drops the connection).
+package kconn
 
 import (
 	"bufio"
@@ -19,9 +26,9 @@ const maxResponse = 256 << 20
 // between requests; a larger response gets a buffer of its own.
 const maxKeptResponseBuffer = 4 << 20
 
-// kconn is a Kafka connection from a follower to a leader, one request at a
-// time (a fetcher's requests are sequential anyway).
-type kconn struct {
+// Conn is a Kafka connection to a broker, one request at a time. It is
+// not safe for concurrent use.
+type Conn struct {
 	nc     net.Conn
 	br     *bufio.Reader
 	format *kmsg.RequestFormatter
@@ -34,10 +41,10 @@ type kconn struct {
 	rbuf []byte
 }
 
-// dialLeader connects to a leader's Kafka listener. sourceHost, when not
-// empty, is the local IP the connection is made from (Config.SourceHost);
-// "" (or not an IP) lets the kernel choose.
-func dialLeader(ctx context.Context, addr, sourceHost, clientID string) (*kconn, error) {
+// Dial connects to a broker's Kafka listener. sourceHost, when not empty,
+// is the local IP the connection is made from; "" (or not an IP) lets the
+// kernel choose. The dial gives up after 3 s or when ctx ends.
+func Dial(ctx context.Context, addr, sourceHost, clientID string) (*Conn, error) {
 	d := net.Dialer{Timeout: 3 * time.Second}
 	if ip := net.ParseIP(sourceHost); ip != nil {
 		d.LocalAddr = &net.TCPAddr{IP: ip}
@@ -49,12 +56,18 @@ func dialLeader(ctx context.Context, addr, sourceHost, clientID string) (*kconn,
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	return &kconn{nc: nc, br: bufio.NewReaderSize(nc, 256<<10), format: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID))}, nil
+	return New(nc, clientID), nil
 }
 
-// request sends req and reads its response, within timeout. The response
-// may alias the connection's buffer: it is valid until the next request.
-func (c *kconn) request(req kmsg.Request, resp kmsg.Response, timeout time.Duration) error {
+// New wraps an established connection (tests use one end of a pipe).
+func New(nc net.Conn, clientID string) *Conn {
+	return &Conn{nc: nc, br: bufio.NewReaderSize(nc, 256<<10), format: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID))}
+}
+
+// Request sends req and reads its response into resp, within timeout. The
+// response may alias the connection's buffer: it is valid until the next
+// request.
+func (c *Conn) Request(req kmsg.Request, resp kmsg.Response, timeout time.Duration) error {
 	c.corr++
 	c.buf = c.format.AppendRequest(c.buf[:0], req, c.corr)
 	_ = c.nc.SetDeadline(time.Now().Add(timeout))
@@ -97,4 +110,10 @@ func (c *kconn) request(req kmsg.Request, resp kmsg.Response, timeout time.Durat
 	return resp.ReadFrom(body)
 }
 
-func (c *kconn) close() { c.nc.Close() }
+// Interrupt makes a request in progress fail at once (its read deadline
+// passes); safe to call from another goroutine. The connection is then
+// dropped by its user.
+func (c *Conn) Interrupt() { _ = c.nc.SetReadDeadline(time.Now()) }
+
+// Close closes the connection.
+func (c *Conn) Close() { c.nc.Close() }
