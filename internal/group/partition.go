@@ -1,6 +1,6 @@
 package group
 
-import "unicode/utf16"
+import "github.com/fjordstream/fjord/internal/coordinator"
 
 // OffsetsTopic is the internal topic holding group metadata and offsets.
 const OffsetsTopic = "__consumer_offsets"
@@ -10,36 +10,8 @@ const OffsetsTopic = "__consumer_offsets"
 // it, so a group lands on the same partition as on a Kafka cluster with the
 // same offsets.topic.num.partitions.
 func PartitionFor(groupID string, numPartitions int32) int32 {
-	if numPartitions <= 0 {
-		return 0
-	}
-	return javaAbs(javaStringHashCode(groupID)) % numPartitions
+	return coordinator.PartitionFor(groupID, numPartitions)
 }
 
-// javaStringHashCode is Java's String.hashCode: s[0]*31^(n-1) + ... + s[n-1]
-// over UTF-16 code units, in wrapping 32-bit arithmetic. Invalid UTF-8 bytes
-// count as U+FFFD, as Java's decoder replaces them.
-func javaStringHashCode(s string) int32 {
-	var h int32
-	for _, r := range s {
-		if r < 0x10000 {
-			h = 31*h + int32(r)
-			continue
-		}
-		hi, lo := utf16.EncodeRune(r)
-		h = 31*h + hi
-		h = 31*h + lo
-	}
-	return h
-}
-
-// javaAbs is Kafka's Utils.abs: Math.abs, except that MinInt32 maps to 0.
-func javaAbs(n int32) int32 {
-	if n == -1<<31 {
-		return 0
-	}
-	if n < 0 {
-		return -n
-	}
-	return n
-}
+// javaStringHashCode is Java's String.hashCode (coordinator.JavaStringHashCode).
+func javaStringHashCode(s string) int32 { return coordinator.JavaStringHashCode(s) }

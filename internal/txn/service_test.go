@@ -1,0 +1,169 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/goleak"
+
+	"github.com/fjordstream/fjord/internal/coordinator"
+)
+
+// stateLog is a __transaction_state partition in memory.
+type stateLog struct {
+	mu      sync.Mutex
+	records [][2][]byte
+}
+
+func (l *stateLog) Append(_ context.Context, recs [][2][]byte) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.records = append(l.records, recs...)
+	return int64(len(l.records) - 1), nil
+}
+
+func (l *stateLog) Load(_ context.Context, replay func(key, value []byte) error) error {
+	l.mu.Lock()
+	recs := append([][2][]byte(nil), l.records...)
+	l.mu.Unlock()
+	for _, r := range recs {
+		_ = replay(r[0], r[1])
+	}
+	return nil
+}
+
+// markerLog records the markers written; it fails while fail is set.
+type markerLog struct {
+	mu     sync.Mutex
+	jobs   []MarkerJob
+	epochs []int32
+	fail   atomic.Bool
+}
+
+func (m *markerLog) WriteMarkers(_ context.Context, epoch int32, jobs []MarkerJob) []error {
+	errs := make([]error, len(jobs))
+	if m.fail.Load() {
+		for i := range errs {
+			errs[i] = kerr.NotLeaderForPartition
+		}
+		return errs
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.jobs = append(m.jobs, jobs...)
+	for range jobs {
+		m.epochs = append(m.epochs, epoch)
+	}
+	return errs
+}
+
+func (m *markerLog) written() []MarkerJob {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]MarkerJob(nil), m.jobs...)
+}
+
+func newTestService(t *testing.T, markers *markerLog) *Service {
+	t.Helper()
+	var next atomic.Int64
+	next.Store(1000)
+	s := NewService(ServiceConfig{NumPartitions: 1, Markers: markers,
+		ProducerID: func(context.Context) (int64, error) { return next.Add(1), nil }}, nil)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestService_TransactionLifecycle: a transaction through the Service:
+// the markers of a commit are written with the partition's leader epoch
+// and the transaction completes; a failing marker write is retried; a
+// takeover (unload, load in a new epoch) writes the markers left due.
+func TestService_TransactionLifecycle(t *testing.T) {
+	ctx := context.Background()
+	markers := &markerLog{}
+	s := newTestService(t, markers)
+	if _, _, err := s.InitProducerID(ctx, InitRequest{ID: "tx", Timeout: time.Minute, ProducerID: -1, ProducerEpoch: -1}); !errors.Is(err, coordinator.ErrNotCoordinator) {
+		t.Fatalf("before any load: %v", err)
+	}
+	log := &stateLog{}
+	if err := s.Load(ctx, 0, 7, log, log); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the load", func() bool { return s.Status(0) == coordinator.StatusActive })
+	pid, epoch, err := s.InitProducerID(ctx, InitRequest{ID: "tx", Timeout: time.Minute, ProducerID: -1, ProducerEpoch: -1})
+	if err != nil || pid != 1001 || epoch != 0 {
+		t.Fatalf("init: %d %d %v", pid, epoch, err)
+	}
+	parts := []TopicPartition{{"a", 0}, {"b", 1}}
+	if err := s.AddPartitions(ctx, "tx", pid, epoch, parts); err != nil {
+		t.Fatal(err)
+	}
+	if errs := s.Verify(ctx, "tx", pid, epoch, []TopicPartition{{"a", 0}, {"c", 0}}); errs[0] != nil || !errors.Is(errs[1], kerr.InvalidTxnState) {
+		t.Fatalf("verify: %v", errs)
+	}
+	if err := s.End(ctx, "tx", pid, epoch, true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the commit's completion", func() bool {
+		d, err := s.Describe(ctx, "tx")
+		return err == nil && d.State == kmsg.TransactionStateCompleteCommit
+	})
+	if got := markers.written(); len(got) != 1 || !got[0].Commit || len(got[0].Partitions) != 2 || markers.epochs[0] != 7 {
+		t.Fatalf("markers %+v (epochs %v)", got, markers.epochs)
+	}
+	ls, loading, err := s.List(ctx, nil, []int64{pid}, 0)
+	if err != nil || loading || len(ls) != 1 || ls[0].State != kmsg.TransactionStateCompleteCommit {
+		t.Fatalf("list: %+v %v %v", ls, loading, err)
+	}
+
+	// The next transaction's abort: its markers fail for a while.
+	markers.fail.Store(true)
+	if err := s.AddPartitions(ctx, "tx", pid, epoch, parts[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.End(ctx, "tx", pid, epoch, false); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if d, _ := s.Describe(ctx, "tx"); d.State != kmsg.TransactionStatePrepareAbort {
+		t.Fatalf("completed without its markers: %v", StateName(d.State))
+	}
+	// A takeover: the partition moves (unload) and comes back in a new
+	// epoch; the new coordinator writes the markers still due.
+	if err := s.Unload(0); err != nil {
+		t.Fatal(err)
+	}
+	markers.fail.Store(false)
+	if err := s.Load(ctx, 0, 8, log, log); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the abort's completion after the takeover", func() bool {
+		d, err := s.Describe(ctx, "tx")
+		return err == nil && d.State == kmsg.TransactionStateCompleteAbort
+	})
+	got := markers.written()
+	if last := got[len(got)-1]; last.Commit || markers.epochs[len(got)-1] != 8 {
+		t.Fatalf("takeover markers %+v epochs %v", got, markers.epochs)
+	}
+	if _, err := s.Describe(ctx, "unknown"); !errors.Is(err, kerr.TransactionalIDNotFound) {
+		t.Fatalf("describe unknown: %v", err)
+	}
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
