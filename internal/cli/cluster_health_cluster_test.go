@@ -30,7 +30,7 @@ func TestClusterHealth(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	boot := strings.Join(c.Addrs(), ",")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.DefaultProduceTopic("orders"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}

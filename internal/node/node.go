@@ -86,6 +86,7 @@ type Node struct {
 	budgets requestBudgets // request memory bounds, shared by the listeners
 	groups  *group.Service
 	srvs    []*server.Server // one per broker listener; the first is the bootstrap
+	broker  *server.Broker   // the request handlers (nil on a controller-only node)
 
 	// Metadata and the controller, by role: a controller node runs a
 	// quorum voter (quorum, ctrl, ctrlSrv serving the controller
@@ -416,10 +417,16 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) closeGroups() error {
-	if n.groups == nil {
-		return nil
+	var err error
+	if n.broker != nil {
+		// The transaction coordinator first: its markers may go to
+		// __consumer_offsets partitions.
+		err = n.broker.CloseTransactions()
 	}
-	return n.groups.Close()
+	if n.groups == nil {
+		return err
+	}
+	return errors.Join(err, n.groups.Close())
 }
 
 // rebalanceStats counts group rebalances by protocol.

@@ -322,6 +322,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		Metrics:               brokerMetrics,
 		RequestLog:            &n.requestLog,
 	}, n.loader, n.channel, n.parts, n.groups, n.logger)
+	n.broker = broker
 	n.loader.Subscribe(metadata.PublisherFunc(broker.PublishMetadata))
 	if err := broker.StartGroups(loopCtx); err != nil {
 		return fmt.Errorf("group coordinator: %w", err)

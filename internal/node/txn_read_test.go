@@ -63,6 +63,9 @@ func TestTransactions_ReadCommitted(t *testing.T) {
 		if pid >= 0 {
 			opts.ProducerID, opts.BaseSequence = pid, seq
 		}
+		if txn {
+			part.AllowTransaction(pid, 0) // as if verified with a coordinator
+		}
 		pend, err := part.Append(record.Build(recs, opts), time.Now())
 		if err != nil {
 			t.Fatal(err)

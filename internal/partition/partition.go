@@ -54,6 +54,10 @@ type Partition struct {
 	// last stable offset never waits for an append's fsync.
 	txnMu sync.Mutex
 	txns  txnState
+	// verified are the transactions the coordinator verified and whose
+	// first batch here has not come yet: producer ID -> epoch
+	// (AllowTransaction). Guarded by produceMu.
+	verified map[int64]int16
 
 	// delayed wakes the operations parked on this partition; shared by
 	// the Manager's replicas.
@@ -129,7 +133,7 @@ func openReplica(id ID, topicID [16]byte, dir string, cfg config.Topic, localID 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Partition{ID: id, TopicID: topicID, log: l, fs: opts.FS, decomp: decomp, cfg: cfg, delayed: NewDelayed(0),
+	p := &Partition{ID: id, TopicID: topicID, log: l, fs: opts.FS, decomp: decomp, cfg: cfg, delayed: NewDelayed(0), verified: map[int64]int16{},
 		logger: logger.With("topic", id.Topic, "partition", id.Partition), producerIDExpiration: DefaultProducerIDExpiration}
 	if err := p.loadProducers(); err != nil {
 		_ = l.Close()
@@ -402,8 +406,18 @@ func (p *Partition) appendIdempotent(batch []byte, h record.Header, appendTime i
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
 	orig, dup, err := p.producers.check(pb)
-	if err == nil && !dup && !h.IsTransactional() && p.inTransaction(pb.producerID) {
-		err = fmt.Errorf("%w: producer %d sent a non-transactional batch with a transaction ongoing", ErrInvalidTxnState, pb.producerID)
+	opens := false // the batch opens the producer's transaction here
+	if err == nil && !dup {
+		open := p.inTransaction(pb.producerID)
+		switch {
+		case !h.IsTransactional() && open:
+			err = fmt.Errorf("%w: producer %d sent a non-transactional batch with a transaction ongoing", ErrInvalidTxnState, pb.producerID)
+		case h.IsTransactional() && !open:
+			if e, ok := p.verified[pb.producerID]; !ok || e != pb.epoch {
+				err = fmt.Errorf("%w: producer %d epoch %d: no transaction verified with its coordinator for this partition", ErrInvalidTxnState, pb.producerID, pb.epoch)
+			}
+			opens = true
+		}
 	}
 	if err != nil {
 		return log.AppendInfo{}, false, fmt.Errorf("partition %s: %w", p.ID, err)
@@ -427,6 +441,9 @@ func (p *Partition) appendIdempotent(batch []byte, h record.Header, appendTime i
 		p.txnMu.Lock()
 		p.txns.data(pb.producerID, info.BaseOffset)
 		p.txnMu.Unlock()
+	}
+	if opens {
+		delete(p.verified, pb.producerID)
 	}
 	p.dirty = true
 	return info, false, nil

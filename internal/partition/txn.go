@@ -19,8 +19,28 @@ import (
 // to the log's transaction index; the ongoing ones are in the producer
 // snapshot, so recovery replays one segment at most.
 
+// InTransaction reports whether producerID has a transaction open here
+// (its first transactional batch was written, its marker not yet).
+func (p *Partition) InTransaction(producerID int64) bool {
+	return p.inTransaction(producerID)
+}
+
+// AllowTransaction lets producerID at epoch open a transaction here with
+// its next transactional batch: the transaction coordinator verified the
+// transaction is ongoing and holds this partition (KIP-890 part 1). A
+// marker for the producer before that batch withdraws it, so a write that
+// raced with the transaction's end cannot open it again (Kafka's
+// verification guard).
+func (p *Partition) AllowTransaction(producerID int64, epoch int16) {
+	p.produceMu.Lock()
+	defer p.produceMu.Unlock()
+	if len(p.verified) >= maxProducers {
+		clear(p.verified) // stale allowances of producers that never wrote
+	}
+	p.verified[producerID] = epoch
+}
+
 // inTransaction reports whether producerID has a transaction ongoing here.
-// Caller holds produceMu.
 func (p *Partition) inTransaction(producerID int64) bool {
 	p.txnMu.Lock()
 	defer p.txnMu.Unlock()
@@ -48,6 +68,7 @@ func (p *Partition) WriteMarker(producerID int64, epoch int16, commit bool, coor
 		return Pending{}, err
 	}
 	p.produceMu.Lock()
+	delete(p.verified, producerID)
 	if err := p.producers.checkMarker(producerID, epoch, coordinatorEpoch); err != nil {
 		p.produceMu.Unlock()
 		return Pending{}, fmt.Errorf("partition %s: %w", p.ID, err)

@@ -21,6 +21,18 @@ func txnBatch(pid int64, epoch int16, seq int32, n int) []byte {
 	return record.Build(recs, record.BuildOptions{BaseTimestamp: time.Now().UnixMilli(), ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, Transactional: true})
 }
 
+// mustAppendTxn appends a transactional batch as a verified write (the
+// coordinator's check is the server's, KIP-890).
+func mustAppendTxn(t *testing.T, p *Partition, b []byte) Pending {
+	t.Helper()
+	h, err := record.ParseHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.AllowTransaction(h.ProducerID, h.ProducerEpoch)
+	return mustAppend(t, p, b)
+}
+
 func mustMarker(t *testing.T, p *Partition, pid int64, epoch int16, commit bool, coordinatorEpoch int32) int64 {
 	t.Helper()
 	pend, err := p.WriteMarker(pid, epoch, commit, coordinatorEpoch, time.Now())
@@ -49,10 +61,10 @@ func checkLSO(t *testing.T, p *Partition, want int64) {
 func TestPartition_Transactions(t *testing.T) {
 	p := openTest(t, nil)
 	mustAppend(t, p, batch(2, time.Now().UnixMilli()))           // 0-1
-	a1 := mustAppend(t, p, txnBatch(7, 0, 0, 3)).Info.BaseOffset // 2-4
+	a1 := mustAppendTxn(t, p, txnBatch(7, 0, 0, 3)).Info.BaseOffset // 2-4
 	checkLSO(t, p, a1)
-	mustAppend(t, p, txnBatch(9, 0, 0, 2)) // 5-6
-	mustAppend(t, p, txnBatch(7, 0, 3, 1)) // 7
+	mustAppendTxn(t, p, txnBatch(9, 0, 0, 2)) // 5-6
+	mustAppendTxn(t, p, txnBatch(7, 0, 3, 1)) // 7
 	if _, err := p.Append(idemBatch(7, 0, 4, 1), time.Now()); !errors.Is(err, ErrInvalidTxnState) {
 		t.Fatalf("a non-transactional batch inside a transaction: %v", err)
 	}
@@ -80,7 +92,7 @@ func TestPartition_Transactions(t *testing.T) {
 	}
 	// KIP-890 part 2: the coordinator bumps the epoch as it ends the
 	// transaction; the producer then starts again at sequence 0.
-	mustAppend(t, p, txnBatch(9, 0, 2, 1))
+	mustAppendTxn(t, p, txnBatch(9, 0, 2, 1))
 	mustMarker(t, p, 9, 1, true, 1)
 	if _, err := p.WriteMarker(9, 0, false, 1, time.Now()); !errors.Is(err, ErrInvalidProducerEpoch) {
 		t.Fatalf("a marker at the old epoch: %v", err)
@@ -88,7 +100,7 @@ func TestPartition_Transactions(t *testing.T) {
 	if _, err := p.Append(txnBatch(9, 0, 3, 1), time.Now()); !errors.Is(err, ErrInvalidProducerEpoch) {
 		t.Fatalf("a batch at the old epoch: %v", err)
 	}
-	mustAppend(t, p, txnBatch(9, 1, 0, 1))
+	mustAppendTxn(t, p, txnBatch(9, 1, 0, 1))
 	ps := p.ActiveProducers()
 	i := slices.IndexFunc(ps, func(s ProducerState) bool { return s.ProducerID == 9 })
 	if i < 0 || ps[i].Epoch != 1 || ps[i].CoordinatorEpoch != 1 || ps[i].CurrentTxnStartOffset != p.LogEndOffset()-1 {
@@ -106,7 +118,7 @@ func TestPartition_TransactionsSurviveRestart(t *testing.T) {
 	seq := map[int64]int32{}
 	for i := range 30 {
 		pid := int64(100 + i%4)
-		first := mustAppend(t, p, txnBatch(pid, 0, seq[pid], 2)).Info.BaseOffset
+		first := mustAppendTxn(t, p, txnBatch(pid, 0, seq[pid], 2)).Info.BaseOffset
 		seq[pid] += 2
 		if i%4 == 3 {
 			continue // producer 103 never ends its transactions: one stays open
@@ -122,7 +134,7 @@ func TestPartition_TransactionsSurviveRestart(t *testing.T) {
 	}
 	// One more abort, past the newest snapshot: a crash loses it from
 	// the index, and the replay of the log after the snapshot finds it.
-	first := mustAppend(t, p, txnBatch(200, 0, 0, 1)).Info.BaseOffset
+	first := mustAppendTxn(t, p, txnBatch(200, 0, 0, 1)).Info.BaseOffset
 	lso := p.LastStableOffset()
 	off := mustMarker(t, p, 200, 0, false, 0)
 	aborted = append(aborted, AbortedTxn{ProducerID: 200, FirstOffset: first, LastOffset: off, LastStableOffset: min(lso, off+1)})
@@ -190,6 +202,7 @@ func TestPartition_FollowerTransactions(t *testing.T) {
 	both := Leadership{Leader: 1, LeaderEpoch: 4, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}
 	leader.ApplyLeadership(both, now)
 	follower.ApplyLeadership(both, now)
+	leader.AllowTransaction(7, 0)
 	for _, b := range [][]byte{txnBatch(7, 0, 0, 2), batch(1, now.UnixMilli())} {
 		if _, err := leader.Append(b, now); err != nil {
 			t.Fatal(err)
@@ -236,7 +249,7 @@ func TestPartition_OpenTransactionBoundsDeletion(t *testing.T) {
 		mustAppend(t, p, batch(3, old))
 	}
 	recs := []record.Record{{Key: []byte("k"), Value: []byte("open")}}
-	first := mustAppend(t, p, record.Build(recs, record.BuildOptions{BaseTimestamp: old, ProducerID: 5, BaseSequence: 0, Transactional: true})).Info.BaseOffset
+	first := mustAppendTxn(t, p, record.Build(recs, record.BuildOptions{BaseTimestamp: old, ProducerID: 5, BaseSequence: 0, Transactional: true})).Info.BaseOffset
 	for range 20 {
 		mustAppend(t, p, batch(3, old))
 	}
@@ -258,5 +271,31 @@ func TestPartition_OpenTransactionBoundsDeletion(t *testing.T) {
 	}
 	if start, err := p.DeleteRecordsBefore(-1); err != nil || start != p.HighWatermark() {
 		t.Fatalf("DeleteRecords after the commit: start %d %v", start, err)
+	}
+}
+
+// TestPartition_TransactionNeedsVerification: a transactional batch opens
+// a transaction only after AllowTransaction (the coordinator verified it,
+// KIP-890), at that epoch, and a marker in between withdraws it.
+func TestPartition_TransactionNeedsVerification(t *testing.T) {
+	p := openTest(t, nil)
+	if _, err := p.Append(txnBatch(7, 0, 0, 1), time.Now()); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("unverified: %v", err)
+	}
+	p.AllowTransaction(7, 1)
+	if _, err := p.Append(txnBatch(7, 0, 0, 1), time.Now()); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("verified at another epoch: %v", err)
+	}
+	p.AllowTransaction(7, 0)
+	mustMarker(t, p, 7, 0, false, 0) // the transaction ended meanwhile
+	if _, err := p.Append(txnBatch(7, 0, 0, 1), time.Now()); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("verified before a marker: %v", err)
+	}
+	p.AllowTransaction(7, 0)
+	mustAppend(t, p, txnBatch(7, 0, 0, 1))
+	mustAppend(t, p, txnBatch(7, 0, 1, 1)) // the open transaction goes on unverified
+	mustMarker(t, p, 7, 0, true, 0)
+	if _, err := p.Append(txnBatch(7, 0, 2, 1), time.Now()); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("the next transaction, unverified: %v", err)
 	}
 }

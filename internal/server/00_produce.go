@@ -26,8 +26,14 @@ package server
 // leader (2.5+). A producer the partition has no state for is accepted at
 // any sequence, as Kafka does, so UNKNOWN_PRODUCER_ID is never sent.
 //
-// Departures from Kafka: transactional batches are refused
-// (INVALID_TXN_STATE) until transactions exist; internal topics answer
+// Transactional batches (KIP-98) need the request's transactional ID and,
+// for the first batch of a transaction on a partition, the transaction's
+// coordinator's word that it is ongoing and holds the partition (KIP-890
+// part 1, Broker.verifyTransactional: in process when this node is the
+// coordinator, else one AddPartitionsToTxn v4 verify_only round trip, made
+// while the connection's next requests wait).
+//
+// Departures from Kafka: internal topics answer
 // INVALID_TOPIC_EXCEPTION to every client, where Kafka lets client ID
 // __admin_client append (the group coordinator writes __consumer_offsets
 // itself, and records slipped in beside it would only be seen on reload).
@@ -101,6 +107,9 @@ func (b *Broker) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) *i
 			}
 			if err == nil {
 				err = part.CheckProduce(req.Acks)
+			}
+			if err == nil {
+				err = b.checkTransactional(ctx, req, part, rp.Records)
 			}
 			var pend partition.Pending
 			if err == nil {
@@ -231,7 +240,7 @@ func lastEntries(req *kmsg.ProduceRequest) map[[2]int]bool {
 // checkProducible refuses what clients may not write. First Kafka's
 // ProduceRequest.validateRecords (v3+, the versions Fjord serves): exactly
 // one batch, of magic 2, not zstd below v7. Then what Fjord adds: no
-// control batches, and no transactional batches until transactions exist.
+// control batches.
 func checkProducible(version int16, records []byte) error {
 	size, magic, ok, err := record.PeekBatch(records)
 	switch {
@@ -257,10 +266,27 @@ func checkProducible(version int16, records []byte) error {
 	if h.IsControl() {
 		return fmt.Errorf("%w: clients may not write control batches", record.ErrInvalidRecord)
 	}
-	if h.IsTransactional() {
-		return fmt.Errorf("%w: transactions are not supported yet", kerr.InvalidTxnState)
-	}
 	return nil
+}
+
+// checkTransactional verifies a transactional batch with its
+// transaction's coordinator (Broker.verifyTransactional); the request must
+// name the transactional ID, as Kafka's handler requires
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise). Other batches pass.
+func (b *Broker) checkTransactional(ctx context.Context, req *kmsg.ProduceRequest, part *partition.Partition, records []byte) error {
+	h, err := record.PeekHeader(records)
+	if err != nil || !h.IsTransactional() {
+		return nil // checkProducible read this header already
+	}
+	if req.TransactionID == nil || *req.TransactionID == "" {
+		return fmt.Errorf("%w: a transactional batch in a produce request without a transactional ID", kerr.TransactionalIDAuthorizationFailed)
+	}
+	if !h.HasProducerID() {
+		return fmt.Errorf("%w: a transactional batch without a producer ID", record.ErrInvalidRecord)
+	}
+	vctx, cancel := context.WithTimeout(ctx, txnRequestTimeout)
+	defer cancel()
+	return b.verifyTransactional(vctx, part, *req.TransactionID, h.ProducerID, h.ProducerEpoch)
 }
 
 func (b *Broker) logProduceError(topic string, p int32, err error) {

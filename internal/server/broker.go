@@ -17,6 +17,7 @@ import (
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/protocol"
 	"github.com/fjordstream/fjord/internal/quota"
+	"github.com/fjordstream/fjord/internal/txn"
 )
 
 // Config is what the request handlers need to know about their node.
@@ -81,9 +82,15 @@ type Broker struct {
 	// at will.
 	logs *loglimit.Limiter
 
-	coordMu     sync.Mutex      // guards groupsCtx and coordEpochs; serialises loads and unloads
+	coordMu     sync.Mutex      // guards groupsCtx, coordEpochs and txnEpochs; serialises loads and unloads
 	groupsCtx   context.Context // set by StartGroups: the coordinators' lifetime
 	coordEpochs map[int32]int32 // loaded __consumer_offsets partitions -> leader epoch loaded in
+	txnEpochs   map[int32]int32 // loaded __transaction_state partitions -> leader epoch loaded in
+
+	// txns is the transaction coordinator (owned: CloseTransactions);
+	// conns its connections to the other brokers.
+	txns  *txn.Service
+	conns *brokerConns
 }
 
 // NewBroker returns request handlers over meta, the controller ctrl, parts
@@ -94,8 +101,12 @@ func NewBroker(cfg Config, meta MetadataView, ctrl ControllerChannel, parts *par
 	if epoch == nil {
 		epoch = func() int64 { return -1 }
 	}
-	return &Broker{cfg: cfg, meta: meta, ctrl: ctrl, parts: parts, groups: groups, logger: logger, now: time.Now,
-		pids: &producerIDs{ctrl: ctrl, brokerID: cfg.NodeID, epoch: epoch}, coordEpochs: map[int32]int32{}, logs: loglimit.New()}
+	b := &Broker{cfg: cfg, meta: meta, ctrl: ctrl, parts: parts, groups: groups, logger: logger, now: time.Now,
+		pids: &producerIDs{ctrl: ctrl, brokerID: cfg.NodeID, epoch: epoch}, coordEpochs: map[int32]int32{}, txnEpochs: map[int32]int32{},
+		logs: loglimit.New()}
+	b.conns = newBrokerConns(b)
+	b.txns = newTxnService(b, cfg.Broker)
+	return b
 }
 
 // Handle serves one request from the client at remote, which connected to
@@ -122,7 +133,15 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Ad
 	case *kmsg.DeleteRecordsRequest:
 		resp = b.handleDeleteRecords(r)
 	case *kmsg.InitProducerIDRequest:
-		resp = b.handleInitProducerID(r)
+		return b.handleInitProducerID(ctx, r)
+	case *kmsg.AddPartitionsToTxnRequest:
+		return b.handleAddPartitionsToTxn(ctx, r)
+	case *kmsg.EndTxnRequest:
+		return b.handleEndTxn(ctx, r)
+	case *kmsg.DescribeTransactionsRequest:
+		return b.handleDescribeTransactions(ctx, r)
+	case *kmsg.ListTransactionsRequest:
+		return b.handleListTransactions(ctx, r)
 	case *kmsg.OffsetForLeaderEpochRequest:
 		resp = b.handleOffsetForLeaderEpoch(r)
 	case *kmsg.DescribeConfigsRequest:

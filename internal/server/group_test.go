@@ -337,8 +337,11 @@ func TestGroup_CoordinatorAndInternalTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rt.Coordinators) != 1 || rt.Coordinators[0].ErrorCode != kerr.CoordinatorNotAvailable.Code {
+	if len(rt.Coordinators) != 1 || rt.Coordinators[0].ErrorCode != 0 || fmt.Sprintf("%s:%d", rt.Coordinators[0].Host, rt.Coordinators[0].Port) != n.Addr() {
 		t.Errorf("FindCoordinator for a transaction: %+v", rt.Coordinators)
+	}
+	if md, err := adm.Metadata(ctx, "__transaction_state"); err != nil || md.Topics["__transaction_state"].Err != nil || !md.Topics["__transaction_state"].IsInternal {
+		t.Errorf("__transaction_state after the first lookup: %v %+v", err, md.Topics["__transaction_state"])
 	}
 
 	md, err := adm.Metadata(ctx, "__consumer_offsets")

@@ -17,6 +17,7 @@ import (
 	"github.com/fjordstream/fjord/internal/metadata"
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/record"
+	"github.com/fjordstream/fjord/internal/txn"
 )
 
 // loadReadBytes bounds one read of a coordinator partition during loading.
@@ -30,11 +31,17 @@ const loadReadBytes = 1 << 20
 // replays them in the background (requests meanwhile get
 // COORDINATOR_LOAD_IN_PROGRESS). From then on PublishMetadata loads and
 // unloads partitions as their leadership moves. The Service's runtimes
-// stop when ctx ends or the Service is closed.
+// stop when ctx ends or the Service is closed. The transaction
+// coordinator's partitions are followed the same way.
 func (b *Broker) StartGroups(ctx context.Context) error {
 	b.coordMu.Lock()
 	b.groupsCtx = ctx
 	b.coordMu.Unlock()
+	// __transaction_state is created by the first FindCoordinator for a
+	// transactional ID, as Kafka's; an existing one is served from now.
+	if err := b.syncTransactions(b.meta.Image()); err != nil {
+		return err
+	}
 	t := b.meta.Image().Topic(group.OffsetsTopic)
 	if t == nil {
 		if b.brokerCount() < int(b.cfg.Broker.OffsetsTopicReplicationFactor) {
@@ -63,55 +70,79 @@ func (b *Broker) StartGroups(ctx context.Context) error {
 }
 
 // PublishMetadata is the broker's metadata publisher: it follows the
-// leadership of __consumer_offsets partitions (Kafka's
-// onElection/onResignation).
+// leadership of __consumer_offsets and __transaction_state partitions
+// (Kafka's onElection/onResignation).
 func (b *Broker) PublishMetadata(d *metadata.Delta, img *metadata.Image) {
 	for _, t := range d.RemovedTopics() {
 		b.cfg.Metrics.forgetTopic(t.Name)
 	}
 	for _, t := range d.ChangedTopics() {
-		if t.Name == group.OffsetsTopic {
+		switch t.Name {
+		case group.OffsetsTopic:
 			if err := b.syncCoordinators(img); err != nil {
 				b.logger.Error("following __consumer_offsets leadership failed", "err", err)
 			}
-			return
+		case txn.StateTopic:
+			if err := b.syncTransactions(img); err != nil {
+				b.logger.Error("following __transaction_state leadership failed", "err", err)
+			}
 		}
 	}
 }
 
 // syncCoordinators loads the group coordinator of every __consumer_offsets
-// partition this node leads and unloads the others. Each load is fenced by
-// the leader epoch it was made in: the coordinator's appends fail once the
-// epoch moves on, and the next sync reloads it in the new epoch.
+// partition this node leads and unloads the others (syncCoordinated).
 func (b *Broker) syncCoordinators(img *metadata.Image) error {
+	return b.syncCoordinated(img, coordinated{
+		topic: group.OffsetsTopic, num: b.groups.NumPartitions(), loaded: b.coordEpochs, what: "group coordinator",
+		load:   func(p, epoch int32, cl *coordinatorLog) error { return b.groups.Load(b.groupsCtx, p, cl, cl) },
+		unload: b.groups.Unload,
+	})
+}
+
+// coordinated is a coordinator's partitions as syncCoordinated follows them.
+type coordinated struct {
+	topic  string
+	num    int32           // the partitions routed to
+	loaded map[int32]int32 // partition -> leader epoch it was loaded in; guarded by coordMu
+	what   string          // for the log
+	load   func(partition, leaderEpoch int32, cl *coordinatorLog) error
+	unload func(partition int32) error
+}
+
+// syncCoordinated loads the coordinator of every partition of c's topic
+// this node leads and unloads the others. Each load is fenced by the
+// leader epoch it was made in: the coordinator's appends fail once the
+// epoch moves on, and the next sync reloads it in the new epoch.
+func (b *Broker) syncCoordinated(img *metadata.Image, c coordinated) error {
 	b.coordMu.Lock()
 	defer b.coordMu.Unlock()
 	if b.groupsCtx == nil {
 		return nil // StartGroups has not run: nothing is served yet
 	}
-	t := img.Topic(group.OffsetsTopic)
+	t := img.Topic(c.topic)
 	var errs []error
-	for i := range b.groups.NumPartitions() {
+	for i := range c.num {
 		var leads bool
 		var epoch int32
 		if t != nil && int(i) < len(t.Partitions) {
 			p := t.Partitions[i]
 			leads, epoch = p.Leader == b.cfg.NodeID, p.LeaderEpoch
 		}
-		loaded, ok := b.coordEpochs[i]
+		loaded, ok := c.loaded[i]
 		switch {
 		case leads && ok && loaded == epoch:
 			continue
 		case ok:
-			if err := b.groups.Unload(i); err != nil {
+			if err := c.unload(i); err != nil {
 				errs = append(errs, err)
 			}
-			delete(b.coordEpochs, i)
+			delete(c.loaded, i)
 		}
 		if !leads {
 			continue
 		}
-		part := b.partitionFor(group.OffsetsTopic, i)
+		part := b.partitionFor(c.topic, i)
 		if part == nil {
 			// The image is published before its deltas are applied: the
 			// partition manager is creating it, and this publisher runs
@@ -119,12 +150,12 @@ func (b *Broker) syncCoordinators(img *metadata.Image) error {
 			continue
 		}
 		cl := &coordinatorLog{part: part, now: b.now, leaderEpoch: epoch}
-		if err := b.groups.Load(b.groupsCtx, i, cl, cl); err != nil {
+		if err := c.load(i, epoch, cl); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		b.coordEpochs[i] = epoch
-		b.logger.Info("loading group coordinator", "topic", group.OffsetsTopic, "partition", i, "leader_epoch", epoch)
+		c.loaded[i] = epoch
+		b.logger.Info("loading "+c.what, "topic", c.topic, "partition", i, "leader_epoch", epoch)
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,25 @@
+package server
+
+// EndTxn (key 26), v0-v4: the producer commits or aborts its transaction
+// at its coordinator; answered once the PrepareCommit or PrepareAbort
+// state is durable (the coordinator then writes the markers and
+// completes it). A retry of an end that completed succeeds; an end while
+// one is completing is CONCURRENT_TRANSACTIONS; PRODUCER_FENCED is
+// INVALID_PRODUCER_EPOCH before v2 (KIP-588). v5 (KIP-890 part 2, an
+// epoch bump per transaction) is not served.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (b *Broker) handleEndTxn(ctx context.Context, req *kmsg.EndTxnRequest) *inflight {
+	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+	return b.groupCall(ctx, func(ctx context.Context) kmsg.Response {
+		if err := b.txns.End(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit); err != nil {
+			resp.ErrorCode = txnCode(err, req.Version >= 2)
+		}
+		return resp
+	})
+}
