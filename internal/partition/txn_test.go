@@ -60,7 +60,7 @@ func checkLSO(t *testing.T, p *Partition, want int64) {
 // newer epoch starts the producer's sequences again (KIP-890).
 func TestPartition_Transactions(t *testing.T) {
 	p := openTest(t, nil)
-	mustAppend(t, p, batch(2, time.Now().UnixMilli()))           // 0-1
+	mustAppend(t, p, batch(2, time.Now().UnixMilli()))              // 0-1
 	a1 := mustAppendTxn(t, p, txnBatch(7, 0, 0, 3)).Info.BaseOffset // 2-4
 	checkLSO(t, p, a1)
 	mustAppendTxn(t, p, txnBatch(9, 0, 0, 2)) // 5-6
