@@ -10,6 +10,17 @@ import (
 // tombstone: compaction removes the key once the tombstone is old enough.
 type Record struct {
 	Key, Value []byte
+	// Producer, when set, makes the record part of that producer's
+	// transaction (the group coordinator's TxnOffsetCommit): it is
+	// written in a transactional batch of the producer's ID and epoch,
+	// and counts only once the transaction's commit marker follows it.
+	Producer *Producer
+}
+
+// Producer names a transactional producer.
+type Producer struct {
+	ID    int64
+	Epoch int16
 }
 
 // Handle names a response a Core will give later (a JoinGroup parked until
@@ -54,19 +65,38 @@ type Core interface {
 	NextDeadline() time.Time
 }
 
+// TxnCore is a Core whose partition may hold transactional records
+// (Record.Producer): Replay gets the plain ones, ReplayTxn the
+// transactional ones, and ReplayMarker each transaction marker, all in
+// offset order. A Core without it skips transactional records.
+type TxnCore interface {
+	Core
+	ReplayTxn(p Producer, key, value []byte) error
+	ReplayMarker(producerID int64, commit bool)
+}
+
 // Appender writes records to the coordinator partition. Append returns after
 // the records are durable (or with an error); on error any prefix of the
 // records may have been written. Returns the offset of the last record.
 type Appender interface {
-	Append(ctx context.Context, records [][2][]byte) (offset int64, err error)
+	Append(ctx context.Context, records []Record) (offset int64, err error)
 }
 
-// Loader reads the coordinator partition on takeover: Load calls replay for
-// every record from the log start offset to the log end offset, in offset
-// order (a nil value is a tombstone). Control records are skipped by the
-// Loader. An error from replay is the Core's and does not stop loading.
+// Replayer receives a coordinator partition's contents on takeover.
+type Replayer interface {
+	// Replay takes one record (a nil value is a tombstone); an error is
+	// the Core's and does not stop loading.
+	Replay(r Record) error
+	// Marker takes a transaction marker: producerID's transaction ends
+	// (commit or abort) at this point of the log.
+	Marker(producerID int64, commit bool)
+}
+
+// Loader reads the coordinator partition on takeover: Load hands every
+// record and transaction marker from the log start offset to the log end
+// offset to the Replayer, in offset order.
 type Loader interface {
-	Load(ctx context.Context, replay func(key, value []byte) error) error
+	Load(ctx context.Context, r Replayer) error
 }
 
 // Sentinel errors of Submit, Do and Pending.Wait. The group package maps them

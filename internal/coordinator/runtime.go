@@ -277,22 +277,12 @@ func (r *Runtime[C]) armTimer(t *time.Timer) {
 func (r *Runtime[C]) load(ctx context.Context) error {
 	r.status.Store(int32(StatusLoading))
 	start := r.cfg.Now()
-	core := r.deps.NewCore()
-	var n, bad int
-	err := r.deps.Loader.Load(ctx, func(key, value []byte) error {
-		n++
-		if err := core.Replay(key, value); err != nil {
-			if bad == 0 { // the count follows in the summary
-				r.log.Warn("coordinator record skipped", "err", err)
-			}
-			bad++
-		}
-		return nil
-	})
-	if err != nil {
+	rp := &replayer[C]{core: r.deps.NewCore(), log: r.log}
+	if err := r.deps.Loader.Load(ctx, rp); err != nil {
 		return fmt.Errorf("load %s-%d: %w", r.cfg.Topic, r.cfg.Partition, err)
 	}
-	r.core = core
+	r.core = rp.core
+	n, bad := rp.n, rp.bad
 	if err := r.apply(ctx, func(c C, now time.Time) Result { return c.Loaded(now) }, nil); err != nil {
 		return fmt.Errorf("load %s-%d: %w", r.cfg.Topic, r.cfg.Partition, err)
 	}
@@ -308,8 +298,39 @@ type delivery struct {
 
 // batchState collects what one batch produced.
 type batchState struct {
-	records [][2][]byte
+	records []Record
 	deliver []delivery
+}
+
+// replayer feeds a loading Core.
+type replayer[C Core] struct {
+	core   C
+	log    interface{ Warn(string, ...any) }
+	n, bad int
+}
+
+func (rp *replayer[C]) Replay(rec Record) error {
+	rp.n++
+	var err error
+	switch tc, ok := any(rp.core).(TxnCore); {
+	case rec.Producer == nil:
+		err = rp.core.Replay(rec.Key, rec.Value)
+	case ok:
+		err = tc.ReplayTxn(*rec.Producer, rec.Key, rec.Value)
+	}
+	if err != nil {
+		if rp.bad == 0 { // the count follows in the summary
+			rp.log.Warn("coordinator record skipped", "err", err)
+		}
+		rp.bad++
+	}
+	return nil
+}
+
+func (rp *replayer[C]) Marker(producerID int64, commit bool) {
+	if tc, ok := any(rp.core).(TxnCore); ok {
+		tc.ReplayMarker(producerID, commit)
+	}
 }
 
 func (r *Runtime[C]) collect(b *batchState, res Result, p *Pending) {
@@ -326,9 +347,7 @@ func (r *Runtime[C]) collect(b *batchState, res Result, p *Pending) {
 			b.deliver = append(b.deliver, delivery{w, c.Response})
 		}
 	}
-	for _, rec := range res.Records {
-		b.records = append(b.records, [2][]byte{rec.Key, rec.Value})
-	}
+	b.records = append(b.records, res.Records...)
 }
 
 // process applies due timers and the batch, appends the records and

@@ -63,7 +63,7 @@ func panics() Op[*kvCore] { return func(*kvCore, time.Time) Result { panic("boom
 // Append can be held (gate) or made to fail.
 type memLog struct {
 	mu       sync.Mutex
-	records  [][2][]byte
+	records  []Record
 	appends  int
 	fail     error
 	gate     chan struct{} // when non-nil, Append waits for it
@@ -71,7 +71,7 @@ type memLog struct {
 	loadGate chan struct{}
 }
 
-func (l *memLog) Append(ctx context.Context, recs [][2][]byte) (int64, error) {
+func (l *memLog) Append(ctx context.Context, recs []Record) (int64, error) {
 	l.mu.Lock()
 	gate, started, fail := l.gate, l.started, l.fail
 	l.appends++
@@ -95,7 +95,7 @@ func (l *memLog) Append(ctx context.Context, recs [][2][]byte) (int64, error) {
 	return int64(len(l.records) - 1), nil
 }
 
-func (l *memLog) Load(ctx context.Context, replay func(key, value []byte) error) error {
+func (l *memLog) Load(ctx context.Context, replay Replayer) error {
 	if l.loadGate != nil {
 		select {
 		case <-l.loadGate:
@@ -104,10 +104,10 @@ func (l *memLog) Load(ctx context.Context, replay func(key, value []byte) error)
 		}
 	}
 	l.mu.Lock()
-	recs := append([][2][]byte(nil), l.records...)
+	recs := append([]Record(nil), l.records...)
 	l.mu.Unlock()
 	for _, r := range recs {
-		_ = replay(r[0], r[1])
+		_ = replay.Replay(r)
 	}
 	return nil
 }
@@ -141,7 +141,7 @@ func do(t *testing.T, rt *Runtime[*kvCore], op Op[*kvCore]) (any, error) {
 }
 
 func TestRuntime_LoadsBeforeServing(t *testing.T) {
-	log := &memLog{records: [][2][]byte{{[]byte("a"), []byte("1")}, {[]byte("bad"), nil}, {[]byte("a"), []byte("2")}},
+	log := &memLog{records: []Record{{Key: []byte("a"), Value: []byte("1")}, {Key: []byte("bad")}, {Key: []byte("a"), Value: []byte("2")}},
 		loadGate: make(chan struct{})}
 	rt := start(t, Config{}, log)
 	if _, err := rt.Submit(get("a")); !errors.Is(err, ErrLoadInProgress) {
@@ -391,6 +391,6 @@ func TestRuntime_LoadFailureIsNotCoordinator(t *testing.T) {
 
 type failingLoader struct{}
 
-func (failingLoader) Load(context.Context, func(key, value []byte) error) error {
+func (failingLoader) Load(context.Context, Replayer) error {
 	return errors.New("unreadable")
 }

@@ -19,12 +19,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // partitionLog is a fake __consumer_offsets partition.
 type partitionLog struct {
 	mu       sync.Mutex
-	records  [][2][]byte
+	records  []coordinator.Record
 	fail     error
 	loadGate chan struct{}
 }
 
-func (l *partitionLog) Append(_ context.Context, recs [][2][]byte) (int64, error) {
+func (l *partitionLog) Append(_ context.Context, recs []coordinator.Record) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fail != nil {
@@ -34,7 +34,7 @@ func (l *partitionLog) Append(_ context.Context, recs [][2][]byte) (int64, error
 	return int64(len(l.records) - 1), nil
 }
 
-func (l *partitionLog) Load(ctx context.Context, replay func(key, value []byte) error) error {
+func (l *partitionLog) Load(ctx context.Context, replay coordinator.Replayer) error {
 	if l.loadGate != nil {
 		select {
 		case <-l.loadGate:
@@ -46,7 +46,7 @@ func (l *partitionLog) Load(ctx context.Context, replay func(key, value []byte) 
 	recs := slices.Clone(l.records)
 	l.mu.Unlock()
 	for _, r := range recs {
-		_ = replay(r[0], r[1])
+		_ = replay.Replay(r)
 	}
 	return nil
 }

@@ -317,7 +317,10 @@ func (p *Partition) Append(batches []byte, now time.Time) (Pending, error) {
 // AppendAt is Append fenced by a leader epoch: with leaderEpoch >= 0 the
 // write is refused (ErrNotLeader) unless the replica still leads in that
 // epoch. A coordinator appends with the epoch it loaded its partition in,
-// so none of its writes lands after leadership moved on. The check and
+// so none of its writes lands after leadership moved on; its
+// transactional batches (TxnOffsetCommit) have their producer epoch
+// checked, not their sequences, and still need AllowTransaction to open
+// a transaction. The check and
 // the append happen under leaderMu, which a leadership change takes
 // exclusively: no append straddles one.
 func (p *Partition) AppendAt(batches []byte, leaderEpoch int32, now time.Time) (Pending, error) {
@@ -360,7 +363,7 @@ func (p *Partition) AppendAt(batches []byte, leaderEpoch int32, now time.Time) (
 				p.ID, record.ErrInvalidRecord, sum.Batches)
 		}
 		var dup bool
-		info, dup, err = p.appendIdempotent(batches, sum.First, appendTime, now)
+		info, dup, err = p.appendIdempotent(batches, sum.First, appendTime, now, leaderEpoch >= 0)
 		if err != nil {
 			return Pending{}, err
 		}
@@ -401,11 +404,23 @@ func anyProducerID(batches []byte) bool {
 // appendIdempotent checks the batch of an idempotent producer against its
 // state, appends it unless it is a duplicate, and records it, all under
 // produceMu. A duplicate returns the original's offsets and dup=true.
-func (p *Partition) appendIdempotent(batch []byte, h record.Header, appendTime int64, now time.Time) (log.AppendInfo, bool, error) {
+func (p *Partition) appendIdempotent(batch []byte, h record.Header, appendTime int64, now time.Time, byCoordinator bool) (log.AppendInfo, bool, error) {
 	pb := producerBatchOf(h)
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
-	orig, dup, err := p.producers.check(pb)
+	var orig batchMetadata
+	var dup bool
+	var err error
+	if byCoordinator {
+		// A coordinator's transactional write (TxnOffsetCommit): only
+		// the epoch is checked, as Kafka checks an AppendOrigin
+		// COORDINATOR batch; its sequences mean nothing.
+		if e := p.producers.m[pb.producerID]; e != nil && pb.epoch < e.epoch {
+			err = fmt.Errorf("%w: producer %d epoch %d is older than its current epoch %d", ErrInvalidProducerEpoch, pb.producerID, pb.epoch, e.epoch)
+		}
+	} else {
+		orig, dup, err = p.producers.check(pb)
+	}
 	opens := false // the batch opens the producer's transaction here
 	if err == nil && !dup {
 		open := p.inTransaction(pb.producerID)

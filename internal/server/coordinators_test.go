@@ -95,11 +95,11 @@ func TestCoordinators_FollowLeadership(t *testing.T) {
 		t.Fatalf("partition 0 not reloaded in epoch 2: %v, epoch %d", groups.Status(0), b.coordEpochs[0])
 	}
 	stale := &coordinatorLog{part: b.partitionFor(group.OffsetsTopic, 0), now: time.Now, leaderEpoch: 0}
-	if _, err := stale.Append(ctx, [][2][]byte{{[]byte("k"), []byte("v")}}); !errors.Is(err, partition.ErrNotLeader) {
+	if _, err := stale.Append(ctx, []coordinator.Record{{Key: []byte("k"), Value: []byte("v")}}); !errors.Is(err, partition.ErrNotLeader) {
 		t.Fatalf("append in a stale epoch: %v", err)
 	}
 	fresh := &coordinatorLog{part: b.partitionFor(group.OffsetsTopic, 0), now: time.Now, leaderEpoch: 2}
-	if _, err := fresh.Append(ctx, [][2][]byte{{[]byte("k"), []byte("v")}}); err != nil {
+	if _, err := fresh.Append(ctx, []coordinator.Record{{Key: []byte("k"), Value: []byte("v")}}); err != nil {
 		t.Fatalf("append in the current epoch: %v", err)
 	}
 

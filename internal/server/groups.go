@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fjordstream/fjord/internal/coordinator"
 	"github.com/fjordstream/fjord/internal/group"
 	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/metadata"
@@ -194,30 +195,55 @@ type coordinatorLog struct {
 	leaderEpoch int32
 }
 
-// Append writes records as one batch (split in halves while it is larger
-// than the topic's max.message.bytes) and waits until they are durable. It
-// returns the offset of the last record.
-func (c *coordinatorLog) Append(ctx context.Context, records [][2][]byte) (int64, error) {
+// Append writes records as one batch per run of records of the same
+// producer (plain records, or one transactional producer's: their batch
+// carries its ID and epoch), each split in halves while larger than the
+// topic's max.message.bytes, and waits until they are durable. It returns
+// the offset of the last record.
+func (c *coordinatorLog) Append(ctx context.Context, records []coordinator.Record) (int64, error) {
 	if len(records) == 0 {
 		return -1, nil
 	}
 	now := c.now()
-	recs := make([]record.Record, len(records))
-	for i, kv := range records {
-		recs[i] = record.Record{OffsetDelta: int32(i), Key: kv[0], Value: kv[1]}
+	last := int64(-1)
+	for start := 0; start < len(records); {
+		prod := records[start].Producer
+		end := start + 1
+		for end < len(records) && sameProducer(records[end].Producer, prod) {
+			end++
+		}
+		recs := make([]record.Record, end-start)
+		for i, r := range records[start:end] {
+			recs[i] = record.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
+		}
+		var err error
+		if last, err = c.append(ctx, recs, prod, now); err != nil {
+			return -1, err
+		}
+		start = end
 	}
-	return c.append(ctx, recs, now)
+	return last, nil
 }
 
-func (c *coordinatorLog) append(ctx context.Context, recs []record.Record, now time.Time) (int64, error) {
-	batch := record.Build(recs, record.BuildOptions{BaseTimestamp: now.UnixMilli()})
+func sameProducer(a, b *coordinator.Producer) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
+func (c *coordinatorLog) append(ctx context.Context, recs []record.Record, prod *coordinator.Producer, now time.Time) (int64, error) {
+	opts := record.BuildOptions{BaseTimestamp: now.UnixMilli()}
+	if prod != nil {
+		// The sequence is not checked for a coordinator's transactional
+		// writes (Partition.AppendAt), as in Kafka.
+		opts.Transactional, opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = true, prod.ID, prod.Epoch, 0
+	}
+	batch := record.Build(recs, opts)
 	if len(batch) > int(c.part.Config().MaxMessageBytes) && len(recs) > 1 {
 		half := len(recs) / 2
 		first := renumber(recs[:half])
-		if _, err := c.append(ctx, first, now); err != nil {
+		if _, err := c.append(ctx, first, prod, now); err != nil {
 			return -1, err
 		}
-		return c.append(ctx, renumber(recs[half:]), now)
+		return c.append(ctx, renumber(recs[half:]), prod, now)
 	}
 	pend, err := c.part.AppendAt(batch, c.leaderEpoch, now)
 	if err != nil {
@@ -241,9 +267,10 @@ func renumber(recs []record.Record) []record.Record {
 
 // Load replays the partition from its log start offset to its log end
 // offset (a new leader's whole log will be committed: records acknowledged
-// by the previous leader may sit above its high watermark for a moment),
-// skipping control batches.
-func (c *coordinatorLog) Load(ctx context.Context, replay func(key, value []byte) error) error {
+// by the previous leader may sit above its high watermark for a moment):
+// records of transactional batches go with their producer, transaction
+// markers as markers, other control batches are skipped.
+func (c *coordinatorLog) Load(ctx context.Context, rp coordinator.Replayer) error {
 	offset := c.part.LogStartOffset()
 	end := c.part.LogEndOffset() // all of a leader's log will be committed: replay it whole
 	for offset < end {
@@ -267,15 +294,27 @@ func (c *coordinatorLog) Load(ctx context.Context, replay func(key, value []byte
 			if n <= 0 || n > int64(len(buf)) {
 				return fmt.Errorf("read %s at %d: %w: truncated batch", c.part.ID, offset, record.ErrCorrupt)
 			}
-			h, recs, err := record.Records(buf[:n])
+			batch := buf[:n]
+			buf = buf[n:]
+			h, recs, err := record.Records(batch)
 			if err != nil {
 				return fmt.Errorf("read %s at %d: %w", c.part.ID, offset, err)
 			}
-			buf = buf[n:]
-			if !h.IsControl() {
+			switch {
+			case h.IsControl() && h.IsTransactional() && h.BaseOffset >= offset:
+				if m, err := record.ParseMarker(batch); err == nil {
+					rp.Marker(h.ProducerID, m.Commit)
+				}
+			case h.IsControl():
+			default:
+				var prod *coordinator.Producer
+				if h.IsTransactional() {
+					prod = &coordinator.Producer{ID: h.ProducerID, Epoch: h.ProducerEpoch}
+				}
 				for _, r := range recs {
 					if h.BaseOffset+int64(r.OffsetDelta) >= offset {
-						_ = replay(r.Key, r.Value) // the runtime counts and logs bad records
+						// The runtime counts and logs bad records.
+						_ = rp.Replay(coordinator.Record{Key: r.Key, Value: r.Value, Producer: prod})
 					}
 				}
 			}

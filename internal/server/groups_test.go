@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fjordstream/fjord/internal/config"
+	"github.com/fjordstream/fjord/internal/coordinator"
 	"github.com/fjordstream/fjord/internal/log"
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/record"
@@ -42,7 +43,7 @@ func TestCoordinatorLog_AppendLoad(t *testing.T) {
 		}
 		want = append(want, kv)
 	}
-	last, err := cl.Append(ctx, want[:30])
+	last, err := cl.Append(ctx, records(want[:30]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestCoordinatorLog_AppendLoad(t *testing.T) {
 	if _, err := part.WriteMarker(1, 0, true, 0, time.Now()); err != nil {
 		t.Fatalf("write marker: %v", err)
 	}
-	if _, err := cl.Append(ctx, want[30:]); err != nil {
+	if _, err := cl.Append(ctx, records(want[30:])); err != nil {
 		t.Fatal(err)
 	}
 
@@ -78,10 +79,9 @@ func TestCoordinatorLog_AppendLoad(t *testing.T) {
 	}
 
 	var got [][2][]byte
-	if err := cl.Load(ctx, func(k, v []byte) error {
-		got = append(got, [2][]byte{k, v})
-		return nil
-	}); err != nil {
+	if err := cl.Load(ctx, replayFunc(func(r coordinator.Record) {
+		got = append(got, [2][]byte{r.Key, r.Value})
+	})); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != len(want) {
@@ -135,13 +135,27 @@ func TestCoordinatorLog_LoadPastHighWatermark(t *testing.T) {
 	}
 	cl := &coordinatorLog{part: follower, now: time.Now}
 	var got []string
-	if err := cl.Load(context.Background(), func(k, _ []byte) error {
-		got = append(got, string(k))
-		return nil
-	}); err != nil {
+	if err := cl.Load(context.Background(), replayFunc(func(r coordinator.Record) {
+		got = append(got, string(r.Key))
+	})); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != len(recs) {
 		t.Fatalf("replayed %v, want all %d records", got, len(recs))
 	}
 }
+
+// records converts key/value pairs to coordinator records.
+func records(kvs [][2][]byte) []coordinator.Record {
+	out := make([]coordinator.Record, len(kvs))
+	for i, kv := range kvs {
+		out[i] = coordinator.Record{Key: kv[0], Value: kv[1]}
+	}
+	return out
+}
+
+// replayFunc is a coordinator.Replayer taking records only.
+type replayFunc func(coordinator.Record)
+
+func (f replayFunc) Replay(r coordinator.Record) error { f(r); return nil }
+func (replayFunc) Marker(int64, bool)                  {}

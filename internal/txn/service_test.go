@@ -18,22 +18,22 @@ import (
 // stateLog is a __transaction_state partition in memory.
 type stateLog struct {
 	mu      sync.Mutex
-	records [][2][]byte
+	records []coordinator.Record
 }
 
-func (l *stateLog) Append(_ context.Context, recs [][2][]byte) (int64, error) {
+func (l *stateLog) Append(_ context.Context, recs []coordinator.Record) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.records = append(l.records, recs...)
 	return int64(len(l.records) - 1), nil
 }
 
-func (l *stateLog) Load(_ context.Context, replay func(key, value []byte) error) error {
+func (l *stateLog) Load(_ context.Context, replay coordinator.Replayer) error {
 	l.mu.Lock()
-	recs := append([][2][]byte(nil), l.records...)
+	recs := append([]coordinator.Record(nil), l.records...)
 	l.mu.Unlock()
 	for _, r := range recs {
-		_ = replay(r[0], r[1])
+		_ = replay.Replay(r)
 	}
 	return nil
 }
