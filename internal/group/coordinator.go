@@ -18,6 +18,9 @@ type Coordinator struct {
 	// offsets are kept apart from groups, as Kafka keeps them: a group
 	// metadata tombstone does not drop offsets, only offset tombstones do.
 	offsets map[string]map[topicPartition]offsetValue
+	// pending are the offsets transactions committed and have not ended:
+	// producer ID -> group -> partition (TxnOffsetCommit).
+	pending map[int64]map[string]map[topicPartition]offsetValue
 	timers  timers
 	handle  coordinator.Handle // last Handle given out
 	// consumer holds the groups of the consumer protocol (KIP-848).
@@ -49,6 +52,7 @@ func New(cfg Config) *Coordinator {
 		cfg:      cfg,
 		groups:   make(map[string]*group),
 		offsets:  make(map[string]map[topicPartition]offsetValue),
+		pending:  make(map[int64]map[string]map[topicPartition]offsetValue),
 		consumer: consumergroup.NewGroups(cfg.Consumer),
 	}
 }

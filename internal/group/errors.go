@@ -12,6 +12,7 @@ var (
 	errNone                      int16 = 0
 	errUnknownServerError              = kerr.UnknownServerError.Code
 	errOffsetMetadataTooLarge          = kerr.OffsetMetadataTooLarge.Code
+	errUnstableOffsetCommit            = kerr.UnstableOffsetCommit.Code
 	errCoordinatorLoadInProgress       = kerr.CoordinatorLoadInProgress.Code
 	errCoordinatorNotAvailable         = kerr.CoordinatorNotAvailable.Code
 	errNotCoordinator                  = kerr.NotCoordinator.Code

@@ -154,7 +154,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest, _ time.Time) coo
 	resp.Version = req.Version
 	if req.Version >= 8 {
 		for _, rg := range req.Groups {
-			resp.Groups = append(resp.Groups, c.fetchGroup(rg))
+			resp.Groups = append(resp.Groups, c.fetchGroup(rg, req.RequireStable))
 		}
 		return coordinator.Result{Response: resp}
 	}
@@ -168,7 +168,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest, _ time.Time) coo
 			rg.Topics = append(rg.Topics, gt)
 		}
 	}
-	fg := c.fetchGroup(rg)
+	fg := c.fetchGroup(rg, req.Version >= 7 && req.RequireStable)
 	resp.ErrorCode = fg.ErrorCode
 	for _, t := range fg.Topics {
 		rt := kmsg.NewOffsetFetchResponseTopic()
@@ -188,7 +188,10 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest, _ time.Time) coo
 	return coordinator.Result{Response: resp}
 }
 
-func (c *Coordinator) fetchGroup(rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
+// fetchGroup answers one group; with requireStable a partition a
+// transaction committed an offset for, not yet ended, answers
+// UNSTABLE_OFFSET_COMMIT (the client retries).
+func (c *Coordinator) fetchGroup(rg kmsg.OffsetFetchRequestGroup, requireStable bool) kmsg.OffsetFetchResponseGroup {
 	fg := kmsg.NewOffsetFetchResponseGroup()
 	fg.Group = rg.Group
 	if !c.owns(rg.Group) {
@@ -233,6 +236,9 @@ func (c *Coordinator) fetchGroup(rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFet
 				fp.Offset, fp.LeaderEpoch, fp.Metadata = o.offset, o.leaderEpoch, strPtr(o.metadata)
 			}
 			fp.ErrorCode = fg.ErrorCode
+			if fp.ErrorCode == errNone && requireStable && c.hasPending(rg.Group, topicPartition{t.Topic, p}) {
+				fp.ErrorCode, fp.Offset = errUnstableOffsetCommit, -1
+			}
 			ft.Partitions = append(ft.Partitions, fp)
 		}
 		fg.Topics = append(fg.Topics, ft)

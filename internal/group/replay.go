@@ -40,23 +40,42 @@ func (c *Coordinator) Replay(key, value []byte) error {
 }
 
 func (c *Coordinator) replayOffset(key, value []byte) error {
-	k := kmsg.NewOffsetCommitKey()
-	if err := k.ReadFrom(key); err != nil {
-		return fmt.Errorf("%w: offset commit key: %w", ErrBadRecord, err)
-	}
-	tp := topicPartition{k.Topic, k.Partition}
 	if value == nil {
+		k := kmsg.NewOffsetCommitKey()
+		if err := k.ReadFrom(key); err != nil {
+			return fmt.Errorf("%w: offset commit key: %w", ErrBadRecord, err)
+		}
 		if offs := c.offsets[k.Group]; offs != nil {
-			delete(offs, tp)
+			delete(offs, topicPartition{k.Topic, k.Partition})
 			if len(offs) == 0 {
 				delete(c.offsets, k.Group)
 			}
 		}
 		return nil
 	}
+	groupID, tp, o, err := decodeOffset(key, value)
+	if err != nil {
+		return err
+	}
+	// A group that only commits offsets (a "simple" consumer, an admin
+	// tool) exists as an Empty group without protocol type.
+	if c.groups[groupID] == nil {
+		c.groups[groupID] = newGroup(groupID, time.Time{})
+	}
+	c.putOffset(groupID, tp, o)
+	return nil
+}
+
+// decodeOffset reads an offset commit record (not a tombstone).
+func decodeOffset(key, value []byte) (string, topicPartition, offsetValue, error) {
+	k := kmsg.NewOffsetCommitKey()
+	if err := k.ReadFrom(key); err != nil {
+		return "", topicPartition{}, offsetValue{}, fmt.Errorf("%w: offset commit key: %w", ErrBadRecord, err)
+	}
+	tp := topicPartition{k.Topic, k.Partition}
 	v := kmsg.NewOffsetCommitValue()
 	if err := v.ReadFrom(value); err != nil {
-		return fmt.Errorf("%w: offset commit value of %s %s-%d: %w", ErrBadRecord, k.Group, k.Topic, k.Partition, err)
+		return "", tp, offsetValue{}, fmt.Errorf("%w: offset commit value of %s %s-%d: %w", ErrBadRecord, k.Group, k.Topic, k.Partition, err)
 	}
 	o := offsetValue{
 		offset:      v.Offset,
@@ -70,13 +89,7 @@ func (c *Coordinator) replayOffset(key, value []byte) error {
 	if v.Version == 1 && v.ExpireTimestamp >= 0 {
 		o.expireTime = time.UnixMilli(v.ExpireTimestamp)
 	}
-	// A group that only commits offsets (a "simple" consumer, an admin
-	// tool) exists as an Empty group without protocol type.
-	if c.groups[k.Group] == nil {
-		c.groups[k.Group] = newGroup(k.Group, time.Time{})
-	}
-	c.putOffset(k.Group, tp, o)
-	return nil
+	return k.Group, tp, o, nil
 }
 
 func (c *Coordinator) putOffset(groupID string, tp topicPartition, o offsetValue) {

@@ -264,3 +264,45 @@ func (s *Service) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 	}
 	return resp.(*kmsg.OffsetDeleteResponse)
 }
+
+// TxnOffsetCommit (key 28): a transaction's offsets, pending until its
+// marker (see txn_offsets.go). The caller has added the group's partition
+// to the transaction and verified it with the transaction coordinator.
+func (s *Service) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+	resp, err := s.do(ctx, req.Group, func(c *Coordinator, now time.Time) coordinator.Result {
+		return c.TxnOffsetCommit(req, now)
+	})
+	if err != nil {
+		r := txnCommitResponse(req, CodeFor(err))
+		return r
+	}
+	return resp.(*kmsg.TxnOffsetCommitResponse)
+}
+
+// CompleteTransaction applies a transaction marker just written to
+// __consumer_offsets partition: the producer's pending offsets there are
+// committed or dropped. While the partition loads it waits (the load may
+// not have read the marker), up to ctx; a partition not served here has
+// nothing to do (its next load replays the marker).
+func (s *Service) CompleteTransaction(ctx context.Context, partition int32, producerID int64, commit bool) error {
+	for {
+		rt := s.runtime(partition)
+		if rt == nil {
+			return nil
+		}
+		_, err := rt.Do(ctx, func(c *Coordinator, now time.Time) coordinator.Result {
+			return c.CompleteTransaction(producerID, commit, now)
+		})
+		if !errors.Is(err, coordinator.ErrLoadInProgress) {
+			if errors.Is(err, coordinator.ErrNotCoordinator) {
+				return nil
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

@@ -161,3 +161,113 @@ func TestTransactions_FranzGoProducer(t *testing.T) {
 		t.Fatalf("list: %+v", s)
 	}
 }
+
+// TestTransactions_GroupTransactSession: franz-go's
+// consume-transform-produce session copies a topic with its offsets
+// committed in each transaction (AddOffsetsToTxn, TxnOffsetCommit); the
+// copy read with read_committed holds every input record once, and the
+// group's committed offsets are at the input's end. A second session
+// taking over the transactional ID and group resumes where the first
+// committed and copies nothing twice.
+func TestTransactions_GroupTransactSession(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n := startStandalone(t, ctx)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.DefaultProduceTopic("in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	admin := kadm.NewClient(cl)
+	for _, topic := range []string{"in", "out"} {
+		if resp, err := admin.CreateTopic(ctx, 3, 1, nil, topic); err != nil || resp.Err != nil {
+			t.Fatalf("create %s: %v %v", topic, err, resp.Err)
+		}
+	}
+	produceInput := func(from, to int) {
+		t.Helper()
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			recs = append(recs, kgo.StringRecord(fmt.Sprintf("r%05d", i)))
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyUntil := func(total int) {
+		t.Helper()
+		sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(n.Addr()), kgo.TransactionalID("copier"),
+			kgo.ConsumerGroup("copiers"), kgo.ConsumeTopics("in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.RequireStableFetchOffsets(), kgo.DefaultProduceTopic("out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		for {
+			lag, err := admin.Lag(ctx, "copiers")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l := lag["copiers"]; l.FetchErr == nil && l.DescribeErr == nil && l.Lag.Total() == 0 && committedTotal(l) == int64(total) {
+				return
+			}
+			fs := sess.PollRecords(ctx, 100)
+			if err := fs.Err0(); err != nil {
+				t.Fatalf("poll: %v", err)
+			}
+			if err := sess.Begin(); err != nil {
+				t.Fatal(err)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				sess.Produce(ctx, kgo.StringRecord("copy-"+string(r.Value)), func(_ *kgo.Record, err error) {
+					if err != nil {
+						t.Errorf("produce: %v", err)
+					}
+				})
+			})
+			if _, err := sess.End(ctx, kgo.TryCommit); err != nil {
+				t.Fatalf("end: %v", err)
+			}
+		}
+	}
+	produceInput(0, 500)
+	copyUntil(500)
+	produceInput(500, 800)
+	copyUntil(800)
+
+	var want []string
+	for i := range 800 {
+		want = append(want, fmt.Sprintf("copy-r%05d", i))
+	}
+	if got := readAll(t, ctx, n.Addr(), "out", kgo.ReadCommitted(), len(want)); !slices.Equal(got, want) {
+		t.Fatalf("the copy holds %d records, want %d once each (first differences: %v)", len(got), len(want), firstDiff(got, want))
+	}
+}
+
+// committedTotal sums a group's committed offsets.
+func committedTotal(l kadm.DescribedGroupLag) int64 {
+	var n int64
+	for _, ps := range l.Lag {
+		for _, p := range ps {
+			n += max(p.Commit.At, 0)
+		}
+	}
+	return n
+}
+
+func firstDiff(got, want []string) []string {
+	var out []string
+	for i := 0; i < max(len(got), len(want)) && len(out) < 5; i++ {
+		var g, w string
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if g != w {
+			out = append(out, fmt.Sprintf("%d: %q vs %q", i, g, w))
+		}
+	}
+	return out
+}

@@ -9,9 +9,9 @@ package server
 // seen), TRANSACTION_COORDINATOR_FENCED (a coordinator epoch older than
 // the producer's last marker's), REQUEST_TIMED_OUT (not replicated within
 // 30 s, Kafka's request.timeout.ms default; the coordinator retries).
-// Markers on __consumer_offsets partitions are written like any other;
-// transactional offset commits, which they would complete, are not served
-// yet (issue 12).
+// A marker on a __consumer_offsets partition also ends the producer's
+// pending transactional offset commits there (committed or dropped) before
+// the partition is answered.
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/fjordstream/fjord/internal/group"
 	"github.com/fjordstream/fjord/internal/partition"
 	"github.com/fjordstream/fjord/internal/protocol"
 )
@@ -31,8 +32,11 @@ const markerTimeout = 30 * time.Second
 func (b *Broker) handleWriteTxnMarkers(ctx context.Context, req *kmsg.WriteTxnMarkersRequest) *inflight {
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	type waiting struct {
-		code *int16
-		wait partition.Pending
+		code   *int16
+		wait   partition.Pending
+		part   *partition.Partition
+		pid    int64
+		commit bool
 	}
 	var pending []waiting
 	now := b.now()
@@ -60,7 +64,7 @@ func (b *Broker) handleWriteTxnMarkers(ctx context.Context, req *kmsg.WriteTxnMa
 					}
 					continue
 				}
-				pending = append(pending, waiting{wait: pend})
+				pending = append(pending, waiting{wait: pend, part: part, pid: m.ProducerID, commit: m.Committed})
 			}
 			rm.Topics = append(rm.Topics, rt)
 		}
@@ -88,7 +92,11 @@ func (b *Broker) handleWriteTxnMarkers(ctx context.Context, req *kmsg.WriteTxnMa
 		stop := context.AfterFunc(wctx, cancel)
 		defer stop()
 		for _, p := range pending {
-			if err := p.wait.Wait(ctx); err != nil {
+			err := p.wait.Wait(ctx)
+			if err == nil {
+				err = b.markerDone(ctx, p.part, p.pid, p.commit)
+			}
+			if err != nil {
 				*p.code = protocol.ErrorCode(err)
 				if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 					*p.code = kerr.RequestTimedOut.Code
@@ -96,4 +104,14 @@ func (b *Broker) handleWriteTxnMarkers(ctx context.Context, req *kmsg.WriteTxnMa
 			}
 		}
 	}}
+}
+
+// markerDone completes what a durable marker on part ends besides the
+// partition's own transaction: on a __consumer_offsets partition, the
+// producer's pending transactional offsets.
+func (b *Broker) markerDone(ctx context.Context, part *partition.Partition, producerID int64, commit bool) error {
+	if part.ID.Topic != group.OffsetsTopic {
+		return nil
+	}
+	return b.groups.CompleteTransaction(ctx, part.ID.Partition, producerID, commit)
 }

@@ -138,6 +138,10 @@ func (b *Broker) Handle(ctx context.Context, req protocol.Request, remote net.Ad
 		return b.handleAddPartitionsToTxn(ctx, r)
 	case *kmsg.EndTxnRequest:
 		return b.handleEndTxn(ctx, r)
+	case *kmsg.AddOffsetsToTxnRequest:
+		return b.handleAddOffsetsToTxn(ctx, r)
+	case *kmsg.TxnOffsetCommitRequest:
+		return b.handleTxnOffsetCommit(ctx, r)
 	case *kmsg.DescribeTransactionsRequest:
 		return b.handleDescribeTransactions(ctx, r)
 	case *kmsg.ListTransactionsRequest:

@@ -137,6 +137,7 @@ func (w *markerWriter) WriteMarkers(ctx context.Context, coordinatorEpoch int32,
 	type localWait struct {
 		job  int
 		tp   txn.TopicPartition
+		part *partition.Partition
 		pend partition.Pending
 	}
 	var local []localWait
@@ -164,7 +165,7 @@ func (w *markerWriter) WriteMarkers(ctx context.Context, coordinatorEpoch int32,
 					errs[i] = err
 					continue
 				}
-				local = append(local, localWait{i, tp, pend})
+				local = append(local, localWait{i, tp, part, pend})
 			}
 		}
 	}
@@ -184,7 +185,11 @@ func (w *markerWriter) WriteMarkers(ctx context.Context, coordinatorEpoch int32,
 	}
 	wctx, cancel := context.WithTimeout(ctx, markerTimeout)
 	for _, l := range local {
-		if err := markerError(l.pend.Wait(wctx)); err != nil {
+		err := markerError(l.pend.Wait(wctx))
+		if err == nil {
+			err = b.markerDone(wctx, l.part, jobs[l.job].ProducerID, jobs[l.job].Commit)
+		}
+		if err != nil {
 			mu.Lock()
 			errs[l.job] = cmpErr(errs[l.job], fmt.Errorf("%s-%d: %w", l.tp.Topic, l.tp.Partition, err))
 			mu.Unlock()
