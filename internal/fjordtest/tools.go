@@ -21,6 +21,11 @@ const (
 	// ToolKafkaPython is a python3 interpreter that can `import kafka`
 	// (kafka-python, Debian's python3-kafka).
 	ToolKafkaPython = "kafka-python"
+	// ToolConfluentKafka is a python3 interpreter that can `import
+	// confluent_kafka` (librdkafka's Python client, Debian's
+	// python3-confluent-kafka): the transactional producer librdkafka
+	// users run.
+	ToolConfluentKafka = "confluent-kafka"
 )
 
 // pythonCandidates are tried in order for kafka-python: Debian's package
@@ -48,7 +53,11 @@ func RequireTool(t testing.TB, name string) string {
 
 func findTool(name string) (string, error) {
 	switch name {
-	case ToolKafkaPython:
+	case ToolKafkaPython, ToolConfluentKafka:
+		module := "kafka"
+		if name == ToolConfluentKafka {
+			module = "confluent_kafka"
+		}
 		var errs []error
 		for _, c := range pythonCandidates {
 			p, err := exec.LookPath(c)
@@ -56,13 +65,13 @@ func findTool(name string) (string, error) {
 				errs = append(errs, err)
 				continue
 			}
-			if err := pythonHasKafka(p); err != nil {
+			if err := pythonHas(p, module); err != nil {
 				errs = append(errs, err)
 				continue
 			}
 			return p, nil
 		}
-		return "", fmt.Errorf("no python3 with the kafka module: %v", errs)
+		return "", fmt.Errorf("no python3 with the %s module: %v", module, errs)
 	default:
 		p, err := exec.LookPath(name)
 		if err != nil {
@@ -72,12 +81,12 @@ func findTool(name string) (string, error) {
 	}
 }
 
-func pythonHasKafka(python string) error {
+func pythonHas(python, module string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, python, "-c", "import kafka").CombinedOutput()
+	out, err := exec.CommandContext(ctx, python, "-c", "import "+module).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("%s cannot import kafka: %w: %s", python, err, out)
+		return fmt.Errorf("%s cannot import %s: %w: %s", python, module, err, out)
 	}
 	return nil
 }
