@@ -75,7 +75,6 @@ func readValues(t *testing.T, addr, topic string, level kgo.IsolationLevel, want
 	return got
 }
 
-
 // TestKcat_ReadCommitted: librdkafka's consumer with
 // isolation.level=read_committed (and its default, read_committed too)
 // drops the aborted transactions' records and the markers; with
