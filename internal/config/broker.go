@@ -118,6 +118,9 @@ type Broker struct {
 	TransactionStateLogNumPartitions     int32         // transaction.state.log.num.partitions
 	TransactionMaxTimeout                time.Duration // transaction.max.timeout.ms
 	TransactionalIDExpiration            time.Duration // transactional.id.expiration.ms
+	TransactionStateLogSegmentBytes      int32         // transaction.state.log.segment.bytes
+	TransactionAbortCheckInterval        time.Duration // transaction.abort.timed.out.transaction.cleanup.interval.ms
+	TransactionExpiredCheckInterval      time.Duration // transaction.remove.expired.transaction.cleanup.interval.ms
 	ProducerIDExpiration                 time.Duration // producer.id.expiration.ms
 
 	TLS TLS
@@ -323,6 +326,9 @@ func (b *Broker) fill(values map[string]any) {
 	b.TransactionStateLogNumPartitions = int32(i("transaction.state.log.num.partitions"))
 	b.TransactionMaxTimeout = ms("transaction.max.timeout.ms")
 	b.TransactionalIDExpiration = ms("transactional.id.expiration.ms")
+	b.TransactionStateLogSegmentBytes = int32(i("transaction.state.log.segment.bytes"))
+	b.TransactionAbortCheckInterval = ms("transaction.abort.timed.out.transaction.cleanup.interval.ms")
+	b.TransactionExpiredCheckInterval = ms("transaction.remove.expired.transaction.cleanup.interval.ms")
 	b.ProducerIDExpiration = ms("producer.id.expiration.ms")
 
 	b.TLS = TLS{

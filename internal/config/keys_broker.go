@@ -405,7 +405,10 @@ func brokerKeys() []Key {
 
 		// Transaction coordinator.
 		broker("transaction.state.log.replication.factor", TypeShort, "3", High,
-			"Replication factor of __transaction_state, created on first use. Kafka cannot create it with fewer live brokers; set 1 on a single node.").
+			"Replication factor of __transaction_state, created by the first FindCoordinator for a transactional ID; with fewer live brokers, as many as there are.").
+			valid(atLeast{1}),
+		broker("transaction.state.log.segment.bytes", TypeInt, "104857600", High,
+			"segment.bytes of __transaction_state, set when it is created.").
 			valid(atLeast{1}),
 		broker("transaction.state.log.min.isr", TypeInt, "2", High,
 			"min.insync.replicas of __transaction_state.").
@@ -418,6 +421,12 @@ func brokerKeys() []Key {
 			valid(atLeast{1}),
 		broker("transactional.id.expiration.ms", TypeInt, "604800000", High,
 			"A transactional ID with no transaction status update for this long is expired.").
+			valid(atLeast{1}),
+		broker("transaction.abort.timed.out.transaction.cleanup.interval.ms", TypeInt, "10000", Low,
+			"How often the coordinator looks for transactions past their timeout, to abort them.").
+			valid(atLeast{1}),
+		broker("transaction.remove.expired.transaction.cleanup.interval.ms", TypeInt, "3600000", Low,
+			"How often the coordinator looks for transactional IDs past transactional.id.expiration.ms.").
 			valid(atLeast{1}),
 		broker("producer.id.expiration.ms", TypeInt, "86400000", Low,
 			"Idempotent producer state is dropped after this long without a write from the producer.").

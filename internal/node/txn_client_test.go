@@ -17,9 +17,12 @@ import (
 	"github.com/fjordstream/fjord/internal/node"
 )
 
-func startStandalone(t *testing.T, ctx context.Context) *node.Node {
+func startStandalone(t *testing.T, ctx context.Context, kv ...string) *node.Node {
 	t.Helper()
 	props := map[string]string{"listeners": "PLAINTEXT://127.0.0.1:0", "log.dirs": t.TempDir(), "http.listeners": ""}
+	for i := 0; i+1 < len(kv); i += 2 {
+		props[kv[i]] = kv[i+1]
+	}
 	b, _, err := config.LoadBroker(props)
 	if err != nil {
 		t.Fatal(err)
@@ -270,4 +273,82 @@ func firstDiff(got, want []string) []string {
 		}
 	}
 	return out
+}
+
+// TestTransactions_TimeoutAbortsAndLastStableOffsetMovesOn: a producer
+// that stops mid-transaction is aborted by its coordinator after its
+// transaction.timeout.ms: the last stable offset moves past its records,
+// read_committed consumers never see them, and the producer, fenced, can
+// no longer commit.
+func TestTransactions_TimeoutAbortsAndLastStableOffsetMovesOn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n := startStandalone(t, ctx, "transaction.abort.timed.out.transaction.cleanup.interval.ms", "100")
+	adm, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	admin := kadm.NewClient(adm)
+	if resp, err := admin.CreateTopic(ctx, 1, 1, nil, "t"); err != nil || resp.Err != nil {
+		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	p, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.TransactionalID("slow"), kgo.DefaultProduceTopic("t"),
+		kgo.TransactionTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(ctx, kgo.StringRecord("stuck")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// Plain records after it: readable only once the transaction ended.
+	plain, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.DefaultProduceTopic("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if err := plain.ProduceSync(ctx, kgo.StringRecord("after")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	stable := func() (int64, int64) {
+		t.Helper()
+		committed, err := admin.ListCommittedOffsets(ctx, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		end, err := admin.ListEndOffsets(ctx, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := committed.Lookup("t", 0)
+		e, _ := end.Lookup("t", 0)
+		return c.Offset, e.Offset
+	}
+	if lso, hw := stable(); lso != 0 || hw != 2 {
+		t.Fatalf("while the transaction is open: last stable offset %d, high watermark %d", lso, hw)
+	}
+	for {
+		lso, hw := stable()
+		if lso == hw && lso > 2 {
+			break // the abort marker is in and replicated
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the timed-out transaction was never aborted: last stable offset %d, high watermark %d", lso, hw)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := readAll(t, ctx, n.Addr(), "t", kgo.ReadCommitted(), 1); !slices.Equal(got, []string{"after"}) {
+		t.Fatalf("read_committed: %v", got)
+	}
+	if err := p.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Fatal("the timed-out producer committed")
+	}
+	d, err := admin.DescribeTransactions(ctx, "slow")
+	if err != nil || d["slow"].State != "CompleteAbort" {
+		t.Fatalf("describe: %+v %v", d, err)
+	}
 }

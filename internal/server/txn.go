@@ -27,10 +27,6 @@ import (
 	"github.com/fjordstream/fjord/internal/txn"
 )
 
-// txnStateSegmentBytes is Kafka's transaction.state.log.segment.bytes
-// default.
-const txnStateSegmentBytes = 100 << 20
-
 // txnRequestTimeout bounds one request to another broker for the
 // coordinator (a marker write, a verification).
 const txnRequestTimeout = 10 * time.Second
@@ -42,7 +38,8 @@ func newTxnService(b *Broker, cfg *config.Broker) *txn.Service {
 		ProducerID: b.pids.allocate,
 	}
 	if cfg != nil {
-		sc.Txn = txn.Config{MaxTimeout: cfg.TransactionMaxTimeout, IDExpiration: cfg.TransactionalIDExpiration}
+		sc.Txn = txn.Config{MaxTimeout: cfg.TransactionMaxTimeout, IDExpiration: cfg.TransactionalIDExpiration,
+			AbortCheckInterval: cfg.TransactionAbortCheckInterval, ExpiredCheckInterval: cfg.TransactionExpiredCheckInterval}
 		sc.NumPartitions = cfg.TransactionStateLogNumPartitions
 	}
 	return txn.NewService(sc, b.logger)
@@ -83,7 +80,7 @@ func (b *Broker) syncTransactions(img *metadata.Image) error {
 // transaction.state.log.num.partitions partitions, replication factor
 // min(transaction.state.log.replication.factor, brokers),
 // min.insync.replicas min(transaction.state.log.min.isr, that factor),
-// compacted, 100 MiB segments.
+// compacted, transaction.state.log.segment.bytes segments.
 func (b *Broker) ensureTxnTopic() (*metadata.Topic, error) {
 	if t := b.meta.Image().Topic(txn.StateTopic); t != nil {
 		return t, nil
@@ -95,7 +92,7 @@ func (b *Broker) ensureTxnTopic() (*metadata.Topic, error) {
 		"cleanup.policy":      "compact",
 		"compression.type":    "uncompressed",
 		"min.insync.replicas": strconv.Itoa(int(min(b.cfg.Broker.TransactionStateLogMinISR, int32(rf)))),
-		"segment.bytes":       strconv.Itoa(txnStateSegmentBytes),
+		"segment.bytes":       strconv.Itoa(int(b.cfg.Broker.TransactionStateLogSegmentBytes)),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", txn.StateTopic, err)
