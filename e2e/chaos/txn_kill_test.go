@@ -1,0 +1,315 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord/internal/fjordtest"
+)
+
+// The transactional workload under faults (issue 12): franz-go's
+// consume-transform-produce session (GroupTransactSession) copies a topic
+// of numbered records into another, committing its input offsets in each
+// transaction, while nodes of a 3-node cluster are SIGKILLed and
+// restarted. At the end the copy, read with read_committed, must hold
+// every input record exactly once (Jepsen's checks for this workload: no
+// lost commit, no duplicate, no aborted read; a torn transaction shows as
+// a missing record), and read_uncommitted must show at least as many.
+
+const (
+	txnInTopic     = "txn-in"
+	txnOutTopic    = "txn-out"
+	txnPartitions  = 3
+	txnInputCount  = 100_000
+	txnKillRounds  = 6  // kills at least
+	txnMaxKills    = 40 // and at most, while the copy runs
+	txnBatch       = 200
+	txnCopyTimeout = 4 * time.Minute
+)
+
+// txnClusterOverrides add a light transaction coordinator to the nemesis
+// clusters' settings.
+var txnClusterOverrides = append(append([]string(nil), clusterOverrides...),
+	"transaction.state.log.num.partitions=3",
+	"transaction.abort.timed.out.transaction.cleanup.interval.ms=1000",
+)
+
+func TestChaos_TransactionalCopyThroughKills(t *testing.T) {
+	if fjordtest.CurrentTarget(t) == fjordtest.TargetKfake {
+		t.Skip("needs a replicated cluster; kfake is a single process")
+	}
+	t.Parallel()
+	start := time.Now()
+	c := fjordtest.StartCluster(t, fjordtest.BuildBinary(t), fjordtest.ClusterConfig{Overrides: txnClusterOverrides})
+	ctx, cancel := context.WithTimeout(context.Background(), txnCopyTimeout+2*time.Minute)
+	defer cancel()
+	admin, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	adm := kadm.NewClient(admin)
+	min := "2"
+	for _, topic := range []string{txnInTopic, txnOutTopic} {
+		resp, err := adm.CreateTopic(ctx, txnPartitions, 3, map[string]*string{"min.insync.replicas": &min}, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			t.Fatalf("create %s: %v", topic, err)
+		}
+	}
+	// The input, written before any fault: numbered records r<n>.
+	in, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.DefaultProduceTopic(txnInTopic), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var produceErr atomic.Value
+	var wg sync.WaitGroup
+	for i := range txnInputCount {
+		wg.Add(1)
+		in.Produce(ctx, kgo.StringRecord("r"+strconv.Itoa(i)), func(_ *kgo.Record, err error) {
+			if err != nil {
+				produceErr.CompareAndSwap(nil, err)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	in.Close()
+	if err, _ := produceErr.Load().(error); err != nil {
+		t.Fatalf("writing the input: %v", err)
+	}
+	t.Logf("input of %d records written in %v", txnInputCount, time.Since(start).Round(time.Millisecond))
+
+	copyCtx, stopCopy := context.WithTimeout(ctx, txnCopyTimeout)
+	defer stopCopy()
+	cp := &txnCopier{t: t, bootstrap: c.Bootstrap()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cp.run(copyCtx, adm)
+	}()
+
+	// Kill a node every second or so while the copy runs (at least
+	// txnKillRounds times, at most txnMaxKills).
+	rng := rand.New(rand.NewPCG(uint64(start.UnixNano()), 7))
+	kills := 0
+	for copying := true; kills < txnMaxKills && (copying || kills < txnKillRounds); kills++ {
+		select {
+		case <-done:
+			copying = false
+		case <-time.After(time.Duration(500+rng.IntN(1000)) * time.Millisecond):
+		}
+		id := int32(1 + rng.IntN(len(c.Nodes())))
+		down := time.Duration(300+rng.IntN(2200)) * time.Millisecond
+		node := c.Node(id)
+		node.Proc.Kill()
+		time.Sleep(down)
+		node.Proc.Restart(t)
+		t.Logf("kill %d: SIGKILL node %d, restarted after %v (%d transactions committed, %d aborted so far)",
+			kills, id, down, cp.commits.Load(), cp.aborts.Load())
+	}
+	<-done
+	if !cp.finished.Load() {
+		t.Fatalf("the copy did not finish within %v: %d transactions committed, %d aborted; last error: %v",
+			txnCopyTimeout, cp.commits.Load(), cp.aborts.Load(), cp.lastErr())
+	}
+
+	committed := readTxnValues(t, ctx, c.Bootstrap(), kgo.ReadCommitted())
+	seen := map[string]int{}
+	for _, v := range committed {
+		seen[v]++
+	}
+	var missing, dup []string
+	for i := range txnInputCount {
+		v := "copy-r" + strconv.Itoa(i)
+		switch seen[v] {
+		case 1:
+		case 0:
+			missing = append(missing, v)
+		default:
+			dup = append(dup, fmt.Sprintf("%s x%d", v, seen[v]))
+		}
+		delete(seen, v)
+	}
+	var extra []string
+	for v := range seen {
+		extra = append(extra, v)
+	}
+	sort.Strings(extra)
+	if len(missing)+len(dup)+len(extra) > 0 {
+		t.Errorf("read_committed copy: %d records, %d missing (lost commits or torn transactions), %d duplicated (aborted reads or double commits), %d unexpected; first: missing %v, duplicated %v, unexpected %v",
+			len(committed), len(missing), len(dup), len(extra), head(missing), head(dup), head(extra))
+	}
+	all := readTxnValues(t, ctx, c.Bootstrap(), kgo.ReadUncommitted())
+	if len(all) < len(committed) {
+		t.Errorf("read_uncommitted sees %d records, fewer than read_committed's %d", len(all), len(committed))
+	}
+	t.Logf("TXN-CHAOS: %d records copied exactly once through %d SIGKILLs in %v: %d transactions committed, %d aborted; read_uncommitted holds %d records (%d from aborted transactions)",
+		txnInputCount, kills, time.Since(start).Round(time.Millisecond), cp.commits.Load(), cp.aborts.Load(), len(all), len(all)-len(committed))
+}
+
+func head(s []string) []string { return s[:min(len(s), 5)] }
+
+// txnCopier runs the consume-transform-produce loop.
+type txnCopier struct {
+	t         *testing.T
+	bootstrap []string
+	commits   atomic.Int64
+	aborts    atomic.Int64
+	finished  atomic.Bool
+	mu        sync.Mutex
+	err       error
+}
+
+func (cp *txnCopier) lastErr() error {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.err
+}
+
+func (cp *txnCopier) setErr(err error) {
+	cp.mu.Lock()
+	cp.err = err
+	cp.mu.Unlock()
+}
+
+// run copies until the group's committed offsets reach the input's end
+// (or ctx ends). Errors are retried: a session that fails is closed and a
+// new one started, as an application would.
+func (cp *txnCopier) run(ctx context.Context, adm *kadm.Client) {
+	for ctx.Err() == nil {
+		sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(cp.bootstrap...), kgo.TransactionalID("chaos-copier"),
+			kgo.ConsumerGroup("chaos-copiers"), kgo.ConsumeTopics(txnInTopic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.RequireStableFetchOffsets(), kgo.DefaultProduceTopic(txnOutTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.TransactionTimeout(10*time.Second), kgo.RetryTimeout(30*time.Second), kgo.SessionTimeout(6*time.Second))
+		if err != nil {
+			cp.setErr(err)
+			return
+		}
+		err = cp.loop(ctx, sess, adm)
+		sess.Close()
+		if err == nil {
+			cp.finished.Store(true)
+			return
+		}
+		cp.setErr(err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// loop runs one session until done (nil) or an error it cannot go on from.
+func (cp *txnCopier) loop(ctx context.Context, sess *kgo.GroupTransactSession, adm *kadm.Client) error {
+	for {
+		if cp.caughtUp(ctx, adm) {
+			return nil
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second) // then look at the lag again
+		fs := sess.PollRecords(pctx, txnBatch)
+		cancel()
+		if fs.IsClientClosed() || ctx.Err() != nil {
+			return fmt.Errorf("stopped: %w", ctx.Err())
+		}
+		if fs.NumRecords() == 0 {
+			continue
+		}
+		var fetchErr error
+		fs.EachError(func(_ string, _ int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				fetchErr = err
+			}
+		})
+		if fetchErr != nil {
+			cp.setErr(fetchErr) // transient: retried by the next poll
+		}
+		if err := sess.Begin(); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		e := kgo.AbortingFirstErrPromise(sess.Client())
+		fs.EachRecord(func(r *kgo.Record) {
+			sess.Produce(ctx, kgo.StringRecord("copy-"+string(r.Value)), e.Promise())
+		})
+		committed, err := sess.End(ctx, kgo.TransactionEndTry(e.Err() == nil))
+		switch {
+		case committed:
+			cp.commits.Add(1)
+		default:
+			cp.aborts.Add(1)
+		}
+		if err != nil {
+			return fmt.Errorf("end: %w", err)
+		}
+	}
+}
+
+// caughtUp reports whether the group's committed offsets are at the
+// input's end on every partition.
+func (cp *txnCopier) caughtUp(ctx context.Context, adm *kadm.Client) bool {
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	lag, err := adm.Lag(lctx, "chaos-copiers")
+	if err != nil {
+		return false
+	}
+	l := lag["chaos-copiers"]
+	if l.FetchErr != nil || l.DescribeErr != nil {
+		return false
+	}
+	var total int64
+	for _, ps := range l.Lag {
+		for _, p := range ps {
+			if p.Err != nil {
+				return false
+			}
+			total += max(p.Commit.At, 0)
+		}
+	}
+	return total == txnInputCount
+}
+
+// readTxnValues reads the whole copy with the isolation level: until two
+// polls in a row bring nothing (the copy is complete when this runs).
+func readTxnValues(t *testing.T, ctx context.Context, bootstrap []string, level kgo.IsolationLevel) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.ConsumeTopics(txnOutTopic), kgo.FetchIsolationLevel(level),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []string
+	for idle := 0; idle < 2; {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			out = append(out, string(r.Value))
+			n++
+		})
+		if n == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: %v after %d records", txnOutTopic, ctx.Err(), len(out))
+		}
+	}
+	return out
+}
