@@ -477,6 +477,12 @@ func (l *Log) swapIn(groups []cleanGroup, segs []*segment, endOffset int64, st *
 				discard()
 				return fmt.Errorf("%w: clean: %w", ErrStorage, err)
 			}
+			if len(g.txns) == 0 {
+				if m.noTxnIndex == nil {
+					m.noTxnIndex = map[int64]bool{}
+				}
+				m.noTxnIndex[g.neu.base] = true
+			}
 		}
 		for _, s := range g.old {
 			sg.old = append(sg.old, s.base)

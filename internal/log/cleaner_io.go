@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -205,6 +207,10 @@ type swapGroup struct {
 type swapManifest struct {
 	firstDirty int64
 	groups     []swapGroup
+	// noTxnIndex are the new segments that keep no aborted transaction:
+	// a .txnindex under their name (an old segment's of the same base)
+	// is removed by the swap.
+	noTxnIndex map[int64]bool
 }
 
 const swapMagic = "fjord-cleaner-swap v1"
@@ -219,6 +225,9 @@ func (m swapManifest) encode() []byte {
 			fmt.Fprintf(&b, " %d", o)
 		}
 		b.WriteString("\n")
+	}
+	for _, base := range slices.Sorted(maps.Keys(m.noTxnIndex)) {
+		fmt.Fprintf(&b, "no-txnindex %d\n", base)
 	}
 	return withCRC(b.String())
 }
@@ -238,6 +247,17 @@ func decodeSwapManifest(data []byte) (swapManifest, error) {
 	}
 	for _, line := range lines[2:] {
 		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == "no-txnindex" {
+			n, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil || n < 0 {
+				return swapManifest{}, fmt.Errorf("bad line %q", line)
+			}
+			if m.noTxnIndex == nil {
+				m.noTxnIndex = map[int64]bool{}
+			}
+			m.noTxnIndex[n] = true
+			continue
+		}
 		if len(f) < 3 || f[0] != "group" {
 			return swapManifest{}, fmt.Errorf("bad line %q", line)
 		}
@@ -292,6 +312,12 @@ func applySwap(fsys vfs.FS, dir string, m swapManifest, hook func(string) error)
 		if g.newBase >= 0 {
 			// The .log last: a .log.cleaned left over means the group's
 			// renames are not all done.
+			if m.noTxnIndex[g.newBase] {
+				// Kept under this name from an old segment: stale.
+				if err := fsys.Remove(name(g.newBase, txnIndexSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return fmt.Errorf("swap segment %d: %w", g.newBase, err)
+				}
+			}
 			for _, suf := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix, logSuffix} {
 				err := fsys.Rename(name(g.newBase, suf+cleanedSuffix), name(g.newBase, suf))
 				if err != nil && !errors.Is(err, os.ErrNotExist) {

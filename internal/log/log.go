@@ -580,7 +580,7 @@ func (l *Log) Close() error {
 			if s.indexDirty {
 				errs = append(errs, s.writeIndexes(true))
 			}
-			errs = append(errs, s.writeTxnIndex(true))
+			errs = append(errs, s.writeTxnIndex())
 		}
 		for _, s := range l.dirtySegs {
 			if err := s.f.Sync(); err != nil {

@@ -419,7 +419,7 @@ func (l *Log) finishRecovery() error {
 				return err
 			}
 		}
-		if err := s.writeTxnIndex(false); err != nil {
+		if err := s.writeTxnIndex(); err != nil {
 			return err
 		}
 		if err := s.f.Sync(); err != nil {

@@ -72,9 +72,6 @@ func (l *Log) rollAt(base int64) error {
 	} else if err := old.writeIndexes(false); err != nil {
 		l.logger.Warn("log: writing index files at roll failed; recovery will rebuild them", "segment", old.path(logSuffix), "error", err.Error())
 	}
-	if err := old.writeTxnIndex(false); err != nil {
-		l.logger.Warn("log: writing the transaction index at roll failed; the partition rebuilds it past its snapshot", "segment", old.path(logSuffix), "error", err.Error())
-	}
 	s, err := createSegment(l.fs, l.dir, base)
 	if err != nil {
 		l.fail(err)

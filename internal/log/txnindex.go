@@ -64,21 +64,26 @@ const txnIndexSuffix = ".txnindex"
 // A segment's aborted transactions (segment.txns) are those whose abort
 // marker it holds, in marker order: what the partition, which alone knows
 // a transaction's first offset, hands to AddAbortedTxn. They are kept in
-// memory and written whole to <base>.txnindex (only when there are any),
-// fsynced by SyncTxnIndexes and Close. A file is loaded when its segment
-// is opened; one that cannot be read sets TxnIndexLost, and the partition
-// then rebuilds every entry from the log's markers.
+// memory and written whole to <base>.txnindex (only when there are any;
+// the file is removed when there are none), always atomically and
+// fsynced (temporary file, fsync, rename, folder fsync), so a file on
+// disk is never torn nor empty: by SyncTxnIndexes, which the partition
+// calls before every producer snapshot, and by Close. A file is loaded
+// when its segment is opened; one that cannot be read (or is empty) sets
+// TxnIndexLost, and the partition then rebuilds every entry from the
+// log's markers.
 
 // loadTxnIndex reads s's transaction index file, keeping the entries
-// whose marker is in the segment (recovered first, so its end is known). It reports false if the file exists
-// but cannot be trusted (its entries are then dropped).
+// whose marker is in the segment (recovered first, so its end is known).
+// It reports false if the file exists but cannot be trusted (its entries
+// are then dropped).
 func (s *segment) loadTxnIndex() bool {
 	s.txns, s.txnDirty = nil, false
 	data, err := vfs.ReadFile(s.fs, s.path(txnIndexSuffix))
 	if errors.Is(err, os.ErrNotExist) {
 		return true
 	}
-	if err != nil {
+	if err != nil || len(data) == 0 {
 		s.txnDirty = true
 		return false
 	}
@@ -104,23 +109,30 @@ func (s *segment) loadTxnIndex() bool {
 	return true
 }
 
-// writeTxnIndex writes s's transaction index from memory (removing the
-// file when there is nothing to keep), fsyncing it if sync.
-func (s *segment) writeTxnIndex(sync bool) error {
+// writeTxnIndex writes s's transaction index from memory, atomically and
+// fsynced (removing the file, durably, when there is nothing to keep).
+func (s *segment) writeTxnIndex() error {
 	if !s.txnDirty {
 		return nil
 	}
-	path := s.path(txnIndexSuffix)
+	name := segmentName(s.base) + txnIndexSuffix
 	if len(s.txns) == 0 {
-		if err := s.fs.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		err := s.fs.Remove(s.path(txnIndexSuffix))
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
 			return fmt.Errorf("segment %d: %w", s.base, err)
+		default:
+			if err := syncDir(s.fs, s.dir); err != nil {
+				return err
+			}
 		}
 	} else {
 		b := make([]byte, 0, len(s.txns)*TxnIndexEntrySize)
 		for _, a := range s.txns {
 			b = AppendTxnIndexEntry(b, a)
 		}
-		if err := writeFile(s.fs, path, b, sync); err != nil {
+		if err := writeAtomic(s.fs, s.dir, name, b); err != nil {
 			return fmt.Errorf("segment %d: %w", s.base, err)
 		}
 	}
@@ -178,10 +190,8 @@ func (l *Log) AbortedTxns(from, to int64) []AbortedTxn {
 	var out []AbortedTxn
 	i := max(sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > from })-1, 0)
 	for _, s := range l.segs[i:] {
-		for _, a := range s.txns {
-			if a.LastOffset < from {
-				continue
-			}
+		j := sort.Search(len(s.txns), func(j int) bool { return s.txns[j].LastOffset >= from })
+		for _, a := range s.txns[j:] {
 			if a.FirstOffset < to {
 				out = append(out, a)
 			}
@@ -204,26 +214,20 @@ func (l *Log) DropAbortedTxnsFrom(offset int64) {
 	}
 }
 
-// SyncTxnIndexes writes and fsyncs every transaction index that changed:
-// the partition calls it before writing a producer snapshot, so the
-// entries below a snapshot's offset are durable when the snapshot is.
+// SyncTxnIndexes writes (atomically, fsynced) every transaction index
+// that changed: the partition calls it before writing a producer
+// snapshot, so the entries below a snapshot's offset are durable when
+// the snapshot is.
 func (l *Log) SyncTxnIndexes() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
 		return err
 	}
-	created := false
 	for _, s := range l.segs {
-		if s.txnDirty {
-			created = created || len(s.txns) > 0
-			if err := s.writeTxnIndex(true); err != nil {
-				return err
-			}
+		if err := s.writeTxnIndex(); err != nil {
+			return err
 		}
-	}
-	if created {
-		return syncDir(l.fs, l.dir)
 	}
 	return nil
 }

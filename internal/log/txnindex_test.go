@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/fjordstream/fjord/internal/record"
+	"github.com/fjordstream/fjord/internal/vfs"
 )
 
 // Entries written and read back are the same; a torn last entry is left
@@ -214,8 +215,82 @@ func TestTxnIndex_Compaction(t *testing.T) {
 	}
 	crash(l)
 	l = e.open()
-	defer l.Close()
 	if got := l.AbortedTxns(0, math.MaxInt64); !slices.Equal(got, want) || l.TxnIndexLost() {
 		t.Fatalf("after reopen: %v (lost %v)", got, l.TxnIndexLost())
+	}
+	// Later cleans, with no producer active, remove the batches kept
+	// empty for the producers, then find no batch of the aborted
+	// transactions: their entries go, on disk too, although the cleaned
+	// segment takes the name of one that had an index file.
+	for range 2 {
+		mustAppend(t, l, keyedBatch([]kv{{[]byte("z"), []byte("1")}}, 0, record.BuildOptions{}), 0)
+		if err := l.Roll(); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := l.Clean(context.Background(), CleanOptions{Now: e.clock.Now(), HighWatermark: math.MaxInt64, ActiveProducers: map[int64]int64{}}); err != nil || !st.Cleaned {
+			t.Fatalf("no later clean: %+v %v", st, err)
+		}
+	}
+	if got := l.AbortedTxns(0, math.MaxInt64); len(got) != 0 {
+		t.Fatalf("after the second clean: %v", got)
+	}
+	crash(l)
+	l = e.open()
+	defer l.Close()
+	if got := l.AbortedTxns(0, math.MaxInt64); len(got) != 0 || l.TxnIndexLost() {
+		t.Fatalf("after the second clean and a reopen: %v (lost %v): a stale index file came back", got, l.TxnIndexLost())
+	}
+}
+
+// TestTxnIndex_PowerLoss: what SyncTxnIndexes wrote survives a power
+// loss (unsynced writes dropped), also for a segment rolled since; an
+// empty index file (a torn write) is reported lost, not taken as "no
+// aborted transactions".
+func TestTxnIndex_PowerLoss(t *testing.T) {
+	mem := vfs.NewMem()
+	l, err := openOn(mem, testConfig(), newClock(), record.NewDecompressor(0), &syncBuffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := appendAborted(t, l, 5)
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	b := appendAborted(t, l, 6)
+	if err := l.Sync(context.Background(), l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SyncTxnIndexes(); err != nil {
+		t.Fatal(err)
+	}
+	crash(l)
+	l2, err := openOn(mem.CrashClone(vfs.CrashOptions{}), testConfig(), newClock(), record.NewDecompressor(0), &syncBuffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l2.AbortedTxns(0, math.MaxInt64); !slices.Equal(got, []AbortedTxn{a, b}) || l2.TxnIndexLost() {
+		t.Fatalf("after the power loss: %v (lost %v)", got, l2.TxnIndexLost())
+	}
+	crash(l2)
+
+	torn := vfs.NewMem()
+	l3, err := openOn(torn, testConfig(), newClock(), record.NewDecompressor(0), &syncBuffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendAborted(t, l3, 7)
+	if err := l3.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile(torn, filepath.Join(powerDir, segmentName(0)+txnIndexSuffix), nil, true); err != nil {
+		t.Fatal(err)
+	}
+	l4, err := openOn(torn, testConfig(), newClock(), record.NewDecompressor(0), &syncBuffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l4.Close()
+	if !l4.TxnIndexLost() {
+		t.Fatal("an empty transaction index file was taken as no aborted transactions")
 	}
 }

@@ -299,7 +299,8 @@ func (p *Partition) loadProducers() error {
 	p.producers, p.snapOffset = newProducerStates(), -1
 	txns := newTxnState()
 	from := lso
-	if p.log.TxnIndexLost() {
+	lost := p.log.TxnIndexLost()
+	if lost {
 		// Every aborted transaction is re-derived from the markers.
 		p.logger.Warn("a transaction index was unreadable: rebuilding producer and transaction state from the whole log")
 		usable = nil
@@ -331,6 +332,16 @@ func (p *Partition) loadProducers() error {
 	p.log.DropAbortedTxnsFrom(from)
 	if err := p.replayProducers(from, leo); err != nil {
 		return err
+	}
+	if lost {
+		// The rebuilt index and a snapshot past it are made durable at
+		// once: the damaged file is gone, so a crash before the next
+		// snapshot would otherwise trust an older one over an index
+		// that lacks its entries.
+		if err := p.writeSnapshotLocked(leo); err != nil {
+			return fmt.Errorf("producer state after rebuilding the transaction index: %w", err)
+		}
+		return nil
 	}
 	p.dirty = from != leo
 	return nil
