@@ -21,6 +21,7 @@ type Coordinator struct {
 	// pending are the offsets transactions committed and have not ended:
 	// producer ID -> group -> partition (TxnOffsetCommit).
 	pending map[int64]map[string]map[topicPartition]offsetValue
+	seq     uint64 // the last offsetValue.seq given
 	timers  timers
 	handle  coordinator.Handle // last Handle given out
 	// consumer holds the groups of the consumer protocol (KIP-848).
@@ -42,6 +43,11 @@ type offsetValue struct {
 	// expireTime is set by OffsetCommit v2-v4 requests with an explicit
 	// retention time (stored as OffsetCommitValue v1); zero otherwise.
 	expireTime time.Time
+	// seq is the commit's place in the partition's order (its record's,
+	// counted the same live and on replay): a transaction's offset,
+	// committed by its marker later, does not replace one written after
+	// it, as Kafka compares their record offsets.
+	seq uint64
 }
 
 // New returns an empty Coordinator; Replay fills it from the partition and

@@ -92,11 +92,18 @@ func decodeOffset(key, value []byte) (string, topicPartition, offsetValue, error
 	return k.Group, tp, o, nil
 }
 
+// putOffset stores a committed offset, stamped with its place in the
+// partition's order unless it has one (a transaction's, stamped when its
+// TxnOffsetCommit was written).
 func (c *Coordinator) putOffset(groupID string, tp topicPartition, o offsetValue) {
 	offs := c.offsets[groupID]
 	if offs == nil {
 		offs = make(map[topicPartition]offsetValue)
 		c.offsets[groupID] = offs
+	}
+	if o.seq == 0 {
+		c.seq++
+		o.seq = c.seq
 	}
 	offs[tp] = o
 }

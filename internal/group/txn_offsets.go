@@ -131,6 +131,8 @@ func (c *Coordinator) putPending(producerID int64, groupID string, tp topicParti
 		offs = map[topicPartition]offsetValue{}
 		byGroup[groupID] = offs
 	}
+	c.seq++
+	o.seq = c.seq
 	offs[tp] = o
 }
 
@@ -181,6 +183,9 @@ func (c *Coordinator) ReplayMarker(producerID int64, commit bool) {
 			c.groups[groupID] = newGroup(groupID, time.Time{})
 		}
 		for tp, o := range offs {
+			if cur, ok := c.offsets[groupID][tp]; ok && cur.seq > o.seq {
+				continue // a plain commit written after this one stays
+			}
 			c.putOffset(groupID, tp, o)
 		}
 	}

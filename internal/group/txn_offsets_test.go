@@ -105,4 +105,24 @@ func TestTxnOffsetCommit(t *testing.T) {
 	if off, code := fetchOffset(r, true); off != 30 || code != 0 {
 		t.Fatalf("reloaded, after 9's commit: %d %d", off, code)
 	}
+
+	// A plain commit written after a transaction's offset stays when the
+	// transaction commits later, as Kafka keeps the later record.
+	commit(10, 40)
+	plain := kmsg.NewPtrOffsetCommitRequest()
+	plain.Version, plain.Group, plain.Generation = 8, "g", -1
+	pt := kmsg.NewOffsetCommitRequestTopic()
+	pt.Topic = "t"
+	pp := kmsg.NewOffsetCommitRequestTopicPartition()
+	pp.Partition, pp.Offset = 0, 50
+	pt.Partitions = append(pt.Partitions, pp)
+	plain.Topics = append(plain.Topics, pt)
+	if code := c.OffsetCommit(plain, time.Now()).Response.(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("plain commit: %d", code)
+	}
+	c.CompleteTransaction(9, true, time.Now())
+	c.CompleteTransaction(10, true, time.Now())
+	if off, _ := fetchOffset(c, false); off != 50 {
+		t.Fatalf("the later plain commit was replaced by the earlier transactional one: %d", off)
+	}
 }

@@ -54,10 +54,11 @@ type Partition struct {
 	// last stable offset never waits for an append's fsync.
 	txnMu sync.Mutex
 	txns  txnState
-	// verified are the transactions the coordinator verified and whose
-	// first batch here has not come yet: producer ID -> epoch
-	// (AllowTransaction). Guarded by produceMu.
-	verified map[int64]int16
+	// guards are the verifications of producers' next transactions
+	// (VerificationGuard, AllowTransaction), until their first batch
+	// here or a marker. Guarded by produceMu.
+	guards   map[int64]txnGuard
+	guardSeq uint64
 
 	// delayed wakes the operations parked on this partition; shared by
 	// the Manager's replicas.
@@ -133,7 +134,7 @@ func openReplica(id ID, topicID [16]byte, dir string, cfg config.Topic, localID 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Partition{ID: id, TopicID: topicID, log: l, fs: opts.FS, decomp: decomp, cfg: cfg, delayed: NewDelayed(0), verified: map[int64]int16{},
+	p := &Partition{ID: id, TopicID: topicID, log: l, fs: opts.FS, decomp: decomp, cfg: cfg, delayed: NewDelayed(0), guards: map[int64]txnGuard{},
 		logger: logger.With("topic", id.Topic, "partition", id.Partition), producerIDExpiration: DefaultProducerIDExpiration}
 	if err := p.loadProducers(); err != nil {
 		_ = l.Close()
@@ -428,11 +429,20 @@ func (p *Partition) appendIdempotent(batch []byte, h record.Header, appendTime i
 		case !h.IsTransactional() && open:
 			err = fmt.Errorf("%w: producer %d sent a non-transactional batch with a transaction ongoing", ErrInvalidTxnState, pb.producerID)
 		case h.IsTransactional() && !open:
-			if e, ok := p.verified[pb.producerID]; !ok || e != pb.epoch {
+			if g, ok := p.guards[pb.producerID]; !ok || g.epoch != pb.epoch {
 				err = fmt.Errorf("%w: producer %d epoch %d: no transaction verified with its coordinator for this partition", ErrInvalidTxnState, pb.producerID, pb.epoch)
 			}
 			opens = true
 		}
+	}
+	if err == nil && opens {
+		// The transaction counts as open from before the append: the
+		// high watermark may pass the batch before this returns, and a
+		// read_committed fetch must not read it meanwhile. The log end
+		// now is a lower bound of the batch's offset.
+		p.txnMu.Lock()
+		p.txns.data(pb.producerID, p.log.LogEndOffset())
+		p.txnMu.Unlock()
 	}
 	if err != nil {
 		return log.AppendInfo{}, false, fmt.Errorf("partition %s: %w", p.ID, err)
@@ -449,16 +459,19 @@ func (p *Partition) appendIdempotent(batch []byte, h record.Header, appendTime i
 	}
 	info, err := p.log.Append(batch, p.LeaderEpoch(), appendTime)
 	if err != nil {
+		if opens {
+			p.txnMu.Lock()
+			delete(p.txns.ongoing, pb.producerID)
+			p.txnMu.Unlock()
+		}
 		return info, false, fmt.Errorf("partition %s: %w", p.ID, err)
 	}
 	p.producers.apply(pb, info.BaseOffset, info.LastOffset, info.LogAppendTime, now.UnixMilli())
-	if h.IsTransactional() {
-		p.txnMu.Lock()
-		p.txns.data(pb.producerID, info.BaseOffset)
-		p.txnMu.Unlock()
-	}
 	if opens {
-		delete(p.verified, pb.producerID)
+		p.txnMu.Lock()
+		p.txns.ongoing[pb.producerID] = info.BaseOffset
+		p.txnMu.Unlock()
+		delete(p.guards, pb.producerID)
 	}
 	p.dirty = true
 	return info, false, nil

@@ -326,6 +326,7 @@ func (p *Partition) loadProducers() error {
 	p.txnMu.Lock()
 	p.txns = txns
 	p.txnMu.Unlock()
+	clear(p.guards) // verifications in flight are retried
 	// The aborted transactions past the snapshot may be missing from the
 	// index (written after its last sync) or belong to a cut tail: the
 	// replay indexes them again.

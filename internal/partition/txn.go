@@ -25,19 +25,42 @@ func (p *Partition) InTransaction(producerID int64) bool {
 	return p.inTransaction(producerID)
 }
 
-// AllowTransaction lets producerID at epoch open a transaction here with
-// its next transactional batch: the transaction coordinator verified the
-// transaction is ongoing and holds this partition (KIP-890 part 1). A
-// marker for the producer before that batch withdraws it, so a write that
-// raced with the transaction's end cannot open it again (Kafka's
-// verification guard).
-func (p *Partition) AllowTransaction(producerID int64, epoch int16) {
+// VerificationGuard starts the verification of producerID's next
+// transaction here (KIP-890 part 1, Kafka's VerificationGuard): it
+// returns a token to present to AllowTransaction once the transaction's
+// coordinator has said the transaction is ongoing and holds this
+// partition. A marker for the producer in between (its transaction ended:
+// a timeout, a fencing) withdraws the token, so a write delayed past its
+// transaction's end cannot open it again as a hanging transaction.
+func (p *Partition) VerificationGuard(producerID int64) uint64 {
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
-	if len(p.verified) >= maxProducers {
-		clear(p.verified) // stale allowances of producers that never wrote
+	if len(p.guards) >= maxProducers {
+		clear(p.guards) // stale guards of producers that never wrote
 	}
-	p.verified[producerID] = epoch
+	p.guardSeq++
+	p.guards[producerID] = txnGuard{token: p.guardSeq, epoch: -1}
+	return p.guardSeq
+}
+
+// AllowTransaction lets producerID at epoch open a transaction here with
+// its next transactional batch, if token (VerificationGuard's) is still
+// the producer's: false when a marker withdrew it meanwhile.
+func (p *Partition) AllowTransaction(producerID int64, epoch int16, token uint64) bool {
+	p.produceMu.Lock()
+	defer p.produceMu.Unlock()
+	g, ok := p.guards[producerID]
+	if !ok || g.token != token {
+		return false
+	}
+	p.guards[producerID] = txnGuard{token: token, epoch: epoch}
+	return true
+}
+
+// txnGuard is a producer's verification in progress (epoch -1) or done.
+type txnGuard struct {
+	token uint64
+	epoch int16
 }
 
 // inTransaction reports whether producerID has a transaction ongoing here.
@@ -68,7 +91,6 @@ func (p *Partition) WriteMarker(producerID int64, epoch int16, commit bool, coor
 		return Pending{}, err
 	}
 	p.produceMu.Lock()
-	delete(p.verified, producerID)
 	if err := p.producers.checkMarker(producerID, epoch, coordinatorEpoch); err != nil {
 		p.produceMu.Unlock()
 		return Pending{}, fmt.Errorf("partition %s: %w", p.ID, err)
@@ -92,17 +114,22 @@ func (p *Partition) WriteMarker(producerID int64, epoch int16, commit bool, coor
 // state, indexing an aborted transaction. Caller holds produceMu.
 func (p *Partition) applyMarker(producerID int64, epoch int16, m record.Marker, offset, nowMs int64) {
 	p.producers.applyMarker(producerID, epoch, m.CoordinatorEpoch, nowMs)
+	delete(p.guards, producerID)
+	// The aborted transaction is indexed before it leaves the open ones
+	// (under txnMu, which the last stable offset is read under): a
+	// read_committed fetch never reads its records without the entry
+	// that drops them.
 	p.txnMu.Lock()
 	a, aborted := p.txns.marker(producerID, m.Commit, offset)
-	p.txnMu.Unlock()
-	p.dirty = true
 	if aborted {
 		if err := p.log.AddAbortedTxn(a); err != nil {
 			// Only a log failure (or a bug) gets here; the next open
 			// re-derives the index past its snapshot.
-			p.logger.Warn("indexing an aborted transaction failed", "producer_id", producerID, "marker_offset", offset, "err", err)
+			p.logger.Error("indexing an aborted transaction failed", "producer_id", producerID, "marker_offset", offset, "err", err)
 		}
 	}
+	p.txnMu.Unlock()
+	p.dirty = true
 }
 
 // observeBatch applies a batch already in the log (a follower's copy, or
@@ -180,4 +207,27 @@ func (p *Partition) ReadCommittedSlices(offset int64, maxBytes int32, minOneBatc
 	}
 	fs, err := p.log.ReadSlices(offset, maxBytes, lso, minOneBatch)
 	return fs, lso, err
+}
+
+// openTransactionsIn registers the transactions that the (validated,
+// framed) batches open, at their first batch's offset, before the batches
+// are appended; it returns their producers. Caller holds produceMu.
+func (p *Partition) openTransactionsIn(batches []byte) []int64 {
+	var opened []int64
+	p.txnMu.Lock()
+	defer p.txnMu.Unlock()
+	for b := batches; len(b) >= record.HeaderSize; {
+		h, err := record.PeekHeader(b)
+		if err != nil || h.Size() <= 0 || h.Size() > int64(len(b)) {
+			break
+		}
+		if h.HasProducerID() && h.IsTransactional() && !h.IsControl() && h.BaseSequence >= 0 {
+			if _, ok := p.txns.ongoing[h.ProducerID]; !ok {
+				p.txns.ongoing[h.ProducerID] = h.BaseOffset
+				opened = append(opened, h.ProducerID)
+			}
+		}
+		b = b[h.Size():]
+	}
+	return opened
 }

@@ -29,8 +29,17 @@ func mustAppendTxn(t *testing.T, p *Partition, b []byte) Pending {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.AllowTransaction(h.ProducerID, h.ProducerEpoch)
+	allow(t, p, h.ProducerID, h.ProducerEpoch)
 	return mustAppend(t, p, b)
+}
+
+// allow verifies producerID's next transaction at epoch, as the server
+// does with the coordinator's answer.
+func allow(t *testing.T, p *Partition, producerID int64, epoch int16) {
+	t.Helper()
+	if !p.AllowTransaction(producerID, epoch, p.VerificationGuard(producerID)) {
+		t.Fatal("a fresh verification guard was refused")
+	}
 }
 
 func mustMarker(t *testing.T, p *Partition, pid int64, epoch int16, commit bool, coordinatorEpoch int32) int64 {
@@ -202,7 +211,7 @@ func TestPartition_FollowerTransactions(t *testing.T) {
 	both := Leadership{Leader: 1, LeaderEpoch: 4, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}
 	leader.ApplyLeadership(both, now)
 	follower.ApplyLeadership(both, now)
-	leader.AllowTransaction(7, 0)
+	allow(t, leader, 7, 0)
 	for _, b := range [][]byte{txnBatch(7, 0, 0, 2), batch(1, now.UnixMilli())} {
 		if _, err := leader.Append(b, now); err != nil {
 			t.Fatal(err)
@@ -275,23 +284,35 @@ func TestPartition_OpenTransactionBoundsDeletion(t *testing.T) {
 }
 
 // TestPartition_TransactionNeedsVerification: a transactional batch opens
-// a transaction only after AllowTransaction (the coordinator verified it,
-// KIP-890), at that epoch, and a marker in between withdraws it.
+// a transaction only after the coordinator verified it (KIP-890): with the
+// guard taken before asking (VerificationGuard) still in place when the
+// answer comes (AllowTransaction), at that epoch; a marker in between
+// withdraws the guard, before or after the answer.
 func TestPartition_TransactionNeedsVerification(t *testing.T) {
 	p := openTest(t, nil)
 	if _, err := p.Append(txnBatch(7, 0, 0, 1), time.Now()); !errors.Is(err, ErrInvalidTxnState) {
 		t.Fatalf("unverified: %v", err)
 	}
-	p.AllowTransaction(7, 1)
+	allow(t, p, 7, 1)
 	if _, err := p.Append(txnBatch(7, 0, 0, 1), time.Now()); !errors.Is(err, ErrInvalidTxnState) {
 		t.Fatalf("verified at another epoch: %v", err)
 	}
-	p.AllowTransaction(7, 0)
-	mustMarker(t, p, 7, 0, false, 0) // the transaction ended meanwhile
+	// The marker lands while the coordinator is being asked.
+	tok := p.VerificationGuard(7)
+	mustMarker(t, p, 7, 0, false, 0)
+	if p.AllowTransaction(7, 0, tok) {
+		t.Fatal("a guard a marker withdrew was honoured")
+	}
 	if _, err := p.Append(txnBatch(7, 0, 0, 1), time.Now()); !errors.Is(err, ErrInvalidTxnState) {
 		t.Fatalf("verified before a marker: %v", err)
 	}
-	p.AllowTransaction(7, 0)
+	// The marker lands after the answer, before the write.
+	allow(t, p, 7, 0)
+	mustMarker(t, p, 7, 0, false, 0)
+	if _, err := p.Append(txnBatch(7, 0, 0, 1), time.Now()); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("verified, then a marker: %v", err)
+	}
+	allow(t, p, 7, 0)
 	mustAppend(t, p, txnBatch(7, 0, 0, 1))
 	mustAppend(t, p, txnBatch(7, 0, 1, 1)) // the open transaction goes on unverified
 	mustMarker(t, p, 7, 0, true, 0)

@@ -63,9 +63,18 @@ var codeFor = [...]struct {
 // replicas or a timeout COORDINATOR_NOT_AVAILABLE (retriable); a record too
 // large for the partition UNKNOWN_SERVER_ERROR, which clients do not retry:
 // the same write would fail again forever. A partition that is loading is
-// COORDINATOR_LOAD_IN_PROGRESS (the client retries).
+// COORDINATOR_LOAD_IN_PROGRESS (the client retries). A batch failed by a
+// refused transactional write is COORDINATOR_NOT_AVAILABLE for all of it.
 func CoordinatorErrorCode(err error) int16 {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	if errors.Is(err, coordinator.ErrWriteFailed) &&
+		(errors.Is(err, record.ErrInvalidProducerEpoch) || errors.Is(err, partition.ErrInvalidTxnState)) {
+		// One transactional write of the batch (TxnOffsetCommit) was
+		// refused and the whole batch failed: every request in it,
+		// bystanders too, retries (the transactional one is checked
+		// again, and answered its own error then).
 		return kerr.CoordinatorNotAvailable.Code
 	}
 	code := ErrorCode(err)

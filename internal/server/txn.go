@@ -126,9 +126,18 @@ type markerTarget struct {
 // leader. A partition whose topic is gone counts as written, as in Kafka;
 // INVALID_PRODUCER_EPOCH (the partition has seen a newer epoch: its
 // transaction was already ended) too.
-func (w *markerWriter) WriteMarkers(ctx context.Context, coordinatorEpoch int32, jobs []txn.MarkerJob) []error {
+func (w *markerWriter) WriteMarkers(ctx context.Context, coordinatorEpoch int32, jobs []txn.MarkerJob) []txn.MarkerResult {
 	b := w.b
-	errs := make([]error, len(jobs))
+	out := make([]txn.MarkerResult, len(jobs))
+	var mu sync.Mutex // guards out while the remote writes run
+	fail := func(job int, tp txn.TopicPartition, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		out[job].Failed = append(out[job].Failed, tp)
+		if out[job].Err == nil {
+			out[job].Err = fmt.Errorf("%s-%d: %w", tp.Topic, tp.Partition, err)
+		}
+	}
 	img := b.meta.Image()
 	now := b.now()
 	type localWait struct {
@@ -148,36 +157,30 @@ func (w *markerWriter) WriteMarkers(ctx context.Context, coordinatorEpoch int32,
 			leader := t.Partitions[tp.Partition].Leader
 			switch {
 			case leader < 0:
-				errs[i] = fmt.Errorf("%s-%d has no leader", tp.Topic, tp.Partition)
+				fail(i, tp, errors.New("no leader"))
 			case leader != b.cfg.NodeID:
 				remote[leader] = append(remote[leader], markerTarget{i, tp})
 			default:
 				part := b.partitionFor(tp.Topic, tp.Partition)
 				if part == nil {
-					errs[i] = fmt.Errorf("%s-%d: %w", tp.Topic, tp.Partition, kerr.NotLeaderForPartition)
+					fail(i, tp, kerr.NotLeaderForPartition)
 					continue
 				}
 				pend, err := part.WriteMarker(job.ProducerID, job.ProducerEpoch, job.Commit, coordinatorEpoch, now)
 				if err = markerError(err); err != nil {
-					errs[i] = err
+					fail(i, tp, err)
 					continue
 				}
 				local = append(local, localWait{i, tp, part, pend})
 			}
 		}
 	}
-	var mu sync.Mutex // guards errs while the remote writes run
 	var wg sync.WaitGroup
 	for leader, targets := range remote {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			failed := w.writeRemote(ctx, leader, coordinatorEpoch, jobs, targets)
-			mu.Lock()
-			for i, err := range failed {
-				errs[i] = cmpErr(errs[i], err)
-			}
-			mu.Unlock()
+			w.writeRemote(ctx, leader, coordinatorEpoch, jobs, targets, fail)
 		}()
 	}
 	wctx, cancel := context.WithTimeout(ctx, markerTimeout)
@@ -187,22 +190,12 @@ func (w *markerWriter) WriteMarkers(ctx context.Context, coordinatorEpoch int32,
 			err = b.markerDone(wctx, l.part, jobs[l.job].ProducerID, jobs[l.job].Commit)
 		}
 		if err != nil {
-			mu.Lock()
-			errs[l.job] = cmpErr(errs[l.job], fmt.Errorf("%s-%d: %w", l.tp.Topic, l.tp.Partition, err))
-			mu.Unlock()
+			fail(l.job, l.tp, err)
 		}
 	}
 	cancel()
 	wg.Wait()
-	return errs
-}
-
-// cmpErr keeps the first error.
-func cmpErr(have, err error) error {
-	if have != nil {
-		return have
-	}
-	return err
+	return out
 }
 
 // markerError is what a partition's answer to a marker means to the
@@ -215,9 +208,10 @@ func markerError(err error) error {
 	return err
 }
 
-// writeRemote sends one WriteTxnMarkers to leader for targets and returns
-// the failures by job.
-func (w *markerWriter) writeRemote(ctx context.Context, leader, coordinatorEpoch int32, jobs []txn.MarkerJob, targets []markerTarget) map[int]error {
+// writeRemote sends one WriteTxnMarkers to leader for targets and reports
+// the partitions that failed.
+func (w *markerWriter) writeRemote(ctx context.Context, leader, coordinatorEpoch int32, jobs []txn.MarkerJob, targets []markerTarget,
+	fail func(job int, tp txn.TopicPartition, err error)) {
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
 	req.Version = 1
 	byJob := map[int]int{} // job -> index in req.Markers
@@ -246,28 +240,33 @@ func (w *markerWriter) writeRemote(ctx context.Context, leader, coordinatorEpoch
 		}
 		m.Topics[ti].Partitions = append(m.Topics[ti].Partitions, t.tp.Partition)
 	}
-	failed := map[int]error{}
 	resp := kmsg.NewPtrWriteTxnMarkersResponse()
 	if err := w.b.conns.call(ctx, leader, req, resp, markerTimeout+txnRequestTimeout); err != nil {
-		for job := range byJob {
-			failed[job] = err
+		for _, t := range targets {
+			fail(t.job, t.tp, err)
 		}
-		return failed
+		return
 	}
+	answered := map[markerTarget]bool{}
 	for job, mi := range byJob {
 		if mi >= len(resp.Markers) {
-			failed[job] = fmt.Errorf("broker %d answered %d markers of %d", leader, len(resp.Markers), len(req.Markers))
 			continue
 		}
 		for _, rt := range resp.Markers[mi].Topics {
 			for _, rp := range rt.Partitions {
+				tp := txn.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
+				answered[markerTarget{job, tp}] = true
 				if err := markerError(kerr.ErrorForCode(rp.ErrorCode)); err != nil {
-					failed[job] = cmpErr(failed[job], fmt.Errorf("%s-%d on broker %d: %w", rt.Topic, rp.Partition, leader, err))
+					fail(job, tp, fmt.Errorf("on broker %d: %w", leader, err))
 				}
 			}
 		}
 	}
-	return failed
+	for _, t := range targets {
+		if !answered[t] {
+			fail(t.job, t.tp, fmt.Errorf("broker %d did not answer for it", leader))
+		}
+	}
 }
 
 // verifyTransactional checks a transactional batch of txnID's producer
@@ -282,6 +281,8 @@ func (b *Broker) verifyTransactional(ctx context.Context, part *partition.Partit
 	if part.InTransaction(pid) {
 		return nil
 	}
+	// The guard is taken before asking: a marker meanwhile withdraws it.
+	token := part.VerificationGuard(pid)
 	tp := txn.TopicPartition{Topic: part.ID.Topic, Partition: part.ID.Partition}
 	var err error
 	if st := b.txns.Status(b.txns.PartitionFor(txnID)); st == coordinator.StatusActive || st == coordinator.StatusLoading {
@@ -294,11 +295,17 @@ func (b *Broker) verifyTransactional(ctx context.Context, part *partition.Partit
 		case kerr.NotCoordinator.Code, kerr.CoordinatorNotAvailable.Code, kerr.CoordinatorLoadInProgress.Code,
 			kerr.ConcurrentTransactions.Code, kerr.UnknownServerError.Code:
 			return fmt.Errorf("%w: the transaction coordinator could not verify the write: %w", kerr.NotEnoughReplicas, err)
+		case kerr.ProducerFenced.Code:
+			// As Kafka's AddPartitionsToTxnManager: producers expect
+			// INVALID_PRODUCER_EPOCH from a write.
+			return fmt.Errorf("%w: %w", kerr.InvalidProducerEpoch, err)
 		default:
 			return err
 		}
 	}
-	part.AllowTransaction(pid, epoch)
+	if !part.AllowTransaction(pid, epoch, token) {
+		return fmt.Errorf("%w: producer %d's transaction ended while its write was being verified", kerr.InvalidTxnState, pid)
+	}
 	return nil
 }
 

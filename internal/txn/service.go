@@ -47,15 +47,23 @@ const markerPoll = time.Second
 // markerWarnEvery spaces the warnings of a partition's failing writes.
 const (
 	markerRetry     = 100 * time.Millisecond
+	markerRetryMax  = 2 * time.Second
 	markerWarnEvery = 5 * time.Second
 )
 
 // MarkerWriter writes transaction markers to the partitions' leaders
-// (WriteTxnMarkers). For each job it returns nil once every partition of
-// the job holds the marker, or no longer exists, and otherwise the error
-// (the job is tried again). It returns when ctx ends.
+// (WriteTxnMarkers). For each job it returns the partitions that do not
+// hold the marker yet (none once every partition holds it, or no longer
+// exists) and the first error (they are tried again). It returns when ctx
+// ends.
 type MarkerWriter interface {
-	WriteMarkers(ctx context.Context, coordinatorEpoch int32, jobs []MarkerJob) []error
+	WriteMarkers(ctx context.Context, coordinatorEpoch int32, jobs []MarkerJob) []MarkerResult
+}
+
+// MarkerResult is what writing one job's markers left to do.
+type MarkerResult struct {
+	Failed []TopicPartition // the partitions to try again
+	Err    error            // why the first of them failed
 }
 
 // ServiceConfig configures a Service.
@@ -79,7 +87,19 @@ type served struct {
 	poke   chan struct{} // wakes the marker loop (capacity 1)
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the marker loop returned
-	warned time.Time     // the marker loop's last warning (its own goroutine only)
+	// The marker loop's own (its goroutine only): its last warning, and
+	// the partitions each transaction due still lacks a marker on.
+	warned time.Time
+	left   map[jobKey][]TopicPartition
+}
+
+// jobKey names a transaction's markers: which ID, producer and epoch,
+// commit or abort.
+type jobKey struct {
+	id     string
+	pid    int64
+	epoch  int16
+	commit bool
 }
 
 // Service serves the transaction coordinator partitions of one node.
@@ -137,7 +157,7 @@ func (s *Service) Load(ctx context.Context, partition, leaderEpoch int32, append
 	}
 	rt.Start(ctx)
 	lctx, cancel := context.WithCancel(ctx)
-	sp := &served{rt: rt, epoch: leaderEpoch, poke: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	sp := &served{rt: rt, epoch: leaderEpoch, poke: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), left: map[jobKey][]TopicPartition{}}
 	s.parts[partition] = sp
 	go s.markerLoop(lctx, partition, sp)
 	return nil
@@ -348,25 +368,28 @@ func (s *Service) markerLoop(ctx context.Context, partition int32, sp *served) {
 	defer close(sp.done)
 	tick := time.NewTicker(markerPoll)
 	defer tick.Stop()
+	backoff := markerRetry
 	for {
-		again := s.writeDue(ctx, partition, sp)
-		wait := tick.C
 		var retry <-chan time.Time
-		if again {
-			retry = time.After(markerRetry)
+		if s.writeDue(ctx, partition, sp) {
+			retry = time.After(backoff)
+			backoff = min(2*backoff, markerRetryMax)
+		} else {
+			backoff = markerRetry
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-sp.poke:
-		case <-wait:
+		case <-tick.C:
 		case <-retry:
 		}
 	}
 }
 
-// writeDue writes the markers of every transaction in Prepare* and
-// completes those written; it reports whether some must be tried again.
+// writeDue writes the markers of every transaction in Prepare* (to the
+// partitions that do not hold them yet) and completes those written; it
+// reports whether some must be tried again.
 func (s *Service) writeDue(ctx context.Context, partition int32, sp *served) bool {
 	resp, err := sp.rt.Do(ctx, func(c *Coordinator, _ time.Time) coordinator.Result {
 		return coordinator.Result{Response: c.MarkerJobs()}
@@ -375,24 +398,42 @@ func (s *Service) writeDue(ctx context.Context, partition int32, sp *served) boo
 		return false // loading, closing or closed: the poll or Unload comes
 	}
 	jobs := resp.([]MarkerJob)
+	due := make(map[jobKey]bool, len(jobs))
+	for i, job := range jobs {
+		k := jobKey{job.ID, job.ProducerID, job.ProducerEpoch, job.Commit}
+		due[k] = true
+		if left, ok := sp.left[k]; ok {
+			jobs[i].Partitions = left
+		}
+	}
+	for k := range sp.left {
+		if !due[k] {
+			delete(sp.left, k) // completed, or superseded by a newer epoch
+		}
+	}
 	if len(jobs) == 0 {
 		return false
 	}
-	errs := s.cfg.Markers.WriteMarkers(ctx, sp.epoch, jobs)
+	results := s.cfg.Markers.WriteMarkers(ctx, sp.epoch, jobs)
 	failed := false
 	for i, job := range jobs {
-		if errs[i] != nil {
+		k := jobKey{job.ID, job.ProducerID, job.ProducerEpoch, job.Commit}
+		if r := results[i]; len(r.Failed) > 0 {
 			failed = true
+			sp.left[k] = r.Failed
 			if ctx.Err() == nil && time.Since(sp.warned) >= markerWarnEvery {
 				sp.warned = time.Now()
 				s.log.Warn("writing transaction markers failed; retrying", "topic", StateTopic, "partition", partition,
-					"transactional_id", job.ID, "producer_id", job.ProducerID, "commit", job.Commit, "err", errs[i])
+					"transactional_id", job.ID, "producer_id", job.ProducerID, "commit", job.Commit,
+					"partitions_left", len(r.Failed), "err", r.Err)
 			}
 			continue
 		}
 		if _, err := sp.rt.Do(ctx, func(c *Coordinator, now time.Time) coordinator.Result { return c.MarkersWritten(job, now) }); err != nil {
 			failed = true
+			continue
 		}
+		delete(sp.left, k)
 	}
 	return failed
 }

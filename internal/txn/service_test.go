@@ -40,30 +40,33 @@ func (l *stateLog) Load(_ context.Context, replay coordinator.Replayer) error {
 
 // markerLog records the markers written; it fails while fail is set.
 type markerLog struct {
-	mu     sync.Mutex
-	jobs   []MarkerJob
-	epochs []int32
-	fail   atomic.Bool
+	mu      sync.Mutex
+	jobs    []MarkerJob      // completed writes
+	epochs  []int32          // their coordinator epochs
+	written []TopicPartition // every partition a marker was written to
+	calls   int
+	fail    atomic.Bool
 }
 
-func (m *markerLog) WriteMarkers(_ context.Context, epoch int32, jobs []MarkerJob) []error {
-	errs := make([]error, len(jobs))
-	if m.fail.Load() {
-		for i := range errs {
-			errs[i] = kerr.NotLeaderForPartition
-		}
-		return errs
-	}
+func (m *markerLog) WriteMarkers(_ context.Context, epoch int32, jobs []MarkerJob) []MarkerResult {
+	out := make([]MarkerResult, len(jobs))
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.jobs = append(m.jobs, jobs...)
-	for range jobs {
+	m.calls++
+	for i, job := range jobs {
+		m.written = append(m.written, job.Partitions...)
+		if m.fail.Load() {
+			// Only the first partition fails: the others hold it.
+			out[i] = MarkerResult{Failed: job.Partitions[:1], Err: kerr.NotLeaderForPartition}
+			continue
+		}
+		m.jobs = append(m.jobs, job)
 		m.epochs = append(m.epochs, epoch)
 	}
-	return errs
+	return out
 }
 
-func (m *markerLog) written() []MarkerJob {
+func (m *markerLog) completed() []MarkerJob {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]MarkerJob(nil), m.jobs...)
@@ -124,7 +127,7 @@ func TestService_TransactionLifecycle(t *testing.T) {
 		d, err := s.Describe(ctx, "tx")
 		return err == nil && d.State == kmsg.TransactionStateCompleteCommit
 	})
-	if got := markers.written(); len(got) != 1 || !got[0].Commit || len(got[0].Partitions) != 2 || markers.epochs[0] != 7 {
+	if got := markers.completed(); len(got) != 1 || !got[0].Commit || len(got[0].Partitions) != 2 || markers.epochs[0] != 7 {
 		t.Fatalf("markers %+v (epochs %v)", got, markers.epochs)
 	}
 	ls, loading, err := s.List(ctx, nil, []int64{pid}, 0)
@@ -132,17 +135,33 @@ func TestService_TransactionLifecycle(t *testing.T) {
 		t.Fatalf("list: %+v %v %v", ls, loading, err)
 	}
 
-	// The next transaction's abort: its markers fail for a while.
+	// The next transaction's abort: its markers fail for a while on one
+	// partition; the retries go to that partition only.
 	markers.fail.Store(true)
-	if err := s.AddPartitions(ctx, "tx", pid, epoch, parts[:1]); err != nil {
+	if err := s.AddPartitions(ctx, "tx", pid, epoch, parts); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.End(ctx, "tx", pid, epoch, false); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	waitFor(t, "a few retries", func() bool {
+		markers.mu.Lock()
+		defer markers.mu.Unlock()
+		return markers.calls >= 4
+	})
 	if d, _ := s.Describe(ctx, "tx"); d.State != kmsg.TransactionStatePrepareAbort {
 		t.Fatalf("completed without its markers: %v", StateName(d.State))
+	}
+	markers.mu.Lock()
+	second := 0
+	for _, tp := range markers.written {
+		if tp == parts[1] {
+			second++
+		}
+	}
+	markers.mu.Unlock()
+	if second != 2 { // the commit's marker, then the abort's first try
+		t.Fatalf("the partition that took the marker got it %d times: retries went to every partition", second)
 	}
 	// A takeover: the partition moves (unload) and comes back in a new
 	// epoch; the new coordinator writes the markers still due.
@@ -157,7 +176,7 @@ func TestService_TransactionLifecycle(t *testing.T) {
 		d, err := s.Describe(ctx, "tx")
 		return err == nil && d.State == kmsg.TransactionStateCompleteAbort
 	})
-	got := markers.written()
+	got := markers.completed()
 	if last := got[len(got)-1]; last.Commit || markers.epochs[len(got)-1] != 8 {
 		t.Fatalf("takeover markers %+v epochs %v", got, markers.epochs)
 	}
