@@ -232,18 +232,24 @@ func (s *Service) poke(id string) {
 }
 
 // InitProducerID serves InitProducerId with a transactional ID (req's
-// FreshProducerID is filled here). The error is a runtime sentinel or a
+// FreshProducerID is filled here, when the coordinator needs one). The error is a runtime sentinel or a
 // kerr error.
 func (s *Service) InitProducerID(ctx context.Context, req InitRequest) (int64, int16, error) {
 	if s.served(s.PartitionFor(req.ID)) == nil {
 		return -1, -1, coordinator.ErrNotCoordinator
 	}
-	fresh, err := s.cfg.ProducerID(ctx)
-	if err != nil {
-		return -1, -1, fmt.Errorf("%w: no producer ID: %w", kerr.CoordinatorNotAvailable, err)
-	}
-	req.FreshProducerID = fresh
+	// A producer ID is taken from the block only when the coordinator
+	// needs one (each block costs the controller a commit).
+	req.FreshProducerID = -1
 	resp, err := s.do(ctx, req.ID, func(c *Coordinator, now time.Time) coordinator.Result { return c.Init(req, now) })
+	if err == nil && errors.Is(resp.(InitResponse).Err, ErrNeedProducerID) {
+		fresh, perr := s.cfg.ProducerID(ctx)
+		if perr != nil {
+			return -1, -1, fmt.Errorf("%w: no producer ID: %w", kerr.CoordinatorNotAvailable, perr)
+		}
+		req.FreshProducerID = fresh
+		resp, err = s.do(ctx, req.ID, func(c *Coordinator, now time.Time) coordinator.Result { return c.Init(req, now) })
+	}
 	if err != nil {
 		return -1, -1, err
 	}

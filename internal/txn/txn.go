@@ -127,6 +127,11 @@ func (c *Coordinator) Get(id string) *Txn {
 // IDs returns the transactional IDs held, sorted.
 func (c *Coordinator) IDs() []string { return slices.Sorted(maps.Keys(c.txns)) }
 
+// ErrNeedProducerID: Init needs a fresh producer ID (a new transactional
+// ID, or one whose epochs are exhausted) and the request carried none;
+// the shell asks again with one. It reads as COORDINATOR_NOT_AVAILABLE.
+var ErrNeedProducerID = fmt.Errorf("%w: a fresh producer ID is needed", kerr.CoordinatorNotAvailable)
+
 // InitRequest is an InitProducerId with a transactional ID.
 type InitRequest struct {
 	ID      string        // the transactional ID, not empty
@@ -136,7 +141,8 @@ type InitRequest struct {
 	ProducerID    int64
 	ProducerEpoch int16
 	// FreshProducerID is a producer ID nobody holds, from the shell's
-	// block: used when the ID is new or its epochs are exhausted.
+	// block: used when the ID is new or its epochs are exhausted (-1:
+	// none; Init then answers ErrNeedProducerID).
 	FreshProducerID int64
 }
 
@@ -166,7 +172,7 @@ func (c *Coordinator) Init(req InitRequest, now time.Time) coordinator.Result {
 	t := c.txns[req.ID]
 	if t == nil {
 		if req.FreshProducerID < 0 {
-			return fail(kerr.CoordinatorNotAvailable)
+			return fail(ErrNeedProducerID)
 		}
 		t = &Txn{ID: req.ID, ProducerID: req.FreshProducerID, ProducerEpoch: noEpoch, LastProducerEpoch: noEpoch, PreviousProducerID: -1,
 			State: kmsg.TransactionStateEmpty, Partitions: map[TopicPartition]struct{}{}}
@@ -207,7 +213,7 @@ func (c *Coordinator) Init(req InitRequest, now time.Time) coordinator.Result {
 		return fail(fmt.Errorf("%w: %s is in state %d", kerr.InvalidTxnState, req.ID, t.State))
 	}
 	if !bump(t, req.FreshProducerID, identity) {
-		return fail(kerr.CoordinatorNotAvailable)
+		return fail(ErrNeedProducerID)
 	}
 	t.Timeout, t.State, t.LastUpdate, t.StartTime = req.Timeout, kmsg.TransactionStateEmpty, now, time.Time{}
 	clear(t.Partitions)
