@@ -22,7 +22,7 @@ import (
 // consume-transform-produce session (GroupTransactSession) copies a topic
 // of numbered records into another, committing its input offsets in each
 // transaction, while nodes of a 3-node cluster are SIGKILLed and
-// restarted. At the end the copy, read with read_committed, must hold
+// restarted, SIGSTOPped, or cut off by a network partition. At the end the copy, read with read_committed, must hold
 // every input record exactly once (Jepsen's checks for this workload: no
 // lost commit, no duplicate, no aborted read; a torn transaction shows as
 // a missing record), and read_uncommitted must show at least as many.
@@ -31,7 +31,8 @@ const (
 	txnInTopic     = "txn-in"
 	txnOutTopic    = "txn-out"
 	txnPartitions  = 3
-	txnInputCount  = 100_000
+	txnInputCount  = 100_000 // the SIGKILL test's (the number); the others copy fewer
+	txnInputSmall  = 30_000
 	txnKillRounds  = 6  // kills at least
 	txnMaxKills    = 40 // and at most, while the copy runs
 	txnBatch       = 200
@@ -45,13 +46,59 @@ var txnClusterOverrides = append(append([]string(nil), clusterOverrides...),
 	"transaction.abort.timed.out.transaction.cleanup.interval.ms=1000",
 )
 
+// txnFault injects one fault into node id of c and heals it; it returns
+// what it did, for the log.
+type txnFault func(t *testing.T, c *fjordtest.Cluster, id int32, rng *rand.Rand) string
+
+// TestChaos_TransactionalCopyThroughKills SIGKILLs a random node and
+// restarts it after 0.3-2.5 s.
 func TestChaos_TransactionalCopyThroughKills(t *testing.T) {
+	runTxnChaos(t, false, txnInputCount, func(t *testing.T, c *fjordtest.Cluster, id int32, rng *rand.Rand) string {
+		down := time.Duration(300+rng.IntN(2200)) * time.Millisecond
+		node := c.Node(id)
+		node.Proc.Kill()
+		time.Sleep(down)
+		node.Proc.Restart(t)
+		return fmt.Sprintf("SIGKILL node %d, restarted after %v", id, down)
+	})
+}
+
+// TestChaos_TransactionalCopyThroughPauses SIGSTOPs a random node for
+// 0.3-2.5 s (within and beyond the session timeout), then SIGCONTs it.
+func TestChaos_TransactionalCopyThroughPauses(t *testing.T) {
+	runTxnChaos(t, false, txnInputSmall, func(t *testing.T, c *fjordtest.Cluster, id int32, rng *rand.Rand) string {
+		hold := time.Duration(300+rng.IntN(2200)) * time.Millisecond
+		node := c.Node(id)
+		node.Proc.Pause()
+		time.Sleep(hold)
+		node.Proc.Resume()
+		return fmt.Sprintf("SIGSTOP node %d for %v", id, hold)
+	})
+}
+
+// TestChaos_TransactionalCopyThroughPartitions cuts a random node off
+// from the others (and, every other time, from the clients) through the
+// fault proxies for 1-3 s, then heals.
+func TestChaos_TransactionalCopyThroughPartitions(t *testing.T) {
+	runTxnChaos(t, true, txnInputSmall, func(t *testing.T, c *fjordtest.Cluster, id int32, rng *rand.Rand) string {
+		hold := time.Duration(1000+rng.IntN(2000)) * time.Millisecond
+		clients := rng.IntN(2) == 0
+		c.Isolate(id, clients)
+		time.Sleep(hold)
+		c.Heal()
+		return fmt.Sprintf("isolated node %d (clients cut too: %v) for %v", id, clients, hold)
+	})
+}
+
+// runTxnChaos runs the copy on a 3-node cluster with fault injected every
+// second or so while it runs, then checks the copy.
+func runTxnChaos(t *testing.T, proxied bool, records int, fault txnFault) {
 	if fjordtest.CurrentTarget(t) == fjordtest.TargetKfake {
 		t.Skip("needs a replicated cluster; kfake is a single process")
 	}
 	t.Parallel()
 	start := time.Now()
-	c := fjordtest.StartCluster(t, fjordtest.BuildBinary(t), fjordtest.ClusterConfig{Overrides: txnClusterOverrides})
+	c := fjordtest.StartCluster(t, fjordtest.BuildBinary(t), fjordtest.ClusterConfig{Proxied: proxied, Overrides: txnClusterOverrides})
 	ctx, cancel := context.WithTimeout(context.Background(), txnCopyTimeout+2*time.Minute)
 	defer cancel()
 	admin, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...))
@@ -77,7 +124,7 @@ func TestChaos_TransactionalCopyThroughKills(t *testing.T) {
 	}
 	var produceErr atomic.Value
 	var wg sync.WaitGroup
-	for i := range txnInputCount {
+	for i := range records {
 		wg.Add(1)
 		in.Produce(ctx, kgo.StringRecord("r"+strconv.Itoa(i)), func(_ *kgo.Record, err error) {
 			if err != nil {
@@ -91,19 +138,19 @@ func TestChaos_TransactionalCopyThroughKills(t *testing.T) {
 	if err, _ := produceErr.Load().(error); err != nil {
 		t.Fatalf("writing the input: %v", err)
 	}
-	t.Logf("input of %d records written in %v", txnInputCount, time.Since(start).Round(time.Millisecond))
+	t.Logf("input of %d records written in %v", records, time.Since(start).Round(time.Millisecond))
 
 	copyCtx, stopCopy := context.WithTimeout(ctx, txnCopyTimeout)
 	defer stopCopy()
-	cp := &txnCopier{t: t, bootstrap: c.Bootstrap()}
+	cp := &txnCopier{t: t, bootstrap: c.Bootstrap(), total: int64(records)}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		cp.run(copyCtx, adm)
 	}()
 
-	// Kill a node every second or so while the copy runs (at least
-	// txnKillRounds times, at most txnMaxKills).
+	// A fault every second or so while the copy runs (at least
+	// txnKillRounds, at most txnMaxKills).
 	rng := rand.New(rand.NewPCG(uint64(start.UnixNano()), 7))
 	kills := 0
 	for copying := true; kills < txnMaxKills && (copying || kills < txnKillRounds); kills++ {
@@ -113,13 +160,8 @@ func TestChaos_TransactionalCopyThroughKills(t *testing.T) {
 		case <-time.After(time.Duration(500+rng.IntN(1000)) * time.Millisecond):
 		}
 		id := int32(1 + rng.IntN(len(c.Nodes())))
-		down := time.Duration(300+rng.IntN(2200)) * time.Millisecond
-		node := c.Node(id)
-		node.Proc.Kill()
-		time.Sleep(down)
-		node.Proc.Restart(t)
-		t.Logf("kill %d: SIGKILL node %d, restarted after %v (%d transactions committed, %d aborted so far)",
-			kills, id, down, cp.commits.Load(), cp.aborts.Load())
+		did := fault(t, c, id, rng)
+		t.Logf("fault %d: %s (%d transactions committed, %d aborted so far)", kills, did, cp.commits.Load(), cp.aborts.Load())
 	}
 	<-done
 	if !cp.finished.Load() {
@@ -133,7 +175,7 @@ func TestChaos_TransactionalCopyThroughKills(t *testing.T) {
 		seen[v]++
 	}
 	var missing, dup []string
-	for i := range txnInputCount {
+	for i := range records {
 		v := "copy-r" + strconv.Itoa(i)
 		switch seen[v] {
 		case 1:
@@ -157,8 +199,8 @@ func TestChaos_TransactionalCopyThroughKills(t *testing.T) {
 	if len(all) < len(committed) {
 		t.Errorf("read_uncommitted sees %d records, fewer than read_committed's %d", len(all), len(committed))
 	}
-	t.Logf("TXN-CHAOS: %d records copied exactly once through %d SIGKILLs in %v: %d transactions committed, %d aborted; read_uncommitted holds %d records (%d from aborted transactions)",
-		txnInputCount, kills, time.Since(start).Round(time.Millisecond), cp.commits.Load(), cp.aborts.Load(), len(all), len(all)-len(committed))
+	t.Logf("TXN-CHAOS %s: %d records copied exactly once through %d faults in %v: %d transactions committed, %d aborted; read_uncommitted holds %d records (%d from aborted transactions)",
+		t.Name(), records, kills, time.Since(start).Round(time.Millisecond), cp.commits.Load(), cp.aborts.Load(), len(all), len(all)-len(committed))
 }
 
 func head(s []string) []string { return s[:min(len(s), 5)] }
@@ -167,6 +209,7 @@ func head(s []string) []string { return s[:min(len(s), 5)] }
 type txnCopier struct {
 	t         *testing.T
 	bootstrap []string
+	total     int64 // the input's records
 	commits   atomic.Int64
 	aborts    atomic.Int64
 	finished  atomic.Bool
@@ -279,7 +322,7 @@ func (cp *txnCopier) caughtUp(ctx context.Context, adm *kadm.Client) bool {
 			total += max(p.Commit.At, 0)
 		}
 	}
-	return total == txnInputCount
+	return total == cp.total
 }
 
 // readTxnValues reads the whole copy with the isolation level: until two
