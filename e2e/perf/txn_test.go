@@ -2,6 +2,7 @@ package perf
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"sync"
 	"testing"
@@ -29,6 +30,7 @@ func BenchmarkTransactions(b *testing.B) {
 		b.Run(tg.name, func(b *testing.B) {
 			addr := tg.start(b)
 			value := make([]byte, txnBenchSize)
+			rand.Read(value) // incompressible, as the other benchmarks' records
 			for i := 0; i < b.N; i++ {
 				idem := txnBenchProduce(b, addr, value, 0)
 				per100 := txnBenchProduce(b, addr, value, 100)
@@ -97,6 +99,9 @@ func txnBenchProduce(b *testing.B, addr string, value []byte, perTxn int) txnBen
 		}
 		sent += n
 		if perTxn > 0 {
+			if err := cl.Flush(ctx); err != nil { // EndTransaction does not flush
+				b.Fatal(err)
+			}
 			if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 				b.Fatalf("commit: %v", err)
 			}

@@ -91,6 +91,9 @@ type served struct {
 	// the partitions each transaction due still lacks a marker on.
 	warned time.Time
 	left   map[jobKey][]TopicPartition
+
+	waitMu  sync.Mutex // guards waiters
+	waiters map[jobKey][]*endWaiter
 }
 
 // jobKey names a transaction's markers: which ID, producer and epoch,
@@ -157,7 +160,8 @@ func (s *Service) Load(ctx context.Context, partition, leaderEpoch int32, append
 	}
 	rt.Start(ctx)
 	lctx, cancel := context.WithCancel(ctx)
-	sp := &served{rt: rt, epoch: leaderEpoch, poke: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), left: map[jobKey][]TopicPartition{}}
+	sp := &served{rt: rt, epoch: leaderEpoch, poke: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), left: map[jobKey][]TopicPartition{},
+		waiters: map[jobKey][]*endWaiter{}}
 	s.parts[partition] = sp
 	go s.markerLoop(lctx, partition, sp)
 	return nil
@@ -297,14 +301,81 @@ func (s *Service) Verify(ctx context.Context, id string, pid int64, epoch int16,
 
 // End serves EndTxn: answered once the Prepare* state is durable; the
 // markers follow.
+//
+// Then it waits, up to endWait, for the markers to be written and the
+// transaction completed: the producer's next transaction would otherwise
+// be told CONCURRENT_TRANSACTIONS and back off (20 ms and more in the
+// clients) until then. The answer is the same either way: the end is
+// decided once durable.
 func (s *Service) End(ctx context.Context, id string, pid int64, epoch int16, commit bool) error {
-	err := errOf(s.do(ctx, id, func(c *Coordinator, now time.Time) coordinator.Result {
+	sp := s.served(s.PartitionFor(id))
+	if sp == nil {
+		return coordinator.ErrNotCoordinator
+	}
+	done := sp.waitFor(jobKey{id, pid, epoch, commit})
+	err := errOf(sp.rt.Do(ctx, func(c *Coordinator, now time.Time) coordinator.Result {
 		return c.End(id, pid, epoch, commit, now)
 	}))
-	if err == nil {
-		s.poke(id)
+	if err != nil {
+		sp.forget(done)
+		return err
 	}
-	return err
+	s.poke(id)
+	t := time.NewTimer(endWait)
+	defer t.Stop()
+	select {
+	case <-done.ch:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	sp.forget(done)
+	return nil
+}
+
+// endWait bounds how long End waits for the markers.
+const endWait = 2 * time.Second
+
+// endWaiter is an End waiting for its transaction's completion.
+type endWaiter struct {
+	key jobKey
+	ch  chan struct{}
+}
+
+// waitFor registers a waiter for the completion of key's markers.
+func (sp *served) waitFor(key jobKey) *endWaiter {
+	w := &endWaiter{key: key, ch: make(chan struct{})}
+	sp.waitMu.Lock()
+	sp.waiters[key] = append(sp.waiters[key], w)
+	sp.waitMu.Unlock()
+	return w
+}
+
+// forget drops a waiter (answered or given up).
+func (sp *served) forget(w *endWaiter) {
+	sp.waitMu.Lock()
+	defer sp.waitMu.Unlock()
+	ws := sp.waiters[w.key]
+	for i, x := range ws {
+		if x == w {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(sp.waiters, w.key)
+	} else {
+		sp.waiters[w.key] = ws
+	}
+}
+
+// completed wakes the waiters of key.
+func (sp *served) completed(key jobKey) {
+	sp.waitMu.Lock()
+	defer sp.waitMu.Unlock()
+	for _, w := range sp.waiters[key] {
+		close(w.ch)
+	}
+	delete(sp.waiters, key)
 }
 
 // Describe returns a transactional ID's state (a copy) for
@@ -440,6 +511,7 @@ func (s *Service) writeDue(ctx context.Context, partition int32, sp *served) boo
 			continue
 		}
 		delete(sp.left, k)
+		sp.completed(k)
 	}
 	return failed
 }
