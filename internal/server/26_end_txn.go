@@ -1,9 +1,9 @@
 package server
 
 // EndTxn (key 26), v0-v4: the producer commits or aborts its transaction
-// at its coordinator; answered once the PrepareCommit or PrepareAbort
-// state is durable (the coordinator then writes the markers and
-// completes it). A retry of an end that completed succeeds; an end while
+// at its coordinator; decided once the PrepareCommit or PrepareAbort state
+// is durable, answered once the markers are written and the transaction
+// completed too (txn.Service.End waits up to 2 s for that). A retry of an end that completed succeeds; an end while
 // one is completing is CONCURRENT_TRANSACTIONS; PRODUCER_FENCED is
 // INVALID_PRODUCER_EPOCH before v2 (KIP-588). v5 (KIP-890 part 2, an
 // epoch bump per transaction) is not served.
