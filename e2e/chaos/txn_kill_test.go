@@ -192,6 +192,7 @@ func runTxnChaos(t *testing.T, proxied bool, records int, fault txnFault) {
 	}
 	sort.Strings(extra)
 	if len(missing)+len(dup)+len(extra) > 0 {
+		txnForensics(t, ctx, adm)
 		t.Errorf("read_committed copy: %d records, %d missing (lost commits or torn transactions), %d duplicated (aborted reads or double commits), %d unexpected; first: missing %v, duplicated %v, unexpected %v",
 			len(committed), len(missing), len(dup), len(extra), head(missing), head(dup), head(extra))
 	}
@@ -355,4 +356,38 @@ func readTxnValues(t *testing.T, ctx context.Context, bootstrap []string, level 
 		}
 	}
 	return out
+}
+
+// txnForensics logs what the cluster says of the copy's partitions: each
+// one's last stable offset and high watermark, and the producers with a
+// transaction open there.
+func txnForensics(t *testing.T, ctx context.Context, adm *kadm.Client) {
+	t.Helper()
+	stable, err1 := adm.ListCommittedOffsets(ctx, txnOutTopic)
+	end, err2 := adm.ListEndOffsets(ctx, txnOutTopic)
+	if err1 == nil && err2 == nil {
+		end.Each(func(o kadm.ListedOffset) {
+			lso, _ := stable.Lookup(o.Topic, o.Partition)
+			t.Logf("FORENSICS %s-%d: last stable offset %d, high watermark %d", o.Topic, o.Partition, lso.Offset, o.Offset)
+		})
+	}
+	s := kadm.TopicsSet{}
+	s.Add(txnOutTopic, 0, 1, 2)
+	described, err := adm.DescribeProducers(ctx, s)
+	if err != nil {
+		t.Logf("FORENSICS describe producers: %v", err)
+		return
+	}
+	for _, p := range described.SortedPartitions() {
+		for _, pr := range p.ActiveProducers.Sorted() {
+			t.Logf("FORENSICS %s-%d (leader %d): producer %d epoch %d last sequence %d coordinator epoch %d open transaction from %d",
+				p.Topic, p.Partition, p.Leader, pr.ProducerID, pr.ProducerEpoch, pr.LastSequence, pr.CoordinatorEpoch, pr.CurrentTxnStartOffset)
+		}
+	}
+	listed, err := adm.ListTransactions(ctx, nil, nil)
+	if err == nil {
+		for _, l := range listed.Sorted() {
+			t.Logf("FORENSICS transaction %s producer %d state %s (coordinator %d)", l.TxnID, l.ProducerID, l.State, l.Coordinator)
+		}
+	}
 }

@@ -232,6 +232,14 @@ func (l *Log) SyncTxnIndexes() error {
 	return nil
 }
 
+// TxnIndexRebuilt records that the partition rebuilt the index from the
+// log and made it durable: TxnIndexLost reports false again.
+func (l *Log) TxnIndexRebuilt() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.txnIndexLost = false
+}
+
 // TxnIndexLost reports whether a transaction index file could not be read
 // when the log was opened: its entries are gone and must be rebuilt from
 // the log's markers.

@@ -209,17 +209,13 @@ func (p *Partition) AppendAsFollower(leader, epoch int32, batches []byte, now ti
 	}
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
-	// Transactions the batches open count as open from before the
-	// append (the high watermark, the leader's, may already cover them:
-	// consumers reading from this follower must not read them meanwhile).
-	opened := p.openTransactionsIn(batches)
+	// Consumers reading from this follower must not read the copied
+	// transactions' records before they are registered (the high
+	// watermark, the leader's, may already cover them).
+	p.holdStableBelow(batches)
+	defer p.releaseStable()
 	info, err := p.log.AppendAsFollower(batches)
 	if err != nil {
-		p.txnMu.Lock()
-		for _, pid := range opened {
-			delete(p.txns.ongoing, pid)
-		}
-		p.txnMu.Unlock()
 		return info, fmt.Errorf("partition %s: %w", p.ID, err)
 	}
 	for b := batches; len(b) >= record.HeaderSize; {

@@ -342,6 +342,7 @@ func (p *Partition) loadProducers() error {
 		if err := p.writeSnapshotLocked(leo); err != nil {
 			return fmt.Errorf("producer state after rebuilding the transaction index: %w", err)
 		}
+		p.log.TxnIndexRebuilt()
 		return nil
 	}
 	p.dirty = from != leo

@@ -2,6 +2,7 @@ package partition
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/fjordstream/fjord/internal/log"
@@ -35,12 +36,29 @@ func (p *Partition) InTransaction(producerID int64) bool {
 func (p *Partition) VerificationGuard(producerID int64) uint64 {
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
+	if g, ok := p.guards[producerID]; ok {
+		// A verification in flight (a retry on another connection):
+		// both may complete, as Kafka reuses the guard.
+		return g.token
+	}
 	if len(p.guards) >= maxProducers {
 		clear(p.guards) // stale guards of producers that never wrote
 	}
 	p.guardSeq++
 	p.guards[producerID] = txnGuard{token: p.guardSeq, epoch: -1}
 	return p.guardSeq
+}
+
+// ProducerEpoch returns the newest epoch the partition has seen from
+// producerID (ok false when it has no state for it).
+func (p *Partition) ProducerEpoch(producerID int64) (int16, bool) {
+	p.produceMu.Lock()
+	defer p.produceMu.Unlock()
+	e := p.producers.m[producerID]
+	if e == nil {
+		return 0, false
+	}
+	return e.epoch, true
 }
 
 // AllowTransaction lets producerID at epoch open a transaction here with
@@ -209,25 +227,33 @@ func (p *Partition) ReadCommittedSlices(offset int64, maxBytes int32, minOneBatc
 	return fs, lso, err
 }
 
-// openTransactionsIn registers the transactions that the (validated,
-// framed) batches open, at their first batch's offset, before the batches
-// are appended; it returns their producers. Caller holds produceMu.
-func (p *Partition) openTransactionsIn(batches []byte) []int64 {
-	var opened []int64
-	p.txnMu.Lock()
-	defer p.txnMu.Unlock()
+// holdStableBelow keeps the last stable offset at or below the first
+// transactional data batch of batches (a follower's copy) until
+// releaseStable: the transactions they open or go on with are registered
+// only as the batches are observed after the append, in log order with
+// their markers, and the high watermark (the leader's) may cover them
+// meanwhile. Caller holds produceMu.
+func (p *Partition) holdStableBelow(batches []byte) {
+	floor := int64(math.MaxInt64)
 	for b := batches; len(b) >= record.HeaderSize; {
 		h, err := record.PeekHeader(b)
 		if err != nil || h.Size() <= 0 || h.Size() > int64(len(b)) {
 			break
 		}
-		if h.HasProducerID() && h.IsTransactional() && !h.IsControl() && h.BaseSequence >= 0 {
-			if _, ok := p.txns.ongoing[h.ProducerID]; !ok {
-				p.txns.ongoing[h.ProducerID] = h.BaseOffset
-				opened = append(opened, h.ProducerID)
-			}
+		if h.HasProducerID() && h.IsTransactional() && !h.IsControl() {
+			floor = h.BaseOffset
+			break
 		}
 		b = b[h.Size():]
 	}
-	return opened
+	p.txnMu.Lock()
+	p.txns.floor = floor
+	p.txnMu.Unlock()
+}
+
+// releaseStable ends holdStableBelow. Caller holds produceMu.
+func (p *Partition) releaseStable() {
+	p.txnMu.Lock()
+	p.txns.floor = math.MaxInt64
+	p.txnMu.Unlock()
 }

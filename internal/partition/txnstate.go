@@ -30,12 +30,15 @@ type txnState struct {
 	// unreplicated are the ended transactions whose marker is not yet
 	// below the high watermark, in marker order.
 	unreplicated []endedTxn
+	// floor holds the last stable offset down while a follower's copy is
+	// being appended and observed (MaxInt64 otherwise; not snapshotted).
+	floor int64
 }
 
 // endedTxn is a transaction whose marker is written.
 type endedTxn struct{ first, marker int64 }
 
-func newTxnState() txnState { return txnState{ongoing: map[int64]int64{}} }
+func newTxnState() txnState { return txnState{ongoing: map[int64]int64{}, floor: math.MaxInt64} }
 
 // data records a transactional data batch of producerID at firstOffset: it
 // starts the producer's transaction unless one is ongoing.
@@ -57,7 +60,7 @@ func (s *txnState) marker(producerID int64, commit bool, offset int64) (AbortedT
 		return AbortedTxn{}, false
 	}
 	delete(s.ongoing, producerID)
-	a := AbortedTxn{ProducerID: producerID, FirstOffset: first, LastOffset: offset, LastStableOffset: min(s.firstUnstable(), offset+1)}
+	a := AbortedTxn{ProducerID: producerID, FirstOffset: first, LastOffset: offset, LastStableOffset: min(s.firstOpen(), offset+1)}
 	s.unreplicated = append(s.unreplicated, endedTxn{first, offset})
 	return a, !commit
 }
@@ -74,7 +77,11 @@ func (s *txnState) highWatermark(hw int64) {
 
 // firstUnstable is the first offset of the oldest transaction that is
 // ongoing or whose marker is not yet replicated, MaxInt64 when none.
-func (s *txnState) firstUnstable() int64 {
+func (s *txnState) firstUnstable() int64 { return min(s.floor, s.firstOpen()) }
+
+// firstOpen is firstUnstable without the floor: from the transactions
+// alone.
+func (s *txnState) firstOpen() int64 {
 	first := int64(math.MaxInt64)
 	for _, o := range s.ongoing {
 		first = min(first, o)

@@ -279,6 +279,12 @@ func (w *markerWriter) writeRemote(ctx context.Context, leader, coordinatorEpoch
 // answers.
 func (b *Broker) verifyTransactional(ctx context.Context, part *partition.Partition, txnID string, pid int64, epoch int16) error {
 	if part.InTransaction(pid) {
+		// Its transaction is open here: verified when it began. A zombie
+		// of an older epoch is refused at once (its append would be,
+		// and on __consumer_offsets that fails the coordinator's batch).
+		if e, ok := part.ProducerEpoch(pid); ok && epoch < e {
+			return fmt.Errorf("%w: producer %d epoch %d, the partition has seen epoch %d", kerr.InvalidProducerEpoch, pid, epoch, e)
+		}
 		return nil
 	}
 	// The guard is taken before asking: a marker meanwhile withdraws it.

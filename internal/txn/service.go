@@ -97,12 +97,18 @@ type served struct {
 }
 
 // jobKey names a transaction's markers: which ID, producer and epoch,
-// commit or abort.
+// commit or abort, prepared when (Kafka part 1 producers keep their epoch
+// from one transaction to the next).
 type jobKey struct {
-	id     string
-	pid    int64
-	epoch  int16
-	commit bool
+	id       string
+	pid      int64
+	epoch    int16
+	commit   bool
+	prepared int64 // Unix ms; 0 for an End's waiter (matched without it)
+}
+
+func keyOf(job MarkerJob) jobKey {
+	return jobKey{job.ID, job.ProducerID, job.ProducerEpoch, job.Commit, job.Prepared.UnixMilli()}
 }
 
 // Service serves the transaction coordinator partitions of one node.
@@ -312,11 +318,19 @@ func (s *Service) End(ctx context.Context, id string, pid int64, epoch int16, co
 	if sp == nil {
 		return coordinator.ErrNotCoordinator
 	}
-	done := sp.waitFor(jobKey{id, pid, epoch, commit})
-	err := errOf(sp.rt.Do(ctx, func(c *Coordinator, now time.Time) coordinator.Result {
-		return c.End(id, pid, epoch, commit, now)
-	}))
-	if err != nil {
+	done := sp.waitFor(jobKey{id, pid, epoch, commit, 0})
+	resp, err := sp.rt.Do(ctx, func(c *Coordinator, now time.Time) coordinator.Result {
+		res := c.End(id, pid, epoch, commit, now)
+		if res.Response == nil && len(res.Records) == 0 {
+			res.Response = errEndDone // a retry of an end already completed
+		}
+		return res
+	})
+	if err == nil && resp == errEndDone {
+		sp.forget(done)
+		return nil
+	}
+	if err := errOf(resp, err); err != nil {
 		sp.forget(done)
 		return err
 	}
@@ -334,6 +348,9 @@ func (s *Service) End(ctx context.Context, id string, pid int64, epoch int16, co
 
 // endWait bounds how long End waits for the markers.
 const endWait = 2 * time.Second
+
+// errEndDone marks, inside End, an end that had already completed.
+var errEndDone = errors.New("txn: end already completed")
 
 // endWaiter is an End waiting for its transaction's completion.
 type endWaiter struct {
@@ -477,7 +494,7 @@ func (s *Service) writeDue(ctx context.Context, partition int32, sp *served) boo
 	jobs := resp.([]MarkerJob)
 	due := make(map[jobKey]bool, len(jobs))
 	for i, job := range jobs {
-		k := jobKey{job.ID, job.ProducerID, job.ProducerEpoch, job.Commit}
+		k := keyOf(job)
 		due[k] = true
 		if left, ok := sp.left[k]; ok {
 			jobs[i].Partitions = left
@@ -494,7 +511,7 @@ func (s *Service) writeDue(ctx context.Context, partition int32, sp *served) boo
 	results := s.cfg.Markers.WriteMarkers(ctx, sp.epoch, jobs)
 	failed := false
 	for i, job := range jobs {
-		k := jobKey{job.ID, job.ProducerID, job.ProducerEpoch, job.Commit}
+		k := keyOf(job)
 		if r := results[i]; len(r.Failed) > 0 {
 			failed = true
 			sp.left[k] = r.Failed
@@ -506,12 +523,14 @@ func (s *Service) writeDue(ctx context.Context, partition int32, sp *served) boo
 			}
 			continue
 		}
+		// Every partition holds the marker: nothing is left of this
+		// transaction's, whatever becomes of its completion below.
+		delete(sp.left, k)
 		if _, err := sp.rt.Do(ctx, func(c *Coordinator, now time.Time) coordinator.Result { return c.MarkersWritten(job, now) }); err != nil {
 			failed = true
 			continue
 		}
-		delete(sp.left, k)
-		sp.completed(k)
+		sp.completed(jobKey{job.ID, job.ProducerID, job.ProducerEpoch, job.Commit, 0})
 	}
 	return failed
 }

@@ -349,6 +349,10 @@ type MarkerJob struct {
 	ProducerEpoch int16            // the markers' epoch (a fenced transaction's is the bumped one)
 	Commit        bool             // commit markers, else abort
 	Partitions    []TopicPartition // every partition of the transaction, sorted
+	// Prepared is when the transaction entered Prepare*: with the rest,
+	// it tells this transaction's markers from the next one's (a
+	// producer keeps its epoch across transactions).
+	Prepared time.Time
 }
 
 // MarkerJobs returns the transactions in PrepareCommit or PrepareAbort,
@@ -362,7 +366,7 @@ func (c *Coordinator) MarkerJobs() []MarkerJob {
 			continue
 		}
 		out = append(out, MarkerJob{ID: id, ProducerID: t.ProducerID, ProducerEpoch: t.ProducerEpoch,
-			Commit: t.State == kmsg.TransactionStatePrepareCommit, Partitions: t.SortedPartitions()})
+			Commit: t.State == kmsg.TransactionStatePrepareCommit, Partitions: t.SortedPartitions(), Prepared: t.LastUpdate})
 	}
 	return out
 }

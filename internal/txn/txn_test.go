@@ -78,7 +78,7 @@ func TestTxn_Lifecycle(t *testing.T) {
 		t.Fatalf("after add: %+v", got)
 	}
 	l.done(t, c.End("a", 1000, 0, true, t0), 1)
-	want := []MarkerJob{{ID: "a", ProducerID: 1000, ProducerEpoch: 0, Commit: true, Partitions: tps(0, 1)}}
+	want := []MarkerJob{{ID: "a", ProducerID: 1000, ProducerEpoch: 0, Commit: true, Partitions: tps(0, 1), Prepared: t0}}
 	if jobs := c.MarkerJobs(); !reflect.DeepEqual(jobs, want) {
 		t.Fatalf("marker jobs %+v", jobs)
 	}
