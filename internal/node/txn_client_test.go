@@ -368,3 +368,117 @@ func txnTestLogger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// TestTransactions_CompactionKeepsCommittedNewest: a compacted topic with
+// committed and aborted transactions (franz-go's transactional producer)
+// is cleaned by the node's cleaner: read_committed then finds exactly the
+// newest committed value of each key, and the aborted records are gone
+// from the log (read_uncommitted no longer sees them).
+func TestTransactions_CompactionKeepsCommittedNewest(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n := startStandalone(t, ctx, "log.cleaner.backoff.ms", "100")
+	adm, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	configs := map[string]*string{}
+	for k, v := range map[string]string{"cleanup.policy": "compact", "segment.bytes": "1024", "min.cleanable.dirty.ratio": "0.01"} {
+		configs[k] = &v
+	}
+	if resp, err := kadm.NewClient(adm).CreateTopic(ctx, 1, 1, configs, "kv"); err != nil || resp.Err != nil {
+		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	p, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.TransactionalID("kv-writer"), kgo.DefaultProduceTopic("kv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	txn := func(commit bool, kvs ...string) {
+		t.Helper()
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(kvs); i += 2 {
+			if err := p.ProduceSync(ctx, &kgo.Record{Key: []byte(kvs[i]), Value: []byte(kvs[i+1])}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	txn(true, "k1", "c1", "k2", "c1", "k3", "c1")
+	txn(false, "k1", "a2", "k2", "a2", "k4", "a2")
+	txn(true, "k2", "c3")
+	txn(false, "k3", "a4")
+	want := map[string]string{"k1": "c1", "k2": "c3", "k3": "c1"}
+	// Plain records after them fill segments, so the transactions' are
+	// no longer the active one and the cleaner takes them.
+	for i := range 60 {
+		k, v := fmt.Sprintf("pad-%02d", i), strings.Repeat("x", 80)
+		want[k] = v
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.ProduceSync(ctx, &kgo.Record{Key: []byte(k), Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(level kgo.IsolationLevel) []*kgo.Record {
+		t.Helper()
+		c, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.ConsumeTopics("kv"), kgo.FetchIsolationLevel(level),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var out []*kgo.Record
+		for idle := 0; idle < 2; {
+			pctx, pcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			fs := c.PollFetches(pctx)
+			pcancel()
+			got := 0
+			fs.EachRecord(func(r *kgo.Record) { out = append(out, r); got++ })
+			if got == 0 {
+				idle++
+			} else {
+				idle = 0
+			}
+		}
+		return out
+	}
+	aborted := func(rs []*kgo.Record) int {
+		n := 0
+		for _, r := range rs {
+			if strings.HasPrefix(string(r.Value), "a") {
+				n++
+			}
+		}
+		return n
+	}
+	// The cleaner runs in the background: wait until it removed the
+	// aborted records.
+	for aborted(read(kgo.ReadUncommitted())) > 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the cleaner never removed the aborted records")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	got := map[string]string{}
+	for _, r := range read(kgo.ReadCommitted()) {
+		got[string(r.Key)] = string(r.Value) // later offsets win, as a table built from the topic
+	}
+	if len(got) != len(want) {
+		t.Fatalf("read_committed after compaction: %d keys, want %d: %v", len(got), len(want), got)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("key %s: %q after compaction, want %q (the newest committed value)", k, got[k], v)
+		}
+	}
+}
