@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	kafka "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fjordstream/fjord/internal/fjordtest"
@@ -190,5 +191,69 @@ func TestSarama_Transactions(t *testing.T) {
 	slices.Sort(want)
 	if got := readValues(t, b.Addr(), topic, kgo.ReadCommitted(), len(want)); !slices.Equal(got, want) {
 		t.Fatalf("read_committed: %v, want %v", got, want)
+	}
+}
+
+// TestKafkaGo_ReadCommitted: kafka-go's Reader with
+// IsolationLevel=ReadCommitted stops at the last stable offset: the
+// records of a transaction still open are not read, while ReadUncommitted
+// reads them. kafka-go itself neither drops aborted transactions' records
+// nor skips transaction markers (it returns them as messages, against
+// Kafka too), so only the last stable offset is checked; it has no
+// transactional producer to test either (its Writer and Client.Produce
+// cannot set a producer ID).
+func TestKafkaGo_ReadCommitted(t *testing.T) {
+	b := startBroker(t)
+	const topic = "kafkago-txn"
+	createTopic(t, b.Addr(), topic, 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic(topic), kgo.TransactionalID("kafkago-open"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	var open []string
+	for i := range 5 {
+		v := fmt.Sprintf("open-%d", i)
+		open = append(open, v)
+		if err := cl.ProduceSync(ctx(t), kgo.StringRecord(v)).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Plain records after the open transaction: behind the last stable
+	// offset too.
+	plain, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if err := plain.ProduceSync(ctx(t), kgo.StringRecord("after")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		level kafka.IsolationLevel
+		want  []string
+	}{
+		{kafka.ReadCommitted, nil},
+		{kafka.ReadUncommitted, append(slices.Clone(open), "after")},
+	} {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{b.Addr()}, Topic: topic, Partition: 0,
+			MaxWait: 200 * time.Millisecond, IsolationLevel: tc.level})
+		var got []string
+		for {
+			rctx, cancel := context.WithTimeout(ctx(t), 1500*time.Millisecond) // a quiet partition is read out
+			m, err := r.ReadMessage(rctx)
+			cancel()
+			if err != nil {
+				break
+			}
+			got = append(got, string(m.Value))
+		}
+		r.Close()
+		if !slices.Equal(sorted(got), sorted(tc.want)) {
+			t.Errorf("kafka-go isolation %d: %q, want %q", tc.level, sorted(got), sorted(tc.want))
+		}
 	}
 }
