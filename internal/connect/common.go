@@ -93,7 +93,7 @@ func SinkConfig() ConfigDef {
 }
 
 // SourceConfig declares the keys of every source connector.
-func SourceConfig() ConfigDef { return CommonConfig() }
+func SourceConfig() ConfigDef { return CommonConfig().Merge(exactlyOnceKeys()) }
 
 // oneOf returns a validator accepting only the given strings.
 func oneOf(allowed ...string) func(any) error {

@@ -13,6 +13,9 @@ type ValidateOptions struct {
 	// a source connector's topic.creation.* keys are then ignored, not
 	// checked, as in Kafka.
 	TopicCreationDisabled bool
+	// ExactlyOnce is the worker's exactly.once.source.support (empty:
+	// disabled), which KIP-618's preflight checks depend on.
+	ExactlyOnce ExactlyOnceMode
 }
 
 // ValidateConfig validates a connector configuration as Kafka Connect's
@@ -65,6 +68,9 @@ func ValidateConfig(reg *Registry, config map[string]string, opts ValidateOption
 	}
 	if typ == SourceType && !opts.TopicCreationDisabled {
 		infos = checkTopicCreation(infos, config)
+	}
+	if typ == SourceType {
+		infos = checkExactlyOnce(infos, conn, config, opts.ExactlyOnce)
 	}
 	if conn != nil {
 		own := conn.Config()

@@ -146,6 +146,14 @@ func WorkerConfigDef(mode WorkerMode) ConfigDef {
 					}
 					return OneOf("compatible", "sessioned")(v)
 				}},
+			ConfigKey{Name: WorkerExactlyOnceSourceSupport, Type: ConfigString, Default: string(ExactlyOnceDisabled), Importance: High,
+				Doc:         "Whether to enable exactly-once support for source connectors in the cluster by using transactions to write source records and their source offsets, and by proactively fencing out old task generations before bringing up new ones. To enable exactly-once source support on a new cluster, set this property to 'enabled'. To enable support on an existing cluster, first set to 'preparing' on every worker in the cluster, then set to 'enabled'. A rolling upgrade may be used for both changes.",
+				Recommended: []string{string(ExactlyOnceDisabled), string(ExactlyOncePreparing), string(ExactlyOnceEnabled)},
+				Validator: func(v any) error {
+					s, _ := v.(string)
+					_, err := ParseExactlyOnceMode(s)
+					return err
+				}},
 			ConfigKey{Name: WorkerInterWorkerKeyAlgorithm, Type: ConfigString, Default: "HmacSHA256", Importance: Low,
 				Doc: "The algorithm to use for generating internal request keys (KIP-507; Fjord has no internal request to sign).", Validator: OneOf(hmacAlgorithms...)},
 			ConfigKey{Name: WorkerInterWorkerKeySize, Type: ConfigInt, NullDefault: true, Importance: Low,

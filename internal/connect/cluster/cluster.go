@@ -66,8 +66,18 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("reaching the Kafka cluster at %v: %w", seeds, err)
 	}
 	rf := func(key string) int16 { return int16(props.Int(key)) }
+	eos, err := connect.ParseExactlyOnceMode(props.String(connect.WorkerExactlyOnceSourceSupport))
+	if err != nil {
+		return err
+	}
+	if eos == connect.ExactlyOncePreparing {
+		logger.Info("exactly.once.source.support=preparing: Fjord's config-topic writes need no preparation, so this behaves as disabled; set enabled on every worker next")
+	}
+	// Offsets that exactly-once tasks write in their transactions count
+	// once committed: the store reads read_committed (KIP-618).
 	offsets, err := storage.NewTopicOffsetStore(storage.TopicSpec{Name: props.String(connect.WorkerOffsetTopic),
-		Partitions: int32(props.Int(connect.WorkerOffsetTopicPartitions)), ReplicationFactor: rf(connect.WorkerOffsetTopicRF)}, seeds, clientOpts, logger)
+		Partitions: int32(props.Int(connect.WorkerOffsetTopicPartitions)), ReplicationFactor: rf(connect.WorkerOffsetTopicRF),
+		ReadCommitted: eos == connect.ExactlyOnceEnabled}, seeds, clientOpts, logger)
 	if err != nil {
 		return err
 	}
@@ -104,7 +114,7 @@ func Run(ctx context.Context, cfg Config) error {
 		OffsetFlushTimeout: time.Duration(props.Int(connect.WorkerOffsetFlushTimeout)) * time.Millisecond,
 		ShutdownTimeout:    time.Duration(props.Int(connect.WorkerTaskShutdownTimeout)) * time.Millisecond,
 		Logger:             logger, Registry: reg, Offsets: offsets, TopicCreationDisabled: !props.Bool(connect.WorkerTopicCreation),
-		OverridePolicy: policy})
+		OverridePolicy: policy, ExactlyOnce: eos == connect.ExactlyOnceEnabled, GroupID: props.String(connect.WorkerGroupID)})
 	if err != nil {
 		_ = srv.Close(context.Background())
 		return err
@@ -121,7 +131,7 @@ func Run(ctx context.Context, cfg Config) error {
 			HeartbeatInterval: time.Duration(props.Int(connect.WorkerHeartbeatInterval)) * time.Millisecond,
 			Protocol:          props.String(connect.WorkerConnectProtocol), Logger: logger},
 		MaxDelay:  time.Duration(props.Int(connect.WorkerScheduledRebalanceDelay)) * time.Millisecond,
-		ClusterID: md.Cluster, Logger: logger})
+		ClusterID: md.Cluster, Logger: logger, ExactlyOnce: eos})
 	if err != nil {
 		_ = srv.Close(context.Background())
 		return err
@@ -139,7 +149,7 @@ func Run(ctx context.Context, cfg Config) error {
 	handler.Set(rest.NewHandler(h, rest.Options{Loggers: levels, Logger: logger, Metrics: metrics.Handler(promReg, logger),
 		TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking), TopicResetDisabled: !props.Bool(connect.WorkerTopicTrackingReset)}))
 	logger.Info("Fjord Connect distributed worker started", "rest", url, "worker_id", workerID, "group", props.String(connect.WorkerGroupID),
-		"kafka_cluster_id", md.Cluster)
+		"kafka_cluster_id", md.Cluster, "exactly_once_source_support", string(eos))
 	if cfg.Ready != nil {
 		cfg.Ready(url)
 	}

@@ -49,6 +49,10 @@ type DistributedConfig struct {
 	// TopicCreationDisabled is topic.creation.enable=false: source
 	// connectors' topic.creation.* keys are ignored, not validated.
 	TopicCreationDisabled bool
+	// ExactlyOnce is exactly.once.source.support. Enabled, the Worker
+	// must run source tasks transactionally (runtime.WorkerConfig's
+	// ExactlyOnce) and Offsets must read read_committed.
+	ExactlyOnce connect.ExactlyOnceMode
 }
 
 // Distributed is Kafka Connect's DistributedHerder: workers sharing
@@ -80,6 +84,10 @@ type Distributed struct {
 	attempted  map[string]map[string]string         // the configuration each assigned connector was last started with
 	closing    bool                                 // Close began: nothing starts any more
 	owners     map[connect.TaskID]string            // on the leader: each task's worker URL
+	fencing    map[string]bool                      // connectors whose fencing this worker is asking for
+	runCtx     context.Context                      // ends at Close: the herder's own goroutines
+
+	fenceMu sync.Mutex // on the leader: one round of zombie fencing at a time
 
 	gen atomic.Int32 // the generation, for status writes from task goroutines
 
@@ -99,7 +107,7 @@ func NewDistributed(cfg DistributedConfig) (*Distributed, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Distributed{cfg: cfg, running: map[string]*runningConnector{}, taskCfgs: map[connect.TaskID]map[string]string{},
-		owners: map[connect.TaskID]string{}, attempted: map[string]map[string]string{}, generation: -1}
+		owners: map[connect.TaskID]string{}, attempted: map[string]map[string]string{}, fencing: map[string]bool{}, generation: -1}
 	d.taskWriter = newTaskConfigWriter(d)
 	var err error
 	if d.configs, err = storage.NewConfigStore(cfg.Configs, cfg.Seeds, cfg.ClientOptions, d.onConfigChange, d.onRestart, cfg.Logger); err != nil {
@@ -130,7 +138,9 @@ func (d *Distributed) Start(ctx context.Context) error {
 	d.snap = d.configs.Snapshot()
 	d.mu.Unlock()
 	runCtx, cancel := context.WithCancel(context.Background())
-	d.cancel = cancel
+	d.mu.Lock()
+	d.cancel, d.runCtx = cancel, runCtx
+	d.mu.Unlock()
 	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()
@@ -346,6 +356,12 @@ func (d *Distributed) startTaskLocked(id connect.TaskID) {
 	if id.Task >= len(tasks) || d.snap.TargetStates[id.Connector] == connect.TargetStopped || d.closing {
 		return
 	}
+	if d.needsFencingLocked(id) {
+		// A new generation: the old one is fenced first (KIP-618);
+		// the task count record that follows starts this task.
+		d.requestFencingLocked(id.Connector)
+		return
+	}
 	conn := d.snap.Connectors[id.Connector]
 	if err := d.cfg.Worker.StartTask(id, maps.Clone(conn), maps.Clone(tasks[id.Task]), statusWriter{d}); err != nil {
 		d.putTaskStatus(id, connect.Failed, err.Error())
@@ -423,7 +439,11 @@ func (d *Distributed) onConfigChange(snap storage.ConfigSnapshot) {
 			d.stopTaskLocked(id)
 		case !running:
 			d.startTaskLocked(id)
-		case !maps.Equal(started, tasks[id.Task]):
+		case !maps.Equal(started, tasks[id.Task]) || d.needsFencingLocked(id):
+			// A new generation of an exactly-once source connector
+			// stops even its unchanged tasks: the fencing it waits for
+			// would fence them mid-transaction (KIP-618 stops them
+			// first too).
 			d.stopTaskLocked(id)
 			d.startTaskLocked(id)
 		case snap.TargetStates[id.Connector] != old.TargetStates[id.Connector]:

@@ -75,7 +75,7 @@ func (d *Distributed) ConnectorConfig(ctx context.Context, name string) (map[str
 
 // ValidateConnectorConfig implements connect.Herder.
 func (d *Distributed) ValidateConnectorConfig(_ context.Context, config map[string]string) (connect.ConfigInfos, error) {
-	infos, _ := validateConnector(d.cfg.Registry, d.cfg.OverridePolicy, connect.ValidateOptions{TopicCreationDisabled: d.cfg.TopicCreationDisabled}, config)
+	infos, _ := validateConnector(d.cfg.Registry, d.cfg.OverridePolicy, connect.ValidateOptions{TopicCreationDisabled: d.cfg.TopicCreationDisabled, ExactlyOnce: d.cfg.ExactlyOnce}, config)
 	return infos, nil
 }
 
@@ -86,7 +86,7 @@ func (d *Distributed) PutConnectorConfig(ctx context.Context, name string, confi
 	}
 	config = maps.Clone(config)
 	config[connect.KeyName] = name
-	if infos, _ := validateConnector(d.cfg.Registry, d.cfg.OverridePolicy, connect.ValidateOptions{TopicCreationDisabled: d.cfg.TopicCreationDisabled}, config); infos.ErrorCount > 0 {
+	if infos, _ := validateConnector(d.cfg.Registry, d.cfg.OverridePolicy, connect.ValidateOptions{TopicCreationDisabled: d.cfg.TopicCreationDisabled, ExactlyOnce: d.cfg.ExactlyOnce}, config); infos.ErrorCount > 0 {
 		return connect.ConnectorInfo{}, false, &connect.BadConfigError{Infos: infos}
 	}
 	snap, err := d.snapshot(ctx)

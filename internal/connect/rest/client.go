@@ -253,6 +253,13 @@ func (c *Client) RestartTask(ctx context.Context, name string, task int) error {
 	return err
 }
 
+// Fence asks the leader (through any worker) for a round of zombie
+// fencing of an exactly-once source connector's older task generations.
+func (c *Client) Fence(ctx context.Context, name string) error {
+	_, err := c.do(ctx, http.MethodPut, connPath(name, "fence"), nil, nil, nil)
+	return err
+}
+
 // Delete deletes a connector.
 func (c *Client) Delete(ctx context.Context, name string) error {
 	_, err := c.do(ctx, http.MethodDelete, connPath(name), nil, nil, nil)

@@ -336,6 +336,18 @@ func (h *Handler) resetTopics(c *call) (int, any, error) {
 	return http.StatusAccepted, nil, wrap(err, "resetting connector topics")
 }
 
+// fence is Kafka's internal zombie-fencing endpoint (KIP-618): a worker
+// about to start a new generation of an exactly-once source connector's
+// tasks asks the leader to fence the old one.
+func (h *Handler) fence(c *call) (int, any, error) {
+	f, ok := h.herder.(connect.ZombieFencer)
+	if !ok {
+		return 0, nil, &httpError{status: http.StatusBadRequest, msg: "This worker does not have exactly-once source support enabled."}
+	}
+	err := f.FenceZombies(c.ctx, c.r.PathValue("name"))
+	return http.StatusOK, nil, wrap(err, "fencing zombie source tasks")
+}
+
 func (h *Handler) offsets(c *call) (int, any, error) {
 	offs, err := h.herder.ConnectorOffsets(c.ctx, c.r.PathValue("name"))
 	if offs.Offsets == nil {

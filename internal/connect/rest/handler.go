@@ -245,6 +245,7 @@ func (h *Handler) routes() {
 	h.handle("POST /connectors/{name}/tasks/{task}/restart", h.restartTask)
 	h.handle("GET /connectors/{name}/topics", h.topics)
 	h.handle("PUT /connectors/{name}/topics/reset", h.resetTopics)
+	h.handle("PUT /connectors/{name}/fence", h.fence)
 	h.handle("GET /connectors/{name}/offsets", h.offsets)
 	h.handle("PATCH /connectors/{name}/offsets", h.alterOffsets)
 	h.handle("DELETE /connectors/{name}/offsets", h.resetOffsets)

@@ -108,6 +108,10 @@ func ClientOverrides(props map[string]string, prefix string) ([]kgo.Opt, []strin
 			if err == nil {
 				opts = append(opts, kgo.ProducerBatchCompression(c))
 			}
+		case "transaction.timeout.ms":
+			if d, err = ms(v); err == nil {
+				opts = append(opts, kgo.TransactionTimeout(d))
+			}
 		case "client.id":
 			opts = append(opts, kgo.ClientID(v))
 		case "acks":

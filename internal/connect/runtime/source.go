@@ -53,6 +53,8 @@ type sourceRunner struct {
 
 	failMu  sync.Mutex
 	failure error // first producer failure: fails the task
+
+	eos *eosState // exactly-once (KIP-618); nil: at least once
 }
 
 func newSourceRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, taskCfg map[string]string, task connect.SourceTask, l StatusListener) (*sourceRunner, error) {
@@ -101,7 +103,15 @@ func newSourceRunner(ctx context.Context, w *Worker, id connect.TaskID, conn, ta
 	}
 	opts := append(w.clientOpts(id, kgo.RecordPartitioner(connectPartitioner{kgo.StickyKeyPartitioner(nil)}),
 		kgo.MaxBufferedRecords(maxUncommitted)), w.cfg.ProducerOptions...)
-	s.client, err = kgo.NewClient(append(opts, overrides...)...)
+	opts = append(opts, overrides...)
+	if w.cfg.ExactlyOnce {
+		// Last, so no override replaces the ID: its InitProducerId is
+		// what fences the task's previous instance.
+		s.eos = newEOSState(w, conn)
+		opts = append(opts, kgo.TransactionalID(TransactionalID(w.cfg.GroupID, id)))
+		s.promise = func(r *kgo.Record, err error) { s.producedTxn(r.Context.(*inflight), r, err) }
+	}
+	s.client, err = kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("producer: %w", err)
 	}
@@ -153,11 +163,30 @@ func (s *sourceRunner) run(ctx context.Context) (err error) {
 			s.admin.close()
 		}
 	}()
+	if s.eos != nil {
+		// InitProducerId before the task reads its offsets: it fences the
+		// task's previous instance and returns only once that instance's
+		// transaction is complete, so the offsets read are final.
+		pctx, cancel := context.WithTimeout(ctx, txnCommitTimeout)
+		_, _, perr := s.client.ProducerID(pctx)
+		cancel()
+		if perr != nil {
+			return fmt.Errorf("initialize the transactional producer %s: %w", TransactionalID(s.w.cfg.GroupID, s.id), perr)
+		}
+	}
 	if err := s.task.Start(&sourceContext{s: s}, s.taskCfg); err != nil {
 		s.stopTask()
 		return fmt.Errorf("start: %w", err)
 	}
 	s.gate.running()
+	if s.eos != nil {
+		err = s.eosLoop(ctx, produceCtx)
+		s.stopTask()
+		if err == nil {
+			err = s.failed()
+		}
+		return err
+	}
 
 	flushCtx, stopFlusher := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -314,6 +343,9 @@ func (s *sourceRunner) send(ctx context.Context, f *inflight) error {
 		if err := s.createTopic(ctx, f.kr.Topic); err != nil {
 			return err
 		}
+	}
+	if s.eos != nil {
+		return s.sendTxn(ctx, f, keep)
 	}
 	if f.tracked, err = s.submitted.submit(&f.sub, f.rec.SourcePartition, f.rec.SourceOffset); err != nil {
 		return fmt.Errorf("record of source partition %v: %w", f.rec.SourcePartition, err)

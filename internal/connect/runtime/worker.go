@@ -70,6 +70,29 @@ type WorkerConfig struct {
 	// again when a task starts (empty: All): a configuration accepted by
 	// a worker with a looser policy must not slip through here.
 	OverridePolicy connect.ClientOverridePolicy
+	// ExactlyOnce is exactly.once.source.support=enabled (distributed
+	// workers, KIP-618): every source task writes its records and their
+	// offsets in one transaction at a time, with the transactional ID
+	// <GroupID>-<connector>-<task>. Offsets must then be a
+	// TransactionalOffsetStore.
+	ExactlyOnce bool
+	// GroupID is the distributed worker's group.id.
+	GroupID string
+}
+
+// TransactionalOffsetStore is an OffsetStore kept in a topic: an
+// exactly-once source task writes the records that store its offsets
+// itself, in its transaction, and the store reads them back.
+type TransactionalOffsetStore interface {
+	OffsetStore
+	// OffsetRecords returns the records that store offsets.
+	OffsetRecords(connector string, offsets []connect.ConnectorOffset) ([]*kgo.Record, error)
+}
+
+// TransactionalID is the transactional ID of an exactly-once source task,
+// Kafka's: ${group.id}-${connector}-${task}.
+func TransactionalID(groupID string, id connect.TaskID) string {
+	return fmt.Sprintf("%s-%s-%d", groupID, id.Connector, id.Task)
 }
 
 // StatusListener hears a task's state changes, Kafka Connect's
@@ -123,6 +146,9 @@ type Worker struct {
 func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.Registry == nil || cfg.Offsets == nil {
 		return nil, errors.New("worker: Registry and Offsets are required")
+	}
+	if _, ok := cfg.Offsets.(TransactionalOffsetStore); cfg.ExactlyOnce && (!ok || cfg.GroupID == "") {
+		return nil, errors.New("worker: exactly-once source tasks need a topic offset store and a group.id (distributed mode)")
 	}
 	if cfg.OffsetFlushInterval <= 0 {
 		cfg.OffsetFlushInterval = DefaultOffsetFlushInterval

@@ -24,6 +24,7 @@ const (
 	commitPrefix      = "commit-"
 	targetStatePrefix = "target-state-"
 	restartPrefix     = "restart-connector-"
+	taskCountPrefix   = "tasks-fencing-" // KIP-618's task count records
 )
 
 // ConfigSnapshot is the config topic's state: every connector's
@@ -37,7 +38,20 @@ type ConfigSnapshot struct {
 	// connector's task records count only once its commit record says
 	// how many there are, so a worker never runs half a set.
 	Tasks map[string][]map[string]string
+	// TaskCountRecords are the task counts of KIP-618's task count
+	// records, by connector: how many tasks of the generation that was
+	// last fenced may have run (transactional IDs 0 to n-1).
+	TaskCountRecords map[string]int
+	// PendingFencing holds the connectors whose committed task
+	// configurations are newer than their last task count record: an
+	// exactly-once worker starts none of their tasks until the leader
+	// fenced the older generations and wrote a new record.
+	PendingFencing map[string]bool
 }
+
+// NeedsFencing reports whether connector's tasks wait for a round of
+// zombie fencing.
+func (s ConfigSnapshot) NeedsFencing(connector string) bool { return s.PendingFencing[connector] }
 
 // TaskCount returns how many tasks a connector has (committed).
 func (s ConfigSnapshot) TaskCount(connector string) int { return len(s.Tasks[connector]) }
@@ -70,7 +84,8 @@ type ConfigStore struct {
 func NewConfigStore(spec TopicSpec, seeds []string, opts []kgo.Opt, onChange func(ConfigSnapshot), onRestart func(RestartRequest), logger *slog.Logger) (*ConfigStore, error) {
 	spec.Partitions = 1
 	s := &ConfigStore{onChange: onChange, onRestart: onRestart, inflight: map[string]map[int]map[string]string{},
-		snap: ConfigSnapshot{Connectors: map[string]map[string]string{}, TargetStates: map[string]connect.TargetState{}, Tasks: map[string][]map[string]string{}}}
+		snap: ConfigSnapshot{Connectors: map[string]map[string]string{}, TargetStates: map[string]connect.TargetState{}, Tasks: map[string][]map[string]string{},
+			TaskCountRecords: map[string]int{}, PendingFencing: map[string]bool{}}}
 	l, err := NewKafkaLog(spec, seeds, opts, s.apply, logger)
 	if err != nil {
 		return nil, err
@@ -105,7 +120,7 @@ func (s *ConfigStore) Snapshot() ConfigSnapshot {
 
 func (s *ConfigStore) copySnapshot() ConfigSnapshot {
 	c := ConfigSnapshot{Offset: s.snap.Offset, Connectors: map[string]map[string]string{}, TargetStates: maps.Clone(s.snap.TargetStates),
-		Tasks: map[string][]map[string]string{}}
+		Tasks: map[string][]map[string]string{}, TaskCountRecords: maps.Clone(s.snap.TaskCountRecords), PendingFencing: maps.Clone(s.snap.PendingFencing)}
 	for k, v := range s.snap.Connectors {
 		c.Connectors[k] = maps.Clone(v)
 	}
@@ -128,6 +143,10 @@ type targetStateValue struct {
 	StateV2 string `json:"state.v2,omitempty"`
 }
 
+type taskCountValue struct {
+	TaskCount int `json:"task-count"`
+}
+
 type restartValue struct {
 	IncludeTasks bool `json:"include-tasks"`
 	OnlyFailed   bool `json:"only-failed"`
@@ -147,6 +166,7 @@ func (s *ConfigStore) apply(r *kgo.Record) {
 			delete(s.snap.TargetStates, name)
 			delete(s.snap.Tasks, name)
 			delete(s.inflight, name)
+			delete(s.snap.PendingFencing, name)
 			break
 		}
 		var v propsValue
@@ -191,10 +211,20 @@ func (s *ConfigStore) apply(r *kgo.Record) {
 		}
 		if complete {
 			s.snap.Tasks[name] = tasks
+			s.snap.PendingFencing[name] = true
 			delete(s.inflight, name)
 		} else {
 			changed = false
 		}
+	case strings.HasPrefix(key, taskCountPrefix):
+		name := strings.TrimPrefix(key, taskCountPrefix)
+		var v taskCountValue
+		if r.Value == nil || json.Unmarshal(r.Value, &v) != nil || v.TaskCount < 0 {
+			changed = false
+			break
+		}
+		s.snap.TaskCountRecords[name] = v.TaskCount
+		delete(s.snap.PendingFencing, name)
 	case strings.HasPrefix(key, targetStatePrefix):
 		name := strings.TrimPrefix(key, targetStatePrefix)
 		if r.Value == nil {
@@ -288,6 +318,17 @@ func (s *ConfigStore) PutTaskConfigs(ctx context.Context, name string, tasks []m
 		return err
 	}
 	return s.log.Send(ctx, []byte(commitPrefix+name), v)
+}
+
+// PutTaskCountRecord writes KIP-618's task count record for a connector
+// (after its older task generations were fenced): count tasks of the
+// current generation may now run.
+func (s *ConfigStore) PutTaskCountRecord(ctx context.Context, name string, count int) error {
+	b, err := json.Marshal(taskCountValue{TaskCount: count})
+	if err != nil {
+		return err
+	}
+	return s.log.Send(ctx, []byte(taskCountPrefix+name), b)
 }
 
 // PutTargetState writes a connector's target state. STOPPED is written as

@@ -25,11 +25,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// TopicSpec is how to create a store's topic when it is missing.
+// TopicSpec is how to create a store's topic when it is missing, and how
+// to read it.
 type TopicSpec struct {
 	Name              string
 	Partitions        int32 // -1: the broker's default
 	ReplicationFactor int16 // -1: the broker's default
+	// ReadCommitted reads the topic with isolation.level=read_committed
+	// (the offsets topic of an exactly-once worker, which tasks write
+	// in their transactions): aborted records are never applied, and
+	// the end is the last stable offset.
+	ReadCommitted bool
 }
 
 // KafkaLog is a compacted topic read from its start and tailed (Kafka
@@ -57,8 +63,13 @@ func NewKafkaLog(spec TopicSpec, seeds []string, opts []kgo.Opt, onRecord func(*
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// Control records (transaction markers) are kept so the position
+	// passes them: a log that ends with a marker is read to its end.
 	all := append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords()}, opts...)
+	if spec.ReadCommitted {
+		all = append(all, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
 	cl, err := kgo.NewClient(all...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: client: %w", spec.Name, err)
@@ -144,7 +155,9 @@ func (l *KafkaLog) run(ctx context.Context) {
 			l.logger.Warn("reading Connect's internal topic", "topic", topic, "partition", p, "err", err)
 		})
 		fs.EachRecord(func(r *kgo.Record) {
-			l.onRecord(r)
+			if !r.Attrs.IsControl() {
+				l.onRecord(r)
+			}
 			l.mu.Lock()
 			l.pos[r.Partition] = max(l.pos[r.Partition], r.Offset+1)
 			close(l.progress)
@@ -158,7 +171,11 @@ func (l *KafkaLog) run(ctx context.Context) {
 // has been handed to the callback: what a worker does before it trusts its
 // view (Kafka's readToEnd).
 func (l *KafkaLog) ReadToEnd(ctx context.Context) error {
-	ends, err := l.adm.ListEndOffsets(ctx, l.spec.Name)
+	list := l.adm.ListEndOffsets
+	if l.spec.ReadCommitted {
+		list = l.adm.ListCommittedOffsets // the last stable offset
+	}
+	ends, err := list(ctx, l.spec.Name)
 	if err != nil {
 		return fmt.Errorf("end offsets of %s: %w", l.spec.Name, err)
 	}

@@ -165,6 +165,28 @@ func (s *TopicOffsetStore) Set(ctx context.Context, connector string, offsets []
 	return nil
 }
 
+// OffsetRecords returns the records that store offsets (a nil offset:
+// a tombstone), for an exactly-once source task to write in its own
+// transaction: the offsets then count exactly when the task's records
+// do. Partition -1 leaves the partition to the key's hash, as Send's.
+func (s *TopicOffsetStore) OffsetRecords(connector string, offsets []connect.ConnectorOffset) ([]*kgo.Record, error) {
+	out := make([]*kgo.Record, 0, len(offsets))
+	for _, o := range offsets {
+		key, err := OffsetKey(connector, o.Partition)
+		if err != nil {
+			return nil, err
+		}
+		var value []byte
+		if o.Offset != nil {
+			if value, err = json.Marshal(o.Offset); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, &kgo.Record{Topic: s.log.spec.Name, Partition: -1, Key: key, Value: value})
+	}
+	return out, nil
+}
+
 // List returns every stored offset of a connector, after reading the
 // topic to its end.
 func (s *TopicOffsetStore) List(ctx context.Context, connector string) ([]connect.ConnectorOffset, error) {

@@ -81,6 +81,17 @@ func (c *SourceConnector) Stop() error { return nil }
 // NewTask returns an unstarted SourceTask.
 func (c *SourceConnector) NewTask() connect.SourceTask { return NewSourceTask() }
 
+// ExactlyOnceSupport implements connect.ExactlyOnceSourceConnector, as
+// Kafka's FileStreamSourceConnector: a file is read again from the
+// committed position, so each line is written exactly once; standard
+// input cannot be read again.
+func (c *SourceConnector) ExactlyOnceSupport(props map[string]string) connect.ExactlyOnceSupport {
+	if strings.TrimSpace(props[KeyFile]) == "" {
+		return connect.ExactlyOnceUnsupported
+	}
+	return connect.ExactlyOnceSupported
+}
+
 // SourceTask reads lines of a file (or stdin) into records, Kafka's
 // FileStreamSourceTask. Poll never blocks on the file: a regular file read
 // at its end returns at once, so Poll reads what is there and waits

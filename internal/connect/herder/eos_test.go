@@ -1,0 +1,259 @@
+package herder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fjordstream/fjord"
+	"github.com/fjordstream/fjord/internal/connect"
+	"github.com/fjordstream/fjord/internal/connect/plugins"
+	"github.com/fjordstream/fjord/internal/connect/runtime"
+	"github.com/fjordstream/fjord/internal/connect/storage"
+	"github.com/fjordstream/fjord/internal/connect/workergroup"
+)
+
+// numbersConn is an exactly-once source: task 0 writes n-0, n-1, ...
+// up to limit, ten a Poll, from its committed offset, and defines its
+// own transactions: one per Poll, except that the first time it writes
+// the batch starting at abortAt it leaves the transaction open and
+// aborts it at the next Poll (and writes the batch again after).
+// Other tasks write nothing.
+type numbersConn struct{ props map[string]string }
+
+func (c *numbersConn) Version() string           { return "1" }
+func (c *numbersConn) Config() connect.ConfigDef { return nil }
+func (c *numbersConn) Stop() error               { return nil }
+func (c *numbersConn) NewTask() connect.SourceTask {
+	return &numbersTask{}
+}
+func (c *numbersConn) Start(_ connect.ConnectorContext, p map[string]string) error {
+	c.props = p
+	return nil
+}
+func (c *numbersConn) TaskConfigs(maxTasks int) ([]map[string]string, error) {
+	out := make([]map[string]string, maxTasks)
+	for i := range out {
+		out[i] = map[string]string{"task": strconv.Itoa(i), "limit": c.props["limit"], "abort.at": c.props["abort.at"]}
+	}
+	return out, nil
+}
+func (c *numbersConn) ExactlyOnceSupport(map[string]string) connect.ExactlyOnceSupport {
+	return connect.ExactlyOnceSupported
+}
+func (c *numbersConn) CanDefineTransactionBoundaries(map[string]string) bool { return true }
+
+type numbersTask struct {
+	ctx            connect.TransactionalSourceTaskContext
+	task           string
+	next, limit    int64
+	abortAt        int64
+	aborted        bool
+	aborting       bool
+	stopOnce       sync.Once
+	stop           chan struct{}
+	noTransactions bool
+}
+
+func (t *numbersTask) Start(ctx connect.SourceTaskContext, p map[string]string) error {
+	t.stop = make(chan struct{})
+	tc, ok := ctx.(connect.TransactionalSourceTaskContext)
+	if !ok || tc.TransactionContext() == nil {
+		t.noTransactions = true
+	}
+	t.ctx, t.task = tc, p["task"]
+	t.limit, _ = strconv.ParseInt(p["limit"], 10, 64)
+	t.abortAt, _ = strconv.ParseInt(p["abort.at"], 10, 64)
+	off, err := ctx.Offset(map[string]any{"task": t.task})
+	if err != nil {
+		return err
+	}
+	if off != nil {
+		t.next = off["n"].(int64) + 1
+	}
+	return nil
+}
+
+func (t *numbersTask) Poll(ctx context.Context) ([]connect.SourceRecord, error) {
+	if t.task != "0" || t.next >= t.limit || t.noTransactions {
+		select {
+		case <-ctx.Done():
+		case <-t.stop:
+		case <-time.After(50 * time.Millisecond):
+		}
+		return nil, nil
+	}
+	if t.aborting {
+		// The batch was sent meanwhile (linger 0): the abort leaves
+		// it in the log, marked aborted.
+		time.Sleep(300 * time.Millisecond)
+		t.aborting, t.next = false, t.abortAt // written again by the next Poll
+		t.ctx.TransactionContext().AbortTransaction()
+		return nil, nil
+	}
+	var out []connect.SourceRecord
+	start := t.next
+	for ; t.next < t.limit && t.next < start+10; t.next++ {
+		out = append(out, connect.SourceRecord{
+			Record:          connect.Record{Topic: "numbers", Partition: connect.NoPartition, Value: fmt.Sprintf("n-%d", t.next)},
+			SourcePartition: map[string]any{"task": t.task}, SourceOffset: map[string]any{"n": t.next},
+		})
+	}
+	if start == t.abortAt && !t.aborted {
+		t.aborted, t.aborting = true, true // no request: the transaction stays open
+	} else {
+		t.ctx.TransactionContext().CommitTransactionAfter(&out[len(out)-1])
+	}
+	return out, nil
+}
+
+func (t *numbersTask) Stop() error { t.stopOnce.Do(func() { close(t.stop) }); return nil }
+
+// An exactly-once distributed worker (KIP-618): a source task's records
+// and offsets are committed in its transactions, an aborted transaction's
+// records are invisible to read_committed consumers and its offsets never
+// count; a new generation of task configurations starts only after a
+// round of zombie fencing, which fences even a task ID the new generation
+// no longer has.
+func TestDistributed_ExactlyOnceSource(t *testing.T) {
+	n, err := fjord.NewNode(fjord.WithDataDir(t.TempDir()), fjord.WithConfig("listeners", "PLAINTEXT://127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	reg, err := plugins.Builtins()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.MustRegister(connect.Plugin{Class: "Numbers", Type: connect.PluginSource, New: func() any { return &numbersConn{} }})
+	seeds := []string{n.Addr()}
+	opts := []kgo.Opt{kgo.AllowAutoTopicCreation()}
+	offs, err := storage.NewTopicOffsetStore(storage.TopicSpec{Name: "offs", Partitions: 2, ReplicationFactor: 1, ReadCommitted: true}, seeds, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := runtime.NewWorker(runtime.WorkerConfig{WorkerID: "w1", BootstrapServers: seeds, ClientOptions: opts, Registry: reg, Offsets: offs,
+		ExactlyOnce: true, GroupID: "g", OffsetFlushTimeout: 10 * time.Second,
+		ConverterProps: map[string]string{"key.converter": "org.apache.kafka.connect.storage.StringConverter", "value.converter": "org.apache.kafka.connect.storage.StringConverter"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDistributed(DistributedConfig{WorkerID: "w1", URL: "http://w1", Seeds: seeds, ClientOptions: opts, Registry: reg, Worker: w, Offsets: offs,
+		Configs: storage.TopicSpec{Name: "cfgs", Partitions: 1, ReplicationFactor: 1}, Status: storage.TopicSpec{Name: "stat", Partitions: 1, ReplicationFactor: 1},
+		Group:    workergroup.Config{GroupID: "g", SessionTimeout: 6 * time.Second, RebalanceTimeout: 10 * time.Second, HeartbeatInterval: 300 * time.Millisecond},
+		MaxDelay: time.Second, ExactlyOnce: connect.ExactlyOnceEnabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for d.leaderCheck() != nil {
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Preflight validation (KIP-618): a connector that cannot define
+	// transactions is refused transaction.boundary=connector.
+	if infos, _ := d.ValidateConnectorConfig(ctx, map[string]string{"name": "f", "connector.class": "FileStreamSource", "file": "/x", "topic": "t",
+		"transaction.boundary": "connector", "exactly.once.support": "required"}); infos.ErrorCount != 1 {
+		t.Errorf("FileStreamSource with transaction.boundary=connector: %d errors, want 1", infos.ErrorCount)
+	}
+
+	cfg := map[string]string{"connector.class": "Numbers", "tasks.max": "2", "limit": "100", "abort.at": "20",
+		"transaction.boundary": "connector", "exactly.once.support": "required"}
+	if _, _, err := d.PutConnectorConfig(ctx, "nums", cfg, false); err != nil {
+		t.Fatal(err)
+	}
+	readAll := func(level kgo.IsolationLevel, want int) []string {
+		t.Helper()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics("numbers"), kgo.FetchIsolationLevel(level))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		var got []string
+		rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer rcancel()
+		for len(got) < want && rctx.Err() == nil {
+			cl.PollFetches(rctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		}
+		return got
+	}
+	committed := readAll(kgo.ReadCommitted(), 100)
+	for i, v := range committed {
+		if want := fmt.Sprintf("n-%d", i); v != want {
+			t.Fatalf("read_committed record %d is %s, want %s (all: %v)", i, v, want, committed)
+		}
+	}
+	if len(committed) != 100 {
+		t.Fatalf("read_committed: %d records, want 100", len(committed))
+	}
+	// read_uncommitted shows the aborted batch too: 20-29 twice.
+	if all := readAll(kgo.ReadUncommitted(), 110); len(all) != 110 || all[20] != "n-20" || all[30] != "n-20" {
+		t.Fatalf("read_uncommitted: %d records (want 110, the aborted batch included): %v", len(all), all)
+	}
+	got, err := offs.Get(ctx, "nums", []map[string]any{{"task": "0"}})
+	if err != nil || got[0]["n"] != int64(99) {
+		t.Fatalf("committed offset %v (%v), want n=99", got, err)
+	}
+	if snap := d.configs.Snapshot(); snap.TaskCountRecords["nums"] != 2 || snap.NeedsFencing("nums") {
+		t.Fatalf("task count record %d (pending %v), want 2 written after the first fencing", snap.TaskCountRecords["nums"], snap.NeedsFencing("nums"))
+	}
+
+	// A zombie of task 1 (the old generation) holds an open transaction;
+	// the next generation has one task only, so only the leader's
+	// fencing round can fence transactional ID g-nums-1.
+	zombie, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.TransactionalID(runtime.TransactionalID("g", connect.TaskID{Connector: "nums", Task: 1})),
+		kgo.RecordRetries(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zombie.Close()
+	if err := zombie.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zombie.ProduceSync(ctx, &kgo.Record{Topic: "numbers", Value: []byte("zombie")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cfg["tasks.max"], cfg["limit"] = "1", "110"
+	if _, _, err := d.PutConnectorConfig(ctx, "nums", cfg, true); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		snap := d.configs.Snapshot()
+		if snap.TaskCount("nums") == 1 && snap.TaskCountRecords["nums"] == 1 && !snap.NeedsFencing("nums") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no fencing of the second generation: task count record %d, pending %v", snap.TaskCountRecords["nums"], snap.NeedsFencing("nums"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	err = zombie.EndTransaction(ctx, kgo.TryCommit)
+	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) && !errors.Is(err, kerr.InvalidProducerIDMapping) {
+		t.Fatalf("the zombie's commit after the fencing round: %v, want it fenced", err)
+	}
+	committed = readAll(kgo.ReadCommitted(), 110)
+	if len(committed) != 110 || committed[109] != "n-109" {
+		t.Fatalf("after the new generation: %d records read_committed, last %q; want 110 ending n-109 (no zombie)", len(committed), committed[len(committed)-1])
+	}
+	for _, v := range committed {
+		if v == "zombie" {
+			t.Fatal("the zombie's record is visible read_committed")
+		}
+	}
+}
