@@ -10,14 +10,23 @@
 // failed Flush leaves nothing of its records in the database and drops its
 // buffer, because the runtime rewinds to the committed offsets and puts
 // the same records again.
+//
+// With offsets.table.name set, the next offset of every partition written
+// is kept in that table, in the same transaction as the rows, and Open
+// rewinds the consumer to it: the table, not the consumer group, says what
+// PostgreSQL has, so a crash between the database commit and the consumer
+// group's commit replays nothing (exactly once into PostgreSQL).
 package postgres
 
 import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/fjordstream/fjord/internal/connect"
 )
@@ -48,6 +57,7 @@ const (
 	KeyMaxRetries    = "max.retries"
 	KeyRetryBackoff  = "retry.backoff.ms"
 	KeyQueryTimeout  = "query.timeout.ms"
+	KeyOffsetsTable  = "offsets.table.name"
 )
 
 // Values of insert.mode and pk.mode.
@@ -107,6 +117,8 @@ func config() connect.ConfigDef {
 			Recommended: []string{PKModeNone, PKModeKafka, PKModeRecordKey, PKModeRecordValue}, Validator: connect.OneOf(PKModeNone, PKModeKafka, PKModeRecordKey, PKModeRecordValue)},
 		{Name: KeyPKFields, Type: connect.ConfigList, Default: "", Importance: connect.Medium, Group: groupWrites, OrderInGroup: 6, DisplayName: "Primary Key Fields",
 			Doc: "The primary key field names: for kafka three column names (default __connect_topic,__connect_partition,__connect_offset); for record_key the key's fields (all when empty) or the one column of a primitive key (default __connect_key); for record_value the value's fields (all when empty)."},
+		{Name: KeyOffsetsTable, Type: connect.ConfigString, Default: "", Importance: connect.Medium, Group: groupWrites, OrderInGroup: 7, DisplayName: "Offsets Table",
+			Doc: "Fjord's: a table (created if missing; a '.' separates a schema from the table) where each Flush records, in its own transaction, the next Kafka offset of every partition it wrote, and from which the task's partitions resume: exactly once into PostgreSQL across crashes. Empty: off, the consumer group's offsets alone say where to resume (at least once)."},
 		{Name: KeyAutoCreate, Type: connect.ConfigBoolean, Default: "false", Importance: connect.Medium, Group: groupDDL, OrderInGroup: 1, DisplayName: "Auto-Create",
 			Doc: "Whether to automatically create the destination table from the record schema (CREATE TABLE IF NOT EXISTS)."},
 		{Name: KeyAutoEvolve, Type: connect.ConfigBoolean, Default: "false", Importance: connect.Medium, Group: groupDDL, OrderInGroup: 2, DisplayName: "Auto-Evolve",
@@ -162,6 +174,10 @@ type settings struct {
 	maxRetries           int
 	backoff              time.Duration
 	timeout              time.Duration
+	// offsetsTable is offsets.table.name split as table.name.format is
+	// (nil: off); connector is the connector's name, its rows' key there.
+	offsetsTable pgx.Identifier
+	connector    string
 }
 
 // parse reads props and checks the keys that depend on each other.
@@ -180,7 +196,12 @@ func parse(props map[string]string) (*settings, error) {
 // fromProps reads parsed keys, unchecked.
 func fromProps(p *connect.Props) *settings {
 	url, _ := pgURL(p.String(KeyURL))
+	var offsets pgx.Identifier
+	if name := strings.TrimSpace(p.String(KeyOffsetsTable)); name != "" {
+		offsets = pgx.Identifier(strings.Split(name, "."))
+	}
 	return &settings{
+		offsetsTable: offsets, connector: p.Raw()[connect.KeyName],
 		url: url, user: p.String(KeyUser), password: p.String(KeyPassword),
 		userSet: p.IsSet(KeyUser), passwordSet: p.IsSet(KeyPassword),
 		tableFormat: p.String(KeyTableFormat), upsert: strings.EqualFold(p.String(KeyInsertMode), InsertModeUpsert),
@@ -204,6 +225,10 @@ func (s *settings) check() (string, string) {
 		return KeyPKFields, "pk.fields needs a pk.mode other than none"
 	case strings.TrimSpace(s.tableFormat) == "":
 		return KeyTableFormat, "must not be empty"
+	case slices.Contains(s.offsetsTable, ""):
+		return KeyOffsetsTable, "a '.' must separate two non-empty names"
+	case s.offsetsTable != nil && s.connector == "":
+		return KeyOffsetsTable, "the offsets' rows are keyed by the connector's name, and name is not set"
 	}
 	return "", ""
 }

@@ -17,21 +17,30 @@ import (
 )
 
 // fakeCtx is the runtime's side of a task: it records reported records
-// and answers ReportError with reportErr (nil: errors.tolerance=all).
+// and rewinds (Offset), and answers ReportError with reportErr (nil:
+// errors.tolerance=all).
 type fakeCtx struct {
 	reported  []connect.SinkRecord
 	reasons   []error
 	reportErr error
 	commits   int
+	rewinds   map[connect.TopicPartition]int64
 }
 
-func (c *fakeCtx) Config() map[string]string               { return nil }
-func (c *fakeCtx) Assignment() []connect.TopicPartition    { return nil }
-func (c *fakeCtx) Offset(map[connect.TopicPartition]int64) {}
-func (c *fakeCtx) Timeout(time.Duration)                   {}
-func (c *fakeCtx) Pause(...connect.TopicPartition)         {}
-func (c *fakeCtx) Resume(...connect.TopicPartition)        {}
-func (c *fakeCtx) RequestCommit()                          { c.commits++ }
+func (c *fakeCtx) Config() map[string]string            { return nil }
+func (c *fakeCtx) Assignment() []connect.TopicPartition { return nil }
+func (c *fakeCtx) Offset(o map[connect.TopicPartition]int64) {
+	if c.rewinds == nil {
+		c.rewinds = map[connect.TopicPartition]int64{}
+	}
+	for tp, off := range o {
+		c.rewinds[tp] = off
+	}
+}
+func (c *fakeCtx) Timeout(time.Duration)            {}
+func (c *fakeCtx) Pause(...connect.TopicPartition)  {}
+func (c *fakeCtx) Resume(...connect.TopicPartition) {}
+func (c *fakeCtx) RequestCommit()                   { c.commits++ }
 func (c *fakeCtx) ReportError(r connect.SinkRecord, err error) error {
 	c.reported, c.reasons = append(c.reported, r), append(c.reasons, err)
 	return c.reportErr
@@ -103,6 +112,12 @@ func TestSink(t *testing.T) {
 	t.Run("OneTransaction", e.testOneTransaction)
 	t.Run("ReconnectAfterTerminate", e.testReconnect)
 	t.Run("QuotedSchemaQualified", e.testQualified)
+	// offsets.table.name (offsets_test.go).
+	t.Run("OffsetsCommitWithRows", e.testOffsetsCommitWithRows)
+	t.Run("OffsetsFailedFlushLeavesNeither", e.testOffsetsFailedFlush)
+	t.Run("OffsetsOpenRewinds", e.testOffsetsOpenRewinds)
+	t.Run("OffsetsFenced", e.testOffsetsFenced)
+	t.Run("OffsetsRowByRow", e.testOffsetsRowByRow)
 }
 
 // allTypes is a value schema with a field of every mapped type.
