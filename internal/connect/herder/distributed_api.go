@@ -326,6 +326,9 @@ func (d *Distributed) AlterConnectorOffsets(ctx context.Context, name string, of
 	if err != nil {
 		return "", err
 	}
+	if err := d.fenceBeforeOffsetWrite(ctx, v); err != nil {
+		return "", err
+	}
 	return v.alter(ctx, offsets)
 }
 
@@ -336,6 +339,9 @@ func (d *Distributed) ResetConnectorOffsets(ctx context.Context, name string) (s
 	}
 	v, err := d.offsetsView(ctx, name)
 	if err != nil {
+		return "", err
+	}
+	if err := d.fenceBeforeOffsetWrite(ctx, v); err != nil {
 		return "", err
 	}
 	return v.reset(ctx)

@@ -181,3 +181,20 @@ func (d *Distributed) askFencing(ctx context.Context, name string) error {
 func (d *Distributed) needsFencingLocked(id connect.TaskID) bool {
 	return d.exactlyOnce() && d.snap.NeedsFencing(id.Connector) && d.typeOf(d.snap.Connectors[id.Connector]) == connect.SourceType
 }
+
+// fenceBeforeOffsetWrite fences a stopped exactly-once source connector's
+// last task generation before its offsets are altered or reset (KIP-875
+// with KIP-618, as Kafka): a zombie task still running somewhere cannot
+// commit offsets over the new ones.
+func (d *Distributed) fenceBeforeOffsetWrite(ctx context.Context, v offsetsView) error {
+	if !d.exactlyOnce() || v.typ != connect.SourceType || !v.stopped {
+		return nil
+	}
+	d.fenceMu.Lock()
+	defer d.fenceMu.Unlock()
+	snap, err := d.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	return d.fenceTasks(ctx, v.name, max(snap.TaskCountRecords[v.name], snap.TaskCount(v.name)))
+}
