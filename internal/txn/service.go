@@ -526,11 +526,23 @@ func (s *Service) writeDue(ctx context.Context, partition int32, sp *served) boo
 		// Every partition holds the marker: nothing is left of this
 		// transaction's, whatever becomes of its completion below.
 		delete(sp.left, k)
-		if _, err := sp.rt.Do(ctx, func(c *Coordinator, now time.Time) coordinator.Result { return c.MarkersWritten(job, now) }); err != nil {
+		done := jobKey{job.ID, job.ProducerID, job.ProducerEpoch, job.Commit, 0}
+		if _, err := sp.rt.Do(ctx, func(c *Coordinator, now time.Time) coordinator.Result {
+			res := c.MarkersWritten(job, now)
+			// The End waiting for this transaction is released as the
+			// completion is applied, not once it is durable (one
+			// replicated write less on every commit's path): the
+			// producer's next request is applied after it, and its own
+			// answer waits for its records, so for this one too. The
+			// end itself was decided, durably, at Prepare*; a
+			// completion lost with the coordinator is redone from
+			// there.
+			sp.completed(done)
+			return res
+		}); err != nil {
 			failed = true
 			continue
 		}
-		sp.completed(jobKey{job.ID, job.ProducerID, job.ProducerEpoch, job.Commit, 0})
 	}
 	return failed
 }
