@@ -121,6 +121,7 @@ type Broker struct {
 	TransactionStateLogSegmentBytes      int32         // transaction.state.log.segment.bytes
 	TransactionAbortCheckInterval        time.Duration // transaction.abort.timed.out.transaction.cleanup.interval.ms
 	TransactionExpiredCheckInterval      time.Duration // transaction.remove.expired.transaction.cleanup.interval.ms
+	TransactionVersion                   int16         // transaction.version: the finalized feature level
 	ProducerIDExpiration                 time.Duration // producer.id.expiration.ms
 
 	TLS TLS
@@ -329,6 +330,7 @@ func (b *Broker) fill(values map[string]any) {
 	b.TransactionStateLogSegmentBytes = int32(i("transaction.state.log.segment.bytes"))
 	b.TransactionAbortCheckInterval = ms("transaction.abort.timed.out.transaction.cleanup.interval.ms")
 	b.TransactionExpiredCheckInterval = ms("transaction.remove.expired.transaction.cleanup.interval.ms")
+	b.TransactionVersion = int16(i("transaction.version"))
 	b.ProducerIDExpiration = ms("producer.id.expiration.ms")
 
 	b.TLS = TLS{

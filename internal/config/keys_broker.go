@@ -425,6 +425,9 @@ func brokerKeys() []Key {
 		broker("transaction.abort.timed.out.transaction.cleanup.interval.ms", TypeInt, "10000", Low,
 			"How often the coordinator looks for transactions past their timeout, to abort them.").
 			valid(atLeast{1}),
+		broker("transaction.version", TypeShort, "2", Medium,
+			"Fjord's finalized level of Kafka's transaction.version feature, advertised in ApiVersions (Kafka finalizes it with kafka-features.sh or kafka-storage.sh format --feature; 4.0's default is 2): 2 lets producers run KIP-890 part 2 transactions (an epoch bump per transaction, no AddPartitionsToTxn or AddOffsetsToTxn); 0 or 1 keeps them on part 1's flow. Every broker of a cluster should have the same.").
+			valid(between{0, 2}),
 		broker("transaction.remove.expired.transaction.cleanup.interval.ms", TypeInt, "3600000", Low,
 			"How often the coordinator looks for transactional IDs past transactional.id.expiration.ms.").
 			valid(atLeast{1}),

@@ -64,7 +64,7 @@ func TestTransactions_ReadCommitted(t *testing.T) {
 			opts.ProducerID, opts.BaseSequence = pid, seq
 		}
 		if txn {
-			part.AllowTransaction(pid, 0, part.VerificationGuard(pid)) // as if verified with a coordinator
+			part.AllowTransaction(pid, 0, part.VerificationGuard(pid, 0, false)) // as if verified with a coordinator
 		}
 		pend, err := part.Append(record.Build(recs, opts), time.Now())
 		if err != nil {

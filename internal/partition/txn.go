@@ -33,7 +33,12 @@ func (p *Partition) InTransaction(producerID int64) bool {
 // partition. A marker for the producer in between (its transaction ended:
 // a timeout, a fencing) withdraws the token, so a write delayed past its
 // transaction's end cannot open it again as a hanging transaction.
-func (p *Partition) VerificationGuard(producerID int64) uint64 {
+//
+// The guard is for a write at epoch. Under KIP-890 part 2 (tv2) the
+// previous transaction's markers carry the epoch the next one writes
+// with, so a marker at that very epoch ends the previous transaction, not
+// this one, and leaves the guard (Kafka's isV2NextTransactionStarted).
+func (p *Partition) VerificationGuard(producerID int64, epoch int16, tv2 bool) uint64 {
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
 	if g, ok := p.guards[producerID]; ok {
@@ -45,7 +50,7 @@ func (p *Partition) VerificationGuard(producerID int64) uint64 {
 		clear(p.guards) // stale guards of producers that never wrote
 	}
 	p.guardSeq++
-	p.guards[producerID] = txnGuard{token: p.guardSeq, epoch: -1}
+	p.guards[producerID] = txnGuard{token: p.guardSeq, epoch: -1, want: epoch, tv2: tv2}
 	return p.guardSeq
 }
 
@@ -71,14 +76,18 @@ func (p *Partition) AllowTransaction(producerID int64, epoch int16, token uint64
 	if !ok || g.token != token {
 		return false
 	}
-	p.guards[producerID] = txnGuard{token: token, epoch: epoch}
+	g.epoch = epoch
+	p.guards[producerID] = g
 	return true
 }
 
-// txnGuard is a producer's verification in progress (epoch -1) or done.
+// txnGuard is a producer's verification in progress (epoch -1) or done
+// (epoch: the epoch allowed), for a write at want.
 type txnGuard struct {
 	token uint64
 	epoch int16
+	want  int16
+	tv2   bool // a KIP-890 part 2 write: a marker at want leaves it
 }
 
 // inTransaction reports whether producerID has a transaction ongoing here.
@@ -132,7 +141,9 @@ func (p *Partition) WriteMarker(producerID int64, epoch int16, commit bool, coor
 // state, indexing an aborted transaction. Caller holds produceMu.
 func (p *Partition) applyMarker(producerID int64, epoch int16, m record.Marker, offset, nowMs int64) {
 	p.producers.applyMarker(producerID, epoch, m.CoordinatorEpoch, nowMs)
-	delete(p.guards, producerID)
+	if g, ok := p.guards[producerID]; !ok || !g.tv2 || g.want != epoch {
+		delete(p.guards, producerID)
+	}
 	// The aborted transaction is indexed before it leaves the open ones
 	// (under txnMu, which the last stable offset is read under): a
 	// read_committed fetch never reads its records without the entry

@@ -37,7 +37,7 @@ func mustAppendTxn(t *testing.T, p *Partition, b []byte) Pending {
 // does with the coordinator's answer.
 func allow(t *testing.T, p *Partition, producerID int64, epoch int16) {
 	t.Helper()
-	if !p.AllowTransaction(producerID, epoch, p.VerificationGuard(producerID)) {
+	if !p.AllowTransaction(producerID, epoch, p.VerificationGuard(producerID, epoch, false)) {
 		t.Fatal("a fresh verification guard was refused")
 	}
 }
@@ -298,7 +298,7 @@ func TestPartition_TransactionNeedsVerification(t *testing.T) {
 		t.Fatalf("verified at another epoch: %v", err)
 	}
 	// The marker lands while the coordinator is being asked.
-	tok := p.VerificationGuard(7)
+	tok := p.VerificationGuard(7, 0, false)
 	mustMarker(t, p, 7, 0, false, 0)
 	if p.AllowTransaction(7, 0, tok) {
 		t.Fatal("a guard a marker withdrew was honoured")
@@ -318,5 +318,32 @@ func TestPartition_TransactionNeedsVerification(t *testing.T) {
 	mustMarker(t, p, 7, 0, true, 0)
 	if _, err := p.Append(txnBatch(7, 0, 2, 1), time.Now()); !errors.Is(err, ErrInvalidTxnState) {
 		t.Fatalf("the next transaction, unverified: %v", err)
+	}
+}
+
+// TestPartition_TV2GuardSurvivesTheEndOfThePreviousTransaction: under
+// KIP-890 part 2 the markers of a transaction carry the epoch the next one
+// writes with; a verification of the next transaction's write (at that
+// epoch) is not withdrawn by them, one of part 1 is; and a write at the
+// ended transaction's epoch is refused as an older epoch.
+func TestPartition_TV2GuardSurvivesTheEndOfThePreviousTransaction(t *testing.T) {
+	p := openTest(t, nil)
+	allow(t, p, 7, 0)
+	mustAppend(t, p, txnBatch(7, 0, 0, 1))
+	tok := p.VerificationGuard(7, 1, true) // the next transaction's first write, at epoch 1
+	mustMarker(t, p, 7, 1, true, 0)        // the first transaction's commit, bumped to 1
+	if !p.AllowTransaction(7, 1, tok) {
+		t.Fatal("the next transaction's verification was withdrawn by the previous one's marker")
+	}
+	mustAppend(t, p, txnBatch(7, 1, 0, 1))
+	if _, err := p.Append(txnBatch(7, 0, 1, 1), time.Now()); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("a late write of the ended transaction: %v, want an older epoch", err)
+	}
+	// Part 1 (tv2 false): the same marker withdraws it.
+	mustMarker(t, p, 7, 1, true, 0)
+	tok = p.VerificationGuard(7, 1, false)
+	mustMarker(t, p, 7, 1, false, 0)
+	if p.AllowTransaction(7, 1, tok) {
+		t.Fatal("a part 1 verification survived a marker")
 	}
 }

@@ -286,7 +286,9 @@ func (b *Broker) checkTransactional(ctx context.Context, req *kmsg.ProduceReques
 	}
 	vctx, cancel := context.WithTimeout(ctx, txnRequestTimeout)
 	defer cancel()
-	return b.verifyTransactional(vctx, part, *req.TransactionID, h.ProducerID, h.ProducerEpoch)
+	// Produce v12+ is KIP-890 part 2's: the partition is added, not
+	// only verified (the producer sent no AddPartitionsToTxn).
+	return b.verifyTransactional(vctx, part, *req.TransactionID, h.ProducerID, h.ProducerEpoch, req.Version >= 12)
 }
 
 func (b *Broker) logProduceError(topic string, p int32, err error) {

@@ -8,7 +8,8 @@ package server
 // INVALID_PRODUCER_EPOCH before v2 (KIP-588). v4+ (brokers, KIP-890): a
 // batch of transactions; with verify_only a partition leader checks that
 // a transactional write belongs to an ongoing transaction holding its
-// partition (nothing changes), without it the partitions are added.
+// partition (nothing changes), without it the partitions are added (v5:
+// a KIP-890 part 2 write's implicit add, which starts the transaction).
 
 import (
 	"context"
@@ -24,7 +25,7 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, req *kmsg.AddPart
 	if req.Version >= 4 {
 		return b.groupCall(ctx, func(ctx context.Context) kmsg.Response {
 			for _, tr := range req.Transactions {
-				resp.Transactions = append(resp.Transactions, b.addPartitionsBatched(ctx, tr))
+				resp.Transactions = append(resp.Transactions, b.addPartitionsBatched(ctx, tr, req.Version))
 			}
 			return resp
 		})
@@ -72,7 +73,7 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, req *kmsg.AddPart
 }
 
 // addPartitionsBatched answers one transaction of a v4+ request.
-func (b *Broker) addPartitionsBatched(ctx context.Context, tr kmsg.AddPartitionsToTxnRequestTransaction) kmsg.AddPartitionsToTxnResponseTransaction {
+func (b *Broker) addPartitionsBatched(ctx context.Context, tr kmsg.AddPartitionsToTxnRequestTransaction, version int16) kmsg.AddPartitionsToTxnResponseTransaction {
 	out := kmsg.NewAddPartitionsToTxnResponseTransaction()
 	out.TransactionalID = tr.TransactionalID
 	var parts []txn.TopicPartition
@@ -88,7 +89,7 @@ func (b *Broker) addPartitionsBatched(ctx context.Context, tr kmsg.AddPartitions
 				codes[i] = txnCode(err, true)
 			}
 		}
-	} else if err := b.txns.AddPartitions(ctx, tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, parts); err != nil {
+	} else if err := b.addForBroker(ctx, tr, parts, version); err != nil {
 		code := txnCode(err, true)
 		for i := range codes {
 			codes[i] = code
@@ -107,4 +108,14 @@ func (b *Broker) addPartitionsBatched(ctx context.Context, tr kmsg.AddPartitions
 		out.Topics = append(out.Topics, st)
 	}
 	return out
+}
+
+// addForBroker adds a partition leader's partitions (v4+ without
+// verify_only); v5 is a KIP-890 part 2 leader's implicit add, as Kafka
+// tells the two apart by the version.
+func (b *Broker) addForBroker(ctx context.Context, tr kmsg.AddPartitionsToTxnRequestTransaction, parts []txn.TopicPartition, version int16) error {
+	if version >= 5 {
+		return b.txns.AddPartitionsTV2(ctx, tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, parts)
+	}
+	return b.txns.AddPartitions(ctx, tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, parts)
 }

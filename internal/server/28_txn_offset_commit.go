@@ -1,7 +1,9 @@
 package server
 
-// TxnOffsetCommit (key 28), v0-v3 (v3: KIP-447's member ID, generation and
-// instance ID): a transactional producer commits a group's offsets within
+// TxnOffsetCommit (key 28), v0-v5 (v3: KIP-447's member ID, generation and
+// instance ID; v4: KIP-890 part 1's errors, the same request; v5: KIP-890
+// part 2, the transaction's partition added here rather than by
+// AddOffsetsToTxn): a transactional producer commits a group's offsets within
 // its transaction, at the group's coordinator. The transaction's
 // coordinator first verifies that the transaction holds the group's
 // __consumer_offsets partition (AddOffsetsToTxn came first), as a
@@ -41,7 +43,9 @@ func (b *Broker) handleTxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetC
 		if part == nil {
 			return fail(kerr.NotCoordinator.Code)
 		}
-		if err := b.verifyTransactional(ctx, part, req.TransactionalID, req.ProducerID, req.ProducerEpoch); err != nil {
+		// v5 is KIP-890 part 2's: the producer sent no AddOffsetsToTxn,
+		// so the group's partition is added to the transaction here.
+		if err := b.verifyTransactional(ctx, part, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Version >= 5); err != nil {
 			return fail(txnCode(err, req.Version >= 3))
 		}
 		return b.groups.TxnOffsetCommit(ctx, req)

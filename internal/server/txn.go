@@ -277,7 +277,13 @@ func (w *markerWriter) writeRemote(ctx context.Context, leader, coordinatorEpoch
 // coordinator's refusals keep their codes; its being away or busy
 // becomes NOT_ENOUGH_REPLICAS, which every client retries, as Kafka
 // answers.
-func (b *Broker) verifyTransactional(ctx context.Context, part *partition.Partition, txnID string, pid int64, epoch int16) error {
+//
+// tv2 is a KIP-890 part 2 write (Produce v12+, TxnOffsetCommit v5+): the
+// producer did not add the partition itself, so the coordinator is asked
+// to add it (which starts the transaction), not just to verify; a
+// transaction still completing (CONCURRENT_TRANSACTIONS) is waited for a
+// moment, as Kafka's leader retries it.
+func (b *Broker) verifyTransactional(ctx context.Context, part *partition.Partition, txnID string, pid int64, epoch int16, tv2 bool) error {
 	if part.InTransaction(pid) {
 		// Its transaction is open here: verified when it began. A zombie
 		// of an older epoch is refused at once (its append would be,
@@ -287,14 +293,24 @@ func (b *Broker) verifyTransactional(ctx context.Context, part *partition.Partit
 		}
 		return nil
 	}
-	// The guard is taken before asking: a marker meanwhile withdraws it.
-	token := part.VerificationGuard(pid)
 	tp := txn.TopicPartition{Topic: part.ID.Topic, Partition: part.ID.Partition}
-	var err error
-	if st := b.txns.Status(b.txns.PartitionFor(txnID)); st == coordinator.StatusActive || st == coordinator.StatusLoading {
-		err = b.txns.Verify(ctx, txnID, pid, epoch, []txn.TopicPartition{tp})[0]
-	} else {
-		err = b.verifyRemote(ctx, txnID, pid, epoch, tp)
+	var (
+		token uint64
+		err   error
+	)
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		// The guard is taken before asking: a marker meanwhile withdraws it.
+		token = part.VerificationGuard(pid, epoch, tv2)
+		err = b.askCoordinator(ctx, txnID, pid, epoch, tp, tv2)
+		if !tv2 || !errors.Is(err, kerr.ConcurrentTransactions) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+			continue
+		}
+		break
 	}
 	if err != nil {
 		switch code := protocol.CoordinatorErrorCode(err); code {
@@ -315,9 +331,22 @@ func (b *Broker) verifyTransactional(ctx context.Context, part *partition.Partit
 	return nil
 }
 
+// askCoordinator verifies (or, tv2, adds) tp in txnID's transaction: in
+// process when this node leads the coordinator's partition, over
+// AddPartitionsToTxn otherwise.
+func (b *Broker) askCoordinator(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TopicPartition, tv2 bool) error {
+	if st := b.txns.Status(b.txns.PartitionFor(txnID)); st == coordinator.StatusActive || st == coordinator.StatusLoading {
+		if tv2 {
+			return b.txns.AddPartitionsTV2(ctx, txnID, pid, epoch, []txn.TopicPartition{tp})
+		}
+		return b.txns.Verify(ctx, txnID, pid, epoch, []txn.TopicPartition{tp})[0]
+	}
+	return b.verifyRemote(ctx, txnID, pid, epoch, tp, tv2)
+}
+
 // verifyRemote asks txnID's coordinator on another broker
-// (AddPartitionsToTxn v4, verify_only).
-func (b *Broker) verifyRemote(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TopicPartition) error {
+// (AddPartitionsToTxn v4, verify_only; tv2: v5, adding the partition).
+func (b *Broker) verifyRemote(ctx context.Context, txnID string, pid int64, epoch int16, tp txn.TopicPartition, tv2 bool) error {
 	t := b.meta.Image().Topic(txn.StateTopic)
 	p := b.txns.PartitionFor(txnID)
 	if t == nil || int(p) >= len(t.Partitions) || t.Partitions[p].Leader < 0 {
@@ -329,8 +358,11 @@ func (b *Broker) verifyRemote(ctx context.Context, txnID string, pid int64, epoc
 	}
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	req.Version = 4
+	if tv2 {
+		req.Version = 5
+	}
 	tr := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = txnID, pid, epoch, true
+	tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = txnID, pid, epoch, !tv2
 	rt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
 	rt.Topic, rt.Partitions = tp.Topic, []int32{tp.Partition}
 	tr.Topics = append(tr.Topics, rt)

@@ -12,7 +12,7 @@ import (
 
 // Versions written: Kafka's TransactionLogKey v0 and TransactionLogValue
 // v0 (kmsg's TxnMetadataKey and TxnMetadataValue), which every Kafka
-// version reads.
+// version reads; a KIP-890 part 2 transaction's value is v1 (Kafka 4.0's).
 const (
 	keyVersion   = 0
 	valueVersion = 0
@@ -44,6 +44,16 @@ func record(t *Txn) coordinator.Record {
 	}
 	v.LastUpdateTimestamp = millis(t.LastUpdate)
 	v.StartTimestamp = millis(t.StartTime)
+	if t.TV2 || t.NextProducerID >= 0 {
+		// KIP-890 part 2's value v1 (Kafka 4.0's), with its tagged
+		// fields: the next producer ID of an end that ran out of epochs
+		// must survive a coordinator move (Kafka 4.0 leaves it out).
+		v.Version = 1
+		v.PreviousProducerID, v.NextProducerID = t.PreviousProducerID, t.NextProducerID
+		if t.TV2 {
+			v.ClientTransactionVersion = 2
+		}
+	}
 	return coordinator.Record{Key: key(t.ID), Value: v.AppendTo(nil)}
 }
 
@@ -80,7 +90,7 @@ func (c *Coordinator) Replay(k, value []byte) error {
 		delete(c.txns, mk.TransactionalID)
 		return nil
 	}
-	var v kmsg.TxnMetadataValue
+	v := kmsg.NewTxnMetadataValue() // absent tagged fields keep their defaults (-1)
 	if err := v.ReadFrom(value); err != nil {
 		delete(c.txns, mk.TransactionalID) // as for a bad value below
 		return fmt.Errorf("%w: value of %q: %w", errBadRecord, mk.TransactionalID, err)
@@ -99,8 +109,12 @@ func (c *Coordinator) Replay(k, value []byte) error {
 		return nil
 	}
 	t := &Txn{ID: mk.TransactionalID, ProducerID: v.ProducerID, ProducerEpoch: v.ProducerEpoch, LastProducerEpoch: noEpoch, PreviousProducerID: -1,
+		NextProducerID: -1, TV2: v.Version >= 1 && v.ClientTransactionVersion >= 2,
 		Timeout: time.Duration(v.TimeoutMillis) * time.Millisecond, State: v.State, Partitions: map[TopicPartition]struct{}{},
 		StartTime: fromMillis(v.StartTimestamp), LastUpdate: fromMillis(v.LastUpdateTimestamp)}
+	if v.Version >= 1 {
+		t.PreviousProducerID, t.NextProducerID = max(v.PreviousProducerID, -1), max(v.NextProducerID, -1)
+	}
 	if t.State == kmsg.TransactionStatePrepareEpochFence {
 		// Kafka's transient fencing state: its abort is what follows.
 		t.State = kmsg.TransactionStatePrepareAbort

@@ -289,6 +289,15 @@ func (s *Service) AddPartitions(ctx context.Context, id string, pid int64, epoch
 	}))
 }
 
+// AddPartitionsTV2 serves a partition leader's implicit add of a KIP-890
+// part 2 write (AddPartitionsToTxn v5 with verify_only false, or this
+// node's own produce): nil, or the error the write is refused with.
+func (s *Service) AddPartitionsTV2(ctx context.Context, id string, pid int64, epoch int16, parts []TopicPartition) error {
+	return errOf(s.do(ctx, id, func(c *Coordinator, now time.Time) coordinator.Result {
+		return c.AddPartitionsTV2(id, pid, epoch, parts, now)
+	}))
+}
+
 // Verify serves a partition leader's check of a transactional write
 // (AddPartitionsToTxn v4+ verify_only): one error (or nil) per partition.
 func (s *Service) Verify(ctx context.Context, id string, pid int64, epoch int16, parts []TopicPartition) []error {
@@ -305,34 +314,66 @@ func (s *Service) Verify(ctx context.Context, id string, pid int64, epoch int16,
 	return resp.([]error)
 }
 
-// End serves EndTxn: answered once the Prepare* state is durable; the
-// markers follow.
+// End serves EndTxn: decided once the Prepare* state is durable; the
+// markers follow. tv2 is EndTxn v5 (KIP-890 part 2): the epoch is bumped
+// and the producer ID and epoch to continue with are returned (the
+// request's own for older versions).
 //
 // Then it waits, up to endWait, for the markers to be written and the
 // transaction completed: the producer's next transaction would otherwise
 // be told CONCURRENT_TRANSACTIONS and back off (20 ms and more in the
 // clients) until then. The answer is the same either way: the end is
 // decided once durable.
-func (s *Service) End(ctx context.Context, id string, pid int64, epoch int16, commit bool) error {
+func (s *Service) End(ctx context.Context, id string, pid int64, epoch int16, commit, tv2 bool) (int64, int16, error) {
 	sp := s.served(s.PartitionFor(id))
 	if sp == nil {
-		return coordinator.ErrNotCoordinator
+		return -1, -1, coordinator.ErrNotCoordinator
 	}
-	done := sp.waitFor(jobKey{id, pid, epoch, commit, 0})
-	resp, err := sp.rt.Do(ctx, func(c *Coordinator, now time.Time) coordinator.Result {
-		res := c.End(id, pid, epoch, commit, now)
-		if res.Response == nil && len(res.Records) == 0 {
-			res.Response = errEndDone // a retry of an end already completed
+	req := EndRequest{ID: id, ProducerID: pid, ProducerEpoch: epoch, Commit: commit, FreshProducerID: -1}
+	var done *endWaiter
+	end := func(c *Coordinator, now time.Time) coordinator.Result {
+		var res coordinator.Result
+		if tv2 {
+			res = c.EndTV2(req, now)
+		} else {
+			res = c.End(id, pid, epoch, commit, now)
+			if res.Response == nil && len(res.Records) == 0 {
+				res.Response = errEndDone // a retry of an end already completed
+			}
+		}
+		// The waiter is registered as the end is applied, keyed by the
+		// markers' producer and epoch (bumped under KIP-890 part 2):
+		// the marker loop cannot complete the job before.
+		if t := c.txns[id]; len(res.Records) > 0 && t != nil &&
+			(t.State == kmsg.TransactionStatePrepareCommit || t.State == kmsg.TransactionStatePrepareAbort) {
+			done = sp.waitFor(jobKey{id, t.ProducerID, t.ProducerEpoch, commit, 0})
 		}
 		return res
-	})
-	if err == nil && resp == errEndDone {
-		sp.forget(done)
-		return nil
 	}
-	if err := errOf(resp, err); err != nil {
-		sp.forget(done)
-		return err
+	resp, err := sp.rt.Do(ctx, end)
+	if err == nil && errors.Is(asError(resp), ErrNeedProducerID) {
+		fresh, perr := s.cfg.ProducerID(ctx)
+		if perr != nil {
+			return -1, -1, fmt.Errorf("%w: no producer ID: %w", kerr.CoordinatorNotAvailable, perr)
+		}
+		req.FreshProducerID = fresh
+		resp, err = sp.rt.Do(ctx, end)
+	}
+	if err == nil && resp == errEndDone {
+		return pid, epoch, nil
+	}
+	if err := errOf(asErrorOrNil(resp), err); err != nil {
+		if done != nil {
+			sp.forget(done)
+		}
+		return -1, -1, err
+	}
+	outPID, outEpoch := pid, epoch
+	if r, ok := resp.(EndResult); ok {
+		outPID, outEpoch = r.ProducerID, r.ProducerEpoch
+	}
+	if done == nil {
+		return outPID, outEpoch, nil // nothing to wait for: a retry, or an empty abort
 	}
 	s.poke(id)
 	t := time.NewTimer(endWait)
@@ -343,7 +384,21 @@ func (s *Service) End(ctx context.Context, id string, pid int64, epoch int16, co
 	case <-ctx.Done():
 	}
 	sp.forget(done)
-	return nil
+	return outPID, outEpoch, nil
+}
+
+// asError returns resp if it is an error.
+func asError(resp any) error {
+	err, _ := resp.(error)
+	return err
+}
+
+// asErrorOrNil is resp for errOf: an EndResult is no error.
+func asErrorOrNil(resp any) any {
+	if _, ok := resp.(EndResult); ok {
+		return nil
+	}
+	return resp
 }
 
 // endWait bounds how long End waits for the markers.

@@ -120,7 +120,7 @@ func TestService_TransactionLifecycle(t *testing.T) {
 	if errs := s.Verify(ctx, "tx", pid, epoch, []TopicPartition{{"a", 0}, {"c", 0}}); errs[0] != nil || !errors.Is(errs[1], kerr.InvalidTxnState) {
 		t.Fatalf("verify: %v", errs)
 	}
-	if err := s.End(ctx, "tx", pid, epoch, true); err != nil {
+	if _, _, err := s.End(ctx, "tx", pid, epoch, true, false); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the commit's completion", func() bool {
@@ -141,7 +141,7 @@ func TestService_TransactionLifecycle(t *testing.T) {
 	if err := s.AddPartitions(ctx, "tx", pid, epoch, parts); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.End(ctx, "tx", pid, epoch, false); err != nil {
+	if _, _, err := s.End(ctx, "tx", pid, epoch, false, false); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "a few retries", func() bool {

@@ -79,6 +79,14 @@ type Txn struct {
 	Timeout            time.Duration         // the producer's transaction.timeout.ms
 	State              kmsg.TransactionState // Empty, Ongoing, Prepare*, Complete*
 	Partitions         map[TopicPartition]struct{}
+	// NextProducerID is the producer ID a KIP-890 part 2 end moves to
+	// once its transaction completes, when the epochs of ProducerID ran
+	// out (-1: none); its markers carry ProducerID at epoch 32767.
+	NextProducerID int64
+	// TV2 records that the producer runs KIP-890 part 2 transactions
+	// (transaction.version 2: EndTxn v5, implicit partition adds),
+	// Kafka's ClientTransactionVersion.
+	TV2 bool
 	// StartTime is when the ongoing transaction began (zero when none);
 	// LastUpdate when the state last changed.
 	StartTime, LastUpdate time.Time
@@ -175,7 +183,7 @@ func (c *Coordinator) Init(req InitRequest, now time.Time) coordinator.Result {
 			return fail(ErrNeedProducerID)
 		}
 		t = &Txn{ID: req.ID, ProducerID: req.FreshProducerID, ProducerEpoch: noEpoch, LastProducerEpoch: noEpoch, PreviousProducerID: -1,
-			State: kmsg.TransactionStateEmpty, Partitions: map[TopicPartition]struct{}{}}
+			NextProducerID: -1, State: kmsg.TransactionStateEmpty, Partitions: map[TopicPartition]struct{}{}}
 	} else {
 		t = t.clone()
 	}
@@ -282,6 +290,17 @@ func (c *Coordinator) check(id string, pid int64, epoch int16) (*Txn, error) {
 // transaction, which becomes Ongoing. The response is nil or a kerr error
 // for every partition.
 func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []TopicPartition, now time.Time) coordinator.Result {
+	return c.addPartitions(id, pid, epoch, parts, false, now)
+}
+
+// AddPartitionsTV2 is AddPartitions for a partition leader's implicit add
+// of a KIP-890 part 2 write (Produce v12+, TxnOffsetCommit v5+): the same
+// checks, and the transaction is marked as the producer's TV2 one.
+func (c *Coordinator) AddPartitionsTV2(id string, pid int64, epoch int16, parts []TopicPartition, now time.Time) coordinator.Result {
+	return c.addPartitions(id, pid, epoch, parts, true, now)
+}
+
+func (c *Coordinator) addPartitions(id string, pid int64, epoch int16, parts []TopicPartition, tv2 bool, now time.Time) coordinator.Result {
 	now = ms(now)
 	t, err := c.check(id, pid, epoch)
 	if err != nil {
@@ -309,6 +328,7 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []T
 	if t.State != kmsg.TransactionStateOngoing {
 		t.State, t.StartTime = kmsg.TransactionStateOngoing, now
 	}
+	t.TV2 = t.TV2 || tv2
 	t.LastUpdate = now
 	c.txns[id] = t
 	return coordinator.Result{Records: []coordinator.Record{record(t)}}
@@ -391,6 +411,7 @@ func (c *Coordinator) MarkersWritten(job MarkerJob, now time.Time) coordinator.R
 	}
 	t.LastUpdate = now // StartTime stays: DescribeTransactions shows it, as Kafka's
 	clear(t.Partitions)
+	rotate(t)
 	c.txns[job.ID] = t
 	return coordinator.Result{Records: []coordinator.Record{record(t)}}
 }
