@@ -108,18 +108,25 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	promReg := metrics.NewRegistry()
+	// The herder, made after the worker, answers the worker's
+	// post-producer check; no task starts before it exists.
+	var h *herder.Distributed
+	taskIsCurrent := func(ctx context.Context, id connect.TaskID, cfg map[string]string) error {
+		return h.TaskIsCurrent(ctx, id, cfg)
+	}
 	worker, err := runtime.NewWorker(runtime.WorkerConfig{WorkerID: workerID, BootstrapServers: seeds, ClientOptions: clientOpts,
 		ProducerOptions: producerOpts, ConsumerOptions: consumerOpts, AdminProps: adminProps, Metrics: runtime.NewMetrics(promReg),
 		ConverterProps: connect.ConverterProps(cfg.Worker), OffsetFlushInterval: time.Duration(props.Int(connect.WorkerOffsetFlushInterval)) * time.Millisecond,
 		OffsetFlushTimeout: time.Duration(props.Int(connect.WorkerOffsetFlushTimeout)) * time.Millisecond,
 		ShutdownTimeout:    time.Duration(props.Int(connect.WorkerTaskShutdownTimeout)) * time.Millisecond,
 		Logger:             logger, Registry: reg, Offsets: offsets, TopicCreationDisabled: !props.Bool(connect.WorkerTopicCreation),
-		OverridePolicy: policy, ExactlyOnce: eos == connect.ExactlyOnceEnabled, GroupID: props.String(connect.WorkerGroupID)})
+		OverridePolicy: policy, ExactlyOnce: eos == connect.ExactlyOnceEnabled, GroupID: props.String(connect.WorkerGroupID),
+		TaskIsCurrent: taskIsCurrent})
 	if err != nil {
 		_ = srv.Close(context.Background())
 		return err
 	}
-	h, err := herder.NewDistributed(herder.DistributedConfig{WorkerID: workerID, URL: url, Seeds: seeds, ClientOptions: clientOpts,
+	h, err = herder.NewDistributed(herder.DistributedConfig{WorkerID: workerID, URL: url, Seeds: seeds, ClientOptions: clientOpts,
 		OverridePolicy: policy, TopicTrackingDisabled: !props.Bool(connect.WorkerTopicTracking),
 		TopicCreationDisabled: !props.Bool(connect.WorkerTopicCreation), Registry: reg, Worker: worker, Offsets: offsets,
 		Configs: storage.TopicSpec{Name: props.String(connect.WorkerConfigTopic), Partitions: 1, ReplicationFactor: rf(connect.WorkerConfigTopicRF)},

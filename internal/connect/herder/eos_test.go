@@ -144,13 +144,15 @@ func TestDistributed_ExactlyOnceSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var d *Distributed
 	w, err := runtime.NewWorker(runtime.WorkerConfig{WorkerID: "w1", BootstrapServers: seeds, ClientOptions: opts, Registry: reg, Offsets: offs,
 		ExactlyOnce: true, GroupID: "g", OffsetFlushTimeout: 10 * time.Second,
+		TaskIsCurrent: func(ctx context.Context, id connect.TaskID, cfg map[string]string) error { return d.TaskIsCurrent(ctx, id, cfg) },
 		ConverterProps: map[string]string{"key.converter": "org.apache.kafka.connect.storage.StringConverter", "value.converter": "org.apache.kafka.connect.storage.StringConverter"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewDistributed(DistributedConfig{WorkerID: "w1", URL: "http://w1", Seeds: seeds, ClientOptions: opts, Registry: reg, Worker: w, Offsets: offs,
+	d, err = NewDistributed(DistributedConfig{WorkerID: "w1", URL: "http://w1", Seeds: seeds, ClientOptions: opts, Registry: reg, Worker: w, Offsets: offs,
 		Configs: storage.TopicSpec{Name: "cfgs", Partitions: 1, ReplicationFactor: 1}, Status: storage.TopicSpec{Name: "stat", Partitions: 1, ReplicationFactor: 1},
 		Group:    workergroup.Config{GroupID: "g", SessionTimeout: 6 * time.Second, RebalanceTimeout: 10 * time.Second, HeartbeatInterval: 300 * time.Millisecond},
 		MaxDelay: time.Second, ExactlyOnce: connect.ExactlyOnceEnabled})
@@ -255,5 +257,14 @@ func TestDistributed_ExactlyOnceSource(t *testing.T) {
 		if v == "zombie" {
 			t.Fatal("the zombie's record is visible read_committed")
 		}
+	}
+	// The post-producer check: the old generation's task 1 is stale, the
+	// current task 0 is not.
+	cur := d.configs.Snapshot().Tasks["nums"][0]
+	if err := d.TaskIsCurrent(ctx, connect.TaskID{Connector: "nums", Task: 0}, cur); err != nil {
+		t.Fatalf("the current task: %v", err)
+	}
+	if err := d.TaskIsCurrent(ctx, connect.TaskID{Connector: "nums", Task: 1}, map[string]string{"task": "1", "limit": "100", "abort.at": "20"}); !errors.Is(err, ErrStaleGeneration) {
+		t.Fatalf("a task of the old generation: %v, want stale", err)
 	}
 }

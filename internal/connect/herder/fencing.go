@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -197,4 +198,23 @@ func (d *Distributed) fenceBeforeOffsetWrite(ctx context.Context, v offsetsView)
 		return err
 	}
 	return d.fenceTasks(ctx, v.name, max(snap.TaskCountRecords[v.name], snap.TaskCount(v.name)))
+}
+
+// ErrStaleGeneration: an exactly-once task's configuration is no longer
+// its connector's newest (a zombie of an older generation).
+var ErrStaleGeneration = errors.New("the task's configuration is not its connector's newest generation (a newer one was committed, or waits for fencing)")
+
+// TaskIsCurrent is runtime.WorkerConfig's TaskIsCurrent for this herder:
+// after reading the config topic to its end, the task's configuration
+// must be the newest committed one of its connector, already fenced for.
+func (d *Distributed) TaskIsCurrent(ctx context.Context, id connect.TaskID, taskConfig map[string]string) error {
+	snap, err := d.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	tasks := snap.Tasks[id.Connector]
+	if id.Task >= len(tasks) || !maps.Equal(tasks[id.Task], taskConfig) || snap.NeedsFencing(id.Connector) {
+		return fmt.Errorf("task %s-%d: %w", id.Connector, id.Task, ErrStaleGeneration)
+	}
+	return nil
 }

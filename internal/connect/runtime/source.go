@@ -173,6 +173,14 @@ func (s *sourceRunner) run(ctx context.Context) (err error) {
 		if perr != nil {
 			return fmt.Errorf("initialize the transactional producer %s: %w", TransactionalID(s.w.cfg.GroupID, s.id), perr)
 		}
+		if check := s.w.cfg.TaskIsCurrent; check != nil {
+			cctx, cancel := context.WithTimeout(ctx, txnCommitTimeout)
+			err := check(cctx, s.id, s.taskCfg)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("not started: %w", err)
+			}
+		}
 	}
 	if err := s.task.Start(&sourceContext{s: s}, s.taskCfg); err != nil {
 		s.stopTask()

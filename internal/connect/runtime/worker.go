@@ -78,6 +78,13 @@ type WorkerConfig struct {
 	ExactlyOnce bool
 	// GroupID is the distributed worker's group.id.
 	GroupID string
+	// TaskIsCurrent, when set, is asked after an exactly-once task's
+	// producer was initialized, before the task starts (Kafka's
+	// post-producer check): whether its configuration is still the
+	// newest generation's. A task of an older generation that starts
+	// late, after the fencing round for a newer one, was not fenced by
+	// it; the error stops it.
+	TaskIsCurrent func(ctx context.Context, id connect.TaskID, taskConfig map[string]string) error
 }
 
 // TransactionalOffsetStore is an OffsetStore kept in a topic: an
