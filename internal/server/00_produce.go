@@ -31,7 +31,8 @@ package server
 // coordinator's word that it is ongoing and holds the partition (KIP-890
 // part 1, Broker.verifyTransactional: in process when this node is the
 // coordinator, else one AddPartitionsToTxn v4 verify_only round trip, made
-// while the connection's next requests wait).
+// while the connection's next requests wait); from v12 (KIP-890 part 2)
+// the coordinator adds the partition to the transaction instead.
 //
 // Departures from Kafka: internal topics answer
 // INVALID_TOPIC_EXCEPTION to every client, where Kafka lets client ID
