@@ -37,7 +37,8 @@ type ExactlyOnceMode string
 // starts. Kafka's preparing makes the leader's config-topic writes
 // transactional ahead of enabling; Fjord's config writes are plain acks=all
 // writes, so preparing is accepted (for a rolling upgrade written for
-// Kafka) and behaves as disabled.
+// Kafka): its tasks run as disabled ones, and as leader it serves the
+// fencing rounds of enabled workers.
 const (
 	ExactlyOnceDisabled  ExactlyOnceMode = "disabled"
 	ExactlyOncePreparing ExactlyOnceMode = "preparing"

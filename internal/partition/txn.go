@@ -41,7 +41,7 @@ func (p *Partition) InTransaction(producerID int64) bool {
 func (p *Partition) VerificationGuard(producerID int64, epoch int16, tv2 bool) uint64 {
 	p.produceMu.Lock()
 	defer p.produceMu.Unlock()
-	if g, ok := p.guards[producerID]; ok {
+	if g, ok := p.guards[producerID]; ok && g.want == epoch && g.tv2 == tv2 {
 		// A verification in flight (a retry on another connection):
 		// both may complete, as Kafka reuses the guard.
 		return g.token

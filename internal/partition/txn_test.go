@@ -339,6 +339,11 @@ func TestPartition_TV2GuardSurvivesTheEndOfThePreviousTransaction(t *testing.T) 
 	if _, err := p.Append(txnBatch(7, 0, 1, 1), time.Now()); !errors.Is(err, ErrInvalidProducerEpoch) {
 		t.Fatalf("a late write of the ended transaction: %v, want an older epoch", err)
 	}
+	// The next transaction's write arriving before this one's marker does
+	// not join it.
+	if _, err := p.Append(txnBatch(7, 2, 0, 1), time.Now()); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("a newer epoch's write into the open transaction: %v, want refused", err)
+	}
 	// Part 1 (tv2 false): the same marker withdraws it.
 	mustMarker(t, p, 7, 1, true, 0)
 	tok = p.VerificationGuard(7, 1, false)

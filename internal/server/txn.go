@@ -288,10 +288,19 @@ func (b *Broker) verifyTransactional(ctx context.Context, part *partition.Partit
 		// Its transaction is open here: verified when it began. A zombie
 		// of an older epoch is refused at once (its append would be,
 		// and on __consumer_offsets that fails the coordinator's batch).
-		if e, ok := part.ProducerEpoch(pid); ok && epoch < e {
+		// A newer epoch is the producer's next transaction (KIP-890
+		// part 2 bumps the epoch per transaction) arriving before the
+		// previous one's marker: it must not join that transaction, so
+		// it asks the coordinator like any first write (which answers
+		// CONCURRENT_TRANSACTIONS until the markers are written), as
+		// Kafka's hasOngoingTransaction(pid, epoch).
+		e, ok := part.ProducerEpoch(pid)
+		switch {
+		case ok && epoch < e:
 			return fmt.Errorf("%w: producer %d epoch %d, the partition has seen epoch %d", kerr.InvalidProducerEpoch, pid, epoch, e)
+		case !ok || epoch == e:
+			return nil
 		}
-		return nil
 	}
 	tp := txn.TopicPartition{Topic: part.ID.Topic, Partition: part.ID.Partition}
 	var (

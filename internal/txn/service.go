@@ -25,6 +25,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -330,7 +331,7 @@ func (s *Service) End(ctx context.Context, id string, pid int64, epoch int16, co
 		return -1, -1, coordinator.ErrNotCoordinator
 	}
 	req := EndRequest{ID: id, ProducerID: pid, ProducerEpoch: epoch, Commit: commit, FreshProducerID: -1}
-	var done *endWaiter
+	var done atomic.Pointer[endWaiter] // set by the operation, which may run after a cancelled Do returned
 	end := func(c *Coordinator, now time.Time) coordinator.Result {
 		var res coordinator.Result
 		if tv2 {
@@ -344,9 +345,9 @@ func (s *Service) End(ctx context.Context, id string, pid int64, epoch int16, co
 		// The waiter is registered as the end is applied, keyed by the
 		// markers' producer and epoch (bumped under KIP-890 part 2):
 		// the marker loop cannot complete the job before.
-		if t := c.txns[id]; len(res.Records) > 0 && t != nil &&
+		if t := c.txns[id]; len(res.Records) > 0 && t != nil && ctx.Err() == nil &&
 			(t.State == kmsg.TransactionStatePrepareCommit || t.State == kmsg.TransactionStatePrepareAbort) {
-			done = sp.waitFor(jobKey{id, t.ProducerID, t.ProducerEpoch, commit, 0})
+			done.Store(sp.waitFor(jobKey{id, t.ProducerID, t.ProducerEpoch, commit, 0}))
 		}
 		return res
 	}
@@ -362,9 +363,10 @@ func (s *Service) End(ctx context.Context, id string, pid int64, epoch int16, co
 	if err == nil && resp == errEndDone {
 		return pid, epoch, nil
 	}
+	w := done.Load()
 	if err := errOf(asErrorOrNil(resp), err); err != nil {
-		if done != nil {
-			sp.forget(done)
+		if w != nil {
+			sp.forget(w)
 		}
 		return -1, -1, err
 	}
@@ -372,18 +374,18 @@ func (s *Service) End(ctx context.Context, id string, pid int64, epoch int16, co
 	if r, ok := resp.(EndResult); ok {
 		outPID, outEpoch = r.ProducerID, r.ProducerEpoch
 	}
-	if done == nil {
+	if w == nil {
 		return outPID, outEpoch, nil // nothing to wait for: a retry, or an empty abort
 	}
 	s.poke(id)
 	t := time.NewTimer(endWait)
 	defer t.Stop()
 	select {
-	case <-done.ch:
+	case <-w.ch:
 	case <-t.C:
 	case <-ctx.Done():
 	}
-	sp.forget(done)
+	sp.forget(w)
 	return outPID, outEpoch, nil
 }
 

@@ -84,6 +84,8 @@ func (c *Coordinator) EndTV2(req EndRequest, now time.Time) coordinator.Result {
 		return fail(fenced)
 	case kmsg.TransactionStateCompleteCommit, kmsg.TransactionStateCompleteAbort, kmsg.TransactionStateEmpty:
 		switch {
+		case retry && t.State == kmsg.TransactionStateEmpty:
+			return fail(fenced) // Empty follows an InitProducerId's bump, not an end
 		case retry && t.State == complete:
 			return coordinator.Result{Response: EndResult{ProducerID: t.ProducerID, ProducerEpoch: t.ProducerEpoch}}
 		case retry:

@@ -93,6 +93,9 @@ func TestTxn_TV2EndRotatesProducerID(t *testing.T) {
 	if len(jobs) != 1 || jobs[0].ProducerID != 1000 || jobs[0].ProducerEpoch != maxEpoch+1 {
 		t.Fatalf("jobs %+v, want producer 1000's markers at epoch 32767", jobs)
 	}
+	// The producer, told its new ID before the end completed (the End
+	// gave up waiting), retries its first write of the next transaction.
+	errIs(t, c.AddPartitionsTV2("a", 2000, 0, tps(0), t0).Response, kerr.ConcurrentTransactions)
 	// A coordinator move while the markers are due keeps the next ID.
 	r2 := New(Config{})
 	for _, rec := range l.recs {
@@ -110,4 +113,14 @@ func TestTxn_TV2EndRotatesProducerID(t *testing.T) {
 	if r := endOK(t, l, c, EndRequest{ID: "a", ProducerID: 1000, ProducerEpoch: maxEpoch, Commit: true, FreshProducerID: -1}, 0); r.ProducerID != 2000 || r.ProducerEpoch != 0 {
 		t.Fatalf("retry across the rotation answered %+v", r)
 	}
+}
+
+// After an InitProducerId bump (state Empty), the previous epoch's EndTxn
+// is a fenced producer's, not a retry.
+func TestTxn_TV2EndAfterInitIsFenced(t *testing.T) {
+	c, l := New(Config{}), &log{}
+	c.Loaded(t0)
+	initOK(t, l, c, InitRequest{ID: "a", Timeout: time.Minute, ProducerID: -1, ProducerEpoch: -1, FreshProducerID: 1000}, t0)
+	initOK(t, l, c, InitRequest{ID: "a", Timeout: time.Minute, ProducerID: -1, ProducerEpoch: -1}, t0) // epoch 1
+	errIs(t, c.EndTV2(EndRequest{ID: "a", ProducerID: 1000, ProducerEpoch: 0, Commit: false, FreshProducerID: -1}, t0).Response, kerr.ProducerFenced)
 }

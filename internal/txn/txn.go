@@ -274,6 +274,10 @@ func ms(now time.Time) time.Time { return time.UnixMilli(now.UnixMilli()) }
 func (c *Coordinator) check(id string, pid int64, epoch int16) (*Txn, error) {
 	t := c.txns[id]
 	switch {
+	case t != nil && t.NextProducerID >= 0 && t.NextProducerID == pid:
+		// The producer ID an end that ran out of epochs answered
+		// (KIP-890 part 2), before that end completed: retry.
+		return nil, fmt.Errorf("%w: %s is completing the transaction of its previous producer ID", kerr.ConcurrentTransactions, id)
 	case t == nil || t.ProducerID != pid:
 		return nil, fmt.Errorf("%w: %s", kerr.InvalidProducerIDMapping, id)
 	case epoch != t.ProducerEpoch:

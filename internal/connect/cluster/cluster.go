@@ -71,7 +71,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if eos == connect.ExactlyOncePreparing {
-		logger.Info("exactly.once.source.support=preparing: Fjord's config-topic writes need no preparation, so this behaves as disabled; set enabled on every worker next")
+		logger.Info("exactly.once.source.support=preparing: tasks run as with disabled, and as leader this worker serves the fencing rounds enabled workers ask for; set enabled on every worker next")
 	}
 	// Offsets that exactly-once tasks write in their transactions count
 	// once committed: the store reads read_committed (KIP-618).

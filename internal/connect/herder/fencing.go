@@ -35,7 +35,10 @@ func (d *Distributed) exactlyOnce() bool { return d.cfg.ExactlyOnce == connect.E
 // Generations between the two never started a task: each waited for this
 // record.
 func (d *Distributed) FenceZombies(ctx context.Context, name string) error {
-	if !d.exactlyOnce() {
+	// A leader still at preparing serves the rounds too: during a
+	// rolling upgrade (preparing, then enabled) the enabled workers'
+	// tasks must not wait for the leader's own restart.
+	if d.cfg.ExactlyOnce != connect.ExactlyOnceEnabled && d.cfg.ExactlyOnce != connect.ExactlyOncePreparing {
 		return fmt.Errorf("%w: this worker does not have exactly-once source support enabled", connect.ErrBadRequest)
 	}
 	if err := d.leaderCheck(); err != nil {
@@ -123,6 +126,12 @@ func (d *Distributed) requestFencingLocked(name string) {
 		defer func() {
 			d.mu.Lock()
 			delete(d.fencing, name)
+			// A newer generation committed while this round was
+			// asked for (its request found the flag set) waits for
+			// a round of its own.
+			if d.waitsForFencingLocked(name) {
+				d.requestFencingLocked(name)
+			}
 			d.mu.Unlock()
 		}()
 		for attempt := 0; ; attempt++ {
@@ -131,10 +140,15 @@ func (d *Distributed) requestFencingLocked(name string) {
 			}
 			ctx, cancel := context.WithTimeout(d.runCtx, fenceTimeout)
 			err := d.askFencing(ctx, name)
-			cancel()
 			if err == nil {
+				// Read the record the round wrote before looking
+				// again (below): the snapshot then shows whether a
+				// newer generation still waits.
+				_ = d.configs.ReadToEnd(ctx)
+				cancel()
 				return
 			}
+			cancel()
 			d.cfg.Logger.Warn("zombie fencing failed; the connector's tasks wait for it", "connector", name, "attempt", attempt+1, "err", err)
 			select {
 			case <-d.runCtx.Done():
@@ -150,6 +164,10 @@ func (d *Distributed) requestFencingLocked(name string) {
 func (d *Distributed) waitsForFencing(name string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.waitsForFencingLocked(name)
+}
+
+func (d *Distributed) waitsForFencingLocked(name string) bool {
 	if d.closing || !d.snap.NeedsFencing(name) {
 		return false
 	}

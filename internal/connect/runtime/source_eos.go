@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -29,6 +30,10 @@ type eosState struct {
 
 	open    bool
 	began   time.Time
+	// abandoned: a record of the open transaction was given up (the
+	// produce context ended at stop, past the flush timeout); the
+	// transaction must not commit its offsets, so it is aborted.
+	abandoned atomic.Bool
 	pending map[string]connect.ConnectorOffset // the transaction's offsets, by partition key
 	records []*inflight                        // kept for CommitRecord after the commit (committer only)
 }
@@ -58,9 +63,12 @@ func (s *sourceRunner) eosLoop(ctx, produceCtx context.Context) (err error) {
 		}
 		fctx, cancel := context.WithTimeout(context.Background(), txnCommitTimeout)
 		defer cancel()
-		if err == nil && s.failed() == nil {
+		if err == nil && s.failed() == nil && !e.abandoned.Load() {
 			err = s.commitTxn(fctx)
 			return
+		}
+		if e.abandoned.Load() {
+			s.log.Warn("records abandoned at stop: the open transaction is aborted, its records are sent again by the next instance")
 		}
 		s.abortTxn(fctx)
 	}()
@@ -164,8 +172,13 @@ func (s *sourceRunner) producedTxn(f *inflight, _ *kgo.Record, err error) {
 		}
 		return
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) || errors.Is(err, kgo.ErrAborting) {
-		return // the transaction is aborted: nothing of it counts
+	if errors.Is(err, kgo.ErrAborting) {
+		return // the transaction is being aborted: nothing of it counts
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
+		// Given up at stop: the transaction must not commit without it.
+		s.eos.abandoned.Store(true)
+		return
 	}
 	s.op.report(&errorContext{source: &f.rec, stage: stageKafkaProduce, class: "kgo.Client", err: err})
 	s.setFailure(fmt.Errorf("produce to %s in a transaction: %w", f.rec.Topic, err))
@@ -234,6 +247,10 @@ func (s *sourceRunner) commitTxn(ctx context.Context) error {
 	if err := s.failed(); err != nil {
 		s.abortTxn(ctx)
 		return err
+	}
+	if e.abandoned.Load() {
+		s.abortTxn(ctx)
+		return errors.New("records of the transaction were abandoned; it is aborted")
 	}
 	if err := s.client.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		e.reset()
