@@ -147,7 +147,9 @@ func TestDistributed_ExactlyOnceSource(t *testing.T) {
 	var d *Distributed
 	w, err := runtime.NewWorker(runtime.WorkerConfig{WorkerID: "w1", BootstrapServers: seeds, ClientOptions: opts, Registry: reg, Offsets: offs,
 		ExactlyOnce: true, GroupID: "g", OffsetFlushTimeout: 10 * time.Second,
-		TaskIsCurrent: func(ctx context.Context, id connect.TaskID, cfg map[string]string) error { return d.TaskIsCurrent(ctx, id, cfg) },
+		TaskIsCurrent: func(ctx context.Context, id connect.TaskID, cfg map[string]string) error {
+			return d.TaskIsCurrent(ctx, id, cfg)
+		},
 		ConverterProps: map[string]string{"key.converter": "org.apache.kafka.connect.storage.StringConverter", "value.converter": "org.apache.kafka.connect.storage.StringConverter"}})
 	if err != nil {
 		t.Fatal(err)

@@ -28,14 +28,14 @@ type eosState struct {
 	store    TransactionalOffsetStore
 	txnCtx   *txnContext // transaction.boundary=connector only
 
-	open    bool
-	began   time.Time
+	open  bool
+	began time.Time
 	// abandoned: a record of the open transaction was given up (the
 	// produce context ended at stop, past the flush timeout); the
 	// transaction must not commit its offsets, so it is aborted.
 	abandoned atomic.Bool
-	pending map[string]connect.ConnectorOffset // the transaction's offsets, by partition key
-	records []*inflight                        // kept for CommitRecord after the commit (committer only)
+	pending   map[string]connect.ConnectorOffset // the transaction's offsets, by partition key
+	records   []*inflight                        // kept for CommitRecord after the commit (committer only)
 }
 
 func newEOSState(w *Worker, conn map[string]string) *eosState {
