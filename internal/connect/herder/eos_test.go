@@ -57,13 +57,20 @@ type numbersTask struct {
 	abortAt        int64
 	aborted        bool
 	aborting       bool
-	stopOnce       sync.Once
+	made, stopOnce sync.Once
 	stop           chan struct{}
 	noTransactions bool
 }
 
+// stopped makes the stop channel once: Stop may come before Start (the
+// runtime interrupts a task at any time).
+func (t *numbersTask) stopped() chan struct{} {
+	t.made.Do(func() { t.stop = make(chan struct{}) })
+	return t.stop
+}
+
 func (t *numbersTask) Start(ctx connect.SourceTaskContext, p map[string]string) error {
-	t.stop = make(chan struct{})
+	t.stopped()
 	tc, ok := ctx.(connect.TransactionalSourceTaskContext)
 	if !ok || tc.TransactionContext() == nil {
 		t.noTransactions = true
@@ -85,7 +92,7 @@ func (t *numbersTask) Poll(ctx context.Context) ([]connect.SourceRecord, error) 
 	if t.task != "0" || t.next >= t.limit || t.noTransactions {
 		select {
 		case <-ctx.Done():
-		case <-t.stop:
+		case <-t.stopped():
 		case <-time.After(50 * time.Millisecond):
 		}
 		return nil, nil
@@ -114,7 +121,7 @@ func (t *numbersTask) Poll(ctx context.Context) ([]connect.SourceRecord, error) 
 	return out, nil
 }
 
-func (t *numbersTask) Stop() error { t.stopOnce.Do(func() { close(t.stop) }); return nil }
+func (t *numbersTask) Stop() error { t.stopOnce.Do(func() { close(t.stopped()) }); return nil }
 
 // An exactly-once distributed worker (KIP-618): a source task's records
 // and offsets are committed in its transactions, an aborted transaction's
