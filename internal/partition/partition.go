@@ -426,13 +426,8 @@ func (p *Partition) appendIdempotent(batch []byte, h record.Header, appendTime i
 	if err == nil && !dup {
 		open := p.inTransaction(pb.producerID)
 		switch {
-		case !h.IsTransactional() && open:
-			err = fmt.Errorf("%w: producer %d sent a non-transactional batch with a transaction ongoing", ErrInvalidTxnState, pb.producerID)
-		case h.IsTransactional() && open && p.producers.m[pb.producerID] != nil && pb.epoch != p.producers.m[pb.producerID].epoch:
-			// A newer epoch's batch would join the open transaction of
-			// the older one (whose marker has not come yet): it belongs
-			// to the producer's next transaction.
-			err = fmt.Errorf("%w: producer %d epoch %d while its transaction of epoch %d is open here", ErrInvalidTxnState, pb.producerID, pb.epoch, p.producers.m[pb.producerID].epoch)
+		case open:
+			err = p.joinsOpenTransaction(pb.producerID, pb.epoch, h.IsTransactional())
 		case h.IsTransactional() && !open:
 			if g, ok := p.guards[pb.producerID]; !ok || g.epoch != pb.epoch {
 				err = fmt.Errorf("%w: producer %d epoch %d: no transaction verified with its coordinator for this partition", ErrInvalidTxnState, pb.producerID, pb.epoch)

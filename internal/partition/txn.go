@@ -90,6 +90,21 @@ type txnGuard struct {
 	tv2   bool // a KIP-890 part 2 write: a marker at want leaves it
 }
 
+// joinsOpenTransaction checks a batch of producerID at epoch against its
+// open transaction here: a non-transactional batch cannot join it, nor can
+// a newer epoch's batch, which belongs to the producer's next transaction
+// (KIP-890 part 2 bumps the epoch per transaction) while the older one's
+// marker has not come yet. Caller holds produceMu.
+func (p *Partition) joinsOpenTransaction(producerID int64, epoch int16, transactional bool) error {
+	if !transactional {
+		return fmt.Errorf("%w: producer %d sent a non-transactional batch with a transaction ongoing", ErrInvalidTxnState, producerID)
+	}
+	if e := p.producers.m[producerID]; e != nil && epoch != e.epoch {
+		return fmt.Errorf("%w: producer %d epoch %d while its transaction of epoch %d is open here", ErrInvalidTxnState, producerID, epoch, e.epoch)
+	}
+	return nil
+}
+
 // inTransaction reports whether producerID has a transaction ongoing here.
 func (p *Partition) inTransaction(producerID int64) bool {
 	p.txnMu.Lock()
