@@ -44,7 +44,7 @@ func record(t *Txn) coordinator.Record {
 	}
 	v.LastUpdateTimestamp = millis(t.LastUpdate)
 	v.StartTimestamp = millis(t.StartTime)
-	if t.TV2 || t.NextProducerID >= 0 {
+	if t.TV2 || t.NextProducerID >= 0 || t.PreviousProducerID >= 0 {
 		// KIP-890 part 2's value v1 (Kafka 4.0's), with its tagged
 		// fields: the next producer ID of an end that ran out of epochs
 		// must survive a coordinator move (Kafka 4.0 leaves it out).

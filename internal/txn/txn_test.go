@@ -300,6 +300,9 @@ func FuzzReplay(f *testing.F) {
 	rec := record(&Txn{ID: "a", ProducerID: 1, ProducerEpoch: 2, Timeout: time.Second, State: kmsg.TransactionStateOngoing,
 		Partitions: map[TopicPartition]struct{}{{"t", 0}: {}, {"t", 3}: {}}, StartTime: t0, LastUpdate: t0})
 	f.Add(rec.Key, rec.Value)
+	tv2 := record(&Txn{ID: "b", ProducerID: 7, ProducerEpoch: 32767, PreviousProducerID: 3, NextProducerID: 9, TV2: true, Timeout: time.Second,
+		State: kmsg.TransactionStatePrepareCommit, Partitions: map[TopicPartition]struct{}{{"t", 1}: {}}, StartTime: t0, LastUpdate: t0})
+	f.Add(tv2.Key, tv2.Value)
 	f.Add(rec.Key, []byte{})
 	f.Add([]byte{0, 0, 0, 1, 'x'}, []byte{0, 0, 0, 0, 0, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, k, v []byte) {

@@ -83,15 +83,20 @@ type ConfigStore struct {
 // read from the topic; onRestart, when set, each restart request.
 func NewConfigStore(spec TopicSpec, seeds []string, opts []kgo.Opt, onChange func(ConfigSnapshot), onRestart func(RestartRequest), logger *slog.Logger) (*ConfigStore, error) {
 	spec.Partitions = 1
-	s := &ConfigStore{onChange: onChange, onRestart: onRestart, inflight: map[string]map[int]map[string]string{},
-		snap: ConfigSnapshot{Connectors: map[string]map[string]string{}, TargetStates: map[string]connect.TargetState{}, Tasks: map[string][]map[string]string{},
-			TaskCountRecords: map[string]int{}, PendingFencing: map[string]bool{}}}
+	s := newConfigState(onChange, onRestart)
 	l, err := NewKafkaLog(spec, seeds, opts, s.apply, logger)
 	if err != nil {
 		return nil, err
 	}
 	s.log = l
 	return s, nil
+}
+
+// newConfigState is a store's empty state, without its topic.
+func newConfigState(onChange func(ConfigSnapshot), onRestart func(RestartRequest)) *ConfigStore {
+	return &ConfigStore{onChange: onChange, onRestart: onRestart, inflight: map[string]map[int]map[string]string{},
+		snap: ConfigSnapshot{Connectors: map[string]map[string]string{}, TargetStates: map[string]connect.TargetState{}, Tasks: map[string][]map[string]string{},
+			TaskCountRecords: map[string]int{}, PendingFencing: map[string]bool{}}}
 }
 
 // Start reads the topic (creating it if missing) and tails it.
