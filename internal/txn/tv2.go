@@ -107,6 +107,10 @@ func (c *Coordinator) EndTV2(req EndRequest, now time.Time) coordinator.Result {
 // to 32767 with fresh as its next producer ID). A transaction with no
 // partition has no markers: it completes at once.
 func (c *Coordinator) prepareTV2(t *Txn, prepare kmsg.TransactionState, fresh int64, now time.Time) coordinator.Result {
+	// LastProducerEpoch keeps the epoch before the bump, as Kafka's
+	// prepareAbortOrCommit: a producer that lost the answer and
+	// re-initializes naming it (KIP-360) is not fenced.
+	last := t.ProducerEpoch
 	if t.ProducerEpoch >= maxEpoch {
 		if fresh < 0 {
 			return coordinator.Result{Response: ErrNeedProducerID}
@@ -115,7 +119,7 @@ func (c *Coordinator) prepareTV2(t *Txn, prepare kmsg.TransactionState, fresh in
 	} else {
 		t.ProducerEpoch++
 	}
-	t.LastProducerEpoch, t.TV2, t.State, t.LastUpdate = noEpoch, true, prepare, now
+	t.LastProducerEpoch, t.TV2, t.State, t.LastUpdate = last, true, prepare, now
 	if len(t.Partitions) == 0 {
 		if t.StartTime.IsZero() {
 			t.StartTime = now

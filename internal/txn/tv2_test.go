@@ -124,3 +124,20 @@ func TestTxn_TV2EndAfterInitIsFenced(t *testing.T) {
 	initOK(t, l, c, InitRequest{ID: "a", Timeout: time.Minute, ProducerID: -1, ProducerEpoch: -1}, t0) // epoch 1
 	errIs(t, c.EndTV2(EndRequest{ID: "a", ProducerID: 1000, ProducerEpoch: 0, Commit: false, FreshProducerID: -1}, t0).Response, kerr.ProducerFenced)
 }
+
+// A producer that lost a KIP-890 part 2 end's answer re-initializes naming
+// the epoch before the bump (KIP-360): valid, as in Kafka, and bumped.
+func TestTxn_TV2InitAfterLostEndAnswer(t *testing.T) {
+	c, l := New(Config{}), &log{}
+	c.Loaded(t0)
+	initOK(t, l, c, InitRequest{ID: "a", Timeout: time.Minute, ProducerID: -1, ProducerEpoch: -1, FreshProducerID: 1000}, t0)
+	l.done(t, c.AddPartitionsTV2("a", 1000, 0, tps(0), t0), 1)
+	endOK(t, l, c, EndRequest{ID: "a", ProducerID: 1000, ProducerEpoch: 0, Commit: true, FreshProducerID: -1}, 1)
+	l.done(t, c.MarkersWritten(c.MarkerJobs()[0], t0), 1)
+	r := initOK(t, l, c, InitRequest{ID: "a", Timeout: time.Minute, ProducerID: 1000, ProducerEpoch: 0}, t0)
+	if r.ProducerID != 1000 || r.ProducerEpoch != 2 {
+		t.Fatalf("re-init naming the epoch before the end's bump: %+v, want epoch 2", r)
+	}
+	// An older epoch still is fenced.
+	errIs(t, c.Init(InitRequest{ID: "a", Timeout: time.Minute, ProducerID: 1000, ProducerEpoch: 0}, t0).Response, kerr.ProducerFenced)
+}

@@ -200,6 +200,10 @@ func (c *Coordinator) Init(req InitRequest, now time.Time) coordinator.Result {
 			return coordinator.Result{Response: InitResponse{ProducerID: t.ProducerID, ProducerEpoch: t.ProducerEpoch}}
 		case t.State == kmsg.TransactionStatePrepareCommit || t.State == kmsg.TransactionStatePrepareAbort:
 			return fail(fmt.Errorf("%w: %s is completing a transaction", kerr.ConcurrentTransactions, req.ID))
+		case t.TV2 && t.LastProducerEpoch != noEpoch && req.ProducerID == t.ProducerID && req.ProducerEpoch == t.LastProducerEpoch:
+			// The epoch before a KIP-890 part 2 end's bump: the
+			// producer lost the end's answer. Valid, as in Kafka
+			// (isValidProducerId); the epoch is bumped below.
 		case req.ProducerID != t.ProducerID || req.ProducerEpoch != t.ProducerEpoch:
 			return fail(fmt.Errorf("%w: producer %d epoch %d, %s is producer %d epoch %d", kerr.ProducerFenced,
 				req.ProducerID, req.ProducerEpoch, req.ID, t.ProducerID, t.ProducerEpoch))
