@@ -326,34 +326,63 @@ func (cp *txnCopier) caughtUp(ctx context.Context, adm *kadm.Client) bool {
 	return total == cp.total
 }
 
-// readTxnValues reads the whole copy with the isolation level: until two
-// polls in a row bring nothing (the copy is complete when this runs).
+// readTxnValues reads the whole copy with the isolation level: up to the
+// end of every partition, which it first waits to be stable (each
+// partition answers its offsets, and its last stable offset is its high
+// watermark). Reading until a few polls bring nothing would stop early
+// while a killed node's partitions still move to another leader.
 func readTxnValues(t *testing.T, ctx context.Context, bootstrap []string, level kgo.IsolationLevel) []string {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.ConsumeTopics(txnOutTopic), kgo.FetchIsolationLevel(level),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	var out []string
-	for idle := 0; idle < 2; {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		fs := cl.PollFetches(pctx)
-		cancel()
-		n := 0
-		fs.EachRecord(func(r *kgo.Record) {
-			out = append(out, string(r.Value))
-			n++
-		})
-		if n == 0 {
-			idle++
-		} else {
-			idle = 0
+	adm := kadm.NewClient(cl)
+	var ends map[int32]int64
+	for {
+		ends = map[int32]int64{}
+		stable, err1 := adm.ListCommittedOffsets(ctx, txnOutTopic)
+		hw, err2 := adm.ListEndOffsets(ctx, txnOutTopic)
+		ok := err1 == nil && err2 == nil && stable.Error() == nil && hw.Error() == nil
+		if ok {
+			hw.Each(func(o kadm.ListedOffset) {
+				ends[o.Partition] = o.Offset
+				if l, found := stable.Lookup(o.Topic, o.Partition); !found || l.Offset != o.Offset {
+					ok = false
+				}
+			})
+		}
+		if ok && len(ends) > 0 {
+			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %v after %d records", txnOutTopic, ctx.Err(), len(out))
+			t.Fatalf("%s never became stable: %v %v", txnOutTopic, err1, err2)
 		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	pos := map[int32]int64{}
+	done := func() bool {
+		for p, end := range ends {
+			if pos[p] < end {
+				return false
+			}
+		}
+		return true
+	}
+	var out []string
+	for !done() {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: %v after %d records (at %v of %v)", txnOutTopic, ctx.Err(), len(out), pos, ends)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			pos[r.Partition] = max(pos[r.Partition], r.Offset+1)
+			if !r.Attrs.IsControl() {
+				out = append(out, string(r.Value))
+			}
+		})
 	}
 	return out
 }
