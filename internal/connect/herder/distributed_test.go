@@ -69,46 +69,9 @@ func (t *idleTask) Stop() error { t.closed.Do(func() { close(t.stopped()) }); re
 // paused connector's restarted task stays PAUSED; a stopped connector lists
 // no tasks (KIP-875). Each was wrong before the review of this herder.
 func TestDistributed_FailedStartPausedRestartAndStop(t *testing.T) {
-	n, err := fjord.NewNode(fjord.WithDataDir(t.TempDir()), fjord.WithConfig("listeners", "PLAINTEXT://127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	reg, err := plugins.Builtins()
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg.MustRegister(connect.Plugin{Class: "Flaky", Type: connect.PluginSource, New: func() any { return &flakyConn{} }})
-	seeds := []string{n.Addr()}
-	opts := []kgo.Opt{kgo.AllowAutoTopicCreation()}
-	offs, err := storage.NewTopicOffsetStore(storage.TopicSpec{Name: "offs", Partitions: 1, ReplicationFactor: 1}, seeds, opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := runtime.NewWorker(runtime.WorkerConfig{WorkerID: "w1", BootstrapServers: seeds, ClientOptions: opts, Registry: reg, Offsets: offs,
-		ConverterProps: map[string]string{"key.converter": "org.apache.kafka.connect.storage.StringConverter", "value.converter": "org.apache.kafka.connect.storage.StringConverter"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := NewDistributed(DistributedConfig{WorkerID: "w1", URL: "http://w1", Seeds: seeds, ClientOptions: opts, Registry: reg, Worker: w, Offsets: offs,
-		Configs: storage.TopicSpec{Name: "cfgs", Partitions: 1, ReplicationFactor: 1}, Status: storage.TopicSpec{Name: "stat", Partitions: 1, ReplicationFactor: 1},
-		Group:    workergroup.Config{GroupID: "g", SessionTimeout: 6 * time.Second, RebalanceTimeout: 10 * time.Second, HeartbeatInterval: 300 * time.Millisecond},
-		MaxDelay: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	for d.leaderCheck() != nil {
-		time.Sleep(100 * time.Millisecond)
-	}
+	d, _, _ := startTestHerder(t, ctx, connect.Plugin{Class: "Flaky", Type: connect.PluginSource, New: func() any { return &flakyConn{} }}, false)
 	wait := func(what string, f func(connect.ConnectorStateInfo) bool) connect.ConnectorStateInfo {
 		var st connect.ConnectorStateInfo
 		deadline := time.Now().Add(8 * time.Second)
@@ -150,4 +113,64 @@ func TestDistributed_FailedStartPausedRestartAndStop(t *testing.T) {
 	wait("stopped with no tasks", func(s connect.ConnectorStateInfo) bool {
 		return s.Connector.State == connect.Stopped && len(s.Tasks) == 0
 	})
+}
+
+// startTestHerder starts an in-process node and one distributed worker on
+// it, with plugin registered, and waits until the worker leads its group;
+// exactlyOnce is exactly.once.source.support=enabled. Both stop with the
+// test.
+func startTestHerder(t *testing.T, ctx context.Context, plugin connect.Plugin, exactlyOnce bool) (*Distributed, []string, *storage.TopicOffsetStore) {
+	t.Helper()
+	n, err := fjord.NewNode(fjord.WithDataDir(t.TempDir()), fjord.WithConfig("listeners", "PLAINTEXT://127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	reg, err := plugins.Builtins()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.MustRegister(plugin)
+	seeds := []string{n.Addr()}
+	opts := []kgo.Opt{kgo.AllowAutoTopicCreation()}
+	offs, err := storage.NewTopicOffsetStore(storage.TopicSpec{Name: "offs", Partitions: 2, ReplicationFactor: 1, ReadCommitted: exactlyOnce}, seeds, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d *Distributed
+	wcfg := runtime.WorkerConfig{WorkerID: "w1", BootstrapServers: seeds, ClientOptions: opts, Registry: reg, Offsets: offs,
+		ConverterProps: map[string]string{"key.converter": "org.apache.kafka.connect.storage.StringConverter", "value.converter": "org.apache.kafka.connect.storage.StringConverter"}}
+	mode := connect.ExactlyOnceDisabled
+	if exactlyOnce {
+		mode = connect.ExactlyOnceEnabled
+		wcfg.ExactlyOnce, wcfg.GroupID, wcfg.OffsetFlushTimeout = true, "g", 10*time.Second
+		wcfg.TaskIsCurrent = func(ctx context.Context, id connect.TaskID, cfg map[string]string) error {
+			return d.TaskIsCurrent(ctx, id, cfg)
+		}
+	}
+	w, err := runtime.NewWorker(wcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err = NewDistributed(DistributedConfig{WorkerID: "w1", URL: "http://w1", Seeds: seeds, ClientOptions: opts, Registry: reg, Worker: w, Offsets: offs,
+		Configs: storage.TopicSpec{Name: "cfgs", Partitions: 1, ReplicationFactor: 1}, Status: storage.TopicSpec{Name: "stat", Partitions: 1, ReplicationFactor: 1},
+		Group:    workergroup.Config{GroupID: "g", SessionTimeout: 6 * time.Second, RebalanceTimeout: 10 * time.Second, HeartbeatInterval: 300 * time.Millisecond},
+		MaxDelay: time.Second, ExactlyOnce: mode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	for d.leaderCheck() != nil {
+		if ctx.Err() != nil {
+			t.Fatal("the worker never led its group")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return d, seeds, offs
 }

@@ -12,12 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/fjordstream/fjord"
 	"github.com/fjordstream/fjord/internal/connect"
-	"github.com/fjordstream/fjord/internal/connect/plugins"
 	"github.com/fjordstream/fjord/internal/connect/runtime"
-	"github.com/fjordstream/fjord/internal/connect/storage"
-	"github.com/fjordstream/fjord/internal/connect/workergroup"
 )
 
 // numbersConn is an exactly-once source: task 0 writes n-0, n-1, ...
@@ -130,51 +126,9 @@ func (t *numbersTask) Stop() error { t.stopOnce.Do(func() { close(t.stopped()) }
 // round of zombie fencing, which fences even a task ID the new generation
 // no longer has.
 func TestDistributed_ExactlyOnceSource(t *testing.T) {
-	n, err := fjord.NewNode(fjord.WithDataDir(t.TempDir()), fjord.WithConfig("listeners", "PLAINTEXT://127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	reg, err := plugins.Builtins()
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg.MustRegister(connect.Plugin{Class: "Numbers", Type: connect.PluginSource, New: func() any { return &numbersConn{} }})
-	seeds := []string{n.Addr()}
-	opts := []kgo.Opt{kgo.AllowAutoTopicCreation()}
-	offs, err := storage.NewTopicOffsetStore(storage.TopicSpec{Name: "offs", Partitions: 2, ReplicationFactor: 1, ReadCommitted: true}, seeds, opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d *Distributed
-	w, err := runtime.NewWorker(runtime.WorkerConfig{WorkerID: "w1", BootstrapServers: seeds, ClientOptions: opts, Registry: reg, Offsets: offs,
-		ExactlyOnce: true, GroupID: "g", OffsetFlushTimeout: 10 * time.Second,
-		TaskIsCurrent: func(ctx context.Context, id connect.TaskID, cfg map[string]string) error {
-			return d.TaskIsCurrent(ctx, id, cfg)
-		},
-		ConverterProps: map[string]string{"key.converter": "org.apache.kafka.connect.storage.StringConverter", "value.converter": "org.apache.kafka.connect.storage.StringConverter"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err = NewDistributed(DistributedConfig{WorkerID: "w1", URL: "http://w1", Seeds: seeds, ClientOptions: opts, Registry: reg, Worker: w, Offsets: offs,
-		Configs: storage.TopicSpec{Name: "cfgs", Partitions: 1, ReplicationFactor: 1}, Status: storage.TopicSpec{Name: "stat", Partitions: 1, ReplicationFactor: 1},
-		Group:    workergroup.Config{GroupID: "g", SessionTimeout: 6 * time.Second, RebalanceTimeout: 10 * time.Second, HeartbeatInterval: 300 * time.Millisecond},
-		MaxDelay: time.Second, ExactlyOnce: connect.ExactlyOnceEnabled})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	for d.leaderCheck() != nil {
-		time.Sleep(100 * time.Millisecond)
-	}
+	d, seeds, offs := startTestHerder(t, ctx, connect.Plugin{Class: "Numbers", Type: connect.PluginSource, New: func() any { return &numbersConn{} }}, true)
 
 	// Preflight validation (KIP-618): a connector that cannot define
 	// transactions is refused transaction.boundary=connector.
@@ -218,7 +172,10 @@ func TestDistributed_ExactlyOnceSource(t *testing.T) {
 	}
 	// The offsets' partition gets its marker in the same round as the
 	// records' partitions, not at the same instant.
-	var got []map[string]any
+	var (
+		got []map[string]any
+		err error
+	)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		got, err = offs.Get(ctx, "nums", []map[string]any{{"task": "0"}})
 		if err == nil && got[0]["n"] == int64(99) {
