@@ -168,9 +168,10 @@ func TestDistributed_ExactlyOnceSourceSurvivesSIGKILLAndSIGSTOP(t *testing.T) {
 	if killedAt >= n {
 		t.Fatal("the copy ended before the kill: the test did not kill mid-copy")
 	}
-	next := owner(clientOf(victim), victim.Addr())
-	victim.Restart(t)
-	delete(workers, victim.Addr())
+	killedAddr := victim.Addr()
+	next := owner(clientOf(victim), killedAddr)
+	victim.Restart(t) // on a new REST port
+	delete(workers, killedAddr)
 	workers[victim.Addr()] = victim
 
 	waitProgress("progress after the move", killedAt+2000)
