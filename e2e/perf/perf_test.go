@@ -28,36 +28,33 @@ type target struct {
 	start func(b *testing.B) string // returns the bootstrap address
 }
 
+// startFjordNode starts an embedded node with the benchmarks' settings
+// and the extra config keys and values kv, stopped with the benchmark; it
+// returns the bootstrap address.
+func startFjordNode(b *testing.B, kv ...string) string {
+	b.Helper()
+	opts := []fjord.Option{fjord.WithDataDir(b.TempDir()), fjord.WithConfig("group.consumer.heartbeat.interval.ms", "100")}
+	for i := 0; i+1 < len(kv); i += 2 {
+		opts = append(opts, fjord.WithConfig(kv[i], kv[i+1]))
+	}
+	n, err := fjord.NewNode(opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = n.Close() })
+	return n.Addr()
+}
+
 func targets() []target {
 	return []target{
-		{"fjord", func(b *testing.B) string {
-			n, err := fjord.NewNode(fjord.WithDataDir(b.TempDir()),
-				fjord.WithConfig("group.consumer.heartbeat.interval.ms", "100"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := n.Start(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = n.Close() })
-			return n.Addr()
-		}},
+		{"fjord", func(b *testing.B) string { return startFjordNode(b) }},
 		// The same node serving /metrics: the request, network and topic
 		// metrics are recorded only when something can scrape them, so
 		// fjord vs fjord-metrics is their cost on the hot path.
-		{"fjord-metrics", func(b *testing.B) string {
-			n, err := fjord.NewNode(fjord.WithDataDir(b.TempDir()),
-				fjord.WithConfig("group.consumer.heartbeat.interval.ms", "100"),
-				fjord.WithConfig("http.listeners", "http://127.0.0.1:0"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := n.Start(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = n.Close() })
-			return n.Addr()
-		}},
+		{"fjord-metrics", func(b *testing.B) string { return startFjordNode(b, "http.listeners", "http://127.0.0.1:0") }},
 		{"kfake-sync", func(b *testing.B) string {
 			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(b.TempDir()), kfake.SyncWrites(),
 				kfake.BrokerConfigs(map[string]string{"group.consumer.heartbeat.interval.ms": "100"}))

@@ -12,8 +12,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/fjordstream/fjord"
 )
 
 // Transactions' cost (issue 12): the same 1 KiB records produced by the
@@ -42,15 +40,7 @@ func BenchmarkTransactions(b *testing.B) {
 	// writes back), which Kafka's own transaction numbers are measured
 	// with: the coordinator's writes and the markers then cost no fsync.
 	tgs = append(tgs, txnTarget{"fjord-pagecache", 1, func(b *testing.B) string {
-		n, err := fjord.NewNode(fjord.WithDataDir(b.TempDir()), fjord.WithConfig("log.flush.interval.messages", "9223372036854775807"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := n.Start(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { _ = n.Close() })
-		return n.Addr()
+		return startFjordNode(b, "log.flush.interval.messages", "9223372036854775807")
 	}})
 	// Distributed mode: three in-process nodes, the topic replicated
 	// three times (every replica fsyncs), as a production cluster runs.

@@ -352,7 +352,7 @@ func (s *Service) End(ctx context.Context, id string, pid int64, epoch int16, co
 		return res
 	}
 	resp, err := sp.rt.Do(ctx, end)
-	if err == nil && errors.Is(asError(resp), ErrNeedProducerID) {
+	if err == nil && errors.Is(errOf(resp, nil), ErrNeedProducerID) {
 		fresh, perr := s.cfg.ProducerID(ctx)
 		if perr != nil {
 			return -1, -1, fmt.Errorf("%w: no producer ID: %w", kerr.CoordinatorNotAvailable, perr)
@@ -364,7 +364,7 @@ func (s *Service) End(ctx context.Context, id string, pid int64, epoch int16, co
 		return pid, epoch, nil
 	}
 	w := done.Load()
-	if err := errOf(asErrorOrNil(resp), err); err != nil {
+	if err := errOf(resp, err); err != nil { // an EndResult is no error
 		if w != nil {
 			sp.forget(w)
 		}
@@ -387,20 +387,6 @@ func (s *Service) End(ctx context.Context, id string, pid int64, epoch int16, co
 	}
 	sp.forget(w)
 	return outPID, outEpoch, nil
-}
-
-// asError returns resp if it is an error.
-func asError(resp any) error {
-	err, _ := resp.(error)
-	return err
-}
-
-// asErrorOrNil is resp for errOf: an EndResult is no error.
-func asErrorOrNil(resp any) any {
-	if _, ok := resp.(EndResult); ok {
-		return nil
-	}
-	return resp
 }
 
 // endWait bounds how long End waits for the markers.

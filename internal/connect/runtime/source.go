@@ -416,11 +416,16 @@ func (s *sourceRunner) produceFailed(f *inflight, err error) {
 		f.done()
 		return
 	}
+	s.setFailure(fmt.Errorf("produce to %s: %w", rec.Topic, err))
+}
+
+// setFailure records the task's first failure.
+func (s *sourceRunner) setFailure(err error) {
 	s.failMu.Lock()
+	defer s.failMu.Unlock()
 	if s.failure == nil {
-		s.failure = fmt.Errorf("produce to %s: %w", rec.Topic, err)
+		s.failure = err
 	}
-	s.failMu.Unlock()
 }
 
 func (s *sourceRunner) failed() error {

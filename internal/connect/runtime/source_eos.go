@@ -184,14 +184,6 @@ func (s *sourceRunner) producedTxn(f *inflight, _ *kgo.Record, err error) {
 	s.setFailure(fmt.Errorf("produce to %s in a transaction: %w", f.rec.Topic, err))
 }
 
-func (s *sourceRunner) setFailure(err error) {
-	s.failMu.Lock()
-	defer s.failMu.Unlock()
-	if s.failure == nil {
-		s.failure = err
-	}
-}
-
 func (s *sourceRunner) commitIfOpen() error {
 	if !s.eos.open {
 		return nil
